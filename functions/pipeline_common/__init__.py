@@ -1,0 +1,4 @@
+"""Code both Lambda functions ship with: S3 event parsing, key naming, structured logging.
+
+Plain Python with no third-party imports, so it costs nothing at cold start.
+"""

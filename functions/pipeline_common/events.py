@@ -1,0 +1,87 @@
+"""Typed records for what invokes the functions.
+
+S3 notifications URL-encode object keys (`+` for a space, `%XX` for the rest); every key leaves
+this module decoded, and nothing downstream ever sees the encoded form.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+from urllib.parse import unquote_plus
+
+
+class EventError(ValueError):
+    """The invocation payload is not a shape this function accepts."""
+
+
+@dataclass(frozen=True)
+class S3Object:
+    bucket: str
+    key: str
+
+    def __str__(self) -> str:  # used in log lines and error messages
+        return f"s3://{self.bucket}/{self.key}"
+
+
+def parse_s3_objects(event: Mapping[str, Any]) -> list[S3Object]:
+    """Objects named by an S3 ObjectCreated notification or by a direct payload.
+
+    Accepted shapes:
+    - an S3 notification: {"Records": [{"eventSource": "aws:s3", "s3": {...}}, ...]}
+      (keys URL-encoded, as S3 sends them);
+    - a direct payload: {"bucket": "...", "key": "..."} (key as is, not encoded), which is what
+      the splitter sends the recognizer in direct-invocation wiring.
+    S3's one-off `s3:TestEvent` (sent when a notification is configured) yields no objects.
+    """
+    if not isinstance(event, Mapping):
+        raise EventError(f"event must be a JSON object, got {type(event).__name__}")
+    if event.get("Event") == "s3:TestEvent":
+        return []
+    if "Records" in event:
+        records = event["Records"]
+        if not isinstance(records, list):
+            raise EventError("event 'Records' must be a list")
+        return [_from_record(i, r) for i, r in enumerate(records)]
+    if "bucket" in event and "key" in event:
+        bucket, key = event["bucket"], event["key"]
+        if not (isinstance(bucket, str) and bucket and isinstance(key, str) and key):
+            raise EventError("direct payload needs non-empty string 'bucket' and 'key'")
+        return [S3Object(bucket, key)]
+    raise EventError("event is neither an S3 notification ('Records') nor a {'bucket', 'key'} payload")
+
+
+def _from_record(index: int, record: Any) -> S3Object:
+    try:
+        if record.get("eventSource") not in (None, "aws:s3"):
+            raise EventError(f"record {index} comes from {record.get('eventSource')!r}, not aws:s3")
+        s3 = record["s3"]
+        bucket = s3["bucket"]["name"]
+        key = unquote_plus(s3["object"]["key"])
+    except (AttributeError, KeyError, TypeError) as exc:
+        raise EventError(f"record {index} is not an S3 event record (missing {exc})") from None
+    if not bucket or not key:
+        raise EventError(f"record {index} has an empty bucket or key")
+    return S3Object(bucket, key)
+
+
+def s3_event(bucket: str, key: str, *, event_name: str = "ObjectCreated:Put") -> dict:
+    """An S3 notification for one object, shaped and encoded as S3 sends it.
+
+    The local stack delivers these, and tests build them; one builder keeps the two honest.
+    """
+    from urllib.parse import quote_plus
+
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "eventName": event_name,
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+                    "object": {"key": quote_plus(key, safe="/")},
+                },
+            }
+        ]
+    }

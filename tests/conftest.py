@@ -1,0 +1,78 @@
+"""Fixtures every test can use: AWS on a moto server, sample videos, stand-in model weights.
+
+Nothing here reaches the network: S3 (and Lambda's Invoke API where a test needs it) are served
+by moto on loopback, videos come from scikit-image's pictures through the real ffmpeg, and the
+vggface2 checkpoint is a seeded untrained file that the real loading code reads.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import boto3
+import pytest
+
+from tools import samples, weights
+
+REGION = "us-east-1"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fake_aws_credentials():
+    """Credentials for moto only, so no test can ever sign a request to real AWS."""
+    saved = {k: os.environ.get(k) for k in
+             ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+              "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_ENDPOINT_URL")}
+    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                      AWS_DEFAULT_REGION=REGION)
+    for k in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        os.environ.pop(k, None)
+    yield
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """A moto server on a free loopback port, shared by the session; yields its URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws(moto_endpoint, monkeypatch):
+    """Point boto3 at the moto server through the ordinary endpoint setting and reset its state."""
+    import requests
+
+    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    return moto_endpoint
+
+
+@pytest.fixture
+def s3(aws):
+    return boto3.client("s3", region_name=REGION, endpoint_url=aws)
+
+
+@pytest.fixture(scope="session")
+def torch_home(tmp_path_factory) -> Path:
+    """A TORCH_HOME holding the stand-in vggface2 checkpoint."""
+    home = tmp_path_factory.mktemp("torch_home")
+    weights.write_untrained_checkpoint(home)
+    return home
+
+
+@pytest.fixture(scope="session")
+def videos(tmp_path_factory) -> dict[str, Path]:
+    """One short video per sample image: astronaut, camera, chelsea (cat), coffee, pair."""
+    folder = tmp_path_factory.mktemp("videos")
+    return {name: samples.make_video(name, folder / f"{name}.mp4")
+            for name in ("astronaut", "camera", "chelsea", "coffee", "pair")}

@@ -1,0 +1,1 @@
+"""Commands a user runs against any stack, deployed or local: enroll, workload, grade."""

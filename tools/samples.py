@@ -1,0 +1,79 @@
+"""Sample faces and videos made from images that ship with scikit-image.
+
+`astronaut` (Eileen Collins) and `camera` (the cameraman) each hold one real face; `chelsea`
+(a cat) and `coffee` hold none; `pair` puts both faces side by side. Used by the tests, the demo
+and the benchmark, so none of them needs data from outside.
+"""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from tools.ffmpeg import ffmpeg_exe
+
+# name → who is in it (None: no face). `pair` holds two faces; see FaceRecognizer's choice rule.
+PEOPLE = {"astronaut": "Collins", "camera": "Cameraman"}
+
+
+def image(name: str) -> np.ndarray:
+    """An RGB uint8 image by name: astronaut, camera, chelsea, coffee or pair."""
+    from skimage import data
+
+    if name == "pair":
+        return np.concatenate([image("astronaut"), image("camera")], axis=1)
+    img = getattr(data, name)()
+    if img.ndim == 2:
+        img = np.stack([img] * 3, axis=-1)
+    return np.ascontiguousarray(img[..., :3])
+
+
+def write_image(name: str, path: Path) -> Path:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image(name)).save(path)
+    return path
+
+
+def still_to_video(still: Path, video: Path, *, seconds: float = 1.0, fps: int = 10,
+                   size: tuple[int, int] | None = None) -> Path:
+    """An H.264 MP4 showing `still` for `seconds`; `size` (w, h) rescales it first."""
+    video.parent.mkdir(parents=True, exist_ok=True)
+    scale = f"scale={size[0]}:{size[1]}," if size else ""
+    subprocess.run(
+        [ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-loop", "1", "-i", str(still),
+         "-t", str(seconds), "-r", str(fps),
+         "-vf", scale + "scale=trunc(iw/2)*2:trunc(ih/2)*2,format=yuv420p",
+         "-c:v", "libx264", "-preset", "veryfast", str(video)],
+        check=True,
+    )
+    return video
+
+
+def make_video(name: str, video: Path, **kwargs) -> Path:
+    """A short video of sample image `name`."""
+    still = video.with_suffix(".still.png")
+    try:
+        write_image(name, still)
+        return still_to_video(still, video, **kwargs)
+    finally:
+        still.unlink(missing_ok=True)
+
+
+def make_sample_set(folder: Path, *, copies: int = 2) -> dict[str, str]:
+    """Videos of each sample person (`copies` of each) plus one with no face.
+
+    Returns {file name: expected result name}; the faceless video expects the no-face sentinel,
+    which the caller knows better than this module.
+    """
+    expected = {}
+    for i in range(copies):
+        for name, person in PEOPLE.items():
+            file = f"{name}_{i}.mp4"
+            make_video(name, folder / file)
+            expected[file] = person
+    make_video("chelsea", folder / "chelsea_0.mp4")
+    expected["chelsea_0.mp4"] = None
+    return expected

@@ -1,0 +1,49 @@
+"""Stand-in vggface2 weights for machines that cannot download the real ones.
+
+facenet-pytorch's `InceptionResnetV1(pretrained='vggface2')` loads
+`$TORCH_HOME/checkpoints/20180402-114759-vggface2.pt` when it exists and downloads it otherwise.
+Writing a seeded, untrained checkpoint of the same shapes there sends every run through the real
+loading code. Names are then only meaningful against faces enrolled with the same file.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+VGGFACE2_FILE = "20180402-114759-vggface2.pt"
+VGGFACE2_CLASSES = 8631  # the checkpoint carries the classifier it was trained with
+
+
+def checkpoint_path(torch_home: Path) -> Path:
+    return Path(torch_home) / "checkpoints" / VGGFACE2_FILE
+
+
+def have_weights(torch_home: Path) -> bool:
+    return checkpoint_path(torch_home).is_file()
+
+
+def write_untrained_checkpoint(torch_home: Path, *, seed: int = 0) -> Path:
+    """Write the stand-in checkpoint (atomically) unless one is already there; return its path."""
+    import torch
+    from facenet_pytorch import InceptionResnetV1
+
+    path = checkpoint_path(torch_home)
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    model = InceptionResnetV1(classify=True, num_classes=VGGFACE2_CLASSES)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    torch.save(model.state_dict(), tmp)
+    os.replace(tmp, path)
+    marker(torch_home).write_text("untrained stand-in written by tools/weights.py\n")
+    return path
+
+
+def marker(torch_home: Path) -> Path:
+    return Path(torch_home) / "checkpoints" / "UNTRAINED"
+
+
+def is_untrained(torch_home: Path) -> bool:
+    """True when the checkpoint here is the stand-in, so results must be labelled as such."""
+    return marker(torch_home).is_file()
