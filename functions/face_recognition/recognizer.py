@@ -1,0 +1,89 @@
+"""One frame in, one name out: decode, find the face, embed it, look it up.
+
+Every frame gets exactly one answer, so every video is accounted for:
+- the nearest database name;
+- NO_FACE when MTCNN finds no face in the frame;
+- UNKNOWN when a distance threshold is set and the nearest entry is farther than it.
+Both sentinels are words that no database may use as a name (Recognizer refuses such a database),
+so a result can always be told apart from a person.
+"""
+from __future__ import annotations
+
+import io
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Optional
+
+from PIL import Image, UnidentifiedImageError
+
+from face_recognition.facedb import FaceDatabase, FaceDatabaseError
+from face_recognition.models import FaceModels
+
+NO_FACE = "no-face"
+UNKNOWN = "unknown"
+SENTINELS = (NO_FACE, UNKNOWN)
+
+
+class FrameError(ValueError):
+    """The frame object is not a decodable image; the message names the object."""
+
+
+@dataclass(frozen=True)
+class Recognition:
+    name: str                      # a database name, NO_FACE or UNKNOWN
+    distance: Optional[float]      # to the nearest database entry; None when no face
+    faces: int                     # faces found in the frame (the largest one was used)
+    box: Optional[tuple[float, float, float, float]] = None
+    timings_ms: dict = field(default_factory=dict, compare=False)
+
+
+def decode_frame(data: bytes, source: str) -> Image.Image:
+    """The frame as an RGB image, fully decoded; FrameError naming `source` otherwise."""
+    if not data:
+        raise FrameError(f"{source}: the object is empty, not an image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            image.load()  # decode now, so a truncated file fails here and not inside MTCNN
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise FrameError(f"{source}: not a readable image ({reason})") from None
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+class Recognizer:
+    def __init__(self, models: FaceModels, database: FaceDatabase,
+                 distance_threshold: Optional[float] = None):
+        clash = sorted(set(database.names) & set(SENTINELS))
+        if clash:
+            raise FaceDatabaseError(f"face database: {', '.join(clash)} is reserved for results that are "
+                                    "not a person and cannot be a name")
+        self.models = models
+        self.database = database
+        self.distance_threshold = distance_threshold
+
+    def recognise(self, image: Image.Image) -> Recognition:
+        t0 = time.perf_counter()
+        face = self.models.find_face(image)
+        t1 = time.perf_counter()
+        if face is None:
+            return Recognition(NO_FACE, None, 0, None, {"detect": (t1 - t0) * 1000})
+        embedding = self.models.embed_face(face)
+        t2 = time.perf_counter()
+        name, distance = self.database.nearest(embedding)
+        if self.distance_threshold is not None and distance > self.distance_threshold:
+            name = UNKNOWN
+        t3 = time.perf_counter()
+        return Recognition(name, distance, face.faces, face.box,
+                           {"detect": (t1 - t0) * 1000, "embed": (t2 - t1) * 1000, "match": (t3 - t2) * 1000})
+
+    def recognise_bytes(self, data: bytes, source: str) -> Recognition:
+        t0 = time.perf_counter()
+        image = decode_frame(data, source)
+        decode_ms = (time.perf_counter() - t0) * 1000
+        result = self.recognise(image)
+        result.timings_ms["decode"] = decode_ms
+        return result

@@ -1,0 +1,149 @@
+"""S3 in, S3 out: read each frame named by an event, recognise it, write `<stem>.txt` with the name.
+
+Knows nothing of Lambda (handler.py is the thin entry point), so the local stack, the benchmark
+and the tests drive exactly this code.
+
+Writes are idempotent: the result key follows from the frame key and the content from the frame,
+so a duplicate delivery (S3 and Lambda's async retries deliver at least once) overwrites the one
+result object with the same bytes. A frame that cannot be read or decoded writes nothing and
+raises an error naming s3://bucket/key; the other frames of the same event are still processed.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any, Mapping, Optional
+
+from pipeline_common.events import S3Object, parse_s3_objects
+from pipeline_common.keys import result_key
+from pipeline_common.log import fields, get_logger
+
+from face_recognition.config import ConfigError, RecognizerConfig
+from face_recognition.facedb import FaceDatabase, FaceDatabaseError
+from face_recognition.models import FaceModels, ModelError
+from face_recognition.recognizer import FrameError, Recognizer
+
+SERVICE = "face-recognition"
+MAX_FRAME_BYTES = 32 * 2**20  # a 1080p JPEG is well under 1 MB; refuse to buffer anything absurd
+RESULT_CONTENT_TYPE = "text/plain; charset=utf-8"
+
+
+class StartupError(RuntimeError):
+    """The function cannot start: a setting, the face database or the weights are at fault."""
+
+
+class RecognitionError(RuntimeError):
+    """One or more frames of an event could not be recognised; the message names each object."""
+
+
+def s3_client():
+    import boto3
+    from botocore.config import Config
+
+    # Endpoint and credentials come from the ordinary AWS settings (AWS_ENDPOINT_URL locally).
+    return boto3.client("s3", config=Config(retries={"mode": "standard", "max_attempts": 4}))
+
+
+class RecognitionService:
+    def __init__(self, recognizer: Recognizer, output_bucket: str, *, s3=None,
+                 logger: Optional[logging.Logger] = None):
+        self.recognizer = recognizer
+        self.output_bucket = output_bucket
+        self.s3 = s3 if s3 is not None else s3_client()
+        self.log = logger or get_logger(SERVICE)
+
+    def handle_event(self, event: Mapping[str, Any], request_id: Optional[str] = None) -> list[dict]:
+        """Recognise every frame the event names; raise RecognitionError if any failed."""
+        results, failures = [], []
+        for obj in parse_s3_objects(event):
+            try:
+                results.append(self.process(obj, request_id=request_id))
+            except Exception as exc:  # keep going: the other frames of this event are independent
+                message = str(exc) if str(obj) in str(exc) else f"{obj}: {exc}"
+                failures.append(message)
+                self.log.error("frame failed", extra=fields(request_id=request_id, frame=str(obj),
+                                                            error=message, error_type=type(exc).__name__))
+        if failures:
+            raise RecognitionError("; ".join(failures))
+        return results
+
+    def process(self, obj: S3Object, *, request_id: Optional[str] = None) -> dict:
+        t0 = time.perf_counter()
+        data = self._read(obj)
+        t1 = time.perf_counter()
+        recognition = self.recognizer.recognise_bytes(data, str(obj))
+        t2 = time.perf_counter()
+        out_key = result_key(obj.key)
+        self._write(obj, out_key, recognition.name)
+        t3 = time.perf_counter()
+        timings = {"read": (t1 - t0) * 1000, **recognition.timings_ms, "write": (t3 - t2) * 1000,
+                   "total": (t3 - t0) * 1000}
+        self.log.info("frame recognised", extra=fields(
+            request_id=request_id, frame=str(obj), result=f"s3://{self.output_bucket}/{out_key}",
+            name=recognition.name, distance=recognition.distance, faces=recognition.faces,
+            untrained_weights=self.recognizer.models.untrained,
+            ms={k: round(v, 1) for k, v in timings.items()}))
+        return {"bucket": obj.bucket, "key": obj.key, "name": recognition.name,
+                "distance": recognition.distance, "faces": recognition.faces,
+                "output": f"s3://{self.output_bucket}/{out_key}"}
+
+    def _read(self, obj: S3Object) -> bytes:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            response = self.s3.get_object(Bucket=obj.bucket, Key=obj.key)
+            size = response.get("ContentLength") or 0
+            if size > MAX_FRAME_BYTES:
+                response["Body"].close()
+                raise FrameError(f"{obj}: {size} bytes is too large for a frame (limit {MAX_FRAME_BYTES})")
+            return response["Body"].read()
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "error")
+            raise RecognitionError(f"{obj}: cannot read the frame ({code})") from None
+        except BotoCoreError as exc:
+            raise RecognitionError(f"{obj}: cannot read the frame ({exc})") from None
+
+    def _write(self, obj: S3Object, out_key: str, name: str) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.s3.put_object(Bucket=self.output_bucket, Key=out_key, Body=name.encode("utf-8"),
+                               ContentType=RESULT_CONTENT_TYPE)
+        except (ClientError, BotoCoreError) as exc:
+            reason = exc.response.get("Error", {}).get("Code", "error") if isinstance(exc, ClientError) else exc
+            raise RecognitionError(f"{obj}: cannot write s3://{self.output_bucket}/{out_key} ({reason})") from None
+
+
+def start(environ: Optional[Mapping[str, str]] = None, *, s3=None,
+          warm_up: bool = True) -> RecognitionService:
+    """Read the settings, load the face database and the models: once per process.
+
+    Any problem becomes one StartupError whose message names the variable or file at fault.
+    """
+    environ = os.environ if environ is None else environ
+    try:
+        config = RecognizerConfig.from_env(environ)
+        database = FaceDatabase.load(config.face_db_path)
+        models = FaceModels.load(config.torch_home, config.threads, warm_up=warm_up)
+        recognizer = Recognizer(models, database, config.distance_threshold)
+    except (ConfigError, FaceDatabaseError, ModelError) as exc:
+        logger = _logger_if_possible()
+        if logger is not None:
+            logger.error("start-up failed", extra=fields(error=str(exc), error_type=type(exc).__name__))
+        raise StartupError(str(exc)) from None
+    log = get_logger(SERVICE)
+    log.info("started", extra=fields(faces_in_database=len(database), output_bucket=config.output_bucket,
+                                     threads=config.threads, distance_threshold=config.distance_threshold,
+                                     weights=str(models.checkpoint), untrained_weights=models.untrained))
+    if models.untrained:
+        log.warning("the vggface2 weights are an untrained stand-in: names are only meaningful against "
+                    "faces enrolled with the same file")
+    return RecognitionService(recognizer, config.output_bucket, s3=s3, logger=log)
+
+
+def _logger_if_possible() -> Optional[logging.Logger]:
+    try:
+        return get_logger(SERVICE)
+    except ValueError:  # LOG_LEVEL itself is the bad setting
+        return None

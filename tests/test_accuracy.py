@@ -1,0 +1,143 @@
+"""The fast path must not move the answer.
+
+Reference: stock facenet-pytorch exactly as the course used it — MTCNN(image_size=240, margin=0,
+min_face_size=20) called on the frame, InceptionResnetV1(pretrained='vggface2').eval() on
+`face.unsqueeze(0)`. Fast path: FaceModels.load() (fewer pyramid scales, one detection,
+folded batch norm, channels-last, inference mode). Both read the same weights. On the sample faces
+and, when ../shared/data/cse546 is present, on the course's frames, the fast path must choose a
+box with IoU >= 0.9 against the reference's and give an embedding with cosine similarity >= 0.99.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from face_recognition.models import FaceModels
+from tools import samples
+from tools.ffmpeg import ffmpeg_exe
+
+ROOT = Path(__file__).resolve().parent.parent
+COURSE = ROOT / ".." / "shared" / "data" / "cse546" / "test_case_2"
+COURSE_CLIPS = [f"test_{i:02d}.mp4" for i in range(8)]  # the 8 distinct clips; the other 92 reuse them
+MIN_IOU, MIN_COSINE = 0.9, 0.99
+
+
+def iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union
+
+
+class CourseReference:
+    """The course's recognition code path, built from stock facenet-pytorch objects."""
+
+    def __init__(self, torch_home: Path):
+        from facenet_pytorch import MTCNN, InceptionResnetV1
+
+        saved = os.environ.get("TORCH_HOME")
+        os.environ["TORCH_HOME"] = str(torch_home)
+        try:
+            self.mtcnn = MTCNN(image_size=240, margin=0, min_face_size=20)
+            self.resnet = InceptionResnetV1(pretrained="vggface2").eval()
+        finally:
+            if saved is None:
+                os.environ.pop("TORCH_HOME")
+            else:
+                os.environ["TORCH_HOME"] = saved
+
+    def box(self, image):
+        boxes, probs, points = self.mtcnn.detect(image, landmarks=True)
+        if boxes is None:
+            return None
+        chosen, _, _ = self.mtcnn.select_boxes(boxes, probs, points, image, method=self.mtcnn.selection_method)
+        return np.asarray(chosen[0], dtype=np.float64)
+
+    def embedding(self, image):
+        face = self.mtcnn(image)
+        if face is None:
+            return None
+        with torch.no_grad():
+            return self.resnet(face.unsqueeze(0))
+
+
+def course_frames(folder: Path) -> dict[str, Image.Image]:
+    frames = {}
+    for clip in COURSE_CLIPS:
+        jpg = folder / clip.replace(".mp4", ".jpg")
+        subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-i", str(COURSE / clip),
+                        "-frames:v", "1", str(jpg)], check=True)
+        frames[clip] = Image.open(jpg).convert("RGB")
+    return frames
+
+
+@pytest.fixture(scope="module")
+def reference(torch_home):
+    return CourseReference(torch_home)
+
+
+@pytest.fixture(scope="module")
+def fast(torch_home):
+    return FaceModels.load(torch_home)
+
+
+@pytest.fixture(scope="module")
+def exact(torch_home):
+    return FaceModels.load(torch_home, fast=False)
+
+
+SAMPLE_FACES = ["astronaut", "camera", "pair"]
+
+
+def images(tmp_path_factory) -> dict[str, Image.Image]:
+    found = {name: Image.fromarray(samples.image(name)) for name in SAMPLE_FACES}
+    if COURSE.is_dir():
+        found.update(course_frames(tmp_path_factory.mktemp("course")))
+    return found
+
+
+@pytest.fixture(scope="module")
+def test_images(tmp_path_factory):
+    return images(tmp_path_factory)
+
+
+def check(models: FaceModels, reference: CourseReference, name: str, image: Image.Image) -> tuple[float, float]:
+    ref_box, ref_embedding = reference.box(image), reference.embedding(image)
+    assert ref_box is not None and ref_embedding is not None, f"{name}: the reference finds no face"
+    analysis = models.analyse(image)
+    assert analysis.embedding is not None, f"{name}: the fast path lost the face"
+    overlap = iou(analysis.box, ref_box)
+    cosine = torch.nn.functional.cosine_similarity(analysis.embedding, ref_embedding).item()
+    assert overlap >= MIN_IOU, f"{name}: box {analysis.box} vs reference {ref_box.tolist()}, IoU {overlap:.3f}"
+    assert cosine >= MIN_COSINE, f"{name}: embedding cosine similarity {cosine:.5f}"
+    return overlap, cosine
+
+
+def test_fast_path_keeps_the_box_and_the_embedding(fast, reference, test_images):
+    for name, image in test_images.items():
+        check(fast, reference, name, image)
+
+
+def test_fast_path_keeps_every_sample_face_and_finds_none_where_there_is_none(fast, reference):
+    for name in ("chelsea", "coffee"):
+        image = Image.fromarray(samples.image(name))
+        assert reference.box(image) is None and fast.analyse(image).faces == 0
+
+
+def test_course_exact_path_is_the_reference(exact, reference, test_images):
+    for name, image in test_images.items():
+        overlap, cosine = check(exact, reference, name, image)
+        assert overlap == 1.0 and cosine > 0.9999, name
+
+
+def test_course_frames_are_covered_when_present(test_images):
+    if not COURSE.is_dir():
+        pytest.skip(f"{COURSE} not present: only the sample faces were checked")
+    assert set(COURSE_CLIPS) <= set(test_images)

@@ -1,0 +1,332 @@
+"""The face-recognition function end to end: real MTCNN, the real pretrained='vggface2' loading path
+(reading the stand-in checkpoint), real JPEG frames made by ffmpeg, S3 over a moto server."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+import torch
+
+from face_recognition.facedb import FaceDatabase, FaceDatabaseError
+from face_recognition.models import FaceModels
+from face_recognition.recognizer import NO_FACE, UNKNOWN, FrameError, Recognizer, decode_frame
+from face_recognition.service import RESULT_CONTENT_TYPE, RecognitionError, RecognitionService
+from pipeline_common.events import s3_event
+from tools import samples
+from tools.ffmpeg import ffmpeg_exe
+
+ROOT = Path(__file__).resolve().parent.parent
+STAGE1, OUTPUT = "test-stage-1", "test-output"
+
+
+def first_frame(video: Path, jpg: Path) -> bytes:
+    """The first frame as a JPEG, made the way the splitter makes it."""
+    subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-i", str(video),
+                    "-frames:v", "1", str(jpg)], check=True)
+    return jpg.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def frames(videos, tmp_path_factory) -> dict[str, bytes]:
+    folder = tmp_path_factory.mktemp("frames")
+    return {name: first_frame(video, folder / f"{name}.jpg") for name, video in videos.items()}
+
+
+@pytest.fixture(scope="module")
+def models(torch_home) -> FaceModels:
+    return FaceModels.load(torch_home)
+
+
+@pytest.fixture(scope="module")
+def enrolled(models, frames, tmp_path_factory) -> Path:
+    """A course-format database of the two sample people, enrolled from their own frames."""
+    embeddings, names = [], []
+    for sample, person in samples.PEOPLE.items():
+        embedding = models.embed(decode_frame(frames[sample], sample))
+        assert embedding is not None and embedding.shape == (1, 512)
+        embeddings.append(embedding)
+        names.append(person)
+    path = tmp_path_factory.mktemp("db") / "face_db.pt"
+    torch.save([embeddings, names], path)
+    return path
+
+
+@pytest.fixture
+def buckets(s3):
+    s3.create_bucket(Bucket=STAGE1)
+    s3.create_bucket(Bucket=OUTPUT)
+    return s3
+
+
+def service(models, db_path, s3, threshold=None) -> RecognitionService:
+    return RecognitionService(Recognizer(models, FaceDatabase.load(db_path), threshold), OUTPUT, s3=s3)
+
+
+def outputs(s3) -> dict[str, str]:
+    listing = s3.list_objects_v2(Bucket=OUTPUT).get("Contents", [])
+    return {o["Key"]: s3.get_object(Bucket=OUTPUT, Key=o["Key"])["Body"].read().decode("utf-8") for o in listing}
+
+
+def put(s3, key: str, body: bytes) -> None:
+    s3.put_object(Bucket=STAGE1, Key=key, Body=body)
+
+
+# -- event shapes and keys ----------------------------------------------------------------------
+
+def test_s3_event_and_direct_payload(models, enrolled, frames, buckets):
+    svc = service(models, enrolled, buckets)
+    put(buckets, "astronaut.jpg", frames["astronaut"])
+    put(buckets, "camera.jpg", frames["camera"])
+
+    event_result = svc.handle_event(s3_event(STAGE1, "astronaut.jpg"))
+    direct_result = svc.handle_event({"bucket": STAGE1, "key": "camera.jpg"})
+
+    assert [r["name"] for r in event_result] == ["Collins"]
+    assert [r["name"] for r in direct_result] == ["Cameraman"]
+    assert event_result[0]["key"] == "astronaut.jpg" and event_result[0]["faces"] == 1
+    assert event_result[0]["output"] == f"s3://{OUTPUT}/astronaut.txt"
+    assert outputs(buckets) == {"astronaut.txt": "Collins", "camera.txt": "Cameraman"}
+    head = buckets.head_object(Bucket=OUTPUT, Key="astronaut.txt")
+    assert head["ContentType"] == RESULT_CONTENT_TYPE
+
+
+def test_many_records_in_one_event(models, enrolled, frames, buckets):
+    svc = service(models, enrolled, buckets)
+    put(buckets, "a/astronaut.jpg", frames["astronaut"])
+    put(buckets, "b/camera.jpg", frames["camera"])
+    event = s3_event(STAGE1, "a/astronaut.jpg")
+    event["Records"] += s3_event(STAGE1, "b/camera.jpg")["Records"]
+    assert [r["name"] for r in svc.handle_event(event)] == ["Collins", "Cameraman"]
+    assert outputs(buckets) == {"a/astronaut.txt": "Collins", "b/camera.txt": "Cameraman"}
+
+
+@pytest.mark.parametrize("key, expected", [
+    ("with space/clip 1.jpg", "with space/clip 1.txt"),
+    ("plus+sign/a+b.jpg", "plus+sign/a+b.txt"),
+    ("ünïcödé/名前 テスト.jpg", "ünïcödé/名前 テスト.txt"),
+    ("deep/nested/folders/v1.2/clip.jpg", "deep/nested/folders/v1.2/clip.txt"),
+    ("$(touch pwned); `id` 'q\".jpg", "$(touch pwned); `id` 'q\".txt"),
+])
+def test_url_encoded_keys_give_the_right_result_key(models, enrolled, frames, buckets, key, expected):
+    svc = service(models, enrolled, buckets)
+    put(buckets, key, frames["astronaut"])
+    event = s3_event(STAGE1, key)
+    if any(c in key for c in " +$`'\"") or not key.isascii():
+        assert event["Records"][0]["s3"]["object"]["key"] != key  # really encoded, as S3 sends it
+    svc.handle_event(event)
+    assert outputs(buckets) == {expected: "Collins"}
+
+
+# -- what a frame can hold ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("sample", ["chelsea", "coffee"])
+def test_frame_without_a_face_gets_the_sentinel(models, enrolled, frames, buckets, sample):
+    svc = service(models, enrolled, buckets)
+    put(buckets, f"{sample}.jpg", frames[sample])
+    [result] = svc.handle_event(s3_event(STAGE1, f"{sample}.jpg"))
+    assert result["name"] == NO_FACE and result["faces"] == 0 and result["distance"] is None
+    assert outputs(buckets) == {f"{sample}.txt": NO_FACE}
+
+
+def test_two_faces_the_largest_is_chosen(models, enrolled, frames, buckets):
+    """`pair` holds the astronaut's face (about 87x111 px) and the cameraman's (about 55x73 px)."""
+    svc = service(models, enrolled, buckets)
+    put(buckets, "pair.jpg", frames["pair"])
+    [result] = svc.handle_event(s3_event(STAGE1, "pair.jpg"))
+    assert result["faces"] == 2
+    assert result["name"] == "Collins"
+    face = models.find_face(decode_frame(frames["pair"], "pair"))
+    x1, y1, x2, y2 = face.box
+    assert x2 < 512  # the left half of the pair: the astronaut, the larger face
+    assert outputs(buckets) == {"pair.txt": "Collins"}
+
+
+def test_duplicate_delivery_gives_one_result_with_the_same_content(models, enrolled, frames, buckets):
+    svc = service(models, enrolled, buckets)
+    put(buckets, "dup/camera.jpg", frames["camera"])
+    event = s3_event(STAGE1, "dup/camera.jpg")
+    first = svc.handle_event(event)
+    before = outputs(buckets)
+    second = svc.handle_event(event)
+    assert first == second
+    assert outputs(buckets) == before == {"dup/camera.txt": "Cameraman"}
+
+
+# -- recognition --------------------------------------------------------------------------------
+
+def test_enrolled_faces_are_named_and_a_stranger_is_unknown_under_a_threshold(models, frames, tmp_path):
+    astronaut = decode_frame(frames["astronaut"], "astronaut")
+    camera = decode_frame(frames["camera"], "camera")
+    only_collins = tmp_path / "collins.pt"
+    torch.save([[models.embed(astronaut)], ["Collins"]], only_collins)
+    db = FaceDatabase.load(only_collins)
+
+    without = Recognizer(models, db)
+    collins, stranger = without.recognise(astronaut), without.recognise(camera)
+    assert collins.name == stranger.name == "Collins"  # no threshold: always the nearest name
+    assert collins.distance < stranger.distance
+
+    threshold = (collins.distance + stranger.distance) / 2
+    with_threshold = Recognizer(models, db, distance_threshold=threshold)
+    assert with_threshold.recognise(astronaut).name == "Collins"
+    assert with_threshold.recognise(camera).name == UNKNOWN
+
+
+def test_nearest_matches_the_course_loop():
+    """One vectorised computation gives what the course's per-entry torch.dist loop gave."""
+    torch.manual_seed(1)
+    entries = [torch.randn(1, 512) for _ in range(40)]
+    entries.append(entries[7].clone())  # an exact tie: the first of equals wins, as list.index(min)
+    names = [f"p{i}" for i in range(len(entries))]
+    db = FaceDatabase.from_entries(entries, names)
+    for query in [torch.randn(1, 512) for _ in range(20)] + [entries[7] + 1e-3]:
+        distances = [torch.dist(query, e).item() for e in entries]
+        best = distances.index(min(distances))
+        name, distance = db.nearest(query)
+        assert name == names[best]
+        assert distance == pytest.approx(distances[best], rel=1e-5)
+
+
+def test_course_database_loads_when_present():
+    course_db = ROOT.parent / "shared" / "data" / "cse546" / "data.pt"
+    if not course_db.is_file():
+        pytest.skip(f"{course_db} not present")
+    db = FaceDatabase.load(course_db)
+    assert db.embeddings.shape == (79, 512)
+    assert set(db.names) == {"Trump", "Biden", "Bean", "Depp", "Diesel", "Floki", "Freeman", "Obama"}
+
+
+# -- bad frames ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("body", [b"", b"this is not an image", "truncated"], ids=["empty", "text", "truncated"])
+def test_corrupt_frame_is_a_clear_error_and_writes_nothing(models, enrolled, frames, buckets, body):
+    if body == "truncated":
+        body = frames["astronaut"][: len(frames["astronaut"]) // 2]
+    svc = service(models, enrolled, buckets)
+    put(buckets, "bad/frame 1.jpg", body)
+    with pytest.raises(RecognitionError, match=r"s3://test-stage-1/bad/frame 1\.jpg"):
+        svc.handle_event(s3_event(STAGE1, "bad/frame 1.jpg"))
+    assert outputs(buckets) == {}
+
+
+def test_a_bad_frame_does_not_stop_the_others_in_the_same_event(models, enrolled, frames, buckets):
+    svc = service(models, enrolled, buckets)
+    put(buckets, "bad.jpg", b"\xff\xd8\xff garbage")
+    put(buckets, "good.jpg", frames["camera"])
+    event = s3_event(STAGE1, "bad.jpg")
+    event["Records"] += s3_event(STAGE1, "good.jpg")["Records"]
+    with pytest.raises(RecognitionError) as err:
+        svc.handle_event(event)
+    assert f"s3://{STAGE1}/bad.jpg" in str(err.value) and "good.jpg" not in str(err.value)
+    assert outputs(buckets) == {"good.txt": "Cameraman"}
+    # and the same warm service goes on with the next good frame
+    assert svc.handle_event({"bucket": STAGE1, "key": "good.jpg"})[0]["name"] == "Cameraman"
+
+
+def test_missing_frame_object_is_a_clear_error(models, enrolled, buckets):
+    svc = service(models, enrolled, buckets)
+    with pytest.raises(RecognitionError, match=r"s3://test-stage-1/nowhere\.jpg: cannot read the frame \(NoSuchKey\)"):
+        svc.handle_event({"bucket": STAGE1, "key": "nowhere.jpg"})
+    assert outputs(buckets) == {}
+
+
+def test_decode_frame_rejects_non_images():
+    with pytest.raises(FrameError, match="s3://b/k.jpg: the object is empty"):
+        decode_frame(b"", "s3://b/k.jpg")
+    with pytest.raises(FrameError, match="s3://b/k.jpg: not a readable image"):
+        decode_frame(b"GIF89a nonsense", "s3://b/k.jpg")
+
+
+# -- the face database ---------------------------------------------------------------------------
+
+def test_face_database_validation(tmp_path):
+    good = [torch.zeros(1, 512)], ["A"]
+    cases = {
+        "not a list": ({"a": 1}, r"expected \[embeddings, names\]"),
+        "three items": ([[], [], []], r"expected \[embeddings, names\]"),
+        "lengths": ([[torch.zeros(1, 512)] * 2, ["A"]], "2 embeddings but 1 names"),
+        "shape": ([[torch.zeros(1, 128)], ["A"]], r"embedding 0 is \(1, 128\)"),
+        "empty": ([[], []], "holds no faces"),
+        "name": ([[torch.zeros(1, 512)], ["A\n"]], "name 0"),
+        "nan": ([[torch.full((1, 512), float("nan"))], ["A"]], "non-finite"),
+    }
+    for label, (content, message) in cases.items():
+        path = tmp_path / f"{label}.pt"
+        torch.save(content, path)
+        with pytest.raises(FaceDatabaseError, match=message) as err:
+            FaceDatabase.load(path)
+        assert str(path) in str(err.value), label
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"\x00not a torch file")
+    with pytest.raises(FaceDatabaseError, match="not a torch.save file"):
+        FaceDatabase.load(junk)
+    unsafe = tmp_path / "unsafe.pt"
+    torch.save([[torch.zeros(1, 512)], [Fraction(1, 2)]], unsafe)  # an object unpickling would construct
+    with pytest.raises(FaceDatabaseError, match="weights-only load refused it: .*fractions.Fraction"):
+        FaceDatabase.load(unsafe)
+    with pytest.raises(FaceDatabaseError, match="cannot read it"):
+        FaceDatabase.load(tmp_path / "absent.pt")
+    path = tmp_path / "good.pt"
+    torch.save(list(good), path)
+    assert FaceDatabase.load(path).names == ("A",)
+
+
+def test_a_database_cannot_use_a_sentinel_as_a_name(models):
+    db = FaceDatabase.from_entries([torch.zeros(1, 512)], [NO_FACE])
+    with pytest.raises(FaceDatabaseError, match="reserved"):
+        Recognizer(models, db)
+
+
+# -- start-up: the real handler module, imported in a fresh process -----------------------------
+
+def import_handler(env: dict, cwd: Path) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("OUTPUT_BUCKET", "FACE_DB_PATH", "TORCH_HOME", "DISTANCE_THRESHOLD",
+                         "TORCH_NUM_THREADS", "LOG_LEVEL")}
+    base["PYTHONPATH"] = str(ROOT / "functions")
+    return subprocess.run([sys.executable, "-c", "import face_recognition.handler"], cwd=cwd,
+                          env={**base, **env}, capture_output=True, text=True, timeout=300)
+
+
+def malformed_db(tmp_path: Path) -> Path:
+    path = tmp_path / "malformed.pt"
+    torch.save([[torch.zeros(1, 512)], ["A", "B"]], path)
+    return path
+
+
+@pytest.mark.parametrize("case, message", [
+    ("no bucket", "OUTPUT_BUCKET is not set"),
+    ("no database setting", "FACE_DB_PATH is not set"),
+    ("database file missing", "FACE_DB_PATH={missing}: no such file"),
+    ("malformed database", "face database {malformed}: 1 embeddings but 2 names"),
+    ("no weights", "vggface2 weights not found at {empty}/checkpoints/20180402-114759-vggface2.pt"),
+    ("bad threshold", "DISTANCE_THRESHOLD='close' is not a number"),
+])
+def test_misconfiguration_fails_at_start_up_naming_the_culprit(enrolled, torch_home, tmp_path, case, message):
+    paths = {"missing": tmp_path / "absent.pt", "malformed": malformed_db(tmp_path), "empty": tmp_path / "empty"}
+    paths["empty"].mkdir()
+    env = {"OUTPUT_BUCKET": OUTPUT, "FACE_DB_PATH": str(enrolled), "TORCH_HOME": str(torch_home)}
+    if case == "no bucket":
+        del env["OUTPUT_BUCKET"]
+    elif case == "no database setting":
+        del env["FACE_DB_PATH"]
+    elif case == "database file missing":
+        env["FACE_DB_PATH"] = str(paths["missing"])
+    elif case == "malformed database":
+        env["FACE_DB_PATH"] = str(paths["malformed"])
+    elif case == "no weights":
+        env["TORCH_HOME"] = str(paths["empty"])
+    elif case == "bad threshold":
+        env["DISTANCE_THRESHOLD"] = "close"
+    proc = import_handler(env, tmp_path)
+    assert proc.returncode != 0
+    expected = message.format(**paths)
+    assert f"StartupError: {expected}" in proc.stderr
+    logged = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
+    assert any(entry["level"] == "ERROR" and expected in entry["error"] for entry in logged)
+    assert "During handling of the above exception" not in proc.stderr  # one error, not a chain
