@@ -1,0 +1,216 @@
+"""Build the ffmpeg Lambda layer: `ffmpeg-layer.zip` holding `bin/ffmpeg` (Lambda mounts it at /opt/bin/ffmpeg).
+
+    python docker/build_ffmpeg_layer.py [--out build] [--source auto|installed|wheel] [--cache DIR]
+
+The binary is the static ffmpeg 7.0.2 (johnvansickle.com build) that the imageio-ffmpeg 0.6.0
+manylinux2014_x86_64 wheel carries: 80 MB unpacked, 28 MB zipped, inside Lambda's 50 MB
+direct-upload and 250 MB unpacked limits. (imageio-ffmpeg 0.8's binary is 172 MB; that is why
+0.6.0 is pinned.) Both the wheel and the binary are pinned by sha256; anything else is refused.
+
+Where the binary comes from (`--source`):
+- `installed`: the imageio_ffmpeg package of this interpreter, when it is that same version (the
+  project's venv pins it); its binary's checksum is verified. No network.
+- `wheel`: `pip download` of the pinned wheel into a cache folder; the wheel's checksum is verified
+  before it is opened, then the binary's.
+- `auto` (default): `installed` when possible, else `wheel`.
+
+The zip is reproducible (one entry, fixed timestamp, mode and compression), so the same binary
+always gives the same bytes and `pulumi up` does not redeploy the layer for nothing. An up-to-date
+zip already in the output folder is kept as is.
+
+This file is loaded by path (components/packaging.py) and run as a script; `docker/` is not a
+package, so it cannot shadow the Docker SDK.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Optional
+
+IMAGEIO_FFMPEG_VERSION = "0.6.0"
+WHEEL_PLATFORM = "manylinux2014_x86_64"
+WHEEL_FILE = f"imageio_ffmpeg-{IMAGEIO_FFMPEG_VERSION}-py3-none-{WHEEL_PLATFORM}.whl"
+WHEEL_SHA256 = "c7e46fcec401dd990405049d2e2f475e2b397779df2519b544b8aab515195282"
+BINARY_IN_WHEEL = "imageio_ffmpeg/binaries/ffmpeg-linux-x86_64-v7.0.2"
+BINARY_SHA256 = "e7e7fb30477f717e6f55f9180a70386c62677ef8a4d4d1a5d948f4098aa3eb99"
+
+LAYER_ZIP = "ffmpeg-layer.zip"
+LAYER_ENTRY = "bin/ffmpeg"
+ZIP_LIMIT = 50 * 2**20         # Lambda: a layer uploaded directly (not from S3)
+UNZIPPED_LIMIT = 250 * 2**20   # Lambda: function plus all its layers, unzipped
+
+_FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest a zip can hold
+_MODE = 0o100755                     # a regular, executable file
+_COMMENT_PREFIX = b"ffmpeg sha256="
+_COMPRESS_LEVEL = 6                  # 9 takes twice as long for 0.4 % less
+
+
+class LayerBuildError(RuntimeError):
+    """The layer cannot be built; the message names the file and what is wrong with it."""
+
+
+def build_layer(out_dir: Path, *, source: str = "auto", cache_dir: Optional[Path] = None) -> Path:
+    """Write `<out_dir>/ffmpeg-layer.zip` and return its path."""
+    out_dir = Path(out_dir)
+    binary = _binary(source, Path(cache_dir) if cache_dir else _default_cache())
+    target = out_dir / LAYER_ZIP
+    if _up_to_date(target, binary):
+        return target
+    return write_layer_zip(target, binary)
+
+
+def _default_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "video-face-pipeline" / "wheels"
+
+
+def _binary(source: str, cache_dir: Path) -> bytes:
+    if source not in ("auto", "installed", "wheel"):
+        raise LayerBuildError(f"source must be auto, installed or wheel, not {source!r}")
+    if source in ("auto", "installed"):
+        installed = installed_binary_path()
+        if installed is not None:
+            return read_verified(installed, BINARY_SHA256, what="the installed imageio-ffmpeg binary")
+        if source == "installed":
+            raise LayerBuildError(f"imageio-ffmpeg=={IMAGEIO_FFMPEG_VERSION} with its Linux x86_64 binary is "
+                                  "not installed in this interpreter; use --source wheel")
+    return binary_from_wheel(fetch_wheel(cache_dir))
+
+
+def installed_binary_path() -> Optional[Path]:
+    """The pinned binary inside this interpreter's imageio_ffmpeg, if that is the pinned version."""
+    try:
+        from importlib import metadata
+
+        if metadata.version("imageio-ffmpeg") != IMAGEIO_FFMPEG_VERSION:
+            return None
+        import imageio_ffmpeg
+    except Exception:  # not installed, or broken: the wheel route still works
+        return None
+    path = Path(imageio_ffmpeg.__file__).parent / "binaries" / Path(BINARY_IN_WHEEL).name
+    return path if path.is_file() else None  # another platform's wheel holds another binary
+
+
+def fetch_wheel(cache_dir: Path) -> Path:
+    """The pinned wheel in `cache_dir`, downloaded with pip if it is not there yet; checksum verified."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    wheel = cache_dir / WHEEL_FILE
+    if not wheel.is_file():
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+                   "--platform", WHEEL_PLATFORM, "--disable-pip-version-check", "--quiet",
+                   "--dest", str(cache_dir), f"imageio-ffmpeg=={IMAGEIO_FFMPEG_VERSION}"]
+        done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=600, check=False)
+        if done.returncode != 0 or not wheel.is_file():
+            tail = " ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
+            raise LayerBuildError(f"pip download of imageio-ffmpeg=={IMAGEIO_FFMPEG_VERSION} ({WHEEL_PLATFORM}) "
+                                  f"failed: {tail or f'exit status {done.returncode}'}")
+    verify_file(wheel, WHEEL_SHA256, what=f"the wheel {wheel}")
+    return wheel
+
+
+def binary_from_wheel(wheel: Path, *, expected_sha256: str = BINARY_SHA256) -> bytes:
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            data = zf.read(BINARY_IN_WHEEL)
+    except (zipfile.BadZipFile, KeyError, OSError) as exc:
+        raise LayerBuildError(f"{wheel}: cannot read {BINARY_IN_WHEEL} ({exc})") from None
+    _check(hashlib.sha256(data).hexdigest(), expected_sha256, f"{BINARY_IN_WHEEL} in {wheel}")
+    return data
+
+
+def read_verified(path: Path, expected_sha256: str, *, what: str) -> bytes:
+    data = Path(path).read_bytes()
+    _check(hashlib.sha256(data).hexdigest(), expected_sha256, f"{what} ({path})")
+    return data
+
+
+def verify_file(path: Path, expected_sha256: str, *, what: str) -> None:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    _check(digest.hexdigest(), expected_sha256, what)
+
+
+def _check(actual: str, expected: str, what: str) -> None:
+    if actual != expected:
+        raise LayerBuildError(f"{what}: sha256 {actual} does not match the pinned {expected}; refusing to "
+                              "use it (delete a corrupt download and build again, or update the pin "
+                              "deliberately)")
+
+
+def write_layer_zip(target: Path, binary: bytes) -> Path:
+    """The reproducible zip: one entry, bin/ffmpeg, 0755, fixed timestamp; size limits checked."""
+    if len(binary) > UNZIPPED_LIMIT:
+        raise LayerBuildError(f"{LAYER_ENTRY} is {len(binary) / 2**20:.1f} MiB unzipped, over Lambda's "
+                              f"{UNZIPPED_LIMIT / 2**20:.0f} MiB limit")
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(tmp, "w") as zf:
+            info = zipfile.ZipInfo(LAYER_ENTRY, date_time=_FIXED_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3  # Unix, so Lambda honours the mode bits
+            info.external_attr = _MODE << 16
+            zf.writestr(info, binary, compresslevel=_COMPRESS_LEVEL)
+            zf.comment = _COMMENT_PREFIX + hashlib.sha256(binary).hexdigest().encode()
+        size = os.path.getsize(tmp)
+        if size > ZIP_LIMIT:
+            raise LayerBuildError(f"{target.name} is {size / 2**20:.1f} MiB, over Lambda's "
+                                  f"{ZIP_LIMIT / 2**20:.0f} MiB direct-upload limit")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def _up_to_date(target: Path, binary: bytes) -> bool:
+    """True when `target` is exactly the zip write_layer_zip would write for `binary`."""
+    if not target.is_file():
+        return False
+    try:
+        with zipfile.ZipFile(target) as zf:
+            infos = zf.infolist()
+            comment = zf.comment
+    except (zipfile.BadZipFile, OSError):
+        return False
+    if len(infos) != 1 or comment != _COMMENT_PREFIX + hashlib.sha256(binary).hexdigest().encode():
+        return False
+    info = infos[0]
+    return (info.filename == LAYER_ENTRY and info.date_time == _FIXED_TIME
+            and info.external_attr >> 16 == _MODE and info.create_system == 3
+            and info.file_size == len(binary) and info.CRC == zlib.crc32(binary)
+            and target.stat().st_size <= ZIP_LIMIT)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description="Build the ffmpeg Lambda layer zip (bin/ffmpeg).")
+    parser.add_argument("--out", type=Path, default=Path("build"), help="output folder (default: build)")
+    parser.add_argument("--source", choices=("auto", "installed", "wheel"), default="auto",
+                        help="take the binary from the installed imageio-ffmpeg or from the pinned wheel")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help=f"where the wheel is downloaded (default: {_default_cache()})")
+    args = parser.parse_args(argv)
+    try:
+        path = build_layer(args.out, source=args.source, cache_dir=args.cache)
+    except LayerBuildError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{path} ({path.stat().st_size / 2**20:.1f} MiB, {LAYER_ENTRY} sha256 {BINARY_SHA256})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""Lambda entry point: `video_splitting.handler.handler`.
+
+Settings, the ffmpeg check and the AWS clients happen when Lambda imports this module (its init
+phase), once per process, and are reused while the container stays warm. A misconfiguration fails
+here, at start-up, with one StartupError naming the variable, before any request is taken.
+"""
+from __future__ import annotations
+
+from video_splitting.ffmpeg import DEFAULT_TIMEOUT_S
+from video_splitting.splitter import start
+
+_splitter = start()
+
+# Time kept back from ffmpeg so a failure is reported before Lambda's own timeout ends the invocation.
+_REPORT_MARGIN_S = 3.0
+
+
+def handler(event, context):
+    request_id = getattr(context, "aws_request_id", None)
+    frames = _splitter.handle_event(event, request_id=request_id, timeout_s=ffmpeg_timeout(context))
+    return {"frames": frames}
+
+
+def ffmpeg_timeout(context) -> float:
+    """ffmpeg's time limit for one video: the default, or less when the invocation has less left."""
+    remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(remaining_ms):
+        return DEFAULT_TIMEOUT_S
+    return max(1.0, min(DEFAULT_TIMEOUT_S, remaining_ms() / 1000 - _REPORT_MARGIN_S))

@@ -1,0 +1,214 @@
+"""S3 in, S3 out: each video an event names becomes its first frame, `<stem>.jpg` in stage-1.
+
+Knows nothing of Lambda (handler.py is the thin entry point), so the local stack, the benchmark
+and the tests drive exactly this code.
+
+Reading: the video is downloaded to a private temp file and ffmpeg reads that file, rather than
+ffmpeg reading a presigned URL. Measured on the course videos (README, Performance): over plain
+HTTP the URL saves the ~9 ms download, but over HTTPS, which is how S3 is reached in production,
+ffmpeg's own TLS connection and reads cost ~50 ms more than boto3's download, and the URL loses by
+~35 ms per video. The download also keeps S3 behind boto3 (verified TLS, retries, errors
+that say NoSuchKey rather than an HTTP status in ffmpeg's words), keeps credentials out of
+ffmpeg's command line and messages, and lets ffmpeg open local files only. Temp names come from
+`tempfile`, never from the key, and the folder is gone when `process` returns or raises: warm
+containers share /tmp.
+
+Failure policy: every record of an event is processed even when an earlier one fails; the good
+ones are written, and the event then fails with one error naming each failed s3://bucket/key, so
+Lambda's asynchronous retries and the dead-letter queue apply. A retry of the whole event is
+harmless: the frame key follows from the video key and the JPEG from the video (ffmpeg's output
+is deterministic), so a repeat overwrites the one frame with the same bytes, and a repeated
+recognizer invocation rewrites the same result.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+from pipeline_common.events import S3Object, parse_s3_objects
+from pipeline_common.keys import frame_key
+from pipeline_common.log import fields, get_logger
+
+from video_splitting import ffmpeg
+from video_splitting.config import ConfigError, SplitterConfig
+
+SERVICE = "video-splitting"
+FRAME_CONTENT_TYPE = "image/jpeg"
+_COPY_CHUNK = 1 << 20
+_TMP_HEADROOM = 16 << 20  # left free in /tmp beside the video (ffmpeg writes nothing there itself)
+
+
+class StartupError(RuntimeError):
+    """The function cannot start: a setting or the ffmpeg binary is at fault."""
+
+
+class SplitError(RuntimeError):
+    """One or more videos of an event could not be split; the message names each object."""
+
+
+def s3_client():
+    import boto3
+    from botocore.config import Config
+
+    # Endpoint and credentials come from the ordinary AWS settings (AWS_ENDPOINT_URL[_S3] locally).
+    return boto3.client("s3", config=Config(retries={"mode": "standard", "max_attempts": 4}))
+
+
+def lambda_client():
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("lambda", config=Config(retries={"mode": "standard", "max_attempts": 4}))
+
+
+class VideoSplitter:
+    def __init__(self, config: SplitterConfig, *, s3=None, lambda_=None,
+                 logger: Optional[logging.Logger] = None, temp_dir: Optional[str] = None):
+        self.config = config
+        self.s3 = s3 if s3 is not None else s3_client()
+        self.lambda_ = None
+        if config.recognizer_function:
+            self.lambda_ = lambda_ if lambda_ is not None else lambda_client()
+        self.log = logger or get_logger(SERVICE)
+        self.temp_dir = temp_dir  # None: tempfile's default (/tmp on Lambda)
+
+    def handle_event(self, event: Mapping[str, Any], *, request_id: Optional[str] = None,
+                     timeout_s: float = ffmpeg.DEFAULT_TIMEOUT_S) -> list[dict]:
+        """Split every video the event names; raise SplitError naming each one that failed."""
+        frames, failures = [], []
+        for obj in parse_s3_objects(event):
+            try:
+                frames.append(self.process(obj, request_id=request_id, timeout_s=timeout_s))
+            except Exception as exc:  # keep going: the other videos of this event are independent
+                message = str(exc) if str(obj) in str(exc) else f"{obj}: {exc}"
+                failures.append(message)
+                self.log.error("video failed", extra=fields(request_id=request_id, video=str(obj),
+                                                            error=message, error_type=type(exc).__name__))
+        if failures:
+            raise SplitError("; ".join(failures))
+        return frames
+
+    def process(self, obj: S3Object, *, request_id: Optional[str] = None,
+                timeout_s: float = ffmpeg.DEFAULT_TIMEOUT_S) -> dict:
+        """The first frame of one video written to stage-1 (and handed to the recognizer); its bucket and key."""
+        out = S3Object(self.config.stage1_bucket, frame_key(obj.key))
+        t0 = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="vfp-split-", dir=self.temp_dir) as folder:
+            video = Path(folder) / "video"  # a fixed name inside a private folder: the key never touches the file system
+            size = self._download(obj, video)
+            t1 = time.perf_counter()
+            frame = ffmpeg.first_frame(self.config.ffmpeg_path, video, label=str(obj), timeout_s=timeout_s)
+        t2 = time.perf_counter()
+        self._write(obj, out, frame.jpeg)
+        t3 = time.perf_counter()
+        if self.lambda_ is not None:
+            self._invoke_recognizer(obj, out)
+        t4 = time.perf_counter()
+        ms = {"download": (t1 - t0) * 1000, "ffmpeg": (t2 - t1) * 1000, "upload": (t3 - t2) * 1000,
+              "invoke": (t4 - t3) * 1000, "total": (t4 - t0) * 1000}
+        self.log.info("frame written", extra=fields(
+            request_id=request_id, video=str(obj), frame=str(out), video_bytes=size,
+            frame_bytes=len(frame.jpeg), decode=frame.method,
+            recognizer=self.config.recognizer_function, ms={k: round(v, 1) for k, v in ms.items()}))
+        return {"bucket": out.bucket, "key": out.key}
+
+    def _download(self, obj: S3Object, target: Path) -> int:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            response = self.s3.get_object(Bucket=obj.bucket, Key=obj.key)
+        except ClientError as exc:
+            raise SplitError(f"{obj}: cannot read the video ({_describe(exc)})") from None
+        except BotoCoreError as exc:
+            raise SplitError(f"{obj}: cannot read the video ({exc})") from None
+        body = response["Body"]
+        try:
+            size = int(response.get("ContentLength") or 0)
+            if size == 0:
+                raise SplitError(f"{obj}: the object is empty (0 bytes), not a video")
+            free = shutil.disk_usage(target.parent).free
+            if size + _TMP_HEADROOM > free:
+                raise SplitError(f"{obj}: {size} bytes do not fit in the function's temporary storage "
+                                 f"({free} bytes free); raise splitterEphemeralStorage")
+            with open(target, "wb") as fh:
+                shutil.copyfileobj(body, fh, _COPY_CHUNK)
+            written = os.path.getsize(target)
+        except (BotoCoreError, OSError) as exc:
+            raise SplitError(f"{obj}: cannot download the video ({exc})") from None
+        finally:
+            body.close()
+        if written != size:
+            raise SplitError(f"{obj}: download ended after {written} of {size} bytes")
+        return size
+
+    def _write(self, obj: S3Object, out: S3Object, jpeg: bytes) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.s3.put_object(Bucket=out.bucket, Key=out.key, Body=jpeg, ContentType=FRAME_CONTENT_TYPE)
+        except ClientError as exc:
+            raise SplitError(f"{obj}: cannot write the frame to {out} ({_describe(exc)})") from None
+        except BotoCoreError as exc:
+            raise SplitError(f"{obj}: cannot write the frame to {out} ({exc})") from None
+
+    def _invoke_recognizer(self, obj: S3Object, frame: S3Object) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        # The recognizer takes the key as is (a direct payload is not URL-encoded).
+        payload = json.dumps({"bucket": frame.bucket, "key": frame.key}).encode("utf-8")
+        name = self.config.recognizer_function
+        try:
+            response = self.lambda_.invoke(FunctionName=name, InvocationType="Event", Payload=payload)
+        except ClientError as exc:
+            raise SplitError(f"{obj}: frame {frame} written, but invoking {name} failed ({_describe(exc)})") from None
+        except BotoCoreError as exc:
+            raise SplitError(f"{obj}: frame {frame} written, but invoking {name} failed ({exc})") from None
+        status = response.get("StatusCode")
+        if status != 202:  # what an accepted asynchronous invocation answers
+            raise SplitError(f"{obj}: frame {frame} written, but {name} did not accept the invocation "
+                             f"(status {status})")
+
+
+def _describe(exc) -> str:
+    error = exc.response.get("Error", {})
+    code = error.get("Code") or str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "error"))
+    # Without s3:ListBucket, S3 answers a missing key with 403, not 404: say so rather than guess.
+    denied = "access denied: the function's role does not allow it, or the object does not exist"
+    meaning = {"NoSuchKey": "no such object", "404": "no such object", "NoSuchBucket": "no such bucket",
+               "AccessDenied": denied, "403": denied, "ResourceNotFoundException": "no such function",
+               "AccessDeniedException": "access denied: the function's role may not invoke it"}.get(code)
+    return f"{code}: {meaning}" if meaning else code
+
+
+def start(environ: Optional[Mapping[str, str]] = None, *, s3=None, lambda_=None) -> VideoSplitter:
+    """Read the settings, check the ffmpeg binary and create the AWS clients: once per process.
+
+    Any problem becomes one StartupError whose message names the variable at fault.
+    """
+    environ = os.environ if environ is None else environ
+    try:
+        config = SplitterConfig.from_env(environ)
+        version = ffmpeg.check_binary(config.ffmpeg_path)
+    except (ConfigError, ffmpeg.FfmpegError) as exc:
+        message = str(exc) if isinstance(exc, ConfigError) else f"FFMPEG_PATH: {exc}"
+        logger = _logger_if_possible()
+        if logger is not None:
+            logger.error("start-up failed", extra=fields(error=message, error_type=type(exc).__name__))
+        raise StartupError(message) from None
+    log = get_logger(SERVICE)
+    log.info("started", extra=fields(stage1_bucket=config.stage1_bucket, ffmpeg=config.ffmpeg_path,
+                                     ffmpeg_version=version, recognizer=config.recognizer_function))
+    return VideoSplitter(config, s3=s3, lambda_=lambda_, logger=log)
+
+
+def _logger_if_possible() -> Optional[logging.Logger]:
+    try:
+        return get_logger(SERVICE)
+    except ValueError:  # LOG_LEVEL itself is the bad setting
+        return None
