@@ -1,0 +1,72 @@
+"""video-face-pipeline: videos in, first frames out, names out.
+
+    S3 <prefix>-input ─► video-splitting (zip + ffmpeg layer) ─► S3 <prefix>-stage-1
+                       ─► face-recognition (ECR image) ─► S3 <prefix>-output
+
+Read the stack config, compose the components, export what users and tools look up.
+"""
+import pulumi
+import pulumi_aws as aws
+
+from components import packaging, settings as stack_settings, topology
+from components.buckets import PipelineBuckets, PipelineBucketsArgs
+from components.recognizer import FaceRecognizer, FaceRecognizerArgs, face_db_build_arg
+from components.splitter import VideoSplitter, VideoSplitterArgs
+from components.wiring import EventWiring, EventWiringArgs
+
+# 1. Settings, validated once: a bad value stops preview naming the setting and what it allows.
+try:
+    settings = stack_settings.load(pulumi.Config().get, region=aws.config.region)
+    face_db = face_db_build_arg(settings.face_database)
+except stack_settings.ConfigError as error:
+    raise pulumi.RunError(f"invalid stack configuration: {error}") from error
+
+# 2. What gets uploaded: the splitter's code and the ffmpeg layer (reproducible zips under build/).
+try:
+    splitter_zip = packaging.build_splitter_zip()
+    ffmpeg_layer_zip = packaging.build_ffmpeg_layer()
+except packaging.PackagingError as error:
+    raise pulumi.RunError(f"cannot package the splitter: {error}") from error
+
+# 3. Storage.
+buckets = PipelineBuckets("buckets", PipelineBucketsArgs(
+    input_bucket=settings.input_bucket,
+    stage1_bucket=settings.stage1_bucket,
+    output_bucket=settings.output_bucket,
+))
+
+# 4. Functions. The recognizer comes first: in direct invocation the splitter's role names it.
+recognizer = FaceRecognizer("face-recognition", FaceRecognizerArgs(
+    settings=settings,
+    face_db=face_db,
+    stage1_bucket_arn=buckets.stage1.arn,
+    output_bucket_arn=buckets.output.arn,
+))
+splitter = VideoSplitter("video-splitting", VideoSplitterArgs(
+    settings=settings,
+    code_zip=splitter_zip,
+    layer_zip=ffmpeg_layer_zip,
+    input_bucket_arn=buckets.input.arn,
+    stage1_bucket_arn=buckets.stage1.arn,
+    recognizer_function_arn=recognizer.function_arn if settings.direct_invocation else None,
+))
+
+# 5. Triggers, per settings.architecture.
+EventWiring("wiring", EventWiringArgs(
+    architecture=settings.architecture,
+    buckets=buckets.by_role(),
+    functions={topology.SPLITTER: splitter.function, topology.RECOGNIZER: recognizer.function},
+))
+
+# 6. Outputs.
+pulumi.export("architecture", settings.architecture)
+pulumi.export("inputBucket", buckets.input.bucket_name)
+pulumi.export("stage1Bucket", buckets.stage1.bucket_name)
+pulumi.export("outputBucket", buckets.output.bucket_name)
+pulumi.export("splitterFunctionName", splitter.function_name)
+pulumi.export("splitterFunctionArn", splitter.function_arn)
+pulumi.export("recognizerFunctionName", recognizer.function_name)
+pulumi.export("recognizerFunctionArn", recognizer.function_arn)
+pulumi.export("recognizerImageUri", recognizer.image_uri)
+pulumi.export("splitterDeadLetterQueueUrl", splitter.dead_letter_queue_url)
+pulumi.export("recognizerDeadLetterQueueUrl", recognizer.dead_letter_queue_url)

@@ -1,0 +1,107 @@
+"""What every pipeline function needs around it: its log group, dead-letter queue, role and
+asynchronous-invocation settings. Both function components build these the same way."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_aws as aws
+
+from components import policies
+from components.settings import FunctionSettings, StackSettings
+
+# Lambda keeps a failed event's record here; SQS holds messages at most 14 days.
+DLQ_RETENTION_S = 14 * 24 * 3600
+CPU_ARCHITECTURE = "x86_64"  # the ffmpeg layer's binary and the image are built for linux/amd64
+
+
+@dataclass
+class DeadLetterQueueArgs:
+    queue_name: str
+
+
+class DeadLetterQueue(pulumi.ComponentResource):
+    """An SQS queue for one function's asynchronous events that ran out of retries or age.
+
+    One queue per function, so a message's queue says which stage failed and each role can send to
+    its own queue only. SSE-SQS encryption needs no key grants; messages keep 14 days (the most SQS
+    allows) for someone to look at and replay them. It is the end of the line: no redrive.
+    """
+
+    def __init__(self, name: str, args: DeadLetterQueueArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("videoface:index:DeadLetterQueue", name, None, opts)
+        self.queue = aws.sqs.Queue(
+            name, name=args.queue_name,
+            sqs_managed_sse_enabled=True,
+            message_retention_seconds=DLQ_RETENTION_S,
+            opts=pulumi.ResourceOptions(parent=self))
+        self.arn = self.queue.arn
+        self.url = self.queue.url
+        self.register_outputs({"arn": self.arn, "url": self.url})
+
+
+@dataclass
+class FunctionParts:
+    log_group: aws.cloudwatch.LogGroup
+    dead_letter_queue: DeadLetterQueue
+    role: aws.iam.Role
+    role_policy: aws.iam.RolePolicy
+
+
+def function_parts(parent: pulumi.Resource, name: str, function: FunctionSettings, settings: StackSettings,
+                   *, read_objects: pulumi.Input[list], write_objects: pulumi.Input[list],
+                   invoke_function_arn: Optional[pulumi.Input[str]] = None) -> FunctionParts:
+    """Log group, dead-letter queue, and a role allowed exactly what the function does."""
+    child = pulumi.ResourceOptions(parent=parent)
+    # Created before the function, so Lambda never makes an unmanaged one without retention.
+    log_group = aws.cloudwatch.LogGroup(
+        f"{name}-logs", name=f"/aws/lambda/{function.name}",
+        retention_in_days=settings.log_retention_days, opts=child)
+    dlq = DeadLetterQueue(f"{name}-dlq", DeadLetterQueueArgs(f"{function.name}-dlq"), child)
+    role = aws.iam.Role(
+        f"{name}-role",  # auto-named: a function name plus a suffix can exceed IAM's 64 characters
+        assume_role_policy=policies.to_json(policies.lambda_assume_role()),
+        description=f"Execution role of the {function.name} function",
+        opts=child)
+    policy = pulumi.Output.all(read_objects, write_objects, log_group.arn, dlq.arn, invoke_function_arn).apply(
+        lambda v: policies.to_json(policies.function_role(
+            read_objects=v[0], write_objects=v[1], log_group_arn=v[2],
+            dead_letter_queue_arn=v[3], invoke_function_arn=v[4])))
+    role_policy = aws.iam.RolePolicy(f"{name}-access", role=role.id, policy=policy, opts=child)
+    return FunctionParts(log_group, dlq, role, role_policy)
+
+
+def function_options(parent: pulumi.Resource, parts: FunctionParts) -> pulumi.ResourceOptions:
+    # The role must allow logging and the dead-letter queue before the first invocation.
+    return pulumi.ResourceOptions(parent=parent, depends_on=[parts.log_group, parts.role_policy])
+
+
+def sizing(function: FunctionSettings) -> dict:
+    """Function arguments that come straight from the stack settings."""
+    return dict(
+        name=function.name,
+        memory_size=function.memory_mb,
+        timeout=function.timeout_s,
+        ephemeral_storage={"size": function.ephemeral_storage_mb},
+        # -1 in the settings means "unreserved"; leaving it unset says the same to Lambda.
+        reserved_concurrent_executions=None if function.reserved_concurrency < 0 else function.reserved_concurrency,
+        architectures=[CPU_ARCHITECTURE],
+    )
+
+
+def logging_config(parts: FunctionParts) -> dict:
+    # Our handlers already write one JSON object per line; Lambda passes text lines through.
+    return {"log_format": "Text", "log_group": parts.log_group.name}
+
+
+def async_invocation(parent: pulumi.Resource, name: str, function: aws.lambda_.Function,
+                     settings: StackSettings, parts: FunctionParts) -> aws.lambda_.FunctionEventInvokeConfig:
+    """Bounded retries and event age; whatever still fails lands in the dead-letter queue."""
+    return aws.lambda_.FunctionEventInvokeConfig(
+        f"{name}-async",
+        function_name=function.name,
+        maximum_retry_attempts=settings.max_retry_attempts,
+        maximum_event_age_in_seconds=settings.max_event_age_s,
+        destination_config={"on_failure": {"destination": parts.dead_letter_queue.arn}},
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[parts.role_policy]))

@@ -1,0 +1,100 @@
+"""IAM and resource policy documents, as plain dicts built from plain strings.
+
+Kept apart from the components so tests can read the exact documents, and so least privilege is
+visible in one place: every Allow names exact actions on exact resources (object ARNs are limited to
+one bucket and to the suffix the function reads or writes).
+"""
+from __future__ import annotations
+
+import json
+from typing import Iterable, Optional, Sequence
+
+VERSION = "2012-10-17"
+
+
+def document(*statements: dict) -> dict:
+    return {"Version": VERSION, "Statement": list(statements)}
+
+
+def to_json(doc: dict) -> str:
+    return json.dumps(doc, sort_keys=True)
+
+
+def allow(sid: str, actions: Sequence[str], resources: Iterable[str]) -> dict:
+    return {"Sid": sid, "Effect": "Allow", "Action": list(actions), "Resource": list(resources)}
+
+
+def objects(bucket_arn: str, suffixes: Iterable[str]) -> list[str]:
+    """Object ARNs in one bucket whose keys end with one of `suffixes`."""
+    return [f"{bucket_arn}/*{suffix}" for suffix in suffixes]
+
+
+def log_streams(log_group_arn: str) -> list[str]:
+    # CreateLogStream and PutLogEvents act on the group's streams, `<group arn>:log-stream:<name>`.
+    return [f"{log_group_arn}:*"]
+
+
+def lambda_assume_role() -> dict:
+    return document({
+        "Effect": "Allow",
+        "Principal": {"Service": "lambda.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+    })
+
+
+def function_role(*, read_objects: Sequence[str], write_objects: Sequence[str], log_group_arn: str,
+                  dead_letter_queue_arn: str, invoke_function_arn: Optional[str] = None) -> dict:
+    """A pipeline function's execution policy.
+
+    Reads its input objects, writes its output objects, writes its own log streams, sends failed
+    asynchronous events to its dead-letter queue (Lambda's on-failure destination uses the
+    function's role) and, in direct-invocation wiring, invokes that one function.
+    """
+    statements = [
+        allow("ReadInput", ["s3:GetObject"], read_objects),
+        allow("WriteOutput", ["s3:PutObject"], write_objects),
+        allow("WriteLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], log_streams(log_group_arn)),
+        allow("SendFailedEvents", ["sqs:SendMessage"], [dead_letter_queue_arn]),
+    ]
+    if invoke_function_arn is not None:
+        statements.append(allow("InvokeNextStage", ["lambda:InvokeFunction"], [invoke_function_arn]))
+    return document(*statements)
+
+
+def tls_only_bucket(bucket_arn: str) -> dict:
+    """Refuse any request to the bucket or its objects that does not come over TLS.
+
+    A Deny on s3:* is right here: it removes access, whoever else grants it.
+    """
+    return document({
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [bucket_arn, f"{bucket_arn}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    })
+
+
+def ecr_lifecycle(keep_images: int) -> dict:
+    """Expire untagged images after a day and keep at most `keep_images` images in all.
+
+    Each push of the recognizer retags `latest`; the image it replaces turns untagged and goes a
+    day later, after the function has moved to the new digest.
+    """
+    return {"rules": [
+        {
+            "rulePriority": 1,
+            "description": "Expire untagged images after one day",
+            "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed",
+                          "countUnit": "days", "countNumber": 1},
+            "action": {"type": "expire"},
+        },
+        {
+            "rulePriority": 2,
+            "description": f"Keep the last {keep_images} images",
+            "selection": {"tagStatus": "any", "countType": "imageCountMoreThan",
+                          "countNumber": keep_images},
+            "action": {"type": "expire"},
+        },
+    ]}

@@ -1,0 +1,125 @@
+"""The face-recognition function: a container image in a private ECR repository, built by pulumi-docker."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_docker as docker
+
+from components import build_context, function_parts as parts_, policies, settings as settings_, topology
+from components.settings import PROJECT_DIR, ConfigError
+
+# Pulumi runs the program from the project folder: the build context is the project root (the
+# Dockerfile copies functions/ and the face database from it); pulumi-docker takes the Dockerfile
+# relative to the project.
+BUILD_CONTEXT = "."
+DOCKERFILE = "docker/recognizer.Dockerfile"
+PLATFORM = "linux/amd64"
+IMAGE_TAG = "latest"  # moves with every push; the function is pinned to the digest, not the tag
+KEEP_IMAGES = 5
+
+
+def face_db_build_arg(face_database: Path, context_dir: Path = PROJECT_DIR) -> str:
+    """The FACE_DB build argument: the database's path inside the build context, POSIX style.
+
+    Docker can only COPY what is inside the context and not excluded by .dockerignore, so a
+    database anywhere else is a config error.
+    """
+    path = Path(face_database).resolve()
+    try:
+        relative = path.relative_to(Path(context_dir).resolve())
+    except ValueError:
+        raise ConfigError(f"faceDatabase: {face_database} is outside the project folder {context_dir}; "
+                          "the image build can only copy files inside it (put the database under data/)") from None
+    if not path.is_file():
+        raise ConfigError(f"faceDatabase: {face_database} does not exist; build one with `python -m tools.enroll`")
+    if not build_context.is_sent(relative.as_posix(), context_dir):
+        raise ConfigError(f"faceDatabase: {relative.as_posix()} is excluded from the image build by "
+                          ".dockerignore; put the database directly under data/ as a .pt file")
+    return relative.as_posix()
+
+
+@dataclass
+class FaceRecognizerArgs:
+    settings: settings_.StackSettings
+    face_db: str  # face_db_build_arg(settings.face_database)
+    stage1_bucket_arn: pulumi.Input[str]
+    output_bucket_arn: pulumi.Input[str]
+    keep_images: int = KEEP_IMAGES
+
+
+class FaceRecognizer(pulumi.ComponentResource):
+    """Reads a frame from stage-1 and writes the recognised name to the output bucket as `<stem>.txt`."""
+
+    def __init__(self, name: str, args: FaceRecognizerArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("videoface:index:FaceRecognizer", name, None, opts)
+        s, function = args.settings, args.settings.recognizer
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.repository = aws.ecr.Repository(
+            f"{name}-repo",
+            name=f"{s.name_prefix}/{function.name.lower()}",  # ECR names are lower case
+            image_scanning_configuration={"scan_on_push": True},
+            image_tag_mutability="MUTABLE",  # IMAGE_TAG moves
+            encryption_configurations=[{"encryption_type": "AES256"}],
+            force_delete=True,  # `pulumi destroy` removes the images with the repository
+            opts=child)
+        self.lifecycle = aws.ecr.LifecyclePolicy(
+            f"{name}-lifecycle", repository=self.repository.name,
+            policy=policies.to_json(policies.ecr_lifecycle(args.keep_images)), opts=child)
+
+        token = aws.ecr.get_authorization_token_output(
+            registry_id=self.repository.registry_id, opts=pulumi.InvokeOptions(parent=self))
+        self.image = docker.Image(
+            f"{name}-image",
+            image_name=self.repository.repository_url.apply(lambda url: f"{url}:{IMAGE_TAG}"),
+            build=docker.DockerBuildArgs(
+                context=BUILD_CONTEXT,
+                dockerfile=DOCKERFILE,
+                platform=PLATFORM,
+                args={"FACE_DB": args.face_db},
+            ),
+            registry=docker.RegistryArgs(
+                server=self.repository.repository_url,
+                username=pulumi.Output.secret(token.user_name),
+                password=pulumi.Output.secret(token.password),
+            ),
+            opts=child)
+
+        read_bucket, read_suffixes = topology.READS[topology.RECOGNIZER]
+        write_bucket, write_suffix = topology.WRITES[topology.RECOGNIZER]
+        assert (read_bucket, write_bucket) == (topology.STAGE1, topology.OUTPUT)
+        parts = parts_.function_parts(
+            self, name, function, s,
+            read_objects=pulumi.Output.from_input(args.stage1_bucket_arn).apply(
+                lambda arn: policies.objects(arn, read_suffixes)),
+            write_objects=pulumi.Output.from_input(args.output_bucket_arn).apply(
+                lambda arn: policies.objects(arn, [write_suffix])))
+
+        self.function = aws.lambda_.Function(
+            name,
+            package_type="Image",
+            # The digest, not the tag: a rebuilt image changes it, and so redeploys the function.
+            image_uri=self.image.repo_digest,
+            role=parts.role.arn,
+            environment={"variables": settings_.recognizer_environment(s)},
+            logging_config=parts_.logging_config(parts),
+            **parts_.sizing(function),
+            opts=parts_.function_options(self, parts))
+        self.invoke_config = parts_.async_invocation(self, name, self.function, s, parts)
+
+        self.parts = parts
+        self.function_name = self.function.name
+        self.function_arn = self.function.arn
+        self.image_uri = self.image.repo_digest
+        self.dead_letter_queue_url = parts.dead_letter_queue.url
+        self.register_outputs({
+            "functionName": self.function_name,
+            "functionArn": self.function_arn,
+            "imageUri": self.image_uri,
+            "repositoryUrl": self.repository.repository_url,
+            "deadLetterQueueUrl": self.dead_letter_queue_url,
+        })

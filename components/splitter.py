@@ -1,0 +1,80 @@
+"""The video-splitting function: a zip of functions/video_splitting on Python 3.11 with the ffmpeg layer."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import pulumi
+import pulumi_aws as aws
+
+from components import function_parts as parts_, packaging, policies, settings as settings_, topology
+
+RUNTIME = "python3.11"
+
+
+@dataclass
+class VideoSplitterArgs:
+    settings: settings_.StackSettings
+    code_zip: Path           # packaging.build_splitter_zip()
+    layer_zip: Path          # packaging.build_ffmpeg_layer()
+    input_bucket_arn: pulumi.Input[str]
+    stage1_bucket_arn: pulumi.Input[str]
+    # Direct-invocation wiring only: the one function the splitter may invoke.
+    recognizer_function_arn: Optional[pulumi.Input[str]] = None
+
+
+class VideoSplitter(pulumi.ComponentResource):
+    """Reads a video from the input bucket and writes its first frame to stage-1 as `<stem>.jpg`."""
+
+    def __init__(self, name: str, args: VideoSplitterArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("videoface:index:VideoSplitter", name, None, opts)
+        s, function = args.settings, args.settings.splitter
+        if s.direct_invocation != (args.recognizer_function_arn is not None):
+            raise ValueError("VideoSplitter: recognizer_function_arn is required in direct-invocation "
+                             "wiring and not allowed in event-driven wiring")
+
+        read_bucket, read_suffixes = topology.READS[topology.SPLITTER]
+        write_bucket, write_suffix = topology.WRITES[topology.SPLITTER]
+        assert (read_bucket, write_bucket) == (topology.INPUT, topology.STAGE1)
+        parts = parts_.function_parts(
+            self, name, function, s,
+            read_objects=pulumi.Output.from_input(args.input_bucket_arn).apply(
+                lambda arn: policies.objects(arn, read_suffixes)),
+            write_objects=pulumi.Output.from_input(args.stage1_bucket_arn).apply(
+                lambda arn: policies.objects(arn, [write_suffix])),
+            invoke_function_arn=args.recognizer_function_arn)
+
+        self.layer = aws.lambda_.LayerVersion(
+            f"{name}-ffmpeg",
+            layer_name=f"{function.name}-ffmpeg",
+            description="Static ffmpeg (from imageio-ffmpeg 0.6.0) at /opt/bin/ffmpeg",
+            code=pulumi.FileArchive(packaging.archive_path(args.layer_zip)),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[parts_.CPU_ARCHITECTURE],
+            opts=pulumi.ResourceOptions(parent=self))
+
+        self.function = aws.lambda_.Function(
+            name,
+            runtime=RUNTIME,
+            handler=packaging.SPLITTER_HANDLER,
+            package_type="Zip",
+            code=pulumi.FileArchive(packaging.archive_path(args.code_zip)),
+            layers=[self.layer.arn],
+            role=parts.role.arn,
+            environment={"variables": settings_.splitter_environment(s)},
+            logging_config=parts_.logging_config(parts),
+            **parts_.sizing(function),
+            opts=parts_.function_options(self, parts))
+        self.invoke_config = parts_.async_invocation(self, name, self.function, s, parts)
+
+        self.parts = parts
+        self.function_name = self.function.name
+        self.function_arn = self.function.arn
+        self.dead_letter_queue_url = parts.dead_letter_queue.url
+        self.register_outputs({
+            "functionName": self.function_name,
+            "functionArn": self.function_arn,
+            "deadLetterQueueUrl": self.dead_letter_queue_url,
+            "layerArn": self.layer.arn,
+        })

@@ -1,0 +1,88 @@
+"""The GitHub workflows: preview on pull requests, up on main, both on stacks that exist, with
+pinned actions and short-lived AWS credentials."""
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from components.settings import PROJECT_DIR
+
+WORKFLOWS = PROJECT_DIR / ".github" / "workflows"
+STACKS = {p.name[len("Pulumi."):-len(".yaml")] for p in PROJECT_DIR.glob("Pulumi.*.yaml")}
+
+
+def load(name: str) -> dict:
+    doc = yaml.safe_load((WORKFLOWS / name).read_text())
+    doc["on"] = doc.pop(True, doc.get("on"))  # YAML 1.1 reads a bare `on` as True
+    return doc
+
+
+def steps(doc: dict) -> list[dict]:
+    return [s for job in doc["jobs"].values() for s in job.get("steps", [])]
+
+
+def pulumi_steps(doc: dict) -> list[dict]:
+    return [s for s in steps(doc) if s.get("uses", "").startswith("pulumi/actions@")]
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in WORKFLOWS.glob("*.yml")))
+def test_actions_are_pinned_and_no_long_lived_aws_keys(name):
+    text = (WORKFLOWS / name).read_text()
+    for s in steps(load(name)):
+        uses = s.get("uses")
+        if uses and not uses.startswith("./"):
+            assert re.fullmatch(r"[\w.-]+/[\w.-]+@v\d+(\.\d+)*|[\w.-]+/[\w.-]+@[0-9a-f]{40}", uses), uses
+    assert "AWS_SECRET_ACCESS_KEY" not in text and "aws-secret-access-key" not in text
+    for s in steps(load(name)):
+        if s.get("uses", "").startswith("aws-actions/configure-aws-credentials@"):
+            assert s["with"]["role-to-assume"].startswith("${{ vars.")
+
+
+def test_preview_runs_on_pull_requests_for_every_stack_and_comments():
+    doc = load("preview.yml")
+    assert "pull_request" in doc["on"]
+    assert doc["permissions"] == {"contents": "read", "id-token": "write", "pull-requests": "write"}
+    preview_job = doc["jobs"]["preview"]
+    assert set(preview_job["strategy"]["matrix"]["stack"]) == STACKS
+    step, = pulumi_steps(doc)
+    assert step["with"]["command"] == "preview"
+    assert step["with"]["comment-on-pr"] is True
+    assert step["with"]["stack-name"].endswith("/${{ matrix.stack }}")
+    assert step["env"]["PULUMI_ACCESS_TOKEN"] == "${{ secrets.PULUMI_ACCESS_TOKEN }}"
+    # the tests (what .ci/run runs) gate the preview
+    assert preview_job["needs"] == "test"
+    assert any(s.get("run") == ".ci/run" for s in doc["jobs"]["test"]["steps"])
+
+
+def test_up_runs_on_main_dev_then_prod():
+    deploy = load("deploy.yml")
+    assert deploy["on"]["push"]["branches"] == ["main"]
+    jobs = deploy["jobs"]
+    assert {j["with"]["stack"] for j in jobs.values()} == STACKS
+    assert jobs["prod"]["needs"] == "dev"
+    stack = load("pulumi-up-stack.yml")
+    job, = stack["jobs"].values()
+    assert job["environment"] == "${{ inputs.stack }}"
+    assert job["concurrency"]["cancel-in-progress"] is False
+    step, = pulumi_steps(stack)
+    assert step["with"]["command"] == "up"
+    assert step["with"]["stack-name"].endswith("/${{ inputs.stack }}")
+
+
+def test_cli_version_matches_the_pinned_sdk():
+    sdk = re.search(r"^pulumi==([\d.]+)$", (PROJECT_DIR / "requirements.txt").read_text(), re.M).group(1)
+    for name in ("preview.yml", "pulumi-up-stack.yml"):
+        assert {s["with"]["pulumi-version"] for s in pulumi_steps(load(name))} == {sdk}
+
+
+@pytest.mark.parametrize("name", ["preview.yml", "pulumi-up-stack.yml"])
+def test_the_program_gets_its_dependencies_and_face_database_before_pulumi_runs(name):
+    runs = [s.get("run", "") for s in steps(load(name))]
+    uses = [s.get("uses", "") for s in steps(load(name))]
+    install = next(i for i, r in enumerate(runs) if "pip install" in r and "requirements.txt" in r)
+    fetch = next(i for i, r in enumerate(runs) if "data/face_db.pt" in r)
+    pulumi_at = next(i for i, u in enumerate(uses) if u.startswith("pulumi/actions@"))
+    assert install < pulumi_at and fetch < pulumi_at
+    assert ".venv" in runs[install]  # Pulumi.yaml's runtime uses .venv

@@ -1,0 +1,138 @@
+"""components/settings.py against Pulumi.yaml's schema and the example stack files."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components import settings as S
+
+SCHEMA = S.schema()
+PROJECT = S.project_name()
+
+
+def getter(values: dict):
+    return lambda key: None if values.get(key) is None else str(values[key])
+
+
+def load(values: dict, **kwargs) -> S.StackSettings:
+    return S.load(getter({"namePrefix": "vfp-unit", **values}), check_files=False, **kwargs)
+
+
+def test_every_setting_is_declared_with_type_default_and_description():
+    for key, spec in SCHEMA.items():
+        assert spec.get("type") in ("string", "integer"), key
+        assert str(spec.get("description", "")).strip(), key
+        assert ("default" in spec) == (key != "namePrefix"), key  # namePrefix is the one required setting
+        if spec["type"] == "integer":
+            assert isinstance(spec["default"], int), key
+
+
+def test_load_reads_exactly_the_declared_settings():
+    asked = []
+    S.load(lambda key: asked.append(key) or ("vfp-unit" if key == "namePrefix" else None), check_files=False)
+    assert set(asked) == set(SCHEMA)
+
+
+@pytest.mark.parametrize("stack_file", sorted(S.PROJECT_DIR.glob("Pulumi.*.yaml")), ids=lambda p: p.name)
+def test_stack_files_only_set_declared_settings(stack_file: Path):
+    config = yaml.safe_load(stack_file.read_text())["config"]
+    for key in config:
+        namespace, name = key.split(":", 1)
+        assert namespace in (PROJECT, "aws"), key
+        if namespace == PROJECT:
+            assert name in SCHEMA, f"{stack_file.name}: {name} is not declared in Pulumi.yaml"
+
+
+def test_defaults_come_from_the_schema():
+    s = load({})
+    assert s.architecture == SCHEMA["architecture"]["default"] == S.EVENT_DRIVEN
+    assert (s.splitter.name, s.recognizer.name) == ("video-splitting", "face-recognition")
+    assert s.splitter.memory_mb == SCHEMA["splitterMemory"]["default"]
+    assert s.recognizer.timeout_s == SCHEMA["recognizerTimeout"]["default"]
+    assert s.recognizer.reserved_concurrency == -1
+    assert s.log_retention_days == SCHEMA["logRetentionDays"]["default"]
+    assert s.distance_threshold is None
+    assert s.face_database == S.PROJECT_DIR / "data" / "face_db.pt"
+    assert (s.input_bucket, s.stage1_bucket, s.output_bucket) == ("vfp-unit-input", "vfp-unit-stage-1", "vfp-unit-output")
+
+
+def test_function_prefix_applies_to_both_functions():
+    s = load({"functionPrefix": "staging-"})
+    assert (s.splitter.name, s.recognizer.name) == ("staging-video-splitting", "staging-face-recognition")
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"architecture": "pipeline"}, "architecture: 'pipeline' is not one of event-driven, direct-invocation"),
+    ({"splitterMemory": "127"}, "splitterMemory: 127 is outside the allowed range 128..10240"),
+    ({"recognizerMemory": "lots"}, "recognizerMemory: 'lots' is not a whole number (allowed 128..10240)"),
+    ({"splitterTimeout": "0"}, "splitterTimeout: 0 is outside the allowed range 1..900"),
+    ({"recognizerEphemeralStorage": "10241"}, "recognizerEphemeralStorage: 10241 is outside the allowed range 512..10240"),
+    ({"splitterReservedConcurrency": "-2"}, "splitterReservedConcurrency: -2 is outside the allowed range -1..1000"),
+    ({"logRetentionDays": "2"}, "logRetentionDays: 2 is not one of 1, 3, 5"),
+    ({"logLevel": "TRACE"}, "logLevel: 'TRACE' is not one of DEBUG, INFO, WARNING, ERROR"),
+    ({"maxEventAgeSeconds": "59"}, "maxEventAgeSeconds: 59 is outside the allowed range 60..21600"),
+    ({"distanceThreshold": "-1"}, "distanceThreshold: '-1' must be a positive number"),
+    ({"namePrefix": "UPPER"}, "namePrefix: 'UPPER' must be 2-45 characters"),
+    ({"namePrefix": "ends-"}, "namePrefix: 'ends-' must be"),
+    ({"splitterFunctionName": "same", "recognizerFunctionName": "same"}, "the splitter would invoke itself"),
+    ({"functionPrefix": "x" * 60}, "splitterFunctionName: "),
+])
+def test_invalid_values_name_the_setting_and_what_it_allows(values, message):
+    with pytest.raises(S.ConfigError) as info:
+        load(values)
+    assert message in str(info.value)
+
+
+def test_missing_name_prefix_says_how_to_set_it():
+    with pytest.raises(S.ConfigError, match=r"namePrefix: required; set it with `pulumi config set namePrefix"):
+        S.load(getter({}), check_files=False)
+
+
+def test_missing_face_database_is_refused_when_files_are_checked(tmp_path):
+    with pytest.raises(S.ConfigError, match="faceDatabase: .*no-db.pt does not exist"):
+        S.load(getter({"namePrefix": "vfp-unit", "faceDatabase": str(tmp_path / "no-db.pt")}))
+    db = tmp_path / "db.pt"
+    db.write_bytes(b"x")
+    assert S.load(getter({"namePrefix": "vfp-unit", "faceDatabase": str(db)})).face_database == db
+
+
+def test_example_stack_files():
+    dev = S.load_stack_file(S.PROJECT_DIR / "Pulumi.dev.yaml", check_files=False)
+    assert (dev.architecture, dev.name_prefix, dev.log_retention_days) == (S.EVENT_DRIVEN, "vfp-dev", 7)
+    assert dev.region == "us-east-1"
+    prod = S.load_stack_file(S.PROJECT_DIR / "Pulumi.prod.yaml", check_files=False)
+    assert prod.direct_invocation and prod.name_prefix == "vfp-prod"
+    assert prod.recognizer.name == "prod-face-recognition" and prod.recognizer.reserved_concurrency == 10
+    # `pulumi config set` wins over the file
+    switched = S.load_stack_file(S.PROJECT_DIR / "Pulumi.dev.yaml", {"architecture": S.DIRECT_INVOCATION},
+                                 check_files=False)
+    assert switched.direct_invocation and switched.name_prefix == "vfp-dev"
+
+
+def test_splitter_environment():
+    event = load({})
+    assert S.splitter_environment(event) == {
+        "STAGE1_BUCKET": "vfp-unit-stage-1", "FFMPEG_PATH": "/opt/bin/ffmpeg", "LOG_LEVEL": "INFO"}
+    direct = load({"architecture": S.DIRECT_INVOCATION, "functionPrefix": "p-"})
+    assert S.splitter_environment(direct, ffmpeg_path="/usr/bin/ffmpeg") == {
+        "STAGE1_BUCKET": "vfp-unit-stage-1", "FFMPEG_PATH": "/usr/bin/ffmpeg", "LOG_LEVEL": "INFO",
+        "RECOGNIZER_FUNCTION": "p-face-recognition"}
+
+
+def test_recognizer_environment():
+    s = load({"recognizerMemory": "3538", "distanceThreshold": "0.8", "logLevel": "DEBUG"})
+    assert S.recognizer_environment(s) == {
+        "OUTPUT_BUCKET": "vfp-unit-output", "FACE_DB_PATH": "/var/task/face_db.pt",
+        "TORCH_HOME": "/var/task/torch", "LOG_LEVEL": "DEBUG", "TORCH_NUM_THREADS": "2",
+        "DISTANCE_THRESHOLD": "0.8"}
+    assert "DISTANCE_THRESHOLD" not in S.recognizer_environment(load({}))
+    local = S.recognizer_environment(s, face_db_path="/tmp/db.pt", torch_home="/tmp/torch")
+    assert (local["FACE_DB_PATH"], local["TORCH_HOME"]) == ("/tmp/db.pt", "/tmp/torch")
+
+
+@pytest.mark.parametrize("memory, threads", [(128, 1), (1024, 1), (1769, 1), (2700, 2), (3538, 2),
+                                             (5307, 3), (10240, 6)])
+def test_torch_threads_follow_lambda_vcpus(memory, threads):
+    assert S.torch_threads(memory) == threads
