@@ -18,5 +18,14 @@ $(STAMP): requirements.txt requirements/dev.txt requirements/recognizer.txt requ
 test: setup
 	$(PY) -m pytest
 
+# The README's first command: sample faces → enrolled database → videos through the local stack.
+# Any folder and database instead (names are meaningless with the untrained stand-in weights):
+#   make demo VIDEOS=../shared/data/cse546/test_case_2 DB=../shared/data/cse546/data.pt DEMO_FLAGS="--expect course"
+VIDEOS     ?=
+DB         ?=
+DEMO_FLAGS ?=
+demo: setup
+	$(PY) -m local demo $(if $(VIDEOS),--videos $(VIDEOS)) $(if $(DB),--db $(DB)) $(DEMO_FLAGS)
+
 clean:
 	rm -rf $(VENV) build out .pytest_cache

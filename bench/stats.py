@@ -1,0 +1,72 @@
+"""Small helpers the benchmark shares: percentiles, timers, the machine it ran on."""
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from contextlib import contextmanager
+from importlib import metadata
+
+
+def summary(samples_s: list[float]) -> dict:
+    """p50 / p95 / max / mean of durations in seconds, reported in milliseconds."""
+    if not samples_s:
+        return {"n": 0}
+    ms = sorted(s * 1000 for s in samples_s)
+
+    def pct(p: float) -> float:
+        # nearest-rank: the value below which p% of the samples fall
+        rank = max(1, min(len(ms), round(p / 100 * len(ms) + 0.5)))
+        return ms[rank - 1]
+
+    return {"n": len(ms), "p50_ms": round(statistics.median(ms), 1), "p95_ms": round(pct(95), 1),
+            "max_ms": round(ms[-1], 1), "mean_ms": round(statistics.fmean(ms), 1)}
+
+
+class Stopwatch:
+    """Named laps: `with sw.lap("detect"): ...`; sw.laps maps name → list of seconds."""
+
+    def __init__(self):
+        self.laps: dict[str, list[float]] = {}
+
+    @contextmanager
+    def lap(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.laps.setdefault(name, []).append(time.perf_counter() - start)
+
+
+def machine() -> dict:
+    def version(dist: str) -> str | None:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return None
+
+    import torch
+
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "versions": {d: version(d) for d in ("torch", "torchvision", "facenet-pytorch", "numpy",
+                                             "pillow", "boto3", "moto", "imageio-ffmpeg")},
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """Peak resident set (VmHWM) of a live process, in MB."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None

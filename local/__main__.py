@@ -1,0 +1,213 @@
+"""`python -m local`: the pipeline on this machine, wired as the stack file says.
+
+    python -m local demo                        # sample faces → database → videos through the stack
+    python -m local run --videos DIR [--db FILE] [--stack Pulumi.dev.yaml] [--architecture A]
+                        [--concurrency N] [--report out.json] [--torch-home DIR] [--expect course|FILE]
+    python -m local serve [--db FILE] ...       # keep a stack up; point the tools at it; Ctrl-C stops it
+
+Exit status of run and demo: 0 when every upload ended with a result or in a dead-letter queue and
+nothing is missing or extra; 1 otherwise (with --strict, also when a result differs from --expect);
+130 on Ctrl-C. The stack is always stopped, workers and ports included.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_STACK = PROJECT_DIR / "Pulumi.dev.yaml"
+DEFAULT_TORCH_HOME = PROJECT_DIR / "data" / "torch"
+DEFAULT_LOGS = PROJECT_DIR / "out" / "local" / "logs"
+DEMO_DIR = PROJECT_DIR / "out" / "demo"
+
+
+def _stop_on_signals() -> None:
+    """SIGTERM and SIGHUP unwind like Ctrl-C does, so the stack's `with` block stops everything."""
+    def unwind(signum, _frame):
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, unwind)
+
+
+def prepare_weights(torch_home: Path) -> bool:
+    """Make sure TORCH_HOME holds vggface2 weights, writing the untrained stand-in when it does not;
+    True when the stand-in is what will be used."""
+    from tools import weights
+
+    if not weights.have_weights(torch_home):
+        print(f"[local] no vggface2 weights in {torch_home}; writing the untrained stand-in", file=sys.stderr)
+        weights.write_untrained_checkpoint(torch_home)
+    return weights.is_untrained(torch_home)
+
+
+def banner(torch_home: Path) -> str:
+    from tools.enroll import untrained_banner
+
+    return untrained_banner(torch_home)
+
+
+def no_face_sentinel() -> str:
+    """The recognizer's no-face answer, read from its source so this process need not import torch."""
+    source = (PROJECT_DIR / "functions" / "face_recognition" / "recognizer.py").read_text(encoding="utf-8")
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "NO_FACE" for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise RuntimeError("functions/face_recognition/recognizer.py defines no NO_FACE")
+
+
+def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", type=Path, help="face database ([embeddings, names]); default: the stack's faceDatabase")
+    parser.add_argument("--stack", type=Path, default=DEFAULT_STACK, help="stack file (default: Pulumi.dev.yaml)")
+    parser.add_argument("--architecture", choices=("event-driven", "direct-invocation"),
+                        help="override the stack file's wiring")
+    parser.add_argument("--concurrency", type=int,
+                        help="workers per function when its reserved concurrency is -1 (default 2); "
+                             "caps a reserved one")
+    parser.add_argument("--torch-home", type=Path, default=DEFAULT_TORCH_HOME,
+                        help="folder with checkpoints/20180402-114759-vggface2.pt; the untrained stand-in is "
+                             "written there when it is missing (default: data/torch)")
+    parser.add_argument("--logs", type=Path, default=DEFAULT_LOGS, help="function logs (default: out/local/logs)")
+    parser.add_argument("--warm", action="store_true",
+                        help="initialise every environment before uploading (like provisioned concurrency), "
+                             "so timings leave the cold start out")
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--expect", help="'course' (the NN %% 8 rule) or a JSON file {video: name}")
+    parser.add_argument("--report", type=Path, help="write the JSON report here")
+    parser.add_argument("--rate", type=float, help="uploads per second (default: all at once)")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for every outcome (default 600)")
+    parser.add_argument("--strict", action="store_true", help="exit 1 also when a result differs from --expect")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def start_stack(args):
+    from local.stack import LocalStack, load_settings
+
+    settings = load_settings(args.stack, db=args.db, architecture=args.architecture)
+    untrained = prepare_weights(args.torch_home)
+    if untrained:  # the full banner follows the results, where it cannot scroll away
+        print(f"[local] UNTRAINED stand-in weights in {args.torch_home}: names are only meaningful against "
+              "faces enrolled with them", file=sys.stderr)
+    args.logs.mkdir(parents=True, exist_ok=True)
+    for old in args.logs.glob("*.log"):
+        old.unlink()
+    return LocalStack(settings, torch_home=args.torch_home, concurrency=args.concurrency, log_dir=args.logs,
+                      provisioned=args.warm), untrained
+
+
+def run(args, expect=None) -> int:
+    from local.session import describe, run_videos
+    from tools.grade import load_expectation
+    from tools.workload import video_files
+
+    files = video_files(args.videos)
+    if expect is None:
+        expect = load_expectation(args.expect)
+    stack, untrained = start_stack(args)
+    with stack:
+        report = run_videos(stack, files, expect=expect, timeout_s=args.timeout, rate=args.rate,
+                            progress=not args.no_progress)
+    print(describe(report))
+    if untrained:
+        print(banner(args.torch_home))
+    if args.report:
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+        print(f"report: {args.report}")
+    checks = report["checks"]
+    ok = report["local"]["accounted_for"] and not report["stage1"]["extra"] and not report["output"]["extra"]
+    if args.strict:
+        ok = ok and checks["results_correct"] is not False
+    return 0 if ok else 1
+
+
+def demo(args) -> int:
+    from tools import samples
+    from tools.grade import mapping_expectation
+
+    if args.videos is not None:  # someone else's videos and database
+        return run(args)
+    if args.db is not None:
+        raise SystemExit("demo: --db needs --videos (without them the demo enrols its own sample faces)")
+    videos, faces = DEMO_DIR / "videos", DEMO_DIR / "faces"
+    for folder in (videos, faces):
+        shutil.rmtree(folder, ignore_errors=True)
+    print(f"[demo] making sample videos in {videos} and face pictures in {faces}", file=sys.stderr)
+    expected = samples.make_sample_set(videos)
+    for image, person in samples.PEOPLE.items():
+        samples.write_image(image, faces / person / f"{image}.png")
+    prepare_weights(args.torch_home)
+    args.db = DEMO_DIR / "face_db.pt"
+    print(f"[demo] enrolling {', '.join(samples.PEOPLE.values())} → {args.db}", file=sys.stderr)
+    subprocess.run([sys.executable, "-m", "tools.enroll", str(faces), "--out", str(args.db),
+                    "--torch-home", str(args.torch_home), "--quiet"], check=True, cwd=PROJECT_DIR)
+    args.videos = videos
+    if args.report is None:
+        args.report = DEMO_DIR / "report.json"
+    no_face = no_face_sentinel()
+    return run(args, expect=mapping_expectation({k: v or no_face for k, v in expected.items()}))
+
+
+def serve(args) -> int:
+    stack, _ = start_stack(args)
+    with stack:
+        s = stack.settings
+        info = {
+            "pid": os.getpid(),
+            "architecture": s.architecture,
+            "endpoint_url": stack.endpoint_url,
+            "lambda_endpoint_url": stack.lambda_api.url,
+            "buckets": {"input": s.input_bucket, "stage-1": s.stage1_bucket, "output": s.output_bucket},
+            "functions": {stack.function_name(r): n for r, n in stack.concurrency.items()},
+            "dead_letter_queues": {f"{stack.function_name(r)}-dlq": url for r, url in stack.dead_letter_queues.items()},
+            "logs": str(stack.log_dir),
+            "environment": stack.client_environment(),
+        }
+        print(json.dumps(info), flush=True)
+        print(f"[local] serving; try: python -m tools.workload VIDEOS --endpoint-url {stack.endpoint_url} "
+              f"--name-prefix {s.name_prefix} ; Ctrl-C stops", file=sys.stderr, flush=True)
+        while True:
+            time.sleep(3600)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    p_run = commands.add_parser("run", help="run a folder of videos through the local stack and report")
+    p_run.add_argument("--videos", type=Path, required=True, help="folder of videos to upload")
+    add_stack_arguments(p_run)
+    add_run_arguments(p_run)
+    p_demo = commands.add_parser("demo", help="what `make demo` runs: sample faces, enrolment, a run")
+    p_demo.add_argument("--videos", type=Path, help="run these videos instead of the samples (needs --db or the stack's)")
+    add_stack_arguments(p_demo)
+    add_run_arguments(p_demo)
+    p_serve = commands.add_parser("serve", help="start a stack and keep it up until Ctrl-C")
+    add_stack_arguments(p_serve)
+    args = parser.parse_args(argv)
+    from local.stack import StackError
+
+    _stop_on_signals()
+    try:
+        return {"run": run, "demo": demo, "serve": serve}[args.command](args)
+    except KeyboardInterrupt:
+        print("\n[local] interrupted; the stack is stopped", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, StackError) as exc:  # bad settings, folders or files: the message names them
+        print(f"local: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""The part of Lambda's HTTP API a boto3 Lambda client needs for `invoke`, on loopback.
+
+The splitter's ordinary `boto3.client("lambda")` reaches this through AWS_ENDPOINT_URL_LAMBDA in
+direct-invocation wiring, so its code has no local special case. What it speaks
+(https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html):
+
+    POST /2015-03-31/functions/{FunctionName}/invocations[?Qualifier=...]
+    X-Amz-Invocation-Type: Event           → 202, empty body; queued with the function's retries and DLQ
+                           RequestResponse → 200, the handler's JSON result; on a function error also
+                                             X-Amz-Function-Error: Unhandled and {errorMessage, errorType}
+                           DryRun          → 204
+    unknown function → 404 ResourceNotFoundException; payload not JSON → 400
+    InvalidRequestContentException; payload over Lambda's limit → 413 RequestEntityTooLargeException.
+
+Requests are not signature-checked: only this machine can reach the port, and credentials are
+dummies.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable, Mapping, Optional
+from urllib.parse import unquote, urlsplit
+
+from local.runtime import FunctionError, FunctionRuntime
+
+PATH_PREFIX = "/2015-03-31/functions/"
+PATH_SUFFIX = "/invocations"
+MAX_SYNC_PAYLOAD = 6 * 2**20
+MAX_ASYNC_PAYLOAD = 256 * 2**10
+
+
+def function_name(identifier: str) -> str:
+    """The bare name from a name, a partial or full ARN, with or without a qualifier."""
+    if ":function:" in identifier:
+        identifier = identifier.split(":function:", 1)[1]
+    return identifier.split(":", 1)[0]
+
+
+class LambdaApi:
+    """A threaded HTTP server in front of the stack's function runtimes."""
+
+    def __init__(self, functions: Mapping[str, FunctionRuntime], *, region: str = "us-east-1",
+                 log: Callable[[str], None] = lambda _: None):
+        self.functions = functions
+        self.region = region
+        self.log = log
+        self._in_flight = 0
+        self._lock = threading.Lock()
+        self._server: Optional[ThreadingHTTPServer] = None
+        self._thread: Optional[threading.Thread] = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    def busy(self) -> bool:
+        with self._lock:
+            return self._in_flight > 0
+
+    def start(self) -> None:
+        api = self
+
+        class Handler(_Handler):
+            pass
+
+        Handler.api = api
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="lambda-api", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()  # shutdown() alone leaves the port bound
+            self._thread.join(timeout=5)
+            self._server = None
+
+    def _enter(self) -> None:
+        with self._lock:
+            self._in_flight += 1
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+
+class _Handler(BaseHTTPRequestHandler):
+    api: LambdaApi
+    protocol_version = "HTTP/1.1"  # keep-alive, as botocore expects
+    server_version = "local-lambda"
+
+    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+        pass  # access lines would drown the function logs; errors are answered, not logged
+
+    def do_POST(self):  # noqa: N802 - http.server's naming
+        self.api._enter()
+        try:
+            self._invoke()
+        finally:
+            self.api._leave()
+
+    def do_GET(self):  # noqa: N802
+        self._drain()
+        self._error(404, "UnknownOperationException", "only Invoke is served here")
+
+    def _drain(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _invoke(self) -> None:
+        body = self._drain()
+        path = urlsplit(self.path).path
+        if not (path.startswith(PATH_PREFIX) and path.endswith(PATH_SUFFIX)):
+            return self._error(404, "UnknownOperationException", f"no such operation: POST {path}")
+        name = function_name(unquote(path[len(PATH_PREFIX):-len(PATH_SUFFIX)]))
+        runtime = self.api.functions.get(name)
+        if runtime is None:
+            arn = f"arn:aws:lambda:{self.api.region}:000000000000:function:{name}"
+            return self._error(404, "ResourceNotFoundException", f"Function not found: {arn}")
+        kind = self.headers.get("X-Amz-Invocation-Type") or "RequestResponse"
+        if kind not in ("Event", "RequestResponse", "DryRun"):
+            return self._error(400, "InvalidParameterValueException",
+                               f"X-Amz-Invocation-Type {kind!r} is not Event, RequestResponse or DryRun")
+        limit = MAX_ASYNC_PAYLOAD if kind == "Event" else MAX_SYNC_PAYLOAD
+        if len(body) > limit:
+            return self._error(413, "RequestEntityTooLargeException",
+                               f"{len(body)} byte payload exceeds the {limit} byte limit for {kind}")
+        try:
+            event = json.loads(body.decode("utf-8")) if body else {}
+        except (UnicodeDecodeError, ValueError) as exc:
+            return self._error(400, "InvalidRequestContentException",
+                               f"Could not parse request body into json: {exc}")
+        if kind == "DryRun":
+            return self._reply(204, b"")
+        if kind == "Event":
+            request_id = runtime.invoke_async(event)
+            return self._reply(202, b"", {"x-amzn-RequestId": request_id})
+        try:
+            result = runtime.invoke_sync(event)
+        except FunctionError as exc:
+            payload = json.dumps({"errorMessage": exc.message, "errorType": exc.error_type}).encode()
+            return self._reply(200, payload, {"X-Amz-Function-Error": "Unhandled",
+                                              "X-Amz-Executed-Version": "$LATEST"})
+        return self._reply(200, json.dumps(result).encode(), {"X-Amz-Executed-Version": "$LATEST"})
+
+    def _error(self, status: int, error_type: str, message: str) -> None:
+        payload = json.dumps({"Type": "User", "message": message}).encode()
+        self._reply(status, payload, {"x-amzn-ErrorType": error_type})
+
+    def _reply(self, status: int, payload: bytes, headers: Optional[dict] = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if payload:
+            self.wfile.write(payload)

@@ -1,0 +1,36 @@
+"""The stack's S3 and SQS: a moto server in a child process on a free loopback port.
+
+Run by the stack as `python -I moto_process.py PARENT_PID`; prints {"host", "port"} as one JSON line
+on stdout once it listens, and serves until its stdin closes (the parent stopped or died) or the
+kernel kills it with the parent (procs.die_with_parent). A process of its own, rather than a thread
+of the stack, gives moto its own interpreter lock and its own state, so two stacks never share
+buckets.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from procs import die_with_parent  # noqa: E402  (stdlib-only sibling; this file runs as a script)
+
+
+def main() -> None:
+    die_with_parent(int(sys.argv[1]))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the stack decides when we stop
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    sys.stdout.write(json.dumps({"host": host, "port": port}) + "\n")
+    sys.stdout.flush()
+    sys.stdin.read()  # returns at EOF: the stack closed our stdin or is gone
+    os._exit(0)  # the server thread holds no state worth a graceful shutdown
+
+
+if __name__ == "__main__":
+    main()

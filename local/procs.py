@@ -1,0 +1,73 @@
+"""Child processes that cannot outlive the stack.
+
+Every child (the moto server, each function worker) asks the kernel for SIGKILL when its parent
+goes away, so a crash or `kill -9` of the stack leaves nothing behind. Stdlib only: worker.py and
+moto_process.py import this before anything else.
+
+Linux ties PR_SET_PDEATHSIG to the *thread* that started the child, not the process: a child dies
+when that thread exits. The stack starts the moto server from the thread that calls start() and
+each worker from the slot thread that owns it for its whole life, so this is what we want.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(expected_parent: int) -> None:
+    """SIGKILL this process when its parent dies; exit now if the parent is already gone."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:  # not glibc/Linux: the parent's stop() and the closed pipes still end us
+        pass
+    # The parent may have died between fork and prctl; then nobody would signal us.
+    if os.getppid() != expected_parent:
+        sys.exit(1)
+
+
+def alive(pid: int) -> bool:
+    """True while any thread of `pid` runs. A killed multi-threaded process can show its leader as
+    a zombie while other threads still exit and still hold its files (sockets included)."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/stat", encoding="ascii") as fh:
+                state = fh.read().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state not in ("Z", "X"):
+            return True
+    return False
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of `pid` (all threads), from /proc."""
+    found = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as fh:
+                found.extend(int(p) for p in fh.read().split())
+        except OSError:
+            continue
+    return sorted(set(found))
+
+
+def descendants(pid: int) -> list[int]:
+    out, todo = [], children(pid)
+    while todo:
+        child = todo.pop()
+        out.append(child)
+        todo.extend(children(child))
+    return sorted(out)

@@ -1,0 +1,387 @@
+"""Lambda's service side for one function: its invocation queue, up to N warm execution
+environments, asynchronous retries and the on-failure destination.
+
+Each concurrency slot is a thread that owns at most one worker process (local/worker.py) and keeps
+it warm between invocations; a slot with no live worker starts one when work arrives (a cold
+start), as Lambda does. Asynchronous invocations (S3 notifications, InvocationType=Event) are
+retried on error `max_retry_attempts` times and then handed to `on_failure` as a record shaped like
+Lambda's on-failure destination message; events older than `max_event_age_s` go there unprocessed.
+Lambda waits about one, then two minutes between retries; locally the waits are `retry_delay_s`
+times the attempt number, which changes timing, not outcome.
+
+A worker that times out is killed (Sandbox.Timedout) and one that dies mid-invocation is
+replaced (Runtime.ExitError); either way the next invocation in that slot is a cold start.
+"""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import select
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+WORKER_SCRIPT = str(Path(__file__).resolve().parent / "worker.py")
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+FUNCTIONS_DIR = str(PROJECT_DIR / "functions")
+
+INIT_GRACE_S = 120  # Lambda allows 10 s of init (more for images); a cold torch import here can be slow
+
+
+class FunctionError(Exception):
+    """What an invocation answered instead of a result: Lambda's errorType and errorMessage."""
+
+    def __init__(self, error_type: str, message: str):
+        super().__init__(f"{error_type}: {message}")
+        self.error_type = error_type
+        self.message = message
+
+
+@dataclass
+class FunctionSpec:
+    name: str
+    handler: str            # module.attr, importable from code_dir
+    env: dict               # the complete environment of a worker
+    memory_mb: int
+    timeout_s: int
+    concurrency: int
+    max_retry_attempts: int
+    max_event_age_s: int
+    code_dir: str = FUNCTIONS_DIR
+    log_file: Optional[Path] = None  # the function's "CloudWatch log group"; None: discard
+    tmp_root: Optional[Path] = None  # each environment gets its own /tmp below this
+
+
+@dataclass
+class Invocation:
+    event: dict
+    asynchronous: bool
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    received: float = field(default_factory=time.time)
+    attempts: int = 0
+    not_before: float = 0.0
+    reply: Optional[queue.Queue] = None  # RequestResponse: where the outcome goes
+
+
+class _Worker:
+    """The parent's handle on one execution environment."""
+
+    def __init__(self, proc: subprocess.Popen, to_worker, from_worker: int):
+        self.proc = proc
+        self.to_worker = to_worker
+        self.from_worker = from_worker
+        self._buffer = b""
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def send(self, message: dict) -> None:
+        self.to_worker.write(json.dumps(message) + "\n")
+        self.to_worker.flush()
+
+    def receive(self, timeout_s: float) -> Optional[dict]:
+        """The next message, None on timeout; EOFError when the worker is gone."""
+        deadline = time.monotonic() + timeout_s
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            ready, _, _ = select.select([self.from_worker], [], [], min(left, 1.0))
+            if not ready:
+                continue
+            chunk = os.read(self.from_worker, 1 << 16)
+            if not chunk:
+                raise EOFError("worker closed its pipe")
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return json.loads(line)
+
+    def stop(self, *, kill: bool = False) -> None:
+        try:
+            if kill:
+                self.proc.kill()
+            else:
+                self.to_worker.close()  # EOF on its inbox: the worker returns from main()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        for closer in (self.to_worker.close, lambda: os.close(self.from_worker)):
+            try:
+                closer()
+            except OSError:
+                pass
+
+
+class FunctionRuntime:
+    def __init__(self, spec: FunctionSpec, on_failure: Callable[[dict], None], *,
+                 retry_delay_s: float = 0.5, log: Callable[[str], None] = lambda _: None,
+                 provisioned: bool = False):
+        if spec.concurrency < 1:
+            raise ValueError(f"{spec.name}: concurrency must be at least 1")
+        self.spec = spec
+        self.on_failure = on_failure
+        self.retry_delay_s = retry_delay_s
+        self.log = log
+        # Like provisioned concurrency: every environment initialises at start, before any work.
+        self.provisioned = provisioned
+        self._ready = threading.Semaphore(0)
+        self.pending: queue.Queue[Invocation] = queue.Queue()
+        self.stats = {"invocations": 0, "errors": 0, "cold_starts": 0, "init_errors": 0,
+                      "retries": 0, "dead_lettered": 0, "durations_ms": [], "init_ms": [],
+                      "max_memory_used_mb": 0.0}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._busy = 0
+        self.max_concurrency_seen = 0
+        self._workers: dict[int, _Worker] = {}  # slot → live worker
+        self._slots = [threading.Thread(target=self._slot, args=(i,), name=f"{spec.name}-{i}", daemon=True)
+                       for i in range(spec.concurrency)]
+        self._log_fh = open(spec.log_file, "ab") if spec.log_file else None
+
+    # -- public -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        for slot in self._slots:
+            slot.start()
+
+    def invoke_async(self, event: dict) -> str:
+        """InvocationType=Event: queue it and return its request id at once."""
+        inv = Invocation(event, asynchronous=True)
+        self.pending.put(inv)
+        return inv.request_id
+
+    def invoke_sync(self, event: dict) -> dict:
+        """InvocationType=RequestResponse: the handler's result, or FunctionError."""
+        inv = Invocation(event, asynchronous=False, reply=queue.Queue(maxsize=1))
+        self.pending.put(inv)
+        outcome = inv.reply.get()
+        if isinstance(outcome, FunctionError):
+            raise outcome
+        return outcome
+
+    def wait_provisioned(self, timeout_s: float) -> bool:
+        """With `provisioned`, wait until every slot has tried to initialise its environment."""
+        deadline = time.monotonic() + timeout_s
+        return all(self._ready.acquire(timeout=max(0.0, deadline - time.monotonic())) for _ in self._slots)
+
+    def idle(self) -> bool:
+        with self._lock:
+            return self.pending.unfinished_tasks == 0 and self._busy == 0
+
+    def pids(self) -> list[int]:
+        with self._lock:
+            return [w.pid for w in self._workers.values()]
+
+    def stop(self) -> None:
+        """Stop taking work, end every worker, join the slots. Queued events are dropped."""
+        self._stopping.set()
+        for slot in self._slots:
+            if slot.is_alive():
+                slot.join(timeout=self.spec.timeout_s + 10)
+        with self._lock:  # a slot still stuck past its join: end its worker from here
+            stuck = list(self._workers.values())
+            self._workers.clear()
+        for worker in stuck:
+            worker.stop(kill=True)
+        while True:  # answer RequestResponse callers still waiting, so no HTTP thread hangs
+            try:
+                inv = self.pending.get_nowait()
+            except queue.Empty:
+                break
+            if inv.reply is not None:
+                inv.reply.put(FunctionError("ServiceException", "the local stack is stopping"))
+        if self._log_fh:
+            self._log_fh.close()
+
+    def summary(self) -> dict:
+        with self._lock:
+            st = dict(self.stats)
+            durations = sorted(st.pop("durations_ms"))
+        st["init_ms"] = [round(v, 1) for v in st["init_ms"]]
+        st["max_concurrency_seen"] = self.max_concurrency_seen
+        st["concurrency"] = self.spec.concurrency
+        st["memory_mb"] = self.spec.memory_mb
+        if durations:
+            st["duration_ms"] = {"n": len(durations), "p50": round(durations[len(durations) // 2], 1),
+                                 "max": round(durations[-1], 1),
+                                 "mean": round(sum(durations) / len(durations), 1)}
+        return st
+
+    # -- one concurrency slot = one execution environment at a time ---------------------------
+
+    def _slot(self, index: int) -> None:
+        worker: Optional[_Worker] = None
+        try:
+            if self.provisioned:
+                worker, _ = self._start_worker(index)
+                self._ready.release()
+            while not self._stopping.is_set():
+                try:
+                    inv = self.pending.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                with self._lock:
+                    self._busy += 1
+                    self.max_concurrency_seen = max(self.max_concurrency_seen, self._busy)
+                try:
+                    delay = inv.not_before - time.time()
+                    if delay > 0:  # a retry waiting its turn: put it back and take other work
+                        self.pending.put(inv)
+                        time.sleep(min(delay, 0.05))
+                        continue
+                    if self._stopping.is_set():
+                        self.pending.put(inv)  # stop() answers it
+                        break
+                    if worker is None:
+                        worker = self._cold_start(index, inv)
+                        if worker is None:
+                            continue
+                    worker = self._run(index, worker, inv)
+                finally:
+                    with self._lock:
+                        self._busy -= 1
+                    self.pending.task_done()
+        finally:
+            if worker is not None:
+                self._retire(index, worker)
+
+    def _cold_start(self, index: int, inv: Invocation) -> Optional[_Worker]:
+        worker, hello = self._start_worker(index)
+        if worker is not None:
+            return worker
+        # An init failure costs the invocation an attempt, as on Lambda; the next one starts afresh.
+        inv.attempts += 1
+        self._failed(inv, FunctionError(hello["errorType"], hello["errorMessage"]))
+        return None
+
+    def _start_worker(self, index: int) -> tuple[Optional[_Worker], dict]:
+        """A new environment, initialised; (None, the init error) when its init failed."""
+        s = self.spec
+        env = dict(s.env)
+        if s.tmp_root is not None:  # each environment has a /tmp of its own, as on Lambda
+            tmp = Path(s.tmp_root) / f"{s.name}-{index}"
+            tmp.mkdir(parents=True, exist_ok=True)
+            env["TMPDIR"] = str(tmp)
+        to_r, to_w = os.pipe()
+        from_r, from_w = os.pipe()
+        out = self._log_fh if self._log_fh is not None else subprocess.DEVNULL
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-I", "-u", WORKER_SCRIPT, str(os.getpid()), str(to_r), str(from_w),
+                 s.code_dir, s.handler],
+                env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out, pass_fds=(to_r, from_w),
+                cwd=s.code_dir, start_new_session=True)  # its own session: a terminal's Ctrl-C reaches only us
+        finally:
+            os.close(to_r)
+            os.close(from_w)
+        worker = _Worker(proc, os.fdopen(to_w, "w", encoding="utf-8"), from_r)
+        with self._lock:
+            self._workers[index] = worker
+            self.stats["cold_starts"] += 1
+        try:
+            hello = worker.receive(INIT_GRACE_S)
+        except EOFError:
+            hello = {"status": "init_error", "errorType": "Runtime.ExitError",
+                     "errorMessage": f"the runtime exited during init (exit code {proc.poll()})"}
+        if hello is None:
+            hello = {"status": "init_error", "errorType": "Sandbox.Timedout",
+                     "errorMessage": f"init did not finish within {INIT_GRACE_S} s"}
+        if hello["status"] == "ready":
+            with self._lock:
+                self.stats["init_ms"].append(hello["init_ms"])
+            return worker, hello
+        self._retire(index, worker, kill=True)
+        with self._lock:
+            self.stats["init_errors"] += 1
+        self.log(f"{s.name}: init failed: {hello['errorType']}: {hello['errorMessage']}")
+        return None, hello
+
+    def _run(self, index: int, worker: _Worker, inv: Invocation) -> Optional[_Worker]:
+        s = self.spec
+        if inv.asynchronous and time.time() - inv.received > s.max_event_age_s:
+            self._dead_letter(inv, FunctionError("EventAgeExceeded", "maximum event age exceeded"),
+                              condition="EventAgeExceeded")
+            return worker
+        inv.attempts += 1
+        with self._lock:
+            self.stats["invocations"] += 1
+        try:
+            worker.send({"request_id": inv.request_id, "event": inv.event, "timeout_ms": s.timeout_s * 1000})
+            answer = worker.receive(s.timeout_s)
+        except (EOFError, BrokenPipeError, OSError):
+            answer = {"status": "error", "errorType": "Runtime.ExitError",
+                      "errorMessage": f"the runtime exited (exit code {worker.proc.poll()})"}
+        if answer is None:
+            answer = {"status": "error", "errorType": "Sandbox.Timedout",
+                      "errorMessage": f"Task timed out after {s.timeout_s:.2f} seconds",
+                      "duration_ms": s.timeout_s * 1000}
+        with self._lock:
+            if "duration_ms" in answer:
+                self.stats["durations_ms"].append(answer["duration_ms"])
+            self.stats["max_memory_used_mb"] = max(self.stats["max_memory_used_mb"],
+                                                   answer.get("max_rss_mb") or 0.0)
+        if answer["status"] == "ok":
+            if inv.reply is not None:
+                inv.reply.put(answer["result"])
+            return worker
+        with self._lock:
+            self.stats["errors"] += 1
+        error = FunctionError(answer["errorType"], answer["errorMessage"])
+        self.log(f"{s.name}: attempt {inv.attempts} of request {inv.request_id} failed: {error}")
+        if error.error_type in ("Sandbox.Timedout", "Runtime.ExitError"):  # the environment is gone
+            self._retire(index, worker, kill=True)
+            worker = None
+        self._failed(inv, error)
+        return worker
+
+    def _failed(self, inv: Invocation, error: FunctionError) -> None:
+        if not inv.asynchronous:
+            inv.reply.put(error)
+        elif inv.attempts <= self.spec.max_retry_attempts:
+            with self._lock:
+                self.stats["retries"] += 1
+            inv.not_before = time.time() + self.retry_delay_s * inv.attempts
+            self.pending.put(inv)
+        else:
+            self._dead_letter(inv, error, condition="RetriesExhausted")
+
+    def _dead_letter(self, inv: Invocation, error: FunctionError, *, condition: str) -> None:
+        with self._lock:
+            self.stats["dead_lettered"] += 1
+        region = self.spec.env.get("AWS_REGION", "us-east-1")
+        record = {
+            "version": "1.0",
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".000Z",
+            "requestContext": {
+                "requestId": inv.request_id,
+                "functionArn": f"arn:aws:lambda:{region}:000000000000:function:{self.spec.name}:$LATEST",
+                "condition": condition,
+                "approximateInvokeCount": inv.attempts,
+            },
+            "requestPayload": inv.event,
+            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+            "responsePayload": {"errorMessage": error.message, "errorType": error.error_type},
+        }
+        try:
+            self.on_failure(record)
+        except Exception as exc:  # noqa: BLE001 - a slot must outlive a broken destination
+            self.log(f"{self.spec.name}: could not deliver request {inv.request_id} to its "
+                     f"on-failure destination: {exc}")
+
+    def _retire(self, index: int, worker: _Worker, *, kill: bool = False) -> None:
+        with self._lock:
+            if self._workers.get(index) is worker:
+                del self._workers[index]
+        worker.stop(kill=kill)
+

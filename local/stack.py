@@ -1,0 +1,402 @@
+"""The embedded stack: S3 and SQS on a moto server, both functions as warm worker pools, and the
+triggers between them, all made from the same settings and topology as the Pulumi program.
+
+    with LocalStack(load_settings("Pulumi.dev.yaml", db="data/face_db.pt"), torch_home=...) as stack:
+        s3 = stack.client("s3")
+        s3.upload_file("clip.mp4", stack.settings.input_bucket, "clip.mp4")
+        stack.wait_idle(60)
+
+What is the same as AWS: bucket names, the notification rules (components/topology.py rendered
+into an S3 notification configuration through the ordinary S3 API), each function's environment
+(components/settings.py), its memory and timeout, reserved concurrency, retries, maximum event age
+and an on-failure destination queue per function, `<function>-dlq`. Function code reaches S3 and
+Lambda only through AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL_LAMBDA and dummy credentials.
+
+What differs, and why:
+- S3 cannot start a local process, so each notification goes to an SQS queue,
+  `<function>-s3-events` (moto's S3 delivers notifications to SQS natively, filters included), and a
+  poller hands every message to the function's asynchronous queue. On AWS, S3 invokes Lambda and
+  Lambda keeps that queue internally; the outcome (asynchronous, at least once, retried, then the
+  DLQ) is the same.
+- Retries wait `retry_delay_s` × attempt instead of Lambda's one and two minutes.
+- Memory is not enforced; the peak each environment used is measured and reported instead.
+- Unreserved concurrency (-1) means `concurrency` workers (default 2), not the account's pool.
+- Environments start on demand (cold starts), unless `provisioned`: then all of them initialise
+  before start() returns, as with Lambda's provisioned concurrency; runs then measure throughput
+  without the cold start.
+"""
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import select
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import weakref
+from pathlib import Path
+from typing import Callable, Optional
+
+from components import topology
+from components.settings import (FunctionSettings, StackSettings, load_stack_file, recognizer_environment,
+                                 splitter_environment)
+from local.lambda_api import LambdaApi
+from local.procs import alive
+from local.runtime import FUNCTIONS_DIR, FunctionRuntime, FunctionSpec
+
+MOTO_SCRIPT = str(Path(__file__).resolve().parent / "moto_process.py")
+DEFAULT_CONCURRENCY = 2
+DUMMY_KEY = "local"  # moto accepts any credentials; these can never sign a request to AWS
+HANDLERS = {topology.SPLITTER: "video_splitting.handler.handler",
+            topology.RECOGNIZER: "face_recognition.handler.handler"}
+# Locale and search path are all a worker inherits; everything AWS-related is set explicitly.
+_INHERITED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
+
+
+class StackError(RuntimeError):
+    """The local stack could not start or was misconfigured; the message says which part."""
+
+
+def load_settings(stack_file: Path, *, db: Optional[Path] = None, architecture: Optional[str] = None) -> StackSettings:
+    """The stack file's settings as `pulumi up` would see them, with the face database and wiring
+    overridden when given (as `pulumi config set` would)."""
+    overrides = {}
+    if db is not None:
+        overrides["faceDatabase"] = str(Path(db).resolve())
+    if architecture is not None:
+        overrides["architecture"] = architecture
+    return load_stack_file(Path(stack_file), overrides=overrides)
+
+
+def effective_concurrency(function: FunctionSettings, requested: Optional[int]) -> int:
+    """How many environments a function gets: its reserved concurrency (at most `requested` when
+    given), or `requested` (default 2) when unreserved."""
+    if function.reserved_concurrency == 0:
+        raise StackError(f"{function.name}: reserved concurrency 0 means the function may never run; "
+                         "set it to -1 (unreserved) or a positive number")
+    if requested is not None and requested < 1:
+        raise StackError(f"concurrency {requested}: must be at least 1")
+    if function.reserved_concurrency > 0:
+        return min(function.reserved_concurrency, requested) if requested else function.reserved_concurrency
+    return requested or DEFAULT_CONCURRENCY
+
+
+class LocalStack:
+    def __init__(self, settings: StackSettings, *, torch_home: Path, concurrency: Optional[int] = None,
+                 log_dir: Optional[Path] = None, retry_delay_s: float = 0.5,
+                 ffmpeg_path: Optional[str] = None, code_dir: str = FUNCTIONS_DIR,
+                 provisioned: bool = False, log: Optional[Callable[[str], None]] = None):
+        self.settings = settings
+        self.torch_home = Path(torch_home).resolve()
+        self.requested_concurrency = concurrency
+        self.retry_delay_s = retry_delay_s
+        self.code_dir = code_dir
+        self.provisioned = provisioned  # every environment initialised before start() returns
+        self.log = log or (lambda line: print(f"[local] {line}", file=sys.stderr, flush=True))
+        if ffmpeg_path is None:
+            from tools.ffmpeg import ffmpeg_exe
+
+            ffmpeg_path = ffmpeg_exe()
+        self.ffmpeg_path = ffmpeg_path
+        self._given_log_dir = Path(log_dir) if log_dir else None
+        self.log_dir: Optional[Path] = None
+        self._workdir: Optional[Path] = None
+        self.plan = topology.triggers(settings.architecture)
+        self.function_settings = {topology.SPLITTER: settings.splitter, topology.RECOGNIZER: settings.recognizer}
+        self.buckets = {topology.INPUT: settings.input_bucket, topology.STAGE1: settings.stage1_bucket,
+                        topology.OUTPUT: settings.output_bucket}
+        self.concurrency = {role: effective_concurrency(fs, concurrency) for role, fs in self.function_settings.items()}
+
+        self.endpoint_url: Optional[str] = None
+        self.moto_port: Optional[int] = None
+        self._moto: Optional[subprocess.Popen] = None
+        self._moto_log = None
+        self.lambda_api: Optional[LambdaApi] = None
+        self.runtimes: dict[str, FunctionRuntime] = {}  # by role
+        self.event_queues: dict[str, str] = {}  # role → queue URL
+        self.dead_letter_queues: dict[str, str] = {}  # role → queue URL
+        self._dead_letters: list[dict] = []
+        self._dl_lock = threading.Lock()
+        self._handing_off = 0
+        self._pollers: list[threading.Thread] = []
+        self._stopping = threading.Event()
+        self._started = False
+        self._atexit = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def __enter__(self) -> "LocalStack":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self) -> "LocalStack":
+        if self._started:
+            raise StackError("the local stack is already started")
+        self._started = True
+        ref = weakref.ref(self)
+        self._atexit = lambda: ref() is not None and ref().stop()
+        atexit.register(self._atexit)  # a script that forgets stop() still leaves nothing behind
+        try:
+            self._workdir = Path(tempfile.mkdtemp(prefix="vfp-local-"))
+            self.log_dir = self._given_log_dir or self._workdir / "logs"
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            self._start_moto()
+            self._create_resources()
+            self._start_functions()
+        except BaseException:
+            self.stop()
+            raise
+        self.log(f"{self.settings.architecture} stack up: S3/SQS {self.endpoint_url}, Lambda {self.lambda_api.url}, "
+                 + ", ".join(f"{self.function_settings[r].name} ×{n}" for r, n in self.concurrency.items())
+                 + f"; logs in {self.log_dir}")
+        return self
+
+    def stop(self) -> None:
+        """Stop everything this stack started; safe to call twice, and after a failed start."""
+        self._stopping.set()
+        for poller in self._pollers:
+            poller.join(timeout=10)
+        self._pollers = []
+        if self.lambda_api is not None:
+            self.lambda_api.stop()
+        for runtime in self.runtimes.values():
+            runtime.stop()
+        if self._moto is not None:
+            try:
+                self._moto.stdin.close()  # EOF: the server process exits
+            except OSError:
+                pass
+            try:
+                self._moto.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._moto.kill()
+                self._moto.wait()
+            self._moto.stdout.close()
+            self._moto = None
+        if self._moto_log is not None:
+            self._moto_log.close()
+            self._moto_log = None
+        if self._workdir is not None:  # the functions' /tmp, and the logs unless log_dir was given
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+        if self._atexit is not None:
+            atexit.unregister(self._atexit)
+            self._atexit = None
+
+    # -- what callers use ------------------------------------------------------------------------
+
+    def client(self, service: str):
+        """A boto3 client for this stack (S3 and SQS on moto, Lambda on the local Invoke API)."""
+        import boto3
+        from botocore.config import Config
+
+        url = self.lambda_api.url if service == "lambda" else self.endpoint_url
+        return boto3.session.Session().client(
+            service, endpoint_url=url, region_name=self.settings.region, aws_access_key_id=DUMMY_KEY,
+            aws_secret_access_key=DUMMY_KEY,
+            config=Config(retries={"mode": "standard", "max_attempts": 4}, max_pool_connections=32))
+
+    def client_environment(self) -> dict[str, str]:
+        """Environment that points any AWS SDK or CLI at this stack."""
+        return {"AWS_ENDPOINT_URL": self.endpoint_url, "AWS_ENDPOINT_URL_LAMBDA": self.lambda_api.url,
+                "AWS_ACCESS_KEY_ID": DUMMY_KEY, "AWS_SECRET_ACCESS_KEY": DUMMY_KEY,
+                "AWS_DEFAULT_REGION": self.settings.region}
+
+    def function_name(self, role: str) -> str:
+        return self.function_settings[role].name
+
+    def dead_letters(self) -> list[dict]:
+        """Every record sent to a DLQ so far, each with the role that failed under "function"."""
+        with self._dl_lock:
+            return [dict(r) for r in self._dead_letters]
+
+    def read_dead_letter_queue(self, role: str) -> list[dict]:
+        """The messages in a function's DLQ, read through SQS and left in place."""
+        return peek_queue(self._sqs, self.dead_letter_queues[role])
+
+    def idle(self) -> bool:
+        """Nothing queued, nothing running, no notification waiting: twice in a row, 50 ms apart."""
+        for attempt in range(2):
+            if attempt:
+                time.sleep(0.05)
+            if any(not r.idle() for r in self.runtimes.values()) or self.lambda_api.busy() or self._handing_off:
+                return False
+            for url in self.event_queues.values():
+                attrs = self._sqs.get_queue_attributes(
+                    QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages",
+                                                  "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+                if int(attrs["ApproximateNumberOfMessages"]) or int(attrs["ApproximateNumberOfMessagesNotVisible"]):
+                    return False
+        return True
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.idle():
+                return True
+            time.sleep(0.1)
+        return False
+
+    def pids(self) -> list[int]:
+        """The processes this stack runs: the moto server and every live worker."""
+        pids = [self._moto.pid] if self._moto is not None and alive(self._moto.pid) else []
+        for runtime in self.runtimes.values():
+            pids.extend(runtime.pids())
+        return pids
+
+    def ports(self) -> list[int]:
+        return [p for p in (self.moto_port, self.lambda_api.port if self.lambda_api else None) if p]
+
+    def summary(self) -> dict:
+        return {self.function_name(role): runtime.summary() for role, runtime in self.runtimes.items()}
+
+    # -- start-up --------------------------------------------------------------------------------
+
+    def _start_moto(self) -> None:
+        self._moto_log = open(self.log_dir / "moto.log", "ab")
+        self._moto = subprocess.Popen(
+            [sys.executable, "-I", MOTO_SCRIPT, str(os.getpid())], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=self._moto_log, start_new_session=True)
+        ready, _, _ = select.select([self._moto.stdout], [], [], 60)
+        line = self._moto.stdout.readline() if ready else b""
+        if not line:
+            raise StackError(f"the moto server did not start (exit code {self._moto.poll()}); "
+                             f"see {self.log_dir / 'moto.log'}")
+        address = json.loads(line)
+        self.moto_port = address["port"]
+        self.endpoint_url = f"http://{address['host']}:{address['port']}"
+        self._s3 = self.client("s3")
+        self._sqs = self.client("sqs")
+
+    def _create_resources(self) -> None:
+        s = self.settings
+        for bucket in self.buckets.values():
+            kwargs = {} if s.region == "us-east-1" else {
+                "CreateBucketConfiguration": {"LocationConstraint": s.region}}
+            self._s3.create_bucket(Bucket=bucket, **kwargs)
+        for role in self.function_settings:
+            name = self.function_name(role)
+            self.dead_letter_queues[role] = self._sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+        arns = {}
+        for role in dict.fromkeys(t.function for t in self.plan):
+            url = self._sqs.create_queue(QueueName=f"{self.function_name(role)}-s3-events")["QueueUrl"]
+            self.event_queues[role] = url
+            arns[role] = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        for bucket_role in dict.fromkeys(t.bucket for t in self.plan):
+            mine = [t for t in self.plan if t.bucket == bucket_role]
+            self._s3.put_bucket_notification_configuration(
+                Bucket=self.buckets[bucket_role],
+                NotificationConfiguration={"QueueConfigurations": [
+                    {"Id": f"{t.function}{suffix}", "QueueArn": arns[t.function], "Events": list(t.events),
+                     "Filter": {"Key": {"FilterRules": [{"Name": "suffix", "Value": suffix}]}}}
+                    for t in mine for suffix in t.suffixes]})
+
+    def _start_functions(self) -> None:
+        tmp_root = self._workdir / "tmp"
+        by_name: dict[str, FunctionRuntime] = {}
+        # The Invoke API first: the workers' environment names its URL.
+        self.lambda_api = LambdaApi(by_name, region=self.settings.region, log=self.log)
+        self.lambda_api.start()
+        for role, fs in self.function_settings.items():
+            spec = FunctionSpec(
+                name=fs.name, handler=HANDLERS[role], env=self._environment(role, fs), memory_mb=fs.memory_mb,
+                timeout_s=fs.timeout_s, concurrency=self.concurrency[role],
+                max_retry_attempts=self.settings.max_retry_attempts, max_event_age_s=self.settings.max_event_age_s,
+                code_dir=self.code_dir, log_file=self.log_dir / f"{fs.name}.log", tmp_root=tmp_root)
+            self.runtimes[role] = by_name[fs.name] = FunctionRuntime(
+                spec, self._on_failure(role), retry_delay_s=self.retry_delay_s, log=self.log,
+                provisioned=self.provisioned)
+        for runtime in self.runtimes.values():
+            runtime.start()
+        for runtime in self.runtimes.values() if self.provisioned else ():
+            if not runtime.wait_provisioned(300):
+                raise StackError(f"{runtime.spec.name}: environments did not initialise within 300 s")
+        for role, url in self.event_queues.items():
+            thread = threading.Thread(target=self._poll, args=(role, url), name=f"poll-{role}", daemon=True)
+            thread.start()
+            self._pollers.append(thread)
+
+    def _environment(self, role: str, fs: FunctionSettings) -> dict[str, str]:
+        s = self.settings
+        if role == topology.SPLITTER:
+            function_env = splitter_environment(s, ffmpeg_path=self.ffmpeg_path)
+        else:
+            function_env = recognizer_environment(s, face_db_path=str(s.face_database),
+                                                  torch_home=str(self.torch_home))
+        env = {k: os.environ[k] for k in _INHERITED if k in os.environ}
+        env.update({
+            # What Lambda sets for every function.
+            "AWS_LAMBDA_FUNCTION_NAME": fs.name, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fs.memory_mb),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_REGION": s.region, "AWS_DEFAULT_REGION": s.region,
+            "LAMBDA_TASK_ROOT": self.code_dir,
+            # The only local part: where S3 and Lambda are, and credentials good for nothing else.
+            "AWS_ENDPOINT_URL_S3": self.endpoint_url, "AWS_ENDPOINT_URL_LAMBDA": self.lambda_api.url,
+            "AWS_ACCESS_KEY_ID": DUMMY_KEY, "AWS_SECRET_ACCESS_KEY": DUMMY_KEY,
+            # No profile, config file or instance metadata may leak in a real account's settings.
+            "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        })
+        env.update(function_env)
+        return env
+
+    # -- triggers --------------------------------------------------------------------------------
+
+    def _poll(self, role: str, url: str) -> None:
+        runtime = self.runtimes[role]
+        while not self._stopping.is_set():
+            try:
+                messages = self._sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                                     VisibilityTimeout=60).get("Messages", [])
+            except Exception as exc:  # noqa: BLE001 - keep polling; stop() ends the loop
+                if not self._stopping.is_set():
+                    self.log(f"{self.function_name(role)}: polling S3 notifications failed: {exc}")
+                    time.sleep(0.5)
+                continue
+            for message in messages:
+                with self._dl_lock:
+                    self._handing_off += 1
+                try:
+                    event = json.loads(message["Body"])
+                    # S3 sends its one-off test event to queue targets, never to Lambda targets.
+                    if event.get("Event") != "s3:TestEvent":
+                        runtime.invoke_async(event)
+                    self._sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                except Exception as exc:  # noqa: BLE001 - the message becomes visible again and is retried
+                    self.log(f"{self.function_name(role)}: could not hand over a notification: {exc}")
+                finally:
+                    with self._dl_lock:
+                        self._handing_off -= 1
+
+    def _on_failure(self, role: str) -> Callable[[dict], None]:
+        def send(record: dict) -> None:
+            self._sqs.send_message(QueueUrl=self.dead_letter_queues[role], MessageBody=json.dumps(record))
+            with self._dl_lock:  # after the send: whoever sees it here finds it in the queue too
+                self._dead_letters.append({"function": self.function_name(role), **record})
+            self.log(f"{self.function_name(role)}: request {record['requestContext']['requestId']} → "
+                     f"{self.function_name(role)}-dlq ({record['requestContext']['condition']}: "
+                     f"{record['responsePayload']['errorType']}: {record['responsePayload']['errorMessage']})")
+
+        return send
+
+
+def peek_queue(sqs, url: str) -> list[dict]:
+    """Every message body in a queue (JSON-decoded), read and then made visible again."""
+    seen: dict[str, dict] = {}
+    handles = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30,
+                                    WaitTimeSeconds=0).get("Messages", [])
+        if not batch:
+            break
+        for message in batch:
+            seen.setdefault(message["MessageId"], json.loads(message["Body"]))
+            handles.append(message["ReceiptHandle"])
+    for handle in handles:
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
+    return list(seen.values())

@@ -1,0 +1,135 @@
+"""One emulated Lambda execution environment: an interpreter that imports a handler once and then
+serves invocations until its parent closes the pipe.
+
+A new process is a cold start (the handler module's set-up runs again); a process kept between
+invocations is a warm container. Run by local/runtime.py as
+
+    python -I -u worker.py PARENT_PID READ_FD WRITE_FD CODE_DIR module.attr
+
+`-I` keeps the script's folder, user site-packages and PYTHON* variables out, so the handler sees
+what Lambda gives it: CODE_DIR first on sys.path (Lambda's task root) and the environment the
+parent built. Messages are JSON lines on two inherited pipes, so the handler's own stdout and
+stderr (its logs) stay free and go to the function's log file, with Lambda's START / END /
+REPORT lines around each invocation.
+
+parent → worker: {"request_id", "event", "timeout_ms"}
+worker → parent: {"status": "ready", "pid", "init_ms"} once, then per invocation
+                 {"status": "ok", "result", "duration_ms", "max_rss_mb"} or
+                 {"status": "error", "errorType", "errorMessage", "duration_ms", "max_rss_mb"};
+                 at start-up instead of ready: {"status": "init_error", "errorType", "errorMessage"}.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import resource
+import signal
+import sys
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from procs import die_with_parent  # noqa: E402  (stdlib-only sibling; this file runs as a script)
+
+sys.path.pop(0)  # the handler must not see local/ on its path
+
+
+class Context:
+    """The parts of Lambda's context object a handler reads."""
+
+    def __init__(self, request_id: str, timeout_ms: int):
+        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
+        region = os.environ.get("AWS_REGION", "us-east-1")
+        self.invoked_function_arn = f"arn:aws:lambda:{region}:000000000000:function:{self.function_name}"
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+        self.log_stream_name = f"local/{os.getpid()}"
+        self.aws_request_id = request_id
+        self._deadline = time.monotonic() + timeout_ms / 1000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def max_rss_mb() -> float:
+    """Peak resident memory of this environment's interpreter (VmHWM), in MB.
+
+    Not getrusage's ru_maxrss: Linux carries that across execve, so a worker would start at its
+    parent's high-water mark. Short-lived children (ffmpeg: ~25 MB on a 720p video) are not counted.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def main(argv: list[str]) -> None:
+    parent, read_fd, write_fd, code_dir, handler = argv
+    die_with_parent(int(parent))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the stack's to handle
+    inbox = os.fdopen(int(read_fd), "r", encoding="utf-8")
+    outbox = os.fdopen(int(write_fd), "w", encoding="utf-8")
+
+    def send(message: dict) -> None:
+        outbox.write(json.dumps(message) + "\n")
+        outbox.flush()
+
+    sys.path.insert(0, code_dir)
+    module_name, _, attr = handler.rpartition(".")
+    t0 = time.perf_counter()
+    try:
+        fn = getattr(importlib.import_module(module_name), attr)
+    except ImportError as exc:
+        traceback.print_exc()
+        send({"status": "init_error", "errorType": "Runtime.ImportModuleError",
+              "errorMessage": f"Unable to import module '{module_name}': {exc}"})
+        return
+    except BaseException as exc:  # noqa: BLE001 - any init failure is reported, as Lambda does
+        traceback.print_exc()
+        send({"status": "init_error", "errorType": type(exc).__name__, "errorMessage": str(exc)})
+        return
+    init_ms = (time.perf_counter() - t0) * 1000
+    send({"status": "ready", "pid": os.getpid(), "init_ms": round(init_ms, 1)})
+
+    memory = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "?")
+    first = True
+    for line in inbox:
+        request = json.loads(line)
+        request_id = request["request_id"]
+        print(f"START RequestId: {request_id} Version: $LATEST", flush=True)
+        context = Context(request_id, request["timeout_ms"])
+        start = time.perf_counter()
+        try:
+            result = fn(request["event"], context)
+            try:
+                json.dumps(result)
+            except (TypeError, ValueError) as exc:
+                raise _MarshalError(f"Unable to marshal response: {exc}") from None
+            reply = {"status": "ok", "result": result}
+        except Exception as exc:  # noqa: BLE001 - Lambda turns any exception into a function error
+            traceback.print_exc()
+            error_type = "Runtime.MarshalError" if isinstance(exc, _MarshalError) else type(exc).__name__
+            reply = {"status": "error", "errorType": error_type, "errorMessage": str(exc)}
+        duration_ms = (time.perf_counter() - start) * 1000
+        reply.update(duration_ms=round(duration_ms, 2), max_rss_mb=max_rss_mb())
+        init = f"\tInit Duration: {init_ms:.2f} ms" if first else ""
+        print(f"END RequestId: {request_id}", flush=True)
+        print(f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
+              f"Billed Duration: {int(duration_ms) + 1} ms\tMemory Size: {memory} MB\t"
+              f"Max Memory Used: {int(reply['max_rss_mb'])} MB{init}", flush=True)
+        first = False
+        send(reply)
+
+
+class _MarshalError(Exception):
+    pass
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

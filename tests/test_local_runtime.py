@@ -1,0 +1,289 @@
+"""The emulated Lambda service (local/runtime.py) and its Invoke API (local/lambda_api.py), with
+small handlers written for the purpose: real worker processes, real pipes, a real HTTP server and
+boto3's own Lambda client, but no torch, so each case takes a fraction of a second."""
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from local.lambda_api import LambdaApi, function_name
+from local.procs import alive
+from local.runtime import FunctionError, FunctionRuntime, FunctionSpec
+
+HANDLERS = '''
+import json, os, sys, time
+
+LOADED_AT = time.time()  # module-level set-up: runs once per process (a cold start)
+
+def echo(event, context):
+    return {"event": event, "pid": os.getpid(), "loaded_at": LOADED_AT,
+            "request_id": context.aws_request_id, "remaining_ms": context.get_remaining_time_in_millis(),
+            "function_name": context.function_name, "sys_path0": sys.path[0],
+            "env": {k: v for k, v in os.environ.items()}}
+
+def fail(event, context):
+    raise ValueError(f"cannot handle {event.get('key')!r}")
+
+def sleep(event, context):
+    time.sleep(event.get("seconds", 0))
+    return {"pid": os.getpid(), "slept": event.get("seconds", 0)}
+
+def crash(event, context):
+    os._exit(3)
+
+def unserialisable(event, context):
+    return {"when": object()}
+'''
+
+
+@pytest.fixture(scope="module")
+def code_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("code")
+    (folder / "handlers.py").write_text(textwrap.dedent(HANDLERS))
+    (folder / "broken.py").write_text("raise RuntimeError('DATABASE_URL is not set')\n")
+    return folder
+
+
+def make(code_dir: Path, handler: str, *, concurrency: int = 1, timeout_s: int = 10, retries: int = 2,
+         env: dict | None = None, max_age: int = 3600, start: bool = True, provisioned: bool = False):
+    failures: list[dict] = []
+    spec = FunctionSpec(name=handler.replace(".", "-"), handler=handler,
+                        env={"PATH": os.environ["PATH"], "AWS_LAMBDA_FUNCTION_NAME": "fn", **(env or {})},
+                        memory_mb=128, timeout_s=timeout_s, concurrency=concurrency, max_retry_attempts=retries,
+                        max_event_age_s=max_age, code_dir=str(code_dir))
+    runtime = FunctionRuntime(spec, failures.append, retry_delay_s=0.05, provisioned=provisioned)
+    if start:
+        runtime.start()
+    return runtime, failures
+
+
+def wait_idle(runtime: FunctionRuntime, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not runtime.idle():
+        assert time.monotonic() < deadline, "runtime did not become idle"
+        time.sleep(0.02)
+
+
+def test_a_worker_stays_warm_and_gets_only_the_environment_it_is_given(code_dir, monkeypatch):
+    monkeypatch.setenv("AWS_PROFILE", "someone-elses")  # must not leak into the function
+    runtime, _ = make(code_dir, "handlers.echo", env={"STAGE1_BUCKET": "b"})
+    try:
+        answers = [runtime.invoke_sync({"n": i}) for i in range(3)]
+    finally:
+        runtime.stop()
+    assert [a["event"] for a in answers] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    assert len({a["pid"] for a in answers}) == 1 and len({a["loaded_at"] for a in answers}) == 1
+    assert runtime.stats["cold_starts"] == 1 and runtime.stats["invocations"] == 3
+    env = answers[0]["env"]
+    assert env["STAGE1_BUCKET"] == "b" and env["AWS_LAMBDA_FUNCTION_NAME"] == "fn"
+    assert "AWS_PROFILE" not in env
+    assert answers[0]["sys_path0"] == str(code_dir)  # the task root first, as on Lambda
+    assert 0 < answers[0]["remaining_ms"] <= 10_000
+    assert len({a["request_id"] for a in answers}) == 3
+    assert not alive(answers[0]["pid"])  # stop() ended the worker
+
+
+def test_a_failing_asynchronous_event_is_retried_then_dead_lettered_like_lambda(code_dir):
+    runtime, failures = make(code_dir, "handlers.fail", retries=2)
+    try:
+        event = {"key": "bad.mp4"}
+        runtime.invoke_async(event)
+        wait_idle(runtime)
+    finally:
+        runtime.stop()
+    assert runtime.stats["invocations"] == 3 and runtime.stats["retries"] == 2
+    assert len(failures) == 1
+    record = failures[0]
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 3
+    assert record["requestPayload"] == event
+    assert record["responsePayload"] == {"errorType": "ValueError", "errorMessage": "cannot handle 'bad.mp4'"}
+    assert record["requestContext"]["functionArn"].endswith(":function:handlers-fail:$LATEST")
+
+
+def test_zero_retries_means_one_attempt(code_dir):
+    runtime, failures = make(code_dir, "handlers.fail", retries=0)
+    try:
+        runtime.invoke_async({"key": "x"})
+        wait_idle(runtime)
+    finally:
+        runtime.stop()
+    assert runtime.stats["invocations"] == 1
+    assert failures[0]["requestContext"]["approximateInvokeCount"] == 1
+
+
+def test_a_synchronous_error_is_answered_not_retried(code_dir):
+    runtime, failures = make(code_dir, "handlers.fail")
+    try:
+        with pytest.raises(FunctionError) as err:
+            runtime.invoke_sync({"key": "k"})
+    finally:
+        runtime.stop()
+    assert err.value.error_type == "ValueError" and runtime.stats["invocations"] == 1 and not failures
+
+
+def test_a_timeout_kills_the_environment_and_the_next_invocation_is_a_cold_start(code_dir):
+    runtime, _ = make(code_dir, "handlers.sleep", timeout_s=1)
+    try:
+        first = runtime.invoke_sync({"seconds": 0})
+        with pytest.raises(FunctionError) as err:
+            runtime.invoke_sync({"seconds": 5})
+        after = runtime.invoke_sync({"seconds": 0})
+    finally:
+        runtime.stop()
+    assert err.value.error_type == "Sandbox.Timedout"
+    assert not alive(first["pid"]) and after["pid"] != first["pid"]
+    assert runtime.stats["cold_starts"] == 2
+
+
+def test_a_worker_that_dies_is_reported_and_replaced(code_dir):
+    runtime, failures = make(code_dir, "handlers.crash", retries=1)
+    try:
+        runtime.invoke_async({})
+        wait_idle(runtime)
+    finally:
+        runtime.stop()
+    assert failures[0]["responsePayload"]["errorType"] == "Runtime.ExitError"
+    assert "exit code 3" in failures[0]["responsePayload"]["errorMessage"]
+    assert runtime.stats["cold_starts"] == 2  # one per attempt: a dead environment is not reused
+
+
+def test_an_init_failure_counts_as_a_failed_attempt(code_dir):
+    runtime, failures = make(code_dir, "broken.handler", retries=2)
+    try:
+        runtime.invoke_async({"k": 1})
+        wait_idle(runtime)
+        with pytest.raises(FunctionError) as err:
+            runtime.invoke_sync({})
+    finally:
+        runtime.stop()
+    assert failures[0]["requestContext"]["approximateInvokeCount"] == 3
+    assert failures[0]["responsePayload"] == {"errorType": "RuntimeError", "errorMessage": "DATABASE_URL is not set"}
+    assert err.value.error_type == "RuntimeError" and runtime.stats["init_errors"] == 4
+
+
+def test_a_result_that_is_not_json_is_a_marshal_error(code_dir):
+    runtime, _ = make(code_dir, "handlers.unserialisable")
+    try:
+        with pytest.raises(FunctionError) as err:
+            runtime.invoke_sync({})
+    finally:
+        runtime.stop()
+    assert err.value.error_type == "Runtime.MarshalError"
+
+
+def test_an_event_older_than_the_maximum_age_is_dead_lettered_unprocessed(code_dir):
+    runtime, failures = make(code_dir, "handlers.echo", max_age=60, start=False)
+    try:
+        runtime.invoke_async({"old": True})
+        runtime.pending.queue[0].received -= 61  # as if it had waited a minute behind other work
+        runtime.start()
+        wait_idle(runtime)
+    finally:
+        runtime.stop()
+    assert runtime.stats["invocations"] == 0
+    assert failures[0]["requestContext"]["condition"] == "EventAgeExceeded"
+
+
+def test_concurrency_is_the_number_of_environments_and_never_more(code_dir):
+    runtime, _ = make(code_dir, "handlers.sleep", concurrency=2)
+    try:
+        t0 = time.monotonic()
+        for _ in range(6):
+            runtime.invoke_async({"seconds": 0.4})
+        wait_idle(runtime)
+        elapsed = time.monotonic() - t0
+        pids = runtime.pids()
+    finally:
+        runtime.stop()
+    assert runtime.max_concurrency_seen == 2 and runtime.stats["cold_starts"] == 2
+    assert len(pids) == 2 and runtime.stats["invocations"] == 6
+    assert elapsed >= 1.2  # 6 × 0.4 s over 2 environments: never 3 at once
+    assert not any(alive(p) for p in pids)
+
+
+def test_provisioned_environments_initialise_before_any_work(code_dir):
+    runtime, _ = make(code_dir, "handlers.echo", concurrency=2, provisioned=True)
+    try:
+        assert runtime.wait_provisioned(30)
+        ready = set(runtime.pids())
+        assert len(ready) == 2 and runtime.stats["cold_starts"] == 2 and runtime.stats["invocations"] == 0
+        answers = [runtime.invoke_sync({}) for _ in range(4)]
+    finally:
+        runtime.stop()
+    assert {a["pid"] for a in answers} <= ready and runtime.stats["cold_starts"] == 2
+
+
+# -- Lambda's Invoke API, through boto3's own client ------------------------------------------------
+
+
+@pytest.fixture
+def lambda_api(code_dir):
+    runtimes = {}
+    for handler in ("handlers.echo", "handlers.fail"):
+        runtime, failures = make(code_dir, handler, retries=1)
+        runtimes[handler.split(".")[1]] = runtime
+        runtime.failures = failures
+    api = LambdaApi(runtimes)
+    api.start()
+    client = boto3.client("lambda", endpoint_url=api.url, region_name="us-east-1",
+                          aws_access_key_id="x", aws_secret_access_key="x",
+                          config=Config(retries={"max_attempts": 1}))
+    yield api, runtimes, client
+    api.stop()
+    for runtime in runtimes.values():
+        runtime.stop()
+
+
+def test_request_response_returns_the_handlers_result(lambda_api):
+    _, _, client = lambda_api
+    response = client.invoke(FunctionName="echo", Payload=json.dumps({"bucket": "b", "key": "a b.jpg"}))
+    assert response["StatusCode"] == 200 and "FunctionError" not in response
+    assert json.loads(response["Payload"].read())["event"] == {"bucket": "b", "key": "a b.jpg"}
+
+
+def test_a_function_error_comes_back_as_lambda_reports_it(lambda_api):
+    _, _, client = lambda_api
+    response = client.invoke(FunctionName="arn:aws:lambda:us-east-1:123456789012:function:fail:$LATEST",
+                             Payload=b'{"key": "x.mp4"}')
+    assert response["StatusCode"] == 200 and response["FunctionError"] == "Unhandled"
+    assert json.loads(response["Payload"].read()) == {"errorMessage": "cannot handle 'x.mp4'", "errorType": "ValueError"}
+
+
+def test_an_event_invocation_is_accepted_then_runs_with_retries_and_dlq(lambda_api):
+    _, runtimes, client = lambda_api
+    response = client.invoke(FunctionName="fail", InvocationType="Event", Payload=b'{"key": "late.mp4"}')
+    assert response["StatusCode"] == 202
+    wait_idle(runtimes["fail"])
+    assert runtimes["fail"].failures[0]["requestPayload"] == {"key": "late.mp4"}
+    assert runtimes["fail"].failures[0]["requestContext"]["approximateInvokeCount"] == 2
+
+
+def test_invoke_api_errors_are_the_ones_boto3_knows(lambda_api):
+    api, _, client = lambda_api
+    with pytest.raises(ClientError) as err:
+        client.invoke(FunctionName="nope", Payload=b"{}")
+    assert err.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    with pytest.raises(ClientError) as err:
+        client.invoke(FunctionName="echo", Payload=b"{not json")
+    assert err.value.response["Error"]["Code"] == "InvalidRequestContentException"
+    assert client.invoke(FunctionName="echo", InvocationType="DryRun")["StatusCode"] == 204
+    deadline = time.monotonic() + 2  # the handler thread leaves just after its reply is written
+    while api.busy() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not api.busy()
+
+
+def test_function_names_arns_and_qualifiers_resolve():
+    assert function_name("face-recognition") == "face-recognition"
+    assert function_name("arn:aws:lambda:us-east-1:123456789012:function:face-recognition:prod") == "face-recognition"
+    assert function_name("123456789012:function:face-recognition") == "face-recognition"

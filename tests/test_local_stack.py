@@ -1,0 +1,272 @@
+"""The embedded stack end to end, with the real function code: a real moto server, real worker
+processes running video_splitting and face_recognition, real ffmpeg and MTCNN, the stand-in
+vggface2 weights, and faces enrolled with them. One stack per wiring serves every test of this
+module (each test works under its own key prefix), so the recognizer's cold start is paid twice."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from components import topology
+from components.settings import ARCHITECTURES, DIRECT_INVOCATION, recognizer_environment, splitter_environment
+from local.session import run_videos
+from local.stack import LocalStack, StackError, effective_concurrency, load_settings
+from pipeline_common.events import parse_s3_objects, s3_event
+from pipeline_common.keys import VIDEO_SUFFIXES
+from tools import enroll, samples
+from tools.grade import mapping_expectation
+
+STACK_FILE = """\
+config:
+  aws:region: us-east-1
+  video-face-pipeline:namePrefix: vfp-test
+  video-face-pipeline:maxRetryAttempts: "2"
+"""
+NO_FACE = "no-face"
+EXPECTED = {"astronaut": "Collins", "camera": "Cameraman", "chelsea": NO_FACE, "coffee": NO_FACE}
+
+
+@pytest.fixture(scope="module")
+def face_db(tmp_path_factory, torch_home) -> Path:
+    """Collins and the cameraman, enrolled from stills with the stand-in weights (tools.enroll)."""
+    folder = tmp_path_factory.mktemp("faces")
+    for image, person in samples.PEOPLE.items():
+        samples.write_image(image, folder / person / f"{image}.png")
+    models = enroll.load_models(torch_home)
+    embeddings, names, _ = enroll.enroll(enroll.from_folders(folder), models)
+    return enroll.save_database(folder / "face_db.pt", embeddings, names)
+
+
+@pytest.fixture(scope="module")
+def stack_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("stack") / "Pulumi.test.yaml"
+    path.write_text(STACK_FILE)
+    return path
+
+
+@pytest.fixture(scope="module", params=ARCHITECTURES)
+def stack(request, stack_file, face_db, torch_home, tmp_path_factory):
+    settings = load_settings(stack_file, db=face_db, architecture=request.param)
+    logs = tmp_path_factory.mktemp(f"logs-{request.param}")
+    with LocalStack(settings, torch_home=torch_home, concurrency=2, log_dir=logs, retry_delay_s=0.2) as running:
+        yield running
+
+
+def links(folder: Path, sources: dict[str, Path]) -> list[Path]:
+    """Files named as given, pointing at the sample videos (uploads take their key from the name)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for name, source in sources.items():
+        (folder / name).symlink_to(source)
+        out.append(folder / name)
+    return out
+
+
+def expectation(files: list[Path]):
+    return mapping_expectation({f.name: EXPECTED[Path(os.readlink(f)).stem] for f in files})
+
+
+def listing(s3, bucket: str, prefix: str) -> dict[str, str]:
+    """key → ETag under a prefix."""
+    objects = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+    return {o["Key"]: o["ETag"] for o in objects}
+
+
+# -- wiring ----------------------------------------------------------------------------------------
+
+
+def test_notifications_are_the_topology_the_pulumi_program_renders(stack):
+    s3 = stack.client("s3")
+    s = stack.settings
+
+    def rules(bucket: str) -> set[tuple[str, str]]:
+        config = s3.get_bucket_notification_configuration(Bucket=bucket)
+        assert not config.get("LambdaFunctionConfigurations") and not config.get("TopicConfigurations")
+        return {(q["QueueArn"].rsplit(":", 1)[1], q["Filter"]["Key"]["FilterRules"][0]["Value"])
+                for q in config.get("QueueConfigurations", [])}
+
+    splitter_queue = f"{s.splitter.name}-s3-events"
+    assert rules(s.input_bucket) == {(splitter_queue, suffix) for suffix in VIDEO_SUFFIXES}
+    frames = set() if s.architecture == DIRECT_INVOCATION else {(f"{s.recognizer.name}-s3-events", ".jpg")}
+    assert rules(s.stage1_bucket) == frames
+    assert rules(s.output_bucket) == set()
+    assert len(stack.plan) == len(topology.triggers(s.architecture))
+
+
+def test_each_function_gets_the_environment_the_settings_code_makes(stack):
+    s = stack.settings
+    splitter = stack.runtimes[topology.SPLITTER].spec.env
+    recognizer = stack.runtimes[topology.RECOGNIZER].spec.env
+    assert splitter_environment(s, ffmpeg_path=stack.ffmpeg_path).items() <= splitter.items()
+    assert recognizer_environment(s, face_db_path=str(s.face_database), torch_home=str(stack.torch_home)).items() \
+        <= recognizer.items()
+    assert ("RECOGNIZER_FUNCTION" in splitter) == (s.architecture == DIRECT_INVOCATION)
+    for env in (splitter, recognizer):
+        assert env["AWS_ENDPOINT_URL_S3"] == stack.endpoint_url
+        assert env["AWS_ENDPOINT_URL_LAMBDA"] == stack.lambda_api.url
+        assert env["AWS_CONFIG_FILE"] == os.devnull and env["AWS_SHARED_CREDENTIALS_FILE"] == os.devnull
+        assert not {"AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"} & env.keys()
+    assert stack.runtimes[topology.SPLITTER].spec.timeout_s == s.splitter.timeout_s
+    assert stack.runtimes[topology.RECOGNIZER].spec.memory_mb == s.recognizer.memory_mb
+
+
+# -- the pipeline ----------------------------------------------------------------------------------
+
+
+def test_videos_in_give_one_frame_and_one_result_each_with_the_right_names(stack, videos, tmp_path):
+    files = links(tmp_path, {f"{name}.mp4": videos[name] for name in EXPECTED})
+    report = run_videos(stack, files, expect=expectation(files), prefix="e2e run/", timeout_s=180, progress=False)
+    assert report["checks"] == {"uploads_present": True, "stage1_exact": True, "output_exact": True,
+                                "results_correct": True, "within_deadline": True}
+    assert report["correct"] == report["judged"] == len(EXPECTED)
+    assert {r["video"]: r["result"] for r in report["videos"]} == \
+        {f"e2e run/{name}.mp4": person for name, person in EXPECTED.items()}
+    assert report["local"]["accounted_for"] and not report["local"]["failed"]
+    s3 = stack.client("s3")
+    assert sorted(listing(s3, stack.settings.stage1_bucket, "e2e run/")) == \
+        sorted(f"e2e run/{name}.jpg" for name in EXPECTED)
+    assert sorted(listing(s3, stack.settings.output_bucket, "e2e run/")) == \
+        sorted(f"e2e run/{name}.txt" for name in EXPECTED)
+    assert all(r["result_seen_s"] is not None for r in report["videos"])
+
+
+def test_a_corrupt_upload_ends_in_the_dlq_after_the_retries_and_the_rest_go_on(stack, videos, tmp_path):
+    files = links(tmp_path, {"good a.mp4": videos["astronaut"], "good c.mp4": videos["camera"]})
+    (tmp_path / "corrupt.mp4").write_bytes(os.urandom(4096))
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    expect = expectation(files)
+    report = run_videos(stack, files + [tmp_path / "corrupt.mp4", tmp_path / "empty.mp4"], expect=expect,
+                        prefix="bad batch/", timeout_s=180, progress=False)
+
+    attempts = stack.settings.max_retry_attempts + 1
+    failed = report["local"]["failed"]
+    assert set(failed) == {"bad batch/corrupt.mp4", "bad batch/empty.mp4"}
+    assert all(f"video-splitting-dlq after {attempts} attempts: SplitError" in why for why in failed.values())
+    rows = {r["video"]: r for r in report["videos"]}
+    assert rows["bad batch/good a.mp4"]["result"] == "Collins" and rows["bad batch/good c.mp4"]["result"] == "Cameraman"
+    assert report["stage1"]["missing"] == ["bad batch/corrupt.jpg", "bad batch/empty.jpg"]
+    assert report["output"]["missing"] == ["bad batch/corrupt.txt", "bad batch/empty.txt"]
+    assert not report["stage1"]["extra"] and not report["output"]["extra"]
+
+    # The DLQ itself, read through SQS: Lambda's on-failure record, the S3 event as it came.
+    records = [r for r in stack.read_dead_letter_queue(topology.SPLITTER)
+               if parse_s3_objects(r["requestPayload"])[0].key.startswith("bad batch/")]
+    by_key = {parse_s3_objects(r["requestPayload"])[0].key: r for r in records}
+    assert set(by_key) == {"bad batch/corrupt.mp4", "bad batch/empty.mp4"}
+    for key, record in by_key.items():
+        encoded = record["requestPayload"]["Records"][0]["s3"]["object"]["key"]
+        assert encoded.startswith("bad+batch") and " " not in encoded  # URL-encoded, as S3 sends it
+        assert record["requestContext"]["condition"] == "RetriesExhausted"
+        assert record["requestContext"]["approximateInvokeCount"] == attempts
+        assert record["responsePayload"]["errorType"] == "SplitError"
+        assert f"s3://{stack.settings.input_bucket}/{key}" in record["responsePayload"]["errorMessage"]
+    assert {r["video"] for r in report["videos"] if r["note"].startswith("failed")} == set(failed)
+
+
+def test_a_recognizer_failure_reaches_the_recognizers_dlq(stack):
+    s = stack.settings
+    key = "rec fail/broken.jpg"
+    before = stack.runtimes[topology.RECOGNIZER].stats["invocations"]
+    if s.architecture == DIRECT_INVOCATION:  # what the splitter would send, for a frame that is not there
+        response = stack.client("lambda").invoke(FunctionName=s.recognizer.name, InvocationType="Event",
+                                                  Payload=json.dumps({"bucket": s.stage1_bucket, "key": key}))
+        assert response["StatusCode"] == 202
+    else:  # a frame that is not a JPEG, arriving through the stage-1 notification
+        stack.client("s3").put_object(Bucket=s.stage1_bucket, Key=key, Body=b"not a jpeg")
+    assert stack.wait_idle(120)
+    records = [r for r in stack.read_dead_letter_queue(topology.RECOGNIZER)
+               if parse_s3_objects(r["requestPayload"])[0].key == key]
+    assert len(records) == 1
+    assert records[0]["requestContext"]["approximateInvokeCount"] == s.max_retry_attempts + 1
+    assert f"s3://{s.stage1_bucket}/{key}" in records[0]["responsePayload"]["errorMessage"]
+    assert stack.runtimes[topology.RECOGNIZER].stats["invocations"] - before == s.max_retry_attempts + 1
+    assert not listing(stack.client("s3"), s.output_bucket, "rec fail/")
+
+
+def test_many_uploads_at_once_nothing_lost_nothing_duplicated(stack, videos, tmp_path):
+    count = 24
+    files = links(tmp_path, {f"clip_{i:02d}.mp4": videos["astronaut" if i % 2 else "camera"] for i in range(count)})
+    before = {role: rt.stats["invocations"] for role, rt in stack.runtimes.items()}
+    for runtime in stack.runtimes.values():
+        runtime.max_concurrency_seen = 0
+    report = run_videos(stack, files, expect=expectation(files), prefix="many/", timeout_s=300, progress=False)
+    assert report["passed"] and report["correct"] == count
+    assert report["stage1"]["present"] == report["output"]["present"] == count
+    s3 = stack.client("s3")
+    assert len(listing(s3, stack.settings.stage1_bucket, "many/")) == count
+    assert len(listing(s3, stack.settings.output_bucket, "many/")) == count
+    for role, runtime in stack.runtimes.items():
+        assert runtime.stats["invocations"] - before[role] == count, role  # exactly once each
+        assert runtime.max_concurrency_seen == 2, role
+
+
+def test_a_duplicate_notification_changes_nothing(stack, videos, tmp_path):
+    s = stack.settings
+    files = links(tmp_path, {"again.mp4": videos["camera"]})
+    assert run_videos(stack, files, prefix="dup/", timeout_s=180, progress=False)["passed"]
+    s3, sqs = stack.client("s3"), stack.client("sqs")
+    frames, results = listing(s3, s.stage1_bucket, "dup/"), listing(s3, s.output_bucket, "dup/")
+    text = s3.get_object(Bucket=s.output_bucket, Key="dup/again.txt")["Body"].read()
+    before = {role: rt.stats["invocations"] for role, rt in stack.runtimes.items()}
+    dead = len(stack.dead_letters())
+
+    # The same notification again, twice, the way S3's arrive (at-least-once delivery).
+    for _ in range(2):
+        sqs.send_message(QueueUrl=stack.event_queues[topology.SPLITTER],
+                         MessageBody=json.dumps(s3_event(s.input_bucket, "dup/again.mp4")))
+    assert stack.wait_idle(120)
+
+    assert stack.runtimes[topology.SPLITTER].stats["invocations"] - before[topology.SPLITTER] == 2
+    assert stack.runtimes[topology.RECOGNIZER].stats["invocations"] - before[topology.RECOGNIZER] == 2
+    assert listing(s3, s.stage1_bucket, "dup/") == frames  # same keys, same bytes (ETags)
+    assert listing(s3, s.output_bucket, "dup/") == results
+    assert s3.get_object(Bucket=s.output_bucket, Key="dup/again.txt")["Body"].read() == text == b"Cameraman"
+    assert len(stack.dead_letters()) == dead
+
+
+def test_the_invoke_api_serves_the_real_functions(stack, videos):
+    s = stack.settings
+    client = stack.client("lambda")
+    stack.client("s3").upload_file(str(videos["astronaut"]), s.input_bucket, "invoke/astro.jpg.mp4")
+    assert stack.wait_idle(120)
+    response = client.invoke(FunctionName=s.splitter.name,
+                             Payload=json.dumps({"bucket": s.input_bucket, "key": "invoke/astro.jpg.mp4"}))
+    assert response["StatusCode"] == 200 and "FunctionError" not in response
+    assert json.loads(response["Payload"].read()) == {"frames": [{"bucket": s.stage1_bucket, "key": "invoke/astro.jpg.jpg"}]}
+
+    response = client.invoke(FunctionName=s.splitter.name,
+                             Payload=json.dumps({"bucket": s.input_bucket, "key": "invoke/missing.mp4"}))
+    error = json.loads(response["Payload"].read())
+    assert response["FunctionError"] == "Unhandled" and error["errorType"] == "SplitError"
+    assert f"s3://{s.input_bucket}/invoke/missing.mp4" in error["errorMessage"]
+
+    with pytest.raises(ClientError) as err:
+        client.invoke(FunctionName="no-such-function", Payload=b"{}")
+    assert err.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert stack.wait_idle(120)
+
+
+# -- settings ----------------------------------------------------------------------------------------
+
+
+def test_concurrency_follows_reserved_concurrency(stack_file, face_db):
+    from dataclasses import replace
+
+    s = load_settings(stack_file, db=face_db)
+    assert effective_concurrency(s.splitter, None) == 2 and effective_concurrency(s.splitter, 5) == 5
+    reserved = replace(s.splitter, reserved_concurrency=3)
+    assert effective_concurrency(reserved, None) == 3 and effective_concurrency(reserved, 2) == 2
+    with pytest.raises(StackError, match="video-splitting: reserved concurrency 0"):
+        effective_concurrency(replace(s.splitter, reserved_concurrency=0), None)
+
+
+def test_the_stack_file_decides_the_wiring(tmp_path, face_db):
+    path = tmp_path / "Pulumi.x.yaml"
+    path.write_text(STACK_FILE + "  video-face-pipeline:architecture: direct-invocation\n")
+    settings = load_settings(path, db=face_db)
+    assert settings.architecture == DIRECT_INVOCATION and settings.face_database == face_db.resolve()
+    assert load_settings(path, db=face_db, architecture="event-driven").architecture == "event-driven"

@@ -1,0 +1,267 @@
+"""Build a face database in the course's format from labelled images or videos.
+
+    python -m tools.enroll FACES_DIR --out data/face_db.pt            # one sub-folder per person
+    python -m tools.enroll --mapping people.json --out data/face_db.pt  # {"file": "Name", ...}
+    python -m tools.enroll --mapping people.csv --out ...               # lines: file,Name
+
+The result is what `torch.load` of the course's data.pt gives: `[embeddings, names]`, a list of
+(1, 512) tensors and a list of names, one per enrolled picture. Each embedding comes from the
+recognizer's own `FaceModels.embed` (same detector settings, same largest-face choice, same crop,
+same network), loaded from TORCH_HOME, so a database is only meaningful with the weights it was
+made with: the real vggface2 file in production, or the untrained stand-in that offline machines
+use (then a banner says so). Videos give their first frame, cut by the splitter's own ffmpeg code,
+i.e. exactly the frame the pipeline will recognise; `--frames N` takes N frames instead, one every
+`--interval` seconds.
+
+Pictures in which no face is found are listed and skipped; a person left with no picture at all
+is an error, and nothing is written.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from tools import weights
+from tools.ffmpeg import ffmpeg_exe
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+FUNCTIONS_DIR = PROJECT_DIR / "functions"
+DEFAULT_TORCH_HOME = PROJECT_DIR / "data" / "torch"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+class EnrollError(ValueError):
+    """Bad input: the message names the file, folder or person at fault."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: Path
+    name: str
+
+
+def _functions_on_path() -> None:
+    # Lambda puts each function package at its root; off Lambda, functions/ plays that part.
+    if str(FUNCTIONS_DIR) not in sys.path:
+        sys.path.insert(0, str(FUNCTIONS_DIR))
+
+
+def video_suffixes() -> tuple[str, ...]:
+    _functions_on_path()
+    from pipeline_common.keys import VIDEO_SUFFIXES
+
+    return VIDEO_SUFFIXES
+
+
+def is_media(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES + video_suffixes()
+
+
+# -- which pictures show whom --------------------------------------------------------------------
+
+
+def from_folders(root: Path) -> list[Sample]:
+    """`root/<Name>/<picture or video>`: every image or video under a person's folder."""
+    root = Path(root)
+    if not root.is_dir():
+        raise EnrollError(f"{root}: not a folder (expected one sub-folder per person)")
+    samples = []
+    for person in sorted(p for p in root.iterdir() if p.is_dir()):
+        files = sorted(f for f in person.rglob("*") if f.is_file() and is_media(f))
+        if not files:
+            raise EnrollError(f"{person}: no images ({', '.join(IMAGE_SUFFIXES)}) or videos for {person.name!r}")
+        samples.extend(Sample(f, person.name) for f in files)
+    if not samples:
+        raise EnrollError(f"{root}: no person folders in it")
+    return samples
+
+
+def from_mapping(mapping: Path) -> list[Sample]:
+    """A JSON object {"file": "Name"} or CSV lines `file,Name`; files relative to the mapping's folder."""
+    mapping = Path(mapping)
+    try:
+        text = mapping.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise EnrollError(f"{mapping}: cannot read it ({exc.strerror or exc})") from None
+    if mapping.suffix.lower() == ".json":
+        try:
+            pairs = json.loads(text)
+        except ValueError as exc:
+            raise EnrollError(f"{mapping}: not JSON ({exc})") from None
+        if not isinstance(pairs, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in pairs.items()):
+            raise EnrollError(f'{mapping}: expected a JSON object {{"file": "Name", ...}}')
+        rows = list(pairs.items())
+    else:
+        rows = []
+        for number, row in enumerate(csv.reader(io.StringIO(text)), 1):
+            if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
+                continue
+            if len(row) != 2:
+                raise EnrollError(f"{mapping} line {number}: expected `file,Name`, got {len(row)} fields")
+            rows.append((row[0].strip(), row[1].strip()))
+    if not rows:
+        raise EnrollError(f"{mapping}: names no files")
+    samples = []
+    for file, name in rows:
+        path = Path(file) if Path(file).is_absolute() else mapping.parent / file
+        if not path.is_file():
+            raise EnrollError(f"{mapping}: {file}: no such file")
+        if not is_media(path):
+            raise EnrollError(f"{mapping}: {file}: not an image or video by its suffix")
+        samples.append(Sample(path, name))
+    return samples
+
+
+# -- pictures --------------------------------------------------------------------------------------
+
+
+def pictures(path: Path, *, frames: int = 1, interval_s: float = 0.5, ffmpeg: Optional[str] = None) -> list:
+    """The PIL images to enrol from one file: the image itself, or frames of a video."""
+    from PIL import Image, UnidentifiedImageError
+
+    if path.suffix.lower() not in video_suffixes():
+        try:
+            with Image.open(path) as img:
+                img.load()
+                return [img.convert("RGB")]
+        except (UnidentifiedImageError, OSError) as exc:
+            raise EnrollError(f"{path}: not a readable image ({exc})") from None
+    ffmpeg = ffmpeg or ffmpeg_exe()
+    jpegs = video_frames(path, frames=frames, interval_s=interval_s, ffmpeg=ffmpeg)
+    return [Image.open(io.BytesIO(j)).convert("RGB") for j in jpegs]
+
+
+def video_frames(video: Path, *, frames: int, interval_s: float, ffmpeg: str) -> list[bytes]:
+    """JPEG frames of a video: the first (by the splitter's own code), or `frames` frames
+    `interval_s` apart."""
+    if frames == 1:
+        _functions_on_path()
+        from video_splitting.ffmpeg import FfmpegError, first_frame
+
+        try:
+            return [first_frame(ffmpeg, video, label=str(video)).jpeg]
+        except FfmpegError as exc:
+            raise EnrollError(str(exc)) from None
+    with tempfile.TemporaryDirectory(prefix="vfp-enroll-") as folder:
+        pattern = os.path.join(folder, "frame-%04d.jpg")
+        run = subprocess.run(
+            [ffmpeg, "-nostdin", "-loglevel", "error", "-i", str(video), "-vf", f"fps=1/{interval_s:g}",
+             "-frames:v", str(frames), "-q:v", "2", pattern], capture_output=True, text=True, timeout=120)
+        files = sorted(Path(folder).glob("frame-*.jpg"))
+        if run.returncode != 0 or not files:
+            detail = " ".join(run.stderr.split())[-300:] or f"exit code {run.returncode}"
+            raise EnrollError(f"{video}: ffmpeg gave no frames ({detail})")
+        return [f.read_bytes() for f in files]
+
+
+# -- the database ----------------------------------------------------------------------------------
+
+
+def load_models(torch_home: Path, *, threads: Optional[int] = None):
+    _functions_on_path()
+    from face_recognition.models import FaceModels
+
+    return FaceModels.load(torch_home, threads)
+
+
+def enroll(samples: list[Sample], models, *, frames: int = 1, interval_s: float = 0.5,
+           progress: Callable[[str], None] = lambda _: None) -> tuple[list, list[str], list[str]]:
+    """(embeddings, names, skipped): one (1, 512) embedding per picture with a face."""
+    embeddings, names, skipped = [], [], []
+    for sample in samples:
+        for index, image in enumerate(pictures(sample.path, frames=frames, interval_s=interval_s)):
+            embedding = models.embed(image)
+            label = f"{sample.path}" + (f" frame {index + 1}" if frames > 1 else "")
+            if embedding is None:
+                skipped.append(f"{label}: no face found")
+                progress(f"skip {label}: no face found")
+                continue
+            embeddings.append(embedding.detach().clone())
+            names.append(sample.name)
+            progress(f"{sample.name:<16} {label}")
+    missing = sorted({s.name for s in samples} - set(names))
+    if missing:
+        raise EnrollError("no face found in any picture of " + ", ".join(repr(m) for m in missing)
+                          + ": " + "; ".join(skipped))
+    return embeddings, names, skipped
+
+
+def save_database(path: Path, embeddings: list, names: list[str]) -> Path:
+    """Write `[embeddings, names]` atomically, then check it loads as the recognizer loads it."""
+    import torch
+
+    _functions_on_path()
+    from face_recognition.facedb import FaceDatabase
+
+    FaceDatabase.from_entries(embeddings, names, source=str(path))  # refuses what the recognizer would
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save([embeddings, names], tmp)
+    os.replace(tmp, path)
+    FaceDatabase.load(path)
+    return path
+
+
+def untrained_banner(torch_home: Path) -> str:
+    line = "!" * 78
+    return (f"{line}\n!! UNTRAINED WEIGHTS: {weights.checkpoint_path(torch_home)} is a stand-in, not\n"
+            "!! vggface2. Names are only meaningful against faces enrolled with this same file;\n"
+            "!! a database such as the course's data.pt gives meaningless names with it.\n"
+            f"{line}")
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.enroll", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("folder", nargs="?", type=Path, help="folder with one sub-folder of pictures/videos per person")
+    source.add_argument("--mapping", type=Path, help="JSON {file: name} or CSV `file,name` lines")
+    parser.add_argument("--out", type=Path, required=True, help="database file to write ([embeddings, names])")
+    parser.add_argument("--torch-home", type=Path, default=None,
+                        help="folder with checkpoints/20180402-114759-vggface2.pt "
+                             "(default: $TORCH_HOME, else data/torch)")
+    parser.add_argument("--allow-untrained", action="store_true",
+                        help="when no weights are there, write the untrained stand-in and use it (offline demos)")
+    parser.add_argument("--frames", type=int, default=1, help="frames per video (default 1: the first)")
+    parser.add_argument("--interval", type=float, default=0.5, help="seconds between video frames when --frames > 1")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    if args.frames < 1 or args.interval <= 0:
+        parser.error("--frames must be at least 1 and --interval positive")
+
+    torch_home = args.torch_home or Path(os.environ.get("TORCH_HOME") or DEFAULT_TORCH_HOME)
+    try:
+        if not weights.have_weights(torch_home):
+            if not args.allow_untrained:
+                raise EnrollError(f"no vggface2 weights at {weights.checkpoint_path(torch_home)}; put the real file "
+                                  "there (production databases need it), or pass --allow-untrained for a demo")
+            weights.write_untrained_checkpoint(torch_home)
+        if weights.is_untrained(torch_home):
+            print(untrained_banner(torch_home), file=sys.stderr)
+        samples = from_mapping(args.mapping) if args.mapping else from_folders(args.folder)
+        models = load_models(torch_home)
+        say = (lambda _: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
+        embeddings, names, skipped = enroll(samples, models, frames=args.frames, interval_s=args.interval,
+                                            progress=say)
+        save_database(args.out, embeddings, names)
+    except EnrollError as exc:
+        print(f"enroll: {exc}", file=sys.stderr)
+        return 2
+    people = sorted(set(names))
+    print(f"wrote {args.out}: {len(names)} embeddings of {len(people)} people ({', '.join(people)})"
+          + (f"; skipped {len(skipped)} without a face" if skipped else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,303 @@
+"""The course grader's checks, against any stack (AWS or local): bucket contents, each result,
+latency. Prints a table; `--json FILE` writes the full report.
+
+    python -m tools.grade --expect course [--stack Pulumi.dev.yaml] [--wait 300] [--json grade.json]
+    python -m tools.grade --expect expected.json --endpoint-url http://127.0.0.1:PORT
+
+What it checks, for every upload (every video in the input bucket, or the files of `--videos DIR`):
+- stage-1 holds exactly `<stem>.jpg` for each upload, and nothing else;
+- output holds exactly `<stem>.txt` for each upload, and nothing else;
+- each result (whitespace stripped) is the expected name: `--expect course` is the course's rule,
+  ["Trump", "Biden", "Bean", "Depp", "Diesel", "Floki", "Freeman", "Obama"][NN % 8] for `..._NN`;
+  `--expect FILE.json` maps a video's key, file name or stem to its name;
+- latency from S3's LastModified times: per video (upload → frame, upload → result) and end to
+  end (first upload → last result; the course allows 300 s for 100 uploads). S3 keeps
+  LastModified to the second, so on AWS each figure is good to about ±1 s.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import posixpath
+import re
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Optional
+
+from tools.workload import Buckets, add_target_arguments, resolve_buckets, s3_client
+
+COURSE_NAMES = ["Trump", "Biden", "Bean", "Depp", "Diesel", "Floki", "Freeman", "Obama"]
+COURSE_DEADLINE_S = 300
+_TRAILING_NUMBER = re.compile(r"(\d+)$")
+
+Expectation = Callable[[str], Optional[str]]
+
+
+def _keys():
+    from tools.enroll import _functions_on_path
+
+    _functions_on_path()
+    from pipeline_common import keys
+
+    return keys
+
+
+def _stem_name(key: str) -> str:
+    return posixpath.splitext(posixpath.basename(key))[0]
+
+
+def course_expectation(key: str) -> Optional[str]:
+    """The course's expected name for `test_NN.mp4` (NN % 8); None for a key without a number."""
+    match = _TRAILING_NUMBER.search(_stem_name(key))
+    return COURSE_NAMES[int(match.group(1)) % len(COURSE_NAMES)] if match else None
+
+
+def mapping_expectation(mapping: dict[str, Optional[str]]) -> Expectation:
+    """Look a video up by its key, then its file name, then its stem."""
+    def expect(key: str) -> Optional[str]:
+        for candidate in (key, posixpath.basename(key), _stem_name(key)):
+            if candidate in mapping:
+                return mapping[candidate]
+        return None
+
+    return expect
+
+
+def load_expectation(spec: Optional[str]) -> Optional[Expectation]:
+    """`course`, a JSON file {video: name}, or None (results are reported, not judged)."""
+    if spec is None:
+        return None
+    if spec == "course":
+        return course_expectation
+    path = Path(spec)
+    try:
+        mapping = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"--expect {spec}: neither 'course' nor a readable JSON file ({exc})") from None
+    if not isinstance(mapping, dict):
+        raise ValueError(f"--expect {spec}: expected a JSON object {{video: name}}")
+    return mapping_expectation(mapping)
+
+
+# -- reading a stack ---------------------------------------------------------------------------------
+
+
+def list_objects(s3, bucket: str) -> list[dict]:
+    """Every object in a bucket: key, size, ETag, LastModified (ISO, UTC)."""
+    objects = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for o in page.get("Contents", []):
+            objects.append({"key": o["Key"], "size": o["Size"], "etag": o["ETag"].strip('"'),
+                            "last_modified": o["LastModified"].isoformat()})
+    return objects
+
+
+def snapshot(s3, buckets: Buckets) -> dict[str, list[dict]]:
+    return {role: list_objects(s3, name) for role, name in buckets.as_dict().items()}
+
+
+def read_results(s3, bucket: str, keys: list[str]) -> dict[str, str]:
+    def read(key: str) -> tuple[str, str]:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return key, body.decode("utf-8", errors="replace").strip()
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        return dict(pool.map(read, keys))
+
+
+def wait_for_results(s3, buckets: Buckets, uploads: list[str], timeout_s: float) -> bool:
+    """Poll the output bucket until every upload has its result, or time runs out."""
+    keys = _keys()
+    wanted = {keys.result_key(keys.frame_key(k)) for k in uploads}
+    deadline = time.monotonic() + timeout_s
+    while True:
+        present = {o["key"] for o in list_objects(s3, buckets.output)}
+        if wanted <= present:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(1.0)
+
+
+# -- grading -----------------------------------------------------------------------------------------
+
+
+def _when(iso: Optional[str]) -> Optional[float]:
+    return datetime.fromisoformat(iso).timestamp() if iso else None
+
+
+def grade(s3, buckets: Buckets, *, expect: Optional[Expectation] = None, uploads: Optional[list[str]] = None,
+          contents: Optional[dict[str, list[dict]]] = None, prefix: str = "") -> dict:
+    """The report: bucket checks, one row per upload, latency. `uploads` defaults to every video in
+    the input bucket; `contents` is a snapshot() already taken; with `prefix`, only keys under it
+    count, in every bucket (several runs can then share a stack)."""
+    keys = _keys()
+    contents = contents if contents is not None else snapshot(s3, buckets)
+    by_role = {role: {o["key"]: o for o in objs if o["key"].startswith(prefix)} for role, objs in contents.items()}
+    inputs = by_role["input"]
+    if uploads is None:
+        uploads = sorted(k for k in inputs if posixpath.splitext(k)[1].lower() in keys.VIDEO_SUFFIXES)
+    frames = {k: keys.frame_key(k) for k in uploads}
+    results = {k: keys.result_key(f) for k, f in frames.items()}
+
+    def exact(role: str, wanted: set[str]) -> dict:
+        have = set(by_role[role])
+        return {"expected": len(wanted), "present": len(have & wanted),
+                "missing": sorted(wanted - have), "extra": sorted(have - wanted)}
+
+    stage1 = exact("stage-1", set(frames.values()))
+    output = exact("output", set(results.values()))
+    texts = read_results(s3, buckets.output, sorted(set(results.values()) & set(by_role["output"])))
+
+    rows = []
+    for video in uploads:
+        frame, result = frames[video], results[video]
+        uploaded = _when(inputs.get(video, {}).get("last_modified"))
+        framed = _when(by_role["stage-1"].get(frame, {}).get("last_modified"))
+        done = _when(by_role["output"].get(result, {}).get("last_modified"))
+        expected = expect(video) if expect else None
+        got = texts.get(result)
+        rows.append({
+            "video": video, "uploaded": video in inputs,
+            "frame": frame, "frame_present": frame in by_role["stage-1"],
+            "result_key": result, "result": got, "expected": expected,
+            "correct": None if expected is None or got is None else got == expected,
+            "frame_latency_s": round(framed - uploaded, 3) if framed and uploaded else None,
+            "result_latency_s": round(done - uploaded, 3) if done and uploaded else None,
+            "note": "",
+        })
+
+    judged = [r for r in rows if r["expected"] is not None]
+    latencies = [r["result_latency_s"] for r in rows if r["result_latency_s"] is not None]
+    first_upload = min((_when(inputs[k]["last_modified"]) for k in uploads if k in inputs), default=None)
+    last_result = max((_when(by_role["output"][r]["last_modified"]) for r in results.values()
+                       if r in by_role["output"]), default=None)
+    end_to_end = round(last_result - first_upload, 3) if first_upload and last_result else None
+    checks = {
+        "uploads_present": all(r["uploaded"] for r in rows),
+        "stage1_exact": not stage1["missing"] and not stage1["extra"],
+        "output_exact": not output["missing"] and not output["extra"],
+        "results_correct": all(r["correct"] for r in judged) if judged else None,
+        "within_deadline": end_to_end is not None and end_to_end <= COURSE_DEADLINE_S and not output["missing"],
+    }
+    return {
+        "buckets": buckets.as_dict(),
+        "prefix": prefix,
+        "uploads": len(uploads),
+        "checks": checks,
+        "passed": bool(uploads) and all(v is not False for v in checks.values()),
+        "stage1": stage1,
+        "output": output,
+        "correct": sum(1 for r in judged if r["correct"]),
+        "judged": len(judged),
+        "latency_s": {
+            "end_to_end": end_to_end,
+            "per_video": ({"n": len(latencies), "p50": round(statistics.median(latencies), 3),
+                           "max": round(max(latencies), 3), "mean": round(statistics.fmean(latencies), 3)}
+                          if latencies else None),
+            "source": "S3 LastModified (whole seconds on AWS)",
+        },
+        "videos": rows,
+    }
+
+
+def format_table(report: dict) -> str:
+    """The per-video table and a summary, for people."""
+    headers = ["video", "frame", "result", "expected", "ok", "frame s", "result s"]
+    notes = any(r.get("note") for r in report["videos"])
+    if notes:
+        headers.append("note")
+
+    def mark(value) -> str:
+        return {True: "yes", False: "NO", None: "-"}[value]
+
+    def num(value) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
+    # A local run also records when it saw each object, finer than S3's whole-second LastModified.
+    observed = report["latency_s"].get("observed")
+    frame_col, result_col = ("frame_seen_s", "result_seen_s") if observed else ("frame_latency_s", "result_latency_s")
+    table = [headers]
+    for r in report["videos"]:
+        row = [r["video"], r["frame"] if r["frame_present"] else "(missing)",
+               r["result"] if r["result"] is not None else "(missing)",
+               r["expected"] if r["expected"] is not None else "-", mark(r["correct"]),
+               num(r.get(frame_col)), num(r.get(result_col))]
+        if notes:
+            row.append(r.get("note", ""))
+        table.append(row)
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(headers))]
+    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip() for row in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+
+    c, s1, out, lat = report["checks"], report["stage1"], report["output"], report["latency_s"]
+
+    def detail(part: dict) -> str:
+        bits = [f"{part['present']}/{part['expected']}"]
+        if part["missing"]:
+            bits.append(f"missing {len(part['missing'])}: {', '.join(part['missing'][:5])}"
+                        + (" …" if len(part["missing"]) > 5 else ""))
+        if part["extra"]:
+            bits.append(f"extra {len(part['extra'])}: {', '.join(part['extra'][:5])}"
+                        + (" …" if len(part["extra"]) > 5 else ""))
+        return "; ".join(bits)
+
+    lines.append("")
+    lines.append(f"stage-1 exactly one <stem>.jpg per upload: {mark(c['stage1_exact'])} ({detail(s1)})")
+    lines.append(f"output exactly one <stem>.txt per upload:  {mark(c['output_exact'])} ({detail(out)})")
+    if report["judged"]:
+        lines.append(f"results as expected: {mark(c['results_correct'])} ({report['correct']}/{report['judged']})")
+    else:
+        lines.append("results as expected: - (no expectation given)")
+    for figures in ([observed] if observed else []) + [lat]:
+        per = figures["per_video"]
+        lines.append(f"end to end (first upload → last result): {num(figures['end_to_end'])} s"
+                     + (f"; per video p50 {per['p50']:.2f} s, max {per['max']:.2f} s" if per else "")
+                     + f"  [{figures['source']}]")
+    lines.append(f"PASSED: {mark(report['passed'])}")
+    return "\n".join(lines)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.grade", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--expect", help="'course' (the NN %% 8 rule) or a JSON file {video: name}")
+    parser.add_argument("--videos", type=Path, help="the folder that was uploaded (default: what the input bucket holds)")
+    parser.add_argument("--prefix", default="", help="key prefix the videos were uploaded under")
+    parser.add_argument("--wait", type=float, default=0, help="seconds to wait for every result first")
+    parser.add_argument("--json", type=Path, help="write the full report here")
+    add_target_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        expect = load_expectation(args.expect)
+        buckets = resolve_buckets(args)
+        uploads = None
+        if args.videos:
+            from tools.workload import video_files
+
+            uploads = [args.prefix + f.name for f in video_files(args.videos)]
+    except Exception as exc:  # noqa: BLE001 - bad flags or files: say which
+        print(f"grade: {exc}", file=sys.stderr)
+        return 2
+    s3 = s3_client(args.endpoint_url, buckets.region)
+    if args.wait:
+        if uploads is None:
+            keys = _keys()
+            uploads = sorted(o["key"] for o in list_objects(s3, buckets.input)
+                             if o["key"].startswith(args.prefix)
+                             and posixpath.splitext(o["key"])[1].lower() in keys.VIDEO_SUFFIXES)
+        wait_for_results(s3, buckets, uploads, args.wait)
+    report = grade(s3, buckets, expect=expect, uploads=uploads, prefix=args.prefix)
+    print(format_table(report))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")
+        print(f"report: {args.json}")
+    return 0 if report["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
