@@ -27,5 +27,11 @@ DEMO_FLAGS ?=
 demo: setup
 	$(PY) -m local demo $(if $(VIDEOS),--videos $(VIDEOS)) $(if $(DB),--db $(DB)) $(DEMO_FLAGS)
 
+# Per-function latency, cold start, memory, and both wirings end to end; figures in out/bench/.
+# The course workload: make bench BENCH_FLAGS="--videos ../shared/data/cse546/test_case_2 --db ../shared/data/cse546/data.pt --expect course --repeat 1"
+BENCH_FLAGS ?=
+bench: setup
+	$(PY) -m bench $(BENCH_FLAGS)
+
 clean:
 	rm -rf $(VENV) build out .pytest_cache

@@ -1,0 +1,281 @@
+"""`make bench`: how fast and how big each function is, alone and through the local stack.
+
+    python -m bench                                    # sample videos it makes, enrolled faces
+    python -m bench --videos ../shared/data/cse546/test_case_2 --db ../shared/data/cse546/data.pt
+    python -m bench --skip-stack | --skip-core | --architectures direct-invocation | --cold ...
+
+1. core: each function in a fresh interpreter (bench/probe.py) against S3 on a moto server: the
+   cold start split into phases, then every video (splitter) or frame (recognizer) `--repeat`
+   times, warm, one at a time: per-stage p50 / p95 / max; the process's peak resident memory.
+2. stack: the local stack in each wiring at the stack's concurrency: every video uploaded at once,
+   wall time until the last result, videos per second, per-video latency from upload to result,
+   each function's invocation durations and its workers' peak memory. Environments are initialised
+   before the uploads (as with provisioned concurrency) unless `--cold`, so throughput is not
+   mixed with the cold start that part 1 measures.
+
+Prints a table and writes every figure, with the machine and versions, to out/bench/ (JSON), so two
+runs can be compared; `--baseline` adds the recognizer's exact (course) path for a before/after on
+the same machine. Nothing here asserts a figure.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Optional
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_WORK = PROJECT_DIR / "out" / "bench"
+ARCHITECTURES = ("event-driven", "direct-invocation")
+
+
+def prepare_inputs(args) -> tuple[list[Path], Path, Optional[object]]:
+    """The videos, the face database, and what each video should give."""
+    from local.__main__ import no_face_sentinel, prepare_weights
+    from tools import samples
+    from tools.grade import load_expectation, mapping_expectation
+    from tools.workload import video_files
+
+    prepare_weights(args.torch_home)
+    if args.videos is not None:
+        return video_files(args.videos), args.db, load_expectation(args.expect)
+    work = args.work / "samples"
+    videos, faces = work / "videos", work / "faces"
+    if not (work / "face_db.pt").is_file() or not list(videos.glob("*.mp4")):
+        print(f"[bench] making sample videos in {videos}", file=sys.stderr)
+        expected = samples.make_sample_set(videos, copies=args.copies)
+        for image, person in samples.PEOPLE.items():
+            samples.write_image(image, faces / person / f"{image}.png")
+        subprocess.run([sys.executable, "-m", "tools.enroll", str(faces), "--out", str(work / "face_db.pt"),
+                        "--torch-home", str(args.torch_home), "--quiet"], check=True, cwd=PROJECT_DIR)
+        (work / "expected.json").write_text(json.dumps(expected), encoding="utf-8")
+    expected = json.loads((work / "expected.json").read_text(encoding="utf-8"))
+    no_face = no_face_sentinel()
+    return (video_files(videos), work / "face_db.pt",
+            mapping_expectation({k: v or no_face for k, v in expected.items()}))
+
+
+# -- 1. each function alone --------------------------------------------------------------------------
+
+def probe(function: str, env: dict, objects: list[tuple[str, str]], repeats: int, log: Path, *,
+          fast: bool = True) -> dict:
+    spec = {"function": function, "functions_dir": str(PROJECT_DIR / "functions"), "env": env,
+            "objects": objects, "repeats": repeats, "fast": fast}
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump(spec, fh)
+        path = Path(fh.name)
+    try:
+        with open(log, "ab") as err:
+            # The spawn time travels on the command line: cold start counts from here.
+            done = subprocess.run([sys.executable, "-m", "bench.probe", str(path), repr(time.time())],
+                                  cwd=PROJECT_DIR, env={**_base_env(), **env}, stdout=subprocess.PIPE,
+                                  stderr=err, check=False)
+        if done.returncode:
+            raise RuntimeError(f"the {function} probe failed (exit {done.returncode}); see {log}")
+        return json.loads(done.stdout)
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _base_env() -> dict:
+    keep = ("PATH", "LANG", "LC_ALL", "TZ")
+    return {k: os.environ[k] for k in keep if k in os.environ}
+
+
+def bench_core(args, settings, files: list[Path]) -> dict:
+    """Both functions alone, against S3 on a moto server in this process."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from components.settings import recognizer_environment, splitter_environment
+    from tools.ffmpeg import ffmpeg_exe
+    from bench.stats import summary
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's access log would bury the table
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        aws = {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "bench",
+               "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": settings.region,
+               "AWS_REGION": settings.region, "AWS_CONFIG_FILE": os.devnull,
+               "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true"}
+        s3 = boto3.client("s3", endpoint_url=aws["AWS_ENDPOINT_URL"], region_name=settings.region,
+                          aws_access_key_id="bench", aws_secret_access_key="bench")
+        for bucket in (settings.input_bucket, settings.stage1_bucket, settings.output_bucket):
+            s3.create_bucket(Bucket=bucket)
+        for f in files:
+            s3.upload_file(str(f), settings.input_bucket, f.name)
+        log = args.work / "probe.log"
+        log.unlink(missing_ok=True)
+        results = {}
+        print(f"[bench] splitter alone: {len(files)} videos × {args.repeat}", file=sys.stderr)
+        split_env = {**aws, **splitter_environment(settings, ffmpeg_path=ffmpeg_exe())}
+        split_env.pop("RECOGNIZER_FUNCTION", None)  # alone: no hand-off
+        results["video-splitting"] = probe("splitter", split_env,
+                                           [(settings.input_bucket, f.name) for f in files], args.repeat, log)
+        frames = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=settings.stage1_bucket).get("Contents", []))
+        print(f"[bench] recognizer alone: {len(frames)} frames × {args.repeat}", file=sys.stderr)
+        rec_env = {**aws, **recognizer_environment(settings, face_db_path=str(settings.face_database),
+                                                   torch_home=str(args.torch_home.resolve()))}
+        if args.threads:
+            rec_env["TORCH_NUM_THREADS"] = str(args.threads)
+        objects = [(settings.stage1_bucket, k) for k in frames]
+        results["face-recognition"] = probe("recognizer", rec_env, objects, args.repeat, log)
+        if args.baseline:
+            print(f"[bench] recognizer alone, exact path: {len(frames)} frames × {args.repeat}", file=sys.stderr)
+            results["face-recognition (exact path)"] = probe("recognizer", rec_env, objects, args.repeat, log,
+                                                             fast=False)
+    finally:
+        server.stop()
+    for r in results.values():  # raw laps → percentiles per stage
+        stages: dict[str, list[float]] = {}
+        for record in r.pop("warm_stages_ms"):
+            for stage, ms in record.items():
+                stages.setdefault(stage, []).append(ms / 1000)
+        r["warm_ms"] = {stage: summary(v) for stage, v in stages.items()}
+    return results
+
+
+# -- 2. the local stack ------------------------------------------------------------------------------
+
+def bench_stack(args, files: list[Path], db: Path, expect, architecture: str) -> dict:
+    from local.session import run_videos
+    from local.stack import LocalStack, load_settings
+
+    settings = load_settings(args.stack, db=db, architecture=architecture)
+    logs = args.work / f"logs-{architecture}"
+    logs.mkdir(parents=True, exist_ok=True)
+    quiet = lambda _line: None  # noqa: E731 - the bench prints its own table
+    with LocalStack(settings, torch_home=args.torch_home, concurrency=args.concurrency, log_dir=logs,
+                    provisioned=not args.cold, log=quiet) as stack:
+        print(f"[bench] {architecture}: {len(files)} videos through the local stack", file=sys.stderr)
+        report = run_videos(stack, files, expect=expect, timeout_s=args.timeout, progress=False)
+    local = report["local"]
+    observed = report["latency_s"]["observed"]
+    wall = observed["end_to_end"]
+    return {
+        "videos": len(files),
+        "accounted_for": local["accounted_for"],
+        "results": local["succeeded"],
+        "failed": len(local["failed"]),
+        "exact_bucket_contents": report["checks"].get("stage1_exact") and report["checks"].get("output_exact"),
+        "results_correct": report["checks"].get("results_correct"),
+        "wall_s": wall,
+        "videos_per_s": round(len(files) / wall, 2) if wall else None,
+        "per_video_latency_s": observed["per_video"],
+        "functions": local["functions"],
+        "provisioned": not args.cold,
+    }
+
+
+# -- output ------------------------------------------------------------------------------------------
+
+def table(results: dict) -> str:
+    lines = []
+    core = results.get("core")
+    if core:
+        lines.append("each function alone, warm, one at a time (ms)")
+        width = max(len(name) for name in core)
+        lines.append(f"  {'function':<{width}} {'stage':<8} {'n':>4} {'p50':>8} {'p95':>8} {'max':>8}")
+        for name, r in core.items():
+            for stage, st in r["warm_ms"].items():
+                lines.append(f"  {name:<{width}} {stage:<8} {st['n']:>4} {st['p50_ms']:>8.1f} {st['p95_ms']:>8.1f} "
+                             f"{st['max_ms']:>8.1f}")
+        lines.append("")
+        lines.append("cold start: new interpreter → first result (ms)")
+        for name, r in core.items():
+            parts = ", ".join(f"{k} {v:.0f}" for k, v in r["cold_start_ms"].items() if k != "total")
+            lines.append(f"  {name:<{width}} {r['cold_start_ms']['total']:>7.0f}  = {parts}")
+        lines.append("")
+        lines.append("peak resident memory of the function's process (MB)")
+        for name, r in core.items():
+            threads = f", {r['threads']} torch thread(s)" if "threads" in r else ""
+            lines.append(f"  {name:<{width}} {r['peak_rss_mb']:>7.0f}  (after imports {r['rss_after_imports_mb']:.0f}{threads})")
+        lines.append("")
+    for arch, r in results.get("stack", {}).items():
+        lat = r["per_video_latency_s"] or {}
+        lines.append(f"local stack, {arch}{' (provisioned)' if r['provisioned'] else ' (cold)'}: {r['videos']} videos "
+                     f"at once → {r['results']} results, {r['failed']} failed in {r['wall_s']} s "
+                     f"({r['videos_per_s']} videos/s); upload→result p50 {lat.get('p50')} s, max {lat.get('max')} s; "
+                     f"exact bucket contents: {'yes' if r['exact_bucket_contents'] else 'NO'}; "
+                     f"results as expected: {_yes(r['results_correct'])}")
+        for name, st in r["functions"].items():
+            d = st.get("duration_ms") or {}
+            lines.append(f"  {name:<17} {st['invocations']:>4} invocations, duration p50 {d.get('p50', 0):.0f} ms "
+                         f"max {d.get('max', 0):.0f} ms, {st['concurrency']} worker(s), "
+                         f"peak memory {st['max_memory_used_mb']:.0f} MB of {st['memory_mb']}")
+    return "\n".join(lines)
+
+
+def _yes(value) -> str:
+    return "n/a" if value is None else ("yes" if value else "NO")
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--videos", type=Path, help="folder of videos (default: sample videos the bench makes)")
+    parser.add_argument("--db", type=Path, help="face database for --videos (default: the stack's faceDatabase)")
+    parser.add_argument("--expect", help="with --videos: 'course' (NN %% 8) or a JSON file {video: name}")
+    parser.add_argument("--stack", type=Path, default=PROJECT_DIR / "Pulumi.dev.yaml")
+    parser.add_argument("--torch-home", type=Path, default=PROJECT_DIR / "data" / "torch")
+    parser.add_argument("--repeat", type=int, default=3, help="warm passes over the inputs per function (default 3)")
+    parser.add_argument("--copies", type=int, default=4, help="sample videos per person (default 4)")
+    parser.add_argument("--threads", type=int, help="recognizer torch threads alone (default: what the stack's "
+                                                    "memory setting gives, as deployed)")
+    parser.add_argument("--baseline", action="store_true",
+                        help="also time the recognizer's exact path (FaceModels.load(fast=False): the course's "
+                             "MTCNN and network settings), to compare with the fast path on the same machine")
+    parser.add_argument("--concurrency", type=int, help="local stack workers per function (default: the stack's)")
+    parser.add_argument("--architectures", nargs="+", choices=ARCHITECTURES, default=list(ARCHITECTURES))
+    parser.add_argument("--cold", action="store_true", help="stack runs include the workers' cold starts")
+    parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--skip-core", action="store_true")
+    parser.add_argument("--skip-stack", action="store_true")
+    parser.add_argument("--work", type=Path, default=DEFAULT_WORK,
+                        help="sample videos, logs and reports (default: out/bench)")
+    parser.add_argument("--out", type=Path, help="JSON report (default: WORK/bench-<time>.json and WORK/latest.json)")
+    args = parser.parse_args(argv)
+    if args.db is not None and args.videos is None:
+        parser.error("--db needs --videos")
+
+    from bench.stats import machine
+    from local.stack import load_settings
+    from tools import weights
+
+    args.work.mkdir(parents=True, exist_ok=True)
+    files, db, expect = prepare_inputs(args)
+    if not files:
+        parser.error("no videos to run")
+    settings = load_settings(args.stack, db=db)
+    results: dict = {"machine": machine(), "inputs": {
+        "videos": str(args.videos or args.work / "samples" / "videos"), "count": len(files),
+        "face_database": str(settings.face_database), "untrained_weights": weights.is_untrained(args.torch_home),
+        "stack": str(args.stack), "repeat": args.repeat}}
+    if not args.skip_core:
+        results["core"] = bench_core(args, settings, files)
+    if not args.skip_stack:
+        results["stack"] = {arch: bench_stack(args, files, db, expect, arch) for arch in args.architectures}
+    print(table(results))
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    out = args.out or args.work / f"bench-{stamp}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(results, indent=2)
+    out.write_text(text, encoding="utf-8")
+    if args.out is None:
+        (args.work / "latest.json").write_text(text, encoding="utf-8")
+    print(f"figures: {out}")
+    if results["inputs"]["untrained_weights"]:
+        print("(untrained stand-in weights: the timings are those of the real networks; names are not)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

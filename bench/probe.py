@@ -1,0 +1,136 @@
+"""One function measured in a fresh interpreter: its cold start split into phases, then its warm
+per-stage latency over every object it is given, then its peak memory. Run by bench/__main__.py:
+
+    python -m bench.probe SPEC.json SPAWNED_AT     → one JSON object on stdout
+
+SPAWNED_AT: the parent's time.time() just before the spawn.
+SPEC: {"function": "splitter" | "recognizer", "functions_dir", "env": the function's environment (from components/settings.py),
+       "objects": [[bucket, key], ...], "repeats": N, "fast": false for the recognizer's exact path}
+
+The phases are the steps the handler's start() takes, timed one by one (recognizer: imports,
+settings, database, network construction, weights, warm-up, clients); the first object is then the
+cold invocation. Stage latencies come from the function's own structured log line for each object
+(its `ms` field), so the benchmark times exactly what the function reports in CloudWatch.
+"""
+from __future__ import annotations
+
+import time
+
+T_MAIN = time.time()  # before any other import: what follows is the interpreter's own start-up
+
+import json  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+
+def vm(field: str) -> float:
+    """VmRSS / VmHWM of this process, in MB."""
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+class Laps(logging.Handler):
+    """Keeps the `ms` field of every log line the function writes per object."""
+
+    def __init__(self):
+        super().__init__()
+        self.records: list[dict] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        ms = getattr(record, "fields", {}).get("ms")
+        if ms:
+            self.records.append(ms)
+
+
+class Phases:
+    def __init__(self):
+        self.ms: dict[str, float] = {}
+
+    def __call__(self, name: str):
+        phases = self
+
+        class _Lap:
+            def __enter__(self):
+                self.t = time.perf_counter()
+
+            def __exit__(self, *exc):
+                phases.ms[name] = round((time.perf_counter() - self.t) * 1000, 1)
+
+        return _Lap()
+
+
+def recognizer(spec: dict, phase: Phases):
+    with phase("imports"):
+        import boto3  # noqa: F401
+        import facenet_pytorch  # noqa: F401
+        import torch
+
+        from face_recognition import config, facedb, models, recognizer as rec, service
+    rss_after_imports = vm("VmRSS")
+    with phase("settings"):
+        cfg = config.RecognizerConfig.from_env()
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+    with phase("database"):
+        database = facedb.FaceDatabase.load(cfg.face_db_path)
+    with phase("network_construction"):
+        # The same two networks without weights, to separate building them from reading weights.
+        facenet_pytorch.InceptionResnetV1()
+        facenet_pytorch.MTCNN(image_size=models.IMAGE_SIZE, margin=models.MARGIN)
+    with phase("construction_and_weights"):
+        loaded = models.FaceModels.load(cfg.torch_home, cfg.threads, fast=spec.get("fast", True))
+    phase.ms["weights"] = round(phase.ms.pop("construction_and_weights") - phase.ms["network_construction"], 1)
+    with phase("warm_up"):
+        loaded.warm_up()
+    with phase("clients"):
+        svc = service.RecognitionService(rec.Recognizer(loaded, database, cfg.distance_threshold),
+                                         cfg.output_bucket)
+    laps = Laps()
+    svc.log.addHandler(laps)
+    return svc, laps, rss_after_imports, {"threads": torch.get_num_threads()}
+
+
+def splitter(spec: dict, phase: Phases):
+    with phase("imports"):
+        import boto3  # noqa: F401
+
+        from video_splitting import splitter as split
+    rss_after_imports = vm("VmRSS")
+    with phase("start"):  # settings, `ffmpeg -version`, the S3 client
+        svc = split.start()
+    laps = Laps()
+    svc.log.addHandler(laps)
+    return svc, laps, rss_after_imports, {}
+
+
+def main(spec_path: str, spawned_at: float) -> None:
+    spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
+    os.environ.update(spec["env"])
+    sys.path.insert(0, spec["functions_dir"])
+    from pipeline_common.events import S3Object
+
+    phase = Phases()
+    phase.ms["interpreter"] = round((T_MAIN - spawned_at) * 1000, 1)
+    svc, laps, rss_after_imports, extra = {"recognizer": recognizer, "splitter": splitter}[spec["function"]](spec, phase)
+    objects = [S3Object(bucket, key) for bucket, key in spec["objects"]]
+    with phase("first_invocation"):
+        svc.process(objects[0])
+    cold_total_ms = round((time.time() - spawned_at) * 1000, 1)
+    cold_stages = laps.records[-1] if laps.records else {}
+    laps.records.clear()
+    for _ in range(spec["repeats"]):
+        for obj in objects:
+            svc.process(obj)
+    json.dump({"cold_start_ms": {"total": cold_total_ms, **phase.ms}, "cold_invocation_stages_ms": cold_stages,
+               "warm_stages_ms": laps.records, "rss_after_imports_mb": rss_after_imports,
+               "peak_rss_mb": vm("VmHWM"), **extra}, sys.stdout)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], float(sys.argv[2]))

@@ -1,0 +1,45 @@
+"""The benchmark runs and reports every figure it promises. Figures are printed, never asserted:
+this checks that each one is there and is a measurement (positive, from real runs), not its size."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_bench_reports_stage_latency_cold_start_memory_and_both_wirings(tmp_path, torch_home):
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--work", str(tmp_path / "work"), "--torch-home", str(torch_home),
+         "--copies", "1", "--repeat", "1", "--baseline", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=540)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+
+    assert report["machine"]["cpus"] >= 1 and report["machine"]["versions"]["torch"]
+    assert report["inputs"]["count"] == 3 and report["inputs"]["untrained_weights"] is True
+    core = report["core"]
+    for name, stages in (("video-splitting", {"download", "ffmpeg", "upload", "total"}),
+                         ("face-recognition", {"read", "decode", "detect", "embed", "match", "write", "total"}),
+                         ("face-recognition (exact path)", {"detect", "embed", "total"})):
+        r = core[name]
+        assert stages <= set(r["warm_ms"]), name
+        assert r["warm_ms"]["total"]["n"] == 3 and r["warm_ms"]["total"]["p50_ms"] > 0
+        assert r["cold_start_ms"]["total"] > r["cold_start_ms"]["imports"] > 0
+        assert r["peak_rss_mb"] >= r["rss_after_imports_mb"] > 0
+    cold = core["face-recognition"]["cold_start_ms"]
+    assert {"interpreter", "imports", "database", "network_construction", "weights", "warm_up",
+            "first_invocation"} <= set(cold)
+
+    for arch in ("event-driven", "direct-invocation"):
+        run = report["stack"][arch]
+        assert run["accounted_for"] and run["results"] == 3 and run["failed"] == 0, arch
+        assert run["exact_bucket_contents"] and run["results_correct"], arch
+        assert run["wall_s"] > 0 and run["videos_per_s"] > 0 and run["per_video_latency_s"]["n"] == 3
+        for fn in run["functions"].values():
+            assert fn["invocations"] == 3 and fn["max_memory_used_mb"] > 0
+
+    assert "cold start" in done.stdout and "local stack, direct-invocation" in done.stdout
