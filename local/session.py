@@ -11,6 +11,7 @@ from typing import Optional
 
 from components import topology
 from local.stack import LocalStack
+from tools import key_rules
 from tools.grade import Expectation, format_table, grade, snapshot
 from tools.workload import Buckets, upload_videos
 
@@ -23,15 +24,9 @@ class Outcome:
     pending: list = field(default_factory=list)
 
 
-def _keys():
-    from tools.grade import _keys as keys
-
-    return keys()
-
-
 def failed_videos(stack: LocalStack, videos: list[str]) -> dict[str, str]:
     """Videos whose own invocation, or whose frame's, ended in a dead-letter queue."""
-    keys = _keys()  # puts functions/ on the path
+    keys = key_rules()  # puts functions/ on the path
     from pipeline_common.events import EventError, parse_s3_objects
 
     by_key = {}
@@ -62,7 +57,7 @@ def _listing(s3, bucket: str) -> set[str]:
 
 def outcome(stack: LocalStack, s3, videos: list[str], seen: Optional[dict[str, float]] = None) -> Outcome:
     """Where each video stands; `seen` collects when each frame and result key first appeared."""
-    keys = _keys()
+    keys = key_rules()
     now = time.time()
     present = _listing(s3, stack.settings.output_bucket)
     if seen is not None:

@@ -30,11 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from tools import weights
+from tools import use_function_code, weights
 from tools.ffmpeg import ffmpeg_exe
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-FUNCTIONS_DIR = PROJECT_DIR / "functions"
 DEFAULT_TORCH_HOME = PROJECT_DIR / "data" / "torch"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -49,14 +48,8 @@ class Sample:
     name: str
 
 
-def _functions_on_path() -> None:
-    # Lambda puts each function package at its root; off Lambda, functions/ plays that part.
-    if str(FUNCTIONS_DIR) not in sys.path:
-        sys.path.insert(0, str(FUNCTIONS_DIR))
-
-
 def video_suffixes() -> tuple[str, ...]:
-    _functions_on_path()
+    use_function_code()
     from pipeline_common.keys import VIDEO_SUFFIXES
 
     return VIDEO_SUFFIXES
@@ -144,7 +137,7 @@ def video_frames(video: Path, *, frames: int, interval_s: float, ffmpeg: str) ->
     """JPEG frames of a video: the first (by the splitter's own code), or `frames` frames
     `interval_s` apart."""
     if frames == 1:
-        _functions_on_path()
+        use_function_code()
         from video_splitting.ffmpeg import FfmpegError, first_frame
 
         try:
@@ -167,7 +160,7 @@ def video_frames(video: Path, *, frames: int, interval_s: float, ffmpeg: str) ->
 
 
 def load_models(torch_home: Path, *, threads: Optional[int] = None):
-    _functions_on_path()
+    use_function_code()
     from face_recognition.models import FaceModels
 
     return FaceModels.load(torch_home, threads)
@@ -199,7 +192,7 @@ def save_database(path: Path, embeddings: list, names: list[str]) -> Path:
     """Write `[embeddings, names]` atomically, then check it loads as the recognizer loads it."""
     import torch
 
-    _functions_on_path()
+    use_function_code()
     from face_recognition.facedb import FaceDatabase
 
     FaceDatabase.from_entries(embeddings, names, source=str(path))  # refuses what the recognizer would

@@ -28,6 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Optional
 
+from tools import key_rules
 from tools.workload import Buckets, add_target_arguments, resolve_buckets, s3_client
 
 COURSE_NAMES = ["Trump", "Biden", "Bean", "Depp", "Diesel", "Floki", "Freeman", "Obama"]
@@ -35,15 +36,6 @@ COURSE_DEADLINE_S = 300
 _TRAILING_NUMBER = re.compile(r"(\d+)$")
 
 Expectation = Callable[[str], Optional[str]]
-
-
-def _keys():
-    from tools.enroll import _functions_on_path
-
-    _functions_on_path()
-    from pipeline_common import keys
-
-    return keys
 
 
 def _stem_name(key: str) -> str:
@@ -111,7 +103,7 @@ def read_results(s3, bucket: str, keys: list[str]) -> dict[str, str]:
 
 def wait_for_results(s3, buckets: Buckets, uploads: list[str], timeout_s: float) -> bool:
     """Poll the output bucket until every upload has its result, or time runs out."""
-    keys = _keys()
+    keys = key_rules()
     wanted = {keys.result_key(keys.frame_key(k)) for k in uploads}
     deadline = time.monotonic() + timeout_s
     while True:
@@ -135,7 +127,7 @@ def grade(s3, buckets: Buckets, *, expect: Optional[Expectation] = None, uploads
     """The report: bucket checks, one row per upload, latency. `uploads` defaults to every video in
     the input bucket; `contents` is a snapshot() already taken; with `prefix`, only keys under it
     count, in every bucket (several runs can then share a stack)."""
-    keys = _keys()
+    keys = key_rules()
     contents = contents if contents is not None else snapshot(s3, buckets)
     by_role = {role: {o["key"]: o for o in objs if o["key"].startswith(prefix)} for role, objs in contents.items()}
     inputs = by_role["input"]
@@ -285,7 +277,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     s3 = s3_client(args.endpoint_url, buckets.region)
     if args.wait:
         if uploads is None:
-            keys = _keys()
+            keys = key_rules()
             uploads = sorted(o["key"] for o in list_objects(s3, buckets.input)
                              if o["key"].startswith(args.prefix)
                              and posixpath.splitext(o["key"])[1].lower() in keys.VIDEO_SUFFIXES)
