@@ -15,7 +15,7 @@ import os
 import time
 from typing import Any, Mapping, Optional
 
-from pipeline_common.events import S3Object, parse_s3_objects
+from pipeline_common.events import S3Object, process_each
 from pipeline_common.keys import result_key
 from pipeline_common.log import fields, get_logger
 
@@ -55,18 +55,8 @@ class RecognitionService:
 
     def handle_event(self, event: Mapping[str, Any], request_id: Optional[str] = None) -> list[dict]:
         """Recognise every frame the event names; raise RecognitionError if any failed."""
-        results, failures = [], []
-        for obj in parse_s3_objects(event):
-            try:
-                results.append(self.process(obj, request_id=request_id))
-            except Exception as exc:  # keep going: the other frames of this event are independent
-                message = str(exc) if str(obj) in str(exc) else f"{obj}: {exc}"
-                failures.append(message)
-                self.log.error("frame failed", extra=fields(request_id=request_id, frame=str(obj),
-                                                            error=message, error_type=type(exc).__name__))
-        if failures:
-            raise RecognitionError("; ".join(failures))
-        return results
+        return process_each(event, lambda obj: self.process(obj, request_id=request_id),
+                            log=self.log, noun="frame", error=RecognitionError, request_id=request_id)
 
     def process(self, obj: S3Object, *, request_id: Optional[str] = None) -> dict:
         t0 = time.perf_counter()

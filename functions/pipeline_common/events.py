@@ -5,9 +5,14 @@ this module decoded, and nothing downstream ever sees the encoded form.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Optional, TypeVar
 from urllib.parse import unquote_plus
+
+from pipeline_common.log import fields
+
+T = TypeVar("T")
 
 
 class EventError(ValueError):
@@ -21,6 +26,25 @@ class S3Object:
 
     def __str__(self) -> str:  # used in log lines and error messages
         return f"s3://{self.bucket}/{self.key}"
+
+
+def process_each(event: Mapping[str, Any], process: Callable[[S3Object], T], *, log: logging.Logger,
+                 noun: str, error: type[Exception], request_id: Optional[str] = None) -> list[T]:
+    """`process` every object the event names, and the rest when one fails (they are independent);
+    then raise `error` naming each failure, so the invocation fails and Lambda retries the event or
+    dead-letters it. Retrying re-runs the ones that succeeded, which write the same key again."""
+    results, failures = [], []
+    for obj in parse_s3_objects(event):
+        try:
+            results.append(process(obj))
+        except Exception as exc:  # noqa: BLE001 - every failure is reported below, none hides another
+            message = str(exc) if str(obj) in str(exc) else f"{obj}: {exc}"
+            failures.append(message)
+            log.error(f"{noun} failed", extra=fields(request_id=request_id, **{noun: str(obj)}, error=message,
+                                                     error_type=type(exc).__name__))
+    if failures:
+        raise error("; ".join(failures))
+    return results
 
 
 def parse_s3_objects(event: Mapping[str, Any]) -> list[S3Object]:

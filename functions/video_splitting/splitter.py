@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from pipeline_common.events import S3Object, parse_s3_objects
+from pipeline_common.events import S3Object, process_each
 from pipeline_common.keys import frame_key
 from pipeline_common.log import fields, get_logger
 
@@ -81,18 +81,8 @@ class VideoSplitter:
     def handle_event(self, event: Mapping[str, Any], *, request_id: Optional[str] = None,
                      timeout_s: float = ffmpeg.DEFAULT_TIMEOUT_S) -> list[dict]:
         """Split every video the event names; raise SplitError naming each one that failed."""
-        frames, failures = [], []
-        for obj in parse_s3_objects(event):
-            try:
-                frames.append(self.process(obj, request_id=request_id, timeout_s=timeout_s))
-            except Exception as exc:  # keep going: the other videos of this event are independent
-                message = str(exc) if str(obj) in str(exc) else f"{obj}: {exc}"
-                failures.append(message)
-                self.log.error("video failed", extra=fields(request_id=request_id, video=str(obj),
-                                                            error=message, error_type=type(exc).__name__))
-        if failures:
-            raise SplitError("; ".join(failures))
-        return frames
+        return process_each(event, lambda obj: self.process(obj, request_id=request_id, timeout_s=timeout_s),
+                            log=self.log, noun="video", error=SplitError, request_id=request_id)
 
     def process(self, obj: S3Object, *, request_id: Optional[str] = None,
                 timeout_s: float = ffmpeg.DEFAULT_TIMEOUT_S) -> dict:
