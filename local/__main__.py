@@ -177,8 +177,10 @@ def serve(args) -> int:
         print(json.dumps(info), flush=True)
         print(f"[local] serving; try: python -m tools.workload VIDEOS --endpoint-url {stack.endpoint_url} "
               f"--name-prefix {s.name_prefix} ; Ctrl-C stops", file=sys.stderr, flush=True)
+        # Short naps, not one long sleep: the kernel may hand Ctrl-C to any of the stack's threads,
+        # and Python raises KeyboardInterrupt only when the main thread next wakes up.
         while True:
-            time.sleep(3600)
+            time.sleep(0.2)
 
 
 def main(argv: Optional[list[str]] = None) -> int:

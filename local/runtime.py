@@ -173,7 +173,12 @@ class FunctionRuntime:
     def wait_provisioned(self, timeout_s: float) -> bool:
         """With `provisioned`, wait until every slot has tried to initialise its environment."""
         deadline = time.monotonic() + timeout_s
-        return all(self._ready.acquire(timeout=max(0.0, deadline - time.monotonic())) for _ in self._slots)
+        for _ in self._slots:
+            # Short waits: a Ctrl-C that lands on another thread is only raised once this one wakes.
+            while not self._ready.acquire(timeout=0.2):
+                if time.monotonic() >= deadline:
+                    return False
+        return True
 
     def idle(self) -> bool:
         with self._lock:
