@@ -3,12 +3,12 @@ asynchronous-invocation settings. Both function components build these the same 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Mapping, Optional
 
 import pulumi
 import pulumi_aws as aws
 
-from components import policies
+from components import policies, topology
 from components.settings import FunctionSettings, StackSettings
 
 # Lambda keeps a failed event's record here; SQS holds messages at most 14 days.
@@ -50,9 +50,16 @@ class FunctionParts:
 
 
 def function_parts(parent: pulumi.Resource, name: str, function: FunctionSettings, settings: StackSettings,
-                   *, read_objects: pulumi.Input[list], write_objects: pulumi.Input[list],
+                   *, role: str, bucket_arns: Mapping[str, pulumi.Input[str]],
                    invoke_function_arn: Optional[pulumi.Input[str]] = None) -> FunctionParts:
-    """Log group, dead-letter queue, and a role allowed exactly what the function does."""
+    """Log group, dead-letter queue, and a role allowed exactly what the function does: read the
+    objects topology.READS names for `role` (a topology role), write those topology.WRITES names.
+    `bucket_arns` maps topology bucket roles to ARNs; a bucket the table names but the caller did
+    not pass is a KeyError here, at preview."""
+    read_bucket, read_suffixes = topology.READS[role]
+    write_bucket, write_suffix = topology.WRITES[role]
+    read_objects = _objects(bucket_arns[read_bucket], read_suffixes)
+    write_objects = _objects(bucket_arns[write_bucket], [write_suffix])
     child = pulumi.ResourceOptions(parent=parent)
     # Created before the function, so Lambda never makes an unmanaged one without retention.
     log_group = aws.cloudwatch.LogGroup(
@@ -70,6 +77,10 @@ def function_parts(parent: pulumi.Resource, name: str, function: FunctionSetting
             dead_letter_queue_arn=v[3], invoke_function_arn=v[4])))
     role_policy = aws.iam.RolePolicy(f"{name}-access", role=role.id, policy=policy, opts=child)
     return FunctionParts(log_group, dlq, role, role_policy)
+
+
+def _objects(bucket_arn: pulumi.Input[str], suffixes) -> pulumi.Output[list]:
+    return pulumi.Output.from_input(bucket_arn).apply(lambda arn: policies.objects(arn, suffixes))
 
 
 def function_options(parent: pulumi.Resource, parts: FunctionParts) -> pulumi.ResourceOptions:

@@ -89,15 +89,9 @@ class FaceRecognizer(pulumi.ComponentResource):
             ),
             opts=child)
 
-        read_bucket, read_suffixes = topology.READS[topology.RECOGNIZER]
-        write_bucket, write_suffix = topology.WRITES[topology.RECOGNIZER]
-        assert (read_bucket, write_bucket) == (topology.STAGE1, topology.OUTPUT)
         parts = parts_.function_parts(
-            self, name, function, s,
-            read_objects=pulumi.Output.from_input(args.stage1_bucket_arn).apply(
-                lambda arn: policies.objects(arn, read_suffixes)),
-            write_objects=pulumi.Output.from_input(args.output_bucket_arn).apply(
-                lambda arn: policies.objects(arn, [write_suffix])))
+            self, name, function, s, role=topology.RECOGNIZER,
+            bucket_arns={topology.STAGE1: args.stage1_bucket_arn, topology.OUTPUT: args.output_bucket_arn})
 
         self.function = aws.lambda_.Function(
             name,

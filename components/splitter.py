@@ -8,7 +8,7 @@ from typing import Optional
 import pulumi
 import pulumi_aws as aws
 
-from components import function_parts as parts_, packaging, policies, settings as settings_, topology
+from components import function_parts as parts_, packaging, settings as settings_, topology
 
 RUNTIME = "python3.11"
 
@@ -34,15 +34,9 @@ class VideoSplitter(pulumi.ComponentResource):
             raise ValueError("VideoSplitter: recognizer_function_arn is required in direct-invocation "
                              "wiring and not allowed in event-driven wiring")
 
-        read_bucket, read_suffixes = topology.READS[topology.SPLITTER]
-        write_bucket, write_suffix = topology.WRITES[topology.SPLITTER]
-        assert (read_bucket, write_bucket) == (topology.INPUT, topology.STAGE1)
         parts = parts_.function_parts(
-            self, name, function, s,
-            read_objects=pulumi.Output.from_input(args.input_bucket_arn).apply(
-                lambda arn: policies.objects(arn, read_suffixes)),
-            write_objects=pulumi.Output.from_input(args.stage1_bucket_arn).apply(
-                lambda arn: policies.objects(arn, [write_suffix])),
+            self, name, function, s, role=topology.SPLITTER,
+            bucket_arns={topology.INPUT: args.input_bucket_arn, topology.STAGE1: args.stage1_bucket_arn},
             invoke_function_arn=args.recognizer_function_arn)
 
         self.layer = aws.lambda_.LayerVersion(
