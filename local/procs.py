@@ -13,7 +13,9 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import subprocess
 import sys
+from typing import IO, Iterator
 
 _PR_SET_PDEATHSIG = 1
 
@@ -30,38 +32,51 @@ def die_with_parent(expected_parent: int) -> None:
         sys.exit(1)
 
 
-def alive(pid: int) -> bool:
-    """True while any thread of `pid` runs. A killed multi-threaded process can show its leader as
-    a zombie while other threads still exit and still hold its files (sockets included)."""
+def _task_files(pid: int, name: str) -> Iterator[str]:
+    """The contents of /proc/PID/task/*/NAME, one per thread still readable."""
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:
-        return False
+        return
     for task in tasks:
         try:
-            with open(f"/proc/{pid}/task/{task}/stat", encoding="ascii") as fh:
-                state = fh.read().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
+            with open(f"/proc/{pid}/task/{task}/{name}", encoding="ascii") as fh:
+                yield fh.read()
+        except OSError:
             continue
-        if state not in ("Z", "X"):
+
+
+def alive(pid: int) -> bool:
+    """True while any thread of `pid` runs. A killed multi-threaded process can show its leader as
+    a zombie while other threads still exit and still hold its files (sockets included)."""
+    for stat in _task_files(pid, "stat"):
+        _, paren, rest = stat.rpartition(")")  # the state follows the parenthesised command name
+        state = rest.split()[:1]
+        if paren and state and state[0] not in ("Z", "X"):
             return True
     return False
 
 
 def children(pid: int) -> list[int]:
     """Direct children of `pid` (all threads), from /proc."""
-    found = []
+    return sorted({int(p) for listing in _task_files(pid, "children") for p in listing.split()})
+
+
+def end_child(proc: subprocess.Popen, inbox: IO, *, kill: bool = False, grace_s: float = 5.0) -> None:
+    """End a child that exits when its inbox reaches EOF: close the inbox (or kill it at once),
+    wait `grace_s`, then kill it if it lingers, and reap it."""
     try:
-        tasks = os.listdir(f"/proc/{pid}/task")
+        if kill:
+            proc.kill()
+        else:
+            inbox.close()
     except OSError:
-        return found
-    for task in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as fh:
-                found.extend(int(p) for p in fh.read().split())
-        except OSError:
-            continue
-    return sorted(set(found))
+        pass
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def descendants(pid: int) -> list[int]:

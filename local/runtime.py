@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
+from local.procs import end_child
+
 WORKER_SCRIPT = str(Path(__file__).resolve().parent / "worker.py")
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = str(PROJECT_DIR / "functions")
@@ -104,18 +106,7 @@ class _Worker:
         return json.loads(line)
 
     def stop(self, *, kill: bool = False) -> None:
-        try:
-            if kill:
-                self.proc.kill()
-            else:
-                self.to_worker.close()  # EOF on its inbox: the worker returns from main()
-        except OSError:
-            pass
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        end_child(self.proc, self.to_worker, kill=kill)  # at EOF the worker returns from main()
         for closer in (self.to_worker.close, lambda: os.close(self.from_worker)):
             try:
                 closer()

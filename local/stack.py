@@ -45,7 +45,7 @@ from components import topology
 from components.settings import (FunctionSettings, StackSettings, load_stack_file, recognizer_environment,
                                  splitter_environment)
 from local.lambda_api import LambdaApi
-from local.procs import alive
+from local.procs import alive, end_child
 from local.runtime import FUNCTIONS_DIR, FunctionRuntime, FunctionSpec
 
 MOTO_SCRIPT = str(Path(__file__).resolve().parent / "moto_process.py")
@@ -168,15 +168,7 @@ class LocalStack:
         for runtime in self.runtimes.values():
             runtime.stop()
         if self._moto is not None:
-            try:
-                self._moto.stdin.close()  # EOF: the server process exits
-            except OSError:
-                pass
-            try:
-                self._moto.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._moto.kill()
-                self._moto.wait()
+            end_child(self._moto, self._moto.stdin)  # at EOF the server process exits
             self._moto.stdout.close()
             self._moto = None
         if self._moto_log is not None:
