@@ -8,19 +8,14 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Optional
 
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+from pipeline_common.env import ConfigError, Env
+
 MAX_THREADS = 64
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _OFF = ("", "off", "none", "0")
-
-
-class ConfigError(ValueError):
-    """A setting is missing or invalid; the message names the environment variable."""
 
 
 @dataclass(frozen=True)
@@ -34,14 +29,9 @@ class RecognizerConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "RecognizerConfig":
-        def get(name: str) -> str:
-            return (environ.get(name) or "").strip()
-
-        bucket = get("OUTPUT_BUCKET")
-        if not bucket:
-            raise ConfigError("OUTPUT_BUCKET is not set: it names the bucket that receives <stem>.txt results")
-        if not _BUCKET.match(bucket) or ".." in bucket:
-            raise ConfigError(f"OUTPUT_BUCKET={bucket!r} is not a valid S3 bucket name")
+        env = Env(environ)
+        get = env.get
+        bucket = env.bucket("OUTPUT_BUCKET", receives="<stem>.txt results")
 
         db = get("FACE_DB_PATH")
         if not db:
@@ -75,9 +65,7 @@ class RecognizerConfig:
             if not (math.isfinite(threshold) and threshold > 0):
                 raise ConfigError(f"DISTANCE_THRESHOLD={raw!r} must be a positive number (or 'off')")
 
-        level = (get("LOG_LEVEL") or "INFO").upper()
-        if level not in LOG_LEVELS:
-            raise ConfigError(f"LOG_LEVEL={get('LOG_LEVEL')!r} is not one of {', '.join(LOG_LEVELS)}")
+        level = env.log_level()
 
         return cls(output_bucket=bucket, face_db_path=face_db_path, torch_home=torch_home,
                    threads=threads, distance_threshold=threshold, log_level=level)

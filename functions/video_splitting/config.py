@@ -11,17 +11,13 @@ import re
 from dataclasses import dataclass
 from typing import Mapping, Optional
 
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+from pipeline_common.env import ConfigError, Env
+
 DEFAULT_FFMPEG = "/opt/bin/ffmpeg"  # where the ffmpeg layer puts the binary (components.settings.LAYER_FFMPEG)
 
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 # A function name, or its full/partial ARN, optionally with a version or alias: what Invoke accepts.
 _FUNCTION = re.compile(r"^(arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:|\d{12}:function:)?"
                        r"[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9$_-]{1,128})?$")
-
-
-class ConfigError(ValueError):
-    """A setting is missing or invalid; the message names the environment variable."""
 
 
 @dataclass(frozen=True)
@@ -33,14 +29,9 @@ class SplitterConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "SplitterConfig":
-        def get(name: str) -> str:
-            return (environ.get(name) or "").strip()
-
-        bucket = get("STAGE1_BUCKET")
-        if not bucket:
-            raise ConfigError("STAGE1_BUCKET is not set: it names the bucket that receives <stem>.jpg frames")
-        if not _BUCKET.match(bucket) or ".." in bucket:
-            raise ConfigError(f"STAGE1_BUCKET={bucket!r} is not a valid S3 bucket name")
+        env = Env(environ)
+        get = env.get
+        bucket = env.bucket("STAGE1_BUCKET", receives="<stem>.jpg frames")
 
         ffmpeg_path = get("FFMPEG_PATH") or DEFAULT_FFMPEG
         if not os.path.isabs(ffmpeg_path):
@@ -55,9 +46,7 @@ class SplitterConfig:
         if recognizer is not None and not _FUNCTION.match(recognizer):
             raise ConfigError(f"RECOGNIZER_FUNCTION={recognizer!r} is not a Lambda function name or ARN")
 
-        level = (get("LOG_LEVEL") or "INFO").upper()
-        if level not in LOG_LEVELS:
-            raise ConfigError(f"LOG_LEVEL={get('LOG_LEVEL')!r} is not one of {', '.join(LOG_LEVELS)}")
+        level = env.log_level()
 
         return cls(stage1_bucket=bucket, ffmpeg_path=ffmpeg_path, recognizer_function=recognizer,
                    log_level=level)

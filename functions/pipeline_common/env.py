@@ -1,0 +1,37 @@
+"""Reading a function's settings from its environment, the same way in both functions: values
+stripped, checked once at start-up, and every error naming the variable at fault."""
+from __future__ import annotations
+
+import re
+from typing import Mapping
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or invalid; the message names the environment variable."""
+
+
+class Env:
+    def __init__(self, environ: Mapping[str, str]):
+        self._environ = environ
+
+    def get(self, name: str) -> str:
+        """The variable's value without surrounding whitespace; "" when unset."""
+        return (self._environ.get(name) or "").strip()
+
+    def bucket(self, name: str, *, receives: str) -> str:
+        """A required bucket name; `receives` says what the function writes there."""
+        value = self.get(name)
+        if not value:
+            raise ConfigError(f"{name} is not set: it names the bucket that receives {receives}")
+        if not _BUCKET.match(value) or ".." in value:
+            raise ConfigError(f"{name}={value!r} is not a valid S3 bucket name")
+        return value
+
+    def log_level(self) -> str:
+        level = (self.get("LOG_LEVEL") or "INFO").upper()
+        if level not in LOG_LEVELS:
+            raise ConfigError(f"LOG_LEVEL={self.get('LOG_LEVEL')!r} is not one of {', '.join(LOG_LEVELS)}")
+        return level
