@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import subprocess
 import sys
 import tempfile
@@ -37,28 +36,15 @@ ARCHITECTURES = ("event-driven", "direct-invocation")
 
 def prepare_inputs(args) -> tuple[list[Path], Path, Optional[object]]:
     """The videos, the face database, and what each video should give."""
-    from local.__main__ import no_face_sentinel, prepare_weights
-    from tools import samples
-    from tools.grade import load_expectation, mapping_expectation
+    from local.__main__ import make_sample_workload, prepare_weights
+    from tools.grade import load_expectation
     from tools.workload import video_files
 
-    prepare_weights(args.torch_home)
     if args.videos is not None:
+        prepare_weights(args.torch_home)
         return video_files(args.videos), args.db, load_expectation(args.expect)
-    work = args.work / "samples"
-    videos, faces = work / "videos", work / "faces"
-    if not (work / "face_db.pt").is_file() or not list(videos.glob("*.mp4")):
-        print(f"[bench] making sample videos in {videos}", file=sys.stderr)
-        expected = samples.make_sample_set(videos, copies=args.copies)
-        for image, person in samples.PEOPLE.items():
-            samples.write_image(image, faces / person / f"{image}.png")
-        subprocess.run([sys.executable, "-m", "tools.enroll", str(faces), "--out", str(work / "face_db.pt"),
-                        "--torch-home", str(args.torch_home), "--quiet"], check=True, cwd=PROJECT_DIR)
-        (work / "expected.json").write_text(json.dumps(expected), encoding="utf-8")
-    expected = json.loads((work / "expected.json").read_text(encoding="utf-8"))
-    no_face = no_face_sentinel()
-    return (video_files(videos), work / "face_db.pt",
-            mapping_expectation({k: v or no_face for k, v in expected.items()}))
+    videos, db, expect = make_sample_workload(args.work / "samples", args.torch_home, copies=args.copies, tag="bench")
+    return video_files(videos), db, expect
 
 
 # -- 1. each function alone --------------------------------------------------------------------------
@@ -74,7 +60,7 @@ def probe(function: str, env: dict, objects: list[tuple[str, str]], repeats: int
         with open(log, "ab") as err:
             # The spawn time travels on the command line: cold start counts from here.
             done = subprocess.run([sys.executable, "-m", "bench.probe", str(path), repr(time.time())],
-                                  cwd=PROJECT_DIR, env={**_base_env(), **env}, stdout=subprocess.PIPE,
+                                  cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE,
                                   stderr=err, check=False)
         if done.returncode:
             raise RuntimeError(f"the {function} probe failed (exit {done.returncode}); see {log}")
@@ -83,17 +69,13 @@ def probe(function: str, env: dict, objects: list[tuple[str, str]], repeats: int
         path.unlink(missing_ok=True)
 
 
-def _base_env() -> dict:
-    keep = ("PATH", "LANG", "LC_ALL", "TZ")
-    return {k: os.environ[k] for k in keep if k in os.environ}
-
-
 def bench_core(args, settings, files: list[Path]) -> dict:
     """Both functions alone, against S3 on a moto server in this process."""
     import boto3
     from moto.server import ThreadedMotoServer
 
     from components.settings import recognizer_environment, splitter_environment
+    from local.stack import sandbox_environment
     from tools.ffmpeg import ffmpeg_exe
     from bench.stats import summary
 
@@ -102,12 +84,10 @@ def bench_core(args, settings, files: list[Path]) -> dict:
     server.start()
     try:
         host, port = server.get_host_and_port()
-        aws = {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "bench",
-               "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": settings.region,
-               "AWS_REGION": settings.region, "AWS_CONFIG_FILE": os.devnull,
-               "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true"}
+        aws = sandbox_environment(settings.region, AWS_ENDPOINT_URL=f"http://{host}:{port}")
         s3 = boto3.client("s3", endpoint_url=aws["AWS_ENDPOINT_URL"], region_name=settings.region,
-                          aws_access_key_id="bench", aws_secret_access_key="bench")
+                          aws_access_key_id=aws["AWS_ACCESS_KEY_ID"],
+                          aws_secret_access_key=aws["AWS_SECRET_ACCESS_KEY"])
         for bucket in (settings.input_bucket, settings.stage1_bucket, settings.output_bucket):
             s3.create_bucket(Bucket=bucket)
         for f in files:

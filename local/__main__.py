@@ -133,30 +133,38 @@ def run(args, expect=None) -> int:
 
 
 def demo(args) -> int:
-    from tools import samples
-    from tools.grade import mapping_expectation
-
     if args.videos is not None:  # someone else's videos and database
         return run(args)
     if args.db is not None:
         raise SystemExit("demo: --db needs --videos (without them the demo enrols its own sample faces)")
-    videos, faces = DEMO_DIR / "videos", DEMO_DIR / "faces"
-    for folder in (videos, faces):
-        shutil.rmtree(folder, ignore_errors=True)
-    print(f"[demo] making sample videos in {videos} and face pictures in {faces}", file=sys.stderr)
-    expected = samples.make_sample_set(videos)
-    for image, person in samples.PEOPLE.items():
-        samples.write_image(image, faces / person / f"{image}.png")
-    prepare_weights(args.torch_home)
-    args.db = DEMO_DIR / "face_db.pt"
-    print(f"[demo] enrolling {', '.join(samples.PEOPLE.values())} → {args.db}", file=sys.stderr)
-    subprocess.run([sys.executable, "-m", "tools.enroll", str(faces), "--out", str(args.db),
-                    "--torch-home", str(args.torch_home), "--quiet"], check=True, cwd=PROJECT_DIR)
-    args.videos = videos
+    args.videos, args.db, expect = make_sample_workload(DEMO_DIR, args.torch_home, tag="demo")
     if args.report is None:
         args.report = DEMO_DIR / "report.json"
+    return run(args, expect=expect)
+
+
+def make_sample_workload(folder: Path, torch_home: Path, *, copies: int = 2, tag: str = "local"):
+    """Sample videos of scikit-image's faces (`copies` per person, plus one without a face) in
+    FOLDER/videos, those people enrolled into FOLDER/face_db.pt with the weights in `torch_home`
+    (the stand-in when there are none), and what each video should give:
+    (videos folder, database, expectation)."""
+    from tools import samples
+    from tools.grade import mapping_expectation
+
+    videos, faces = folder / "videos", folder / "faces"
+    for old in (videos, faces):
+        shutil.rmtree(old, ignore_errors=True)
+    print(f"[{tag}] making sample videos in {videos} and face pictures in {faces}", file=sys.stderr)
+    expected = samples.make_sample_set(videos, copies=copies)
+    for image, person in samples.PEOPLE.items():
+        samples.write_image(image, faces / person / f"{image}.png")
+    prepare_weights(torch_home)
+    db = folder / "face_db.pt"
+    print(f"[{tag}] enrolling {', '.join(samples.PEOPLE.values())} → {db}", file=sys.stderr)
+    subprocess.run([sys.executable, "-m", "tools.enroll", str(faces), "--out", str(db),
+                    "--torch-home", str(torch_home), "--quiet"], check=True, cwd=PROJECT_DIR)
     no_face = no_face_sentinel()
-    return run(args, expect=mapping_expectation({k: v or no_face for k, v in expected.items()}))
+    return videos, db, mapping_expectation({k: v or no_face for k, v in expected.items()})
 
 
 def serve(args) -> int:

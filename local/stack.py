@@ -321,18 +321,12 @@ class LocalStack:
         else:
             function_env = recognizer_environment(s, face_db_path=str(s.face_database),
                                                   torch_home=str(self.torch_home))
-        env = {k: os.environ[k] for k in _INHERITED if k in os.environ}
-        env.update({
-            # What Lambda sets for every function.
+        # The only local part: where S3 and Lambda are.
+        env = sandbox_environment(s.region, AWS_ENDPOINT_URL_S3=self.endpoint_url,
+                                  AWS_ENDPOINT_URL_LAMBDA=self.lambda_api.url)
+        env.update({  # what Lambda sets for every function
             "AWS_LAMBDA_FUNCTION_NAME": fs.name, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fs.memory_mb),
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_REGION": s.region, "AWS_DEFAULT_REGION": s.region,
-            "LAMBDA_TASK_ROOT": self.code_dir,
-            # The only local part: where S3 and Lambda are, and credentials good for nothing else.
-            "AWS_ENDPOINT_URL_S3": self.endpoint_url, "AWS_ENDPOINT_URL_LAMBDA": self.lambda_api.url,
-            "AWS_ACCESS_KEY_ID": DUMMY_KEY, "AWS_SECRET_ACCESS_KEY": DUMMY_KEY,
-            # No profile, config file or instance metadata may leak in a real account's settings.
-            "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "LAMBDA_TASK_ROOT": self.code_dir,
         })
         env.update(function_env)
         return env
@@ -375,6 +369,21 @@ class LocalStack:
                      f"{record['responsePayload']['errorType']}: {record['responsePayload']['errorMessage']})")
 
         return send
+
+
+def sandbox_environment(region: str, **endpoints: str) -> dict[str, str]:
+    """A child process's whole environment when it must reach only `endpoints` (variables such as
+    AWS_ENDPOINT_URL_S3): this machine's PATH and locale, credentials good for nothing else, and no
+    profile, config file or instance metadata through which a real account's settings could leak."""
+    env = {k: os.environ[k] for k in _INHERITED if k in os.environ}
+    env.update(endpoints)
+    env.update({
+        "AWS_REGION": region, "AWS_DEFAULT_REGION": region,
+        "AWS_ACCESS_KEY_ID": DUMMY_KEY, "AWS_SECRET_ACCESS_KEY": DUMMY_KEY,
+        "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    })
+    return env
 
 
 def peek_queue(sqs, url: str) -> list[dict]:
