@@ -15,9 +15,10 @@ import os
 import time
 from typing import Any, Mapping, Optional
 
+from pipeline_common import aws
 from pipeline_common.events import S3Object, process_each
 from pipeline_common.keys import result_key
-from pipeline_common.log import fields, get_logger
+from pipeline_common.log import fields, get_logger, log_startup_failure
 
 from face_recognition.config import ConfigError, RecognizerConfig
 from face_recognition.facedb import FaceDatabase, FaceDatabaseError
@@ -37,20 +38,12 @@ class RecognitionError(RuntimeError):
     """One or more frames of an event could not be recognised; the message names each object."""
 
 
-def s3_client():
-    import boto3
-    from botocore.config import Config
-
-    # Endpoint and credentials come from the ordinary AWS settings (AWS_ENDPOINT_URL locally).
-    return boto3.client("s3", config=Config(retries={"mode": "standard", "max_attempts": 4}))
-
-
 class RecognitionService:
     def __init__(self, recognizer: Recognizer, output_bucket: str, *, s3=None,
                  logger: Optional[logging.Logger] = None):
         self.recognizer = recognizer
         self.output_bucket = output_bucket
-        self.s3 = s3 if s3 is not None else s3_client()
+        self.s3 = s3 if s3 is not None else aws.client("s3")
         self.log = logger or get_logger(SERVICE)
 
     def handle_event(self, event: Mapping[str, Any], request_id: Optional[str] = None) -> list[dict]:
@@ -118,9 +111,7 @@ def start(environ: Optional[Mapping[str, str]] = None, *, s3=None,
         models = FaceModels.load(config.torch_home, config.threads, warm_up=warm_up)
         recognizer = Recognizer(models, database, config.distance_threshold)
     except (ConfigError, FaceDatabaseError, ModelError) as exc:
-        logger = _logger_if_possible()
-        if logger is not None:
-            logger.error("start-up failed", extra=fields(error=str(exc), error_type=type(exc).__name__))
+        log_startup_failure(SERVICE, str(exc), type(exc).__name__)
         raise StartupError(str(exc)) from None
     log = get_logger(SERVICE)
     log.info("started", extra=fields(faces_in_database=len(database), output_bucket=config.output_bucket,
@@ -130,10 +121,3 @@ def start(environ: Optional[Mapping[str, str]] = None, *, s3=None,
         log.warning("the vggface2 weights are an untrained stand-in: names are only meaningful against "
                     "faces enrolled with the same file")
     return RecognitionService(recognizer, config.output_bucket, s3=s3, logger=log)
-
-
-def _logger_if_possible() -> Optional[logging.Logger]:
-    try:
-        return get_logger(SERVICE)
-    except ValueError:  # LOG_LEVEL itself is the bad setting
-        return None

@@ -45,3 +45,13 @@ def get_logger(service: str) -> logging.Logger:
 def fields(**values) -> dict:
     """`logger.info("msg", extra=fields(key=...))` attaches structured fields to one line."""
     return {"fields": values}
+
+
+def log_startup_failure(service: str, message: str, error_type: str) -> None:
+    """Log why a function could not start, unless LOG_LEVEL itself is the bad setting (then the
+    StartupError the caller raises is all Lambda shows)."""
+    try:
+        logger = get_logger(service)
+    except ValueError:
+        return
+    logger.error("start-up failed", extra=fields(error=message, error_type=error_type))

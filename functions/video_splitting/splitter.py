@@ -31,9 +31,10 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+from pipeline_common import aws
 from pipeline_common.events import S3Object, process_each
 from pipeline_common.keys import frame_key
-from pipeline_common.log import fields, get_logger
+from pipeline_common.log import fields, get_logger, log_startup_failure
 
 from video_splitting import ffmpeg
 from video_splitting.config import ConfigError, SplitterConfig
@@ -52,29 +53,14 @@ class SplitError(RuntimeError):
     """One or more videos of an event could not be split; the message names each object."""
 
 
-def s3_client():
-    import boto3
-    from botocore.config import Config
-
-    # Endpoint and credentials come from the ordinary AWS settings (AWS_ENDPOINT_URL[_S3] locally).
-    return boto3.client("s3", config=Config(retries={"mode": "standard", "max_attempts": 4}))
-
-
-def lambda_client():
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client("lambda", config=Config(retries={"mode": "standard", "max_attempts": 4}))
-
-
 class VideoSplitter:
     def __init__(self, config: SplitterConfig, *, s3=None, lambda_=None,
                  logger: Optional[logging.Logger] = None, temp_dir: Optional[str] = None):
         self.config = config
-        self.s3 = s3 if s3 is not None else s3_client()
+        self.s3 = s3 if s3 is not None else aws.client("s3")
         self.lambda_ = None
         if config.recognizer_function:
-            self.lambda_ = lambda_ if lambda_ is not None else lambda_client()
+            self.lambda_ = lambda_ if lambda_ is not None else aws.client("lambda")
         self.log = logger or get_logger(SERVICE)
         self.temp_dir = temp_dir  # None: tempfile's default (/tmp on Lambda)
 
@@ -187,18 +173,9 @@ def start(environ: Optional[Mapping[str, str]] = None, *, s3=None, lambda_=None)
         version = ffmpeg.check_binary(config.ffmpeg_path)
     except (ConfigError, ffmpeg.FfmpegError) as exc:
         message = str(exc) if isinstance(exc, ConfigError) else f"FFMPEG_PATH: {exc}"
-        logger = _logger_if_possible()
-        if logger is not None:
-            logger.error("start-up failed", extra=fields(error=message, error_type=type(exc).__name__))
+        log_startup_failure(SERVICE, message, type(exc).__name__)
         raise StartupError(message) from None
     log = get_logger(SERVICE)
     log.info("started", extra=fields(stage1_bucket=config.stage1_bucket, ffmpeg=config.ffmpeg_path,
                                      ffmpeg_version=version, recognizer=config.recognizer_function))
     return VideoSplitter(config, s3=s3, lambda_=lambda_, logger=log)
-
-
-def _logger_if_possible() -> Optional[logging.Logger]:
-    try:
-        return get_logger(SERVICE)
-    except ValueError:  # LOG_LEVEL itself is the bad setting
-        return None
