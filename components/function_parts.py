@@ -83,12 +83,33 @@ def _objects(bucket_arn: pulumi.Input[str], suffixes) -> pulumi.Output[list]:
     return pulumi.Output.from_input(bucket_arn).apply(lambda arn: policies.objects(arn, suffixes))
 
 
-def function_options(parent: pulumi.Resource, parts: FunctionParts) -> pulumi.ResourceOptions:
-    # The role must allow logging and the dead-letter queue before the first invocation.
-    return pulumi.ResourceOptions(parent=parent, depends_on=[parts.log_group, parts.role_policy])
+def lambda_function(parent: pulumi.Resource, name: str, function: FunctionSettings, settings: StackSettings,
+                    parts: FunctionParts, *, environment: dict,
+                    **package) -> tuple[aws.lambda_.Function, aws.lambda_.FunctionEventInvokeConfig]:
+    """The function with what both have in common: its role and log group, its size from the
+    settings, and asynchronous-invocation settings (bounded retries and event age, then the
+    dead-letter queue). `package` says what runs: a zip with runtime and handler, or an image."""
+    lambda_ = aws.lambda_.Function(
+        name,
+        role=parts.role.arn,
+        environment={"variables": environment},
+        # Our handlers already write one JSON object per line; Lambda passes text lines through.
+        logging_config={"log_format": "Text", "log_group": parts.log_group.name},
+        **_sizing(function),
+        **package,
+        # The role must allow logging and the dead-letter queue before the first invocation.
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[parts.log_group, parts.role_policy]))
+    invoke_config = aws.lambda_.FunctionEventInvokeConfig(
+        f"{name}-async",
+        function_name=lambda_.name,
+        maximum_retry_attempts=settings.max_retry_attempts,
+        maximum_event_age_in_seconds=settings.max_event_age_s,
+        destination_config={"on_failure": {"destination": parts.dead_letter_queue.arn}},
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[parts.role_policy]))
+    return lambda_, invoke_config
 
 
-def sizing(function: FunctionSettings) -> dict:
+def _sizing(function: FunctionSettings) -> dict:
     """Function arguments that come straight from the stack settings."""
     return dict(
         name=function.name,
@@ -99,20 +120,3 @@ def sizing(function: FunctionSettings) -> dict:
         reserved_concurrent_executions=None if function.reserved_concurrency < 0 else function.reserved_concurrency,
         architectures=[CPU_ARCHITECTURE],
     )
-
-
-def logging_config(parts: FunctionParts) -> dict:
-    # Our handlers already write one JSON object per line; Lambda passes text lines through.
-    return {"log_format": "Text", "log_group": parts.log_group.name}
-
-
-def async_invocation(parent: pulumi.Resource, name: str, function: aws.lambda_.Function,
-                     settings: StackSettings, parts: FunctionParts) -> aws.lambda_.FunctionEventInvokeConfig:
-    """Bounded retries and event age; whatever still fails lands in the dead-letter queue."""
-    return aws.lambda_.FunctionEventInvokeConfig(
-        f"{name}-async",
-        function_name=function.name,
-        maximum_retry_attempts=settings.max_retry_attempts,
-        maximum_event_age_in_seconds=settings.max_event_age_s,
-        destination_config={"on_failure": {"destination": parts.dead_letter_queue.arn}},
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=[parts.role_policy]))

@@ -93,17 +93,11 @@ class FaceRecognizer(pulumi.ComponentResource):
             self, name, function, s, role=topology.RECOGNIZER,
             bucket_arns={topology.STAGE1: args.stage1_bucket_arn, topology.OUTPUT: args.output_bucket_arn})
 
-        self.function = aws.lambda_.Function(
-            name,
+        self.function, self.invoke_config = parts_.lambda_function(
+            self, name, function, s, parts, environment=settings_.recognizer_environment(s),
             package_type="Image",
             # The digest, not the tag: a rebuilt image changes it, and so redeploys the function.
-            image_uri=self.image.repo_digest,
-            role=parts.role.arn,
-            environment={"variables": settings_.recognizer_environment(s)},
-            logging_config=parts_.logging_config(parts),
-            **parts_.sizing(function),
-            opts=parts_.function_options(self, parts))
-        self.invoke_config = parts_.async_invocation(self, name, self.function, s, parts)
+            image_uri=self.image.repo_digest)
 
         self.parts = parts
         self.function_name = self.function.name

@@ -48,19 +48,10 @@ class VideoSplitter(pulumi.ComponentResource):
             compatible_architectures=[parts_.CPU_ARCHITECTURE],
             opts=pulumi.ResourceOptions(parent=self))
 
-        self.function = aws.lambda_.Function(
-            name,
-            runtime=RUNTIME,
-            handler=packaging.SPLITTER_HANDLER,
-            package_type="Zip",
-            code=pulumi.FileArchive(packaging.archive_path(args.code_zip)),
-            layers=[self.layer.arn],
-            role=parts.role.arn,
-            environment={"variables": settings_.splitter_environment(s)},
-            logging_config=parts_.logging_config(parts),
-            **parts_.sizing(function),
-            opts=parts_.function_options(self, parts))
-        self.invoke_config = parts_.async_invocation(self, name, self.function, s, parts)
+        self.function, self.invoke_config = parts_.lambda_function(
+            self, name, function, s, parts, environment=settings_.splitter_environment(s),
+            package_type="Zip", runtime=RUNTIME, handler=packaging.SPLITTER_HANDLER,
+            code=pulumi.FileArchive(packaging.archive_path(args.code_zip)), layers=[self.layer.arn])
 
         self.parts = parts
         self.function_name = self.function.name
