@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements/dev.txt requirements/recognizer.txt requirements/nodeps.txt
+$(STAMP): requirements.txt requirements/dev.txt requirements/recognizer.txt requirements/export.txt requirements/nodeps.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements/nodeps.txt

@@ -14,8 +14,9 @@
    mixed with the cold start that part 1 measures.
 
 Prints a table and writes every figure, with the machine and versions, to out/bench/ (JSON), so two
-runs can be compared; `--baseline` adds the recognizer's exact (course) path for a before/after on
-the same machine. Nothing here asserts a figure.
+runs can be compared; `--baseline` adds the recognizer's PyTorch paths (the one the ONNX runtime
+replaced, and the course's exact one) for a before/after on the same machine. Nothing here asserts
+a figure.
 """
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ from typing import Optional
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_WORK = PROJECT_DIR / "out" / "bench"
 ARCHITECTURES = ("event-driven", "direct-invocation")
+# --baseline: the recognizer's PyTorch paths, measured like the function on the same frames.
+BASELINES = {"torch": "PyTorch path", "torch-exact": "course's exact path"}
 
 
 def prepare_inputs(args) -> tuple[list[Path], Path, Optional[object]]:
@@ -50,9 +53,10 @@ def prepare_inputs(args) -> tuple[list[Path], Path, Optional[object]]:
 # -- 1. each function alone --------------------------------------------------------------------------
 
 def probe(function: str, env: dict, objects: list[tuple[str, str]], repeats: int, log: Path, *,
-          fast: bool = True) -> dict:
+          runtime: str = "onnx", torch_home: Optional[Path] = None) -> dict:
     spec = {"function": function, "functions_dir": str(PROJECT_DIR / "functions"), "env": env,
-            "objects": objects, "repeats": repeats, "fast": fast}
+            "objects": objects, "repeats": repeats, "runtime": runtime,
+            "torch_home": str(torch_home) if torch_home else None}
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         json.dump(spec, fh)
         path = Path(fh.name)
@@ -76,6 +80,7 @@ def bench_core(args, settings, files: list[Path]) -> dict:
 
     from components.settings import recognizer_environment, splitter_environment
     from local.stack import sandbox_environment
+    from tools.export_models import ensure_exported
     from tools.ffmpeg import ffmpeg_exe
     from bench.stats import summary
 
@@ -103,15 +108,16 @@ def bench_core(args, settings, files: list[Path]) -> dict:
         frames = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=settings.stage1_bucket).get("Contents", []))
         print(f"[bench] recognizer alone: {len(frames)} frames × {args.repeat}", file=sys.stderr)
         rec_env = {**aws, **recognizer_environment(settings, face_db_path=str(settings.face_database),
-                                                   torch_home=str(args.torch_home.resolve()))}
+                                                   model_dir=str(ensure_exported(args.torch_home.resolve())))}
         if args.threads:
-            rec_env["TORCH_NUM_THREADS"] = str(args.threads)
+            rec_env["MODEL_THREADS"] = str(args.threads)
         objects = [(settings.stage1_bucket, k) for k in frames]
         results["face-recognition"] = probe("recognizer", rec_env, objects, args.repeat, log)
         if args.baseline:
-            print(f"[bench] recognizer alone, exact path: {len(frames)} frames × {args.repeat}", file=sys.stderr)
-            results["face-recognition (exact path)"] = probe("recognizer", rec_env, objects, args.repeat, log,
-                                                             fast=False)
+            for runtime, label in BASELINES.items():
+                print(f"[bench] recognizer alone, {label}: {len(frames)} frames × {args.repeat}", file=sys.stderr)
+                results[f"face-recognition ({label})"] = probe("recognizer", rec_env, objects, args.repeat, log,
+                                                               runtime=runtime, torch_home=args.torch_home.resolve())
     finally:
         server.stop()
     for r in results.values():  # raw laps → percentiles per stage
@@ -176,7 +182,7 @@ def table(results: dict) -> str:
         lines.append("")
         lines.append("peak resident memory of the function's process (MB)")
         for name, r in core.items():
-            threads = f", {r['threads']} torch thread(s)" if "threads" in r else ""
+            threads = f", {r['threads'] or 'default'} thread(s)" if "threads" in r else ""
             lines.append(f"  {name:<{width}} {r['peak_rss_mb']:>7.0f}  (after imports {r['rss_after_imports_mb']:.0f}{threads})")
         lines.append("")
     for arch, r in results.get("stack", {}).items():
@@ -208,11 +214,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--torch-home", type=Path, default=PROJECT_DIR / "data" / "torch")
     parser.add_argument("--repeat", type=int, default=3, help="warm passes over the inputs per function (default 3)")
     parser.add_argument("--copies", type=int, default=4, help="sample videos per person (default 4)")
-    parser.add_argument("--threads", type=int, help="recognizer torch threads alone (default: what the stack's "
+    parser.add_argument("--threads", type=int, help="recognizer inference threads alone (default: what the stack's "
                                                     "memory setting gives, as deployed)")
     parser.add_argument("--baseline", action="store_true",
-                        help="also time the recognizer's exact path (FaceModels.load(fast=False): the course's "
-                             "MTCNN and network settings), to compare with the fast path on the same machine")
+                        help="also time the recognizer's PyTorch paths: the one the ONNX runtime replaced "
+                             "(FaceModels.load()) and the course's exact one (fast=False), on the same frames")
     parser.add_argument("--concurrency", type=int, help="local stack workers per function (default: the stack's)")
     parser.add_argument("--architectures", nargs="+", choices=ARCHITECTURES, default=list(ARCHITECTURES))
     parser.add_argument("--cold", action="store_true", help="stack runs include the workers' cold starts")

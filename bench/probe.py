@@ -5,11 +5,12 @@ per-stage latency over every object it is given, then its peak memory. Run by be
 
 SPAWNED_AT: the parent's time.time() just before the spawn.
 SPEC: {"function": "splitter" | "recognizer", "functions_dir", "env": the function's environment (from components/settings.py),
-       "objects": [[bucket, key], ...], "repeats": N, "fast": false for the recognizer's exact path}
+       "objects": [[bucket, key], ...], "repeats": N,
+       "runtime": the recognizer's "onnx" (deployed) | "torch" | "torch-exact", "torch_home": for the torch ones}
 
 The phases are the steps the handler's start() takes, timed one by one (recognizer: imports,
-settings, database, network construction, weights, warm-up, clients); the first object is then the
-cold invocation. Stage latencies come from the function's own structured log line for each object
+settings, database, model sessions (or network construction and weights for the torch paths),
+warm-up, clients); the first object is then the cold invocation. Stage latencies come from the function's own structured log line for each object
 (its `ms` field), so the benchmark times exactly what the function reports in CloudWatch.
 """
 from __future__ import annotations
@@ -65,26 +66,43 @@ class Phases:
 
 
 def recognizer(spec: dict, phase: Phases):
+    """The function as deployed (runtime "onnx"), or the PyTorch paths it replaced, for comparison:
+    "torch" (facenet-pytorch with the same detection shortcuts) and "torch-exact" (the course's)."""
+    runtime = spec.get("runtime", "onnx")
     with phase("imports"):
         import boto3  # noqa: F401
-        import facenet_pytorch  # noqa: F401
-        import torch
 
-        from face_recognition import config, facedb, models, recognizer as rec, service
+        if runtime == "onnx":
+            import onnxruntime  # noqa: F401
+        else:
+            import facenet_pytorch
+            import torch
+        from face_recognition import config, facedb, recognizer as rec, service
+        from face_recognition.faces import IMAGE_SIZE, MARGIN
     rss_after_imports = vm("VmRSS")
     with phase("settings"):
         cfg = config.RecognizerConfig.from_env()
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
     with phase("database"):
         database = facedb.FaceDatabase.load(cfg.face_db_path)
-    with phase("network_construction"):
-        # The same two networks without weights, to separate building them from reading weights.
-        facenet_pytorch.InceptionResnetV1()
-        facenet_pytorch.MTCNN(image_size=models.IMAGE_SIZE, margin=models.MARGIN)
-    with phase("construction_and_weights"):
-        loaded = models.FaceModels.load(cfg.torch_home, cfg.threads, fast=spec.get("fast", True))
-    phase.ms["weights"] = round(phase.ms.pop("construction_and_weights") - phase.ms["network_construction"], 1)
+    if runtime == "onnx":
+        from face_recognition.onnx_models import OnnxFaceModels
+
+        with phase("models"):  # ONNX Runtime sessions over the exported graphs
+            loaded = OnnxFaceModels.load(cfg.model_dir, cfg.threads)
+        extra = {"threads": cfg.threads, "runtime": runtime}
+    else:
+        from face_recognition.models import FaceModels
+
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        with phase("network_construction"):
+            # The same two networks without weights, to separate building them from reading weights.
+            facenet_pytorch.InceptionResnetV1()
+            facenet_pytorch.MTCNN(image_size=IMAGE_SIZE, margin=MARGIN)
+        with phase("construction_and_weights"):
+            loaded = FaceModels.load(spec["torch_home"], cfg.threads, fast=runtime == "torch")
+        phase.ms["weights"] = round(phase.ms.pop("construction_and_weights") - phase.ms["network_construction"], 1)
+        extra = {"threads": torch.get_num_threads(), "runtime": runtime}
     with phase("warm_up"):
         loaded.warm_up()
     with phase("clients"):
@@ -92,7 +110,7 @@ def recognizer(spec: dict, phase: Phases):
                                          cfg.output_bucket)
     laps = Laps()
     svc.log.addHandler(laps)
-    return svc, laps, rss_after_imports, {"threads": torch.get_num_threads()}
+    return svc, laps, rss_after_imports, extra
 
 
 def splitter(spec: dict, phase: Phases):

@@ -46,16 +46,13 @@ def machine() -> dict:
         except metadata.PackageNotFoundError:
             return None
 
-    import torch
-
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpus": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "versions": {d: version(d) for d in ("torch", "torchvision", "facenet-pytorch", "numpy",
-                                             "pillow", "boto3", "moto", "imageio-ffmpeg")},
+        "versions": {d: version(d) for d in ("onnxruntime", "numpy", "pillow", "torch", "torchvision",
+                                             "facenet-pytorch", "boto3", "moto", "imageio-ffmpeg")},
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 

@@ -29,7 +29,8 @@ ARCHITECTURES = (EVENT_DRIVEN, DIRECT_INVOCATION)
 # a test holds the two in step).
 IMAGE_TASK_ROOT = "/var/task"
 IMAGE_FACE_DB = f"{IMAGE_TASK_ROOT}/face_db.pt"
-IMAGE_TORCH_HOME = f"{IMAGE_TASK_ROOT}/torch"
+# The ONNX graphs the image build exports from the vggface2 weights (tools/export_models.py).
+IMAGE_MODEL_DIR = f"{IMAGE_TASK_ROOT}/models"
 # Where the ffmpeg layer puts the binary (Lambda mounts layers under /opt).
 LAYER_FFMPEG = "/opt/bin/ffmpeg"
 
@@ -237,7 +238,7 @@ def splitter_environment(s: StackSettings, *, ffmpeg_path: str = LAYER_FFMPEG) -
 
 
 def recognizer_environment(s: StackSettings, *, face_db_path: str = IMAGE_FACE_DB,
-                           torch_home: str = IMAGE_TORCH_HOME) -> dict[str, str]:
+                           model_dir: str = IMAGE_MODEL_DIR) -> dict[str, str]:
     """The face-recognition function's environment variables.
 
     The paths default to where the image keeps the database and weights; the local stack passes
@@ -246,19 +247,19 @@ def recognizer_environment(s: StackSettings, *, face_db_path: str = IMAGE_FACE_D
     env = {
         "OUTPUT_BUCKET": s.output_bucket,
         "FACE_DB_PATH": face_db_path,
-        "TORCH_HOME": torch_home,
+        "MODEL_DIR": model_dir,
         "LOG_LEVEL": s.log_level,
-        "TORCH_NUM_THREADS": str(torch_threads(s.recognizer.memory_mb)),
+        "MODEL_THREADS": str(model_threads(s.recognizer.memory_mb)),
     }
     if s.distance_threshold is not None:
         env["DISTANCE_THRESHOLD"] = repr(s.distance_threshold)
     return env
 
 
-def torch_threads(memory_mb: int) -> int:
+def model_threads(memory_mb: int) -> int:
     """Intra-op threads that match the vCPUs Lambda grants for this much memory.
 
     Lambda gives one vCPU per 1,769 MB (six at most) but shows the host's cores to the process;
-    more torch threads than vCPUs only adds contention.
+    more inference threads than vCPUs only adds contention.
     """
     return max(1, min(6, round(memory_mb / 1769)))

@@ -1,42 +1,59 @@
-# The face-recognition function's container image (AWS Lambda, Python 3.11, CPU-only PyTorch).
+# The face-recognition function's container image (AWS Lambda, Python 3.12), in two stages:
+#   export  - CPU-only PyTorch + facenet-pytorch download the vggface2 weights and export MTCNN and
+#             InceptionResnetV1 to ONNX (tools/export_models.py, which checks the export against
+#             PyTorch before writing it);
+#   runtime - what Lambda runs: ONNX Runtime, NumPy, Pillow, the graphs, the database, the code.
+#             No torch: its import alone was most of the cold start (README, Performance).
 #
 # Build context: the project root (the Pulumi component passes it, and FACE_DB relative to it):
 #   docker build -f docker/recognizer.Dockerfile --build-arg FACE_DB=data/face_db.pt .
 # /.dockerignore keeps that context to what is copied below.
 #
-# Versions come only from requirements/recognizer.txt and requirements/nodeps.txt.
-# The base image is pinned by tag; in production pin it by digest as well
-# (public.ecr.aws/lambda/python:3.11@sha256:...) so a rebuild cannot pick up a different base.
-FROM public.ecr.aws/lambda/python:3.11
+# Versions come only from requirements/*.txt. Python 3.12 because Lambda's 3.11 image is Amazon
+# Linux 2 (glibc 2.26), where the pinned NumPy, Pillow and ONNX Runtime wheels (manylinux_2_27/2_28)
+# do not install; 3.12's is Amazon Linux 2023 (glibc 2.34). tests/test_image_contents.py checks
+# every runtime wheel against the base's glibc. The base image is pinned by tag; in production pin
+# it by digest as well (public.ecr.aws/lambda/python:3.12@sha256:...) so a rebuild cannot pick up
+# a different base.
+FROM public.ecr.aws/lambda/python:3.12 AS export
 
-# The face database to bake in, relative to the build context.
-ARG FACE_DB=data/face_db.pt
 # Optional: the vggface2 file's SHA-256, checked after the download when given.
 ARG VGGFACE2_SHA256=
 
-# Where facenet-pytorch keeps the vggface2 weights: the build downloads them here once and every
-# cold start reads them from the image (components/settings.py IMAGE_TORCH_HOME).
-ENV TORCH_HOME=/var/task/torch
+# Where facenet-pytorch keeps the vggface2 weights while the graphs are exported from them.
+ENV TORCH_HOME=/build/torch
 
 # CPU-only torch/torchvision from PyTorch's CPU wheel index (the PyPI wheels are the large CUDA
 # build); the rest from PyPI. facenet-pytorch pins old torch/numpy/Pillow it does not need:
 # installed without its dependencies.
-COPY requirements/recognizer.txt requirements/nodeps.txt /tmp/requirements/
+COPY requirements/recognizer.txt requirements/export.txt requirements/nodeps.txt /build/requirements/
 RUN pip install --no-cache-dir \
         --index-url https://download.pytorch.org/whl/cpu \
         --extra-index-url https://pypi.org/simple \
-        -r /tmp/requirements/recognizer.txt \
- && pip install --no-cache-dir --no-deps -r /tmp/requirements/nodeps.txt \
- && rm -rf /tmp/requirements
+        -r /build/requirements/export.txt \
+ && pip install --no-cache-dir --no-deps -r /build/requirements/nodeps.txt
 
-# Bake the weights in, through the same loading code the function uses at run time.
+# Fetch the weights through the same loading code the export uses.
 RUN python -c "from facenet_pytorch import InceptionResnetV1; InceptionResnetV1(pretrained='vggface2')" \
- && test -s /var/task/torch/checkpoints/20180402-114759-vggface2.pt \
+ && test -s /build/torch/checkpoints/20180402-114759-vggface2.pt \
  && if [ -n "$VGGFACE2_SHA256" ]; then \
-        echo "$VGGFACE2_SHA256  /var/task/torch/checkpoints/20180402-114759-vggface2.pt" | sha256sum -c -; \
+        echo "$VGGFACE2_SHA256  /build/torch/checkpoints/20180402-114759-vggface2.pt" | sha256sum -c -; \
     fi
 
-# The face database (components/settings.py IMAGE_FACE_DB).
+COPY functions/face_recognition/ /build/functions/face_recognition/
+COPY tools/__init__.py tools/weights.py tools/export_models.py /build/tools/
+RUN cd /build && python -m tools.export_models --torch-home /build/torch --out /build/models
+
+
+FROM public.ecr.aws/lambda/python:3.12
+
+COPY requirements/recognizer.txt /tmp/requirements/
+RUN pip install --no-cache-dir -r /tmp/requirements/recognizer.txt \
+ && rm -rf /tmp/requirements
+
+# The exported graphs (components/settings.py IMAGE_MODEL_DIR) and the face database (IMAGE_FACE_DB).
+COPY --from=export /build/models/ /var/task/models/
+ARG FACE_DB=data/face_db.pt
 COPY ${FACE_DB} /var/task/face_db.pt
 
 # The function's code: its package and the helpers both functions share, at the task root.

@@ -12,7 +12,6 @@ nothing is missing or extra; 1 otherwise (with --strict, also when a result diff
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import os
 import shutil
@@ -57,12 +56,13 @@ def banner(torch_home: Path) -> str:
 
 
 def no_face_sentinel() -> str:
-    """The recognizer's no-face answer, read from its source so this process need not import torch."""
-    source = (PROJECT_DIR / "functions" / "face_recognition" / "recognizer.py").read_text(encoding="utf-8")
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "NO_FACE" for t in node.targets):
-            return ast.literal_eval(node.value)
-    raise RuntimeError("functions/face_recognition/recognizer.py defines no NO_FACE")
+    """The recognizer's no-face answer, from its own code."""
+    from tools import use_function_code
+
+    use_function_code()
+    from face_recognition.recognizer import NO_FACE
+
+    return NO_FACE
 
 
 def add_stack_arguments(parser: argparse.ArgumentParser) -> None:

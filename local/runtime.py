@@ -33,7 +33,7 @@ WORKER_SCRIPT = str(Path(__file__).resolve().parent / "worker.py")
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = str(PROJECT_DIR / "functions")
 
-INIT_GRACE_S = 120  # Lambda allows 10 s of init (more for images); a cold torch import here can be slow
+INIT_GRACE_S = 120  # Lambda allows 10 s of init (more for images); a busy 2-core machine can be slower
 
 
 class FunctionError(Exception):

@@ -116,6 +116,7 @@ def run_videos(stack: LocalStack, files: list[Path], *, expect: Optional[Expecta
         "functions": stack.summary(),
         "face_database": str(s.face_database),
         "torch_home": str(stack.torch_home),
+        "model_dir": str(stack.model_dir),
         "untrained_weights": untrained(stack.torch_home),
         "logs": str(stack.log_dir),
         "wall_s": {"upload": round(uploaded - t0, 3), "until_last_outcome": round(finished - t0, 3)},

@@ -92,6 +92,7 @@ class LocalStack:
                  provisioned: bool = False, log: Optional[Callable[[str], None]] = None):
         self.settings = settings
         self.torch_home = Path(torch_home).resolve()
+        self.model_dir: Optional[Path] = None  # the graphs exported from torch_home's weights, at start()
         self.requested_concurrency = concurrency
         self.retry_delay_s = retry_delay_s
         self.code_dir = code_dir
@@ -146,6 +147,7 @@ class LocalStack:
             self._workdir = Path(tempfile.mkdtemp(prefix="vfp-local-"))
             self.log_dir = self._given_log_dir or self._workdir / "logs"
             self.log_dir.mkdir(parents=True, exist_ok=True)
+            self._export_models()
             self._start_moto()
             self._create_resources()
             self._start_functions()
@@ -250,6 +252,15 @@ class LocalStack:
 
     # -- start-up --------------------------------------------------------------------------------
 
+    def _export_models(self) -> None:
+        """What the image build does: export the recognizer's graphs from the weights (cached per checkpoint)."""
+        from tools.export_models import ensure_exported
+
+        t0 = time.monotonic()
+        self.model_dir = ensure_exported(self.torch_home)
+        if time.monotonic() - t0 > 1:
+            self.log(f"exported the recognizer's models from {self.torch_home} to {self.model_dir}")
+
     def _start_moto(self) -> None:
         self._moto_log = open(self.log_dir / "moto.log", "ab")
         self._moto = subprocess.Popen(
@@ -320,7 +331,7 @@ class LocalStack:
             function_env = splitter_environment(s, ffmpeg_path=self.ffmpeg_path)
         else:
             function_env = recognizer_environment(s, face_db_path=str(s.face_database),
-                                                  torch_home=str(self.torch_home))
+                                                  model_dir=str(self.model_dir))
         # The only local part: where S3 and Lambda are.
         env = sandbox_environment(s.region, AWS_ENDPOINT_URL_S3=self.endpoint_url,
                                   AWS_ENDPOINT_URL_LAMBDA=self.lambda_api.url)

@@ -71,6 +71,14 @@ def torch_home(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def model_dir(torch_home) -> Path:
+    """The function's ONNX graphs, exported from the stand-in weights as the image build does."""
+    from tools.export_models import ensure_exported
+
+    return ensure_exported(torch_home)
+
+
+@pytest.fixture(scope="session")
 def videos(tmp_path_factory) -> dict[str, Path]:
     """One short video per sample image: astronaut, camera, chelsea (cat), coffee, pair."""
     folder = tmp_path_factory.mktemp("videos")

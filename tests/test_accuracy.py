@@ -1,11 +1,13 @@
-"""The fast path must not move the answer.
+"""The fast paths must not move the answer.
 
 Reference: stock facenet-pytorch exactly as the course used it — MTCNN(image_size=240, margin=0,
 min_face_size=20) called on the frame, InceptionResnetV1(pretrained='vggface2').eval() on
-`face.unsqueeze(0)`. Fast path: FaceModels.load() (fewer pyramid scales, one detection,
-folded batch norm, channels-last, inference mode). Both read the same weights. On the sample faces
-and, when ../shared/data/cse546 is present, on the course's frames, the fast path must choose a
-box with IoU >= 0.9 against the reference's and give an embedding with cosine similarity >= 0.99.
+`face.unsqueeze(0)`. Fast paths: what the function runs, OnnxFaceModels (the exported graphs on
+ONNX Runtime, MTCNN's steps in NumPy over an integral image, fewer pyramid scales, one detection,
+folded batch norm), and the PyTorch FaceModels.load() it is exported from. All read the same
+weights. On the sample faces and, when ../shared/data/cse546 is present, on the course's frames,
+each must choose a box with IoU >= 0.9 against the reference's and give an embedding with cosine
+similarity >= 0.99.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import torch
 from PIL import Image
 
 from face_recognition.models import FaceModels
+from face_recognition.onnx_models import OnnxFaceModels
 from tools import samples
 from tools.ffmpeg import ffmpeg_exe
 
@@ -89,6 +92,11 @@ def fast(torch_home):
 
 
 @pytest.fixture(scope="module")
+def onnx(model_dir):
+    return OnnxFaceModels.load(model_dir)
+
+
+@pytest.fixture(scope="module")
 def exact(torch_home):
     return FaceModels.load(torch_home, fast=False)
 
@@ -114,7 +122,7 @@ def check(models: FaceModels, reference: CourseReference, name: str, image: Imag
     analysis = models.analyse(image)
     assert analysis.embedding is not None, f"{name}: the fast path lost the face"
     overlap = iou(analysis.box, ref_box)
-    cosine = torch.nn.functional.cosine_similarity(analysis.embedding, ref_embedding).item()
+    cosine = torch.nn.functional.cosine_similarity(torch.as_tensor(analysis.embedding), ref_embedding).item()
     assert overlap >= MIN_IOU, f"{name}: box {analysis.box} vs reference {ref_box.tolist()}, IoU {overlap:.3f}"
     assert cosine >= MIN_COSINE, f"{name}: embedding cosine similarity {cosine:.5f}"
     return overlap, cosine
@@ -125,10 +133,23 @@ def test_fast_path_keeps_the_box_and_the_embedding(fast, reference, test_images)
         check(fast, reference, name, image)
 
 
-def test_fast_path_keeps_every_sample_face_and_finds_none_where_there_is_none(fast, reference):
+def test_function_runtime_keeps_the_box_and_the_embedding(onnx, reference, test_images):
+    for name, image in test_images.items():
+        overlap, cosine = check(onnx, reference, name, image)
+        # Same weights, same pixels, same steps: in practice the very box (not just IoU >= 0.9).
+        assert overlap > 0.999, name
+
+
+def test_function_runtime_counts_the_faces_the_reference_finds(onnx, reference):
+    pair = Image.fromarray(samples.image("pair"))
+    boxes, _ = reference.mtcnn.detect(pair)
+    assert onnx.analyse(pair).faces == len(boxes) == 2
+
+
+def test_fast_paths_keep_every_sample_face_and_find_none_where_there_is_none(fast, onnx, reference):
     for name in ("chelsea", "coffee"):
         image = Image.fromarray(samples.image(name))
-        assert reference.box(image) is None and fast.analyse(image).faces == 0
+        assert reference.box(image) is None and fast.analyse(image).faces == 0 and onnx.analyse(image).faces == 0
 
 
 def test_course_exact_path_is_the_reference(exact, reference, test_images):

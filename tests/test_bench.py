@@ -19,20 +19,23 @@ def test_bench_reports_stage_latency_cold_start_memory_and_both_wirings(tmp_path
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
 
-    assert report["machine"]["cpus"] >= 1 and report["machine"]["versions"]["torch"]
+    assert report["machine"]["cpus"] >= 1 and report["machine"]["versions"]["onnxruntime"]
     assert report["inputs"]["count"] == 3 and report["inputs"]["untrained_weights"] is True
     core = report["core"]
     for name, stages in (("video-splitting", {"download", "ffmpeg", "upload", "total"}),
                          ("face-recognition", {"read", "decode", "detect", "embed", "match", "write", "total"}),
-                         ("face-recognition (exact path)", {"detect", "embed", "total"})):
+                         ("face-recognition (PyTorch path)", {"detect", "embed", "total"}),
+                         ("face-recognition (course's exact path)", {"detect", "embed", "total"})):
         r = core[name]
         assert stages <= set(r["warm_ms"]), name
         assert r["warm_ms"]["total"]["n"] == 3 and r["warm_ms"]["total"]["p50_ms"] > 0
         assert r["cold_start_ms"]["total"] > r["cold_start_ms"]["imports"] > 0
         assert r["peak_rss_mb"] >= r["rss_after_imports_mb"] > 0
     cold = core["face-recognition"]["cold_start_ms"]
-    assert {"interpreter", "imports", "database", "network_construction", "weights", "warm_up",
-            "first_invocation"} <= set(cold)
+    assert {"interpreter", "imports", "database", "models", "warm_up", "first_invocation"} <= set(cold)
+    assert core["face-recognition"]["runtime"] == "onnx"
+    torch_cold = core["face-recognition (course's exact path)"]["cold_start_ms"]
+    assert {"network_construction", "weights"} <= set(torch_cold)
 
     for arch in ("event-driven", "direct-invocation"):
         run = report["stack"][arch]

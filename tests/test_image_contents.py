@@ -1,12 +1,14 @@
 """The recognizer image, checked without a Docker engine.
 
-- docker/recognizer.Dockerfile puts things where components/settings.py says they are;
+- docker/recognizer.Dockerfile puts things where components/settings.py says they are, and its
+  export stage hands the runtime stage the graphs tools/export_models.py writes;
 - its installs take every version from the requirements files (no second source of versions);
 - /.dockerignore sends the builder what the Dockerfile copies and nothing bulky;
-- the files it copies are ALL the handler needs: they are laid out as in the image and the real
-  handler runs one recognition in an isolated interpreter (`python -I -S`) that sees only those
-  files, the installed distributions of the pinned requirements (with their own dependencies) and
-  what the Lambda base image already ships (boto3), against S3 on the moto server.
+- the files the runtime stage copies are ALL the handler needs: they are laid out as in the image
+  and the real handler runs one recognition in an isolated interpreter (`python -I -S`) that sees
+  only those files, the exported graphs, the installed distributions of requirements/recognizer.txt
+  (with their own dependencies) and what the Lambda base image already ships (boto3), against S3 on
+  the moto server; torch is not among them, and is not imported.
 """
 from __future__ import annotations
 
@@ -20,21 +22,21 @@ import subprocess
 import sys
 from pathlib import Path, PurePosixPath
 
-import pytest
 import torch
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from components import settings
+from components import build_context, settings
 from face_recognition import models as fr_models
+from face_recognition.onnx_models import OnnxFaceModels
 from pipeline_common.events import s3_event
 from tools import samples, weights
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "docker" / "recognizer.Dockerfile"
-DOCKERIGNORE = ROOT / ".dockerignore"
 REQUIREMENTS = ROOT / "requirements" / "recognizer.txt"
+EXPORT_REQUIREMENTS = ROOT / "requirements" / "export.txt"
 NODEPS = ROOT / "requirements" / "nodeps.txt"
 # What public.ecr.aws/lambda/python:3.11 already has installed for the handler to import.
 LAMBDA_BASE_PACKAGES = ("boto3",)
@@ -87,10 +89,25 @@ def envs() -> dict[str, str]:
 
 
 def copies() -> list[tuple[list[str], str]]:
+    """(sources, destination) of each COPY from the build context (not from another stage)."""
     result = []
     for rest in of("COPY"):
+        if "--from=" in rest:
+            continue
         parts = [p for p in shlex.split(rest) if not p.startswith("--")]
         result.append((parts[:-1], parts[-1]))
+    return result
+
+
+def stage_copies() -> list[tuple[str, str, str]]:
+    """(stage, source, destination) of each COPY --from=stage."""
+    result = []
+    for rest in of("COPY"):
+        tokens = shlex.split(rest)
+        stage = [t.split("=", 1)[1] for t in tokens if t.startswith("--from=")]
+        if stage:
+            src, dest = [t for t in tokens if not t.startswith("--")]
+            result.append((stage[0], src, dest))
     return result
 
 
@@ -106,32 +123,82 @@ def pip_installs() -> list[list[str]]:
 
 # -- the Dockerfile against settings and requirements --------------------------------------------
 
-def test_base_image_is_lambda_python_311_pinned_by_tag():
-    [base] = of("FROM")
-    image, _, tag = base.partition(":")
-    assert image == "public.ecr.aws/lambda/python"
-    assert tag.split("@")[0] == "3.11"
+# glibc of each Lambda Python base image: 3.11 runs on Amazon Linux 2, 3.12 and later on Amazon Linux 2023.
+BASE_GLIBC = {"3.11": (2, 26), "3.12": (2, 34), "3.13": (2, 34)}
+IMAGE_PYTHON = "3.12"
+
+
+def test_both_stages_are_the_same_lambda_python_base_pinned_by_tag():
+    stages = of("FROM")
+    assert len(stages) == 2 and stages[0].endswith(" AS export") and " AS " not in stages[1]
+    for base in stages:
+        image, _, tag = base.split()[0].partition(":")
+        assert image == "public.ecr.aws/lambda/python"
+        assert tag.split("@")[0] == IMAGE_PYTHON
+
+
+def wheel_glibc(dist: md.Distribution):
+    """The oldest glibc one of the installed wheel's tags runs on; None for a pure-Python wheel."""
+    text = dist.read_text("WHEEL") or ""
+    needed = []
+    for tag in (line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("Tag:")):
+        platform = tag.split("-")[-1]
+        if platform == "any":
+            return None
+        legacy = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
+        m = re.match(r"manylinux_(\d+)_(\d+)_", platform)
+        version = (int(m.group(1)), int(m.group(2))) if m else legacy.get(platform.rsplit("_", 2)[0])
+        if version:
+            needed.append(version)
+    return min(needed) if needed else None
+
+
+def test_every_runtime_wheel_installs_on_the_base_images_glibc():
+    """The pins install on the image's OS: the wheel this venv got for each runtime distribution
+    (the same release's tags for every CPython) must run on the base image's glibc."""
+    base = BASE_GLIBC[IMAGE_PYTHON]
+    for name in sorted(closure(list(requirement_lines(REQUIREMENTS)))):
+        glibc = wheel_glibc(md.distribution(name))
+        assert glibc is None or glibc <= base, f"{name}: its wheel needs glibc {glibc}, the base has {base}"
+
+
+def test_the_glibc_check_would_refuse_the_old_amazon_linux_2_base():
+    # The check above is what would have caught a Python 3.11 (glibc 2.26) base with these pins.
+    needs = [wheel_glibc(md.distribution(n)) for n in ("numpy", "pillow", "onnxruntime")]
+    assert all(g is not None and g > BASE_GLIBC["3.11"] for g in needs)
 
 
 def test_paths_match_settings():
-    assert envs()["TORCH_HOME"] == settings.IMAGE_TORCH_HOME
+    assert json.loads(of("CMD")[0]) == ["face_recognition.handler.handler"]
     destinations = {dest.rstrip("/"): srcs for srcs, dest in copies()}
     assert destinations[settings.IMAGE_FACE_DB] == ["${FACE_DB}"]
     assert args()["FACE_DB"] == "data/face_db.pt"  # the default of Pulumi.yaml's faceDatabase
     assert settings.schema()["faceDatabase"]["default"] == args()["FACE_DB"]
     assert destinations[f"{settings.IMAGE_TASK_ROOT}/face_recognition"] == ["functions/face_recognition/"]
     assert destinations[f"{settings.IMAGE_TASK_ROOT}/pipeline_common"] == ["functions/pipeline_common/"]
-    assert json.loads(of("CMD")[0]) == ["face_recognition.handler.handler"]
-    checkpoint = f"{settings.IMAGE_TORCH_HOME}/{fr_models.VGGFACE2_CHECKPOINT.as_posix()}"
+    # The export stage fetches the weights where facenet-pytorch looks (TORCH_HOME), exports from
+    # there, and the runtime stage takes exactly that output to where the function looks.
+    home = envs()["TORCH_HOME"]
+    checkpoint = f"{home}/{fr_models.VGGFACE2_CHECKPOINT.as_posix()}"
     assert fr_models.VGGFACE2_CHECKPOINT.name == weights.VGGFACE2_FILE
     bake = [r for r in of("RUN") if "pretrained='vggface2'" in r]
     assert len(bake) == 1 and f"test -s {checkpoint}" in bake[0]
+    [export] = [shlex.split(r.split("&&")[-1]) for r in of("RUN") if "tools.export_models" in r]
+    assert export[:3] == ["python", "-m", "tools.export_models"]
+    assert export[export.index("--torch-home") + 1] == home
+    [(stage, src, dest)] = stage_copies()
+    assert stage == "export" and src.rstrip("/") == export[export.index("--out") + 1]
+    assert dest.rstrip("/") == settings.IMAGE_MODEL_DIR
+    # The export stage has the tools module layout export_models expects (tools/ beside functions/).
+    build = {dest.rstrip("/"): srcs for srcs, dest in copies() if dest.startswith("/build/")}
+    assert build["/build/functions/face_recognition"] == ["functions/face_recognition/"]
+    assert sorted(build["/build/tools"]) == ["tools/__init__.py", "tools/export_models.py", "tools/weights.py"]
     assert fr_models.UNTRAINED_MARKER.name == weights.marker(Path(".")).name
 
 
 def test_versions_come_only_from_the_requirements_files():
     installs = pip_installs()
-    assert len(installs) == 2
+    assert len(installs) == 3
     value_options = {"-r", "--requirement", "--index-url", "--extra-index-url"}
     for tokens in installs:
         expect_value = False
@@ -141,13 +208,20 @@ def test_versions_come_only_from_the_requirements_files():
                 continue
             assert token.startswith("-"), f"{token!r}: packages are named only in requirements files"
             expect_value = token in value_options
-    torch_install, facenet_install = installs
-    assert torch_install[torch_install.index("--index-url") + 1] == CPU_INDEX
-    assert torch_install[torch_install.index("-r") + 1].endswith("/recognizer.txt")
+    export_install, facenet_install, runtime_install = installs
+    assert export_install[export_install.index("--index-url") + 1] == CPU_INDEX
+    assert export_install[export_install.index("-r") + 1].endswith("/export.txt")
     assert "--no-deps" in facenet_install and facenet_install[facenet_install.index("-r") + 1].endswith("/nodeps.txt")
+    assert runtime_install[runtime_install.index("-r") + 1].endswith("/recognizer.txt")
+    assert "--index-url" not in runtime_install  # onnxruntime, numpy, Pillow: plain PyPI wheels
     copied = [srcs for srcs, dest in copies() if any(s.startswith("requirements/") for s in srcs)]
-    assert copied == [["requirements/recognizer.txt", "requirements/nodeps.txt"]]
+    assert copied == [["requirements/recognizer.txt", "requirements/export.txt", "requirements/nodeps.txt"],
+                      ["requirements/recognizer.txt"]]
     assert "==" not in DOCKERFILE.read_text().replace("==>", "")
+
+
+def test_the_runtime_requirements_hold_no_torch():
+    assert not {"torch", "torchvision", "facenet-pytorch"} & set(closure(list(requirement_lines(REQUIREMENTS))))
 
 
 def pins(path: Path) -> dict[str, str]:
@@ -162,59 +236,31 @@ def pins(path: Path) -> dict[str, str]:
     return found
 
 
+def requirement_lines(path: Path):
+    for name, version in pins(path).items():
+        yield f"{name}=={version}"
+
+
 def test_installed_versions_are_the_pinned_ones():
-    for name, version in {**pins(REQUIREMENTS), **pins(NODEPS)}.items():
+    for name, version in {**pins(REQUIREMENTS), **pins(EXPORT_REQUIREMENTS), **pins(NODEPS)}.items():
         assert Version(md.version(name)).public == Version(version).public, name
 
 
 # -- .dockerignore -------------------------------------------------------------------------------
 
-def _pattern_regex(pattern: str) -> re.Pattern:
-    out, i = "", 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):  # any number of folders, none included
-            out += "(?:.*/)?"
-            i += 3
-        elif pattern.startswith("**", i):
-            out += ".*"
-            i += 2
-        elif pattern[i] == "*":
-            out += "[^/]*"
-            i += 1
-        elif pattern[i] == "?":
-            out += "[^/]"
-            i += 1
-        else:
-            out += re.escape(pattern[i])
-            i += 1
-    return re.compile(f"^{out}$")
-
-
 def dockerignore_excludes(path: str) -> bool:
-    """Docker's rule: the last pattern matching the path or one of its parent folders decides."""
-    rules = []
-    for line in DOCKERIGNORE.read_text().splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        negated = line.startswith("!")
-        pattern = str(PurePosixPath(line.lstrip("!").strip("/")))
-        rules.append((negated, _pattern_regex(pattern)))
-    parts = PurePosixPath(path).parts
-    prefixes = ["/".join(parts[:n]) for n in range(1, len(parts) + 1)]
-    excluded = False
-    for negated, regex in rules:
-        if any(regex.match(p) for p in prefixes):
-            excluded = not negated
-    return excluded
+    """Docker's rule, as the Pulumi program applies it when it fingerprints the build context."""
+    return not build_context.is_sent(path, ROOT)
 
 
 def test_dockerignore_sends_what_the_dockerfile_copies():
-    wanted = ["requirements/recognizer.txt", "requirements/nodeps.txt", args()["FACE_DB"]]
+    wanted = [args()["FACE_DB"]]
     for srcs, _ in copies():
         for src in srcs:
             if src.startswith("functions/"):
                 wanted += [p.relative_to(ROOT).as_posix() for p in (ROOT / src).rglob("*.py")]
+            elif not src.startswith("$"):
+                wanted.append(src)
     assert len(wanted) > 8
     for path in wanted:
         assert not dockerignore_excludes(path), f"{path} is copied by the Dockerfile but ignored"
@@ -249,8 +295,7 @@ def closure(requirements: list[str]) -> set[str]:
 
 def restricted_site(target: Path) -> Path:
     """A site-packages folder holding only the image's distributions (symlinked from this venv's)."""
-    needed = closure([f"{n}=={v}" for n, v in pins(REQUIREMENTS).items()] + list(LAMBDA_BASE_PACKAGES))
-    needed |= set(pins(NODEPS))  # installed with --no-deps: the distribution alone
+    needed = closure(list(requirement_lines(REQUIREMENTS)) + list(LAMBDA_BASE_PACKAGES))
     target.mkdir()
     for name in sorted(needed):
         dist = md.distribution(name)
@@ -283,40 +328,44 @@ import face_recognition.handler as h
 event = json.loads(sys.argv[3])
 result = h.handler(event, None)
 allowed = [task, site, sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"]]
-# (torch.ops and torch.classes are namespace objects whose __file__ is a bare name, not a file)
 files = {getattr(m, "__file__", None) for m in list(sys.modules.values())}
 outside = sorted(f for f in files if isinstance(f, str) and os.path.isabs(f)
                  and not any(f.startswith(a) for a in allowed))
-print(json.dumps({"result": result, "outside": outside}))
+heavy = sorted(m for m in ("torch", "torchvision", "facenet_pytorch") if m in sys.modules)
+print(json.dumps({"result": result, "outside": outside, "imported": heavy}))
 """
 
 
-def test_handler_runs_from_exactly_the_copied_files(tmp_path, torch_home, s3):
+def test_handler_runs_from_exactly_the_copied_files(tmp_path, model_dir, s3):
     task = image_task_root(tmp_path / "task")
     site = restricted_site(tmp_path / "site")
-    assert not (site / "moto").exists() and not (site / "pytest").exists() and (site / "torch").exists()
+    assert not (site / "moto").exists() and not (site / "pytest").exists() and not (site / "torch").exists()
+    assert (site / "onnxruntime").exists()
     assert sorted(p.name for p in task.iterdir()) == ["face_recognition", "pipeline_common"]
+    models_in_image = task / PurePosixPath(settings.IMAGE_MODEL_DIR).relative_to(settings.IMAGE_TASK_ROOT)
+    shutil.copytree(model_dir, models_in_image)
 
     # A small database enrolled with the same code, and one frame to recognise.
     frame = tmp_path / "astronaut.jpg"
     samples.write_image("astronaut", frame)
     from PIL import Image
 
-    models = fr_models.FaceModels.load(torch_home)
+    models = OnnxFaceModels.load(models_in_image)
     db = tmp_path / "face_db.pt"
-    torch.save([[models.embed(Image.open(frame))], ["Collins"]], db)
+    torch.save([[torch.from_numpy(models.embed(Image.open(frame)))], ["Collins"]], db)
     s3.create_bucket(Bucket="img-stage-1")
     s3.create_bucket(Bucket="img-output")
     s3.put_object(Bucket="img-stage-1", Key="clips/astronaut.jpg", Body=frame.read_bytes())
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    env.update(OUTPUT_BUCKET="img-output", FACE_DB_PATH=str(db), TORCH_HOME=str(torch_home), LOG_LEVEL="INFO")
+    env.update(OUTPUT_BUCKET="img-output", FACE_DB_PATH=str(db), MODEL_DIR=str(models_in_image), LOG_LEVEL="INFO")
     proc = subprocess.run([sys.executable, "-I", "-S", "-c", RUN_ONE, str(task), str(site),
                            json.dumps(s3_event("img-stage-1", "clips/astronaut.jpg"))],
                           cwd=task, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["outside"] == [], "imported from outside the image's files"
+    assert report["imported"] == []
     assert [r["name"] for r in report["result"]["results"]] == ["Collins"]
     body = s3.get_object(Bucket="img-output", Key="clips/astronaut.txt")["Body"].read()
     assert body == b"Collins"

@@ -102,7 +102,7 @@ def test_each_function_gets_the_environment_the_settings_code_makes(stack):
     splitter = stack.runtimes[topology.SPLITTER].spec.env
     recognizer = stack.runtimes[topology.RECOGNIZER].spec.env
     assert splitter_environment(s, ffmpeg_path=stack.ffmpeg_path).items() <= splitter.items()
-    assert recognizer_environment(s, face_db_path=str(s.face_database), torch_home=str(stack.torch_home)).items() \
+    assert recognizer_environment(s, face_db_path=str(s.face_database), model_dir=str(stack.model_dir)).items() \
         <= recognizer.items()
     assert ("RECOGNIZER_FUNCTION" in splitter) == (s.architecture == DIRECT_INVOCATION)
     for env in (splitter, recognizer):

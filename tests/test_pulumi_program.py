@@ -649,7 +649,7 @@ def test_sizes_and_reserved_concurrency_follow_config(base_config):
     assert (recognizer.get("memorySize"), recognizer.get("timeout"), recognizer.get("ephemeralStorage"),
             recognizer.get("reservedConcurrentExecutions")) == (3008, 120, {"size": 2048}, 7)
     env = recognizer.get("environment")["variables"]
-    assert env["TORCH_NUM_THREADS"] == "2" and env["DISTANCE_THRESHOLD"] == "0.9" and env["LOG_LEVEL"] == "DEBUG"
+    assert env["MODEL_THREADS"] == "2" and env["DISTANCE_THRESHOLD"] == "0.9" and env["LOG_LEVEL"] == "DEBUG"
     assert splitter.get("environment")["variables"]["LOG_LEVEL"] == "DEBUG"
     assert {g.get("retentionInDays") for g in p.of(T_LOG_GROUP)} == {30}
     for cfg in p.of(T_INVOKE_CONFIG):

@@ -1,5 +1,6 @@
-"""The face-recognition function end to end: real MTCNN, the real pretrained='vggface2' loading path
-(reading the stand-in checkpoint), real JPEG frames made by ffmpeg, S3 over a moto server."""
+"""The face-recognition function end to end: real MTCNN and InceptionResnetV1 graphs exported through
+the real pretrained='vggface2' loading path (from the stand-in checkpoint) and run by ONNX Runtime,
+real JPEG frames made by ffmpeg, S3 over a moto server."""
 from __future__ import annotations
 
 import json
@@ -13,7 +14,7 @@ import pytest
 import torch
 
 from face_recognition.facedb import FaceDatabase, FaceDatabaseError
-from face_recognition.models import FaceModels
+from face_recognition.onnx_models import OnnxFaceModels
 from face_recognition.recognizer import NO_FACE, UNKNOWN, FrameError, Recognizer, decode_frame
 from face_recognition.service import RESULT_CONTENT_TYPE, RecognitionError, RecognitionService
 from pipeline_common.events import s3_event
@@ -38,8 +39,8 @@ def frames(videos, tmp_path_factory) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def models(torch_home) -> FaceModels:
-    return FaceModels.load(torch_home)
+def models(model_dir) -> OnnxFaceModels:
+    return OnnxFaceModels.load(model_dir)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,7 @@ def enrolled(models, frames, tmp_path_factory) -> Path:
     for sample, person in samples.PEOPLE.items():
         embedding = models.embed(decode_frame(frames[sample], sample))
         assert embedding is not None and embedding.shape == (1, 512)
-        embeddings.append(embedding)
+        embeddings.append(torch.from_numpy(embedding))
         names.append(person)
     path = tmp_path_factory.mktemp("db") / "face_db.pt"
     torch.save([embeddings, names], path)
@@ -163,7 +164,7 @@ def test_enrolled_faces_are_named_and_a_stranger_is_unknown_under_a_threshold(mo
     astronaut = decode_frame(frames["astronaut"], "astronaut")
     camera = decode_frame(frames["camera"], "camera")
     only_collins = tmp_path / "collins.pt"
-    torch.save([[models.embed(astronaut)], ["Collins"]], only_collins)
+    torch.save([[torch.from_numpy(models.embed(astronaut))], ["Collins"]], only_collins)
     db = FaceDatabase.load(only_collins)
 
     without = Recognizer(models, db)
@@ -267,7 +268,7 @@ def test_face_database_validation(tmp_path):
         FaceDatabase.load(junk)
     unsafe = tmp_path / "unsafe.pt"
     torch.save([[torch.zeros(1, 512)], [Fraction(1, 2)]], unsafe)  # an object unpickling would construct
-    with pytest.raises(FaceDatabaseError, match="weights-only load refused it: .*fractions.Fraction"):
+    with pytest.raises(FaceDatabaseError, match="refers to fractions.Fraction, which a file of tensors"):
         FaceDatabase.load(unsafe)
     with pytest.raises(FaceDatabaseError, match="cannot read it"):
         FaceDatabase.load(tmp_path / "absent.pt")
@@ -286,8 +287,8 @@ def test_a_database_cannot_use_a_sentinel_as_a_name(models):
 
 def import_handler(env: dict, cwd: Path) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items()
-            if k not in ("OUTPUT_BUCKET", "FACE_DB_PATH", "TORCH_HOME", "DISTANCE_THRESHOLD",
-                         "TORCH_NUM_THREADS", "LOG_LEVEL")}
+            if k not in ("OUTPUT_BUCKET", "FACE_DB_PATH", "MODEL_DIR", "DISTANCE_THRESHOLD",
+                         "MODEL_THREADS", "LOG_LEVEL", "TORCH_HOME")}
     base["PYTHONPATH"] = str(ROOT / "functions")
     return subprocess.run([sys.executable, "-c", "import face_recognition.handler"], cwd=cwd,
                           env={**base, **env}, capture_output=True, text=True, timeout=300)
@@ -304,13 +305,15 @@ def malformed_db(tmp_path: Path) -> Path:
     ("no database setting", "FACE_DB_PATH is not set"),
     ("database file missing", "FACE_DB_PATH={missing}: no such file"),
     ("malformed database", "face database {malformed}: 1 embeddings but 2 names"),
-    ("no weights", "vggface2 weights not found at {empty}/checkpoints/20180402-114759-vggface2.pt"),
+    ("no models setting", "MODEL_DIR is not set"),
+    ("models not exported", "no exported models at {empty} (manifest.json is missing)"),
+    ("bad threads", "MODEL_THREADS='two' is not a whole number"),
     ("bad threshold", "DISTANCE_THRESHOLD='close' is not a number"),
 ])
-def test_misconfiguration_fails_at_start_up_naming_the_culprit(enrolled, torch_home, tmp_path, case, message):
+def test_misconfiguration_fails_at_start_up_naming_the_culprit(enrolled, model_dir, tmp_path, case, message):
     paths = {"missing": tmp_path / "absent.pt", "malformed": malformed_db(tmp_path), "empty": tmp_path / "empty"}
     paths["empty"].mkdir()
-    env = {"OUTPUT_BUCKET": OUTPUT, "FACE_DB_PATH": str(enrolled), "TORCH_HOME": str(torch_home)}
+    env = {"OUTPUT_BUCKET": OUTPUT, "FACE_DB_PATH": str(enrolled), "MODEL_DIR": str(model_dir)}
     if case == "no bucket":
         del env["OUTPUT_BUCKET"]
     elif case == "no database setting":
@@ -319,8 +322,12 @@ def test_misconfiguration_fails_at_start_up_naming_the_culprit(enrolled, torch_h
         env["FACE_DB_PATH"] = str(paths["missing"])
     elif case == "malformed database":
         env["FACE_DB_PATH"] = str(paths["malformed"])
-    elif case == "no weights":
-        env["TORCH_HOME"] = str(paths["empty"])
+    elif case == "no models setting":
+        del env["MODEL_DIR"]
+    elif case == "models not exported":
+        env["MODEL_DIR"] = str(paths["empty"])
+    elif case == "bad threads":
+        env["MODEL_THREADS"] = "two"
     elif case == "bad threshold":
         env["DISTANCE_THRESHOLD"] = "close"
     proc = import_handler(env, tmp_path)

@@ -125,14 +125,14 @@ def test_recognizer_environment():
     s = load({"recognizerMemory": "3538", "distanceThreshold": "0.8", "logLevel": "DEBUG"})
     assert S.recognizer_environment(s) == {
         "OUTPUT_BUCKET": "vfp-unit-output", "FACE_DB_PATH": "/var/task/face_db.pt",
-        "TORCH_HOME": "/var/task/torch", "LOG_LEVEL": "DEBUG", "TORCH_NUM_THREADS": "2",
+        "MODEL_DIR": "/var/task/models", "LOG_LEVEL": "DEBUG", "MODEL_THREADS": "2",
         "DISTANCE_THRESHOLD": "0.8"}
     assert "DISTANCE_THRESHOLD" not in S.recognizer_environment(load({}))
-    local = S.recognizer_environment(s, face_db_path="/tmp/db.pt", torch_home="/tmp/torch")
-    assert (local["FACE_DB_PATH"], local["TORCH_HOME"]) == ("/tmp/db.pt", "/tmp/torch")
+    local = S.recognizer_environment(s, face_db_path="/tmp/db.pt", model_dir="/tmp/models")
+    assert (local["FACE_DB_PATH"], local["MODEL_DIR"]) == ("/tmp/db.pt", "/tmp/models")
 
 
 @pytest.mark.parametrize("memory, threads", [(128, 1), (1024, 1), (1769, 1), (2700, 2), (3538, 2),
                                              (5307, 3), (10240, 6)])
-def test_torch_threads_follow_lambda_vcpus(memory, threads):
-    assert S.torch_threads(memory) == threads
+def test_model_threads_follow_lambda_vcpus(memory, threads):
+    assert S.model_threads(memory) == threads

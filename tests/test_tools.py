@@ -50,10 +50,10 @@ def test_enrolment_gives_the_course_format_made_by_the_recognizers_own_embed(fac
     assert isinstance(loaded, list) and len(loaded) == 2 and loaded[1] == names
     assert all(isinstance(e, torch.Tensor) and e.shape == (1, 512) for e in loaded[0])
     # The still's embedding is exactly what the recognizer computes for that picture...
-    assert torch.equal(loaded[0][0], models.embed(Image.open(faces / "Cameraman" / "still.png")))
+    assert torch.equal(loaded[0][0], torch.from_numpy(models.embed(Image.open(faces / "Cameraman" / "still.png"))))
     # ...and the video's is that of the very frame the splitter would cut.
     frame = first_frame(ffmpeg_exe(), faces / "Collins" / "clip.mp4", label="clip").jpeg
-    assert torch.equal(loaded[0][1], models.embed(Image.open(io.BytesIO(frame))))
+    assert torch.equal(loaded[0][1], torch.from_numpy(models.embed(Image.open(io.BytesIO(frame)))))
     assert len(FaceDatabase.load(out)) == 3
 
 

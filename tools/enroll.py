@@ -6,8 +6,9 @@
 
 The result is what `torch.load` of the course's data.pt gives: `[embeddings, names]`, a list of
 (1, 512) tensors and a list of names, one per enrolled picture. Each embedding comes from the
-recognizer's own `FaceModels.embed` (same detector settings, same largest-face choice, same crop,
-same network), loaded from TORCH_HOME, so a database is only meaningful with the weights it was
+recognizer's own models (`OnnxFaceModels.embed`: same detector settings, same largest-face choice,
+same crop, same graphs, exported from the weights in TORCH_HOME by tools/export_models.py), so a
+database is only meaningful with the weights it was
 made with: the real vggface2 file in production, or the untrained stand-in that offline machines
 use (then a banner says so). Videos give their first frame, cut by the splitter's own ffmpeg code,
 i.e. exactly the frame the pipeline will recognise; `--frames N` takes N frames instead, one every
@@ -160,10 +161,12 @@ def video_frames(video: Path, *, frames: int, interval_s: float, ffmpeg: str) ->
 
 
 def load_models(torch_home: Path, *, threads: Optional[int] = None):
+    """The function's own models, exported from the weights in `torch_home` (once per checkpoint)."""
     use_function_code()
-    from face_recognition.models import FaceModels
+    from face_recognition.onnx_models import OnnxFaceModels
+    from tools.export_models import ensure_exported
 
-    return FaceModels.load(torch_home, threads)
+    return OnnxFaceModels.load(ensure_exported(torch_home), threads)
 
 
 def enroll(samples: list[Sample], models, *, frames: int = 1, interval_s: float = 0.5,
@@ -178,7 +181,7 @@ def enroll(samples: list[Sample], models, *, frames: int = 1, interval_s: float 
                 skipped.append(f"{label}: no face found")
                 progress(f"skip {label}: no face found")
                 continue
-            embeddings.append(embedding.detach().clone())
+            embeddings.append(embedding)
             names.append(sample.name)
             progress(f"{sample.name:<16} {label}")
     missing = sorted({s.name for s in samples} - set(names))
@@ -189,7 +192,9 @@ def enroll(samples: list[Sample], models, *, frames: int = 1, interval_s: float 
 
 
 def save_database(path: Path, embeddings: list, names: list[str]) -> Path:
-    """Write `[embeddings, names]` atomically, then check it loads as the recognizer loads it."""
+    """Write `[embeddings, names]` (tensors, as the course's file) atomically, then check it loads as
+    the recognizer loads it."""
+    import numpy as np
     import torch
 
     use_function_code()
@@ -199,7 +204,9 @@ def save_database(path: Path, embeddings: list, names: list[str]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save([embeddings, names], tmp)
+    tensors = [e.detach().clone() if isinstance(e, torch.Tensor) else torch.from_numpy(np.array(e, dtype=np.float32))
+               for e in embeddings]
+    torch.save([tensors, list(names)], tmp)
     os.replace(tmp, path)
     FaceDatabase.load(path)
     return path

@@ -22,8 +22,8 @@ _OFF = ("", "off", "none", "0")
 class RecognizerConfig:
     output_bucket: str
     face_db_path: Path
-    torch_home: Optional[Path]          # None: facenet-pytorch's default (~/.cache/torch)
-    threads: Optional[int]              # None: leave torch's default
+    model_dir: Path                     # the exported graphs (tools/export_models.py)
+    threads: Optional[int]              # None: ONNX Runtime's default (one per visible core)
     distance_threshold: Optional[float]  # None: always report the nearest name
     log_level: str = "INFO"
 
@@ -33,27 +33,19 @@ class RecognizerConfig:
         get = env.get
         bucket = env.bucket("OUTPUT_BUCKET", receives="<stem>.txt results")
 
-        db = get("FACE_DB_PATH")
-        if not db:
-            raise ConfigError("FACE_DB_PATH is not set: it names the face database file ([embeddings, names])")
-        face_db_path = Path(db)
-        if not face_db_path.is_file():
-            raise ConfigError(f"FACE_DB_PATH={db}: no such file")
-
-        home = get("TORCH_HOME")
-        torch_home = Path(home) if home else None
-        if torch_home is not None and not torch_home.is_dir():
-            raise ConfigError(f"TORCH_HOME={home}: no such directory (it must hold checkpoints/ with the vggface2 weights)")
+        face_db_path = env.existing_path("FACE_DB_PATH", names="the face database file ([embeddings, names])")
+        model_dir = env.existing_path("MODEL_DIR", directory=True,
+                                      names="the folder of exported models (tools/export_models.py)")
 
         threads: Optional[int] = None
-        raw = get("TORCH_NUM_THREADS")
+        raw = get("MODEL_THREADS")
         if raw:
             try:
                 threads = int(raw)
             except ValueError:
-                raise ConfigError(f"TORCH_NUM_THREADS={raw!r} is not a whole number") from None
+                raise ConfigError(f"MODEL_THREADS={raw!r} is not a whole number") from None
             if not 1 <= threads <= MAX_THREADS:
-                raise ConfigError(f"TORCH_NUM_THREADS={threads} is outside 1..{MAX_THREADS}")
+                raise ConfigError(f"MODEL_THREADS={threads} is outside 1..{MAX_THREADS}")
 
         threshold: Optional[float] = None
         raw = get("DISTANCE_THRESHOLD")
@@ -67,5 +59,5 @@ class RecognizerConfig:
 
         level = env.log_level()
 
-        return cls(output_bucket=bucket, face_db_path=face_db_path, torch_home=torch_home,
+        return cls(output_bucket=bucket, face_db_path=face_db_path, model_dir=model_dir,
                    threads=threads, distance_threshold=threshold, log_level=level)

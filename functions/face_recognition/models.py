@@ -1,32 +1,24 @@
-"""The two networks, loaded once per process: MTCNN finds the face, InceptionResnetV1 embeds it.
+"""The reference runtime: MTCNN and InceptionResnetV1 in PyTorch, as facenet-pytorch runs them.
 
-Recognition semantics are the course's, so its database (made with the real vggface2 weights) stays
-valid: `MTCNN(image_size=240, margin=0, min_face_size=20)` with facenet-pytorch's other defaults
-(post_process=True, i.e. fixed_image_standardization; select_largest=True) and
-`InceptionResnetV1(pretrained='vggface2').eval()` embedding `face.unsqueeze(0)`.
+The function itself runs the ONNX export of these networks (onnx_models.py, no torch at run time);
+this module is what that export is made from (tools/export_models.py), what the enrolment tool
+embeds with, and the course's exact path that tests and the benchmark compare against.
+Recognition semantics (which face, which crop, which settings) are in faces.py.
 
-When a frame holds several faces the one with the LARGEST box is embedded (MTCNN's
-select_largest, the course's behaviour: its Diesel clip shows two faces and expects "Diesel").
-
-What the fast path changes, and why the answer does not move (tests/test_accuracy.py checks it):
-- Detection skips MTCNN's two finest pyramid scales by asking for faces of at least
-  20 / 0.709**2 ≈ 39.8 px instead of 20 px. The remaining scales are exactly the course's (same
-  scale values, same full-resolution pixels), so every face of that size or larger gets the very
-  box the course code would find; only faces smaller than ~40 px in the frame go undetected.
-  Those two scales are the costly ones (the first resizes a 1280x720 frame to 768x432 for P-Net).
+What the default (fast) load changes, and why the answer does not move (tests/test_accuracy.py):
+- min_face_size ≈ 39.8 px instead of 20 (faces.py: it skips the two costliest pyramid scales).
   A plain downscaled copy was measured and rejected: its boxes drift (IoU down to 0.83 on the
   course frames) and on the Diesel frame it picks the other face.
 - Detection runs once (detect → select → extract), where the course ran MTCNN twice per frame.
 - The embedding network runs with batch norm folded into the preceding convolutions, in
   channels-last layout, under torch.inference_mode(), and without its unused 8631-way classifier.
   This is the same arithmetic reordered (cosine similarity to the stock network ≥ 0.9999).
-The course's exact path stays available: `FaceModels.load(..., fast=False)`.
+The course's exact path: `FaceModels.load(..., fast=False)`.
 """
 from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional, Union
 
@@ -34,37 +26,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-IMAGE_SIZE = 240          # the course's crop size (the database was made from 240x240 crops)
-MARGIN = 0
-COURSE_MIN_FACE = 20      # px; the course's MTCNN(min_face_size=20)
-PYRAMID_FACTOR = 0.709    # facenet-pytorch's default scale step
-SKIPPED_SCALES = 2
-FAST_MIN_FACE = COURSE_MIN_FACE / PYRAMID_FACTOR ** SKIPPED_SCALES  # ≈ 39.8 px, see the module doc
+from face_recognition.faces import (COURSE_MIN_FACE, FAST_MIN_FACE, IMAGE_SIZE, MARGIN, UNTRAINED_MARKER,
+                                    VGGFACE2_CHECKPOINT, Analyses, Analysis, Face, ModelError, rgb)
 
-VGGFACE2_CHECKPOINT = Path("checkpoints") / "20180402-114759-vggface2.pt"
-# tools/weights.py leaves this file next to a stand-in (untrained) checkpoint.
-UNTRAINED_MARKER = Path("checkpoints") / "UNTRAINED"
-
-
-class ModelError(RuntimeError):
-    """The models cannot be loaded; the message names the file or setting at fault."""
-
-
-@dataclass(frozen=True)
-class Face:
-    """The chosen face of a frame."""
-    box: tuple[float, float, float, float]  # x1, y1, x2, y2 in the frame's pixels
-    probability: float
-    faces: int                               # how many faces MTCNN found in the frame
-    crop: torch.Tensor                       # (3, 240, 240), standardised as MTCNN(post_process=True)
-
-
-@dataclass(frozen=True)
-class Analysis:
-    embedding: Optional[torch.Tensor]        # (1, 512); None when no face was found
-    box: Optional[tuple[float, float, float, float]]
-    probability: Optional[float]
-    faces: int
+__all__ = ["FaceModels", "Face", "Analysis", "ModelError", "IMAGE_SIZE", "MARGIN", "FAST_MIN_FACE",
+           "COURSE_MIN_FACE", "VGGFACE2_CHECKPOINT", "UNTRAINED_MARKER", "default_torch_home"]
 
 
 def default_torch_home() -> Path:
@@ -100,7 +66,7 @@ def _fold_batchnorm(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
-class FaceModels:
+class FaceModels(Analyses):
     """MTCNN + InceptionResnetV1(pretrained='vggface2'), ready to find and embed faces."""
 
     def __init__(self, mtcnn, resnet, *, fast: bool, untrained: bool, checkpoint: Path):
@@ -164,7 +130,7 @@ class FaceModels:
 
     def find_face(self, image: Image.Image) -> Optional[Face]:
         """Detect once, choose the largest face, crop it from the frame at full resolution."""
-        image = _rgb(image)
+        image = rgb(image)
         mtcnn = self.mtcnn
         with torch.inference_mode():
             boxes, probs, points = mtcnn.detect(image, landmarks=True)
@@ -188,22 +154,3 @@ class FaceModels:
         with torch.inference_mode():
             embedding = self._embed_crop(face.crop)
         return embedding.clone()  # an ordinary tensor: callers may save it or use it with autograd on
-
-    def analyse(self, image: Image.Image) -> Analysis:
-        face = self.find_face(image)
-        if face is None:
-            return Analysis(embedding=None, box=None, probability=None, faces=0)
-        return Analysis(embedding=self.embed_face(face), box=face.box, probability=face.probability,
-                        faces=face.faces)
-
-    def embed(self, image: Image.Image) -> Optional[torch.Tensor]:
-        """The (1, 512) embedding of the face recognition would choose in `image`; None when no face.
-
-        The enrolment tool builds databases with this, so enrolled faces and recognised faces go
-        through the same detection, choice, crop and network.
-        """
-        return self.analyse(image).embedding
-
-
-def _rgb(image: Image.Image) -> Image.Image:
-    return image if image.mode == "RGB" else image.convert("RGB")

@@ -18,7 +18,7 @@ from typing import Optional
 from PIL import Image, UnidentifiedImageError
 
 from face_recognition.facedb import FaceDatabase, FaceDatabaseError
-from face_recognition.models import FaceModels
+from face_recognition.faces import FaceFinder
 
 NO_FACE = "no-face"
 UNKNOWN = "unknown"
@@ -55,7 +55,7 @@ def decode_frame(data: bytes, source: str) -> Image.Image:
 
 
 class Recognizer:
-    def __init__(self, models: FaceModels, database: FaceDatabase,
+    def __init__(self, models: FaceFinder, database: FaceDatabase,
                  distance_threshold: Optional[float] = None):
         clash = sorted(set(database.names) & set(SENTINELS))
         if clash:

@@ -22,7 +22,8 @@ from pipeline_common.log import fields, get_logger, log_startup_failure
 
 from face_recognition.config import ConfigError, RecognizerConfig
 from face_recognition.facedb import FaceDatabase, FaceDatabaseError
-from face_recognition.models import FaceModels, ModelError
+from face_recognition.faces import ModelError
+from face_recognition.onnx_models import OnnxFaceModels
 from face_recognition.recognizer import FrameError, Recognizer
 
 SERVICE = "face-recognition"
@@ -108,7 +109,7 @@ def start(environ: Optional[Mapping[str, str]] = None, *, s3=None,
     try:
         config = RecognizerConfig.from_env(environ)
         database = FaceDatabase.load(config.face_db_path)
-        models = FaceModels.load(config.torch_home, config.threads, warm_up=warm_up)
+        models = OnnxFaceModels.load(config.model_dir, config.threads, warm_up=warm_up)
         recognizer = Recognizer(models, database, config.distance_threshold)
     except (ConfigError, FaceDatabaseError, ModelError) as exc:
         log_startup_failure(SERVICE, str(exc), type(exc).__name__)
@@ -116,7 +117,9 @@ def start(environ: Optional[Mapping[str, str]] = None, *, s3=None,
     log = get_logger(SERVICE)
     log.info("started", extra=fields(faces_in_database=len(database), output_bucket=config.output_bucket,
                                      threads=config.threads, distance_threshold=config.distance_threshold,
-                                     weights=str(models.checkpoint), untrained_weights=models.untrained))
+                                     models=str(config.model_dir), weights=str(models.checkpoint),
+                                     weights_sha256=models.manifest.get("source_sha256"),
+                                     untrained_weights=models.untrained))
     if models.untrained:
         log.warning("the vggface2 weights are an untrained stand-in: names are only meaningful against "
                     "faces enrolled with the same file")

@@ -3,6 +3,7 @@ stripped, checked once at start-up, and every error naming the variable at fault
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Mapping
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -29,6 +30,16 @@ class Env:
         if not _BUCKET.match(value) or ".." in value:
             raise ConfigError(f"{name}={value!r} is not a valid S3 bucket name")
         return value
+
+    def existing_path(self, name: str, *, names: str, directory: bool = False) -> Path:
+        """A required file (or folder) that must exist at start-up; `names` says what it is."""
+        value = self.get(name)
+        if not value:
+            raise ConfigError(f"{name} is not set: it names {names}")
+        path = Path(value)
+        if not (path.is_dir() if directory else path.is_file()):
+            raise ConfigError(f"{name}={value}: no such {'directory' if directory else 'file'} (it must be {names})")
+        return path
 
     def log_level(self) -> str:
         level = (self.get("LOG_LEVEL") or "INFO").upper()

@@ -1,0 +1,127 @@
+"""The function's models at run time: MTCNN and InceptionResnetV1 as ONNX graphs, no torch.
+
+tools/export_models.py writes the four graphs from the same weights the course code loads
+(facenet-pytorch's bundled MTCNN weights and `InceptionResnetV1(pretrained='vggface2')`, batch norm
+folded into the convolutions and the unused 8631-way classifier left out); the image build runs it,
+and the local stack runs it on the weights it is given. Here ONNX Runtime runs them and detection.py
+does MTCNN's steps in between, so a cold start imports NumPy, Pillow and ONNX Runtime instead of
+torch and torchvision (measured in bench/, README Performance). tests/test_accuracy.py holds this
+path to stock facenet-pytorch's boxes and embeddings.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+from PIL import Image
+
+from face_recognition import detection
+from face_recognition.faces import (EMBEDDING_SIZE, FAST_MIN_FACE, IMAGE_SIZE, Analyses, Face, ModelError,
+                                    crop_face, rgb)
+
+MANIFEST = "manifest.json"
+GRAPHS = {"pnet": "pnet.onnx", "rnet": "rnet.onnx", "onet": "onet.onnx", "embedder": "inception_resnet_v1.onnx"}
+FORMAT = 1  # manifest["format"]: bumped when the graphs' inputs or outputs change
+
+
+class OnnxFaceModels(Analyses):
+    """Finds, chooses, crops and embeds faces with the exported graphs."""
+
+    def __init__(self, sessions: dict, manifest: dict, model_dir: Path):
+        self._sessions = sessions
+        self.manifest = manifest
+        self.model_dir = model_dir
+        self.untrained = bool(manifest.get("untrained"))
+        self.checkpoint = manifest.get("source", str(model_dir))
+        self.min_face_size = float(manifest.get("min_face_size", FAST_MIN_FACE))
+
+    @classmethod
+    def load(cls, model_dir: Union[str, Path], threads: Optional[int] = None, *,
+             warm_up: bool = False) -> "OnnxFaceModels":
+        """Open the graphs in `model_dir` (tools/export_models.py's output).
+
+        threads: intra-op threads per graph (None: ONNX Runtime's default, one per core).
+        warm_up: run each graph once so the first request does not pay for kernel set-up.
+        """
+        model_dir = Path(model_dir)
+        manifest_path = model_dir / MANIFEST
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ModelError(f"no exported models at {model_dir} ({MANIFEST} is missing): "
+                             "tools/export_models.py writes them from the vggface2 weights") from None
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"{manifest_path}: unreadable ({exc})") from None
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            raise ModelError(f"{manifest_path}: format {manifest.get('format') if isinstance(manifest, dict) else '?'}"
+                             f", this code reads format {FORMAT}; export the models again")
+
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.inter_op_num_threads = 1
+        if threads is not None:
+            options.intra_op_num_threads = int(threads)
+        # No spin-waiting between runs: detection alternates short graph runs with NumPy work on the
+        # same cores, and spinning pool threads starved it (measured: 2-thread detection slower than 1).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.log_severity_level = 3  # errors only: its warnings are about graph rewrites, not our data
+        sessions = {}
+        for name, file in GRAPHS.items():
+            path = model_dir / file
+            if not path.is_file():
+                raise ModelError(f"exported model {path} is missing; export the models again")
+            try:
+                sessions[name] = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            except Exception as exc:  # ONNX Runtime raises its own types for a truncated or foreign file
+                raise ModelError(f"exported model {path} could not be loaded: "
+                                 f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        models = cls(sessions, manifest, model_dir)
+        if warm_up:
+            models.warm_up()
+        return models
+
+    # -- the three MTCNN networks, for detection.detect ----------------------------------------
+
+    def pnet(self, x: np.ndarray):
+        return self._sessions["pnet"].run(None, {"image": x})
+
+    def rnet(self, x: np.ndarray):
+        return self._sessions["rnet"].run(None, {"image": x})
+
+    def onet(self, x: np.ndarray):
+        return self._sessions["onet"].run(None, {"image": x})
+
+    # -- the pipeline ----------------------------------------------------------------------------
+
+    def warm_up(self) -> None:
+        self._embed_crop(np.zeros((3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32))
+        blank = np.zeros((IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
+        detection.detect(blank, self, self.min_face_size)
+        # R-Net and O-Net only run when P-Net proposes something: give each one batch.
+        self.rnet(np.zeros((1, 3, 24, 24), dtype=np.float32))
+        self.onet(np.zeros((1, 3, 48, 48), dtype=np.float32))
+
+    def find_face(self, image: Image.Image) -> Optional[Face]:
+        """Detect once, choose the largest face, crop it from the frame at full resolution."""
+        image = rgb(image)
+        found = detection.detect(np.asarray(image), self, self.min_face_size)
+        if found is None:
+            return None
+        box = tuple(float(v) for v in found.boxes[0])
+        return Face(box=box, probability=float(found.probs[0]), faces=len(found), crop=crop_face(image, box))
+
+    def _embed_crop(self, crop: np.ndarray) -> np.ndarray:
+        [embedding] = self._sessions["embedder"].run(None, {"face": crop[None]})
+        return embedding
+
+    def embed_face(self, face: Face) -> np.ndarray:
+        """The (1, 512) embedding of a chosen face."""
+        embedding = self._embed_crop(face.crop)
+        if embedding.shape != (1, EMBEDDING_SIZE):
+            raise ModelError(f"{self.model_dir}: the embedding graph gave {embedding.shape}, expected (1, {EMBEDDING_SIZE})")
+        return embedding
