@@ -59,34 +59,36 @@ class IntegralImage:
             raise ValueError(f"expected an HxWx3 uint8 image, got {pixels.dtype} {pixels.shape}")
         h, w, _ = pixels.shape
         self.height, self.width = h, w
-        # Exact integer sums; int32 holds them for any frame up to ~8 megapixels.
+        # Exact integer sums; int32 holds them for any frame up to ~8 megapixels. Laid out
+        # (row, channel, column) so both running sums walk contiguous memory: along each row in
+        # one call, then down the rows one row at a time (numpy's cumsum along the outer axis, or
+        # with the channels innermost, measured 2-3x slower at 720p).
         dtype = np.int32 if 255 * h * w < 2**31 else np.int64
-        table = np.zeros((h + 1, w + 1, 3), dtype=dtype)
-        inner = table[1:, 1:]
-        inner[...] = pixels
-        # Running sums along each row, then down the rows one row at a time: numpy's cumsum along
-        # the outer axis is several times slower than these contiguous row additions (measured).
-        np.add.accumulate(inner, axis=1, out=inner)
+        table = np.zeros((h + 1, 3, w + 1), dtype=dtype)
+        inner = table[1:, :, 1:]
+        inner[...] = pixels.transpose(0, 2, 1)
+        np.cumsum(inner, axis=2, out=inner)
         for i in range(2, h + 1):
             np.add(table[i], table[i - 1], out=table[i])
         self._flat = table.reshape(-1)
-        self._stride = (w + 1) * 3
+        self._row = 3 * (w + 1)
+        self._channel = np.arange(3)[None, :, None, None] * (w + 1)
 
     def resample(self, y0: np.ndarray, y1: np.ndarray, x0: np.ndarray, x1: np.ndarray,
                  out_h: int, out_w: int) -> np.ndarray:
         """(N, 3, out_h, out_w) float32: each region [y0:y1, x0:x1) area-resampled to out_h x out_w."""
         ys, ye = _bins(y0, y1, out_h)   # (N, out_h)
         xs, xe = _bins(x0, x1, out_w)   # (N, out_w)
-        channel = np.arange(3)
-        rows_s = (ys * self._stride)[:, :, None, None]
-        rows_e = (ye * self._stride)[:, :, None, None]
-        cols_s = (xs * 3)[:, None, :, None] + channel
-        cols_e = (xe * 3)[:, None, :, None] + channel
+        rows_s = (ys * self._row)[:, None, :, None] + self._channel
+        rows_e = (ye * self._row)[:, None, :, None] + self._channel
+        cols_s = xs[:, None, None, :]
+        cols_e = xe[:, None, None, :]
         t = self._flat
-        sums = t[rows_e + cols_e] - t[rows_s + cols_e] - t[rows_e + cols_s] + t[rows_s + cols_s]
-        counts = ((ye - ys)[:, :, None] * (xe - xs)[:, None, :])[..., None]
-        means = (sums / counts).astype(np.float32)               # (N, out_h, out_w, 3)
-        return np.ascontiguousarray(means.transpose(0, 3, 1, 2))
+        sums = (np.take(t, rows_e + cols_e) - np.take(t, rows_s + cols_e)
+                - np.take(t, rows_e + cols_s) + np.take(t, rows_s + cols_s))
+        counts = (ye - ys)[:, None, :, None] * (xe - xs)[:, None, None, :]
+        # Exact integer sums over small counts: one float32 division, as the pooling's own average.
+        return np.divide(sums, counts, dtype=np.float32)
 
     def whole(self, out_h: int, out_w: int) -> np.ndarray:
         one = np.array([0])
