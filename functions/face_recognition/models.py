@@ -1,8 +1,9 @@
 """The reference runtime: MTCNN and InceptionResnetV1 in PyTorch, as facenet-pytorch runs them.
 
 The function itself runs the ONNX export of these networks (onnx_models.py, no torch at run time);
-this module is what that export is made from (tools/export_models.py), what the enrolment tool
-embeds with, and the course's exact path that tests and the benchmark compare against.
+this module is what that export is made from (tools/export_models.py) and checked against, and
+the PyTorch paths (this one's fast default and the course's exact one) that tests and the
+benchmark compare the function with.
 Recognition semantics (which face, which crop, which settings) are in faces.py.
 
 What the default (fast) load changes, and why the answer does not move (tests/test_accuracy.py):
