@@ -133,11 +133,8 @@ def read_verified(path: Path, expected_sha256: str, *, what: str) -> bytes:
 
 
 def verify_file(path: Path, expected_sha256: str, *, what: str) -> None:
-    digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    _check(digest.hexdigest(), expected_sha256, what)
+        _check(hashlib.file_digest(fh, "sha256").hexdigest(), expected_sha256, what)
 
 
 def _check(actual: str, expected: str, what: str) -> None:

@@ -28,7 +28,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from components import build_context, settings
-from face_recognition import models as fr_models
+from face_recognition import faces
 from face_recognition.onnx_models import OnnxFaceModels
 from pipeline_common.events import s3_event
 from tools import samples, weights
@@ -179,8 +179,8 @@ def test_paths_match_settings():
     # The export stage fetches the weights where facenet-pytorch looks (TORCH_HOME), exports from
     # there, and the runtime stage takes exactly that output to where the function looks.
     home = envs()["TORCH_HOME"]
-    checkpoint = f"{home}/{fr_models.VGGFACE2_CHECKPOINT.as_posix()}"
-    assert fr_models.VGGFACE2_CHECKPOINT.name == weights.VGGFACE2_FILE
+    checkpoint = f"{home}/{faces.VGGFACE2_CHECKPOINT.as_posix()}"
+    assert faces.VGGFACE2_CHECKPOINT.name == weights.VGGFACE2_FILE
     bake = [r for r in of("RUN") if "pretrained='vggface2'" in r]
     assert len(bake) == 1 and f"test -s {checkpoint}" in bake[0]
     [export] = [shlex.split(r.split("&&")[-1]) for r in of("RUN") if "tools.export_models" in r]
@@ -193,7 +193,7 @@ def test_paths_match_settings():
     build = {dest.rstrip("/"): srcs for srcs, dest in copies() if dest.startswith("/build/")}
     assert build["/build/functions/face_recognition"] == ["functions/face_recognition/"]
     assert sorted(build["/build/tools"]) == ["tools/__init__.py", "tools/export_models.py", "tools/weights.py"]
-    assert fr_models.UNTRAINED_MARKER.name == weights.marker(Path(".")).name
+    assert faces.UNTRAINED_MARKER.name == weights.marker(Path(".")).name
 
 
 def test_versions_come_only_from_the_requirements_files():

@@ -18,6 +18,7 @@ import shutil
 import sys
 import warnings
 from pathlib import Path
+from typing import Optional
 
 from tools import use_function_code
 
@@ -31,15 +32,15 @@ OPSET = 17
 
 
 def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def export(torch_home: Path, out: Path) -> Path:
-    """Write the graphs and manifest for the weights in `torch_home` into `out` (made atomically)."""
+def export(torch_home: Path, out: Path, *, source_sha256: Optional[str] = None) -> Path:
+    """Write the graphs and manifest for the weights in `torch_home` into `out` (made atomically).
+
+    source_sha256: the checkpoint's digest when the caller has already computed it.
+    """
     import torch
 
     from face_recognition.models import FaceModels
@@ -66,7 +67,7 @@ def export(torch_home: Path, out: Path) -> Path:
     manifest = {
         "format": onnx_models.FORMAT,
         "source": str(checkpoint),
-        "source_sha256": sha256(checkpoint),
+        "source_sha256": source_sha256 or sha256(checkpoint),
         "untrained": weights.is_untrained(torch_home),
         "min_face_size": FAST_MIN_FACE,
         "opset": OPSET,
@@ -128,7 +129,7 @@ def ensure_exported(torch_home: Path) -> Path:
                 return out
         except ValueError:
             pass
-    return export(torch_home, out)
+    return export(torch_home, out, source_sha256=digest)
 
 
 def main(argv=None) -> int:

@@ -110,35 +110,33 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 
 def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
     """Indices kept by IoU suppression, highest score first (torchvision.ops.nms's rule)."""
-    order = np.argsort(-scores, kind="stable")
-    x1, y1, x2, y2 = (boxes[:, k] for k in range(4))
-    area = (x2 - x1) * (y2 - y1)
-    keep = []
-    while order.size:
-        i = order[0]
-        keep.append(i)
-        rest = order[1:]
-        w = np.clip(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0, None)
-        h = np.clip(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0, None)
-        inter = w * h
-        iou = inter / (area[i] + area[rest] - inter)
-        order = rest[~(iou > threshold)]
-    return np.asarray(keep, dtype=np.int64)
+    return _suppress(boxes, scores, extent=0,
+                     keeps=lambda inter, top, rest: ~(inter / (top + rest - inter) > threshold))
 
 
 def nms_min(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
     """O-Net's final suppression: overlap over the smaller box, +1 pixel areas (MTCNN's 'Min')."""
+    return _suppress(boxes, scores, extent=1,
+                     keeps=lambda inter, top, rest: inter / np.minimum(top, rest) <= threshold)
+
+
+def _suppress(boxes: np.ndarray, scores: np.ndarray, *, extent: int, keeps) -> np.ndarray:
+    """Greedy suppression: take the best-scoring box, drop the rest it overlaps, repeat.
+
+    extent: 0 for continuous coordinates, 1 when a box's edges are inclusive pixel indices.
+    keeps(intersection, area of the taken box, areas of the others) → which others survive.
+    """
     order = np.argsort(-scores, kind="stable")
     x1, y1, x2, y2 = (boxes[:, k] for k in range(4))
-    area = (x2 - x1 + 1) * (y2 - y1 + 1)
+    area = (x2 - x1 + extent) * (y2 - y1 + extent)
     keep = []
     while order.size:
         i = order[0]
         keep.append(i)
         rest = order[1:]
-        w = np.maximum(0.0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + 1)
-        h = np.maximum(0.0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + 1)
-        order = rest[w * h / np.minimum(area[i], area[rest]) <= threshold]
+        w = np.maximum(0.0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + extent)
+        h = np.maximum(0.0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + extent)
+        order = rest[keeps(w * h, area[i], area[rest])]
     return np.asarray(keep, dtype=np.int64)
 
 

@@ -51,10 +51,10 @@ class FaceDatabase:
                      source: str = "face database") -> "FaceDatabase":
         """A database from embeddings ((1, 512) or (512,) arrays or tensors, or one (N, 512)) and names."""
         where = f"face database {source}" if source != "face database" else source
+        matrix = None if isinstance(embeddings, (list, tuple)) else _array(embeddings)
         if isinstance(embeddings, (list, tuple)):
             rows = [_array(r) for r in embeddings]
-        elif _array(embeddings) is not None:
-            matrix = _array(embeddings)
+        elif matrix is not None:
             rows = list(matrix) if matrix.ndim == 2 else [matrix]
         else:
             raise FaceDatabaseError(f"{where}: embeddings must be a list of tensors, got {type(embeddings).__name__}")

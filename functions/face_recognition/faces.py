@@ -22,13 +22,13 @@ from typing import Any, Optional, Protocol
 import numpy as np
 from PIL import Image
 
+from face_recognition.detection import FACTOR as PYRAMID_FACTOR  # facenet-pytorch's default scale step
+
 IMAGE_SIZE = 240          # the course's crop size (the database was made from 240x240 crops)
 MARGIN = 0
 COURSE_MIN_FACE = 20      # px; the course's MTCNN(min_face_size=20)
-PYRAMID_FACTOR = 0.709    # facenet-pytorch's default scale step
 SKIPPED_SCALES = 2
 FAST_MIN_FACE = COURSE_MIN_FACE / PYRAMID_FACTOR ** SKIPPED_SCALES  # ≈ 39.8 px, see above
-EMBEDDING_SIZE = 512
 
 VGGFACE2_CHECKPOINT = Path("checkpoints") / "20180402-114759-vggface2.pt"
 # tools/weights.py leaves this file next to a stand-in (untrained) checkpoint.

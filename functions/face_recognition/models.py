@@ -28,10 +28,7 @@ import torch
 from PIL import Image
 
 from face_recognition.faces import (COURSE_MIN_FACE, FAST_MIN_FACE, IMAGE_SIZE, MARGIN, UNTRAINED_MARKER,
-                                    VGGFACE2_CHECKPOINT, Analyses, Analysis, Face, ModelError, rgb)
-
-__all__ = ["FaceModels", "Face", "Analysis", "ModelError", "IMAGE_SIZE", "MARGIN", "FAST_MIN_FACE",
-           "COURSE_MIN_FACE", "VGGFACE2_CHECKPOINT", "UNTRAINED_MARKER", "default_torch_home"]
+                                    VGGFACE2_CHECKPOINT, Analyses, Face, ModelError, rgb)
 
 
 def default_torch_home() -> Path:

@@ -18,8 +18,8 @@ import numpy as np
 from PIL import Image
 
 from face_recognition import detection
-from face_recognition.faces import (EMBEDDING_SIZE, FAST_MIN_FACE, IMAGE_SIZE, Analyses, Face, ModelError,
-                                    crop_face, rgb)
+from face_recognition.facedb import EMBEDDING_SIZE
+from face_recognition.faces import FAST_MIN_FACE, IMAGE_SIZE, Analyses, Face, ModelError, crop_face, rgb
 
 MANIFEST = "manifest.json"
 GRAPHS = {"pnet": "pnet.onnx", "rnet": "rnet.onnx", "onet": "onet.onnx", "embedder": "inception_resnet_v1.onnx"}
