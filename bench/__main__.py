@@ -2,7 +2,7 @@
 
     python -m bench                                    # sample videos it makes, enrolled faces
     python -m bench --videos ../shared/data/cse546/test_case_2 --db ../shared/data/cse546/data.pt
-    python -m bench --skip-stack | --skip-core | --architectures direct-invocation | --cold ...
+    python -m bench --skip-stack | --skip-core | --skip-largest-frame | --architectures direct-invocation | --cold ...
 
 1. core: each function in a fresh interpreter (bench/probe.py) against S3 on a moto server: the
    cold start split into phases, then every video (splitter) or frame (recognizer) `--repeat`
@@ -12,6 +12,10 @@
    each function's invocation durations and its workers' peak memory. Environments are initialised
    before the uploads (as with provisioned concurrency) unless `--cold`, so throughput is not
    mixed with the cold start that part 1 measures.
+3. largest frame (with part 1, a few seconds; --skip-largest-frame leaves it out): an 8K UHD video,
+   the largest frame the pipeline accepts (pipeline_common.limits), split and recognised by each
+   function alone in a fresh interpreter: each one's peak resident memory (the splitter's with
+   ffmpeg's beside it) against its memory setting, and the time it took.
 
 Prints a table and writes every figure, with the machine and versions, to out/bench/ (JSON), so two
 runs can be compared; `--baseline` adds the recognizer's PyTorch paths (the one the ONNX runtime
@@ -129,6 +133,66 @@ def bench_core(args, settings, files: list[Path]) -> dict:
     return results
 
 
+# -- 3. the largest frame the pipeline accepts --------------------------------------------------------
+
+def largest_video(work: Path) -> Path:
+    """The astronaut as a one-frame H.264 video of the largest frame the pipeline accepts (made once)."""
+    from pipeline_common.limits import MAX_FRAME_HEIGHT_8K, MAX_FRAME_WIDTH_8K
+    from tools import samples
+
+    video = work / "largest" / f"astronaut-{MAX_FRAME_WIDTH_8K}x{MAX_FRAME_HEIGHT_8K}.mp4"
+    if not video.is_file():
+        samples.make_video("astronaut", video, seconds=0.1, fps=10, size=(MAX_FRAME_WIDTH_8K, MAX_FRAME_HEIGHT_8K))
+    return video
+
+
+def bench_largest_frame(args, settings) -> dict:
+    """Peak memory of each function alone on the largest frame the pipeline accepts."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from components.settings import recognizer_environment, splitter_environment
+    from local.stack import sandbox_environment
+    from pipeline_common import limits
+    from tools import key_rules
+    from tools.export_models import ensure_exported
+    from tools.ffmpeg import ffmpeg_exe
+
+    video = largest_video(args.work)
+    print(f"[bench] largest frame: {video.name}, each function alone", file=sys.stderr)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        aws = sandbox_environment(settings.region, AWS_ENDPOINT_URL=f"http://{host}:{port}")
+        s3 = boto3.client("s3", endpoint_url=aws["AWS_ENDPOINT_URL"], region_name=settings.region,
+                          aws_access_key_id=aws["AWS_ACCESS_KEY_ID"],
+                          aws_secret_access_key=aws["AWS_SECRET_ACCESS_KEY"])
+        for bucket in (settings.input_bucket, settings.stage1_bucket, settings.output_bucket):
+            s3.create_bucket(Bucket=bucket)
+        s3.upload_file(str(video), settings.input_bucket, video.name)
+        log = args.work / "probe.log"
+        split_env = {**aws, **splitter_environment(settings, ffmpeg_path=ffmpeg_exe())}
+        split_env.pop("RECOGNIZER_FUNCTION", None)
+        split = probe("splitter", split_env, [(settings.input_bucket, video.name)], 0, log)
+        frame = key_rules().frame_key(video.name)
+        frame_bytes = s3.head_object(Bucket=settings.stage1_bucket, Key=frame)["ContentLength"]
+        rec_env = {**aws, **recognizer_environment(settings, face_db_path=str(settings.face_database),
+                                                   model_dir=str(ensure_exported(args.torch_home.resolve())))}
+        recognise = probe("recognizer", rec_env, [(settings.stage1_bucket, frame)], 0, log)
+    finally:
+        server.stop()
+    return {
+        "frame": {"width": limits.MAX_FRAME_WIDTH_8K, "height": limits.MAX_FRAME_HEIGHT_8K,
+                  "pixels": limits.MAX_FRAME_PIXELS, "limit": limits.describe()},
+        "video-splitting": {"memory_mb": settings.splitter.memory_mb, "peak_rss_mb": split["peak_rss_mb"],
+                            "ffmpeg_peak_rss_mb": split["children_peak_rss_mb"],
+                            "frame_bytes": frame_bytes, "stages_ms": split["cold_invocation_stages_ms"]},
+        "face-recognition": {"memory_mb": settings.recognizer.memory_mb, "peak_rss_mb": recognise["peak_rss_mb"],
+                             "stages_ms": recognise["cold_invocation_stages_ms"]},
+    }
+
+
 # -- 2. the local stack ------------------------------------------------------------------------------
 
 def bench_stack(args, files: list[Path], db: Path, expect, architecture: str) -> dict:
@@ -183,7 +247,20 @@ def table(results: dict) -> str:
         lines.append("peak resident memory of the function's process (MB)")
         for name, r in core.items():
             threads = f", {r['threads'] or 'default'} thread(s)" if "threads" in r else ""
-            lines.append(f"  {name:<{width}} {r['peak_rss_mb']:>7.0f}  (after imports {r['rss_after_imports_mb']:.0f}{threads})")
+            child = f", ffmpeg's own peak {r['children_peak_rss_mb']:.0f}" if r.get("children_peak_rss_mb") else ""
+            lines.append(f"  {name:<{width}} {r['peak_rss_mb']:>7.0f}  (after imports {r['rss_after_imports_mb']:.0f}"
+                         f"{threads}{child})")
+        lines.append("")
+    largest = results.get("largest_frame")
+    if largest:
+        frame, split, rec = largest["frame"], largest["video-splitting"], largest["face-recognition"]
+        lines.append(f"peak memory on the largest frame the pipeline accepts ({frame['width']}x{frame['height']}), "
+                     "each function alone, fresh interpreter (MB)")
+        lines.append(f"  video-splitting   {split['peak_rss_mb']:>5.0f} + ffmpeg {split['ffmpeg_peak_rss_mb']:.0f} "
+                     f"= {split['peak_rss_mb'] + split['ffmpeg_peak_rss_mb']:.0f} of {split['memory_mb']}  "
+                     f"(ffmpeg {split['stages_ms'].get('ffmpeg', 0):.0f} ms)")
+        lines.append(f"  face-recognition  {rec['peak_rss_mb']:>5.0f} of {rec['memory_mb']}  "
+                     f"(decode {rec['stages_ms'].get('decode', 0):.0f} ms, detect {rec['stages_ms'].get('detect', 0):.0f} ms)")
         lines.append("")
     for arch, r in results.get("stack", {}).items():
         lat = r["per_video_latency_s"] or {}
@@ -225,6 +302,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--skip-core", action="store_true")
     parser.add_argument("--skip-stack", action="store_true")
+    parser.add_argument("--skip-largest-frame", action="store_true",
+                        help="leave out the peak memory of each function on an 8K video (a few seconds)")
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK,
                         help="sample videos, logs and reports (default: out/bench)")
     parser.add_argument("--out", type=Path, help="JSON report (default: WORK/bench-<time>.json and WORK/latest.json)")
@@ -247,6 +326,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         "stack": str(args.stack), "repeat": args.repeat}}
     if not args.skip_core:
         results["core"] = bench_core(args, settings, files)
+        if not args.skip_largest_frame:
+            results["largest_frame"] = bench_largest_frame(args, settings)
     if not args.skip_stack:
         results["stack"] = {arch: bench_stack(args, files, db, expect, arch) for arch in args.architectures}
     print(table(results))

@@ -12,6 +12,8 @@ The phases are the steps the handler's start() takes, timed one by one (recogniz
 settings, database, model sessions (or network construction and weights for the torch paths),
 warm-up, clients); the first object is then the cold invocation. Stage latencies come from the function's own structured log line for each object
 (its `ms` field), so the benchmark times exactly what the function reports in CloudWatch.
+Memory: the process's peak resident set (VmHWM) and its largest child's (ffmpeg's, for the
+splitter; Lambda counts both against the function's memory setting).
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ T_MAIN = time.time()  # before any other import: what follows is the interpreter
 import json  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
+import resource  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -33,6 +36,11 @@ def vm(field: str) -> float:
             if line.startswith(field + ":"):
                 return round(int(line.split()[1]) / 1024, 1)
     return 0.0
+
+
+def children_peak() -> float:
+    """The peak resident memory of the largest child process this one ran (the splitter's ffmpeg), MB."""
+    return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
 
 
 class Laps(logging.Handler):
@@ -146,7 +154,7 @@ def main(spec_path: str, spawned_at: float) -> None:
             svc.process(obj)
     json.dump({"cold_start_ms": {"total": cold_total_ms, **phase.ms}, "cold_invocation_stages_ms": cold_stages,
                "warm_stages_ms": laps.records, "rss_after_imports_mb": rss_after_imports,
-               "peak_rss_mb": vm("VmHWM"), **extra}, sys.stdout)
+               "peak_rss_mb": vm("VmHWM"), "children_peak_rss_mb": children_peak(), **extra}, sys.stdout)
     sys.stdout.write("\n")
 
 

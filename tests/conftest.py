@@ -84,3 +84,14 @@ def videos(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("videos")
     return {name: samples.make_video(name, folder / f"{name}.mp4")
             for name in ("astronaut", "camera", "chelsea", "coffee", "pair")}
+
+
+@pytest.fixture(scope="session")
+def video_8k(tmp_path_factory) -> Path:
+    """The astronaut as a one-frame H.264 video at the largest frame the pipeline accepts (8K UHD)."""
+    from pipeline_common import limits
+
+    size = (limits.MAX_FRAME_WIDTH_8K, limits.MAX_FRAME_HEIGHT_8K)
+    assert size[0] * size[1] == limits.MAX_FRAME_PIXELS
+    return samples.make_video("astronaut", tmp_path_factory.mktemp("video-8k") / "astronaut-8k.mp4",
+                              seconds=0.1, fps=10, size=size)

@@ -37,6 +37,16 @@ def test_bench_reports_stage_latency_cold_start_memory_and_both_wirings(tmp_path
     torch_cold = core["face-recognition (course's exact path)"]["cold_start_ms"]
     assert {"network_construction", "weights"} <= set(torch_cold)
 
+    assert core["video-splitting"]["children_peak_rss_mb"] > 0   # ffmpeg's, beside the function's own
+
+    largest = report["largest_frame"]   # each function alone on the largest frame the pipeline accepts
+    assert largest["frame"]["pixels"] == largest["frame"]["width"] * largest["frame"]["height"] > 0
+    for name, stage in (("video-splitting", "ffmpeg"), ("face-recognition", "detect")):
+        r = largest[name]
+        assert r["memory_mb"] > 0 and r["peak_rss_mb"] > 0 and r["stages_ms"][stage] > 0, name
+    assert largest["video-splitting"]["ffmpeg_peak_rss_mb"] > 0 and largest["video-splitting"]["frame_bytes"] > 0
+    assert "peak memory on the largest frame the pipeline accepts" in done.stdout
+
     for arch in ("event-driven", "direct-invocation"):
         run = report["stack"][arch]
         assert run["accounted_for"] and run["results"] == 3 and run["failed"] == 0, arch

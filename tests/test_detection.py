@@ -91,3 +91,109 @@ def test_a_frame_with_nothing_to_find_gives_none():
         onet = rnet
 
     assert detection.detect(np.zeros((120, 160, 3), np.uint8), NoFaces(), 20) is None
+
+
+# -- bounded memory, same numbers (issue 9) ---------------------------------------------------------
+
+def int64_means(frame: np.ndarray, y0: int, y1: int, x0: int, x1: int, h: int, w: int) -> np.ndarray:
+    """(3, h, w): adaptive average pooling of a region from exact int64 sums, one bin at a time."""
+    out = np.empty((3, h, w), dtype=np.float32)
+    for i in range(h):
+        ys, ye = y0 + (i * (y1 - y0)) // h, y0 + -(-((i + 1) * (y1 - y0)) // h)
+        for j in range(w):
+            xs, xe = x0 + (j * (x1 - x0)) // w, x0 + -(-((j + 1) * (x1 - x0)) // w)
+            sums = frame[ys:ye, xs:xe].sum(axis=(0, 1), dtype=np.int64)
+            out[:, i, j] = np.divide(sums, (ye - ys) * (xe - xs), dtype=np.float32)
+    return out
+
+
+@pytest.mark.slow
+def test_the_uint32_table_is_exact_where_int32_overflowed_and_the_table_wraps():
+    """An 18-megapixel bright frame: int32 overflowed above ~8.4 MP, and the uint32 table's own
+    entries wrap around 2**32 here; every window sum must still be exact (modular arithmetic)."""
+    h, w = 4096, 4400
+    frame = np.random.default_rng(8).integers(240, 256, size=(h, w, 3), dtype=np.uint8)
+    assert int(frame[..., 0].sum(dtype=np.int64)) > 2**32 > 255 * 8_400_000
+    rng = np.random.default_rng(9)
+    y0, x0 = rng.integers(0, h - 600, 12), rng.integers(0, w - 600, 12)
+    side = rng.integers(24, 600, 12)
+    boxes = (y0, y0 + side, x0, x0 + side)
+    boxes[0][0], boxes[1][0], boxes[2][0], boxes[3][0] = h - 300, h, w - 300, w   # the wrapped corner
+    for kept in (False, True):   # built band by band (the default at this size), or kept whole
+        integral = detection.IntegralImage(frame, cache_bytes=(1 << 31) if kept else detection.TABLE_CACHE_BYTES)
+        whole, crops = integral.resample_all([(*detection._whole_frame(h, w), 12, 13), (*boxes, 24, 24)])
+        np.testing.assert_array_equal(whole[0], int64_means(frame, 0, h, 0, w, 12, 13))
+        for k in range(12):
+            np.testing.assert_array_equal(crops[k], int64_means(frame, boxes[0][k], boxes[1][k], boxes[2][k],
+                                                                 boxes[3][k], 24, 24))
+
+
+def pyramid_and_crops(integral, h, w):
+    rng = np.random.default_rng(10)
+    y0, x0 = rng.integers(0, h - 40, 50), rng.integers(0, w - 40, 50)
+    y1, x1 = np.minimum(y0 + rng.integers(1, 300, 50), h), np.minimum(x0 + rng.integers(1, 300, 50), w)
+    levels = [(*detection._whole_frame(h, w), int(h * s + 1), int(w * s + 1)) for s in detection.pyramid(h, w, 20)]
+    return integral.resample_all([*levels, (y0, y1, x0, x1, 24, 24), (y0, y1, x0, x1, 48, 48)])
+
+
+def test_a_table_built_band_by_band_gives_the_kept_tables_numbers():
+    h, w = 611, 803
+    frame = np.random.default_rng(11).integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+    kept = pyramid_and_crops(detection.IntegralImage(frame), h, w)
+    reads = []
+
+    def rows(a, b):
+        reads.append((a, b))
+        return frame[a:b]
+
+    for band_rows in (2, 7, 64):   # windows that start in one band and end several bands later
+        banded = detection.IntegralImage.from_rows(rows, h, w, cache_bytes=0, band_bytes=band_rows * 12 * (w + 1))
+        for ours, theirs in zip(pyramid_and_crops(banded, h, w), kept):
+            assert ours.shape == theirs.shape and ours.dtype == np.float32
+            np.testing.assert_array_equal(ours, theirs)
+    assert max(b - a for a, b in reads) <= 64   # never more of the frame at once than a band
+
+
+@pytest.fixture(scope="module")
+def nets(model_dir):
+    from face_recognition.onnx_models import OnnxFaceModels
+
+    return OnnxFaceModels.load(model_dir, 1)
+
+
+def test_pnet_in_bands_of_rows_gives_the_whole_levels_numbers(nets, monkeypatch):
+    rng = np.random.default_rng(12)
+    for height, width in ((12, 40), (13, 97), (120, 151), (241, 333), (300, 64)):
+        level = (rng.random((1, 3, height, width), dtype=np.float32) * 2 - 1)
+        reg, prob = nets.pnet(level)
+        for pixels in (1, 40 * width, 100 * width):
+            monkeypatch.setattr(detection, "PNET_TILE_PIXELS", pixels)
+            banded = detection._pnet(nets, level)
+            np.testing.assert_array_equal(banded[0], reg)
+            np.testing.assert_array_equal(banded[1], prob)
+
+
+def test_rnet_and_onet_in_batches_give_the_same_numbers(nets):
+    rng = np.random.default_rng(13)
+    for net, size in ((nets.rnet, 24), (nets.onet, 48)):
+        crops = rng.random((70, 3, size, size), dtype=np.float32) * 2 - 1
+        whole = net(crops)
+        for batch in (1, 16, 69):
+            for ours, theirs in zip(detection._batched(net, crops, batch), whole):
+                np.testing.assert_array_equal(ours, theirs)
+
+
+def test_detection_with_tiny_memory_budgets_finds_exactly_the_same_faces(nets, monkeypatch):
+    from face_recognition.onnx_models import frame_rows
+    from PIL import Image
+    from tools import samples
+
+    image = Image.fromarray(samples.image("pair"))
+    expected = detection.detect(np.asarray(image), nets, nets.min_face_size)
+    assert expected is not None and len(expected) == 2
+    for name, value in (("TABLE_CACHE_BYTES", 0), ("BAND_BYTES", 1), ("PNET_TILE_PIXELS", 1),
+                        ("RNET_BATCH", 3), ("ONET_BATCH", 1)):
+        monkeypatch.setattr(detection, name, value)
+    found = detection.detect(frame_rows(image), nets, nets.min_face_size)
+    for field in ("boxes", "probs", "points"):
+        np.testing.assert_array_equal(getattr(found, field), getattr(expected, field))

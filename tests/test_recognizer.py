@@ -3,20 +3,25 @@ the real pretrained='vggface2' loading path (from the stand-in checkpoint) and r
 real JPEG frames made by ffmpeg, S3 over a moto server."""
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image, ImageFile
 
 from face_recognition.facedb import FaceDatabase, FaceDatabaseError
 from face_recognition.onnx_models import OnnxFaceModels
-from face_recognition.recognizer import NO_FACE, UNKNOWN, FrameError, Recognizer, decode_frame
+from face_recognition.recognizer import NO_FACE, UNKNOWN, FrameError, FrameTooLarge, Recognizer, decode_frame
 from face_recognition.service import RESULT_CONTENT_TYPE, RecognitionError, RecognitionService
+from pipeline_common import limits
 from pipeline_common.events import s3_event
 from tools import samples
 from tools.ffmpeg import ffmpeg_exe
@@ -241,6 +246,157 @@ def test_decode_frame_rejects_non_images():
         decode_frame(b"", "s3://b/k.jpg")
     with pytest.raises(FrameError, match="s3://b/k.jpg: not a readable image"):
         decode_frame(b"GIF89a nonsense", "s3://b/k.jpg")
+
+
+# -- the largest frame, and larger ones (pipeline_common.limits) ---------------------------------
+
+def jpeg_claiming(width: int, height: int) -> bytes:
+    """A JPEG whose frame header says width x height (its pixels are a 16x16 image's): all that a
+    reader of the header sees, and nothing a decoder could finish."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), "gray").save(buffer, "JPEG")
+    data = bytearray(buffer.getvalue())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5:sof + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(data)
+
+
+@pytest.mark.parametrize("width, height, says", [
+    (8192, 4320, "8192x4320 (35,389,440 pixels)"),      # DCI 8K: just over
+    (9400, 9400, "9400x9400 (88,360,000 pixels)"),      # the frame of issue 9 (4.8 GB, 10.9 s before)
+    (12000, 9000, "12000x9000 (108,000,000 pixels)"),   # beyond Pillow's decompression-bomb warning
+    (20000, 20000, "over 178,956,970 pixels"),          # beyond Pillow's hard stop
+    (16400, 64, "16400x64 (1,049,600 pixels)"),         # few pixels, but a side over the limit
+])
+def test_an_over_limit_frame_is_refused_from_its_header_naming_the_object_and_the_limit(
+        models, enrolled, buckets, monkeypatch, width, height, says):
+    def no_decoding(self):
+        raise AssertionError("an over-limit frame must not be decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
+    svc = service(models, enrolled, buckets)
+    put(buckets, "big/frame 1.jpg", jpeg_claiming(width, height))
+    started = time.perf_counter()
+    with pytest.raises(RecognitionError) as error:
+        svc.handle_event(s3_event(STAGE1, "big/frame 1.jpg"))
+    assert time.perf_counter() - started < 1.0
+    message = str(error.value)
+    assert message.startswith(f"s3://{STAGE1}/big/frame 1.jpg: the frame is {says}")
+    assert f"over the pipeline's limit: {limits.describe()}; refused before decoding" in message
+    assert "33,177,600 pixels (7680x4320, 8K UHD) and 16,384 pixels a side" in message
+    assert outputs(buckets) == {}
+
+
+def test_pillows_decompression_bomb_threshold_is_not_what_decides():
+    """The pipeline's limit is below Pillow's, so every frame it admits opens without Pillow's
+    warning, and every frame Pillow would stop is refused with the pipeline's own message."""
+    assert limits.MAX_FRAME_PIXELS < Image.MAX_IMAGE_PIXELS
+    with pytest.raises(FrameTooLarge, match=r"^s3://b/k\.jpg: the frame is 9000x9000 \(81,000,000 pixels\)"):
+        decode_frame(jpeg_claiming(9000, 9000), "s3://b/k.jpg")
+
+
+def test_an_over_limit_object_is_refused_before_it_is_read(models, enrolled, frames, buckets, monkeypatch):
+    monkeypatch.setattr(limits, "MAX_FRAME_BYTES", len(frames["astronaut"]) - 1)
+    svc = service(models, enrolled, buckets)
+    put(buckets, "heavy.jpg", frames["astronaut"])
+    with pytest.raises(RecognitionError, match=rf"s3://{STAGE1}/heavy\.jpg: the frame is {len(frames['astronaut']):,} "
+                                               rf"bytes, over the pipeline's limit of {len(frames['astronaut']) - 1:,} bytes"):
+        svc.handle_event(s3_event(STAGE1, "heavy.jpg"))
+    assert outputs(buckets) == {}
+
+
+def test_the_splitter_and_the_recognizer_take_their_limits_from_one_place(models, enrolled, videos, buckets,
+                                                                          monkeypatch):
+    """pipeline_common.limits is the one definition: move a number there and both functions move."""
+    from video_splitting import ffmpeg as ff
+
+    svc = service(models, enrolled, buckets)
+    video = videos["astronaut"]   # 512x512
+    jpeg = ff.first_frame(ffmpeg_exe(), video, label="s3://in/astronaut.mp4").jpeg
+    put(buckets, "astronaut.jpg", jpeg)
+    assert svc.handle_event({"bucket": STAGE1, "key": "astronaut.jpg"})[0]["name"] == "Collins"
+    assert "-max_pixels" in ff.full_args("ffmpeg", video)
+    assert ff.full_args("ffmpeg", video)[ff.full_args("ffmpeg", video).index("-max_pixels") + 1] == \
+        str(limits.decoder_max_pixels())
+
+    refusal = "the frame is 512x512 (262,144 pixels), over the pipeline's limit: at most 262,143 pixels"
+    monkeypatch.setattr(limits, "MAX_FRAME_PIXELS", 512 * 512 - 1)
+    with pytest.raises(ff.FrameTooLarge, match=re.escape(f"s3://in/astronaut.mp4: {refusal}")):
+        ff.first_frame(ffmpeg_exe(), video, label="s3://in/astronaut.mp4")
+    with pytest.raises(RecognitionError, match=re.escape(f"s3://{STAGE1}/astronaut.jpg: {refusal}")):
+        svc.handle_event({"bucket": STAGE1, "key": "astronaut.jpg"})
+
+    monkeypatch.setattr(limits, "MAX_FRAME_PIXELS", 512 * 512)
+    monkeypatch.setattr(limits, "MAX_FRAME_SIDE", 511)
+    with pytest.raises(ff.FrameTooLarge, match="and 511 pixels a side"):
+        ff.first_frame(ffmpeg_exe(), video, label="s3://in/astronaut.mp4")
+    with pytest.raises(RecognitionError, match="and 511 pixels a side"):
+        svc.handle_event({"bucket": STAGE1, "key": "astronaut.jpg"})
+
+    monkeypatch.setattr(limits, "MAX_FRAME_SIDE", 512)
+    monkeypatch.setattr(limits, "MAX_FRAME_BYTES", len(jpeg) - 1)
+    with pytest.raises(ff.FrameTooLarge, match=rf"the frame is {len(jpeg):,} bytes, over the pipeline's limit"):
+        ff.first_frame(ffmpeg_exe(), video, label="s3://in/astronaut.mp4")
+    with pytest.raises(RecognitionError, match=rf"the frame is {len(jpeg):,} bytes, over the pipeline's limit"):
+        svc.handle_event({"bucket": STAGE1, "key": "astronaut.jpg"})
+
+
+PEAK_PROBE = r"""
+import io, json, sys
+from face_recognition import service
+
+env, frame = json.loads(sys.argv[1]), sys.argv[2]
+
+
+class S3:
+    # What the service asks of S3, served from a file: the frame in, the result kept.
+    def get_object(self, Bucket, Key):
+        data = open(frame, "rb").read()
+        return {"ContentLength": len(data), "Body": io.BytesIO(data)}
+
+    def put_object(self, Bucket, Key, Body, ContentType):
+        self.result = Body.decode()
+
+
+def hwm_mb():
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) / 1024 for line in fh if line.startswith("VmHWM:"))
+
+
+s3 = S3()
+svc = service.start(env, s3=s3)   # as the handler starts it: settings, database, models, warm-up
+started = hwm_mb()
+[result] = svc.handle_event({"bucket": "stage-1", "key": "8k/frame.jpg"})
+print(json.dumps({"name": result["name"], "written": s3.result, "started_mb": started, "peak_mb": hwm_mb()}))
+"""
+
+
+@pytest.mark.slow
+def test_the_largest_frame_is_recognised_within_the_recognizers_memory_setting(video_8k, enrolled, model_dir,
+                                                                               tmp_path):
+    """The splitter's frame of an 8K video, recognised by the function as deployed (its environment
+    from components/settings.py) in a fresh interpreter: its peak resident memory stays within the
+    default recognizerMemory (Pulumi.yaml). Before issue 9 this frame took 1.8 GB."""
+    from components import settings as S
+    from video_splitting import ffmpeg as ff
+
+    jpeg = ff.first_frame(ffmpeg_exe(), video_8k, label="s3://in/astronaut-8k.mp4").jpeg
+    assert Image.open(io.BytesIO(jpeg)).size == (7680, 4320)
+    assert 7680 * 4320 == limits.MAX_FRAME_PIXELS   # the largest frame the pipeline accepts
+    frame = tmp_path / "frame.jpg"
+    frame.write_bytes(jpeg)
+    stack = S.load(lambda key: {"namePrefix": "vfp-test"}.get(key), check_files=False)
+    env = S.recognizer_environment(stack, face_db_path=str(enrolled), model_dir=str(model_dir))
+    base = {k: v for k, v in os.environ.items() if k not in env}
+    done = subprocess.run([sys.executable, "-c", PEAK_PROBE, json.dumps(env), str(frame)], cwd=tmp_path,
+                          env={**base, "PYTHONPATH": str(ROOT / "functions")}, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    probe = json.loads(done.stdout.splitlines()[-1])
+    assert probe["name"] == probe["written"] == "Collins"
+    memory = stack.recognizer.memory_mb
+    assert probe["peak_mb"] < memory, (f"the 8K frame peaked at {probe['peak_mb']:.0f} MB, over recognizerMemory "
+                                       f"{memory} MB (started at {probe['started_mb']:.0f} MB)")
 
 
 # -- the face database ---------------------------------------------------------------------------

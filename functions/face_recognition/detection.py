@@ -14,6 +14,13 @@ Performance):
   numbers (to float32 rounding of one division).
 - No torch: the networks are whatever `nets` runs (ONNX Runtime in the function), so the function
   does not import torch at all.
+- Bounded memory (issue 9): apart from the frame itself, what detection holds does not grow
+  with the frame. The integral table is uint32 and, for frames above TABLE_CACHE_BYTES, built band
+  by band and never held whole (IntegralImage); P-Net runs on bands of rows of a large pyramid level
+  (`_pnet`: P-Net is convolutional, so a band with its receptive field gives the very same cells);
+  R-Net and O-Net take their crops in batches. Each of these gives bit-for-bit the numbers the
+  one-piece computation gives (tests/test_detection.py checks each against it), so the boxes are
+  the same. Beside the decoded frame, an 8K frame's detection went from ~1.3 GB to ~120 MB.
 
 Detection semantics: faces smaller than `min_face_size` pixels are not searched for; when several
 faces are found they are ordered largest box first (MTCNN's select_largest, the course's choice).
@@ -21,7 +28,7 @@ faces are found they are ordered largest box first (MTCNN's select_largest, the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Protocol
+from typing import Callable, Optional, Protocol
 
 import numpy as np
 
@@ -29,6 +36,16 @@ THRESHOLDS = (0.6, 0.7, 0.7)   # facenet-pytorch MTCNN defaults, P/R/O-Net
 FACTOR = 0.709                 # pyramid scale step (its default)
 CELL = 12                      # P-Net's receptive field
 STRIDE = 2
+
+# What detection may hold at once, whatever the frame (see the module's doc; README, Performance).
+TABLE_CACHE_BYTES = 64 << 20   # an integral table up to this (~5.5 megapixels) is built once and kept
+BAND_BYTES = 16 << 20          # else it is built this many bytes of rows at a time, per stage
+# ONNX Runtime keeps each session's largest working memory (its arena), so these bound what the
+# networks hold: ~30 MB each, measured; larger pieces bought no speed at 720p or at 8K.
+PNET_TILE_PIXELS = 1 << 17     # P-Net runs on bands of a pyramid level of about this many pixels
+RNET_BATCH = 128               # crops per R-Net run
+ONET_BATCH = 32                # crops per O-Net run
+_INDEX_ELEMENTS = 1 << 20      # table lookups gathered per numpy call while resampling (8 MB of indices)
 
 
 class Nets(Protocol):
@@ -52,47 +69,204 @@ class Detections:
 
 
 class IntegralImage:
-    """Window means of an 8-bit HxWx3 image by adaptive average pooling's bounds, from one integral image."""
+    """Window means of an 8-bit HxWx3 frame by adaptive average pooling's bounds, from its integral image.
 
-    def __init__(self, pixels: np.ndarray):
+    Table row r, channel c, column x holds the sum of channel c over the pixels [0:r, 0:x], so any
+    window's sum is four table entries: T[ye,xe] - T[ys,xe] - T[ye,xs] + T[ys,xs].
+
+    Exact in 32 bits at any frame size: the table is uint32 and wraps around, so each entry is the
+    true sum modulo 2**32. A window sum is a difference of four entries, and modular arithmetic
+    gives it modulo 2**32 too, hence exactly whenever the true sum is below 2**32, i.e. for any
+    window under 2**32 / 255 ≈ 16.8 million pixels. Every window detection asks for is far
+    smaller (a pyramid bin is at most (short side / 12 + 1)² pixels, ~231,000 for any frame within
+    pipeline_common.limits; a crop bin is a 24th or 48th of a box each way), and `resample_all`
+    refuses a larger one rather than give a wrong mean. int64 would double the table for nothing.
+
+    Memory: the table is 12 bytes a pixel. A table up to `cache_bytes` (~5.5 megapixels by
+    default: 1080p and 1440p frames) is built once and kept for all three stages, the fastest way.
+    A larger one is never held whole: each `resample_all` builds it again band by band (`band_bytes`
+    of rows at a time, from the frame's rows as `rows(a, b)` gives them), takes from each band the
+    table rows its windows start and end on, and drops the band. Three passes over the frame (the
+    pyramid, R-Net's crops, O-Net's crops) instead of one, for memory that no longer grows with the
+    frame beyond the frame itself.
+    """
+
+    def __init__(self, pixels: np.ndarray, *, cache_bytes: Optional[int] = None, band_bytes: Optional[int] = None):
         if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
             raise ValueError(f"expected an HxWx3 uint8 image, got {pixels.dtype} {pixels.shape}")
         h, w, _ = pixels.shape
+        self._setup(lambda a, b: pixels[a:b], h, w, cache_bytes, band_bytes)
+
+    @classmethod
+    def from_rows(cls, rows: Callable[[int, int], np.ndarray], height: int, width: int, *,
+                  cache_bytes: Optional[int] = None, band_bytes: Optional[int] = None) -> "IntegralImage":
+        """Over a frame read a band at a time: rows(a, b) gives its pixel rows a..b-1, (b-a, width, 3) uint8."""
+        self = cls.__new__(cls)
+        self._setup(rows, height, width, cache_bytes, band_bytes)
+        return self
+
+    def _setup(self, rows, h: int, w: int, cache_bytes: Optional[int], band_bytes: Optional[int]) -> None:
+        cache_bytes = TABLE_CACHE_BYTES if cache_bytes is None else cache_bytes
+        band_bytes = BAND_BYTES if band_bytes is None else band_bytes
         self.height, self.width = h, w
-        # Exact integer sums; int32 holds them for any frame up to ~8 megapixels. Laid out
-        # (row, channel, column) so both running sums walk contiguous memory: along each row in
-        # one call, then down the rows one row at a time (numpy's cumsum along the outer axis, or
-        # with the channels innermost, measured 2-3x slower at 720p).
-        dtype = np.int32 if 255 * h * w < 2**31 else np.int64
-        table = np.zeros((h + 1, 3, w + 1), dtype=dtype)
-        inner = table[1:, :, 1:]
-        inner[...] = pixels.transpose(0, 2, 1)
-        np.cumsum(inner, axis=2, out=inner)
-        for i in range(2, h + 1):
-            np.add(table[i], table[i - 1], out=table[i])
-        self._flat = table.reshape(-1)
-        self._row = 3 * (w + 1)
-        self._channel = np.arange(3)[None, :, None, None] * (w + 1)
+        self._rows = rows
+        self._row = 3 * (w + 1)                              # table entries per table row
+        row_bytes = 4 * self._row
+        self._cached = (h + 1) * row_bytes <= cache_bytes
+        self._band_rows = h + 1 if self._cached else max(2, band_bytes // row_bytes)
+        self._table: Optional[np.ndarray] = None
+        self._channel = (np.arange(3) * (w + 1))[None, :, None]
 
     def resample(self, y0: np.ndarray, y1: np.ndarray, x0: np.ndarray, x1: np.ndarray,
                  out_h: int, out_w: int) -> np.ndarray:
         """(N, 3, out_h, out_w) float32: each region [y0:y1, x0:x1) area-resampled to out_h x out_w."""
-        ys, ye = _bins(y0, y1, out_h)   # (N, out_h)
-        xs, xe = _bins(x0, x1, out_w)   # (N, out_w)
-        rows_s = (ys * self._row)[:, None, :, None] + self._channel
-        rows_e = (ye * self._row)[:, None, :, None] + self._channel
-        cols_s = xs[:, None, None, :]
-        cols_e = xe[:, None, None, :]
-        t = self._flat
-        sums = (np.take(t, rows_e + cols_e) - np.take(t, rows_s + cols_e)
-                - np.take(t, rows_e + cols_s) + np.take(t, rows_s + cols_s))
-        counts = (ye - ys)[:, None, :, None] * (xe - xs)[:, None, None, :]
+        return self.resample_all([(y0, y1, x0, x1, out_h, out_w)])[0]
+
+    def whole(self, out_h: int, out_w: int) -> np.ndarray:
+        return self.resample(*_whole_frame(self.height, self.width), out_h, out_w)
+
+    def resample_all(self, queries) -> list[np.ndarray]:
+        """`resample` for several (y0, y1, x0, x1, out_h, out_w) at once, in one pass over the frame."""
+        plans = [_Windows(self, *q) for q in queries]
+        last = max((p.last_row for p in plans), default=-1)
+        for r0, band in self._bands(last):
+            flat = band.reshape(-1)
+            for plan in plans:
+                plan.take(r0, r0 + len(band), flat)
+        return [plan.result() for plan in plans]
+
+    def _bands(self, last: int):
+        """(first table row, table rows) from row 0 until `last` is covered: the kept table, or bands."""
+        if last < 0:
+            return
+        if self._cached:
+            if self._table is None:
+                self._table = np.empty((self.height + 1, 3, self.width + 1), dtype=np.uint32)
+                self._fill(self._table, 0, None)
+            yield 0, self._table
+            return
+        buffer = np.empty((self._band_rows, 3, self.width + 1), dtype=np.uint32)
+        carry = None
+        r0 = 0
+        while r0 <= last:
+            band = buffer[:min(self._band_rows, self.height + 1 - r0)]
+            self._fill(band, r0, carry)
+            yield r0, band
+            carry = band[-1].copy()
+            r0 += len(band)
+
+    def _fill(self, band: np.ndarray, r0: int, carry: Optional[np.ndarray]) -> None:
+        """Table rows r0.. into `band`, given table row r0 - 1 (`carry`; None when r0 is 0)."""
+        first = 0
+        if r0 == 0:
+            band[0] = 0                      # table row 0: nothing above it
+            first = 1
+        n = len(band)
+        if n == first:
+            return
+        pixels = self._rows(r0 + first - 1, r0 + n - 1)   # table row r adds pixel row r - 1
+        if pixels.dtype != np.uint8 or pixels.shape != (n - first, self.width, 3):
+            raise ValueError(f"frame rows {r0 + first - 1}..{r0 + n - 2}: expected {(n - first, self.width, 3)} "
+                             f"uint8, got {pixels.dtype} {pixels.shape}")
+        # Laid out (row, channel, column) so both running sums walk contiguous memory: along each
+        # row in one call, then down the rows one row at a time (numpy's cumsum along the outer
+        # axis, or with the channels innermost, measured 2-3x slower at 720p).
+        inner = band[first:, :, 1:]
+        band[first:, :, 0] = 0
+        inner[...] = pixels.transpose(0, 2, 1)
+        del pixels
+        np.cumsum(inner, axis=2, dtype=np.uint32, out=inner)
+        if first == 0:
+            np.add(band[0], carry, out=band[0])
+        for i in range(first + 1, n):
+            np.add(band[i], band[i - 1], out=band[i])
+
+
+def _whole_frame(height: int, width: int):
+    zero = np.array([0])
+    return zero, np.array([height]), zero, np.array([width])
+
+
+class _Windows:
+    """One resampling request, answered band by band.
+
+    Kept as (N * out_h, 3, out_w): one block per region and output row, so every write is a slice or
+    a plain index on the first axis; `result` is the (N, 3, out_h, out_w) view of it. A request whose
+    windows all lie in one band (all of them, when the table is kept) is summed there directly, four
+    lookups a window. Otherwise each window's sum is the difference of two row differences,
+    D(ye) - D(ys) with D(r) = T[r, xe] - T[r, xs]: D(ys) waits in the output itself (as uint32)
+    until the band holding row ye comes by, and the mean then takes its place (as float32, the same
+    4 bytes). Either way a request holds nothing but its output, whatever the frame's size.
+    """
+
+    def __init__(self, integral: IntegralImage, y0, y1, x0, x1, out_h: int, out_w: int):
+        self.ys, self.ye = _bins(np.asarray(y0), np.asarray(y1), out_h)   # (N, out_h)
+        self.xs, self.xe = _bins(np.asarray(x0), np.asarray(x1), out_w)   # (N, out_w)
+        n = len(self.ys)
+        if n and int((self.ye - self.ys).max()) * int((self.xe - self.xs).max()) * 255 >= 2**32:
+            raise ValueError("a window this large has sums beyond 32 bits; see IntegralImage")
+        self.shape = (n, out_h, 3, out_w)
+        self.out = np.empty((n * out_h, 3, out_w), dtype=np.uint32)
+        self.means = self.out.view(np.float32)
+        self.row = integral._row
+        self.channel = integral._channel
+        self.step = max(1, _INDEX_ELEMENTS // (3 * out_w))   # windows' rows per numpy call
+        self.first_row = int(self.ys.min()) if n else 0
+        self.last_row = int(self.ye.max()) if n else -1
+        self.done = n == 0
+        self.events = None   # sorted (rows, flat index) of starts and of ends, made when first needed
+
+    def take(self, r0: int, r1: int, band: np.ndarray) -> None:
+        """Use table rows r0..r1-1 (`band`, flat)."""
+        if self.done or self.last_row < r0:
+            return
+        if self.events is None and r0 <= self.first_row and self.last_row < r1:
+            for c in range(0, len(self.out), self.step):
+                self._direct(c, min(c + self.step, len(self.out)), r0, band)
+            self.done = True
+            return
+        if self.events is None:
+            self.events = []
+            for rows in (self.ys, self.ye):
+                flat = rows.reshape(-1)
+                order = np.argsort(flat, kind="stable")
+                self.events.append((flat[order], order))
+        for is_end, (rows, order) in enumerate(self.events):   # starts first: D(ys) must be there
+            a, b = (int(v) for v in np.searchsorted(rows, (r0, r1)))
+            for c in range(a, b, self.step):
+                self._rows(is_end, rows[c:min(b, c + self.step)] - r0, order[c:min(b, c + self.step)], band)
+
+    def _lookup(self, band: np.ndarray, rows: np.ndarray, k: np.ndarray) -> np.ndarray:
+        """D(r) = T[r, xe] - T[r, xs] for table rows `rows` (within the band) of regions `k`: (M, 3, out_w)."""
+        base = (rows * self.row)[:, None, None] + self.channel
+        d = np.take(band, base + self.xe[k][:, None, :])
+        d -= np.take(band, base + self.xs[k][:, None, :])   # modulo 2**32: see IntegralImage
+        return d
+
+    def _mean(self, sums: np.ndarray, k: np.ndarray, i: np.ndarray) -> np.ndarray:
+        counts = ((self.ye - self.ys)[k, i][:, None] * (self.xe - self.xs)[k])[:, None, :]
         # Exact integer sums over small counts: one float32 division, as the pooling's own average.
         return np.divide(sums, counts, dtype=np.float32)
 
-    def whole(self, out_h: int, out_w: int) -> np.ndarray:
-        one = np.array([0])
-        return self.resample(one, np.array([self.height]), one, np.array([self.width]), out_h, out_w)
+    def _direct(self, c0: int, c1: int, r0: int, band: np.ndarray) -> None:
+        """Windows c0..c1-1 (flat: region * out_h + output row), whose rows all lie in this band."""
+        k, i = np.divmod(np.arange(c0, c1), self.shape[1])
+        sums = self._lookup(band, self.ye[k, i] - r0, k)
+        sums -= self._lookup(band, self.ys[k, i] - r0, k)    # the window sums, exact
+        self.means[c0:c1] = self._mean(sums, k, i)
+
+    def _rows(self, is_end: int, rows: np.ndarray, flat: np.ndarray, band: np.ndarray) -> None:
+        """Windows `flat` start (is_end 0) or end (1) on table rows `rows` of this band."""
+        k, i = np.divmod(flat, self.shape[1])
+        d = self._lookup(band, rows, k)
+        if not is_end:
+            self.out[flat] = d
+            return
+        d -= self.out[flat]                                  # the window sums, exact
+        self.means[flat] = self._mean(d, k, i)
+
+    def result(self) -> np.ndarray:
+        return self.means.reshape(self.shape).transpose(0, 2, 1, 3)
 
 
 def _bins(start: np.ndarray, end: np.ndarray, out: int) -> tuple[np.ndarray, np.ndarray]:
@@ -105,7 +279,10 @@ def _bins(start: np.ndarray, end: np.ndarray, out: int) -> tuple[np.ndarray, np.
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
-    return (x - np.float32(127.5)) * np.float32(0.0078125)
+    """Pixels to about ±1, in place (the same two float32 operations as out of place)."""
+    np.subtract(x, np.float32(127.5), out=x)
+    np.multiply(x, np.float32(0.0078125), out=x)
+    return x
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
@@ -207,16 +384,56 @@ def _proposals(reg: np.ndarray, prob: np.ndarray, scale: float, threshold: float
     return np.concatenate([q1, q2, score[ys, xs][:, None], reg[0][:, ys, xs].T], axis=1).astype(np.float32)
 
 
-def detect(pixels: np.ndarray, nets: Nets, min_face_size: float) -> Optional[Detections]:
-    """Every face in an HxWx3 uint8 RGB frame, largest first; None when there is none."""
-    integral = IntegralImage(pixels)
+def _pnet(nets: Nets, level: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """P-Net over a (1, 3, H, W) level, in bands of rows when the level is large.
+
+    P-Net is a 3x3 convolution, a 2x2 max-pool (stride 2, ceil mode), then two 3x3 convolutions and
+    1x1 heads: output row i sees input rows [2i, 2i + 12) and nothing else. A band of output rows
+    [i0, i1) is therefore P-Net over input rows [2*i0, 2*i1 + 10): an even start keeps the pooling
+    windows where the whole level has them, and the last band runs to the level's end so the
+    ceil-mode edge is the same too. ONNX Runtime gives each cell the same float32 value either way
+    (tests/test_detection.py); a band's activations are bounded where the whole of an 8K frame's
+    first level took ~430 MB.
+    """
+    _, _, height, width = level.shape
+    out_rows = -(-(height - 2) // 2) - 4
+    band_rows = max(1, (PNET_TILE_PIXELS // width - (CELL - STRIDE)) // STRIDE)
+    if out_rows <= band_rows:
+        return nets.pnet(np.ascontiguousarray(level))
+    regs, probs = [], []
+    for i0 in range(0, out_rows, band_rows):
+        i1 = min(i0 + band_rows, out_rows)
+        end = STRIDE * i1 + CELL - STRIDE if i1 < out_rows else height
+        reg, prob = nets.pnet(np.ascontiguousarray(level[:, :, STRIDE * i0:end]))
+        regs.append(reg)
+        probs.append(prob)
+    return np.concatenate(regs, axis=2), np.concatenate(probs, axis=2)
+
+
+def _batched(net, crops: np.ndarray, batch: int) -> list[np.ndarray]:
+    """`net` over the crops, `batch` at a time (each crop's outputs do not depend on the others)."""
+    if len(crops) <= batch:
+        return list(net(np.ascontiguousarray(crops)))
+    parts = [net(np.ascontiguousarray(crops[i:i + batch])) for i in range(0, len(crops), batch)]
+    return [np.concatenate([part[k] for part in parts]) for k in range(len(parts[0]))]
+
+
+def detect(frame, nets: Nets, min_face_size: float) -> Optional[Detections]:
+    """Every face in a frame, largest first; None when there is none.
+
+    frame: an HxWx3 uint8 RGB array, or an IntegralImage over one (IntegralImage.from_rows reads
+    a large frame a band at a time).
+    """
+    integral = frame if isinstance(frame, IntegralImage) else IntegralImage(frame)
     h, w = integral.height, integral.width
 
-    # Stage 1: P-Net over the pyramid.
+    # Stage 1: P-Net over the pyramid; every level resampled in one pass over the frame.
+    scales = pyramid(h, w, min_face_size)
+    levels = integral.resample_all([(*_whole_frame(h, w), int(h * scale + 1), int(w * scale + 1))
+                                    for scale in scales])
     found = []
-    for scale in pyramid(h, w, min_face_size):
-        level = _normalise(integral.whole(int(h * scale + 1), int(w * scale + 1)))
-        reg, prob = nets.pnet(level)
+    for scale in scales:
+        reg, prob = _pnet(nets, _normalise(levels.pop(0)))
         boxes = _proposals(reg, prob, scale, THRESHOLDS[0])
         if len(boxes):
             found.append(boxes[nms(boxes[:, :4], boxes[:, 4], 0.5)])
@@ -234,7 +451,8 @@ def detect(pixels: np.ndarray, nets: Nets, min_face_size: float) -> Optional[Det
     crops, valid = _crops(integral, boxes, 24)
     if not len(valid):
         return None
-    reg, prob = nets.rnet(crops)
+    reg, prob = _batched(nets.rnet, crops, RNET_BATCH)
+    del crops
     keep = prob[:, 1] > THRESHOLDS[1]
     boxes = np.concatenate([boxes[valid][keep, :4], prob[keep, 1:2]], axis=1)
     reg = reg[keep]
@@ -247,7 +465,8 @@ def detect(pixels: np.ndarray, nets: Nets, min_face_size: float) -> Optional[Det
     crops, valid = _crops(integral, boxes, 48)
     if not len(valid):
         return None
-    reg, points, prob = nets.onet(crops)
+    reg, points, prob = _batched(nets.onet, crops, ONET_BATCH)
+    del crops
     keep = prob[:, 1] > THRESHOLDS[2]
     boxes = np.concatenate([boxes[valid][keep, :4], prob[keep, 1:2]], axis=1)
     reg, points = reg[keep], points[keep]
@@ -262,4 +481,3 @@ def detect(pixels: np.ndarray, nets: Nets, min_face_size: float) -> Optional[Det
 
     order = np.argsort(-(boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), kind="stable")
     return Detections(boxes=boxes[order, :4], probs=boxes[order, 4], points=landmarks[order])
-

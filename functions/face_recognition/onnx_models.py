@@ -109,7 +109,7 @@ class OnnxFaceModels(Analyses):
     def find_face(self, image: Image.Image) -> Optional[Face]:
         """Detect once, choose the largest face, crop it from the frame at full resolution."""
         image = rgb(image)
-        found = detection.detect(np.asarray(image), self, self.min_face_size)
+        found = detection.detect(frame_rows(image), self, self.min_face_size)
         if found is None:
             return None
         box = tuple(float(v) for v in found.boxes[0])
@@ -125,3 +125,16 @@ class OnnxFaceModels(Analyses):
         if embedding.shape != (1, EMBEDDING_SIZE):
             raise ModelError(f"{self.model_dir}: the embedding graph gave {embedding.shape}, expected (1, {EMBEDDING_SIZE})")
         return embedding
+
+
+def frame_rows(image: Image.Image) -> detection.IntegralImage:
+    """Detection's view of an RGB frame, read from the image a band of rows at a time, so a large
+    frame is never copied whole beside the decoded image (detection.IntegralImage)."""
+    width, height = image.size
+
+    def rows(a: int, b: int) -> np.ndarray:
+        if a == 0 and b == height:
+            return np.asarray(image)
+        return np.asarray(image.crop((0, a, width, b)))
+
+    return detection.IntegralImage.from_rows(rows, height, width)

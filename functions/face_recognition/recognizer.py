@@ -17,6 +17,8 @@ from typing import Optional
 
 from PIL import Image, UnidentifiedImageError
 
+from pipeline_common import limits
+
 from face_recognition.facedb import FaceDatabase, FaceDatabaseError
 from face_recognition.faces import FaceFinder
 
@@ -29,6 +31,10 @@ class FrameError(ValueError):
     """The frame object is not a decodable image; the message names the object."""
 
 
+class FrameTooLarge(FrameError):
+    """The frame is over the pipeline's limit (pipeline_common.limits); refused before decoding."""
+
+
 @dataclass(frozen=True)
 class Recognition:
     name: str                      # a database name, NO_FACE or UNKNOWN
@@ -39,19 +45,37 @@ class Recognition:
 
 
 def decode_frame(data: bytes, source: str) -> Image.Image:
-    """The frame as an RGB image, fully decoded; FrameError naming `source` otherwise."""
+    """The frame as an RGB image, fully decoded; FrameError naming `source` otherwise.
+
+    A frame over the pipeline's limit (pipeline_common.limits, the same the splitter applies) is
+    refused from its header, before a pixel is decoded: FrameTooLarge. The limit is far below
+    Pillow's own decompression-bomb threshold (89 megapixels), so that is never what decides; a
+    frame beyond Pillow's hard stop (twice that) is refused with the same message.
+    """
     if not data:
         raise FrameError(f"{source}: the object is empty, not an image")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+    unreadable = (UnidentifiedImageError, OSError, SyntaxError, ValueError)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data))  # reads the header only
+        except Image.DecompressionBombError:
+            raise FrameTooLarge(f"{source}: the frame is over {2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels, "
+                                f"over the pipeline's limit: {limits.describe()}; refused before decoding") from None
+        except unreadable as exc:
+            raise FrameError(f"{source}: not a readable image ({_reason(exc)})") from None
+        refusal = limits.frame_refusal(*image.size)
+        if refusal:
+            raise FrameTooLarge(f"{source}: {refusal}; refused before decoding")
+        try:
             image.load()  # decode now, so a truncated file fails here and not inside MTCNN
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise FrameError(f"{source}: not a readable image ({reason})") from None
+        except unreadable as exc:
+            raise FrameError(f"{source}: not a readable image ({_reason(exc)})") from None
     return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 class Recognizer:

@@ -1,4 +1,5 @@
-"""Code both Lambda functions ship with: S3 event parsing, key naming, structured logging.
+"""Code both Lambda functions ship with: S3 event parsing, key naming, structured logging, and the
+largest frame the pipeline accepts (`limits`).
 
 Plain Python with no third-party imports, so it costs nothing at cold start.
 """

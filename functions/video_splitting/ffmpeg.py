@@ -16,6 +16,11 @@ timestamp is 0, the start of the input. The fast run lets through only the first
 video cut without re-encoding (an edit list that starts after a keyframe), a stream that starts
 elsewhere, or a container that needs probing then gets the ordinary decode, so the frame is always
 the first frame and exactly the bytes the ordinary decode gives.
+
+Frame size (pipeline_common.limits, the limit the recognizer applies too): the decoder is given
+`-max_pixels`, so ffmpeg refuses an over-limit picture before allocating it, whatever the video
+claims; the limit is then checked exactly on the JPEG ffmpeg wrote (its header's width and height,
+and its length), so a frame the splitter writes is always one the recognizer accepts.
 """
 from __future__ import annotations
 
@@ -25,12 +30,14 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
+
+from pipeline_common import limits
 
 # Demuxers for the uploads pipeline_common.keys.VIDEO_SUFFIXES names (.mp4 .mov .m4v .mkv .webm
 # .avi .mpg .mpeg). MPEG-TS is deliberately absent: the pinned static ffmpeg 7.0.2 crashes
 # (SIGSEGV) opening a transport stream, and a clear refusal beats a crash.
 ALLOWED_DEMUXERS = ("mov", "mp4", "matroska", "webm", "avi", "mpeg")
-MAX_PIXELS = 7680 * 4320   # 8K UHD; a larger frame is refused instead of exhausting the function's memory
 JPEG_QSCALE = 2            # mjpeg -q:v 2: the best quality; the recognizer sees what the video shows
 DEFAULT_TIMEOUT_S = 20.0   # under the function's default 30 s timeout, leaving time to report
 _MIN_ATTEMPT_S = 1.0
@@ -46,6 +53,10 @@ class FfmpegError(RuntimeError):
     """ffmpeg could not produce a frame; the message names the video and says why."""
 
 
+class FrameTooLarge(FfmpegError):
+    """The video's frames are over the pipeline's limit; the message names the video and the limit."""
+
+
 @dataclass(frozen=True)
 class Frame:
     jpeg: bytes
@@ -55,7 +66,7 @@ class Frame:
 
 def _input_options() -> list[str]:
     return ["-protocol_whitelist", "file", "-format_whitelist", ",".join(ALLOWED_DEMUXERS),
-            "-an", "-sn", "-dn", "-threads", "1", "-max_pixels", str(MAX_PIXELS)]
+            "-an", "-sn", "-dn", "-threads", "1", "-max_pixels", str(limits.decoder_max_pixels())]
 
 
 def _output_options() -> list[str]:
@@ -90,16 +101,73 @@ def first_frame(ffmpeg: str, video: Path, *, label: str, timeout_s: float = DEFA
     fast = _run(fast_args(ffmpeg, video), timeout_s, label)
     attempts.append(fast.ms)
     if fast.ok and fast.jpeg_ok:
-        return Frame(fast.stdout, FAST, tuple(attempts))
+        return Frame(_within_limits(fast.stdout, label), FAST, tuple(attempts))
     if fast.timed_out:
         raise FfmpegError(f"{label}: ffmpeg found no frame within {timeout_s:g} s")
+    _refuse_if_too_large(fast, label)  # the ordinary decode would refuse it just the same
 
     remaining = deadline - time.monotonic()
     full = _run(full_args(ffmpeg, video), max(remaining, _MIN_ATTEMPT_S), label)
     attempts.append(full.ms)
     if full.ok and full.jpeg_ok:
-        return Frame(full.stdout, FULL, tuple(attempts))
+        return Frame(_within_limits(full.stdout, label), FULL, tuple(attempts))
+    _refuse_if_too_large(full, label)
     raise FfmpegError(f"{label}: {full.reason(str(video))}")
+
+
+# What ffmpeg's decoder says when -max_pixels refuses a picture (libavutil's av_image_check_size2).
+_OVER_MAX_PIXELS = re.compile(rb"Picture size (\d+)x(\d+) exceeds specified max pixel count")
+
+
+def _refuse_if_too_large(run: "_Run", label: str) -> None:
+    found = _OVER_MAX_PIXELS.search(run.stderr)
+    if found:
+        width, height = (int(v) for v in found.groups())
+        raise FrameTooLarge(f"{label}: the video's frames are over the pipeline's limit: {limits.describe()} "
+                            f"(ffmpeg's decoder refused a {width}x{height} picture before allocating it)")
+
+
+def _within_limits(jpeg: bytes, label: str) -> bytes:
+    """The JPEG, if its frame is within the pipeline's limits (the ones the recognizer applies)."""
+    size = jpeg_size(jpeg)
+    if size is None:
+        raise FfmpegError(f"{label}: ffmpeg's JPEG has no readable frame header")
+    refusal = limits.frame_refusal(*size) or limits.bytes_refusal(len(jpeg))
+    if refusal:
+        raise FrameTooLarge(f"{label}: {refusal}")
+    return jpeg
+
+
+# Start-of-frame markers (baseline, extended, progressive, lossless; Huffman or arithmetic).
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def jpeg_size(data: bytes) -> Optional[tuple[int, int]]:
+    """(width, height) from a JPEG's frame header, without decoding; None when there is none."""
+    if data[:2] != b"\xff\xd8":
+        return None
+    i = 2
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:                      # fill byte before a marker
+            i += 1
+            continue
+        if marker in (0x01, *range(0xD0, 0xD8)):  # markers without a length
+            i += 2
+            continue
+        if marker in (0xD9, 0xDA):              # end of image, start of scan: no frame header before it
+            return None
+        length = int.from_bytes(data[i + 2:i + 4], "big")
+        if marker in _SOF:
+            if length < 7 or i + 9 > len(data):
+                return None
+            height = int.from_bytes(data[i + 5:i + 7], "big")
+            width = int.from_bytes(data[i + 7:i + 9], "big")
+            return (width, height) if width and height else None
+        i += 2 + length
+    return None
 
 
 @dataclass

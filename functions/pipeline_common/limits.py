@@ -1,0 +1,67 @@
+"""The largest frame the pipeline accepts: one definition that both functions ship with.
+
+The splitter refuses a video whose frame is larger (ffmpeg's decoder is bounded before it
+allocates the frame, then the JPEG it wrote is checked); the recognizer refuses a larger frame
+from its header, before decoding a pixel. Both read the numbers here, at call time, so they cannot
+disagree: a frame the splitter writes is a frame the recognizer takes.
+
+Why these numbers (measured with the pinned ffmpeg, Pillow and ONNX Runtime; README, Performance):
+- MAX_FRAME_PIXELS: 8K UHD, either way up. The recognizer's memory grows with the frame only by
+  the decoded frame (Pillow keeps 4 bytes a pixel) and the JPEG it read; what detection holds
+  beside it is bounded (face_recognition/detection.py). The largest frame peaks at 520-610 MB
+  (a baseline JPEG as the splitter writes it; a progressive 4:4:4 one) against the default
+  recognizerMemory of 1024 MB. The limit is a constant, not derived from the memory setting, so
+  every stack accepts the same videos; a recognizerMemory under ~700 MB cannot be trusted with
+  the largest frames.
+- MAX_FRAME_SIDE: bounds one row of the detector's integral table, so a frame of the allowed
+  area cannot be one pixel tall and 33 million wide. Portrait 8K, DCI-width frames and panoramas
+  up to 16384 wide fit.
+- MAX_FRAME_BYTES: the largest frame object the recognizer reads into memory, and the largest JPEG
+  the splitter writes. The 8K astronaut is 1.5 MB as the splitter's JPEG; random pixels, the
+  worst case for JPEG, come to 32.8 MB at 8K, just under it.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+MAX_FRAME_WIDTH_8K, MAX_FRAME_HEIGHT_8K = 7680, 4320
+MAX_FRAME_PIXELS = MAX_FRAME_WIDTH_8K * MAX_FRAME_HEIGHT_8K   # 33,177,600: 8K UHD, either way up
+MAX_FRAME_SIDE = 16384
+MAX_FRAME_BYTES = 32 * 2**20
+
+# ffmpeg checks its -max_pixels against the picture it allocates, which is the frame rounded up
+# to the codec's blocks and the decoder's row alignment (measured with the pinned ffmpeg 7.0.2:
+# a 7690x4310 H.264 frame is checked as 7744x4310). So the decoder gets the limit grown by that
+# rounding, enough that no frame within the limit is refused there, and the exact limit is then
+# applied to the frame's real size (the JPEG ffmpeg wrote). The rounding is at most 128 pixels a
+# side (H.264 and MPEG macroblocks are 16, HEVC blocks up to 64, AV1 superblocks 128, ffmpeg's row
+# alignment 64), so the decoder may allocate ~13% more than the limit, never more.
+CODEC_ROUNDING = 128
+
+
+def decoder_max_pixels() -> int:
+    """ffmpeg's -max_pixels: the largest picture a frame within the limit can be decoded into."""
+    return MAX_FRAME_PIXELS + 2 * CODEC_ROUNDING * MAX_FRAME_SIDE + CODEC_ROUNDING ** 2
+
+
+def describe() -> str:
+    """The limit in words, for error messages and logs."""
+    named = (f" ({MAX_FRAME_WIDTH_8K}x{MAX_FRAME_HEIGHT_8K}, 8K UHD)"
+             if MAX_FRAME_PIXELS == MAX_FRAME_WIDTH_8K * MAX_FRAME_HEIGHT_8K else "")
+    return f"at most {MAX_FRAME_PIXELS:,} pixels{named} and {MAX_FRAME_SIDE:,} pixels a side"
+
+
+def frame_refusal(width: int, height: int) -> Optional[str]:
+    """Why a width x height frame is refused, or None when the pipeline accepts it."""
+    pixels = width * height
+    if pixels > MAX_FRAME_PIXELS or max(width, height) > MAX_FRAME_SIDE:
+        return f"the frame is {width}x{height} ({pixels:,} pixels), over the pipeline's limit: {describe()}"
+    return None
+
+
+def bytes_refusal(size: int) -> Optional[str]:
+    """Why a frame object of `size` bytes is refused, or None."""
+    if size > MAX_FRAME_BYTES:
+        mib = f" ({MAX_FRAME_BYTES // 2**20} MiB)" if MAX_FRAME_BYTES % 2**20 == 0 else ""
+        return f"the frame is {size:,} bytes, over the pipeline's limit of {MAX_FRAME_BYTES:,} bytes{mib} for one frame"
+    return None
