@@ -25,8 +25,9 @@ def allow(sid: str, actions: Sequence[str], resources: Iterable[str]) -> dict:
 
 
 def objects(bucket_arn: str, suffixes: Iterable[str]) -> list[str]:
-    """Object ARNs in one bucket whose keys end with one of `suffixes`."""
-    return [f"{bucket_arn}/*{suffix}" for suffix in suffixes]
+    """Object ARNs in one bucket whose keys end with one of `suffixes`; every object of the bucket
+    when there are none (topology.EVERY_OBJECT: IAM's patterns are case-sensitive too)."""
+    return [f"{bucket_arn}/*{suffix}" for suffix in suffixes] or [f"{bucket_arn}/*"]
 
 
 def log_streams(log_group_arn: str) -> list[str]:

@@ -57,8 +57,8 @@ class EventWiring(pulumi.ComponentResource):
                 lambda_functions=[
                     {"lambda_function_arn": args.functions[t.function].arn,
                      "events": list(t.events),
-                     "filter_suffix": suffix}
-                    for t in mine for suffix in t.suffixes
+                     **({"filter_suffix": suffix} if suffix else {})}
+                    for t in mine for suffix in t.filters()
                 ],
                 # S3 checks it may invoke the function when the notification is saved.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=permissions))

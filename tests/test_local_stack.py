@@ -16,7 +16,6 @@ from components.settings import ARCHITECTURES, DIRECT_INVOCATION, recognizer_env
 from local.session import run_videos
 from local.stack import LocalStack, StackError, effective_concurrency, load_settings
 from pipeline_common.events import parse_s3_objects, s3_event
-from pipeline_common.keys import VIDEO_SUFFIXES
 from tools import enroll, samples
 from tools.grade import mapping_expectation
 
@@ -86,11 +85,12 @@ def test_notifications_are_the_topology_the_pulumi_program_renders(stack):
     def rules(bucket: str) -> set[tuple[str, str]]:
         config = s3.get_bucket_notification_configuration(Bucket=bucket)
         assert not config.get("LambdaFunctionConfigurations") and not config.get("TopicConfigurations")
-        return {(q["QueueArn"].rsplit(":", 1)[1], q["Filter"]["Key"]["FilterRules"][0]["Value"])
+        return {(q["QueueArn"].rsplit(":", 1)[1],
+                 q["Filter"]["Key"]["FilterRules"][0]["Value"] if q.get("Filter") else None)
                 for q in config.get("QueueConfigurations", [])}
 
     splitter_queue = f"{s.splitter.name}-s3-events"
-    assert rules(s.input_bucket) == {(splitter_queue, suffix) for suffix in VIDEO_SUFFIXES}
+    assert rules(s.input_bucket) == {(splitter_queue, None)}  # every upload, any suffix, any case
     frames = set() if s.architecture == DIRECT_INVOCATION else {(f"{s.recognizer.name}-s3-events", ".jpg")}
     assert rules(s.stage1_bucket) == frames
     assert rules(s.output_bucket) == set()
@@ -165,6 +165,43 @@ def test_a_corrupt_upload_ends_in_the_dlq_after_the_retries_and_the_rest_go_on(s
         assert record["responsePayload"]["errorType"] == "SplitError"
         assert f"s3://{stack.settings.input_bucket}/{key}" in record["responsePayload"]["errorMessage"]
     assert {r["video"] for r in report["videos"] if r["note"].startswith("failed")} == set(failed)
+
+
+def test_an_upper_case_suffix_is_a_video_and_anything_else_leaves_a_dead_letter_record(stack, videos, tmp_path):
+    """S3's suffix filters are case-sensitive: `CLIP.MP4` once vanished without a trace. Now every
+    upload reaches the splitter, which takes videos in any letter case and refuses the rest by name."""
+    s = stack.settings
+    files = links(tmp_path, {"CLIP.MP4": videos["astronaut"], "Holiday.Mov": videos["camera"]})
+    report = run_videos(stack, files, expect=expectation(files), prefix="case/", timeout_s=180, progress=False)
+    assert report["passed"] and {r["video"]: r["result"] for r in report["videos"]} == \
+        {"case/CLIP.MP4": "Collins", "case/Holiday.Mov": "Cameraman"}
+    s3 = stack.client("s3")
+    assert sorted(listing(s3, s.stage1_bucket, "case/")) == ["case/CLIP.jpg", "case/Holiday.jpg"]
+
+    s3.put_object(Bucket=s.input_bucket, Key="case/notes.txt", Body=b"not a video")
+    s3.put_object(Bucket=s.input_bucket, Key="case/folder/", Body=b"")  # what the console's "Create folder" makes
+    assert stack.wait_idle(120)
+    records = {parse_s3_objects(r["requestPayload"])[0].key: r for r in stack.read_dead_letter_queue(topology.SPLITTER)
+               if parse_s3_objects(r["requestPayload"])[0].key.startswith("case/")}
+    assert set(records) == {"case/notes.txt"}  # the folder marker is not an upload of anything
+    message = records["case/notes.txt"]["responsePayload"]["errorMessage"]
+    assert f"s3://{s.input_bucket}/case/notes.txt: not a video" in message and ".mp4" in message
+    assert sorted(listing(s3, s.stage1_bucket, "case/")) == ["case/CLIP.jpg", "case/Holiday.jpg"]
+
+
+def test_a_multipart_upload_is_one_event_as_on_s3(stack, tmp_path):
+    """boto3 uploads files of 8 MB or more in parts; S3 then sends one ObjectCreated event, and so
+    must the local stack (moto sent two, and ran the pipeline twice)."""
+    video = tmp_path / "big.mp4"
+    samples.noise_video(video, seconds=4)
+    assert video.stat().st_size > 12 * 2**20  # over boto3's 8 MB multipart threshold, in two parts or more
+    s = stack.settings
+    before = {role: rt.stats["invocations"] for role, rt in stack.runtimes.items()}
+    stack.client("s3").upload_file(str(video), s.input_bucket, "multipart/big.mp4")
+    assert stack.wait_idle(120)
+    assert {role: rt.stats["invocations"] - before[role] for role, rt in stack.runtimes.items()} == \
+        {topology.SPLITTER: 1, topology.RECOGNIZER: 1}
+    assert sorted(listing(stack.client("s3"), s.output_bucket, "multipart/")) == ["multipart/big.txt"]
 
 
 def test_a_recognizer_failure_reaches_the_recognizers_dlq(stack):

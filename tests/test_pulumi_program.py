@@ -29,7 +29,6 @@ from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.mocks import MockMonitor
 
 from components import packaging, settings as stack_settings
-from pipeline_common.keys import VIDEO_SUFFIXES
 
 # pulumi_aws warns about its own deprecated modules on import; what we use is checked below.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -458,7 +457,8 @@ def test_event_driven_notifications(event_driven):
     splitter = p.function("video-splitting").state["arn"]
     recognizer = p.function("face-recognition").state["arn"]
     assert _notification_targets(p) == {
-        "vfp-test-input": [(splitter, ("s3:ObjectCreated:*",), suffix) for suffix in VIDEO_SUFFIXES],
+        # Every upload: S3's suffix filters are case-sensitive and the splitter decides (any case).
+        "vfp-test-input": [(splitter, ("s3:ObjectCreated:*",), None)],
         "vfp-test-stage-1": [(recognizer, ("s3:ObjectCreated:*",), ".jpg")],
     }
     for n in p.of(T_NOTIFICATION):
@@ -468,7 +468,7 @@ def test_event_driven_notifications(event_driven):
 def test_direct_invocation_notifies_from_the_input_bucket_only(direct):
     splitter = direct.function("video-splitting").state["arn"]
     assert _notification_targets(direct) == {
-        "vfp-test-input": [(splitter, ("s3:ObjectCreated:*",), suffix) for suffix in VIDEO_SUFFIXES],
+        "vfp-test-input": [(splitter, ("s3:ObjectCreated:*",), None)],
     }
 
 
@@ -515,7 +515,7 @@ def test_no_function_can_trigger_itself(program):
             for written_bucket, pattern in _writes(program, function_name):
                 assert pattern.startswith("*") and not pattern[1:].count("*")
                 written_suffix = pattern[1:]
-                assert not (written_bucket == bucket and written_suffix.endswith(suffix)), \
+                assert not (written_bucket == bucket and written_suffix.endswith(suffix or "")), \
                     f"{function_name} writes {pattern} to {bucket}, which invokes it"
     # The output bucket, where results land, notifies nothing at all.
     assert "vfp-test-output" not in _notification_targets(program)
@@ -541,7 +541,8 @@ def _statements(program: Program, function_name: str) -> dict[str, dict]:
 def test_splitter_role_is_least_privilege(program):
     logs = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/video-splitting:*"
     expected = {
-        "ReadInput": (["s3:GetObject"], [f"arn:aws:s3:::vfp-test-input/*{s}" for s in VIDEO_SUFFIXES]),
+        # The whole input bucket: it is notified of every upload, and IAM patterns are case-sensitive.
+        "ReadInput": (["s3:GetObject"], ["arn:aws:s3:::vfp-test-input/*"]),
         "WriteOutput": (["s3:PutObject"], ["arn:aws:s3:::vfp-test-stage-1/*.jpg"]),
         "WriteLogs": (["logs:CreateLogStream", "logs:PutLogEvents"], [logs]),
         "SendFailedEvents": (["sqs:SendMessage"], [f"arn:aws:sqs:{REGION}:{ACCOUNT}:video-splitting-dlq"]),
@@ -576,10 +577,12 @@ def test_no_allow_statement_uses_wildcards_in_s3_or_lambda(program):
             for resource in st["Resource"]:
                 assert resource != "*"
                 if resource.startswith("arn:aws:s3:::"):
-                    # one named bucket, objects of one suffix: the only `*` is the key's folder/stem
+                    # one named bucket, objects of one suffix (or, for the input bucket the
+                    # splitter is notified of entirely, every object): one `*`, the key's folder/stem
                     bucket, key = resource.removeprefix("arn:aws:s3:::").split("/", 1)
                     assert bucket in buckets and "*" not in bucket
-                    assert key.startswith("*.") and "*" not in key[1:], resource
+                    assert (key.startswith("*.") or (key == "*" and bucket == "vfp-test-input")) \
+                        and "*" not in key[1:], resource
                 if resource.startswith("arn:aws:lambda:"):
                     assert "*" not in resource, resource
 
@@ -605,7 +608,7 @@ def test_splitter_function(program, build_dir):
     assert fn.get("environment") == {"variables": stack_settings.splitter_environment(s)}
     assert fn.get("environment")["variables"]["FFMPEG_PATH"] == "/opt/bin/ffmpeg"
     assert ("RECOGNIZER_FUNCTION" in fn.get("environment")["variables"]) == s.direct_invocation
-    assert (fn.get("memorySize"), fn.get("timeout"), fn.get("ephemeralStorage")) == (512, 30, {"size": 512})
+    assert (fn.get("memorySize"), fn.get("timeout"), fn.get("ephemeralStorage")) == (1024, 30, {"size": 512})
     assert fn.get("reservedConcurrentExecutions") is None
 
 
@@ -786,8 +789,8 @@ def test_example_stack_files_deploy_what_they_say(stack, base_config):
 
 @pytest.mark.parametrize("override, expected", [
     ({"architecture": "step-functions"}, ["architecture", "event-driven", "direct-invocation"]),
-    ({"splitterMemory": "64"}, ["splitterMemory", "128..10240"]),
-    ({"recognizerMemory": "20480"}, ["recognizerMemory", "128..10240"]),
+    ({"splitterMemory": "512"}, ["splitterMemory", "768..10240", "largest frame"]),
+    ({"recognizerMemory": "20480"}, ["recognizerMemory", "768..10240"]),
     ({"recognizerTimeout": "901"}, ["recognizerTimeout", "1..900"]),
     ({"splitterEphemeralStorage": "256"}, ["splitterEphemeralStorage", "512..10240"]),
     ({"logRetentionDays": "10"}, ["logRetentionDays", "14", "3653"]),
@@ -801,6 +804,14 @@ def test_invalid_config_fails_naming_the_setting(override, expected, base_config
     assert message.startswith("invalid stack configuration: ")
     for word in expected:
         assert word in message, (word, message)
+    assert declared == 0
+
+
+def test_a_misspelt_setting_is_refused_not_ignored(base_config):
+    """Pulumi ignores a key Pulumi.yaml does not declare; the program must not."""
+    error, declared = run_failing({**base_config, "architecure": "direct-invocation"})
+    assert f"Pulumi.test.yaml: {PROJECT}:architecure is not a setting of this project; " \
+           f"did you mean {PROJECT}:architecture?" in str(error)
     assert declared == 0
 
 

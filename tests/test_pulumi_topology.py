@@ -7,19 +7,48 @@ import pytest
 
 from components import policies, topology
 from components.settings import ARCHITECTURES, DIRECT_INVOCATION, EVENT_DRIVEN
-from pipeline_common.keys import FRAME_SUFFIX, RESULT_SUFFIX, VIDEO_SUFFIXES, frame_key, result_key
+from pipeline_common.keys import (FRAME_SUFFIX, RESULT_SUFFIX, VIDEO_SUFFIXES, frame_key, is_folder_marker, is_video,
+                                  result_key)
 
 
 def test_event_driven_wiring():
     assert topology.triggers(EVENT_DRIVEN) == (
-        topology.Trigger("input", "splitter", VIDEO_SUFFIXES),
+        topology.Trigger("input", "splitter", topology.EVERY_OBJECT),
         topology.Trigger("stage-1", "recognizer", (".jpg",)),
     )
     assert topology.direct_invocations(EVENT_DRIVEN) == ()
 
 
 def test_direct_invocation_wiring():
-    assert topology.triggers(DIRECT_INVOCATION) == (topology.Trigger("input", "splitter", VIDEO_SUFFIXES),)
+    assert topology.triggers(DIRECT_INVOCATION) == (topology.Trigger("input", "splitter", topology.EVERY_OBJECT),)
+
+
+def test_the_input_bucket_notifies_every_upload_because_s3_suffix_filters_are_case_sensitive():
+    """`CLIP.MP4` must reach the splitter (it accepts any letter case); `notes.txt` must too, so its
+    refusal leaves a dead-letter record instead of nothing."""
+    [videos] = [t for t in topology.triggers(EVENT_DRIVEN) if t.bucket == "input"]
+    assert videos.filters() == (None,)  # one rule, no suffix filter
+    assert topology.READS["splitter"] == ("input", topology.EVERY_OBJECT)
+    assert policies.objects("arn:aws:s3:::i", topology.EVERY_OBJECT) == ["arn:aws:s3:::i/*"]
+
+
+def test_video_keys_in_any_letter_case():
+    for key in ("clip.mp4", "CLIP.MP4", "dir/Clip.Mp4", "a.MOV", "b.mov", "c.WebM", "d.MPEG"):
+        assert is_video(key), key
+    for key in ("notes.txt", "clip.mp4.txt", ".mp4", "dir.mp4/", "clip", "clip.jpg"):
+        assert not is_video(key), key
+    assert is_folder_marker("dir/") and not is_folder_marker("dir/clip.mp4")
+    assert frame_key("dir/CLIP.MP4") == "dir/CLIP.jpg"
+
+
+def test_a_rule_without_filter_overlaps_every_other_rule_of_its_bucket():
+    with pytest.raises(topology.TopologyError, match="overlap"):
+        topology.check((topology.Trigger("input", "splitter", ()), topology.Trigger("input", "recognizer", (".jpg",))))
+
+
+def test_a_function_notified_of_every_object_may_not_write_into_that_bucket():
+    with pytest.raises(topology.TopologyError, match="loop"):
+        topology.check((topology.Trigger("stage-1", "splitter", ()),))
     assert topology.direct_invocations(DIRECT_INVOCATION) == (("splitter", "recognizer"),)
 
 
@@ -41,7 +70,7 @@ def test_written_suffixes_are_what_the_key_functions_produce():
 def test_no_function_is_invoked_by_its_own_writes(architecture):
     for trigger in topology.triggers(architecture):
         bucket, suffix = topology.WRITES[trigger.function]
-        assert not (bucket == trigger.bucket and suffix in trigger.suffixes)
+        assert bucket != trigger.bucket or (trigger.suffixes and suffix not in trigger.suffixes)
     # and no function invokes itself directly
     assert all(a != b for a, b in topology.direct_invocations(architecture))
 

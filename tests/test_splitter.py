@@ -6,6 +6,7 @@ import http.server
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -157,13 +158,31 @@ def test_every_record_of_an_event_is_split(splitter, buckets, videos):
     "a+b/c+d.mp4",
     "vidéos/café ☕ 100%.mp4",
     "deep/er/still/nested/clip.v2.mp4",
-    "no-suffix",
+    "CAMERA/CLIP.MP4",
+    "phone/Holiday.Mov",
 ])
 def test_keys_are_decoded_and_keep_their_folders(splitter, buckets, videos, key):
     put(buckets, key, videos["astronaut"].read_bytes())
     event = s3_event(INPUT, key)  # URL-encoded, as S3 sends it
     assert splitter.handle_event(event) == [{"bucket": STAGE1, "key": frame_key(key)}]
     assert list(stage1(buckets)) == [frame_key(key)]
+
+
+@pytest.mark.parametrize("key", ["notes.txt", "no-suffix", "clip.mp4.part", "clip.jpg"])
+def test_an_object_that_is_not_a_video_is_refused_by_name_without_reading_it(splitter, buckets, key):
+    """The input bucket notifies the splitter of every upload (S3's suffix filters are
+    case-sensitive), so anything else must fail by name: Lambda then dead-letters the event, and the
+    upload leaves a record of why it has no result."""
+    with pytest.raises(sp.SplitError, match=rf"s3://{INPUT}/{re.escape(key)}: not a video the pipeline accepts: "
+                                         r"the name must end in \.mp4, .*\(any letter case\)"):
+        splitter.handle_event(s3_event(INPUT, key))  # the object need not even exist: nothing is read
+    assert stage1(buckets) == {}
+
+
+def test_a_folder_marker_is_skipped(splitter, buckets):
+    """The S3 console's "Create folder" makes an empty `name/` object: not an upload, no record."""
+    assert splitter.handle_event(s3_event(INPUT, "holiday/")) == []
+    assert stage1(buckets) == {}
 
 
 def test_a_key_full_of_shell_metacharacters_runs_nothing(splitter, buckets, videos, tmp_path, monkeypatch):
@@ -350,6 +369,74 @@ def test_a_crash_is_reported_with_its_signal(tmp_path, videos):
     crashing.chmod(0o755)
     with pytest.raises(ff.FfmpegError, match=r"^v: ffmpeg crashed \(SIGSEGV\)"):
         ff.first_frame(str(crashing), videos["astronaut"], label="v")
+
+
+# ---------------------------------------------------------------------------------------------
+# The frame limit (pipeline_common.limits, the one the recognizer applies)
+
+
+@pytest.mark.parametrize("size, says", [
+    # decoded (within the decoder's bound), then refused by the JPEG's own size
+    ((8192, 4320), "the frame is 8192x4320 (35,389,440 pixels), over the pipeline's limit: "),
+    # refused by ffmpeg's decoder before it allocates the picture
+    ((9728, 4320), "the video's frames are over the pipeline's limit: "),
+], ids=["dci-8k", "beyond-the-decoder-bound"])
+def test_a_video_over_the_frame_limit_is_refused_naming_the_object_and_the_limit(splitter, buckets, tmp_path,
+                                                                                 tmpdir_watch, size, says):
+    from pipeline_common import limits
+
+    video = tmp_path / "big.mp4"
+    _ffmpeg("-f", "lavfi", "-i", f"color=c=gray:s={size[0]}x{size[1]}:d=0.2:r=5", "-c:v", "libx264",
+            "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(video))
+    put(buckets, "big/clip 8k.mp4", video.read_bytes())
+    with pytest.raises(sp.SplitError) as error:
+        splitter.handle_event(s3_event(INPUT, "big/clip 8k.mp4"))
+    message = str(error.value)
+    assert message.startswith(f"s3://{INPUT}/big/clip 8k.mp4: {says}{limits.describe()}")
+    assert "33,177,600 pixels (7680x4320, 8K UHD)" in message
+    assert stage1(buckets) == {} and list(tmpdir_watch.iterdir()) == []
+
+
+def test_the_decoder_is_bounded_by_the_limit_grown_only_by_codec_rounding():
+    """ffmpeg checks -max_pixels against the picture it allocates, the frame rounded up (a 7690x4310
+    H.264 frame is checked as 7744x4310): the bound lets every frame within the limit through."""
+    from pipeline_common import limits
+
+    bound = limits.decoder_max_pixels()
+    assert bound < 1.15 * limits.MAX_FRAME_PIXELS
+    r = limits.CODEC_ROUNDING
+    for width, height in ((7680, 4320), (4320, 7680), (16384, limits.MAX_FRAME_PIXELS // 16384), (7690, 4310)):
+        assert limits.frame_refusal(width, height) is None
+        assert (width + r) * (height + r) <= bound
+
+
+PEAK_PROBE = r"""
+import json, resource, sys
+from pathlib import Path
+from video_splitting import ffmpeg
+
+frame = ffmpeg.first_frame(sys.argv[1], Path(sys.argv[2]), label="s3://in/astronaut-8k.mp4")
+with open("/proc/self/status") as fh:
+    python = next(int(line.split()[1]) / 1024 for line in fh if line.startswith("VmHWM:"))
+print(json.dumps({"method": frame.method, "bytes": len(frame.jpeg), "python_mb": python,
+                  "ffmpeg_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+"""
+
+
+@pytest.mark.slow
+def test_the_largest_video_splits_within_the_splitters_memory_setting(video_8k, tmp_path):
+    """An 8K video, the largest frame the pipeline accepts, split in a fresh interpreter: the
+    function's own peak plus ffmpeg's stays within the default splitterMemory (Pulumi.yaml)."""
+    from components import settings as S
+
+    done = subprocess.run([sys.executable, "-c", PEAK_PROBE, ffmpeg_exe(), str(video_8k)], cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(ROOT / "functions")}, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    probe = json.loads(done.stdout)
+    assert probe["method"] == ff.FAST and probe["bytes"] > 0
+    memory = S.load(lambda key: {"namePrefix": "vfp-test"}.get(key), check_files=False).splitter.memory_mb
+    assert probe["python_mb"] + probe["ffmpeg_mb"] < memory, probe
 
 
 # ---------------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from tools import use_function_code, weights
+from tools import key_rules, use_function_code, weights
 from tools.ffmpeg import ffmpeg_exe
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -49,15 +49,13 @@ class Sample:
     name: str
 
 
-def video_suffixes() -> tuple[str, ...]:
-    use_function_code()
-    from pipeline_common.keys import VIDEO_SUFFIXES
-
-    return VIDEO_SUFFIXES
+def is_video(path: Path) -> bool:
+    """A video by the pipeline's own rule (its suffix, in any letter case)."""
+    return key_rules().is_video(path.name)
 
 
 def is_media(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_SUFFIXES + video_suffixes()
+    return path.suffix.lower() in IMAGE_SUFFIXES or is_video(path)
 
 
 # -- which pictures show whom --------------------------------------------------------------------
@@ -122,7 +120,7 @@ def pictures(path: Path, *, frames: int = 1, interval_s: float = 0.5, ffmpeg: Op
     """The PIL images to enrol from one file: the image itself, or frames of a video."""
     from PIL import Image, UnidentifiedImageError
 
-    if path.suffix.lower() not in video_suffixes():
+    if not is_video(path):
         try:
             with Image.open(path) as img:
                 img.load()

@@ -52,6 +52,19 @@ def still_to_video(still: Path, video: Path, *, seconds: float = 1.0, fps: int =
     return video
 
 
+def noise_video(video: Path, *, seconds: float = 4.0, size: tuple[int, int] = (640, 360), fps: int = 10) -> Path:
+    """A losslessly coded video of random pixels: about 3.6 MB a second at the defaults, for
+    anything that needs a large upload quickly (no face in it)."""
+    video.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi",
+         "-i", f"nullsrc=s={size[0]}x{size[1]}:r={fps},geq=random(1)*255:128:128", "-t", str(seconds),
+         "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-pix_fmt", "yuv420p", str(video)],
+        check=True,
+    )
+    return video
+
+
 def make_video(name: str, video: Path, **kwargs) -> Path:
     """A short video of sample image `name`."""
     still = video.with_suffix(".still.png")

@@ -21,7 +21,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
+
+from tools import key_rules
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_STACK = PROJECT_DIR / "Pulumi.dev.yaml"
@@ -90,16 +92,20 @@ def s3_client(endpoint_url: Optional[str] = None, region: Optional[str] = None):
 # -- uploading ---------------------------------------------------------------------------------------
 
 
-def video_files(folder: Path) -> list[Path]:
-    """The videos directly inside `folder`, by name."""
-    from tools.enroll import video_suffixes
-
+def video_files(folder: Path, *, warn: Callable[[str], None] = lambda line: print(line, file=sys.stderr)) -> list[Path]:
+    """The videos directly inside `folder`, by name. Every other file is named in a warning and
+    left out: the stack would refuse it (into the splitter's dead-letter queue), never process it."""
+    keys = key_rules()
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"{folder}: not a folder")
-    files = sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in video_suffixes())
+    entries = sorted(f for f in folder.iterdir() if f.is_file())
+    files = [f for f in entries if keys.is_video(f.name)]
+    for other in entries:
+        if other not in files and not other.name.startswith("."):
+            warn(f"skipping {other}: the stack processes only videos whose names end in {keys.accepted_suffixes()}")
     if not files:
-        raise ValueError(f"{folder}: no videos ({', '.join(video_suffixes())})")
+        raise ValueError(f"{folder}: no videos (names ending in {keys.accepted_suffixes()})")
     return files
 
 

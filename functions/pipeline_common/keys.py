@@ -2,15 +2,40 @@
 
 Only the last suffix is replaced, and only when it is a real suffix of the file name (a dot inside
 a folder name or a leading dot is not one), so distinct uploads never share a frame or a result
-unless they differ only in their video suffix.
+unless they differ only in their video suffix (`clip.mp4` and `clip.MOV` share `clip.jpg`).
+
+Which uploads are videos is decided here, by the key's suffix in any letter case: cameras and
+phones write `CLIP.MP4` as often as `clip.mp4`, and S3's own suffix filters are case-sensitive, so
+the input bucket notifies the splitter of every object and the splitter asks `is_video`.
 """
 from __future__ import annotations
 
 import posixpath
 
-VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".mpeg", ".mpg")
+VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".mpeg", ".mpg")  # lower case; any case accepted
 FRAME_SUFFIX = ".jpg"
 RESULT_SUFFIX = ".txt"
+
+
+def suffix(key: str) -> str:
+    """The file suffix of a key's last segment as written (`.MP4`), or "" when it has none."""
+    base, ext = posixpath.splitext(posixpath.basename(key))
+    return ext if base else ""
+
+
+def is_video(key: str) -> bool:
+    """True when the key ends in one of VIDEO_SUFFIXES, in any letter case."""
+    return suffix(key).lower() in VIDEO_SUFFIXES
+
+
+def is_folder_marker(key: str) -> bool:
+    """The empty `name/` object the S3 console creates for a folder: not an upload of anything."""
+    return key.endswith("/")
+
+
+def accepted_suffixes() -> str:
+    """The accepted suffixes, for messages: `.mp4, .mov, ... (any letter case)`."""
+    return ", ".join(VIDEO_SUFFIXES) + " (any letter case)"
 
 
 def stem_key(key: str) -> str:

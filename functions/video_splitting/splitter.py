@@ -33,7 +33,7 @@ from typing import Any, Mapping, Optional
 
 from pipeline_common import aws
 from pipeline_common.events import S3Object, process_each
-from pipeline_common.keys import frame_key
+from pipeline_common.keys import accepted_suffixes, frame_key, is_folder_marker, is_video
 from pipeline_common.log import fields, get_logger, log_startup_failure
 
 from video_splitting import ffmpeg
@@ -67,12 +67,22 @@ class VideoSplitter:
     def handle_event(self, event: Mapping[str, Any], *, request_id: Optional[str] = None,
                      timeout_s: float = ffmpeg.DEFAULT_TIMEOUT_S) -> list[dict]:
         """Split every video the event names; raise SplitError naming each one that failed."""
-        return process_each(event, lambda obj: self.process(obj, request_id=request_id, timeout_s=timeout_s),
-                            log=self.log, noun="video", error=SplitError, request_id=request_id)
+        frames = process_each(event, lambda obj: self.process(obj, request_id=request_id, timeout_s=timeout_s),
+                              log=self.log, noun="video", error=SplitError, request_id=request_id)
+        return [frame for frame in frames if frame is not None]
 
     def process(self, obj: S3Object, *, request_id: Optional[str] = None,
-                timeout_s: float = ffmpeg.DEFAULT_TIMEOUT_S) -> dict:
-        """The first frame of one video written to stage-1 (and handed to the recognizer); its bucket and key."""
+                timeout_s: float = ffmpeg.DEFAULT_TIMEOUT_S) -> Optional[dict]:
+        """The first frame of one video written to stage-1 (and handed to the recognizer); its bucket
+        and key. None for a folder marker; SplitError for any other object that is not a video."""
+        # The input bucket notifies us of every object (S3's suffix filters are case-sensitive):
+        # decide here, by the key alone, before reading anything.
+        if is_folder_marker(obj.key):
+            self.log.info("skipped", extra=fields(request_id=request_id, video=str(obj),
+                                                  reason="a folder marker (an empty key ending in /), not an upload"))
+            return None
+        if not is_video(obj.key):
+            raise SplitError(f"{obj}: not a video the pipeline accepts: the name must end in {accepted_suffixes()}")
         out = S3Object(self.config.stage1_bucket, frame_key(obj.key))
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="vfp-split-", dir=self.temp_dir) as folder:
