@@ -14,8 +14,11 @@ from components.recognizer import FaceRecognizer, FaceRecognizerArgs, face_db_bu
 from components.splitter import VideoSplitter, VideoSplitterArgs
 from components.wiring import EventWiring, EventWiringArgs
 
-# 1. Settings, validated once: a bad value stops preview naming the setting and what it allows.
+# 1. Settings, validated once: a bad value, or a key Pulumi.yaml does not declare (a misspelling
+#    Pulumi would silently ignore), stops preview naming the setting and what it allows.
 try:
+    stack_settings.check_keys(set(pulumi.runtime.config.CONFIG.get()) | set(pulumi.runtime.config.get_config_env()),
+                              source=f"Pulumi.{pulumi.get_stack()}.yaml")
     settings = stack_settings.load(pulumi.Config().get, region=aws.config.region)
     face_db = face_db_build_arg(settings.face_database)
 except stack_settings.ConfigError as error:

@@ -10,11 +10,12 @@ Plain Python on purpose: importing it must not need the Pulumi engine.
 """
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Optional
+from typing import Callable, Iterable, Mapping, Optional
 
 import yaml
 
@@ -33,6 +34,14 @@ IMAGE_FACE_DB = f"{IMAGE_TASK_ROOT}/face_db.pt"
 IMAGE_MODEL_DIR = f"{IMAGE_TASK_ROOT}/models"
 # Where the ffmpeg layer puts the binary (Lambda mounts layers under /opt).
 LAYER_FFMPEG = "/opt/bin/ffmpeg"
+
+# Lambda's memory range is 128..10240 MB; ours starts higher. Each function must hold the largest
+# frame the pipeline accepts (pipeline_common.limits: 8K) within its setting, so the floor is its
+# peak there, measured by `make bench` (bench/README.md), plus headroom: the recognizer peaks at
+# 607 MB (an 8K progressive 4:4:4 JPEG; ~300 MB of that is models and database at rest), the splitter
+# at ~555 MB with ffmpeg (an 8K video that needs ffmpeg's ordinary decode).
+MIN_MEMORY_MB = {"splitter": 768, "recognizer": 768}
+MAX_MEMORY_MB = 10240
 
 # CloudWatch Logs accepts only these retention periods.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096,
@@ -126,14 +135,14 @@ def load(get: Callable[[str], Optional[str]], *, region: Optional[str] = None,
                               f"({spec[key].get('description', '').strip()})")
         return value
 
-    def integer(key: str, lo: int, hi: int) -> int:
+    def integer(key: str, lo: int, hi: int, why: str = "") -> int:
         value = raw(key)
         try:
             number = int(str(value).strip())
         except ValueError:
             raise ConfigError(f"{key}: {value!r} is not a whole number (allowed {lo}..{hi})") from None
         if not lo <= number <= hi:
-            raise ConfigError(f"{key}: {number} is outside the allowed range {lo}..{hi}")
+            raise ConfigError(f"{key}: {number} is outside the allowed range {lo}..{hi}{why}")
         return number
 
     def one_of(key: str, allowed) -> str:
@@ -158,7 +167,9 @@ def load(get: Callable[[str], Optional[str]], *, region: Optional[str] = None,
                               "characters of letters, digits, '-' and '_'")
         return FunctionSettings(
             name=name,
-            memory_mb=integer(f"{role}Memory", 128, 10240),
+            memory_mb=integer(f"{role}Memory", MIN_MEMORY_MB[role], MAX_MEMORY_MB,
+                              f" (below {MIN_MEMORY_MB[role]} MB the {role} may run out of memory on the "
+                              "largest frame the pipeline accepts: README, Frame limits)"),
             timeout_s=integer(f"{role}Timeout", 1, 900),
             ephemeral_storage_mb=integer(f"{role}EphemeralStorage", 512, 10240),
             reserved_concurrency=integer(f"{role}ReservedConcurrency", -1, 1000),
@@ -206,6 +217,28 @@ def load(get: Callable[[str], Optional[str]], *, region: Optional[str] = None,
     )
 
 
+def check_keys(keys: Iterable[str], *, source: str, project_file: Path = PROJECT_FILE) -> None:
+    """Refuse a key in this project's namespace that Pulumi.yaml does not declare.
+
+    Pulumi itself ignores such a key, so `architecure: direct-invocation` would leave a stack
+    event-driven without a word. The error names each key, where it was found, and the nearest
+    declared setting. Keys of other namespaces (`aws:region`) are not ours to judge.
+    """
+    namespace = project_name(project_file) + ":"
+    declared = schema(project_file)
+    problems = []
+    for key in sorted(keys):
+        if not key.startswith(namespace) or key[len(namespace):] in declared:
+            continue
+        name = key[len(namespace):]
+        nearest = difflib.get_close_matches(name, list(declared), n=1, cutoff=0.6)
+        problems.append(f"{key} is not a setting of this project"
+                        + (f"; did you mean {namespace}{nearest[0]}?" if nearest else
+                           f" (Pulumi.yaml's config: block lists them all)"))
+    if problems:
+        raise ConfigError(f"{source}: " + "; ".join(problems))
+
+
 def load_stack_file(stack_file: Path, overrides: Mapping[str, str] = (), **kwargs) -> StackSettings:
     """Settings from a `Pulumi.<stack>.yaml` file, as `pulumi up` on that stack would see them.
 
@@ -214,7 +247,9 @@ def load_stack_file(stack_file: Path, overrides: Mapping[str, str] = (), **kwarg
     stack_file = Path(stack_file)
     with open(stack_file, encoding="utf-8") as fh:
         config = (yaml.safe_load(fh) or {}).get("config") or {}
-    namespace = project_name(kwargs.get("project_file", PROJECT_FILE)) + ":"
+    project_file = kwargs.get("project_file", PROJECT_FILE)
+    check_keys(config, source=str(stack_file), project_file=project_file)
+    namespace = project_name(project_file) + ":"
     values = {k[len(namespace):]: v for k, v in config.items() if k.startswith(namespace)}
     values.update(dict(overrides))
     return load(lambda key: None if values.get(key) is None else str(values[key]),

@@ -17,11 +17,45 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from procs import die_with_parent  # noqa: E402  (stdlib-only sibling; this file runs as a script)
 
 
+def one_event_per_multipart_upload() -> None:
+    """Make moto's S3 send one notification when a multipart upload completes, as S3 does.
+
+    moto 5.2's complete_multipart_upload stores the object through put_object, which notifies
+    `ObjectCreated:Put`, and then notifies `ObjectCreated:CompleteMultipartUpload` as well, so every
+    upload of 8 MB or more (boto3's multipart threshold) would run the pipeline twice. Here the
+    inner put_object is told not to notify while a completion runs on the same thread (moto serves
+    each request on a thread of its own); the CompleteMultipartUpload event is the one S3 sends.
+    """
+    import threading
+
+    from moto.s3.models import S3Backend
+
+    completing = threading.local()
+    complete, put = S3Backend.complete_multipart_upload, S3Backend.put_object
+
+    def complete_multipart_upload(self, *args, **kwargs):
+        completing.active = True
+        try:
+            return complete(self, *args, **kwargs)
+        finally:
+            completing.active = False
+
+    def put_object(self, *args, **kwargs):
+        if getattr(completing, "active", False):
+            kwargs["disable_notification"] = True
+        return put(self, *args, **kwargs)
+
+    S3Backend.complete_multipart_upload = complete_multipart_upload
+    S3Backend.put_object = put_object
+
+
 def main() -> None:
     die_with_parent(int(sys.argv[1]))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the stack decides when we stop
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     from moto.server import ThreadedMotoServer
+
+    one_event_per_multipart_upload()
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

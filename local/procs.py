@@ -15,7 +15,7 @@ import os
 import signal
 import subprocess
 import sys
-from typing import IO, Iterator
+from typing import IO, Iterator, Optional
 
 _PR_SET_PDEATHSIG = 1
 
@@ -60,6 +60,36 @@ def alive(pid: int) -> bool:
 def children(pid: int) -> list[int]:
     """Direct children of `pid` (all threads), from /proc."""
     return sorted({int(p) for listing in _task_files(pid, "children") for p in listing.split()})
+
+
+def exit_status(proc: subprocess.Popen, grace_s: float = 5.0) -> str:
+    """How a child that has closed its pipe ended, in words: "exit code 3", "killed by SIGKILL".
+
+    A closed pipe only says the child is going: it may not have been reaped yet, and reading
+    `poll()` at that moment gives None. Wait for it (a child still running after `grace_s` is
+    reported as such; the caller kills it)."""
+    try:
+        code = proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        return f"still running {grace_s:g} s after closing its pipe"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def start_time(pid: int) -> Optional[int]:
+    """The process's start time in clock ticks since boot (/proc/PID/stat field 22), which tells a
+    process from a later one that reuses its pid; None when there is no such process."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            stat = fh.read()
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()  # after the parenthesised command name: field 3 onwards
+    return int(fields[19]) if len(fields) > 19 else None
 
 
 def end_child(proc: subprocess.Popen, inbox: IO, *, kill: bool = False, grace_s: float = 5.0) -> None:

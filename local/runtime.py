@@ -10,7 +10,12 @@ Lambda waits about one, then two minutes between retries; locally the waits are 
 times the attempt number, which changes timing, not outcome.
 
 A worker that times out is killed (Sandbox.Timedout) and one that dies mid-invocation is
-replaced (Runtime.ExitError); either way the next invocation in that slot is a cold start.
+replaced (Runtime.ExitError); either way the next invocation in that slot is a cold start, with an
+empty /tmp of its own, as a new Lambda environment gets.
+
+stop() is prompt, the way Lambda freezes an environment: a worker in the middle of an invocation
+is killed at once rather than waited for, and stop() says which invocations it interrupted and
+which queued events it dropped (a stopped local stack has nobody to retry them later).
 """
 from __future__ import annotations
 
@@ -18,6 +23,8 @@ import json
 import os
 import queue
 import select
+import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -27,13 +34,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from local.procs import end_child
+from local.procs import end_child, exit_status
 
 WORKER_SCRIPT = str(Path(__file__).resolve().parent / "worker.py")
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = str(PROJECT_DIR / "functions")
 
 INIT_GRACE_S = 120  # Lambda allows 10 s of init (more for images); a busy 2-core machine can be slower
+# How long stop() waits for a slot once its worker is ended; a slot still busy then is abandoned
+# (its worker killed from stop()) rather than waited for.
+STOP_GRACE_S = 10
 
 
 class FunctionError(Exception):
@@ -105,6 +115,13 @@ class _Worker:
         line, _, self._buffer = self._buffer.partition(b"\n")
         return json.loads(line)
 
+    def interrupt(self) -> None:
+        """SIGKILL, from any thread: the slot that owns this worker sees its pipe close and reaps it."""
+        try:
+            os.kill(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
     def stop(self, *, kill: bool = False) -> None:
         end_child(self.proc, self.to_worker, kill=kill)  # at EOF the worker returns from main()
         for closer in (self.to_worker.close, lambda: os.close(self.from_worker)):
@@ -136,6 +153,8 @@ class FunctionRuntime:
         self._busy = 0
         self.max_concurrency_seen = 0
         self._workers: dict[int, _Worker] = {}  # slot → live worker
+        self._running: dict[int, Invocation] = {}  # slot → the invocation its worker is running
+        self.interrupted: list[Invocation] = []     # running when stop() came
         self._slots = [threading.Thread(target=self._slot, args=(i,), name=f"{spec.name}-{i}", daemon=True)
                        for i in range(spec.concurrency)]
         self._log_fh = open(spec.log_file, "ab") if spec.log_file else None
@@ -179,17 +198,27 @@ class FunctionRuntime:
         with self._lock:
             return [w.pid for w in self._workers.values()]
 
-    def stop(self) -> None:
-        """Stop taking work, end every worker, join the slots. Queued events are dropped."""
+    def stop(self) -> dict[str, list[Invocation]]:
+        """Stop at once: kill every worker that is mid-invocation (as Lambda freezes an environment),
+        end the idle ones, join the slots, answer RequestResponse callers. Returns the invocations it
+        interrupted and the queued ones it dropped (nothing, when it had already stopped)."""
+        if self._stopping.is_set():
+            return {"interrupted": [], "dropped": []}
         self._stopping.set()
+        with self._lock:  # busy, initialising and idle alike: an environment is frozen, not drained
+            live = list(self._workers.values())
+        for worker in live:
+            worker.interrupt()
+        deadline = time.monotonic() + STOP_GRACE_S
         for slot in self._slots:
             if slot.is_alive():
-                slot.join(timeout=self.spec.timeout_s + 10)
-        with self._lock:  # a slot still stuck past its join: end its worker from here
+                slot.join(timeout=max(0.0, deadline - time.monotonic()))
+        with self._lock:  # a slot still stuck past the grace: end its worker from here
             stuck = list(self._workers.values())
             self._workers.clear()
         for worker in stuck:
             worker.stop(kill=True)
+        dropped = []
         while True:  # answer RequestResponse callers still waiting, so no HTTP thread hangs
             try:
                 inv = self.pending.get_nowait()
@@ -197,8 +226,11 @@ class FunctionRuntime:
                 break
             if inv.reply is not None:
                 inv.reply.put(FunctionError("ServiceException", "the local stack is stopping"))
+            else:
+                dropped.append(inv)
         if self._log_fh:
             self._log_fh.close()
+        return {"interrupted": list(self.interrupted), "dropped": dropped}
 
     def summary(self) -> dict:
         with self._lock:
@@ -256,6 +288,9 @@ class FunctionRuntime:
         worker, hello = self._start_worker(index)
         if worker is not None:
             return worker
+        if self._stopping.is_set():  # stop() ended it while it initialised
+            self._interrupted(inv)
+            return None
         # An init failure costs the invocation an attempt, as on Lambda; the next one starts afresh.
         inv.attempts += 1
         self._failed(inv, FunctionError(hello["errorType"], hello["errorMessage"]))
@@ -267,6 +302,9 @@ class FunctionRuntime:
         env = dict(s.env)
         if s.tmp_root is not None:  # each environment has a /tmp of its own, as on Lambda
             tmp = Path(s.tmp_root) / f"{s.name}-{index}"
+            # A new environment starts with an empty /tmp: whatever a killed predecessor in this
+            # slot left there (a half-written download) goes.
+            shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True, exist_ok=True)
             env["TMPDIR"] = str(tmp)
         to_r, to_w = os.pipe()
@@ -289,7 +327,7 @@ class FunctionRuntime:
             hello = worker.receive(INIT_GRACE_S)
         except EOFError:
             hello = {"status": "init_error", "errorType": "Runtime.ExitError",
-                     "errorMessage": f"the runtime exited during init (exit code {proc.poll()})"}
+                     "errorMessage": f"the runtime exited during init ({exit_status(proc)})"}
         if hello is None:
             hello = {"status": "init_error", "errorType": "Sandbox.Timedout",
                      "errorMessage": f"init did not finish within {INIT_GRACE_S} s"}
@@ -298,6 +336,8 @@ class FunctionRuntime:
                 self.stats["init_ms"].append(hello["init_ms"])
             return worker, hello
         self._retire(index, worker, kill=True)
+        if self._stopping.is_set():  # stop() ended it: not an init failure
+            return None, hello
         with self._lock:
             self.stats["init_errors"] += 1
         self.log(f"{s.name}: init failed: {hello['errorType']}: {hello['errorMessage']}")
@@ -312,12 +352,21 @@ class FunctionRuntime:
         inv.attempts += 1
         with self._lock:
             self.stats["invocations"] += 1
+            self._running[index] = inv
         try:
             worker.send({"request_id": inv.request_id, "event": inv.event, "timeout_ms": s.timeout_s * 1000})
             answer = worker.receive(s.timeout_s)
         except (EOFError, BrokenPipeError, OSError):
             answer = {"status": "error", "errorType": "Runtime.ExitError",
-                      "errorMessage": f"the runtime exited (exit code {worker.proc.poll()})"}
+                      "errorMessage": f"the runtime exited ({exit_status(worker.proc)})"}
+        finally:
+            with self._lock:
+                del self._running[index]
+        if self._stopping.is_set() and answer is not None and answer.get("errorType") == "Runtime.ExitError":
+            # stop() killed it mid-invocation: not the function's failure, nothing to retry here.
+            self._interrupted(inv)
+            self._retire(index, worker, kill=True)
+            return None
         if answer is None:
             answer = {"status": "error", "errorType": "Sandbox.Timedout",
                       "errorMessage": f"Task timed out after {s.timeout_s:.2f} seconds",
@@ -340,6 +389,12 @@ class FunctionRuntime:
             worker = None
         self._failed(inv, error)
         return worker
+
+    def _interrupted(self, inv: Invocation) -> None:
+        with self._lock:
+            self.interrupted.append(inv)
+        if inv.reply is not None:
+            inv.reply.put(FunctionError("ServiceException", "the local stack stopped during the invocation"))
 
     def _failed(self, inv: Invocation, error: FunctionError) -> None:
         if not inv.asynchronous:

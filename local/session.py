@@ -127,6 +127,9 @@ def run_videos(stack: LocalStack, files: list[Path], *, expect: Optional[Expecta
         "lost": state.pending,
         "upload_errors": [u.error for u in uploads if u.error],
     }
+    if report["checks"]["results_correct"] is False and report["local"]["untrained_weights"]:
+        report["hint"] = ("the recognizer ran the untrained stand-in weights: names match only faces "
+                          "enrolled with those same weights")
     report["objects"] = contents
     report["dead_letter_queues"] = {f"{stack.function_name(role)}-dlq": stack.read_dead_letter_queue(role)
                                     for role in (topology.SPLITTER, topology.RECOGNIZER)}

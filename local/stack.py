@@ -45,10 +45,12 @@ from components import topology
 from components.settings import (FunctionSettings, StackSettings, load_stack_file, recognizer_environment,
                                  splitter_environment)
 from local.lambda_api import LambdaApi
-from local.procs import alive, end_child
+from local.procs import alive, end_child, start_time
 from local.runtime import FUNCTIONS_DIR, FunctionRuntime, FunctionSpec
 
 MOTO_SCRIPT = str(Path(__file__).resolve().parent / "moto_process.py")
+WORKDIR_PREFIX = "vfp-local-"  # each stack's work folder (its functions' /tmp) in the system's temp folder
+OWNER_FILE = "owner"
 DEFAULT_CONCURRENCY = 2
 DUMMY_KEY = "local"  # moto accepts any credentials; these can never sign a request to AWS
 HANDLERS = {topology.SPLITTER: "video_splitting.handler.handler",
@@ -125,6 +127,7 @@ class LocalStack:
         self._handing_off = 0
         self._pollers: list[threading.Thread] = []
         self._stopping = threading.Event()
+        self.interrupted: dict[str, list[dict]] = {}  # function → events stop() interrupted mid-invocation
         self._started = False
         self._atexit = None
 
@@ -144,10 +147,13 @@ class LocalStack:
         self._atexit = lambda: ref() is not None and ref().stop()
         atexit.register(self._atexit)  # a script that forgets stop() still leaves nothing behind
         try:
-            self._workdir = Path(tempfile.mkdtemp(prefix="vfp-local-"))
+            remove_stale_workdirs(Path(tempfile.gettempdir()), log=self.log)
+            self._workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
+            (self._workdir / OWNER_FILE).write_text(owner_stamp(os.getpid()), encoding="ascii")
             self.log_dir = self._given_log_dir or self._workdir / "logs"
             self.log_dir.mkdir(parents=True, exist_ok=True)
             self._export_models()
+            self._check_recognizer_inputs()
             self._start_moto()
             self._create_resources()
             self._start_functions()
@@ -167,8 +173,14 @@ class LocalStack:
         self._pollers = []
         if self.lambda_api is not None:
             self.lambda_api.stop()
-        for runtime in self.runtimes.values():
-            runtime.stop()
+        for role, runtime in self.runtimes.items():
+            ended = runtime.stop()
+            self.interrupted.setdefault(self.function_name(role), []).extend(i.event for i in ended["interrupted"])
+            for what, invocations in ended.items():
+                if invocations:
+                    self.log(f"stopped {self.function_name(role)}: {what} {len(invocations)} invocation(s): "
+                             + "; ".join(describe_event(i.event) for i in invocations[:5])
+                             + (" ..." if len(invocations) > 5 else ""))
         if self._moto is not None:
             end_child(self._moto, self._moto.stdin)  # at EOF the server process exits
             self._moto.stdout.close()
@@ -261,6 +273,22 @@ class LocalStack:
         if time.monotonic() - t0 > 1:
             self.log(f"exported the recognizer's models from {self.torch_home} to {self.model_dir}")
 
+    def _check_recognizer_inputs(self) -> None:
+        """Load the face database and the models as the recognizer's init would, here, before anything
+        starts: a file it would refuse stops the stack with its own message, instead of a stack that
+        comes up and then dead-letters every upload after three init failures."""
+        from tools import use_function_code
+
+        use_function_code()
+        from face_recognition import service
+
+        environment = recognizer_environment(self.settings, face_db_path=str(self.settings.face_database),
+                                             model_dir=str(self.model_dir))
+        try:
+            service.load(environment)
+        except service.StartupError as error:
+            raise StackError(f"{self.settings.recognizer.name} would not start: {error}") from None
+
     def _start_moto(self) -> None:
         self._moto_log = open(self.log_dir / "moto.log", "ab")
         self._moto = subprocess.Popen(
@@ -296,9 +324,9 @@ class LocalStack:
             self._s3.put_bucket_notification_configuration(
                 Bucket=self.buckets[bucket_role],
                 NotificationConfiguration={"QueueConfigurations": [
-                    {"Id": f"{t.function}{suffix}", "QueueArn": arns[t.function], "Events": list(t.events),
-                     "Filter": {"Key": {"FilterRules": [{"Name": "suffix", "Value": suffix}]}}}
-                    for t in mine for suffix in t.suffixes]})
+                    {"Id": f"{t.function}{suffix or '-all'}", "QueueArn": arns[t.function], "Events": list(t.events),
+                     **({"Filter": {"Key": {"FilterRules": [{"Name": "suffix", "Value": suffix}]}}} if suffix else {})}
+                    for t in mine for suffix in t.filters()]})
 
     def _start_functions(self) -> None:
         tmp_root = self._workdir / "tmp"
@@ -380,6 +408,55 @@ class LocalStack:
                      f"{record['responsePayload']['errorType']}: {record['responsePayload']['errorMessage']})")
 
         return send
+
+
+def describe_event(event: dict) -> str:
+    """The objects an invocation's event names, for a person reading why it was interrupted."""
+    from tools import use_function_code
+
+    use_function_code()
+    from pipeline_common.events import EventError, parse_s3_objects
+
+    try:
+        return ", ".join(map(str, parse_s3_objects(event))) or "(no object)"
+    except EventError:
+        return json.dumps(event)[:200]
+
+
+def owner_stamp(pid: int) -> str:
+    """What a stack writes into its work folder: its pid and that process's start time, so a later
+    stack can tell a live owner from a dead one whose pid was reused."""
+    return f"{pid} {start_time(pid)}\n"
+
+
+def remove_stale_workdirs(root: Path, *, log: Callable[[str], None] = lambda _: None) -> list[Path]:
+    """Remove the work folders (the functions' /tmp) of stacks that died without stop(), e.g. by
+    `kill -9`: those whose owner process no longer exists. A folder without an owner file is left
+    for a minute, in case its stack is just starting."""
+    removed = []
+    for folder in sorted(root.glob(WORKDIR_PREFIX + "*")):
+        try:
+            stamp = (folder / OWNER_FILE).read_text(encoding="ascii").split()
+        except FileNotFoundError:
+            stamp = None
+        except OSError:
+            continue
+        if stamp:
+            pid, started = int(stamp[0]), stamp[1] if len(stamp) > 1 else "None"
+            if str(start_time(pid)) == started and alive(pid):
+                continue
+        else:
+            try:
+                if time.time() - folder.stat().st_mtime < 60:
+                    continue
+            except OSError:
+                continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    if removed:
+        log(f"removed {len(removed)} work folder(s) of stacks that ended without stopping: "
+            + ", ".join(map(str, removed)))
+    return removed
 
 
 def sandbox_environment(region: str, **endpoints: str) -> dict[str, str]:

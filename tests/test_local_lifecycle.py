@@ -18,7 +18,7 @@ import pytest
 
 from components import topology
 from local.procs import alive, descendants
-from local.stack import LocalStack, load_settings
+from local.stack import OWNER_FILE, WORKDIR_PREFIX, LocalStack, load_settings, owner_stamp, remove_stale_workdirs
 from tools import enroll, samples
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -77,11 +77,18 @@ def test_stop_leaves_no_process_or_port(setup_files, torch_home, videos):
     stack.stop()  # twice is harmless
 
 
-def serve(stack_file: Path, db: Path, torch_home: Path, logs: Path) -> tuple[subprocess.Popen, dict]:
+def as_a_background_job() -> None:
+    """What a shell does to a script's `cmd &`: the job starts with SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def serve(stack_file: Path, db: Path, torch_home: Path, logs: Path, *,
+          background: bool = False) -> tuple[subprocess.Popen, dict]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "local", "serve", "--stack", str(stack_file), "--db", str(db),
          "--torch-home", str(torch_home), "--logs", str(logs), "--concurrency", "1"],
-        cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=as_a_background_job if background else None)
     ready, _, _ = select.select([proc.stdout], [], [], 120)
     line = proc.stdout.readline() if ready else ""
     if not line:
@@ -99,24 +106,29 @@ def exercise(info: dict, video: Path) -> None:
     wait_until(lambda: "Contents" in s3.list_objects_v2(Bucket=info["buckets"]["output"]), 120, "no result")
 
 
-@pytest.mark.parametrize("how", ["ctrl-c", "kill -9"])
+@pytest.mark.parametrize("how", ["kill -INT of a background job", "kill -TERM", "kill -9"])
 def test_ctrl_c_or_a_crash_of_the_stack_leaves_nothing_behind(how, setup_files, torch_home, videos, tmp_path):
     stack_file, db = setup_files
-    proc, info = serve(stack_file, db, torch_home, tmp_path / "logs")
+    proc, info = serve(stack_file, db, torch_home, tmp_path / "logs", background="INT" in how)
     try:
         exercise(info, videos["astronaut"])
         children = descendants(proc.pid)
         ports = [int(info["endpoint_url"].rsplit(":", 1)[1]), int(info["lambda_endpoint_url"].rsplit(":", 1)[1])]
         assert len(children) == 3, children  # moto and one environment per function
         assert all(port_open(p) for p in ports)
-        proc.send_signal(signal.SIGINT if how == "ctrl-c" else signal.SIGKILL)
+        sig = {"kill -INT of a background job": signal.SIGINT, "kill -TERM": signal.SIGTERM,
+               "kill -9": signal.SIGKILL}[how]
+        proc.send_signal(sig)
         code = proc.wait(timeout=60)
         # No stop() ran after kill -9: the kernel's parent-death signal ends the children.
         wait_until(lambda: not [c for c in children if alive(c)], 15, f"children outlived the stack: {children}")
         wait_until(lambda: not [p for p in ports if port_open(p)], 5, f"a port of the stack is still open: {ports}")
-        if how == "ctrl-c":
+        if sig == signal.SIGINT:
             assert code == 130
             assert "interrupted; the stack is stopped" in proc.stderr.read()
+        elif sig == signal.SIGTERM:
+            assert code == 128 + signal.SIGTERM
+            assert "stopped by SIGTERM; the stack is stopped" in proc.stderr.read()
         else:
             assert code == -signal.SIGKILL
     finally:
@@ -125,3 +137,62 @@ def test_ctrl_c_or_a_crash_of_the_stack_leaves_nothing_behind(how, setup_files, 
             proc.wait()
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_the_work_folder_of_a_stack_killed_with_minus_9_goes_at_the_next_start(tmp_path):
+    """A stack that dies without stop() leaves its functions' /tmp behind; the next one removes
+    every such folder whose owner is gone, and no other."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f"{WORKDIR_PREFIX}stale"
+    (stale / "tmp" / "video-splitting-0").mkdir(parents=True)
+    (stale / "tmp" / "video-splitting-0" / "video").write_bytes(b"x" * 320_000)
+    (stale / OWNER_FILE).write_text(owner_stamp(dead.pid))
+    reused = tmp_path / f"{WORKDIR_PREFIX}reused-pid"  # our own pid, but not our start time: another process
+    reused.mkdir()
+    (reused / OWNER_FILE).write_text(f"{os.getpid()} 1\n")
+    mine = tmp_path / f"{WORKDIR_PREFIX}live"
+    mine.mkdir()
+    (mine / OWNER_FILE).write_text(owner_stamp(os.getpid()))
+    starting = tmp_path / f"{WORKDIR_PREFIX}starting"  # no owner file yet: a stack just starting
+    starting.mkdir()
+    other = tmp_path / "someone-elses"
+    other.mkdir()
+    removed = remove_stale_workdirs(tmp_path)
+    assert sorted(removed) == sorted([stale, reused])
+    assert mine.is_dir() and starting.is_dir() and other.is_dir()
+
+
+@pytest.mark.parametrize("database, says", [
+    ("truncated", "truncated or corrupt"),
+    ("text", "not the zip format"),
+    ("foreign pickle", "print, which a file of tensors"),
+])
+@pytest.mark.parametrize("command", ["run", "serve"])
+def test_a_database_the_recognizer_would_refuse_stops_the_stack_before_anything_starts(
+        command, database, says, setup_files, torch_home, tmp_path):
+    """Once, `serve --db bad.pt` came up, advertised itself, and then dead-lettered every upload after
+    three init failures each, and `run` said PASSED: NO and exited 0. Now: exit 2, the function's
+    own message, nothing started."""
+    import torch
+
+    _, good = setup_files
+    bad = tmp_path / "bad.pt"
+    if database == "truncated":
+        bad.write_bytes(good.read_bytes()[:2000])
+    elif database == "text":
+        bad.write_text("Collins,0.1,0.2\n")
+    else:
+        torch.save({"x": print}, bad)  # a pickle naming a callable: never loaded
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    samples.make_video("astronaut", videos / "a.mp4")
+    args = [sys.executable, "-m", "local", command, "--stack", str(setup_files[0]), "--db", str(bad),
+            "--torch-home", str(torch_home), "--logs", str(tmp_path / "logs")]
+    if command == "run":
+        args += ["--videos", str(videos), "--no-progress"]
+    done = subprocess.run(args, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert f"face-recognition would not start: face database {bad}: " in done.stderr and says in done.stderr
+    assert "stack up" not in done.stderr and not done.stdout  # serve never advertised an endpoint
+    assert not (tmp_path / "logs" / "moto.log").exists()        # nor started its S3

@@ -45,6 +45,19 @@ def test_stack_files_only_set_declared_settings(stack_file: Path):
             assert name in SCHEMA, f"{stack_file.name}: {name} is not declared in Pulumi.yaml"
 
 
+def test_a_misspelt_key_in_a_stack_file_is_an_error_naming_the_key_the_file_and_the_nearest(tmp_path):
+    stack = tmp_path / "Pulumi.typo.yaml"
+    stack.write_text(f"config:\n  aws:region: eu-west-1\n  {PROJECT}:namePrefix: vfp-typo\n"
+                     f"  {PROJECT}:architecure: direct-invocation\n  {PROJECT}:zzzz: 1\n")
+    with pytest.raises(S.ConfigError) as err:
+        S.load_stack_file(stack, check_files=False)
+    message = str(err.value)
+    assert message.startswith(f"{stack}: {PROJECT}:architecure is not a setting of this project; "
+                              f"did you mean {PROJECT}:architecture?")
+    assert f"{PROJECT}:zzzz is not a setting of this project" in message
+    S.check_keys([f"{PROJECT}:architecture", "aws:region", "other:anything"], source="x")  # all fine
+
+
 def test_defaults_come_from_the_schema():
     s = load({})
     assert s.architecture == SCHEMA["architecture"]["default"] == S.EVENT_DRIVEN
@@ -65,8 +78,9 @@ def test_function_prefix_applies_to_both_functions():
 
 @pytest.mark.parametrize("values, message", [
     ({"architecture": "pipeline"}, "architecture: 'pipeline' is not one of event-driven, direct-invocation"),
-    ({"splitterMemory": "127"}, "splitterMemory: 127 is outside the allowed range 128..10240"),
-    ({"recognizerMemory": "lots"}, "recognizerMemory: 'lots' is not a whole number (allowed 128..10240)"),
+    ({"splitterMemory": "767"}, "splitterMemory: 767 is outside the allowed range 768..10240 (below 768 MB the "
+                                "splitter may run out of memory on the largest frame"),
+    ({"recognizerMemory": "lots"}, "recognizerMemory: 'lots' is not a whole number (allowed 768..10240)"),
     ({"splitterTimeout": "0"}, "splitterTimeout: 0 is outside the allowed range 1..900"),
     ({"recognizerEphemeralStorage": "10241"}, "recognizerEphemeralStorage: 10241 is outside the allowed range 512..10240"),
     ({"splitterReservedConcurrency": "-2"}, "splitterReservedConcurrency: -2 is outside the allowed range -1..1000"),

@@ -209,7 +209,21 @@ def test_grade_finds_every_kind_of_fault(aws, s3):
     assert rows["test_04.mp4"]["result"] is None and rows["test_04.mp4"]["correct"] is None
     table = grade.format_table(report)
     assert "(missing)" in table and "missing 1: test_02.jpg" in table and "extra 1: test_99.txt" in table
-    assert "PASSED: NO" in table
+    assert "PASSED: NO (failed: stage-1 contents; output contents; results as expected; " \
+           "every result within 300 s)" in table
+
+
+def test_the_verdict_line_and_the_exit_status_agree(aws, s3, capsys):
+    """`PASSED: NO` with exit status 0 confused a new user twice: the line and the status now agree,
+    and the line says which check failed."""
+    results = {i: grade.COURSE_NAMES[i % 8] for i in range(4)}
+    results[1] = "Trump"
+    fill(s3, "v", uploads=4, frames=list(range(4)), results=results, extra=[])
+    code = grade.main(["--expect", "course", "--endpoint-url", aws, "--name-prefix", "v"])
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert (code, last) == (1, "PASSED: NO (failed: results as expected)")
+    assert grade.main(["--endpoint-url", aws, "--name-prefix", "v"]) == 0  # nothing to judge names by
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "PASSED: yes"
 
 
 def test_grade_with_a_json_expectation_and_a_prefix(aws, s3, tmp_path):

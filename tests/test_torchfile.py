@@ -60,6 +60,19 @@ def test_refuses_files_that_are_not_torch_zip_archives(tmp_path):
         torchfile.load(tmp_path / "absent.pt")
 
 
+def test_a_cut_short_file_is_called_truncated(tmp_path):
+    whole = tmp_path / "whole.pt"
+    torch.save([[torch.ones(1, 512)], ["A"]], whole)
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(torchfile.TorchFileError, match="truncated or corrupt"):
+        torchfile.load(cut)
+    text = tmp_path / "text.pt"
+    text.write_text("name,embedding\n")
+    with pytest.raises(torchfile.TorchFileError, match="not the zip format"):
+        torchfile.load(text)
+
+
 def test_refuses_a_truncated_storage(tmp_path):
     good = tmp_path / "good.pt"
     torch.save([torch.randn(1, 512)], good)

@@ -132,7 +132,7 @@ def grade(s3, buckets: Buckets, *, expect: Optional[Expectation] = None, uploads
     by_role = {role: {o["key"]: o for o in objs if o["key"].startswith(prefix)} for role, objs in contents.items()}
     inputs = by_role["input"]
     if uploads is None:
-        uploads = sorted(k for k in inputs if posixpath.splitext(k)[1].lower() in keys.VIDEO_SUFFIXES)
+        uploads = sorted(k for k in inputs if keys.is_video(k))
     frames = {k: keys.frame_key(k) for k in uploads}
     results = {k: keys.result_key(f) for k, f in frames.items()}
 
@@ -250,8 +250,27 @@ def format_table(report: dict) -> str:
         lines.append(f"end to end (first upload → last result): {num(figures['end_to_end'])} s"
                      + (f"; per video p50 {per['p50']:.2f} s, max {per['max']:.2f} s" if per else "")
                      + f"  [{figures['source']}]")
-    lines.append(f"PASSED: {mark(report['passed'])}")
+    lines.append(verdict(report))
     return "\n".join(lines)
+
+
+# What each check means, for the verdict line.
+CHECK_NAMES = {"uploads_present": "every upload in the input bucket", "stage1_exact": "stage-1 contents",
+               "output_exact": "output contents", "results_correct": "results as expected",
+               "within_deadline": f"every result within {COURSE_DEADLINE_S} s"}
+
+
+def verdict(report: dict) -> str:
+    """`PASSED: yes`, or `PASSED: NO (failed: ...)` naming each check that failed. The tools' exit
+    status follows this line: 0 for yes, 1 for NO."""
+    if report["passed"]:
+        return "PASSED: yes"
+    failed = [CHECK_NAMES[name] for name, ok in report["checks"].items() if ok is False]
+    if not report["uploads"]:
+        failed.insert(0, "no uploads to grade")
+    if report.get("hint"):
+        failed.append(report["hint"])
+    return f"PASSED: NO (failed: {'; '.join(failed)})"
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -279,8 +298,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         if uploads is None:
             keys = key_rules()
             uploads = sorted(o["key"] for o in list_objects(s3, buckets.input)
-                             if o["key"].startswith(args.prefix)
-                             and posixpath.splitext(o["key"])[1].lower() in keys.VIDEO_SUFFIXES)
+                             if o["key"].startswith(args.prefix) and keys.is_video(o["key"]))
         wait_for_results(s3, buckets, uploads, args.wait)
     report = grade(s3, buckets, expect=expect, uploads=uploads, prefix=args.prefix)
     print(format_table(report))

@@ -5,8 +5,10 @@ and the tests drive exactly this code.
 
 Writes are idempotent: the result key follows from the frame key and the content from the frame,
 so a duplicate delivery (S3 and Lambda's async retries deliver at least once) overwrites the one
-result object with the same bytes. A frame that cannot be read or decoded writes nothing and
-raises an error naming s3://bucket/key; the other frames of the same event are still processed.
+result object with the same bytes. A frame that cannot be read or decoded, or that is over the
+pipeline's frame limits (pipeline_common.limits: refused from its length and its header, before it
+is buffered or decoded), writes nothing and raises an error naming s3://bucket/key; the other
+frames of the same event are still processed.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import os
 import time
 from typing import Any, Mapping, Optional
 
-from pipeline_common import aws
+from pipeline_common import aws, limits
 from pipeline_common.events import S3Object, process_each
 from pipeline_common.keys import result_key
 from pipeline_common.log import fields, get_logger, log_startup_failure
@@ -24,10 +26,9 @@ from face_recognition.config import ConfigError, RecognizerConfig
 from face_recognition.facedb import FaceDatabase, FaceDatabaseError
 from face_recognition.faces import ModelError
 from face_recognition.onnx_models import OnnxFaceModels
-from face_recognition.recognizer import FrameError, Recognizer
+from face_recognition.recognizer import FrameTooLarge, Recognizer
 
 SERVICE = "face-recognition"
-MAX_FRAME_BYTES = 32 * 2**20  # a 1080p JPEG is well under 1 MB; refuse to buffer anything absurd
 RESULT_CONTENT_TYPE = "text/plain; charset=utf-8"
 
 
@@ -77,11 +78,16 @@ class RecognitionService:
 
         try:
             response = self.s3.get_object(Bucket=obj.bucket, Key=obj.key)
-            size = response.get("ContentLength") or 0
-            if size > MAX_FRAME_BYTES:
-                response["Body"].close()
-                raise FrameError(f"{obj}: {size} bytes is too large for a frame (limit {MAX_FRAME_BYTES})")
-            return response["Body"].read()
+            # The frame byte limit (pipeline_common.limits): from the object's length, and again
+            # while reading, so nothing beyond it is ever buffered.
+            body = response["Body"]
+            refusal = limits.bytes_refusal(response.get("ContentLength") or 0)
+            data = b"" if refusal else body.read(limits.MAX_FRAME_BYTES + 1)
+            refusal = refusal or limits.bytes_refusal(len(data))
+            if refusal:
+                body.close()
+                raise FrameTooLarge(f"{obj}: {refusal}")
+            return data + body.read()   # b"" at the end, where botocore checks the length it was told
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "error")
             raise RecognitionError(f"{obj}: cannot read the frame ({code})") from None
@@ -99,6 +105,22 @@ class RecognitionService:
             raise RecognitionError(f"{obj}: cannot write s3://{self.output_bucket}/{out_key} ({reason})") from None
 
 
+def load(environ: Mapping[str, str], *, warm_up: bool = False) -> tuple[RecognizerConfig, Recognizer]:
+    """The settings, the face database and the models the function would start with, checked;
+    StartupError (caused by the original error) naming the variable or file at fault.
+
+    start() runs this at init; the local stack runs it before starting anything, so a database or
+    model the function would refuse stops the stack with the function's own message.
+    """
+    try:
+        config = RecognizerConfig.from_env(environ)
+        database = FaceDatabase.load(config.face_db_path)
+        models = OnnxFaceModels.load(config.model_dir, config.threads, warm_up=warm_up)
+        return config, Recognizer(models, database, config.distance_threshold)
+    except (ConfigError, FaceDatabaseError, ModelError) as exc:
+        raise StartupError(str(exc)) from exc
+
+
 def start(environ: Optional[Mapping[str, str]] = None, *, s3=None,
           warm_up: bool = True) -> RecognitionService:
     """Read the settings, load the face database and the models: once per process.
@@ -107,13 +129,11 @@ def start(environ: Optional[Mapping[str, str]] = None, *, s3=None,
     """
     environ = os.environ if environ is None else environ
     try:
-        config = RecognizerConfig.from_env(environ)
-        database = FaceDatabase.load(config.face_db_path)
-        models = OnnxFaceModels.load(config.model_dir, config.threads, warm_up=warm_up)
-        recognizer = Recognizer(models, database, config.distance_threshold)
-    except (ConfigError, FaceDatabaseError, ModelError) as exc:
-        log_startup_failure(SERVICE, str(exc), type(exc).__name__)
+        config, recognizer = load(environ, warm_up=warm_up)
+    except StartupError as exc:
+        log_startup_failure(SERVICE, str(exc), type(exc.__cause__).__name__)
         raise StartupError(str(exc)) from None
+    database, models = recognizer.database, recognizer.models
     log = get_logger(SERVICE)
     log.info("started", extra=fields(faces_in_database=len(database), output_bucket=config.output_bucket,
                                      threads=config.threads, distance_threshold=config.distance_threshold,

@@ -25,6 +25,10 @@ _STORAGES = {
 }
 
 
+_ZIP_MAGIC = b"PK\x03\x04"
+_PICKLE_MAGIC = b"\x80"  # pickle protocol 2+ opens with PROTO
+
+
 class TorchFileError(ValueError):
     """Not a torch.save file this reader accepts; the message says why (the caller adds the path)."""
 
@@ -86,7 +90,15 @@ def load(path: Union[str, Path]) -> Any:
     try:
         archive = zipfile.ZipFile(io.BytesIO(blob))
     except zipfile.BadZipFile:
+        if blob.startswith(_ZIP_MAGIC):  # a zip's start without its end: cut short or damaged
+            raise TorchFileError(f"truncated or corrupt: a zip archive of {len(blob)} bytes without a "
+                                 "readable end (an interrupted copy or upload?)") from None
+        if blob.startswith(_PICKLE_MAGIC):
+            raise TorchFileError("a pickle or torch's legacy format, not the zip format torch ≥ 1.6 writes; "
+                                 "save it again with torch.save (pickles are refused: loading one can run code)") from None
         raise TorchFileError("not a torch.save file (not the zip format torch ≥ 1.6 writes)") from None
+    except (EOFError, OSError, ValueError) as exc:  # zipfile's other complaints about a damaged archive
+        raise TorchFileError(f"truncated or corrupt zip archive ({exc})") from None
     with archive:
         pickles = [n for n in archive.namelist() if n.endswith("data.pkl") and n.count("/") == 1]
         if len(pickles) != 1:
