@@ -54,19 +54,23 @@ class Context:
 
 
 def max_rss_mb() -> float:
-    """Peak resident memory of this environment's interpreter (VmHWM), in MB.
+    """Peak memory of this environment, in MB: the interpreter's own peak (VmHWM) plus the largest
+    peak of any child it has run and reaped (ffmpeg, for the splitter).
 
-    Not getrusage's ru_maxrss: Linux carries that across execve, so a worker would start at its
-    parent's high-water mark. Short-lived children (ffmpeg: ~25 MB on a 720p video) are not counted.
+    Lambda counts a child's memory against the function's setting too; the function waits while
+    its child runs, so the sum bounds what the environment held at once. Not getrusage's
+    RUSAGE_SELF ru_maxrss: Linux carries that across execve, so a worker would start at its
+    parent's high-water mark.
     """
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     try:
         with open("/proc/self/status", encoding="ascii") as fh:
             for line in fh:
                 if line.startswith("VmHWM:"):
-                    return round(int(line.split()[1]) / 1024, 1)
+                    return round(int(line.split()[1]) / 1024 + children, 1)
     except OSError:
         pass
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 + children, 1)
 
 
 def main(argv: list[str]) -> None:
