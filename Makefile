@@ -1,22 +1,35 @@
-# One venv for everything here: the Pulumi program, the embedded stack, the tools and the tests.
+# One venv for everything here: the Pulumi program, the embedded stack, the tools, the tests.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test demo bench clean
+.PHONY: setup lint test test-fast demo bench clean
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements/dev.txt requirements/recognizer.txt requirements/export.txt requirements/nodeps.txt
+# Pinned requirements first, then facenet-pytorch without its stale pins, then the project itself,
+# editable: functions/ and the project's packages import from the working tree, no path edits.
+$(STAMP): pyproject.toml requirements.txt requirements/dev.txt requirements/recognizer.txt requirements/export.txt requirements/nodeps.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements/nodeps.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-# The test command (README and .ci/run run exactly this).
-test: setup
+# ruff (lint and format), then mypy over the project, the Pulumi program against pulumi-aws's typed inputs.
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+# The test command (README and .ci/run run exactly this): lint, then every test.
+test: lint
 	$(PY) -m pytest
+
+# The inner loop: no lint, no tests marked slow (whole stacks, subprocesses, model loads).
+test-fast: setup
+	$(PY) -m pytest -m "not slow" -q
 
 # The README's first command: sample faces → enrolled database → videos through the local stack.
 # Any folder and database instead (names are meaningless with the untrained stand-in weights):
@@ -34,4 +47,4 @@ bench: setup
 	$(PY) -m bench $(BENCH_FLAGS)
 
 clean:
-	rm -rf $(VENV) build out .pytest_cache
+	rm -rf $(VENV) build out .pytest_cache .mypy_cache .ruff_cache

@@ -8,7 +8,7 @@ Read the stack config, compose the components, export what users and tools look 
 import pulumi
 import pulumi_aws as aws
 
-from components import packaging, settings as stack_settings, topology
+from components import ffmpeg_layer, packaging, settings as stack_settings, topology
 from components.buckets import PipelineBuckets, PipelineBucketsArgs
 from components.recognizer import FaceRecognizer, FaceRecognizerArgs, face_db_build_arg
 from components.splitter import VideoSplitter, VideoSplitterArgs
@@ -26,8 +26,8 @@ except stack_settings.ConfigError as error:
 
 # 2. What gets uploaded: the splitter's code and the ffmpeg layer (reproducible zips under build/).
 try:
-    splitter_zip = packaging.build_splitter_zip()
-    ffmpeg_layer_zip = packaging.build_ffmpeg_layer()
+    splitter_zip = packaging.function_zip(topology.SPLITTER)
+    ffmpeg_layer_zip = ffmpeg_layer.build()
 except packaging.PackagingError as error:
     raise pulumi.RunError(f"cannot package the splitter: {error}") from error
 

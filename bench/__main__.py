@@ -25,6 +25,7 @@ a figure.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import subprocess
@@ -32,25 +33,28 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Iterator, Optional
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-DEFAULT_WORK = PROJECT_DIR / "out" / "bench"
-ARCHITECTURES = ("event-driven", "direct-invocation")
+from components import topology
+from components.project import DEFAULT_STACK_FILE, DEFAULT_TORCH_HOME, OUT_DIR, PROJECT_DIR
+from components.topology import ARCHITECTURES
+
+DEFAULT_WORK = OUT_DIR / "bench"
 # --baseline: the recognizer's PyTorch paths, measured like the function on the same frames.
 BASELINES = {"torch": "PyTorch path", "torch-exact": "course's exact path"}
 
 
 def prepare_inputs(args) -> tuple[list[Path], Path, Optional[object]]:
     """The videos, the face database, and what each video should give."""
-    from local.__main__ import make_sample_workload, prepare_weights
+    from tools import weights
+    from tools.samples import sample_workload
     from tools.grade import load_expectation
     from tools.workload import video_files
 
     if args.videos is not None:
-        prepare_weights(args.torch_home)
+        weights.prepare(args.torch_home)
         return video_files(args.videos), args.db, load_expectation(args.expect)
-    videos, db, expect = make_sample_workload(args.work / "samples", args.torch_home, copies=args.copies, tag="bench")
+    videos, db, expect = sample_workload(args.work / "samples", args.torch_home, copies=args.copies, tag="bench")
     return video_files(videos), db, expect
 
 
@@ -58,7 +62,7 @@ def prepare_inputs(args) -> tuple[list[Path], Path, Optional[object]]:
 
 def probe(function: str, env: dict, objects: list[tuple[str, str]], repeats: int, log: Path, *,
           runtime: str = "onnx", torch_home: Optional[Path] = None) -> dict:
-    spec = {"function": function, "functions_dir": str(PROJECT_DIR / "functions"), "env": env,
+    spec = {"function": function, "env": env,
             "objects": objects, "repeats": repeats, "runtime": runtime,
             "torch_home": str(torch_home) if torch_home else None}
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
@@ -77,16 +81,14 @@ def probe(function: str, env: dict, objects: list[tuple[str, str]], repeats: int
         path.unlink(missing_ok=True)
 
 
-def bench_core(args, settings, files: list[Path]) -> dict:
-    """Both functions alone, against S3 on a moto server in this process."""
+@contextlib.contextmanager
+def alone_against_s3(settings) -> Iterator[tuple[dict, Any]]:
+    """A moto server in this process with the stack's buckets: the environment that points a probe
+    at it (and nowhere else), and an S3 client for it."""
     import boto3
     from moto.server import ThreadedMotoServer
 
-    from components.settings import recognizer_environment, splitter_environment
     from local.stack import sandbox_environment
-    from tools.export_models import ensure_exported
-    from tools.ffmpeg import ffmpeg_exe
-    from bench.stats import summary
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's access log would bury the table
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -97,33 +99,52 @@ def bench_core(args, settings, files: list[Path]) -> dict:
         s3 = boto3.client("s3", endpoint_url=aws["AWS_ENDPOINT_URL"], region_name=settings.region,
                           aws_access_key_id=aws["AWS_ACCESS_KEY_ID"],
                           aws_secret_access_key=aws["AWS_SECRET_ACCESS_KEY"])
-        for bucket in (settings.input_bucket, settings.stage1_bucket, settings.output_bucket):
-            s3.create_bucket(Bucket=bucket)
+        for role in topology.BUCKETS:
+            s3.create_bucket(Bucket=settings.bucket(role))
+        yield aws, s3
+    finally:
+        server.stop()
+
+
+def environments(args, settings, aws: dict) -> dict[str, dict]:
+    """Each function's environment as deployed (topology.environment), with this machine's files,
+    and S3 on the probe's moto server. Alone, the splitter hands nothing to the recognizer."""
+    from tools.export_models import ensure_exported
+    from tools.ffmpeg import ffmpeg_exe
+
+    where = topology.Locations(ffmpeg=ffmpeg_exe(), face_database=str(settings.face_database),
+                               models=str(ensure_exported(args.torch_home.resolve())))
+    env = {role: {**aws, **topology.environment(role, settings, where)} for role in topology.FUNCTIONS}
+    env[topology.SPLITTER].pop("RECOGNIZER_FUNCTION", None)
+    if args.threads:
+        env[topology.RECOGNIZER]["MODEL_THREADS"] = str(args.threads)
+    return env
+
+
+def bench_core(args, settings, files: list[Path]) -> dict:
+    """Both functions alone, against S3 on a moto server in this process."""
+    from bench.stats import summary
+
+    with alone_against_s3(settings) as (aws, s3):
+        env = environments(args, settings, aws)
         for f in files:
             s3.upload_file(str(f), settings.input_bucket, f.name)
         log = args.work / "probe.log"
         log.unlink(missing_ok=True)
         results = {}
         print(f"[bench] splitter alone: {len(files)} videos × {args.repeat}", file=sys.stderr)
-        split_env = {**aws, **splitter_environment(settings, ffmpeg_path=ffmpeg_exe())}
-        split_env.pop("RECOGNIZER_FUNCTION", None)  # alone: no hand-off
-        results["video-splitting"] = probe("splitter", split_env,
+        results["video-splitting"] = probe("splitter", env[topology.SPLITTER],
                                            [(settings.input_bucket, f.name) for f in files], args.repeat, log)
         frames = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=settings.stage1_bucket).get("Contents", []))
         print(f"[bench] recognizer alone: {len(frames)} frames × {args.repeat}", file=sys.stderr)
-        rec_env = {**aws, **recognizer_environment(settings, face_db_path=str(settings.face_database),
-                                                   model_dir=str(ensure_exported(args.torch_home.resolve())))}
-        if args.threads:
-            rec_env["MODEL_THREADS"] = str(args.threads)
         objects = [(settings.stage1_bucket, k) for k in frames]
-        results["face-recognition"] = probe("recognizer", rec_env, objects, args.repeat, log)
+        results["face-recognition"] = probe("recognizer", env[topology.RECOGNIZER], objects, args.repeat, log)
         if args.baseline:
             for runtime, label in BASELINES.items():
                 print(f"[bench] recognizer alone, {label}: {len(frames)} frames × {args.repeat}", file=sys.stderr)
-                results[f"face-recognition ({label})"] = probe("recognizer", rec_env, objects, args.repeat, log,
-                                                               runtime=runtime, torch_home=args.torch_home.resolve())
-    finally:
-        server.stop()
+                results[f"face-recognition ({label})"] = probe(
+                    "recognizer", env[topology.RECOGNIZER], objects, args.repeat, log,
+                    runtime=runtime, torch_home=args.torch_home.resolve())
     for r in results.values():  # raw laps → percentiles per stage
         stages: dict[str, list[float]] = {}
         for record in r.pop("warm_stages_ms"):
@@ -148,40 +169,18 @@ def largest_video(work: Path) -> Path:
 
 def bench_largest_frame(args, settings) -> dict:
     """Peak memory of each function alone on the largest frame the pipeline accepts."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    from components.settings import recognizer_environment, splitter_environment
-    from local.stack import sandbox_environment
-    from pipeline_common import limits
-    from tools import key_rules
-    from tools.export_models import ensure_exported
-    from tools.ffmpeg import ffmpeg_exe
+    from pipeline_common import keys, limits
 
     video = largest_video(args.work)
     print(f"[bench] largest frame: {video.name}, each function alone", file=sys.stderr)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        aws = sandbox_environment(settings.region, AWS_ENDPOINT_URL=f"http://{host}:{port}")
-        s3 = boto3.client("s3", endpoint_url=aws["AWS_ENDPOINT_URL"], region_name=settings.region,
-                          aws_access_key_id=aws["AWS_ACCESS_KEY_ID"],
-                          aws_secret_access_key=aws["AWS_SECRET_ACCESS_KEY"])
-        for bucket in (settings.input_bucket, settings.stage1_bucket, settings.output_bucket):
-            s3.create_bucket(Bucket=bucket)
+    with alone_against_s3(settings) as (aws, s3):
+        env = environments(args, settings, aws)
         s3.upload_file(str(video), settings.input_bucket, video.name)
         log = args.work / "probe.log"
-        split_env = {**aws, **splitter_environment(settings, ffmpeg_path=ffmpeg_exe())}
-        split_env.pop("RECOGNIZER_FUNCTION", None)
-        split = probe("splitter", split_env, [(settings.input_bucket, video.name)], 0, log)
-        frame = key_rules().frame_key(video.name)
+        split = probe("splitter", env[topology.SPLITTER], [(settings.input_bucket, video.name)], 0, log)
+        frame = keys.frame_key(video.name)
         frame_bytes = s3.head_object(Bucket=settings.stage1_bucket, Key=frame)["ContentLength"]
-        rec_env = {**aws, **recognizer_environment(settings, face_db_path=str(settings.face_database),
-                                                   model_dir=str(ensure_exported(args.torch_home.resolve())))}
-        recognise = probe("recognizer", rec_env, [(settings.stage1_bucket, frame)], 0, log)
-    finally:
-        server.stop()
+        recognise = probe("recognizer", env[topology.RECOGNIZER], [(settings.stage1_bucket, frame)], 0, log)
     return {
         "frame": {"width": limits.MAX_FRAME_WIDTH_8K, "height": limits.MAX_FRAME_HEIGHT_8K,
                   "pixels": limits.MAX_FRAME_PIXELS, "limit": limits.describe()},
@@ -287,8 +286,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--videos", type=Path, help="folder of videos (default: sample videos the bench makes)")
     parser.add_argument("--db", type=Path, help="face database for --videos (default: the stack's faceDatabase)")
     parser.add_argument("--expect", help="with --videos: 'course' (NN %% 8) or a JSON file {video: name}")
-    parser.add_argument("--stack", type=Path, default=PROJECT_DIR / "Pulumi.dev.yaml")
-    parser.add_argument("--torch-home", type=Path, default=PROJECT_DIR / "data" / "torch")
+    parser.add_argument("--stack", type=Path, default=DEFAULT_STACK_FILE)
+    parser.add_argument("--torch-home", type=Path, default=DEFAULT_TORCH_HOME)
     parser.add_argument("--repeat", type=int, default=3, help="warm passes over the inputs per function (default 3)")
     parser.add_argument("--copies", type=int, default=4, help="sample videos per person (default 4)")
     parser.add_argument("--threads", type=int, help="recognizer inference threads alone (default: what the stack's "

@@ -4,7 +4,7 @@ per-stage latency over every object it is given, then its peak memory. Run by be
     python -m bench.probe SPEC.json SPAWNED_AT     → one JSON object on stdout
 
 SPAWNED_AT: the parent's time.time() just before the spawn.
-SPEC: {"function": "splitter" | "recognizer", "functions_dir", "env": the function's environment (from components/settings.py),
+SPEC: {"function": "splitter" | "recognizer", "env": the function's environment (from components/settings.py),
        "objects": [[bucket, key], ...], "repeats": N,
        "runtime": the recognizer's "onnx" (deployed) | "torch" | "torch-exact", "torch_home": for the torch ones}
 
@@ -99,7 +99,7 @@ def recognizer(spec: dict, phase: Phases):
             loaded = OnnxFaceModels.load(cfg.model_dir, cfg.threads)
         extra = {"threads": cfg.threads, "runtime": runtime}
     else:
-        from face_recognition.models import FaceModels
+        from tools.reference_models import FaceModels
 
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
@@ -125,7 +125,7 @@ def splitter(spec: dict, phase: Phases):
     with phase("imports"):
         import boto3  # noqa: F401
 
-        from video_splitting import splitter as split
+        from video_splitting import service as split
     rss_after_imports = vm("VmRSS")
     with phase("start"):  # settings, `ffmpeg -version`, the S3 client
         svc = split.start()
@@ -137,7 +137,6 @@ def splitter(spec: dict, phase: Phases):
 def main(spec_path: str, spawned_at: float) -> None:
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
     os.environ.update(spec["env"])
-    sys.path.insert(0, spec["functions_dir"])
     from pipeline_common.events import S3Object
 
     phase = Phases()

@@ -3,7 +3,7 @@ asynchronous-invocation settings. Both function components build these the same 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import Any, Mapping, Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -13,7 +13,6 @@ from components.settings import FunctionSettings, StackSettings
 
 # Lambda keeps a failed event's record here; SQS holds messages at most 14 days.
 DLQ_RETENTION_S = 14 * 24 * 3600
-CPU_ARCHITECTURE = "x86_64"  # the ffmpeg layer's binary and the image are built for linux/amd64
 
 
 @dataclass
@@ -49,15 +48,16 @@ class FunctionParts:
     role_policy: aws.iam.RolePolicy
 
 
-def function_parts(parent: pulumi.Resource, name: str, function: FunctionSettings, settings: StackSettings,
-                   *, role: str, bucket_arns: Mapping[str, pulumi.Input[str]],
+def function_parts(parent: pulumi.Resource, name: str, role: str, settings: StackSettings,
+                   *, bucket_arns: Mapping[str, pulumi.Input[str]],
                    invoke_function_arn: Optional[pulumi.Input[str]] = None) -> FunctionParts:
     """Log group, dead-letter queue, and a role allowed exactly what the function does: read the
-    objects topology.READS names for `role` (a topology role), write those topology.WRITES names.
-    `bucket_arns` maps topology bucket roles to ARNs; a bucket the table names but the caller did
+    objects its row of topology.FUNCTIONS says it reads, write what it says it writes.
+    `bucket_arns` maps topology bucket names to ARNs; a bucket the table names but the caller did
     not pass is a KeyError here, at preview."""
-    read_bucket, read_suffixes = topology.READS[role]
-    write_bucket, write_suffix = topology.WRITES[role]
+    function = settings.function(role)
+    read_bucket, read_suffixes = topology.FUNCTIONS[role].reads
+    write_bucket, write_suffix = topology.FUNCTIONS[role].writes
     read_objects = _objects(bucket_arns[read_bucket], read_suffixes)
     write_objects = _objects(bucket_arns[write_bucket], [write_suffix])
     child = pulumi.ResourceOptions(parent=parent)
@@ -83,16 +83,20 @@ def _objects(bucket_arn: pulumi.Input[str], suffixes) -> pulumi.Output[list]:
     return pulumi.Output.from_input(bucket_arn).apply(lambda arn: policies.objects(arn, suffixes))
 
 
-def lambda_function(parent: pulumi.Resource, name: str, function: FunctionSettings, settings: StackSettings,
-                    parts: FunctionParts, *, environment: dict,
-                    **package) -> tuple[aws.lambda_.Function, aws.lambda_.FunctionEventInvokeConfig]:
-    """The function with what both have in common: its role and log group, its size from the
-    settings, and asynchronous-invocation settings (bounded retries and event age, then the
-    dead-letter queue). `package` says what runs: a zip with runtime and handler, or an image."""
+def lambda_function(parent: pulumi.Resource, name: str, role: str, settings: StackSettings, parts: FunctionParts,
+                    **package: Any) -> tuple[aws.lambda_.Function, aws.lambda_.FunctionEventInvokeConfig]:
+    """Function `role` of topology.FUNCTIONS as its row describes it (package type, handler,
+    environment), with its role and log group, its size from the settings, and asynchronous-
+    invocation settings (bounded retries and event age, then the dead-letter queue). `package` is
+    what was built for it: `code` and `layers` for a zip, `image_uri` for an image."""
+    facts, function = topology.FUNCTIONS[role], settings.function(role)
+    if facts.package == topology.ZIP:
+        package.update(runtime=topology.ZIP_RUNTIME, handler=facts.handler)
     lambda_ = aws.lambda_.Function(
         name,
         role=parts.role.arn,
-        environment={"variables": environment},
+        package_type=facts.package,
+        environment={"variables": topology.environment(role, settings)},
         # Our handlers already write one JSON object per line; Lambda passes text lines through.
         logging_config={"log_format": "Text", "log_group": parts.log_group.name},
         **_sizing(function),
@@ -118,5 +122,5 @@ def _sizing(function: FunctionSettings) -> dict:
         ephemeral_storage={"size": function.ephemeral_storage_mb},
         # -1 in the settings means "unreserved"; leaving it unset says the same to Lambda.
         reserved_concurrent_executions=None if function.reserved_concurrency < 0 else function.reserved_concurrency,
-        architectures=[CPU_ARCHITECTURE],
+        architectures=[topology.CPU_ARCHITECTURE],
     )

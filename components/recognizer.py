@@ -10,7 +10,10 @@ import pulumi_aws as aws
 import pulumi_docker as docker
 
 from components import build_context, function_parts as parts_, policies, settings as settings_, topology
-from components.settings import PROJECT_DIR, ConfigError
+from components.project import PROJECT_DIR
+from components.settings import ConfigError
+
+ROLE = topology.RECOGNIZER
 
 # Pulumi runs the program from the project folder: the build context is the project root (the
 # Dockerfile copies functions/ and the face database from it); pulumi-docker takes the Dockerfile
@@ -56,7 +59,7 @@ class FaceRecognizer(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: FaceRecognizerArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("videoface:index:FaceRecognizer", name, None, opts)
-        s, function = args.settings, args.settings.recognizer
+        s, function = args.settings, args.settings.function(ROLE)
         child = pulumi.ResourceOptions(parent=self)
 
         self.repository = aws.ecr.Repository(
@@ -90,12 +93,11 @@ class FaceRecognizer(pulumi.ComponentResource):
             opts=child)
 
         parts = parts_.function_parts(
-            self, name, function, s, role=topology.RECOGNIZER,
+            self, name, ROLE, s,
             bucket_arns={topology.STAGE1: args.stage1_bucket_arn, topology.OUTPUT: args.output_bucket_arn})
 
         self.function, self.invoke_config = parts_.lambda_function(
-            self, name, function, s, parts, environment=settings_.recognizer_environment(s),
-            package_type="Image",
+            self, name, ROLE, s, parts,
             # The digest, not the tag: a rebuilt image changes it, and so redeploys the function.
             image_uri=self.image.repo_digest)
 

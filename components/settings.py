@@ -1,10 +1,12 @@
-"""The stack's settings, validated, and the environment each function gets from them.
+"""The stack's settings, validated: one table of them, read from stack config by both the Pulumi
+program and the local stack.
 
-This is the one place that turns stack config into function settings. The Pulumi program feeds it
-`pulumi.Config`; the local stack feeds it a `Pulumi.<stack>.yaml` file. Both get the same
-validation, the same defaults (read from the `config:` schema in `Pulumi.yaml`, the single source
-of defaults and descriptions) and the same environment variables, so what runs locally is what
-would be deployed.
+Pulumi.yaml's `config:` block is the schema (each setting's type, default and description);
+StackSettings below is the table that says how each one is checked and which function environment
+variable, if any, it becomes. The Pulumi program feeds `load` pulumi.Config; the local stack feeds
+it a `Pulumi.<stack>.yaml` file. Both get the same validation, the same defaults and, through
+topology.environment, the same function environments: what runs locally is what would be deployed.
+Adding a setting is one entry in the schema and one field here.
 
 Plain Python on purpose: importing it must not need the Pulumi engine.
 """
@@ -13,86 +15,198 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 import yaml
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-PROJECT_FILE = PROJECT_DIR / "Pulumi.yaml"
+from components.project import PROJECT_DIR, PROJECT_FILE
+from components.topology import (ARCHITECTURES, DIRECT_INVOCATION, FUNCTIONS, INPUT, OUTPUT, RECOGNIZER,
+                                 SPLITTER, STAGE1)
 
-EVENT_DRIVEN = "event-driven"
-DIRECT_INVOCATION = "direct-invocation"
-ARCHITECTURES = (EVENT_DRIVEN, DIRECT_INVOCATION)
-
-# Where the recognizer image keeps what it needs (docker/recognizer.Dockerfile copies them there;
-# a test holds the two in step).
-IMAGE_TASK_ROOT = "/var/task"
-IMAGE_FACE_DB = f"{IMAGE_TASK_ROOT}/face_db.pt"
-# The ONNX graphs the image build exports from the vggface2 weights (tools/export_models.py).
-IMAGE_MODEL_DIR = f"{IMAGE_TASK_ROOT}/models"
-# Where the ffmpeg layer puts the binary (Lambda mounts layers under /opt).
-LAYER_FFMPEG = "/opt/bin/ffmpeg"
-
-# Lambda's memory range is 128..10240 MB; ours starts higher. Each function must hold the largest
-# frame the pipeline accepts (pipeline_common.limits: 8K) within its setting, so the floor is its
-# peak there, measured by `make bench` (bench/README.md), plus headroom: the recognizer peaks at
-# 607 MB (an 8K progressive 4:4:4 JPEG; ~300 MB of that is models and database at rest), the splitter
-# at ~555 MB with ffmpeg (an 8K video that needs ffmpeg's ordinary decode).
-MIN_MEMORY_MB = {"splitter": 768, "recognizer": 768}
-MAX_MEMORY_MB = 10240
-
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # CloudWatch Logs accepts only these retention periods.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096,
                       1827, 2192, 2557, 2922, 3288, 3653)
+MAX_MEMORY_MB = 10240  # Lambda's largest; each function's floor is in topology.FUNCTIONS
 
 _BUCKET_PREFIX = re.compile(r"^[a-z0-9][a-z0-9.-]{1,44}$")  # leaves room for "-stage-1"
 _FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_OFF = ("", "0", "off", "none")
 
 
 class ConfigError(ValueError):
     """A stack setting is missing or out of range; the message names the setting."""
 
 
+# ---------------------------------------------------------------------------------------------
+# How a setting is checked: (key, raw text, context) -> value, or ConfigError naming the key
+
+
+@dataclass(frozen=True)
+class Context:
+    base_dir: Path       # relative file settings are relative to this folder
+    check_files: bool    # whether files a setting names must exist
+    function: str = ""   # within a function's settings block: its role (topology.SPLITTER, ...)
+
+
+Check = Callable[[str, str, Context], Any]
+
+
+def integer(lo: int, hi: int) -> Check:
+    def check(key: str, text: str, _: Context) -> int:
+        try:
+            number = int(text)
+        except ValueError:
+            raise ConfigError(f"{key}: {text!r} is not a whole number (allowed {lo}..{hi})") from None
+        if not lo <= number <= hi:
+            raise ConfigError(f"{key}: {number} is outside the allowed range {lo}..{hi}")
+        return number
+    return check
+
+
+def one_of(allowed: Iterable[Any]) -> Check:
+    allowed = tuple(allowed)
+
+    def check(key: str, text: str, _: Context) -> Any:
+        for value in allowed:
+            if text == str(value):
+                return value
+        raise ConfigError(f"{key}: {text!r} is not one of {', '.join(map(str, allowed))}")
+    return check
+
+
+def memory(key: str, text: str, ctx: Context) -> int:
+    """A function's memory: from its floor (topology.FUNCTIONS: its measured peak on the largest
+    accepted frame) to Lambda's largest."""
+    floor = FUNCTIONS[ctx.function].min_memory_mb
+    try:
+        return integer(floor, MAX_MEMORY_MB)(key, text, ctx)
+    except ConfigError as error:
+        raise ConfigError(f"{error} (below {floor} MB the {ctx.function} may run out of memory on the largest "
+                          "frame the pipeline accepts: functions/README.md, Frame limits)") from None
+
+
+def bucket_prefix(key: str, text: str, _: Context) -> str:
+    if not _BUCKET_PREFIX.match(text) or ".." in text or text.endswith(("-", ".")):
+        raise ConfigError(f"{key}: {text!r} must be 2-45 characters of a-z, 0-9, '-' and '.', starting and "
+                          "ending with a letter or digit (S3 bucket rules)")
+    return text
+
+
+def text_(key: str, text: str, _: Context) -> str:
+    return text
+
+
+def existing_file(key: str, text: str, ctx: Context) -> Path:
+    path = Path(text).expanduser()
+    if not path.is_absolute():
+        path = (ctx.base_dir / path).resolve()
+    if ctx.check_files and not path.is_file():
+        raise ConfigError(f"{key}: {path} does not exist; build one with `python -m tools.enroll` or point "
+                          "the setting at a `[embeddings, names]` file")
+    return path
+
+
+def retention(key: str, text: str, ctx: Context) -> int:
+    days = integer(1, 3653)(key, text, ctx)
+    if days not in LOG_RETENTION_DAYS:
+        raise ConfigError(f"{key}: {days} is not one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
+    return days
+
+
+def threshold(key: str, text: str, _: Context) -> Optional[float]:
+    """A positive distance, or None ('off')."""
+    if text.lower() in _OFF:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{key}: {text!r} is not a number (or 'off')") from None
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"{key}: {text!r} must be a positive number (or 'off')")
+    return value
+
+
+def setting(key: str, check: Check, *, env: Optional[dict[str, str]] = None) -> Any:
+    """A field of the settings table: its key in Pulumi.yaml, how it is checked, and the environment
+    variable it becomes in each function that gets it ({function role: variable})."""
+    return field(metadata={"key": key, "check": check, "env": env or {}})
+
+
+# ---------------------------------------------------------------------------------------------
+# The table
+
+
 @dataclass(frozen=True)
 class FunctionSettings:
-    name: str
-    memory_mb: int
-    timeout_s: int
-    ephemeral_storage_mb: int
-    reserved_concurrency: int  # -1: unreserved (draws on the account's pool)
+    """One function's settings block: its keys are the function's role plus the suffix below
+    (splitterMemory, recognizerTimeout, ...)."""
+    name: str = setting("FunctionName", text_)  # before functionPrefix; load() applies it and checks the result
+    memory_mb: int = setting("Memory", memory)
+    timeout_s: int = setting("Timeout", integer(1, 900))
+    ephemeral_storage_mb: int = setting("EphemeralStorage", integer(512, 10240))
+    reserved_concurrency: int = setting("ReservedConcurrency", integer(-1, 1000))  # -1: unreserved
 
 
 @dataclass(frozen=True)
 class StackSettings:
-    architecture: str
-    name_prefix: str
-    splitter: FunctionSettings
-    recognizer: FunctionSettings
-    face_database: Path  # on the machine that runs `pulumi up` (or the local stack)
-    log_retention_days: int
-    log_level: str
-    max_retry_attempts: int
-    max_event_age_s: int
-    distance_threshold: Optional[float]  # None: always the nearest name
-    region: str = "us-east-1"
+    architecture: str = setting("architecture", one_of(ARCHITECTURES))
+    name_prefix: str = setting("namePrefix", bucket_prefix)
+    function_prefix: str = setting("functionPrefix", text_)
+    face_database: Path = setting("faceDatabase", existing_file)  # on the machine that deploys (or runs locally)
+    log_retention_days: int = setting("logRetentionDays", retention)
+    log_level: str = setting("logLevel", one_of(LOG_LEVELS), env={SPLITTER: "LOG_LEVEL", RECOGNIZER: "LOG_LEVEL"})
+    max_retry_attempts: int = setting("maxRetryAttempts", integer(0, 2))
+    max_event_age_s: int = setting("maxEventAgeSeconds", integer(60, 21600))
+    # None: always the nearest name
+    distance_threshold: Optional[float] = setting("distanceThreshold", threshold,
+                                                  env={RECOGNIZER: "DISTANCE_THRESHOLD"})
+    functions: Mapping[str, FunctionSettings] = field(default_factory=dict)  # by role: a block each
+    region: str = "us-east-1"  # aws:region, Pulumi's own setting
+
+    def bucket(self, role: str) -> str:
+        """A bucket's name from its topology name: `<namePrefix>-input`, `-stage-1`, `-output` (the
+        names the course grader looks up)."""
+        return f"{self.name_prefix}-{role}"
+
+    def function(self, role: str) -> FunctionSettings:
+        return self.functions[role]
 
     @property
     def input_bucket(self) -> str:
-        return f"{self.name_prefix}-input"
+        return self.bucket(INPUT)
 
     @property
     def stage1_bucket(self) -> str:
-        return f"{self.name_prefix}-stage-1"
+        return self.bucket(STAGE1)
 
     @property
     def output_bucket(self) -> str:
-        return f"{self.name_prefix}-output"
+        return self.bucket(OUTPUT)
+
+    @property
+    def splitter(self) -> FunctionSettings:
+        return self.functions[SPLITTER]
+
+    @property
+    def recognizer(self) -> FunctionSettings:
+        return self.functions[RECOGNIZER]
 
     @property
     def direct_invocation(self) -> bool:
         return self.architecture == DIRECT_INVOCATION
+
+    def environment_of(self, role: str) -> dict[str, str]:
+        """The environment variables the settings give one function (topology.environment adds the rest)."""
+        env = {}
+        for f in fields(self):
+            variable = f.metadata.get("env", {}).get(role)
+            value = getattr(self, f.name)
+            if variable and value is not None:
+                env[variable] = repr(value) if isinstance(value, float) else str(value)
+        return env
 
 
 # ---------------------------------------------------------------------------------------------
@@ -110,6 +224,13 @@ def project_name(project_file: Path = PROJECT_FILE) -> str:
         return yaml.safe_load(fh)["name"]
 
 
+def declared_keys() -> list[str]:
+    """Every key the table reads: the stack's own and each function's block."""
+    stack = [f.metadata["key"] for f in fields(StackSettings) if "key" in f.metadata]
+    blocks = [role + f.metadata["key"] for role in FUNCTIONS for f in fields(FunctionSettings)]
+    return stack + blocks
+
+
 # ---------------------------------------------------------------------------------------------
 # Loading
 
@@ -124,97 +245,34 @@ def load(get: Callable[[str], Optional[str]], *, region: Optional[str] = None,
     it does not; a tool that only needs bucket names can skip that).
     """
     spec = schema(project_file)
-    unknown_default = object()
 
-    def raw(key: str):
+    def read(key: str, check: Check, ctx: Context) -> Any:
         value = get(key)
         if value is None:
-            value = spec[key].get("default", unknown_default)
-        if value is unknown_default:
-            raise ConfigError(f"{key}: required; set it with `pulumi config set {key} <value>` "
-                              f"({spec[key].get('description', '').strip()})")
-        return value
+            if "default" not in spec[key]:
+                raise ConfigError(f"{key}: required; set it with `pulumi config set {key} <value>` "
+                                  f"({spec[key].get('description', '').strip()})")
+            value = spec[key]["default"]
+        return check(key, str(value).strip(), ctx)
 
-    def integer(key: str, lo: int, hi: int, why: str = "") -> int:
-        value = raw(key)
-        try:
-            number = int(str(value).strip())
-        except ValueError:
-            raise ConfigError(f"{key}: {value!r} is not a whole number (allowed {lo}..{hi})") from None
-        if not lo <= number <= hi:
-            raise ConfigError(f"{key}: {number} is outside the allowed range {lo}..{hi}{why}")
-        return number
-
-    def one_of(key: str, allowed) -> str:
-        value = str(raw(key)).strip()
-        if value not in allowed:
-            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(map(str, allowed))}")
-        return value
-
-    architecture = one_of("architecture", ARCHITECTURES)
-
-    name_prefix = str(raw("namePrefix")).strip()
-    if not _BUCKET_PREFIX.match(name_prefix) or ".." in name_prefix or name_prefix.endswith(("-", ".")):
-        raise ConfigError(f"namePrefix: {name_prefix!r} must be 2-45 characters of a-z, 0-9, '-' "
-                          "and '.', starting and ending with a letter or digit (S3 bucket rules)")
-
-    function_prefix = str(raw("functionPrefix") or "").strip()
-
-    def function(role: str) -> FunctionSettings:
-        name = function_prefix + str(raw(f"{role}FunctionName")).strip()
+    ctx = Context(base_dir=Path(base_dir), check_files=check_files)
+    values = {f.name: read(f.metadata["key"], f.metadata["check"], ctx)
+              for f in fields(StackSettings) if "key" in f.metadata}
+    functions = {}
+    for role in FUNCTIONS:
+        block = Context(base_dir=Path(base_dir), check_files=check_files, function=role)
+        functions[role] = FunctionSettings(**{f.name: read(role + f.metadata["key"], f.metadata["check"], block)
+                                              for f in fields(FunctionSettings)})
+        name = values["function_prefix"] + functions[role].name
         if not _FUNCTION_NAME.match(name):
-            raise ConfigError(f"{role}FunctionName: {name!r} (with functionPrefix) must be 1-64 "
-                              "characters of letters, digits, '-' and '_'")
-        return FunctionSettings(
-            name=name,
-            memory_mb=integer(f"{role}Memory", MIN_MEMORY_MB[role], MAX_MEMORY_MB,
-                              f" (below {MIN_MEMORY_MB[role]} MB the {role} may run out of memory on the "
-                              "largest frame the pipeline accepts: README, Frame limits)"),
-            timeout_s=integer(f"{role}Timeout", 1, 900),
-            ephemeral_storage_mb=integer(f"{role}EphemeralStorage", 512, 10240),
-            reserved_concurrency=integer(f"{role}ReservedConcurrency", -1, 1000),
-        )
-
-    splitter, recognizer = function("splitter"), function("recognizer")
-    if splitter.name == recognizer.name:
-        raise ConfigError(f"splitterFunctionName, recognizerFunctionName: both are {splitter.name!r}; "
-                          "the splitter would invoke itself")
-
-    face_database = Path(str(raw("faceDatabase")).strip()).expanduser()
-    if not face_database.is_absolute():
-        face_database = (base_dir / face_database).resolve()
-    if check_files and not face_database.is_file():
-        raise ConfigError(f"faceDatabase: {face_database} does not exist; build one with "
-                          "`python -m tools.enroll` or point the setting at a `[embeddings, names]` file")
-
-    retention = integer("logRetentionDays", 1, 3653)
-    if retention not in LOG_RETENTION_DAYS:
-        raise ConfigError(f"logRetentionDays: {retention} is not one of "
-                          f"{', '.join(map(str, LOG_RETENTION_DAYS))}")
-
-    threshold_raw = str(raw("distanceThreshold")).strip()
-    threshold: Optional[float] = None
-    if threshold_raw not in ("", "0", "off", "none"):
-        try:
-            threshold = float(threshold_raw)
-        except ValueError:
-            raise ConfigError(f"distanceThreshold: {threshold_raw!r} is not a number (or 'off')") from None
-        if not (math.isfinite(threshold) and threshold > 0):
-            raise ConfigError(f"distanceThreshold: {threshold_raw!r} must be a positive number (or 'off')")
-
-    return StackSettings(
-        architecture=architecture,
-        name_prefix=name_prefix,
-        splitter=splitter,
-        recognizer=recognizer,
-        face_database=face_database,
-        log_retention_days=retention,
-        log_level=one_of("logLevel", ("DEBUG", "INFO", "WARNING", "ERROR")),
-        max_retry_attempts=integer("maxRetryAttempts", 0, 2),
-        max_event_age_s=integer("maxEventAgeSeconds", 60, 21600),
-        distance_threshold=threshold,
-        region=region or "us-east-1",
-    )
+            raise ConfigError(f"{role}FunctionName: {name!r} (with functionPrefix) must be 1-64 characters of "
+                              "letters, digits, '-' and '_'")
+        functions[role] = replace(functions[role], name=name)
+    names = [fs.name for fs in functions.values()]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{', '.join(r + 'FunctionName' for r in functions)}: two functions are named alike "
+                          f"({', '.join(names)}); one would invoke itself")
+    return StackSettings(**values, functions=functions, region=region or "us-east-1")
 
 
 def check_keys(keys: Iterable[str], *, source: str, project_file: Path = PROJECT_FILE) -> None:
@@ -234,7 +292,7 @@ def check_keys(keys: Iterable[str], *, source: str, project_file: Path = PROJECT
         nearest = difflib.get_close_matches(name, list(declared), n=1, cutoff=0.6)
         problems.append(f"{key} is not a setting of this project"
                         + (f"; did you mean {namespace}{nearest[0]}?" if nearest else
-                           f" (Pulumi.yaml's config: block lists them all)"))
+                           " (Pulumi.yaml's config: block lists them all)"))
     if problems:
         raise ConfigError(f"{source}: " + "; ".join(problems))
 
@@ -254,47 +312,3 @@ def load_stack_file(stack_file: Path, overrides: Mapping[str, str] = (), **kwarg
     values.update(dict(overrides))
     return load(lambda key: None if values.get(key) is None else str(values[key]),
                 region=config.get("aws:region"), **kwargs)
-
-
-# ---------------------------------------------------------------------------------------------
-# What each function receives
-
-
-def splitter_environment(s: StackSettings, *, ffmpeg_path: str = LAYER_FFMPEG) -> dict[str, str]:
-    """The video-splitting function's environment variables."""
-    env = {
-        "STAGE1_BUCKET": s.stage1_bucket,
-        "FFMPEG_PATH": ffmpeg_path,
-        "LOG_LEVEL": s.log_level,
-    }
-    if s.direct_invocation:
-        env["RECOGNIZER_FUNCTION"] = s.recognizer.name
-    return env
-
-
-def recognizer_environment(s: StackSettings, *, face_db_path: str = IMAGE_FACE_DB,
-                           model_dir: str = IMAGE_MODEL_DIR) -> dict[str, str]:
-    """The face-recognition function's environment variables.
-
-    The paths default to where the image keeps the database and weights; the local stack passes
-    the files on this machine instead.
-    """
-    env = {
-        "OUTPUT_BUCKET": s.output_bucket,
-        "FACE_DB_PATH": face_db_path,
-        "MODEL_DIR": model_dir,
-        "LOG_LEVEL": s.log_level,
-        "MODEL_THREADS": str(model_threads(s.recognizer.memory_mb)),
-    }
-    if s.distance_threshold is not None:
-        env["DISTANCE_THRESHOLD"] = repr(s.distance_threshold)
-    return env
-
-
-def model_threads(memory_mb: int) -> int:
-    """Intra-op threads that match the vCPUs Lambda grants for this much memory.
-
-    Lambda gives one vCPU per 1,769 MB (six at most) but shows the host's cores to the process;
-    more inference threads than vCPUs only adds contention.
-    """
-    return max(1, min(6, round(memory_mb / 1769)))

@@ -1,4 +1,4 @@
-"""The video-splitting function: a zip of functions/video_splitting on Python 3.11 with the ffmpeg layer."""
+"""The video-splitting function: a zip of its packages on Lambda's Python runtime, with the ffmpeg layer."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,14 +10,14 @@ import pulumi_aws as aws
 
 from components import function_parts as parts_, packaging, settings as settings_, topology
 
-RUNTIME = "python3.11"
+ROLE = topology.SPLITTER
 
 
 @dataclass
 class VideoSplitterArgs:
     settings: settings_.StackSettings
-    code_zip: Path           # packaging.build_splitter_zip()
-    layer_zip: Path          # packaging.build_ffmpeg_layer()
+    code_zip: Path           # packaging.build_function_zip(...) of this function's packages
+    layer_zip: Path          # ffmpeg_layer.build()
     input_bucket_arn: pulumi.Input[str]
     stage1_bucket_arn: pulumi.Input[str]
     # Direct-invocation wiring only: the one function the splitter may invoke.
@@ -29,28 +29,27 @@ class VideoSplitter(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: VideoSplitterArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("videoface:index:VideoSplitter", name, None, opts)
-        s, function = args.settings, args.settings.splitter
+        s = args.settings
         if s.direct_invocation != (args.recognizer_function_arn is not None):
             raise ValueError("VideoSplitter: recognizer_function_arn is required in direct-invocation "
                              "wiring and not allowed in event-driven wiring")
 
         parts = parts_.function_parts(
-            self, name, function, s, role=topology.SPLITTER,
+            self, name, ROLE, s,
             bucket_arns={topology.INPUT: args.input_bucket_arn, topology.STAGE1: args.stage1_bucket_arn},
             invoke_function_arn=args.recognizer_function_arn)
 
         self.layer = aws.lambda_.LayerVersion(
             f"{name}-ffmpeg",
-            layer_name=f"{function.name}-ffmpeg",
+            layer_name=f"{s.function(ROLE).name}-ffmpeg",
             description="Static ffmpeg (from imageio-ffmpeg 0.6.0) at /opt/bin/ffmpeg",
             code=pulumi.FileArchive(packaging.archive_path(args.layer_zip)),
-            compatible_runtimes=[RUNTIME],
-            compatible_architectures=[parts_.CPU_ARCHITECTURE],
+            compatible_runtimes=[topology.ZIP_RUNTIME],
+            compatible_architectures=[topology.CPU_ARCHITECTURE],
             opts=pulumi.ResourceOptions(parent=self))
 
         self.function, self.invoke_config = parts_.lambda_function(
-            self, name, function, s, parts, environment=settings_.splitter_environment(s),
-            package_type="Zip", runtime=RUNTIME, handler=packaging.SPLITTER_HANDLER,
+            self, name, ROLE, s, parts,
             code=pulumi.FileArchive(packaging.archive_path(args.code_zip)), layers=[self.layer.arn])
 
         self.parts = parts

@@ -1,22 +1,38 @@
-"""Which bucket notifies which function, and which bucket each function writes to, per wiring.
+"""The pipeline's functions, one row each, and how the two wirings connect them to the buckets.
 
-Plain data, no Pulumi: the Pulumi program renders it into notifications and permissions, tests
-(and the local stack, if it likes) read the same table, and the loop check below runs on it before
-anything is created.
+Plain data, no Pulumi: the Pulumi components, the local stack, the packaging, the benchmark and the
+tests all read FUNCTIONS, so a function's handler, how it ships, what it reads and writes, the
+environment it gets and whether it is invoked directly are each written once, here. Adding a
+function is one row (and its settings block in Pulumi.yaml); the loop check below runs on the
+wiring before anything is created.
+
+Deliberately imports nothing from components.settings (which reads this table): the environment
+builders take the validated settings as an argument.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Optional
 
-from components.settings import DIRECT_INVOCATION, EVENT_DRIVEN
-# Through the `functions` namespace: the Pulumi program runs with only the project root on sys.path.
-from functions.pipeline_common.keys import FRAME_SUFFIX, RESULT_SUFFIX
+from pipeline_common.keys import FRAME_SUFFIX, RESULT_SUFFIX
 
-# Logical names (not AWS names): buckets and functions as the pipeline knows them.
+if TYPE_CHECKING:
+    from components.settings import StackSettings
+
+# Logical names (not AWS names): buckets and functions as the pipeline knows them. A function's
+# name is also the prefix of its settings block in Pulumi.yaml (splitterMemory, recognizerTimeout...).
 INPUT, STAGE1, OUTPUT = "input", "stage-1", "output"
+BUCKETS = (INPUT, STAGE1, OUTPUT)
 SPLITTER, RECOGNIZER = "splitter", "recognizer"
 
+EVENT_DRIVEN = "event-driven"
+DIRECT_INVOCATION = "direct-invocation"
+ARCHITECTURES = (EVENT_DRIVEN, DIRECT_INVOCATION)
+
 OBJECT_CREATED = "s3:ObjectCreated:*"
+ZIP, IMAGE = "Zip", "Image"  # Lambda's package types
+CPU_ARCHITECTURE = "x86_64"  # the ffmpeg layer's binary and the image are built for linux/amd64
+ZIP_RUNTIME = "python3.11"
 
 # Suffixes meaning "every object": the input bucket notifies the splitter of everything created
 # in it, because S3's suffix filters are case-sensitive (a `.mp4` rule misses `CLIP.MP4`) and an
@@ -25,10 +41,92 @@ OBJECT_CREATED = "s3:ObjectCreated:*"
 # every upload ends with a result or a dead-letter record.
 EVERY_OBJECT: tuple[str, ...] = ()
 
-# What each function writes, and the suffix of what it writes. IAM policies grant exactly this.
-WRITES = {SPLITTER: (STAGE1, FRAME_SUFFIX), RECOGNIZER: (OUTPUT, RESULT_SUFFIX)}
-# What each function reads: the suffixes of the objects that reach it (EVERY_OBJECT: all of them).
-READS = {SPLITTER: (INPUT, EVERY_OBJECT), RECOGNIZER: (STAGE1, (FRAME_SUFFIX,))}
+# Where the deployed functions find their files: the recognizer image's task root (the Dockerfile
+# copies them there; a test holds the two in step) and the ffmpeg layer (Lambda mounts layers at /opt).
+IMAGE_TASK_ROOT = "/var/task"
+IMAGE_FACE_DB = f"{IMAGE_TASK_ROOT}/face_db.pt"
+IMAGE_MODEL_DIR = f"{IMAGE_TASK_ROOT}/models"  # the ONNX graphs tools/export_models.py writes
+LAYER_FFMPEG = "/opt/bin/ffmpeg"
+
+
+@dataclass(frozen=True)
+class Locations:
+    """Where a function finds its files: on Lambda (the defaults), or on this machine (the local
+    stack and the benchmark pass their own)."""
+    ffmpeg: str = LAYER_FFMPEG
+    face_database: str = IMAGE_FACE_DB
+    models: str = IMAGE_MODEL_DIR
+
+
+LAMBDA = Locations()
+
+
+def model_threads(memory_mb: int) -> int:
+    """Intra-op threads that match the vCPUs Lambda grants for this much memory.
+
+    Lambda gives one vCPU per 1,769 MB (six at most) but shows the host's cores to the process;
+    more inference threads than vCPUs only adds contention.
+    """
+    return max(1, min(6, round(memory_mb / 1769)))
+
+
+def _splitter_environment(s: "StackSettings", where: Locations) -> dict[str, str]:
+    env = {"STAGE1_BUCKET": s.bucket(STAGE1), "FFMPEG_PATH": where.ffmpeg}
+    if s.architecture == DIRECT_INVOCATION:
+        env["RECOGNIZER_FUNCTION"] = s.function(RECOGNIZER).name
+    return env
+
+
+def _recognizer_environment(s: "StackSettings", where: Locations) -> dict[str, str]:
+    return {"OUTPUT_BUCKET": s.bucket(OUTPUT), "FACE_DB_PATH": where.face_database, "MODEL_DIR": where.models,
+            "MODEL_THREADS": str(model_threads(s.function(RECOGNIZER).memory_mb))}
+
+
+@dataclass(frozen=True)
+class Function:
+    """Everything the rest of the project needs to know about one function."""
+    role: str                                  # SPLITTER, RECOGNIZER: also its settings block's prefix
+    handler: str                               # module.attr, importable from its task root
+    package: str                               # ZIP or IMAGE
+    packages: tuple[str, ...]                  # the folders of functions/ it ships, each at its task root
+    reads: tuple[str, tuple[str, ...]]         # (bucket, suffixes of the objects that reach it)
+    writes: tuple[str, str]                    # (bucket, suffix of what it writes); IAM grants exactly this
+    # The variables only this function's wiring and packaging decide; the stack settings add theirs
+    # (components.settings: each setting names the variable it becomes).
+    derived_environment: Callable[["StackSettings", Locations], dict[str, str]]
+    # The least memory it may be given: its peak on the largest frame the pipeline accepts
+    # (pipeline_common.limits: 8K), measured by `make bench` (bench/README.md), plus headroom.
+    min_memory_mb: int
+    invoked_by: Optional[str] = None           # direct-invocation wiring: the function that invokes it
+
+    @property
+    def zip_name(self) -> str:
+        return f"{self.role}.zip"
+
+
+FUNCTIONS: dict[str, Function] = {
+    SPLITTER: Function(
+        role=SPLITTER, handler="video_splitting.handler.handler", package=ZIP,
+        packages=("video_splitting", "pipeline_common"),
+        reads=(INPUT, EVERY_OBJECT), writes=(STAGE1, FRAME_SUFFIX),
+        derived_environment=_splitter_environment,
+        min_memory_mb=768,  # ~555 MB with ffmpeg: an 8K video that needs ffmpeg's ordinary decode
+    ),
+    RECOGNIZER: Function(
+        role=RECOGNIZER, handler="face_recognition.handler.handler", package=IMAGE,
+        packages=("face_recognition", "pipeline_common"),
+        reads=(STAGE1, (FRAME_SUFFIX,)), writes=(OUTPUT, RESULT_SUFFIX),
+        derived_environment=_recognizer_environment,
+        min_memory_mb=768,  # 607 MB: an 8K progressive JPEG (~300 MB of it models and database)
+        invoked_by=SPLITTER,
+    ),
+}
+
+
+def environment(role: str, s: "StackSettings", where: Locations = LAMBDA) -> dict[str, str]:
+    """A function's complete environment: what its wiring decides, then what the settings give it.
+    The Pulumi program deploys exactly this; the local stack runs its workers with it."""
+    return {**FUNCTIONS[role].derived_environment(s, where), **s.environment_of(role)}
 
 
 class TopologyError(ValueError):
@@ -44,34 +142,35 @@ class Trigger:
     suffixes: tuple[str, ...]
     events: tuple[str, ...] = (OBJECT_CREATED,)
 
-    def filters(self) -> tuple[str | None, ...]:
+    def filters(self) -> tuple[Optional[str], ...]:
         """One notification rule per entry: a suffix filter, or None for a rule without a filter."""
         return self.suffixes or (None,)
 
 
 def triggers(architecture: str) -> tuple[Trigger, ...]:
-    """The bucket notifications of a wiring, checked against loops and overlapping filters."""
-    videos = Trigger(INPUT, SPLITTER, READS[SPLITTER][1])
-    frames = Trigger(STAGE1, RECOGNIZER, (FRAME_SUFFIX,))
-    if architecture == EVENT_DRIVEN:
-        plan = (videos, frames)
-    elif architecture == DIRECT_INVOCATION:
-        plan = (videos,)  # the splitter invokes the recognizer itself
-    else:
-        raise TopologyError(f"architecture: {architecture!r} is not one of {EVENT_DRIVEN}, {DIRECT_INVOCATION}")
+    """The bucket notifications of a wiring, checked against loops and overlapping filters.
+
+    Every function is notified by the bucket it reads, except one that another function invokes
+    directly in direct-invocation wiring."""
+    if architecture not in ARCHITECTURES:
+        raise TopologyError(f"architecture: {architecture!r} is not one of {', '.join(ARCHITECTURES)}")
+    plan = tuple(Trigger(f.reads[0], f.role, f.reads[1]) for f in FUNCTIONS.values()
+                 if not (architecture == DIRECT_INVOCATION and f.invoked_by))
     check(plan)
     return plan
 
 
 def direct_invocations(architecture: str) -> tuple[tuple[str, str], ...]:
     """(caller, callee) pairs of function-to-function invocations."""
-    return ((SPLITTER, RECOGNIZER),) if architecture == DIRECT_INVOCATION else ()
+    if architecture != DIRECT_INVOCATION:
+        return ()
+    return tuple((f.invoked_by, f.role) for f in FUNCTIONS.values() if f.invoked_by)
 
 
 def check(plan: tuple[Trigger, ...]) -> None:
     """Refuse a plan in which a function's own writes would invoke it, or S3 would refuse the filters."""
     for trigger in plan:
-        written_bucket, written_suffix = WRITES[trigger.function]
+        written_bucket, written_suffix = FUNCTIONS[trigger.function].writes
         if written_bucket == trigger.bucket and (not trigger.suffixes or written_suffix in trigger.suffixes):
             raise TopologyError(f"{trigger.function} writes {written_suffix} objects to the {trigger.bucket} "
                                 "bucket, which would invoke it again: an endless loop")

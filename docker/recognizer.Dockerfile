@@ -40,8 +40,11 @@ RUN python -c "from facenet_pytorch import InceptionResnetV1; InceptionResnetV1(
         echo "$VGGFACE2_SHA256  /build/torch/checkpoints/20180402-114759-vggface2.pt" | sha256sum -c -; \
     fi
 
-COPY functions/face_recognition/ /build/functions/face_recognition/
-COPY tools/__init__.py tools/weights.py tools/export_models.py /build/tools/
+# The export runs the function's own model code (the export is loaded with it and checked), and the
+# PyTorch reference it is made from; from /build, where both are top-level packages.
+COPY functions/face_recognition/ /build/face_recognition/
+COPY functions/pipeline_common/ /build/pipeline_common/
+COPY tools/__init__.py tools/weights.py tools/reference_models.py tools/export_models.py /build/tools/
 RUN cd /build && python -m tools.export_models --torch-home /build/torch --out /build/models
 
 
@@ -51,7 +54,7 @@ COPY requirements/recognizer.txt /tmp/requirements/
 RUN pip install --no-cache-dir -r /tmp/requirements/recognizer.txt \
  && rm -rf /tmp/requirements
 
-# The exported graphs (components/settings.py IMAGE_MODEL_DIR) and the face database (IMAGE_FACE_DB).
+# The exported graphs (components/topology.py IMAGE_MODEL_DIR) and the face database (IMAGE_FACE_DB).
 COPY --from=export /build/models/ /var/task/models/
 ARG FACE_DB=data/face_db.pt
 COPY ${FACE_DB} /var/task/face_db.pt

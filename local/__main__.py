@@ -15,19 +15,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Optional
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-DEFAULT_STACK = PROJECT_DIR / "Pulumi.dev.yaml"
-DEFAULT_TORCH_HOME = PROJECT_DIR / "data" / "torch"
-DEFAULT_LOGS = PROJECT_DIR / "out" / "local" / "logs"
-DEMO_DIR = PROJECT_DIR / "out" / "demo"
+from components.project import DEFAULT_STACK_FILE, DEFAULT_TORCH_HOME, OUT_DIR
+from components.topology import ARCHITECTURES
+from tools import weights
+
+DEFAULT_LOGS = OUT_DIR / "local" / "logs"
+DEMO_DIR = OUT_DIR / "demo"
 
 
 class Stopped(BaseException):
@@ -52,37 +51,10 @@ def _stop_on_signals() -> None:
         signal.signal(sig, stop)
 
 
-def prepare_weights(torch_home: Path) -> bool:
-    """Make sure TORCH_HOME holds vggface2 weights, writing the untrained stand-in when it does not;
-    True when the stand-in is what will be used."""
-    from tools import weights
-
-    if not weights.have_weights(torch_home):
-        print(f"[local] no vggface2 weights in {torch_home}; writing the untrained stand-in", file=sys.stderr)
-        weights.write_untrained_checkpoint(torch_home)
-    return weights.is_untrained(torch_home)
-
-
-def banner(torch_home: Path) -> str:
-    from tools.enroll import untrained_banner
-
-    return untrained_banner(torch_home)
-
-
-def no_face_sentinel() -> str:
-    """The recognizer's no-face answer, from its own code."""
-    from tools import use_function_code
-
-    use_function_code()
-    from face_recognition.recognizer import NO_FACE
-
-    return NO_FACE
-
-
 def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", type=Path, help="face database ([embeddings, names]); default: the stack's faceDatabase")
-    parser.add_argument("--stack", type=Path, default=DEFAULT_STACK, help="stack file (default: Pulumi.dev.yaml)")
-    parser.add_argument("--architecture", choices=("event-driven", "direct-invocation"),
+    parser.add_argument("--stack", type=Path, default=DEFAULT_STACK_FILE, help="stack file (default: Pulumi.dev.yaml)")
+    parser.add_argument("--architecture", choices=ARCHITECTURES,
                         help="override the stack file's wiring")
     parser.add_argument("--concurrency", type=int,
                         help="workers per function when its reserved concurrency is -1 (default 2); "
@@ -108,7 +80,7 @@ def start_stack(args):
     from local.stack import LocalStack, load_settings
 
     settings = load_settings(args.stack, db=args.db, architecture=args.architecture)
-    untrained = prepare_weights(args.torch_home)
+    untrained = weights.prepare(args.torch_home)
     if untrained:  # the full banner follows the results, where it cannot scroll away
         print(f"[local] UNTRAINED stand-in weights in {args.torch_home}: names are only meaningful against "
               "faces enrolled with them", file=sys.stderr)
@@ -133,7 +105,7 @@ def run(args, expect=None) -> int:
                             progress=not args.no_progress)
     print(describe(report))
     if untrained:
-        print(banner(args.torch_home))
+        print(weights.banner(args.torch_home))
     if args.report:
         args.report.parent.mkdir(parents=True, exist_ok=True)
         args.report.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
@@ -146,34 +118,12 @@ def demo(args) -> int:
         return run(args)
     if args.db is not None:
         raise SystemExit("demo: --db needs --videos (without them the demo enrols its own sample faces)")
-    args.videos, args.db, expect = make_sample_workload(DEMO_DIR, args.torch_home, tag="demo")
+    from tools.samples import sample_workload
+
+    args.videos, args.db, expect = sample_workload(DEMO_DIR, args.torch_home, tag="demo")
     if args.report is None:
         args.report = DEMO_DIR / "report.json"
     return run(args, expect=expect)
-
-
-def make_sample_workload(folder: Path, torch_home: Path, *, copies: int = 2, tag: str = "local"):
-    """Sample videos of scikit-image's faces (`copies` per person, plus one without a face) in
-    FOLDER/videos, those people enrolled into FOLDER/face_db.pt with the weights in `torch_home`
-    (the stand-in when there are none), and what each video should give:
-    (videos folder, database, expectation)."""
-    from tools import samples
-    from tools.grade import mapping_expectation
-
-    videos, faces = folder / "videos", folder / "faces"
-    for old in (videos, faces):
-        shutil.rmtree(old, ignore_errors=True)
-    print(f"[{tag}] making sample videos in {videos} and face pictures in {faces}", file=sys.stderr)
-    expected = samples.make_sample_set(videos, copies=copies)
-    for image, person in samples.PEOPLE.items():
-        samples.write_image(image, faces / person / f"{image}.png")
-    prepare_weights(torch_home)
-    db = folder / "face_db.pt"
-    print(f"[{tag}] enrolling {', '.join(samples.PEOPLE.values())} → {db}", file=sys.stderr)
-    subprocess.run([sys.executable, "-m", "tools.enroll", str(faces), "--out", str(db),
-                    "--torch-home", str(torch_home), "--quiet"], check=True, cwd=PROJECT_DIR)
-    no_face = no_face_sentinel()
-    return videos, db, mapping_expectation({k: v or no_face for k, v in expected.items()})
 
 
 def serve(args) -> int:

@@ -1,6 +1,6 @@
 """The stack's S3 and SQS: a moto server in a child process on a free loopback port.
 
-Run by the stack as `python -I moto_process.py PARENT_PID`; prints {"host", "port"} as one JSON line
+Run by the stack as `python -I -m local.moto_process PARENT_PID`; prints {"host", "port"} as one JSON line
 on stdout once it listens, and serves until its stdin closes (the parent stopped or died) or the
 kernel kills it with the parent (procs.die_with_parent). A process of its own, rather than a thread
 of the stack, gives moto its own interpreter lock and its own state, so two stacks never share
@@ -13,8 +13,7 @@ import os
 import signal
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from procs import die_with_parent  # noqa: E402  (stdlib-only sibling; this file runs as a script)
+from local.procs import die_with_parent
 
 
 def one_event_per_multipart_upload() -> None:

@@ -34,11 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
+from components.project import FUNCTIONS_DIR
 from local.procs import end_child, exit_status
 
-WORKER_SCRIPT = str(Path(__file__).resolve().parent / "worker.py")
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-FUNCTIONS_DIR = str(PROJECT_DIR / "functions")
 
 INIT_GRACE_S = 120  # Lambda allows 10 s of init (more for images); a busy 2-core machine can be slower
 # How long stop() waits for a slot once its worker is ended; a slot still busy then is abandoned
@@ -65,7 +63,7 @@ class FunctionSpec:
     concurrency: int
     max_retry_attempts: int
     max_event_age_s: int
-    code_dir: str = FUNCTIONS_DIR
+    code_dir: str = str(FUNCTIONS_DIR)
     log_file: Optional[Path] = None  # the function's "CloudWatch log group"; None: discard
     tmp_root: Optional[Path] = None  # each environment gets its own /tmp below this
 
@@ -312,8 +310,8 @@ class FunctionRuntime:
         out = self._log_fh if self._log_fh is not None else subprocess.DEVNULL
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-I", "-u", WORKER_SCRIPT, str(os.getpid()), str(to_r), str(from_w),
-                 s.code_dir, s.handler],
+                [sys.executable, "-s", "-E", "-u", "-m", "local.worker", str(os.getpid()), str(to_r), str(from_w),
+                 s.handler],
                 env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out, pass_fds=(to_r, from_w),
                 cwd=s.code_dir, start_new_session=True)  # its own session: a terminal's Ctrl-C reaches only us
         finally:

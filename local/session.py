@@ -11,7 +11,8 @@ from typing import Optional
 
 from components import topology
 from local.stack import LocalStack
-from tools import key_rules
+from pipeline_common import keys
+from pipeline_common.events import EventError, parse_s3_objects
 from tools.grade import Expectation, format_table, grade, snapshot
 from tools.workload import Buckets, upload_videos
 
@@ -26,9 +27,6 @@ class Outcome:
 
 def failed_videos(stack: LocalStack, videos: list[str]) -> dict[str, str]:
     """Videos whose own invocation, or whose frame's, ended in a dead-letter queue."""
-    keys = key_rules()  # puts functions/ on the path
-    from pipeline_common.events import EventError, parse_s3_objects
-
     by_key = {}
     for video in videos:
         by_key[(stack.settings.input_bucket, video)] = video
@@ -57,7 +55,6 @@ def _listing(s3, bucket: str) -> set[str]:
 
 def outcome(stack: LocalStack, s3, videos: list[str], seen: Optional[dict[str, float]] = None) -> Outcome:
     """Where each video stands; `seen` collects when each frame and result key first appeared."""
-    keys = key_rules()
     now = time.time()
     present = _listing(s3, stack.settings.output_bucket)
     if seen is not None:
@@ -132,7 +129,7 @@ def run_videos(stack: LocalStack, files: list[Path], *, expect: Optional[Expecta
                           "enrolled with those same weights")
     report["objects"] = contents
     report["dead_letter_queues"] = {f"{stack.function_name(role)}-dlq": stack.read_dead_letter_queue(role)
-                                    for role in (topology.SPLITTER, topology.RECOGNIZER)}
+                                    for role in topology.FUNCTIONS}
     return report
 
 

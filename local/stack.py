@@ -42,19 +42,16 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from components import topology
-from components.settings import (FunctionSettings, StackSettings, load_stack_file, recognizer_environment,
-                                 splitter_environment)
+from components.settings import FunctionSettings, StackSettings, load_stack_file
 from local.lambda_api import LambdaApi
 from local.procs import alive, end_child, start_time
-from local.runtime import FUNCTIONS_DIR, FunctionRuntime, FunctionSpec
+from components.project import FUNCTIONS_DIR
+from local.runtime import FunctionRuntime, FunctionSpec
 
-MOTO_SCRIPT = str(Path(__file__).resolve().parent / "moto_process.py")
 WORKDIR_PREFIX = "vfp-local-"  # each stack's work folder (its functions' /tmp) in the system's temp folder
 OWNER_FILE = "owner"
 DEFAULT_CONCURRENCY = 2
 DUMMY_KEY = "local"  # moto accepts any credentials; these can never sign a request to AWS
-HANDLERS = {topology.SPLITTER: "video_splitting.handler.handler",
-            topology.RECOGNIZER: "face_recognition.handler.handler"}
 # Locale and search path are all a worker inherits; everything AWS-related is set explicitly.
 _INHERITED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
 
@@ -90,7 +87,7 @@ def effective_concurrency(function: FunctionSettings, requested: Optional[int]) 
 class LocalStack:
     def __init__(self, settings: StackSettings, *, torch_home: Path, concurrency: Optional[int] = None,
                  log_dir: Optional[Path] = None, retry_delay_s: float = 0.5,
-                 ffmpeg_path: Optional[str] = None, code_dir: str = FUNCTIONS_DIR,
+                 ffmpeg_path: Optional[str] = None, code_dir: str = str(FUNCTIONS_DIR),
                  provisioned: bool = False, log: Optional[Callable[[str], None]] = None):
         self.settings = settings
         self.torch_home = Path(torch_home).resolve()
@@ -109,9 +106,8 @@ class LocalStack:
         self.log_dir: Optional[Path] = None
         self._workdir: Optional[Path] = None
         self.plan = topology.triggers(settings.architecture)
-        self.function_settings = {topology.SPLITTER: settings.splitter, topology.RECOGNIZER: settings.recognizer}
-        self.buckets = {topology.INPUT: settings.input_bucket, topology.STAGE1: settings.stage1_bucket,
-                        topology.OUTPUT: settings.output_bucket}
+        self.function_settings = dict(settings.functions)
+        self.buckets = {role: settings.bucket(role) for role in topology.BUCKETS}
         self.concurrency = {role: effective_concurrency(fs, concurrency) for role, fs in self.function_settings.items()}
 
         self.endpoint_url: Optional[str] = None
@@ -277,22 +273,17 @@ class LocalStack:
         """Load the face database and the models as the recognizer's init would, here, before anything
         starts: a file it would refuse stops the stack with its own message, instead of a stack that
         comes up and then dead-letters every upload after three init failures."""
-        from tools import use_function_code
-
-        use_function_code()
         from face_recognition import service
 
-        environment = recognizer_environment(self.settings, face_db_path=str(self.settings.face_database),
-                                             model_dir=str(self.model_dir))
         try:
-            service.load(environment)
+            service.load(topology.environment(topology.RECOGNIZER, self.settings, self.locations()))
         except service.StartupError as error:
             raise StackError(f"{self.settings.recognizer.name} would not start: {error}") from None
 
     def _start_moto(self) -> None:
         self._moto_log = open(self.log_dir / "moto.log", "ab")
         self._moto = subprocess.Popen(
-            [sys.executable, "-I", MOTO_SCRIPT, str(os.getpid())], stdin=subprocess.PIPE,
+            [sys.executable, "-I", "-m", "local.moto_process", str(os.getpid())], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=self._moto_log, start_new_session=True)
         ready, _, _ = select.select([self._moto.stdout], [], [], 60)
         line = self._moto.stdout.readline() if ready else b""
@@ -336,7 +327,8 @@ class LocalStack:
         self.lambda_api.start()
         for role, fs in self.function_settings.items():
             spec = FunctionSpec(
-                name=fs.name, handler=HANDLERS[role], env=self._environment(role, fs), memory_mb=fs.memory_mb,
+                name=fs.name, handler=topology.FUNCTIONS[role].handler, env=self._environment(role, fs),
+                memory_mb=fs.memory_mb,
                 timeout_s=fs.timeout_s, concurrency=self.concurrency[role],
                 max_retry_attempts=self.settings.max_retry_attempts, max_event_age_s=self.settings.max_event_age_s,
                 code_dir=self.code_dir, log_file=self.log_dir / f"{fs.name}.log", tmp_root=tmp_root)
@@ -353,13 +345,14 @@ class LocalStack:
             thread.start()
             self._pollers.append(thread)
 
+    def locations(self) -> topology.Locations:
+        """Where the functions find their files on this machine (on Lambda: the layer and the image)."""
+        return topology.Locations(ffmpeg=self.ffmpeg_path, face_database=str(self.settings.face_database),
+                                  models=str(self.model_dir))
+
     def _environment(self, role: str, fs: FunctionSettings) -> dict[str, str]:
         s = self.settings
-        if role == topology.SPLITTER:
-            function_env = splitter_environment(s, ffmpeg_path=self.ffmpeg_path)
-        else:
-            function_env = recognizer_environment(s, face_db_path=str(s.face_database),
-                                                  model_dir=str(self.model_dir))
+        function_env = topology.environment(role, s, self.locations())
         # The only local part: where S3 and Lambda are.
         env = sandbox_environment(s.region, AWS_ENDPOINT_URL_S3=self.endpoint_url,
                                   AWS_ENDPOINT_URL_LAMBDA=self.lambda_api.url)
@@ -412,9 +405,6 @@ class LocalStack:
 
 def describe_event(event: dict) -> str:
     """The objects an invocation's event names, for a person reading why it was interrupted."""
-    from tools import use_function_code
-
-    use_function_code()
     from pipeline_common.events import EventError, parse_s3_objects
 
     try:

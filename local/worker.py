@@ -4,11 +4,11 @@ serves invocations until its parent closes the pipe.
 A new process is a cold start (the handler module's set-up runs again); a process kept between
 invocations is a warm container. Run by local/runtime.py as
 
-    python -I -u worker.py PARENT_PID READ_FD WRITE_FD CODE_DIR module.attr
+    cd CODE_DIR && python -s -E -u -m local.worker PARENT_PID READ_FD WRITE_FD module.attr
 
-`-I` keeps the script's folder, user site-packages and PYTHON* variables out, so the handler sees
-what Lambda gives it: CODE_DIR first on sys.path (Lambda's task root) and the environment the
-parent built. Messages are JSON lines on two inherited pipes, so the handler's own stdout and
+`-s -E` keep the user's site-packages and PYTHON* variables out, and `-m` from CODE_DIR puts that
+folder first on sys.path, so the handler sees what Lambda gives it: its task root first on the path
+and the environment the parent built. Messages are JSON lines on two inherited pipes, so the handler's own stdout and
 stderr (its logs) stay free and go to the function's log file, with Lambda's START / END /
 REPORT lines around each invocation.
 
@@ -29,10 +29,7 @@ import sys
 import time
 import traceback
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from procs import die_with_parent  # noqa: E402  (stdlib-only sibling; this file runs as a script)
-
-sys.path.pop(0)  # the handler must not see local/ on its path
+from local.procs import die_with_parent
 
 
 class Context:
@@ -74,7 +71,7 @@ def max_rss_mb() -> float:
 
 
 def main(argv: list[str]) -> None:
-    parent, read_fd, write_fd, code_dir, handler = argv
+    parent, read_fd, write_fd, handler = argv
     die_with_parent(int(parent))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the stack's to handle
     inbox = os.fdopen(int(read_fd), "r", encoding="utf-8")
@@ -84,7 +81,6 @@ def main(argv: list[str]) -> None:
         outbox.write(json.dumps(message) + "\n")
         outbox.flush()
 
-    sys.path.insert(0, code_dir)
     module_name, _, attr = handler.rpartition(".")
     t0 = time.perf_counter()
     try:

@@ -31,11 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from tools import key_rules, use_function_code, weights
+from pipeline_common import keys
+from components.project import DEFAULT_TORCH_HOME
+from tools import weights
 from tools.ffmpeg import ffmpeg_exe
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-DEFAULT_TORCH_HOME = PROJECT_DIR / "data" / "torch"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
@@ -51,7 +51,7 @@ class Sample:
 
 def is_video(path: Path) -> bool:
     """A video by the pipeline's own rule (its suffix, in any letter case)."""
-    return key_rules().is_video(path.name)
+    return keys.is_video(path.name)
 
 
 def is_media(path: Path) -> bool:
@@ -136,7 +136,6 @@ def video_frames(video: Path, *, frames: int, interval_s: float, ffmpeg: str) ->
     """JPEG frames of a video: the first (by the splitter's own code), or `frames` frames
     `interval_s` apart."""
     if frames == 1:
-        use_function_code()
         from video_splitting.ffmpeg import FfmpegError, first_frame
 
         try:
@@ -160,7 +159,6 @@ def video_frames(video: Path, *, frames: int, interval_s: float, ffmpeg: str) ->
 
 def load_models(torch_home: Path, *, threads: Optional[int] = None):
     """The function's own models, exported from the weights in `torch_home` (once per checkpoint)."""
-    use_function_code()
     from face_recognition.onnx_models import OnnxFaceModels
     from tools.export_models import ensure_exported
 
@@ -195,7 +193,6 @@ def save_database(path: Path, embeddings: list, names: list[str]) -> Path:
     import numpy as np
     import torch
 
-    use_function_code()
     from face_recognition.facedb import FaceDatabase
 
     FaceDatabase.from_entries(embeddings, names, source=str(path))  # refuses what the recognizer would
@@ -208,14 +205,6 @@ def save_database(path: Path, embeddings: list, names: list[str]) -> Path:
     os.replace(tmp, path)
     FaceDatabase.load(path)
     return path
-
-
-def untrained_banner(torch_home: Path) -> str:
-    line = "!" * 78
-    return (f"{line}\n!! UNTRAINED WEIGHTS: {weights.checkpoint_path(torch_home)} is a stand-in, not\n"
-            "!! vggface2. Names are only meaningful against faces enrolled with this same file;\n"
-            "!! a database such as the course's data.pt gives meaningless names with it.\n"
-            f"{line}")
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -245,7 +234,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                                   "there (production databases need it), or pass --allow-untrained for a demo")
             weights.write_untrained_checkpoint(torch_home)
         if weights.is_untrained(torch_home):
-            print(untrained_banner(torch_home), file=sys.stderr)
+            print(weights.banner(torch_home), file=sys.stderr)
         samples = from_mapping(args.mapping) if args.mapping else from_folders(args.folder)
         models = load_models(torch_home)
         say = (lambda _: None) if args.quiet else (lambda line: print(line, file=sys.stderr))

@@ -3,7 +3,7 @@
     python -m tools.export_models --torch-home DIR --out DIR     (the image build runs this)
 
 Reads facenet-pytorch's bundled MTCNN weights and `InceptionResnetV1(pretrained='vggface2')` from
-TORCH_HOME, through the same loading code as the reference path (face_recognition.models), and
+TORCH_HOME, through the same loading code as the reference path (tools/reference_models.py), and
 writes four graphs plus manifest.json (format, source checkpoint and its SHA-256, whether it is the
 untrained stand-in, versions). `ensure_exported` caches an export per checkpoint content under
 TORCH_HOME/onnx/, so the local stack and tests re-export only when the weights change.
@@ -20,13 +20,9 @@ import warnings
 from pathlib import Path
 from typing import Optional
 
-from tools import use_function_code
-
-use_function_code()
-
-from face_recognition import onnx_models  # noqa: E402
-from face_recognition.faces import FAST_MIN_FACE, IMAGE_SIZE  # noqa: E402
-from tools import weights  # noqa: E402
+from face_recognition import onnx_models
+from face_recognition.faces import FAST_MIN_FACE, IMAGE_SIZE
+from tools import weights
 
 OPSET = 17
 
@@ -43,7 +39,7 @@ def export(torch_home: Path, out: Path, *, source_sha256: Optional[str] = None) 
     """
     import torch
 
-    from face_recognition.models import FaceModels
+    from tools.reference_models import FaceModels
 
     torch_home = Path(torch_home)
     models = FaceModels.load(torch_home, fast=True)  # folded batch norm, no classifier: see models.py

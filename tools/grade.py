@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Optional
 
-from tools import key_rules
+from pipeline_common import keys
 from tools.workload import Buckets, add_target_arguments, resolve_buckets, s3_client
 
 COURSE_NAMES = ["Trump", "Biden", "Bean", "Depp", "Diesel", "Floki", "Freeman", "Obama"]
@@ -92,18 +92,17 @@ def snapshot(s3, buckets: Buckets) -> dict[str, list[dict]]:
     return {role: list_objects(s3, name) for role, name in buckets.as_dict().items()}
 
 
-def read_results(s3, bucket: str, keys: list[str]) -> dict[str, str]:
+def read_results(s3, bucket: str, result_keys: list[str]) -> dict[str, str]:
     def read(key: str) -> tuple[str, str]:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         return key, body.decode("utf-8", errors="replace").strip()
 
     with ThreadPoolExecutor(max_workers=16) as pool:
-        return dict(pool.map(read, keys))
+        return dict(pool.map(read, result_keys))
 
 
 def wait_for_results(s3, buckets: Buckets, uploads: list[str], timeout_s: float) -> bool:
     """Poll the output bucket until every upload has its result, or time runs out."""
-    keys = key_rules()
     wanted = {keys.result_key(keys.frame_key(k)) for k in uploads}
     deadline = time.monotonic() + timeout_s
     while True:
@@ -127,7 +126,6 @@ def grade(s3, buckets: Buckets, *, expect: Optional[Expectation] = None, uploads
     """The report: bucket checks, one row per upload, latency. `uploads` defaults to every video in
     the input bucket; `contents` is a snapshot() already taken; with `prefix`, only keys under it
     count, in every bucket (several runs can then share a stack)."""
-    keys = key_rules()
     contents = contents if contents is not None else snapshot(s3, buckets)
     by_role = {role: {o["key"]: o for o in objs if o["key"].startswith(prefix)} for role, objs in contents.items()}
     inputs = by_role["input"]
@@ -296,7 +294,6 @@ def main(argv: Optional[list[str]] = None) -> int:
     s3 = s3_client(args.endpoint_url, buckets.region)
     if args.wait:
         if uploads is None:
-            keys = key_rules()
             uploads = sorted(o["key"] for o in list_objects(s3, buckets.input)
                              if o["key"].startswith(args.prefix) and keys.is_video(o["key"]))
         wait_for_results(s3, buckets, uploads, args.wait)

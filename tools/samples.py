@@ -75,6 +75,34 @@ def make_video(name: str, video: Path, **kwargs) -> Path:
         still.unlink(missing_ok=True)
 
 
+def sample_workload(folder: Path, torch_home: Path, *, copies: int = 2, tag: str = "local"):
+    """Sample videos of scikit-image's faces (`copies` per person, plus one without a face) in
+    FOLDER/videos, those people enrolled into FOLDER/face_db.pt with the weights in `torch_home`
+    (the stand-in when there are none), and what each video should give:
+    (videos folder, database, expectation). The demo and the benchmark run this."""
+    import shutil
+    import sys
+
+    from face_recognition.recognizer import NO_FACE
+    from tools import weights
+    from tools.grade import mapping_expectation
+
+    videos, faces = folder / "videos", folder / "faces"
+    for old in (videos, faces):
+        shutil.rmtree(old, ignore_errors=True)
+    print(f"[{tag}] making sample videos in {videos} and face pictures in {faces}", file=sys.stderr)
+    expected = make_sample_set(videos, copies=copies)
+    for name, person in PEOPLE.items():
+        write_image(name, faces / person / f"{name}.png")
+    weights.prepare(torch_home)
+    db = folder / "face_db.pt"
+    print(f"[{tag}] enrolling {', '.join(PEOPLE.values())} → {db}", file=sys.stderr)
+    # In a process of its own: torch (which enrolment loads) stays out of the caller's memory.
+    subprocess.run([sys.executable, "-m", "tools.enroll", str(faces), "--out", str(db),
+                    "--torch-home", str(torch_home), "--quiet"], check=True)
+    return videos, db, mapping_expectation({k: v or NO_FACE for k, v in expected.items()})
+
+
 def make_sample_set(folder: Path, *, copies: int = 2) -> dict[str, str]:
     """Videos of each sample person (`copies` of each) plus one with no face.
 

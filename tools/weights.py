@@ -8,6 +8,7 @@ loading code. Names are then only meaningful against faces enrolled with the sam
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 VGGFACE2_FILE = "20180402-114759-vggface2.pt"
@@ -38,6 +39,24 @@ def write_untrained_checkpoint(torch_home: Path, *, seed: int = 0) -> Path:
     os.replace(tmp, path)
     marker(torch_home).write_text("untrained stand-in written by tools/weights.py\n")
     return path
+
+
+def prepare(torch_home: Path) -> bool:
+    """Make sure `torch_home` holds vggface2 weights, writing the untrained stand-in when it does not;
+    True when the stand-in is what will be used."""
+    if not have_weights(torch_home):
+        print(f"[weights] no vggface2 weights in {torch_home}; writing the untrained stand-in", file=sys.stderr)
+        write_untrained_checkpoint(torch_home)
+    return is_untrained(torch_home)
+
+
+def banner(torch_home: Path) -> str:
+    """What every run that used the stand-in prints where it cannot scroll away."""
+    line = "!" * 78
+    return (f"{line}\n!! UNTRAINED WEIGHTS: {checkpoint_path(torch_home)} is a stand-in, not\n"
+            "!! vggface2. Names are only meaningful against faces enrolled with this same file;\n"
+            "!! a database such as the course's data.pt gives meaningless names with it.\n"
+            f"{line}")
 
 
 def marker(torch_home: Path) -> Path:

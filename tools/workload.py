@@ -23,10 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from tools import key_rules
+from components.project import DEFAULT_STACK_FILE
+from pipeline_common import keys
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-DEFAULT_STACK = PROJECT_DIR / "Pulumi.dev.yaml"
 
 
 @dataclass(frozen=True)
@@ -72,7 +71,7 @@ def resolve_buckets(args: argparse.Namespace) -> Buckets:
     if needs_stack or (args.stack is not None and region is None):
         from components.settings import load_stack_file
 
-        settings = load_stack_file(args.stack or DEFAULT_STACK, check_files=False)
+        settings = load_stack_file(args.stack or DEFAULT_STACK_FILE, check_files=False)
         prefix = prefix or settings.name_prefix
         region = region or settings.region
     return Buckets(input=args.input_bucket or f"{prefix}-input",
@@ -95,7 +94,6 @@ def s3_client(endpoint_url: Optional[str] = None, region: Optional[str] = None):
 def video_files(folder: Path, *, warn: Callable[[str], None] = lambda line: print(line, file=sys.stderr)) -> list[Path]:
     """The videos directly inside `folder`, by name. Every other file is named in a warning and
     left out: the stack would refuse it (into the splitter's dead-letter queue), never process it."""
-    keys = key_rules()
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"{folder}: not a folder")

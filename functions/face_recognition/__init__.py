@@ -7,8 +7,6 @@ Layout (a thin Lambda handler over plain-Python cores that know nothing of Lambd
 - `faces.py`       recognition semantics both runtimes share: settings, the chosen face, the crop;
 - `onnx_models.py` what the function runs: the exported MTCNN and InceptionResnetV1 graphs on ONNX
                    Runtime, with `detection.py` doing MTCNN's steps between them in NumPy;
-- `models.py`      the PyTorch reference (facenet-pytorch): what the graphs are exported from and what
-                   tests and the benchmark compare against; never imported by the function;
 - `recognizer.py`  one decoded frame → one name (or the NO_FACE / UNKNOWN sentinels);
 - `service.py`     S3 in, S3 out: reads frames, writes `<stem>.txt` results, logs;
 - `handler.py`     the Lambda entry point (`face_recognition.handler.handler`).

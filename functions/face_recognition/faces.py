@@ -11,12 +11,11 @@ the course's behaviour: its Diesel clip shows two faces and expects "Diesel").
 Faces smaller than FAST_MIN_FACE (≈ 40 px) are not searched for: that skips MTCNN's two finest
 pyramid scales, the costly ones, while every scale that remains is exactly the course's (same scale
 values, same full-resolution pixels), so every face of that size or larger gets the very box the
-course code finds. `models.FaceModels.load(fast=False)` keeps the course's 20 px.
+course code finds. `tools/reference_models.FaceModels.load(fast=False)` keeps the course's 20 px.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Optional, Protocol
 
 import numpy as np
@@ -30,9 +29,6 @@ COURSE_MIN_FACE = 20      # px; the course's MTCNN(min_face_size=20)
 SKIPPED_SCALES = 2
 FAST_MIN_FACE = COURSE_MIN_FACE / PYRAMID_FACTOR ** SKIPPED_SCALES  # ≈ 39.8 px, see above
 
-VGGFACE2_CHECKPOINT = Path("checkpoints") / "20180402-114759-vggface2.pt"
-# tools/weights.py leaves this file next to a stand-in (untrained) checkpoint.
-UNTRAINED_MARKER = Path("checkpoints") / "UNTRAINED"
 
 
 class ModelError(RuntimeError):
@@ -57,7 +53,7 @@ class Analysis:
 
 
 class FaceFinder(Protocol):
-    """What recognition needs of a model runtime (onnx_models.OnnxFaceModels, models.FaceModels)."""
+    """What recognition needs of a model runtime (onnx_models.OnnxFaceModels; tools/reference_models.FaceModels)."""
     untrained: bool
 
     def find_face(self, image: Image.Image) -> Optional[Face]: ...

@@ -7,7 +7,7 @@ here, at start-up, with one StartupError naming the variable, before any request
 from __future__ import annotations
 
 from video_splitting.ffmpeg import DEFAULT_TIMEOUT_S
-from video_splitting.splitter import start
+from video_splitting.service import start
 
 _splitter = start()
 

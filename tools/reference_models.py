@@ -27,8 +27,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from face_recognition.faces import (COURSE_MIN_FACE, FAST_MIN_FACE, IMAGE_SIZE, MARGIN, UNTRAINED_MARKER,
-                                    VGGFACE2_CHECKPOINT, Analyses, Face, ModelError, rgb)
+from face_recognition.faces import COURSE_MIN_FACE, FAST_MIN_FACE, IMAGE_SIZE, MARGIN, Analyses, Face, ModelError, rgb
+from tools import weights
 
 
 def default_torch_home() -> Path:
@@ -89,7 +89,7 @@ class FaceModels(Analyses):
         if threads is not None:
             torch.set_num_threads(int(threads))
         home = Path(torch_home) if torch_home is not None else default_torch_home()
-        checkpoint = home / VGGFACE2_CHECKPOINT
+        checkpoint = weights.checkpoint_path(home)
         if not checkpoint.is_file():
             raise ModelError(f"vggface2 weights not found at {checkpoint} (TORCH_HOME={home}); the image "
                              "bakes them in at build time, tests write a stand-in with tools/weights.py")
@@ -113,7 +113,7 @@ class FaceModels(Analyses):
                       min_face_size=FAST_MIN_FACE if fast else COURSE_MIN_FACE)
         mtcnn.eval()
         mtcnn.requires_grad_(False)
-        models = cls(mtcnn, resnet, fast=fast, untrained=(home / UNTRAINED_MARKER).is_file(),
+        models = cls(mtcnn, resnet, fast=fast, untrained=weights.is_untrained(home),
                      checkpoint=checkpoint)
         if warm_up:
             models.warm_up()

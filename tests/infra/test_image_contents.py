@@ -1,6 +1,6 @@
 """The recognizer image, checked without a Docker engine.
 
-- docker/recognizer.Dockerfile puts things where components/settings.py says they are, and its
+- docker/recognizer.Dockerfile ships what components/topology.py says it does, where it says, and its
   export stage hands the runtime stage the graphs tools/export_models.py writes;
 - its installs take every version from the requirements files (no second source of versions);
 - /.dockerignore sends the builder what the Dockerfile copies and nothing bulky;
@@ -23,21 +23,22 @@ import sys
 from pathlib import Path, PurePosixPath
 
 import torch
+
+from components.project import PROJECT_DIR
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from components import build_context, settings
-from face_recognition import faces
+from components import build_context, settings, topology
 from face_recognition.onnx_models import OnnxFaceModels
 from pipeline_common.events import s3_event
+from tests.infra.conftest import closure, restricted_site
 from tools import samples, weights
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCKERFILE = ROOT / "docker" / "recognizer.Dockerfile"
-REQUIREMENTS = ROOT / "requirements" / "recognizer.txt"
-EXPORT_REQUIREMENTS = ROOT / "requirements" / "export.txt"
-NODEPS = ROOT / "requirements" / "nodeps.txt"
+DOCKERFILE = PROJECT_DIR / "docker" / "recognizer.Dockerfile"
+REQUIREMENTS = PROJECT_DIR / "requirements" / "recognizer.txt"
+EXPORT_REQUIREMENTS = PROJECT_DIR / "requirements" / "export.txt"
+NODEPS = PROJECT_DIR / "requirements" / "nodeps.txt"
 # What public.ecr.aws/lambda/python:3.11 already has installed for the handler to import.
 LAMBDA_BASE_PACKAGES = ("boto3",)
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
@@ -168,32 +169,37 @@ def test_the_glibc_check_would_refuse_the_old_amazon_linux_2_base():
     assert all(g is not None and g > BASE_GLIBC["3.11"] for g in needs)
 
 
-def test_paths_match_settings():
-    assert json.loads(of("CMD")[0]) == ["face_recognition.handler.handler"]
+def test_paths_and_handler_match_the_function_table():
+    recognizer = topology.FUNCTIONS[topology.RECOGNIZER]
+    assert recognizer.package == topology.IMAGE
+    assert json.loads(of("CMD")[0]) == [recognizer.handler]  # the handler, written once: in the table
     destinations = {dest.rstrip("/"): srcs for srcs, dest in copies()}
-    assert destinations[settings.IMAGE_FACE_DB] == ["${FACE_DB}"]
+    assert destinations[topology.IMAGE_FACE_DB] == ["${FACE_DB}"]
     assert args()["FACE_DB"] == "data/face_db.pt"  # the default of Pulumi.yaml's faceDatabase
     assert settings.schema()["faceDatabase"]["default"] == args()["FACE_DB"]
-    assert destinations[f"{settings.IMAGE_TASK_ROOT}/face_recognition"] == ["functions/face_recognition/"]
-    assert destinations[f"{settings.IMAGE_TASK_ROOT}/pipeline_common"] == ["functions/pipeline_common/"]
+    for package in recognizer.packages:  # exactly what the table says the function ships
+        assert destinations[f"{topology.IMAGE_TASK_ROOT}/{package}"] == [f"functions/{package}/"]
+    task_root = {d for d in destinations if d.startswith(topology.IMAGE_TASK_ROOT + "/")}
+    assert task_root == {f"{topology.IMAGE_TASK_ROOT}/{p}" for p in recognizer.packages} | {topology.IMAGE_FACE_DB}
     # The export stage fetches the weights where facenet-pytorch looks (TORCH_HOME), exports from
     # there, and the runtime stage takes exactly that output to where the function looks.
     home = envs()["TORCH_HOME"]
-    checkpoint = f"{home}/{faces.VGGFACE2_CHECKPOINT.as_posix()}"
-    assert faces.VGGFACE2_CHECKPOINT.name == weights.VGGFACE2_FILE
+    checkpoint = weights.checkpoint_path(Path(home)).as_posix()
     bake = [r for r in of("RUN") if "pretrained='vggface2'" in r]
-    assert len(bake) == 1 and f"test -s {checkpoint}" in bake[0]
+    assert len(bake) == 1 and f"test -s {checkpoint}" in bake[0] and f"  {checkpoint}" in bake[0]
     [export] = [shlex.split(r.split("&&")[-1]) for r in of("RUN") if "tools.export_models" in r]
     assert export[:3] == ["python", "-m", "tools.export_models"]
     assert export[export.index("--torch-home") + 1] == home
     [(stage, src, dest)] = stage_copies()
     assert stage == "export" and src.rstrip("/") == export[export.index("--out") + 1]
-    assert dest.rstrip("/") == settings.IMAGE_MODEL_DIR
-    # The export stage has the tools module layout export_models expects (tools/ beside functions/).
+    assert dest.rstrip("/") == topology.IMAGE_MODEL_DIR
+    # The export stage runs from /build, where the function's packages and the tools it needs are
+    # top-level packages, as `python -m tools.export_models` imports them.
     build = {dest.rstrip("/"): srcs for srcs, dest in copies() if dest.startswith("/build/")}
-    assert build["/build/functions/face_recognition"] == ["functions/face_recognition/"]
-    assert sorted(build["/build/tools"]) == ["tools/__init__.py", "tools/export_models.py", "tools/weights.py"]
-    assert faces.UNTRAINED_MARKER.name == weights.marker(Path(".")).name
+    assert build["/build/face_recognition"] == ["functions/face_recognition/"]
+    assert build["/build/pipeline_common"] == ["functions/pipeline_common/"]
+    assert sorted(build["/build/tools"]) == ["tools/__init__.py", "tools/export_models.py",
+                                             "tools/reference_models.py", "tools/weights.py"]
 
 
 def test_versions_come_only_from_the_requirements_files():
@@ -250,7 +256,7 @@ def test_installed_versions_are_the_pinned_ones():
 
 def dockerignore_excludes(path: str) -> bool:
     """Docker's rule, as the Pulumi program applies it when it fingerprints the build context."""
-    return not build_context.is_sent(path, ROOT)
+    return not build_context.is_sent(path, PROJECT_DIR)
 
 
 def test_dockerignore_sends_what_the_dockerfile_copies():
@@ -258,7 +264,7 @@ def test_dockerignore_sends_what_the_dockerfile_copies():
     for srcs, _ in copies():
         for src in srcs:
             if src.startswith("functions/"):
-                wanted += [p.relative_to(ROOT).as_posix() for p in (ROOT / src).rglob("*.py")]
+                wanted += [p.relative_to(PROJECT_DIR).as_posix() for p in (PROJECT_DIR / src).rglob("*.py")]
             elif not src.startswith("$"):
                 wanted.append(src)
     assert len(wanted) > 8
@@ -273,57 +279,23 @@ def test_dockerignore_sends_what_the_dockerfile_copies():
 
 # -- the copied files are all the handler needs --------------------------------------------------
 
-def closure(requirements: list[str]) -> set[str]:
-    """Installed distributions the requirements need, their dependencies included (markers evaluated)."""
-    seen: set[str] = set()
-    todo = [(Requirement(r), set()) for r in requirements]
-    while todo:
-        req, _ = todo.pop()
-        name = canonicalize_name(req.name)
-        dist = md.distribution(name)  # raises if a needed distribution is not installed
-        key = name + "[" + ",".join(sorted(req.extras)) + "]"
-        if key in seen:
-            continue
-        seen.add(key)
-        for dep in dist.requires or []:
-            dep_req = Requirement(dep)
-            extras = [""] + sorted(req.extras)
-            if dep_req.marker is None or any(dep_req.marker.evaluate({"extra": e}) for e in extras):
-                todo.append((dep_req, set()))
-    return {k.split("[")[0] for k in seen}
-
-
-def restricted_site(target: Path) -> Path:
-    """A site-packages folder holding only the image's distributions (symlinked from this venv's)."""
-    needed = closure(list(requirement_lines(REQUIREMENTS)) + list(LAMBDA_BASE_PACKAGES))
-    target.mkdir()
-    for name in sorted(needed):
-        dist = md.distribution(name)
-        for top in {PurePosixPath(str(f)).parts[0] for f in dist.files or []}:
-            if top == ".." or (target / top).exists():
-                continue
-            source = Path(dist.locate_file(top))
-            if source.exists():
-                (target / top).symlink_to(source)
-    return target
-
-
 def image_task_root(target: Path) -> Path:
     """/var/task as the Dockerfile fills it with code (the database and weights come from the test)."""
     target.mkdir()
     for srcs, dest in copies():
-        if dest.startswith(settings.IMAGE_TASK_ROOT + "/") and all(s.startswith("functions/") for s in srcs):
+        if dest.startswith(topology.IMAGE_TASK_ROOT + "/") and all(s.startswith("functions/") for s in srcs):
             for src in srcs:
-                shutil.copytree(ROOT / src, target / PurePosixPath(dest).relative_to(settings.IMAGE_TASK_ROOT),
+                shutil.copytree(PROJECT_DIR / src, target / PurePosixPath(dest).relative_to(topology.IMAGE_TASK_ROOT),
                                 ignore=shutil.ignore_patterns("__pycache__"))
     return target
 
 
+# Run with `-S -s` (no site-packages, no user site), from the task root (the current folder is
+# sys.path[0], as /var/task is on Lambda) and PYTHONPATH naming only the restricted site.
 RUN_ONE = r"""
 import json, os, sys, sysconfig
 task, site = sys.argv[1], sys.argv[2]
-sys.path.insert(0, task)
-sys.path.append(site)
+assert sys.path[0] in ("", task) and site in sys.path, sys.path
 import face_recognition.handler as h
 event = json.loads(sys.argv[3])
 result = h.handler(event, None)
@@ -338,11 +310,11 @@ print(json.dumps({"result": result, "outside": outside, "imported": heavy}))
 
 def test_handler_runs_from_exactly_the_copied_files(tmp_path, model_dir, s3):
     task = image_task_root(tmp_path / "task")
-    site = restricted_site(tmp_path / "site")
+    site = restricted_site(tmp_path / "site", list(requirement_lines(REQUIREMENTS)) + list(LAMBDA_BASE_PACKAGES))
     assert not (site / "moto").exists() and not (site / "pytest").exists() and not (site / "torch").exists()
     assert (site / "onnxruntime").exists()
     assert sorted(p.name for p in task.iterdir()) == ["face_recognition", "pipeline_common"]
-    models_in_image = task / PurePosixPath(settings.IMAGE_MODEL_DIR).relative_to(settings.IMAGE_TASK_ROOT)
+    models_in_image = task / PurePosixPath(topology.IMAGE_MODEL_DIR).relative_to(topology.IMAGE_TASK_ROOT)
     shutil.copytree(model_dir, models_in_image)
 
     # A small database enrolled with the same code, and one frame to recognise.
@@ -358,8 +330,9 @@ def test_handler_runs_from_exactly_the_copied_files(tmp_path, model_dir, s3):
     s3.put_object(Bucket="img-stage-1", Key="clips/astronaut.jpg", Body=frame.read_bytes())
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    env.update(OUTPUT_BUCKET="img-output", FACE_DB_PATH=str(db), MODEL_DIR=str(models_in_image), LOG_LEVEL="INFO")
-    proc = subprocess.run([sys.executable, "-I", "-S", "-c", RUN_ONE, str(task), str(site),
+    env.update(OUTPUT_BUCKET="img-output", FACE_DB_PATH=str(db), MODEL_DIR=str(models_in_image), LOG_LEVEL="INFO",
+               PYTHONPATH=str(site))
+    proc = subprocess.run([sys.executable, "-S", "-s", "-c", RUN_ONE, str(task), str(site),
                            json.dumps(s3_event("img-stage-1", "clips/astronaut.jpg"))],
                           cwd=task, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -372,8 +345,9 @@ def test_handler_runs_from_exactly_the_copied_files(tmp_path, model_dir, s3):
 
 
 def test_the_isolated_interpreter_really_is_isolated(tmp_path):
-    """The check above would prove nothing if `-I -S` still saw this venv's site-packages."""
-    site = restricted_site(tmp_path / "site")
-    proc = subprocess.run([sys.executable, "-I", "-S", "-c", "import sys; sys.path.append(sys.argv[1]); import moto",
-                           str(site)], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    """The check above would prove nothing if `-S -s` still saw this venv's site-packages."""
+    site = restricted_site(tmp_path / "site", list(requirement_lines(REQUIREMENTS)) + list(LAMBDA_BASE_PACKAGES))
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(site)}
+    proc = subprocess.run([sys.executable, "-S", "-s", "-c", "import moto"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0 and "No module named 'moto'" in proc.stderr

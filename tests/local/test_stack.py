@@ -12,12 +12,15 @@ import pytest
 from botocore.exceptions import ClientError
 
 from components import topology
-from components.settings import ARCHITECTURES, DIRECT_INVOCATION, recognizer_environment, splitter_environment
+from components.topology import ARCHITECTURES, DIRECT_INVOCATION
 from local.session import run_videos
 from local.stack import LocalStack, StackError, effective_concurrency, load_settings
 from pipeline_common.events import parse_s3_objects, s3_event
 from tools import enroll, samples
 from tools.grade import mapping_expectation
+
+# Whole stacks, subprocesses, model loads or an 80 MB layer: `make test-fast` leaves these out.
+pytestmark = pytest.mark.slow
 
 STACK_FILE = """\
 config:
@@ -101,9 +104,9 @@ def test_each_function_gets_the_environment_the_settings_code_makes(stack):
     s = stack.settings
     splitter = stack.runtimes[topology.SPLITTER].spec.env
     recognizer = stack.runtimes[topology.RECOGNIZER].spec.env
-    assert splitter_environment(s, ffmpeg_path=stack.ffmpeg_path).items() <= splitter.items()
-    assert recognizer_environment(s, face_db_path=str(s.face_database), model_dir=str(stack.model_dir)).items() \
-        <= recognizer.items()
+    where = topology.Locations(ffmpeg=stack.ffmpeg_path, face_database=str(s.face_database), models=str(stack.model_dir))
+    assert topology.environment(topology.SPLITTER, s, where).items() <= splitter.items()
+    assert topology.environment(topology.RECOGNIZER, s, where).items() <= recognizer.items()
     assert ("RECOGNIZER_FUNCTION" in splitter) == (s.architecture == DIRECT_INVOCATION)
     for env in (splitter, recognizer):
         assert env["AWS_ENDPOINT_URL_S3"] == stack.endpoint_url

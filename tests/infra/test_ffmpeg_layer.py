@@ -1,9 +1,8 @@
-"""The ffmpeg layer build (docker/build_ffmpeg_layer.py): layout, mode, Lambda's size limits,
+"""The ffmpeg layer build (components/ffmpeg_layer.py): layout, mode, Lambda's size limits,
 reproducibility, a binary that runs once unpacked, and pinned checksums that refuse anything else."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import stat
 import subprocess
@@ -14,18 +13,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-BUILDER = ROOT / "docker" / "build_ffmpeg_layer.py"
+from components import ffmpeg_layer as layer
 
-
-def _load():
-    spec = importlib.util.spec_from_file_location("build_ffmpeg_layer_under_test", BUILDER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-layer = _load()
+# Whole stacks, subprocesses, model loads or an 80 MB layer: `make test-fast` leaves these out.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -135,14 +126,14 @@ def test_an_oversized_layer_is_refused_and_leaves_nothing(tmp_path, monkeypatch)
 
 
 def test_command_line(built, tmp_path):
-    done = subprocess.run([sys.executable, str(BUILDER), "--out", str(tmp_path / "cli")],
+    done = subprocess.run([sys.executable, "-m", "components.ffmpeg_layer", "--out", str(tmp_path / "cli")],
                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "cli" / layer.LAYER_ZIP).read_bytes() == built.read_bytes()
     cache = tmp_path / "cache"
     cache.mkdir()
     _wheel(cache / layer.WHEEL_FILE, b"tampered")
-    done = subprocess.run([sys.executable, str(BUILDER), "--out", str(tmp_path / "bad"), "--source", "wheel",
+    done = subprocess.run([sys.executable, "-m", "components.ffmpeg_layer", "--out", str(tmp_path / "bad"), "--source", "wheel",
                            "--cache", str(cache)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 1 and done.stderr.startswith("error: the wheel") and "refusing" in done.stderr
     assert not (tmp_path / "bad" / layer.LAYER_ZIP).exists()

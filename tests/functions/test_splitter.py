@@ -15,6 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from components import topology as T
+from components.project import PROJECT_DIR
 from PIL import Image
 
 from pipeline_common.events import s3_event
@@ -22,9 +25,8 @@ from pipeline_common.keys import frame_key
 from tools import samples
 from tools.ffmpeg import ffmpeg_exe
 from video_splitting import ffmpeg as ff
-from video_splitting import splitter as sp
+from video_splitting import service as sp
 
-ROOT = Path(__file__).resolve().parent.parent
 INPUT, STAGE1 = "vfp-test-input", "vfp-test-stage-1"
 
 
@@ -109,7 +111,7 @@ def env(**extra) -> dict[str, str]:
 
 
 @pytest.fixture
-def splitter(buckets, tmpdir_watch) -> sp.VideoSplitter:
+def splitter(buckets, tmpdir_watch) -> sp.SplittingService:
     """Started the way the handler starts it: settings from the environment, default AWS clients."""
     return sp.start(env())
 
@@ -318,7 +320,7 @@ def test_fast_path_gives_the_same_bytes_as_the_ordinary_decode(videos, two_scene
         assert frame.method == ff.FAST and frame.jpeg == full and len(frame.attempts_ms) == 1
 
 
-COURSE_VIDEOS = ROOT.parent / "shared" / "data" / "cse546" / "test_case_2"
+COURSE_VIDEOS = PROJECT_DIR.parent / "shared" / "data" / "cse546" / "test_case_2"
 
 
 @pytest.mark.skipif(not COURSE_VIDEOS.is_dir(), reason="the course workload is optional reference data")
@@ -430,7 +432,7 @@ def test_the_largest_video_splits_within_the_splitters_memory_setting(video_8k, 
     from components import settings as S
 
     done = subprocess.run([sys.executable, "-c", PEAK_PROBE, ffmpeg_exe(), str(video_8k)], cwd=tmp_path,
-                          env={**os.environ, "PYTHONPATH": str(ROOT / "functions")}, capture_output=True,
+                          env=dict(os.environ), capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     probe = json.loads(done.stdout)
@@ -541,10 +543,10 @@ def test_one_json_line_per_video_with_the_fields_and_not_the_event(splitter, buc
 
 
 def _import_handler(environ: dict, code: str = "import video_splitting.handler") -> subprocess.CompletedProcess:
-    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT / "functions"),
+    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
     return subprocess.run([sys.executable, "-c", code], env={**base, **environ}, capture_output=True,
-                          text=True, timeout=120, cwd=ROOT)
+                          text=True, timeout=120, cwd=PROJECT_DIR)
 
 
 @pytest.mark.parametrize("override, message", [
@@ -553,7 +555,7 @@ def _import_handler(environ: dict, code: str = "import video_splitting.handler")
     ({"FFMPEG_PATH": None}, "FFMPEG_PATH=/opt/bin/ffmpeg: no such file (the default: is the ffmpeg layer attached?)"),
     ({"FFMPEG_PATH": "/nonexistent/ffmpeg"}, "FFMPEG_PATH=/nonexistent/ffmpeg: no such file"),
     ({"FFMPEG_PATH": "relative/ffmpeg"}, "FFMPEG_PATH='relative/ffmpeg' must be an absolute path"),
-    ({"FFMPEG_PATH": str(ROOT / "pytest.ini")}, f"FFMPEG_PATH={ROOT / 'pytest.ini'}: not executable"),
+    ({"FFMPEG_PATH": str(PROJECT_DIR / "pyproject.toml")}, f"FFMPEG_PATH={PROJECT_DIR / 'pyproject.toml'}: not executable"),
     ({"FFMPEG_PATH": "/bin/true"}, "FFMPEG_PATH: /bin/true is not a working ffmpeg"),
     ({"RECOGNIZER_FUNCTION": "no spaces allowed"}, "RECOGNIZER_FUNCTION='no spaces allowed' is not a Lambda function"),
     ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL='LOUD' is not one of DEBUG, INFO, WARNING, ERROR"),
@@ -562,7 +564,7 @@ def test_misconfiguration_fails_at_start_up_naming_the_variable(override, messag
     environ = {k: v for k, v in {**env(), **override}.items() if v is not None}
     result = _import_handler(environ)
     assert result.returncode != 0
-    assert f"StartupError: {message}" in result.stderr.replace("video_splitting.splitter.", "")
+    assert f"StartupError: {message}" in result.stderr.replace("video_splitting.service.", "")
     assert result.stderr.count("Traceback") == 1  # one short report, raised from start(), nothing chained
 
 
@@ -617,15 +619,15 @@ def test_ffmpeg_gets_the_invocations_remaining_time_less_a_margin_to_report(monk
         sys.modules.pop("video_splitting.handler", None)
 
 
-@pytest.mark.parametrize("architecture", ["event-driven", "direct-invocation"])
+@pytest.mark.parametrize("architecture", T.ARCHITECTURES)
 def test_the_environment_the_stack_sets_is_the_one_the_splitter_reads(buckets, architecture):
     from components import settings as S
 
     settings = S.load(lambda k: {"namePrefix": "vfp-test", "architecture": architecture}.get(k), check_files=False)
-    splitter = sp.start(S.splitter_environment(settings, ffmpeg_path=ffmpeg_exe()))
+    splitter = sp.start(T.environment(T.SPLITTER, settings, T.Locations(ffmpeg=ffmpeg_exe())))
     assert splitter.config.stage1_bucket == settings.stage1_bucket
     assert splitter.config.recognizer_function == (settings.recognizer.name if settings.direct_invocation else None)
     # the zip cannot import components/, so the layer's path is written twice; held in step here
     from video_splitting.config import DEFAULT_FFMPEG
 
-    assert DEFAULT_FFMPEG == S.LAYER_FFMPEG == S.splitter_environment(settings)["FFMPEG_PATH"]
+    assert DEFAULT_FFMPEG == T.LAYER_FFMPEG == T.environment(T.SPLITTER, settings)["FFMPEG_PATH"]

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components import settings as S
+from components import settings as S, topology as T
+from components.project import PROJECT_DIR
 
 SCHEMA = S.schema()
 PROJECT = S.project_name()
@@ -35,7 +36,7 @@ def test_load_reads_exactly_the_declared_settings():
     assert set(asked) == set(SCHEMA)
 
 
-@pytest.mark.parametrize("stack_file", sorted(S.PROJECT_DIR.glob("Pulumi.*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("stack_file", sorted(PROJECT_DIR.glob("Pulumi.*.yaml")), ids=lambda p: p.name)
 def test_stack_files_only_set_declared_settings(stack_file: Path):
     config = yaml.safe_load(stack_file.read_text())["config"]
     for key in config:
@@ -60,14 +61,14 @@ def test_a_misspelt_key_in_a_stack_file_is_an_error_naming_the_key_the_file_and_
 
 def test_defaults_come_from_the_schema():
     s = load({})
-    assert s.architecture == SCHEMA["architecture"]["default"] == S.EVENT_DRIVEN
+    assert s.architecture == SCHEMA["architecture"]["default"] == T.EVENT_DRIVEN
     assert (s.splitter.name, s.recognizer.name) == ("video-splitting", "face-recognition")
     assert s.splitter.memory_mb == SCHEMA["splitterMemory"]["default"]
     assert s.recognizer.timeout_s == SCHEMA["recognizerTimeout"]["default"]
     assert s.recognizer.reserved_concurrency == -1
     assert s.log_retention_days == SCHEMA["logRetentionDays"]["default"]
     assert s.distance_threshold is None
-    assert s.face_database == S.PROJECT_DIR / "data" / "face_db.pt"
+    assert s.face_database == PROJECT_DIR / "data" / "face_db.pt"
     assert (s.input_bucket, s.stage1_bucket, s.output_bucket) == ("vfp-unit-input", "vfp-unit-stage-1", "vfp-unit-output")
 
 
@@ -90,7 +91,7 @@ def test_function_prefix_applies_to_both_functions():
     ({"distanceThreshold": "-1"}, "distanceThreshold: '-1' must be a positive number"),
     ({"namePrefix": "UPPER"}, "namePrefix: 'UPPER' must be 2-45 characters"),
     ({"namePrefix": "ends-"}, "namePrefix: 'ends-' must be"),
-    ({"splitterFunctionName": "same", "recognizerFunctionName": "same"}, "the splitter would invoke itself"),
+    ({"splitterFunctionName": "same", "recognizerFunctionName": "same"}, "two functions are named alike (same, same); one would invoke itself"),
     ({"functionPrefix": "x" * 60}, "splitterFunctionName: "),
 ])
 def test_invalid_values_name_the_setting_and_what_it_allows(values, message):
@@ -113,40 +114,48 @@ def test_missing_face_database_is_refused_when_files_are_checked(tmp_path):
 
 
 def test_example_stack_files():
-    dev = S.load_stack_file(S.PROJECT_DIR / "Pulumi.dev.yaml", check_files=False)
-    assert (dev.architecture, dev.name_prefix, dev.log_retention_days) == (S.EVENT_DRIVEN, "vfp-dev", 7)
+    dev = S.load_stack_file(PROJECT_DIR / "Pulumi.dev.yaml", check_files=False)
+    assert (dev.architecture, dev.name_prefix, dev.log_retention_days) == (T.EVENT_DRIVEN, "vfp-dev", 7)
     assert dev.region == "us-east-1"
-    prod = S.load_stack_file(S.PROJECT_DIR / "Pulumi.prod.yaml", check_files=False)
+    prod = S.load_stack_file(PROJECT_DIR / "Pulumi.prod.yaml", check_files=False)
     assert prod.direct_invocation and prod.name_prefix == "vfp-prod"
     assert prod.recognizer.name == "prod-face-recognition" and prod.recognizer.reserved_concurrency == 10
     # `pulumi config set` wins over the file
-    switched = S.load_stack_file(S.PROJECT_DIR / "Pulumi.dev.yaml", {"architecture": S.DIRECT_INVOCATION},
+    switched = S.load_stack_file(PROJECT_DIR / "Pulumi.dev.yaml", {"architecture": T.DIRECT_INVOCATION},
                                  check_files=False)
     assert switched.direct_invocation and switched.name_prefix == "vfp-dev"
 
 
 def test_splitter_environment():
     event = load({})
-    assert S.splitter_environment(event) == {
+    assert T.environment(T.SPLITTER, event) == {
         "STAGE1_BUCKET": "vfp-unit-stage-1", "FFMPEG_PATH": "/opt/bin/ffmpeg", "LOG_LEVEL": "INFO"}
-    direct = load({"architecture": S.DIRECT_INVOCATION, "functionPrefix": "p-"})
-    assert S.splitter_environment(direct, ffmpeg_path="/usr/bin/ffmpeg") == {
+    direct = load({"architecture": T.DIRECT_INVOCATION, "functionPrefix": "p-"})
+    assert T.environment(T.SPLITTER, direct, T.Locations(ffmpeg="/usr/bin/ffmpeg")) == {
         "STAGE1_BUCKET": "vfp-unit-stage-1", "FFMPEG_PATH": "/usr/bin/ffmpeg", "LOG_LEVEL": "INFO",
         "RECOGNIZER_FUNCTION": "p-face-recognition"}
 
 
 def test_recognizer_environment():
     s = load({"recognizerMemory": "3538", "distanceThreshold": "0.8", "logLevel": "DEBUG"})
-    assert S.recognizer_environment(s) == {
+    assert T.environment(T.RECOGNIZER, s) == {
         "OUTPUT_BUCKET": "vfp-unit-output", "FACE_DB_PATH": "/var/task/face_db.pt",
         "MODEL_DIR": "/var/task/models", "LOG_LEVEL": "DEBUG", "MODEL_THREADS": "2",
         "DISTANCE_THRESHOLD": "0.8"}
-    assert "DISTANCE_THRESHOLD" not in S.recognizer_environment(load({}))
-    local = S.recognizer_environment(s, face_db_path="/tmp/db.pt", model_dir="/tmp/models")
+    assert "DISTANCE_THRESHOLD" not in T.environment(T.RECOGNIZER, load({}))
+    local = T.environment(T.RECOGNIZER, s, T.Locations(face_database="/tmp/db.pt", models="/tmp/models"))
     assert (local["FACE_DB_PATH"], local["MODEL_DIR"]) == ("/tmp/db.pt", "/tmp/models")
+
+
+def test_a_new_setting_is_one_field_of_the_table_and_one_schema_entry():
+    """Every key the table reads is declared in Pulumi.yaml, and every declared key is read: the
+    table (StackSettings and each function's block) and the schema cannot drift apart."""
+    assert sorted(S.declared_keys()) == sorted(SCHEMA)
+    # and a setting that becomes a function's variable says so in its one field
+    assert load({"logLevel": "WARNING"}).environment_of(T.SPLITTER) == {"LOG_LEVEL": "WARNING"}
 
 
 @pytest.mark.parametrize("memory, threads", [(128, 1), (1024, 1), (1769, 1), (2700, 2), (3538, 2),
                                              (5307, 3), (10240, 6)])
 def test_model_threads_follow_lambda_vcpus(memory, threads):
-    assert S.model_threads(memory) == threads
+    assert T.model_threads(memory) == threads

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from components import policies, topology
-from components.settings import ARCHITECTURES, DIRECT_INVOCATION, EVENT_DRIVEN
+from components.topology import ARCHITECTURES, DIRECT_INVOCATION, EVENT_DRIVEN
 from pipeline_common.keys import (FRAME_SUFFIX, RESULT_SUFFIX, VIDEO_SUFFIXES, frame_key, is_folder_marker, is_video,
                                   result_key)
 
@@ -28,7 +28,7 @@ def test_the_input_bucket_notifies_every_upload_because_s3_suffix_filters_are_ca
     refusal leaves a dead-letter record instead of nothing."""
     [videos] = [t for t in topology.triggers(EVENT_DRIVEN) if t.bucket == "input"]
     assert videos.filters() == (None,)  # one rule, no suffix filter
-    assert topology.READS["splitter"] == ("input", topology.EVERY_OBJECT)
+    assert topology.FUNCTIONS["splitter"].reads == ("input", topology.EVERY_OBJECT)
     assert policies.objects("arn:aws:s3:::i", topology.EVERY_OBJECT) == ["arn:aws:s3:::i/*"]
 
 
@@ -59,8 +59,8 @@ def test_unknown_architecture_is_refused():
 
 def test_written_suffixes_are_what_the_key_functions_produce():
     """The table's suffixes and the functions' key naming are the same thing."""
-    assert topology.WRITES["splitter"] == ("stage-1", FRAME_SUFFIX) and frame_key("a/b.mp4").endswith(FRAME_SUFFIX)
-    assert topology.WRITES["recognizer"] == ("output", RESULT_SUFFIX) and result_key("a/b.jpg").endswith(RESULT_SUFFIX)
+    assert topology.FUNCTIONS["splitter"].writes == ("stage-1", FRAME_SUFFIX) and frame_key("a/b.mp4").endswith(FRAME_SUFFIX)
+    assert topology.FUNCTIONS["recognizer"].writes == ("output", RESULT_SUFFIX) and result_key("a/b.jpg").endswith(RESULT_SUFFIX)
     for suffix in VIDEO_SUFFIXES:  # nothing a function writes looks like a video
         assert not frame_key(f"clip{suffix}").endswith(suffix)
         assert not result_key(frame_key(f"clip{suffix}")).endswith(suffix)
@@ -69,7 +69,7 @@ def test_written_suffixes_are_what_the_key_functions_produce():
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_no_function_is_invoked_by_its_own_writes(architecture):
     for trigger in topology.triggers(architecture):
-        bucket, suffix = topology.WRITES[trigger.function]
+        bucket, suffix = topology.FUNCTIONS[trigger.function].writes
         assert bucket != trigger.bucket or (trigger.suffixes and suffix not in trigger.suffixes)
     # and no function invokes itself directly
     assert all(a != b for a, b in topology.direct_invocations(architecture))
@@ -142,7 +142,7 @@ def _context(tmp_path, ignore: str):
 ])
 def test_project_dockerignore_sends_only_what_the_image_needs(path, sent):
     from components import build_context
-    from components.settings import PROJECT_DIR
+    from components.project import PROJECT_DIR
 
     if not (PROJECT_DIR / ".dockerignore").is_file():
         pytest.skip(".dockerignore not written yet")

@@ -7,7 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import pytest
+
+from components.project import PROJECT_DIR
+
+# Whole stacks, subprocesses, model loads or an 80 MB layer: `make test-fast` leaves these out.
+pytestmark = pytest.mark.slow
+
 
 
 def test_bench_reports_stage_latency_cold_start_memory_and_both_wirings(tmp_path, torch_home):
@@ -15,7 +21,7 @@ def test_bench_reports_stage_latency_cold_start_memory_and_both_wirings(tmp_path
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--work", str(tmp_path / "work"), "--torch-home", str(torch_home),
          "--copies", "1", "--repeat", "1", "--baseline", "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=540)
+        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=540)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
 

@@ -1,6 +1,6 @@
 """Build the ffmpeg Lambda layer: `ffmpeg-layer.zip` holding `bin/ffmpeg` (Lambda mounts it at /opt/bin/ffmpeg).
 
-    python docker/build_ffmpeg_layer.py [--out build] [--source auto|installed|wheel] [--cache DIR]
+    python -m components.ffmpeg_layer [--out build] [--source auto|installed|wheel] [--cache DIR]
 
 The binary is the static ffmpeg 7.0.2 (johnvansickle.com build) that the imageio-ffmpeg 0.6.0
 manylinux2014_x86_64 wheel carries: 80 MB unpacked, 28 MB zipped, inside Lambda's 50 MB
@@ -18,8 +18,7 @@ The zip is reproducible (one entry, fixed timestamp, mode and compression), so t
 always gives the same bytes and `pulumi up` does not redeploy the layer for nothing. An up-to-date
 zip already in the output folder is kept as is.
 
-This file is loaded by path (components/packaging.py) and run as a script; `docker/` is not a
-package, so it cannot shadow the Docker SDK.
+The Pulumi program builds it with `build()`, once per process and output folder.
 """
 from __future__ import annotations
 
@@ -28,11 +27,12 @@ import hashlib
 import os
 import subprocess
 import sys
-import tempfile
 import zipfile
 import zlib
 from pathlib import Path
 from typing import Optional
+
+from components import packaging
 
 IMAGEIO_FFMPEG_VERSION = "0.6.0"
 WHEEL_PLATFORM = "manylinux2014_x86_64"
@@ -46,14 +46,29 @@ LAYER_ENTRY = "bin/ffmpeg"
 ZIP_LIMIT = 50 * 2**20         # Lambda: a layer uploaded directly (not from S3)
 UNZIPPED_LIMIT = 250 * 2**20   # Lambda: function plus all its layers, unzipped
 
-_FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest a zip can hold
 _MODE = 0o100755                     # a regular, executable file
 _COMMENT_PREFIX = b"ffmpeg sha256="
 _COMPRESS_LEVEL = 6                  # 9 takes twice as long for 0.4 % less
 
 
-class LayerBuildError(RuntimeError):
+class LayerBuildError(packaging.PackagingError):
     """The layer cannot be built; the message names the file and what is wrong with it."""
+
+
+_built: dict[Path, Path] = {}
+
+
+def build(out_dir: Optional[Path] = None) -> Path:
+    """The layer zip in `out_dir` (default: packaging.build_dir()), built once per process and folder.
+
+    The build checksums and recompresses an 80 MB binary; a process that composes the program more
+    than once (the tests) needs it only once.
+    """
+    key = Path(packaging.build_dir() if out_dir is None else out_dir).resolve()
+    cached = _built.get(key)
+    if cached is None or not cached.is_file():
+        cached = _built[key] = build_layer(key)
+    return cached
 
 
 def build_layer(out_dir: Path, *, source: str = "auto", cache_dir: Optional[Path] = None) -> Path:
@@ -149,28 +164,12 @@ def write_layer_zip(target: Path, binary: bytes) -> Path:
     if len(binary) > UNZIPPED_LIMIT:
         raise LayerBuildError(f"{LAYER_ENTRY} is {len(binary) / 2**20:.1f} MiB unzipped, over Lambda's "
                               f"{UNZIPPED_LIMIT / 2**20:.0f} MiB limit")
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.close(fd)
     try:
-        with zipfile.ZipFile(tmp, "w") as zf:
-            info = zipfile.ZipInfo(LAYER_ENTRY, date_time=_FIXED_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.create_system = 3  # Unix, so Lambda honours the mode bits
-            info.external_attr = _MODE << 16
-            zf.writestr(info, binary, compresslevel=_COMPRESS_LEVEL)
-            zf.comment = _COMMENT_PREFIX + hashlib.sha256(binary).hexdigest().encode()
-        size = os.path.getsize(tmp)
-        if size > ZIP_LIMIT:
-            raise LayerBuildError(f"{target.name} is {size / 2**20:.1f} MiB, over Lambda's "
-                                  f"{ZIP_LIMIT / 2**20:.0f} MiB direct-upload limit")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+        return packaging.write_zip(
+            Path(target), [packaging.Entry(LAYER_ENTRY, binary, mode=_MODE)], limit=ZIP_LIMIT,
+            compresslevel=_COMPRESS_LEVEL, comment=_COMMENT_PREFIX + hashlib.sha256(binary).hexdigest().encode())
+    except packaging.PackagingError as error:
+        raise LayerBuildError(str(error)) from None
 
 
 def _up_to_date(target: Path, binary: bytes) -> bool:
@@ -186,7 +185,7 @@ def _up_to_date(target: Path, binary: bytes) -> bool:
     if len(infos) != 1 or comment != _COMMENT_PREFIX + hashlib.sha256(binary).hexdigest().encode():
         return False
     info = infos[0]
-    return (info.filename == LAYER_ENTRY and info.date_time == _FIXED_TIME
+    return (info.filename == LAYER_ENTRY and info.date_time == packaging.FIXED_TIME
             and info.external_attr >> 16 == _MODE and info.create_system == 3
             and info.file_size == len(binary) and info.CRC == zlib.crc32(binary)
             and target.stat().st_size <= ZIP_LIMIT)
@@ -194,7 +193,7 @@ def _up_to_date(target: Path, binary: bytes) -> bool:
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description="Build the ffmpeg Lambda layer zip (bin/ffmpeg).")
-    parser.add_argument("--out", type=Path, default=Path("build"), help="output folder (default: build)")
+    parser.add_argument("--out", type=Path, default=packaging.build_dir(), help="output folder (default: build)")
     parser.add_argument("--source", choices=("auto", "installed", "wheel"), default="auto",
                         help="take the binary from the installed imageio-ffmpeg or from the pinned wheel")
     parser.add_argument("--cache", type=Path, default=None,

@@ -1,13 +1,7 @@
-"""The real __main__.py, run under Pulumi's mocks for both wirings: the resource graph it declares.
-
-No Pulumi CLI, no AWS: `pulumi.runtime.set_mocks` stands in for the engine. The mocks only fill in
-what AWS would compute (ARNs, URLs, the image digest); everything asserted here is what the
-program itself asked for. The archives are really built (into a temporary folder) and the face
-database is a real file inside the project folder, because the program checks both.
-"""
+"""The real __main__.py, run under Pulumi's mocks for both wirings: the resource graph it declares
+(the harness and its fixtures are in conftest.py)."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -17,282 +11,16 @@ import subprocess
 import sys
 import tempfile
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
 
 import pulumi
 import pytest
 import yaml
 from pulumi.runtime import rpc
-from pulumi.runtime import settings as runtime_settings
-from pulumi.runtime.mocks import MockMonitor
 
-from components import packaging, settings as stack_settings
-
-# pulumi_aws warns about its own deprecated modules on import; what we use is checked below.
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-PROJECT_DIR = stack_settings.PROJECT_DIR
-MAIN = PROJECT_DIR / "__main__.py"
-PROJECT = stack_settings.project_name()
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
-ECR_PASSWORD = "ecr-password-that-must-stay-secret"
-ARCHITECTURES = stack_settings.ARCHITECTURES
-
-T_BUCKET = "aws:s3/bucket:Bucket"
-T_PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
-T_SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
-T_OWNERSHIP = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
-T_BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
-T_NOTIFICATION = "aws:s3/bucketNotification:BucketNotification"
-T_FUNCTION = "aws:lambda/function:Function"
-T_LAYER = "aws:lambda/layerVersion:LayerVersion"
-T_PERMISSION = "aws:lambda/permission:Permission"
-T_INVOKE_CONFIG = "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"
-T_LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
-T_QUEUE = "aws:sqs/queue:Queue"
-T_ROLE = "aws:iam/role:Role"
-T_ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-T_REPOSITORY = "aws:ecr/repository:Repository"
-T_LIFECYCLE = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
-T_IMAGE = "docker:index/image:Image"
-COMPONENTS = {
-    "videoface:index:PipelineBuckets", "videoface:index:SecureBucket", "videoface:index:VideoSplitter",
-    "videoface:index:FaceRecognizer", "videoface:index:DeadLetterQueue", "videoface:index:EventWiring",
-}
-
-
-# ---------------------------------------------------------------------------------------------
-# The harness
-
-
-class CloudMocks(pulumi.runtime.Mocks):
-    """Echo each resource's inputs and add the attributes AWS computes, shaped as AWS shapes them."""
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-        state = dict(args.inputs)
-        typ, name = args.typ, args.name
-        rid = f"{name}-id"
-        if typ == T_BUCKET:
-            rid = state["bucket"]
-            state["arn"] = f"arn:aws:s3:::{rid}"
-        elif typ == T_FUNCTION:
-            rid = state["name"]
-            state["arn"] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{rid}"
-        elif typ == T_LAYER:
-            state["arn"] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:{state['layerName']}:1"
-        elif typ == T_LOG_GROUP:
-            rid = state["name"]
-            state["arn"] = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{rid}"
-        elif typ == T_QUEUE:
-            state["arn"] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{state['name']}"
-            state["url"] = rid = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{state['name']}"
-        elif typ == T_ROLE:
-            rid = f"{name}-a1b2c3d"  # auto-named
-            state.update(name=rid, arn=f"arn:aws:iam::{ACCOUNT}:role/{rid}")
-        elif typ == T_REPOSITORY:
-            rid = state["name"]
-            state.update(registryId=ACCOUNT, arn=f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{rid}",
-                         repositoryUrl=f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{rid}")
-        elif typ == T_IMAGE:
-            # A digest that changes with what was built, as a registry's would.
-            build = json.dumps(state.get("build"), sort_keys=True, default=str)
-            repo = state["imageName"].rsplit(":", 1)[0]
-            state["repoDigest"] = f"{repo}@sha256:{hashlib.sha256(build.encode()).hexdigest()}"
-        return rid, state
-
-    def call(self, args: pulumi.runtime.MockCallArgs):
-        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/deployer",
-                    "userId": "AIDAEXAMPLE", "id": ACCOUNT}
-        if args.token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
-            assert args.args.get("registryId") == ACCOUNT, args.args
-            return {"userName": "AWS", "password": ECR_PASSWORD, "id": ACCOUNT,
-                    "proxyEndpoint": f"https://{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com",
-                    "authorizationToken": "QVdTOnNlY3JldA==", "expiresAt": "2030-01-01T00:00:00Z"}
-        raise AssertionError(f"the program made an unexpected call: {args.token}")
-
-
-@dataclass
-class Res:
-    urn: str
-    type: str
-    name: str
-    parent: str
-    custom: bool
-    dependencies: list[str]
-    inputs: dict  # secrets still wrapped
-    state: dict = field(default_factory=dict)
-
-    def get(self, key: str) -> Any:
-        return unwrap(self.inputs.get(key))
-
-
-class RecordingMonitor(MockMonitor):
-    """The mock engine, also keeping each registration's parent, dependencies and raw inputs."""
-
-    def __init__(self, mocks):
-        super().__init__(mocks)
-        self.registered: dict[str, Res] = {}
-        self.outputs_registered: set[str] = set()
-
-    def RegisterResource(self, request):
-        response = super().RegisterResource(request)
-        if request.type != "pulumi:pulumi:Stack":
-            self.registered[response.urn] = Res(
-                urn=response.urn, type=request.type, name=request.name, parent=request.parent,
-                custom=request.custom, dependencies=list(request.dependencies),
-                inputs=rpc.deserialize_properties(request.object))
-        return response
-
-    def RegisterResourceOutputs(self, request):
-        self.outputs_registered.add(request.urn)
-        return super().RegisterResourceOutputs(request)
-
-
-def unwrap(value):
-    if rpc.is_rpc_secret(value):
-        return unwrap(rpc.unwrap_rpc_secret(value))
-    if isinstance(value, dict):
-        return {k: unwrap(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [unwrap(v) for v in value]
-    return value
-
-
-@dataclass
-class Program:
-    resources: list[Res]
-    exports: dict
-    outputs_registered: set[str]
-    settings: stack_settings.StackSettings
-
-    def of(self, typ: str) -> list[Res]:
-        return [r for r in self.resources if r.type == typ]
-
-    def one(self, typ: str, name: str) -> Res:
-        found = [r for r in self.of(typ) if r.name == name]
-        assert len(found) == 1, f"{typ} {name}: found {len(found)}"
-        return found[0]
-
-    def by_input(self, typ: str, key: str, value) -> Res:
-        found = [r for r in self.of(typ) if r.get(key) == value]
-        assert len(found) == 1, f"{typ} with {key}={value!r}: found {len(found)}"
-        return found[0]
-
-    def function(self, function_name: str) -> Res:
-        return self.by_input(T_FUNCTION, "name", function_name)
-
-    def urn_of(self, typ: str, name: str) -> str:
-        return self.one(typ, name).urn
-
-    def policy(self, role_policy: Res) -> dict:
-        return json.loads(role_policy.get("policy"))
-
-
-class EchoMocks(CloudMocks):
-    """Like a first `pulumi preview`: nothing exists yet, so every computed attribute is unknown."""
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-        return "", dict(args.inputs)
-
-
-def run_program(config: dict[str, str], *, stack: str = "test", preview: bool = False,
-                mocks: Optional[pulumi.runtime.Mocks] = None) -> Program:
-    """Execute __main__.py as `pulumi up` (or preview) would, with un-namespaced project `config`."""
-    mocks = mocks or CloudMocks()
-    monitor = RecordingMonitor(mocks)
-    runtime_settings.set_root_resource(None)  # a fresh stack per run
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
-    all_config = {"aws:region": REGION}
-    all_config.update({k if ":" in k else f"{PROJECT}:{k}": str(v) for k, v in config.items()})
-    pulumi.runtime.set_all_config(all_config)
-    exports: dict = {}
-
-    def program():
-        runpy.run_path(str(MAIN), run_name="__main__")  # a fresh module every time
-        root = runtime_settings.get_root_resource()
-        return pulumi.Output.from_input(root.outputs).apply(exports.update)
-
-    pulumi.runtime.test(program)()
-    for urn, res in monitor.registered.items():
-        res.state = monitor.resources[urn].state
-    expected = {k.split(":", 1)[1]: v for k, v in all_config.items() if k.startswith(PROJECT + ":")}
-    settings = stack_settings.load(lambda key: expected.get(key), region=REGION)
-    return Program(list(monitor.registered.values()), exports, monitor.outputs_registered, settings)
-
-
-def run_failing(config: dict[str, str]) -> tuple[pulumi.RunError, int]:
-    """Run a config that must be refused; return the error and how many resources were declared."""
-    mocks = CloudMocks()
-    monitor = RecordingMonitor(mocks)
-    runtime_settings.set_root_resource(None)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="test", preview=True, monitor=monitor)
-    pulumi.runtime.set_all_config({"aws:region": REGION, **{f"{PROJECT}:{k}": v for k, v in config.items()}})
-    with pytest.raises(pulumi.RunError) as info:
-        pulumi.runtime.test(lambda: runpy.run_path(str(MAIN), run_name="__main__"))()
-    assert isinstance(info.value.__cause__, stack_settings.ConfigError)
-    return info.value, len(monitor.registered)
-
-
-# ---------------------------------------------------------------------------------------------
-# Fixtures
-
-
-@pytest.fixture(scope="module")
-def build_dir(tmp_path_factory):
-    """Archives go to a temporary folder, not the project's build/ (the program honours VFP_BUILD_DIR)."""
-    folder = tmp_path_factory.getbasetemp() / "vfp-build"  # shared with test_packaging: one layer build
-    folder.mkdir(exist_ok=True)
-    saved = os.environ.get(packaging.BUILD_DIR_VARIABLE)
-    os.environ[packaging.BUILD_DIR_VARIABLE] = str(folder)
-    yield folder
-    if saved is None:
-        os.environ.pop(packaging.BUILD_DIR_VARIABLE, None)
-    else:
-        os.environ[packaging.BUILD_DIR_VARIABLE] = saved
-
-
-@pytest.fixture(scope="module")
-def face_db():
-    """A face database inside the project folder (the image build can only copy files from there).
-
-    Its content does not matter to the Pulumi program, only where it is; removed afterwards.
-    """
-    path = _scratch_db()
-    yield path.relative_to(PROJECT_DIR).as_posix()
-    path.unlink()
-
-
-def _scratch_db() -> Path:
-    # Directly under data/: .dockerignore sends only data/*.pt to the image build.
-    fd, name = tempfile.mkstemp(prefix=".pulumi-test-", suffix=".pt", dir=PROJECT_DIR / "data")
-    os.write(fd, b"stand-in: the program checks the path, the image build reads it")
-    os.close(fd)
-    return Path(name)
-
-
-@pytest.fixture(scope="module")
-def base_config(build_dir, face_db) -> dict[str, str]:
-    return {"namePrefix": "vfp-test", "faceDatabase": face_db}
-
-
-@pytest.fixture(scope="module", params=ARCHITECTURES)
-def program(request, base_config) -> Program:
-    return run_program({**base_config, "architecture": request.param})
-
-
-@pytest.fixture(scope="module")
-def event_driven(base_config) -> Program:
-    return run_program({**base_config, "architecture": stack_settings.EVENT_DRIVEN})
-
-
-@pytest.fixture(scope="module")
-def direct(base_config) -> Program:
-    return run_program({**base_config, "architecture": stack_settings.DIRECT_INVOCATION})
-
+from components import packaging, settings as stack_settings, topology
+from components.project import PROJECT_DIR
+from tests.infra.conftest import (ACCOUNT, ARCHITECTURES, COMPONENTS, ECR_PASSWORD, EchoMocks, PROJECT, Program, REGION, T_BUCKET, T_BUCKET_POLICY, T_FUNCTION, T_IMAGE, T_INVOKE_CONFIG, T_LAYER, T_LIFECYCLE, T_LOG_GROUP, T_NOTIFICATION, T_OWNERSHIP, T_PAB, T_PERMISSION, T_QUEUE, T_REPOSITORY, T_ROLE, T_ROLE_POLICY, T_SSE, scratch_db, run_failing, run_program, unwrap)
 
 # ---------------------------------------------------------------------------------------------
 # What exists
@@ -334,14 +62,14 @@ def test_the_graph_holds_exactly_the_expected_resources(program):
 def test_a_first_preview_with_nothing_known_yet_declares_the_same_graph(architecture, base_config):
     p = run_program({**base_config, "architecture": architecture}, preview=True, mocks=EchoMocks())
     declared = {(r.type, r.name) for r in p.resources}
-    assert declared == expected_resources(architecture == stack_settings.DIRECT_INVOCATION)
+    assert declared == expected_resources(architecture == topology.DIRECT_INVOCATION)
 
 
-def test_program_runs_with_only_the_project_root_on_sys_path(base_config, build_dir):
-    """As under the Pulumi CLI, which runs the project folder: functions/ is not importable as such."""
+def test_program_runs_as_the_pulumi_cli_runs_it(base_config, build_dir):
+    """From the project folder, with the project's venv (`make setup`; the workflows install the same),
+    in a fresh interpreter: nothing the test process imported or set up is needed."""
     code = f"""
-import runpy, sys
-sys.path.insert(0, {str(PROJECT_DIR)!r})
+import runpy
 import pulumi
 from pulumi.runtime import settings
 class Mocks(pulumi.runtime.Mocks):
@@ -352,12 +80,10 @@ class Mocks(pulumi.runtime.Mocks):
 pulumi.runtime.set_mocks(Mocks(), project={PROJECT!r}, stack="isolated", preview=True)
 pulumi.runtime.set_all_config({{"{PROJECT}:namePrefix": "vfp-iso", "{PROJECT}:faceDatabase": {base_config['faceDatabase']!r}}})
 pulumi.runtime.test(lambda: runpy.run_path("__main__.py", run_name="__main__"))()
-assert not any(p.rstrip("/").endswith("functions") for p in sys.path), sys.path
-assert "pipeline_common" not in sys.modules, "import it as functions.pipeline_common"
 print("ok")
 """
     env = {"PATH": os.environ.get("PATH", ""), packaging.BUILD_DIR_VARIABLE: str(build_dir), "HOME": str(build_dir)}
-    result = subprocess.run([sys.executable, "-I", "-c", code], cwd=PROJECT_DIR, env=env,
+    result = subprocess.run([sys.executable, "-s", "-E", "-c", code], cwd=PROJECT_DIR, env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().endswith("ok")
@@ -602,10 +328,10 @@ def test_splitter_function(program, build_dir):
     assert fn.get("layers") == [layer.state["arn"]]
     assert layer.get("compatibleRuntimes") == ["python3.11"]
     assert layer.get("compatibleArchitectures") == ["x86_64"]
-    assert Path(fn.get("code").path) == build_dir / "video-splitting.zip"
+    assert Path(fn.get("code").path) == build_dir / topology.FUNCTIONS[topology.SPLITTER].zip_name
     assert Path(layer.get("code").path) == build_dir / "ffmpeg-layer.zip"
-    assert (build_dir / "video-splitting.zip").is_file() and (build_dir / "ffmpeg-layer.zip").is_file()
-    assert fn.get("environment") == {"variables": stack_settings.splitter_environment(s)}
+    assert (build_dir / topology.FUNCTIONS[topology.SPLITTER].zip_name).is_file() and (build_dir / "ffmpeg-layer.zip").is_file()
+    assert fn.get("environment") == {"variables": topology.environment(topology.SPLITTER, s)}
     assert fn.get("environment")["variables"]["FFMPEG_PATH"] == "/opt/bin/ffmpeg"
     assert ("RECOGNIZER_FUNCTION" in fn.get("environment")["variables"]) == s.direct_invocation
     assert (fn.get("memorySize"), fn.get("timeout"), fn.get("ephemeralStorage")) == (1024, 30, {"size": 512})
@@ -622,8 +348,8 @@ def test_recognizer_function_runs_the_pushed_digest(program):
     assert image.urn in fn.dependencies
     assert fn.get("runtime") is None and fn.get("handler") is None and not fn.get("layers")
     assert fn.get("architectures") == ["x86_64"]
-    assert fn.get("environment") == {"variables": stack_settings.recognizer_environment(s)}
-    assert fn.get("environment")["variables"]["FACE_DB_PATH"] == stack_settings.IMAGE_FACE_DB
+    assert fn.get("environment") == {"variables": topology.environment(topology.RECOGNIZER, s)}
+    assert fn.get("environment")["variables"]["FACE_DB_PATH"] == topology.IMAGE_FACE_DB
     assert (fn.get("memorySize"), fn.get("timeout"), fn.get("ephemeralStorage")) == (1024, 60, {"size": 512})
     assert fn.get("reservedConcurrentExecutions") is None
 
@@ -694,7 +420,7 @@ def test_image_build_inputs_exist_in_the_project(face_db):
 
 def test_image_digest_changes_when_the_build_does(base_config, face_db, tmp_path):
     """Pinning to repoDigest is what redeploys the function after a rebuild."""
-    other = _scratch_db()
+    other = scratch_db()
     try:
         a = run_program(base_config).function("face-recognition").get("imageUri")
         b = run_program({**base_config, "faceDatabase": other.relative_to(PROJECT_DIR).as_posix()}

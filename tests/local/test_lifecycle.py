@@ -20,8 +20,11 @@ from components import topology
 from local.procs import alive, descendants
 from local.stack import OWNER_FILE, WORKDIR_PREFIX, LocalStack, load_settings, owner_stamp, remove_stale_workdirs
 from tools import enroll, samples
+from components.project import PROJECT_DIR
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+# Whole stacks, subprocesses, model loads or an 80 MB layer: `make test-fast` leaves these out.
+pytestmark = pytest.mark.slow
+
 STACK_FILE = """\
 config:
   aws:region: us-east-1

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from face_recognition.faces import ModelError
-from face_recognition.models import FaceModels
+from tools.reference_models import FaceModels
 from face_recognition.onnx_models import FORMAT, GRAPHS, MANIFEST, OnnxFaceModels
 from tools import export_models, weights
 

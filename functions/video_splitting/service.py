@@ -53,7 +53,7 @@ class SplitError(RuntimeError):
     """One or more videos of an event could not be split; the message names each object."""
 
 
-class VideoSplitter:
+class SplittingService:
     def __init__(self, config: SplitterConfig, *, s3=None, lambda_=None,
                  logger: Optional[logging.Logger] = None, temp_dir: Optional[str] = None):
         self.config = config
@@ -172,7 +172,7 @@ def _describe(exc) -> str:
     return f"{code}: {meaning}" if meaning else code
 
 
-def start(environ: Optional[Mapping[str, str]] = None, *, s3=None, lambda_=None) -> VideoSplitter:
+def start(environ: Optional[Mapping[str, str]] = None, *, s3=None, lambda_=None) -> SplittingService:
     """Read the settings, check the ffmpeg binary and create the AWS clients: once per process.
 
     Any problem becomes one StartupError whose message names the variable at fault.
@@ -188,4 +188,4 @@ def start(environ: Optional[Mapping[str, str]] = None, *, s3=None, lambda_=None)
     log = get_logger(SERVICE)
     log.info("started", extra=fields(stage1_bucket=config.stage1_bucket, ffmpeg=config.ffmpeg_path,
                                      ffmpeg_version=version, recognizer=config.recognizer_function))
-    return VideoSplitter(config, s3=s3, lambda_=lambda_, logger=log)
+    return SplittingService(config, s3=s3, lambda_=lambda_, logger=log)

@@ -14,6 +14,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+
+from components.project import PROJECT_DIR
 import torch
 from PIL import Image, ImageFile
 
@@ -26,7 +28,6 @@ from pipeline_common.events import s3_event
 from tools import samples
 from tools.ffmpeg import ffmpeg_exe
 
-ROOT = Path(__file__).resolve().parent.parent
 STAGE1, OUTPUT = "test-stage-1", "test-output"
 
 
@@ -199,7 +200,7 @@ def test_nearest_matches_the_course_loop():
 
 
 def test_course_database_loads_when_present():
-    course_db = ROOT.parent / "shared" / "data" / "cse546" / "data.pt"
+    course_db = PROJECT_DIR.parent / "shared" / "data" / "cse546" / "data.pt"
     if not course_db.is_file():
         pytest.skip(f"{course_db} not present")
     db = FaceDatabase.load(course_db)
@@ -377,7 +378,7 @@ def test_the_largest_frame_is_recognised_within_the_recognizers_memory_setting(v
     """The splitter's frame of an 8K video, recognised by the function as deployed (its environment
     from components/settings.py) in a fresh interpreter: its peak resident memory stays within the
     default recognizerMemory (Pulumi.yaml). Before issue 9 this frame took 1.8 GB."""
-    from components import settings as S
+    from components import settings as S, topology as T
     from video_splitting import ffmpeg as ff
 
     jpeg = ff.first_frame(ffmpeg_exe(), video_8k, label="s3://in/astronaut-8k.mp4").jpeg
@@ -386,10 +387,10 @@ def test_the_largest_frame_is_recognised_within_the_recognizers_memory_setting(v
     frame = tmp_path / "frame.jpg"
     frame.write_bytes(jpeg)
     stack = S.load(lambda key: {"namePrefix": "vfp-test"}.get(key), check_files=False)
-    env = S.recognizer_environment(stack, face_db_path=str(enrolled), model_dir=str(model_dir))
+    env = T.environment(T.RECOGNIZER, stack, T.Locations(face_database=str(enrolled), models=str(model_dir)))
     base = {k: v for k, v in os.environ.items() if k not in env}
     done = subprocess.run([sys.executable, "-c", PEAK_PROBE, json.dumps(env), str(frame)], cwd=tmp_path,
-                          env={**base, "PYTHONPATH": str(ROOT / "functions")}, capture_output=True, text=True,
+                          env=base, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     probe = json.loads(done.stdout.splitlines()[-1])
@@ -445,7 +446,6 @@ def import_handler(env: dict, cwd: Path) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items()
             if k not in ("OUTPUT_BUCKET", "FACE_DB_PATH", "MODEL_DIR", "DISTANCE_THRESHOLD",
                          "MODEL_THREADS", "LOG_LEVEL", "TORCH_HOME")}
-    base["PYTHONPATH"] = str(ROOT / "functions")
     return subprocess.run([sys.executable, "-c", "import face_recognition.handler"], cwd=cwd,
                           env={**base, **env}, capture_output=True, text=True, timeout=300)
 
