@@ -5,10 +5,12 @@
 
 Read the stack config, compose the components, export what users and tools look up.
 """
+
 import pulumi
 import pulumi_aws as aws
 
-from components import ffmpeg_layer, packaging, settings as stack_settings, topology
+from components import ffmpeg_layer, packaging, topology
+from components import settings as stack_settings
 from components.buckets import PipelineBuckets, PipelineBucketsArgs
 from components.recognizer import FaceRecognizer, FaceRecognizerArgs, face_db_build_arg
 from components.splitter import VideoSplitter, VideoSplitterArgs
@@ -17,8 +19,10 @@ from components.wiring import EventWiring, EventWiringArgs
 # 1. Settings, validated once: a bad value, or a key Pulumi.yaml does not declare (a misspelling
 #    Pulumi would silently ignore), stops preview naming the setting and what it allows.
 try:
-    stack_settings.check_keys(set(pulumi.runtime.config.CONFIG.get()) | set(pulumi.runtime.config.get_config_env()),
-                              source=f"Pulumi.{pulumi.get_stack()}.yaml")
+    stack_settings.check_keys(
+        set(pulumi.runtime.config.CONFIG.get()) | set(pulumi.runtime.config.get_config_env()),
+        source=f"Pulumi.{pulumi.get_stack()}.yaml",
+    )
     settings = stack_settings.load(pulumi.Config().get, region=aws.config.region)
     face_db = face_db_build_arg(settings.face_database)
 except stack_settings.ConfigError as error:
@@ -32,34 +36,46 @@ except packaging.PackagingError as error:
     raise pulumi.RunError(f"cannot package the splitter: {error}") from error
 
 # 3. Storage.
-buckets = PipelineBuckets("buckets", PipelineBucketsArgs(
-    input_bucket=settings.input_bucket,
-    stage1_bucket=settings.stage1_bucket,
-    output_bucket=settings.output_bucket,
-))
+buckets = PipelineBuckets(
+    "buckets",
+    PipelineBucketsArgs(
+        input_bucket=settings.input_bucket,
+        stage1_bucket=settings.stage1_bucket,
+        output_bucket=settings.output_bucket,
+    ),
+)
 
 # 4. Functions. The recognizer comes first: in direct invocation the splitter's role names it.
-recognizer = FaceRecognizer("face-recognition", FaceRecognizerArgs(
-    settings=settings,
-    face_db=face_db,
-    stage1_bucket_arn=buckets.stage1.arn,
-    output_bucket_arn=buckets.output.arn,
-))
-splitter = VideoSplitter("video-splitting", VideoSplitterArgs(
-    settings=settings,
-    code_zip=splitter_zip,
-    layer_zip=ffmpeg_layer_zip,
-    input_bucket_arn=buckets.input.arn,
-    stage1_bucket_arn=buckets.stage1.arn,
-    recognizer_function_arn=recognizer.function_arn if settings.direct_invocation else None,
-))
+recognizer = FaceRecognizer(
+    "face-recognition",
+    FaceRecognizerArgs(
+        settings=settings,
+        face_db=face_db,
+        stage1_bucket_arn=buckets.stage1.arn,
+        output_bucket_arn=buckets.output.arn,
+    ),
+)
+splitter = VideoSplitter(
+    "video-splitting",
+    VideoSplitterArgs(
+        settings=settings,
+        code_zip=splitter_zip,
+        layer_zip=ffmpeg_layer_zip,
+        input_bucket_arn=buckets.input.arn,
+        stage1_bucket_arn=buckets.stage1.arn,
+        recognizer_function_arn=recognizer.function_arn if settings.direct_invocation else None,
+    ),
+)
 
 # 5. Triggers, per settings.architecture.
-EventWiring("wiring", EventWiringArgs(
-    architecture=settings.architecture,
-    buckets=buckets.by_role(),
-    functions={topology.SPLITTER: splitter.function, topology.RECOGNIZER: recognizer.function},
-))
+EventWiring(
+    "wiring",
+    EventWiringArgs(
+        architecture=settings.architecture,
+        buckets=buckets.by_role(),
+        functions={topology.SPLITTER: splitter.function, topology.RECOGNIZER: recognizer.function},
+    ),
+)
 
 # 6. Outputs.
 pulumi.export("architecture", settings.architecture)

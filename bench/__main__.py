@@ -22,6 +22,7 @@ runs can be compared; `--baseline` adds the recognizer's PyTorch paths (the one 
 replaced, and the course's exact one) for a before/after on the same machine. Nothing here asserts
 a figure.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any
 
 from components import topology
 from components.project import DEFAULT_STACK_FILE, DEFAULT_TORCH_HOME, OUT_DIR, PROJECT_DIR
@@ -44,11 +46,11 @@ DEFAULT_WORK = OUT_DIR / "bench"
 BASELINES = {"torch": "PyTorch path", "torch-exact": "course's exact path"}
 
 
-def prepare_inputs(args) -> tuple[list[Path], Path, Optional[object]]:
+def prepare_inputs(args) -> tuple[list[Path], Path, object | None]:
     """The videos, the face database, and what each video should give."""
     from tools import weights
-    from tools.samples import sample_workload
     from tools.grade import load_expectation
+    from tools.samples import sample_workload
     from tools.workload import video_files
 
     if args.videos is not None:
@@ -60,20 +62,39 @@ def prepare_inputs(args) -> tuple[list[Path], Path, Optional[object]]:
 
 # -- 1. each function alone --------------------------------------------------------------------------
 
-def probe(function: str, env: dict, objects: list[tuple[str, str]], repeats: int, log: Path, *,
-          runtime: str = "onnx", torch_home: Optional[Path] = None) -> dict:
-    spec = {"function": function, "env": env,
-            "objects": objects, "repeats": repeats, "runtime": runtime,
-            "torch_home": str(torch_home) if torch_home else None}
+
+def probe(
+    function: str,
+    env: dict,
+    objects: list[tuple[str, str]],
+    repeats: int,
+    log: Path,
+    *,
+    runtime: str = "onnx",
+    torch_home: Path | None = None,
+) -> dict:
+    spec = {
+        "function": function,
+        "env": env,
+        "objects": objects,
+        "repeats": repeats,
+        "runtime": runtime,
+        "torch_home": str(torch_home) if torch_home else None,
+    }
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         json.dump(spec, fh)
         path = Path(fh.name)
     try:
         with open(log, "ab") as err:
             # The spawn time travels on the command line: cold start counts from here.
-            done = subprocess.run([sys.executable, "-m", "bench.probe", str(path), repr(time.time())],
-                                  cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE,
-                                  stderr=err, check=False)
+            done = subprocess.run(
+                [sys.executable, "-m", "bench.probe", str(path), repr(time.time())],
+                cwd=PROJECT_DIR,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                check=False,
+            )
         if done.returncode:
             raise RuntimeError(f"the {function} probe failed (exit {done.returncode}); see {log}")
         return json.loads(done.stdout)
@@ -96,9 +117,13 @@ def alone_against_s3(settings) -> Iterator[tuple[dict, Any]]:
     try:
         host, port = server.get_host_and_port()
         aws = sandbox_environment(settings.region, AWS_ENDPOINT_URL=f"http://{host}:{port}")
-        s3 = boto3.client("s3", endpoint_url=aws["AWS_ENDPOINT_URL"], region_name=settings.region,
-                          aws_access_key_id=aws["AWS_ACCESS_KEY_ID"],
-                          aws_secret_access_key=aws["AWS_SECRET_ACCESS_KEY"])
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=aws["AWS_ENDPOINT_URL"],
+            region_name=settings.region,
+            aws_access_key_id=aws["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=aws["AWS_SECRET_ACCESS_KEY"],
+        )
         for role in topology.BUCKETS:
             s3.create_bucket(Bucket=settings.bucket(role))
         yield aws, s3
@@ -112,8 +137,11 @@ def environments(args, settings, aws: dict) -> dict[str, dict]:
     from tools.export_models import ensure_exported
     from tools.ffmpeg import ffmpeg_exe
 
-    where = topology.Locations(ffmpeg=ffmpeg_exe(), face_database=str(settings.face_database),
-                               models=str(ensure_exported(args.torch_home.resolve())))
+    where = topology.Locations(
+        ffmpeg=ffmpeg_exe(),
+        face_database=str(settings.face_database),
+        models=str(ensure_exported(args.torch_home.resolve())),
+    )
     env = {role: {**aws, **topology.environment(role, settings, where)} for role in topology.FUNCTIONS}
     env[topology.SPLITTER].pop("RECOGNIZER_FUNCTION", None)
     if args.threads:
@@ -133,8 +161,9 @@ def bench_core(args, settings, files: list[Path]) -> dict:
         log.unlink(missing_ok=True)
         results = {}
         print(f"[bench] splitter alone: {len(files)} videos × {args.repeat}", file=sys.stderr)
-        results["video-splitting"] = probe("splitter", env[topology.SPLITTER],
-                                           [(settings.input_bucket, f.name) for f in files], args.repeat, log)
+        results["video-splitting"] = probe(
+            "splitter", env[topology.SPLITTER], [(settings.input_bucket, f.name) for f in files], args.repeat, log
+        )
         frames = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=settings.stage1_bucket).get("Contents", []))
         print(f"[bench] recognizer alone: {len(frames)} frames × {args.repeat}", file=sys.stderr)
         objects = [(settings.stage1_bucket, k) for k in frames]
@@ -143,8 +172,14 @@ def bench_core(args, settings, files: list[Path]) -> dict:
             for runtime, label in BASELINES.items():
                 print(f"[bench] recognizer alone, {label}: {len(frames)} frames × {args.repeat}", file=sys.stderr)
                 results[f"face-recognition ({label})"] = probe(
-                    "recognizer", env[topology.RECOGNIZER], objects, args.repeat, log,
-                    runtime=runtime, torch_home=args.torch_home.resolve())
+                    "recognizer",
+                    env[topology.RECOGNIZER],
+                    objects,
+                    args.repeat,
+                    log,
+                    runtime=runtime,
+                    torch_home=args.torch_home.resolve(),
+                )
     for r in results.values():  # raw laps → percentiles per stage
         stages: dict[str, list[float]] = {}
         for record in r.pop("warm_stages_ms"):
@@ -155,6 +190,7 @@ def bench_core(args, settings, files: list[Path]) -> dict:
 
 
 # -- 3. the largest frame the pipeline accepts --------------------------------------------------------
+
 
 def largest_video(work: Path) -> Path:
     """The astronaut as a one-frame H.264 video of the largest frame the pipeline accepts (made once)."""
@@ -182,17 +218,29 @@ def bench_largest_frame(args, settings) -> dict:
         frame_bytes = s3.head_object(Bucket=settings.stage1_bucket, Key=frame)["ContentLength"]
         recognise = probe("recognizer", env[topology.RECOGNIZER], [(settings.stage1_bucket, frame)], 0, log)
     return {
-        "frame": {"width": limits.MAX_FRAME_WIDTH_8K, "height": limits.MAX_FRAME_HEIGHT_8K,
-                  "pixels": limits.MAX_FRAME_PIXELS, "limit": limits.describe()},
-        "video-splitting": {"memory_mb": settings.splitter.memory_mb, "peak_rss_mb": split["peak_rss_mb"],
-                            "ffmpeg_peak_rss_mb": split["children_peak_rss_mb"],
-                            "frame_bytes": frame_bytes, "stages_ms": split["cold_invocation_stages_ms"]},
-        "face-recognition": {"memory_mb": settings.recognizer.memory_mb, "peak_rss_mb": recognise["peak_rss_mb"],
-                             "stages_ms": recognise["cold_invocation_stages_ms"]},
+        "frame": {
+            "width": limits.MAX_FRAME_WIDTH_8K,
+            "height": limits.MAX_FRAME_HEIGHT_8K,
+            "pixels": limits.MAX_FRAME_PIXELS,
+            "limit": limits.describe(),
+        },
+        "video-splitting": {
+            "memory_mb": settings.splitter.memory_mb,
+            "peak_rss_mb": split["peak_rss_mb"],
+            "ffmpeg_peak_rss_mb": split["children_peak_rss_mb"],
+            "frame_bytes": frame_bytes,
+            "stages_ms": split["cold_invocation_stages_ms"],
+        },
+        "face-recognition": {
+            "memory_mb": settings.recognizer.memory_mb,
+            "peak_rss_mb": recognise["peak_rss_mb"],
+            "stages_ms": recognise["cold_invocation_stages_ms"],
+        },
     }
 
 
 # -- 2. the local stack ------------------------------------------------------------------------------
+
 
 def bench_stack(args, files: list[Path], db: Path, expect, architecture: str) -> dict:
     from local.session import run_videos
@@ -202,8 +250,14 @@ def bench_stack(args, files: list[Path], db: Path, expect, architecture: str) ->
     logs = args.work / f"logs-{architecture}"
     logs.mkdir(parents=True, exist_ok=True)
     quiet = lambda _line: None  # noqa: E731 - the bench prints its own table
-    with LocalStack(settings, torch_home=args.torch_home, concurrency=args.concurrency, log_dir=logs,
-                    provisioned=not args.cold, log=quiet) as stack:
+    with LocalStack(
+        settings,
+        torch_home=args.torch_home,
+        concurrency=args.concurrency,
+        log_dir=logs,
+        provisioned=not args.cold,
+        log=quiet,
+    ) as stack:
         print(f"[bench] {architecture}: {len(files)} videos through the local stack", file=sys.stderr)
         report = run_videos(stack, files, expect=expect, timeout_s=args.timeout, progress=False)
     local = report["local"]
@@ -226,6 +280,7 @@ def bench_stack(args, files: list[Path], db: Path, expect, architecture: str) ->
 
 # -- output ------------------------------------------------------------------------------------------
 
+
 def table(results: dict) -> str:
     lines = []
     core = results.get("core")
@@ -235,8 +290,10 @@ def table(results: dict) -> str:
         lines.append(f"  {'function':<{width}} {'stage':<8} {'n':>4} {'p50':>8} {'p95':>8} {'max':>8}")
         for name, r in core.items():
             for stage, st in r["warm_ms"].items():
-                lines.append(f"  {name:<{width}} {stage:<8} {st['n']:>4} {st['p50_ms']:>8.1f} {st['p95_ms']:>8.1f} "
-                             f"{st['max_ms']:>8.1f}")
+                lines.append(
+                    f"  {name:<{width}} {stage:<8} {st['n']:>4} {st['p50_ms']:>8.1f} {st['p95_ms']:>8.1f} "
+                    f"{st['max_ms']:>8.1f}"
+                )
         lines.append("")
         lines.append("cold start: new interpreter → first result (ms)")
         for name, r in core.items():
@@ -247,32 +304,44 @@ def table(results: dict) -> str:
         for name, r in core.items():
             threads = f", {r['threads'] or 'default'} thread(s)" if "threads" in r else ""
             child = f", ffmpeg's own peak {r['children_peak_rss_mb']:.0f}" if r.get("children_peak_rss_mb") else ""
-            lines.append(f"  {name:<{width}} {r['peak_rss_mb']:>7.0f}  (after imports {r['rss_after_imports_mb']:.0f}"
-                         f"{threads}{child})")
+            lines.append(
+                f"  {name:<{width}} {r['peak_rss_mb']:>7.0f}  (after imports {r['rss_after_imports_mb']:.0f}"
+                f"{threads}{child})"
+            )
         lines.append("")
     largest = results.get("largest_frame")
     if largest:
         frame, split, rec = largest["frame"], largest["video-splitting"], largest["face-recognition"]
-        lines.append(f"peak memory on the largest frame the pipeline accepts ({frame['width']}x{frame['height']}), "
-                     "each function alone, fresh interpreter (MB)")
-        lines.append(f"  video-splitting   {split['peak_rss_mb']:>5.0f} + ffmpeg {split['ffmpeg_peak_rss_mb']:.0f} "
-                     f"= {split['peak_rss_mb'] + split['ffmpeg_peak_rss_mb']:.0f} of {split['memory_mb']}  "
-                     f"(ffmpeg {split['stages_ms'].get('ffmpeg', 0):.0f} ms)")
-        lines.append(f"  face-recognition  {rec['peak_rss_mb']:>5.0f} of {rec['memory_mb']}  "
-                     f"(decode {rec['stages_ms'].get('decode', 0):.0f} ms, detect {rec['stages_ms'].get('detect', 0):.0f} ms)")
+        lines.append(
+            f"peak memory on the largest frame the pipeline accepts ({frame['width']}x{frame['height']}), "
+            "each function alone, fresh interpreter (MB)"
+        )
+        lines.append(
+            f"  video-splitting   {split['peak_rss_mb']:>5.0f} + ffmpeg {split['ffmpeg_peak_rss_mb']:.0f} "
+            f"= {split['peak_rss_mb'] + split['ffmpeg_peak_rss_mb']:.0f} of {split['memory_mb']}  "
+            f"(ffmpeg {split['stages_ms'].get('ffmpeg', 0):.0f} ms)"
+        )
+        lines.append(
+            f"  face-recognition  {rec['peak_rss_mb']:>5.0f} of {rec['memory_mb']}  "
+            f"(decode {rec['stages_ms'].get('decode', 0):.0f} ms, detect {rec['stages_ms'].get('detect', 0):.0f} ms)"
+        )
         lines.append("")
     for arch, r in results.get("stack", {}).items():
         lat = r["per_video_latency_s"] or {}
-        lines.append(f"local stack, {arch}{' (provisioned)' if r['provisioned'] else ' (cold)'}: {r['videos']} videos "
-                     f"at once → {r['results']} results, {r['failed']} failed in {r['wall_s']} s "
-                     f"({r['videos_per_s']} videos/s); upload→result p50 {lat.get('p50')} s, max {lat.get('max')} s; "
-                     f"exact bucket contents: {'yes' if r['exact_bucket_contents'] else 'NO'}; "
-                     f"results as expected: {_yes(r['results_correct'])}")
+        lines.append(
+            f"local stack, {arch}{' (provisioned)' if r['provisioned'] else ' (cold)'}: {r['videos']} videos "
+            f"at once → {r['results']} results, {r['failed']} failed in {r['wall_s']} s "
+            f"({r['videos_per_s']} videos/s); upload→result p50 {lat.get('p50')} s, max {lat.get('max')} s; "
+            f"exact bucket contents: {'yes' if r['exact_bucket_contents'] else 'NO'}; "
+            f"results as expected: {_yes(r['results_correct'])}"
+        )
         for name, st in r["functions"].items():
             d = st.get("duration_ms") or {}
-            lines.append(f"  {name:<17} {st['invocations']:>4} invocations, duration p50 {d.get('p50', 0):.0f} ms "
-                         f"max {d.get('max', 0):.0f} ms, {st['concurrency']} worker(s), "
-                         f"peak memory {st['max_memory_used_mb']:.0f} MB of {st['memory_mb']}")
+            lines.append(
+                f"  {name:<17} {st['invocations']:>4} invocations, duration p50 {d.get('p50', 0):.0f} ms "
+                f"max {d.get('max', 0):.0f} ms, {st['concurrency']} worker(s), "
+                f"peak memory {st['max_memory_used_mb']:.0f} MB of {st['memory_mb']}"
+            )
     return "\n".join(lines)
 
 
@@ -280,9 +349,13 @@ def _yes(value) -> str:
     return "n/a" if value is None else ("yes" if value else "NO")
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
+    )
     parser.add_argument("--videos", type=Path, help="folder of videos (default: sample videos the bench makes)")
     parser.add_argument("--db", type=Path, help="face database for --videos (default: the stack's faceDatabase)")
     parser.add_argument("--expect", help="with --videos: 'course' (NN %% 8) or a JSON file {video: name}")
@@ -290,21 +363,31 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--torch-home", type=Path, default=DEFAULT_TORCH_HOME)
     parser.add_argument("--repeat", type=int, default=3, help="warm passes over the inputs per function (default 3)")
     parser.add_argument("--copies", type=int, default=4, help="sample videos per person (default 4)")
-    parser.add_argument("--threads", type=int, help="recognizer inference threads alone (default: what the stack's "
-                                                    "memory setting gives, as deployed)")
-    parser.add_argument("--baseline", action="store_true",
-                        help="also time the recognizer's PyTorch paths: the one the ONNX runtime replaced "
-                             "(FaceModels.load()) and the course's exact one (fast=False), on the same frames")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="recognizer inference threads alone (default: what the stack's memory setting gives, as deployed)",
+    )
+    parser.add_argument(
+        "--baseline",
+        action="store_true",
+        help="also time the recognizer's PyTorch paths: the one the ONNX runtime replaced "
+        "(FaceModels.load()) and the course's exact one (fast=False), on the same frames",
+    )
     parser.add_argument("--concurrency", type=int, help="local stack workers per function (default: the stack's)")
     parser.add_argument("--architectures", nargs="+", choices=ARCHITECTURES, default=list(ARCHITECTURES))
     parser.add_argument("--cold", action="store_true", help="stack runs include the workers' cold starts")
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--skip-core", action="store_true")
     parser.add_argument("--skip-stack", action="store_true")
-    parser.add_argument("--skip-largest-frame", action="store_true",
-                        help="leave out the peak memory of each function on an 8K video (a few seconds)")
-    parser.add_argument("--work", type=Path, default=DEFAULT_WORK,
-                        help="sample videos, logs and reports (default: out/bench)")
+    parser.add_argument(
+        "--skip-largest-frame",
+        action="store_true",
+        help="leave out the peak memory of each function on an 8K video (a few seconds)",
+    )
+    parser.add_argument(
+        "--work", type=Path, default=DEFAULT_WORK, help="sample videos, logs and reports (default: out/bench)"
+    )
     parser.add_argument("--out", type=Path, help="JSON report (default: WORK/bench-<time>.json and WORK/latest.json)")
     args = parser.parse_args(argv)
     if args.db is not None and args.videos is None:
@@ -319,10 +402,17 @@ def main(argv: Optional[list[str]] = None) -> int:
     if not files:
         parser.error("no videos to run")
     settings = load_settings(args.stack, db=db)
-    results: dict = {"machine": machine(), "inputs": {
-        "videos": str(args.videos or args.work / "samples" / "videos"), "count": len(files),
-        "face_database": str(settings.face_database), "untrained_weights": weights.is_untrained(args.torch_home),
-        "stack": str(args.stack), "repeat": args.repeat}}
+    results: dict = {
+        "machine": machine(),
+        "inputs": {
+            "videos": str(args.videos or args.work / "samples" / "videos"),
+            "count": len(files),
+            "face_database": str(settings.face_database),
+            "untrained_weights": weights.is_untrained(args.torch_home),
+            "stack": str(args.stack),
+            "repeat": args.repeat,
+        },
+    }
     if not args.skip_core:
         results["core"] = bench_core(args, settings, files)
         if not args.skip_largest_frame:

@@ -10,11 +10,13 @@ SPEC: {"function": "splitter" | "recognizer", "env": the function's environment 
 
 The phases are the steps the handler's start() takes, timed one by one (recognizer: imports,
 settings, database, model sessions (or network construction and weights for the torch paths),
-warm-up, clients); the first object is then the cold invocation. Stage latencies come from the function's own structured log line for each object
-(its `ms` field), so the benchmark times exactly what the function reports in CloudWatch.
+warm-up, clients); the first object is then the cold invocation. Stage latencies come from the
+function's own structured log line for each object (its `ms` field), so the benchmark times
+exactly what the function reports in CloudWatch.
 Memory: the process's peak resident set (VmHWM) and its largest child's (ffmpeg's, for the
 splitter; Lambda counts both against the function's memory setting).
 """
+
 from __future__ import annotations
 
 import time
@@ -85,7 +87,8 @@ def recognizer(spec: dict, phase: Phases):
         else:
             import facenet_pytorch
             import torch
-        from face_recognition import config, facedb, recognizer as rec, service
+        from face_recognition import config, facedb, service
+        from face_recognition import recognizer as rec
         from face_recognition.faces import IMAGE_SIZE, MARGIN
     rss_after_imports = vm("VmRSS")
     with phase("settings"):
@@ -114,8 +117,7 @@ def recognizer(spec: dict, phase: Phases):
     with phase("warm_up"):
         loaded.warm_up()
     with phase("clients"):
-        svc = service.RecognitionService(rec.Recognizer(loaded, database, cfg.distance_threshold),
-                                         cfg.output_bucket)
+        svc = service.RecognitionService(rec.Recognizer(loaded, database, cfg.distance_threshold), cfg.output_bucket)
     laps = Laps()
     svc.log.addHandler(laps)
     return svc, laps, rss_after_imports, extra
@@ -141,7 +143,9 @@ def main(spec_path: str, spawned_at: float) -> None:
 
     phase = Phases()
     phase.ms["interpreter"] = round((T_MAIN - spawned_at) * 1000, 1)
-    svc, laps, rss_after_imports, extra = {"recognizer": recognizer, "splitter": splitter}[spec["function"]](spec, phase)
+    svc, laps, rss_after_imports, extra = {"recognizer": recognizer, "splitter": splitter}[spec["function"]](
+        spec, phase
+    )
     objects = [S3Object(bucket, key) for bucket, key in spec["objects"]]
     with phase("first_invocation"):
         svc.process(objects[0])
@@ -151,9 +155,18 @@ def main(spec_path: str, spawned_at: float) -> None:
     for _ in range(spec["repeats"]):
         for obj in objects:
             svc.process(obj)
-    json.dump({"cold_start_ms": {"total": cold_total_ms, **phase.ms}, "cold_invocation_stages_ms": cold_stages,
-               "warm_stages_ms": laps.records, "rss_after_imports_mb": rss_after_imports,
-               "peak_rss_mb": vm("VmHWM"), "children_peak_rss_mb": children_peak(), **extra}, sys.stdout)
+    json.dump(
+        {
+            "cold_start_ms": {"total": cold_total_ms, **phase.ms},
+            "cold_invocation_stages_ms": cold_stages,
+            "warm_stages_ms": laps.records,
+            "rss_after_imports_mb": rss_after_imports,
+            "peak_rss_mb": vm("VmHWM"),
+            "children_peak_rss_mb": children_peak(),
+            **extra,
+        },
+        sys.stdout,
+    )
     sys.stdout.write("\n")
 
 

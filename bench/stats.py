@@ -1,4 +1,5 @@
 """Small helpers the benchmark shares: percentiles, timers, the machine it ran on."""
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,13 @@ def summary(samples_s: list[float]) -> dict:
         rank = max(1, min(len(ms), round(p / 100 * len(ms) + 0.5)))
         return ms[rank - 1]
 
-    return {"n": len(ms), "p50_ms": round(statistics.median(ms), 1), "p95_ms": round(pct(95), 1),
-            "max_ms": round(ms[-1], 1), "mean_ms": round(statistics.fmean(ms), 1)}
+    return {
+        "n": len(ms),
+        "p50_ms": round(statistics.median(ms), 1),
+        "p95_ms": round(pct(95), 1),
+        "max_ms": round(ms[-1], 1),
+        "mean_ms": round(statistics.fmean(ms), 1),
+    }
 
 
 class Stopwatch:
@@ -51,8 +57,20 @@ def machine() -> dict:
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpus": os.cpu_count(),
-        "versions": {d: version(d) for d in ("onnxruntime", "numpy", "pillow", "torch", "torchvision",
-                                             "facenet-pytorch", "boto3", "moto", "imageio-ffmpeg")},
+        "versions": {
+            d: version(d)
+            for d in (
+                "onnxruntime",
+                "numpy",
+                "pillow",
+                "torch",
+                "torchvision",
+                "facenet-pytorch",
+                "boto3",
+                "moto",
+                "imageio-ffmpeg",
+            )
+        },
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 

@@ -4,6 +4,7 @@ Enough of Docker's rules to answer for one path: patterns are matched against th
 of its parent folders (`*` and `?` stay within one path segment, `**` spans any number), lines
 starting with `!` re-include, and the last matching line wins.
 """
+
 from __future__ import annotations
 
 import re

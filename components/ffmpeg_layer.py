@@ -20,6 +20,7 @@ zip already in the output folder is kept as is.
 
 The Pulumi program builds it with `build()`, once per process and output folder.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,7 +31,6 @@ import sys
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Optional
 
 from components import packaging
 
@@ -43,12 +43,12 @@ BINARY_SHA256 = "e7e7fb30477f717e6f55f9180a70386c62677ef8a4d4d1a5d948f4098aa3eb9
 
 LAYER_ZIP = "ffmpeg-layer.zip"
 LAYER_ENTRY = "bin/ffmpeg"
-ZIP_LIMIT = 50 * 2**20         # Lambda: a layer uploaded directly (not from S3)
-UNZIPPED_LIMIT = 250 * 2**20   # Lambda: function plus all its layers, unzipped
+ZIP_LIMIT = 50 * 2**20  # Lambda: a layer uploaded directly (not from S3)
+UNZIPPED_LIMIT = 250 * 2**20  # Lambda: function plus all its layers, unzipped
 
-_MODE = 0o100755                     # a regular, executable file
+_MODE = 0o100755  # a regular, executable file
 _COMMENT_PREFIX = b"ffmpeg sha256="
-_COMPRESS_LEVEL = 6                  # 9 takes twice as long for 0.4 % less
+_COMPRESS_LEVEL = 6  # 9 takes twice as long for 0.4 % less
 
 
 class LayerBuildError(packaging.PackagingError):
@@ -58,7 +58,7 @@ class LayerBuildError(packaging.PackagingError):
 _built: dict[Path, Path] = {}
 
 
-def build(out_dir: Optional[Path] = None) -> Path:
+def build(out_dir: Path | None = None) -> Path:
     """The layer zip in `out_dir` (default: packaging.build_dir()), built once per process and folder.
 
     The build checksums and recompresses an 80 MB binary; a process that composes the program more
@@ -71,7 +71,7 @@ def build(out_dir: Optional[Path] = None) -> Path:
     return cached
 
 
-def build_layer(out_dir: Path, *, source: str = "auto", cache_dir: Optional[Path] = None) -> Path:
+def build_layer(out_dir: Path, *, source: str = "auto", cache_dir: Path | None = None) -> Path:
     """Write `<out_dir>/ffmpeg-layer.zip` and return its path."""
     out_dir = Path(out_dir)
     binary = _binary(source, Path(cache_dir) if cache_dir else _default_cache())
@@ -94,12 +94,14 @@ def _binary(source: str, cache_dir: Path) -> bytes:
         if installed is not None:
             return read_verified(installed, BINARY_SHA256, what="the installed imageio-ffmpeg binary")
         if source == "installed":
-            raise LayerBuildError(f"imageio-ffmpeg=={IMAGEIO_FFMPEG_VERSION} with its Linux x86_64 binary is "
-                                  "not installed in this interpreter; use --source wheel")
+            raise LayerBuildError(
+                f"imageio-ffmpeg=={IMAGEIO_FFMPEG_VERSION} with its Linux x86_64 binary is "
+                "not installed in this interpreter; use --source wheel"
+            )
     return binary_from_wheel(fetch_wheel(cache_dir))
 
 
-def installed_binary_path() -> Optional[Path]:
+def installed_binary_path() -> Path | None:
     """The pinned binary inside this interpreter's imageio_ffmpeg, if that is the pinned version."""
     try:
         from importlib import metadata
@@ -118,15 +120,30 @@ def fetch_wheel(cache_dir: Path) -> Path:
     cache_dir.mkdir(parents=True, exist_ok=True)
     wheel = cache_dir / WHEEL_FILE
     if not wheel.is_file():
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                   "--platform", WHEEL_PLATFORM, "--disable-pip-version-check", "--quiet",
-                   "--dest", str(cache_dir), f"imageio-ffmpeg=={IMAGEIO_FFMPEG_VERSION}"]
-        done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=600, check=False)
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--platform",
+            WHEEL_PLATFORM,
+            "--disable-pip-version-check",
+            "--quiet",
+            "--dest",
+            str(cache_dir),
+            f"imageio-ffmpeg=={IMAGEIO_FFMPEG_VERSION}",
+        ]
+        done = subprocess.run(
+            command, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600, check=False
+        )
         if done.returncode != 0 or not wheel.is_file():
             tail = " ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
-            raise LayerBuildError(f"pip download of imageio-ffmpeg=={IMAGEIO_FFMPEG_VERSION} ({WHEEL_PLATFORM}) "
-                                  f"failed: {tail or f'exit status {done.returncode}'}")
+            raise LayerBuildError(
+                f"pip download of imageio-ffmpeg=={IMAGEIO_FFMPEG_VERSION} ({WHEEL_PLATFORM}) "
+                f"failed: {tail or f'exit status {done.returncode}'}"
+            )
     verify_file(wheel, WHEEL_SHA256, what=f"the wheel {wheel}")
     return wheel
 
@@ -154,20 +171,28 @@ def verify_file(path: Path, expected_sha256: str, *, what: str) -> None:
 
 def _check(actual: str, expected: str, what: str) -> None:
     if actual != expected:
-        raise LayerBuildError(f"{what}: sha256 {actual} does not match the pinned {expected}; refusing to "
-                              "use it (delete a corrupt download and build again, or update the pin "
-                              "deliberately)")
+        raise LayerBuildError(
+            f"{what}: sha256 {actual} does not match the pinned {expected}; refusing to "
+            "use it (delete a corrupt download and build again, or update the pin "
+            "deliberately)"
+        )
 
 
 def write_layer_zip(target: Path, binary: bytes) -> Path:
     """The reproducible zip: one entry, bin/ffmpeg, 0755, fixed timestamp; size limits checked."""
     if len(binary) > UNZIPPED_LIMIT:
-        raise LayerBuildError(f"{LAYER_ENTRY} is {len(binary) / 2**20:.1f} MiB unzipped, over Lambda's "
-                              f"{UNZIPPED_LIMIT / 2**20:.0f} MiB limit")
+        raise LayerBuildError(
+            f"{LAYER_ENTRY} is {len(binary) / 2**20:.1f} MiB unzipped, over Lambda's "
+            f"{UNZIPPED_LIMIT / 2**20:.0f} MiB limit"
+        )
     try:
         return packaging.write_zip(
-            Path(target), [packaging.Entry(LAYER_ENTRY, binary, mode=_MODE)], limit=ZIP_LIMIT,
-            compresslevel=_COMPRESS_LEVEL, comment=_COMMENT_PREFIX + hashlib.sha256(binary).hexdigest().encode())
+            Path(target),
+            [packaging.Entry(LAYER_ENTRY, binary, mode=_MODE)],
+            limit=ZIP_LIMIT,
+            compresslevel=_COMPRESS_LEVEL,
+            comment=_COMMENT_PREFIX + hashlib.sha256(binary).hexdigest().encode(),
+        )
     except packaging.PackagingError as error:
         raise LayerBuildError(str(error)) from None
 
@@ -185,19 +210,29 @@ def _up_to_date(target: Path, binary: bytes) -> bool:
     if len(infos) != 1 or comment != _COMMENT_PREFIX + hashlib.sha256(binary).hexdigest().encode():
         return False
     info = infos[0]
-    return (info.filename == LAYER_ENTRY and info.date_time == packaging.FIXED_TIME
-            and info.external_attr >> 16 == _MODE and info.create_system == 3
-            and info.file_size == len(binary) and info.CRC == zlib.crc32(binary)
-            and target.stat().st_size <= ZIP_LIMIT)
+    return (
+        info.filename == LAYER_ENTRY
+        and info.date_time == packaging.FIXED_TIME
+        and info.external_attr >> 16 == _MODE
+        and info.create_system == 3
+        and info.file_size == len(binary)
+        and info.CRC == zlib.crc32(binary)
+        and target.stat().st_size <= ZIP_LIMIT
+    )
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build the ffmpeg Lambda layer zip (bin/ffmpeg).")
     parser.add_argument("--out", type=Path, default=packaging.build_dir(), help="output folder (default: build)")
-    parser.add_argument("--source", choices=("auto", "installed", "wheel"), default="auto",
-                        help="take the binary from the installed imageio-ffmpeg or from the pinned wheel")
-    parser.add_argument("--cache", type=Path, default=None,
-                        help=f"where the wheel is downloaded (default: {_default_cache()})")
+    parser.add_argument(
+        "--source",
+        choices=("auto", "installed", "wheel"),
+        default="auto",
+        help="take the binary from the installed imageio-ffmpeg or from the pinned wheel",
+    )
+    parser.add_argument(
+        "--cache", type=Path, default=None, help=f"where the wheel is downloaded (default: {_default_cache()})"
+    )
     args = parser.parse_args(argv)
     try:
         path = build_layer(args.out, source=args.source, cache_dir=args.cache)

@@ -1,9 +1,11 @@
 """What every pipeline function needs around it: its log group, dead-letter queue, role and
 asynchronous-invocation settings. Both function components build these the same way."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -28,13 +30,15 @@ class DeadLetterQueue(pulumi.ComponentResource):
     allows) for someone to look at and replay them. It is the end of the line: no redrive.
     """
 
-    def __init__(self, name: str, args: DeadLetterQueueArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: DeadLetterQueueArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("videoface:index:DeadLetterQueue", name, None, opts)
         self.queue = aws.sqs.Queue(
-            name, name=args.queue_name,
+            name,
+            name=args.queue_name,
             sqs_managed_sse_enabled=True,
             message_retention_seconds=DLQ_RETENTION_S,
-            opts=pulumi.ResourceOptions(parent=self))
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         self.arn = self.queue.arn
         self.url = self.queue.url
         self.register_outputs({"arn": self.arn, "url": self.url})
@@ -48,9 +52,15 @@ class FunctionParts:
     role_policy: aws.iam.RolePolicy
 
 
-def function_parts(parent: pulumi.Resource, name: str, role: str, settings: StackSettings,
-                   *, bucket_arns: Mapping[str, pulumi.Input[str]],
-                   invoke_function_arn: Optional[pulumi.Input[str]] = None) -> FunctionParts:
+def function_parts(
+    parent: pulumi.Resource,
+    name: str,
+    role: str,
+    settings: StackSettings,
+    *,
+    bucket_arns: Mapping[str, pulumi.Input[str]],
+    invoke_function_arn: pulumi.Input[str] | None = None,
+) -> FunctionParts:
     """Log group, dead-letter queue, and a role allowed exactly what the function does: read the
     objects its row of topology.FUNCTIONS says it reads, write what it says it writes.
     `bucket_arns` maps topology bucket names to ARNs; a bucket the table names but the caller did
@@ -63,18 +73,26 @@ def function_parts(parent: pulumi.Resource, name: str, role: str, settings: Stac
     child = pulumi.ResourceOptions(parent=parent)
     # Created before the function, so Lambda never makes an unmanaged one without retention.
     log_group = aws.cloudwatch.LogGroup(
-        f"{name}-logs", name=f"/aws/lambda/{function.name}",
-        retention_in_days=settings.log_retention_days, opts=child)
+        f"{name}-logs", name=f"/aws/lambda/{function.name}", retention_in_days=settings.log_retention_days, opts=child
+    )
     dlq = DeadLetterQueue(f"{name}-dlq", DeadLetterQueueArgs(f"{function.name}-dlq"), child)
     role = aws.iam.Role(
         f"{name}-role",  # auto-named: a function name plus a suffix can exceed IAM's 64 characters
         assume_role_policy=policies.to_json(policies.lambda_assume_role()),
         description=f"Execution role of the {function.name} function",
-        opts=child)
+        opts=child,
+    )
     policy = pulumi.Output.all(read_objects, write_objects, log_group.arn, dlq.arn, invoke_function_arn).apply(
-        lambda v: policies.to_json(policies.function_role(
-            read_objects=v[0], write_objects=v[1], log_group_arn=v[2],
-            dead_letter_queue_arn=v[3], invoke_function_arn=v[4])))
+        lambda v: policies.to_json(
+            policies.function_role(
+                read_objects=v[0],
+                write_objects=v[1],
+                log_group_arn=v[2],
+                dead_letter_queue_arn=v[3],
+                invoke_function_arn=v[4],
+            )
+        )
+    )
     role_policy = aws.iam.RolePolicy(f"{name}-access", role=role.id, policy=policy, opts=child)
     return FunctionParts(log_group, dlq, role, role_policy)
 
@@ -83,8 +101,9 @@ def _objects(bucket_arn: pulumi.Input[str], suffixes) -> pulumi.Output[list]:
     return pulumi.Output.from_input(bucket_arn).apply(lambda arn: policies.objects(arn, suffixes))
 
 
-def lambda_function(parent: pulumi.Resource, name: str, role: str, settings: StackSettings, parts: FunctionParts,
-                    **package: Any) -> tuple[aws.lambda_.Function, aws.lambda_.FunctionEventInvokeConfig]:
+def lambda_function(
+    parent: pulumi.Resource, name: str, role: str, settings: StackSettings, parts: FunctionParts, **package: Any
+) -> tuple[aws.lambda_.Function, aws.lambda_.FunctionEventInvokeConfig]:
     """Function `role` of topology.FUNCTIONS as its row describes it (package type, handler,
     environment), with its role and log group, its size from the settings, and asynchronous-
     invocation settings (bounded retries and event age, then the dead-letter queue). `package` is
@@ -102,14 +121,16 @@ def lambda_function(parent: pulumi.Resource, name: str, role: str, settings: Sta
         **_sizing(function),
         **package,
         # The role must allow logging and the dead-letter queue before the first invocation.
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=[parts.log_group, parts.role_policy]))
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[parts.log_group, parts.role_policy]),
+    )
     invoke_config = aws.lambda_.FunctionEventInvokeConfig(
         f"{name}-async",
         function_name=lambda_.name,
         maximum_retry_attempts=settings.max_retry_attempts,
         maximum_event_age_in_seconds=settings.max_event_age_s,
         destination_config={"on_failure": {"destination": parts.dead_letter_queue.arn}},
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=[parts.role_policy]))
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[parts.role_policy]),
+    )
     return lambda_, invoke_config
 
 

@@ -5,14 +5,15 @@ unchanged tree gives an unchanged archive hash and `pulumi up` does not redeploy
 A zip function's archive holds exactly the packages components/topology.py says it ships, each at
 the zip's root as Lambda imports them; the ffmpeg layer is components/ffmpeg_layer.py.
 """
+
 from __future__ import annotations
 
 import os
 import tempfile
 import zipfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional, Sequence, Union
 
 from components import topology
 from components.project import BUILD_DIR, FUNCTIONS_DIR, PROJECT_DIR
@@ -31,8 +32,9 @@ class PackagingError(RuntimeError):
 @dataclass(frozen=True)
 class Entry:
     """One archive member: its name, its content (a file to read, or bytes), its Unix mode."""
+
     name: str
-    source: Union[Path, bytes]
+    source: Path | bytes
     mode: int = 0o100644
 
 
@@ -41,7 +43,7 @@ def build_dir() -> Path:
     return Path(os.environ.get(BUILD_DIR_VARIABLE) or BUILD_DIR)
 
 
-def function_zip(role: str, out_dir: Optional[Path] = None) -> Path:
+def function_zip(role: str, out_dir: Path | None = None) -> Path:
     """The zip of a zip-packaged function of topology.FUNCTIONS: <out_dir>/<role>.zip."""
     facts = topology.FUNCTIONS[role]
     if facts.package != topology.ZIP:
@@ -49,7 +51,7 @@ def function_zip(role: str, out_dir: Optional[Path] = None) -> Path:
     return build_function_zip(facts.zip_name, facts.packages, facts.handler, out_dir)
 
 
-def build_function_zip(file_name: str, packages: Sequence[str], handler: str, out_dir: Optional[Path] = None) -> Path:
+def build_function_zip(file_name: str, packages: Sequence[str], handler: str, out_dir: Path | None = None) -> Path:
     """Zip `packages` (folders of functions/) into <out_dir>/<file_name>, each at the zip's root.
 
     `handler` (module.attr) must come from one of them: a zip without its handler is refused here,
@@ -58,11 +60,11 @@ def build_function_zip(file_name: str, packages: Sequence[str], handler: str, ou
     out_dir = build_dir() if out_dir is None else out_dir
     module = FUNCTIONS_DIR / Path(*handler.split(".")[:-1]).with_suffix(".py")
     if handler.split(".")[0] not in packages or not module.is_file():
-        raise PackagingError(f"{module} does not exist in {', '.join(packages)}: the handler {handler} "
-                             "has nowhere to come from")
+        raise PackagingError(
+            f"{module} does not exist in {', '.join(packages)}: the handler {handler} has nowhere to come from"
+        )
     files = sorted(f for package in packages for f in package_files(FUNCTIONS_DIR / package))
-    return write_zip(Path(out_dir) / file_name,
-                     [Entry(f.relative_to(FUNCTIONS_DIR).as_posix(), f) for f in files])
+    return write_zip(Path(out_dir) / file_name, [Entry(f.relative_to(FUNCTIONS_DIR).as_posix(), f) for f in files])
 
 
 def package_files(root: Path) -> Iterator[Path]:
@@ -77,8 +79,14 @@ def package_files(root: Path) -> Iterator[Path]:
             yield Path(folder) / name
 
 
-def write_zip(target: Path, entries: Sequence[Entry], *, limit: int = LAMBDA_ZIP_LIMIT,
-              compresslevel: int = 9, comment: bytes = b"") -> Path:
+def write_zip(
+    target: Path,
+    entries: Sequence[Entry],
+    *,
+    limit: int = LAMBDA_ZIP_LIMIT,
+    compresslevel: int = 9,
+    comment: bytes = b"",
+) -> Path:
     """Write the entries in sorted order with fixed metadata, atomically; refuse one over `limit`."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
@@ -95,8 +103,9 @@ def write_zip(target: Path, entries: Sequence[Entry], *, limit: int = LAMBDA_ZIP
             zf.comment = comment
         size = os.path.getsize(tmp)
         if size > limit:
-            raise PackagingError(f"{target.name} is {size / 2**20:.1f} MiB, over Lambda's "
-                                 f"{limit / 2**20:.0f} MiB upload limit")
+            raise PackagingError(
+                f"{target.name} is {size / 2**20:.1f} MiB, over Lambda's {limit / 2**20:.0f} MiB upload limit"
+            )
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
     except BaseException:

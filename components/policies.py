@@ -4,10 +4,11 @@ Kept apart from the components so tests can read the exact documents, and so lea
 visible in one place: every Allow names exact actions on exact resources (object ARNs are limited to
 one bucket and to the suffix the function reads or writes).
 """
+
 from __future__ import annotations
 
 import json
-from typing import Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
 
 VERSION = "2012-10-17"
 
@@ -36,15 +37,23 @@ def log_streams(log_group_arn: str) -> list[str]:
 
 
 def lambda_assume_role() -> dict:
-    return document({
-        "Effect": "Allow",
-        "Principal": {"Service": "lambda.amazonaws.com"},
-        "Action": "sts:AssumeRole",
-    })
+    return document(
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    )
 
 
-def function_role(*, read_objects: Sequence[str], write_objects: Sequence[str], log_group_arn: str,
-                  dead_letter_queue_arn: str, invoke_function_arn: Optional[str] = None) -> dict:
+def function_role(
+    *,
+    read_objects: Sequence[str],
+    write_objects: Sequence[str],
+    log_group_arn: str,
+    dead_letter_queue_arn: str,
+    invoke_function_arn: str | None = None,
+) -> dict:
     """A pipeline function's execution policy.
 
     Reads its input objects, writes its output objects, writes its own log streams, sends failed
@@ -67,14 +76,16 @@ def tls_only_bucket(bucket_arn: str) -> dict:
 
     A Deny on s3:* is right here: it removes access, whoever else grants it.
     """
-    return document({
-        "Sid": "DenyInsecureTransport",
-        "Effect": "Deny",
-        "Principal": "*",
-        "Action": "s3:*",
-        "Resource": [bucket_arn, f"{bucket_arn}/*"],
-        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-    })
+    return document(
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [bucket_arn, f"{bucket_arn}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    )
 
 
 def ecr_lifecycle(keep_images: int) -> dict:
@@ -83,19 +94,24 @@ def ecr_lifecycle(keep_images: int) -> dict:
     Each push of the recognizer retags `latest`; the image it replaces turns untagged and goes a
     day later, after the function has moved to the new digest.
     """
-    return {"rules": [
-        {
-            "rulePriority": 1,
-            "description": "Expire untagged images after one day",
-            "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed",
-                          "countUnit": "days", "countNumber": 1},
-            "action": {"type": "expire"},
-        },
-        {
-            "rulePriority": 2,
-            "description": f"Keep the last {keep_images} images",
-            "selection": {"tagStatus": "any", "countType": "imageCountMoreThan",
-                          "countNumber": keep_images},
-            "action": {"type": "expire"},
-        },
-    ]}
+    return {
+        "rules": [
+            {
+                "rulePriority": 1,
+                "description": "Expire untagged images after one day",
+                "selection": {
+                    "tagStatus": "untagged",
+                    "countType": "sinceImagePushed",
+                    "countUnit": "days",
+                    "countNumber": 1,
+                },
+                "action": {"type": "expire"},
+            },
+            {
+                "rulePriority": 2,
+                "description": f"Keep the last {keep_images} images",
+                "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep_images},
+                "action": {"type": "expire"},
+            },
+        ]
+    }

@@ -1,15 +1,17 @@
 """The face-recognition function: a container image in a private ECR repository, built by pulumi-docker."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_docker as docker
 
-from components import build_context, function_parts as parts_, policies, settings as settings_, topology
+from components import build_context, policies, topology
+from components import function_parts as parts_
+from components import settings as settings_
 from components.project import PROJECT_DIR
 from components.settings import ConfigError
 
@@ -35,13 +37,17 @@ def face_db_build_arg(face_database: Path, context_dir: Path = PROJECT_DIR) -> s
     try:
         relative = path.relative_to(Path(context_dir).resolve())
     except ValueError:
-        raise ConfigError(f"faceDatabase: {face_database} is outside the project folder {context_dir}; "
-                          "the image build can only copy files inside it (put the database under data/)") from None
+        raise ConfigError(
+            f"faceDatabase: {face_database} is outside the project folder {context_dir}; "
+            "the image build can only copy files inside it (put the database under data/)"
+        ) from None
     if not path.is_file():
         raise ConfigError(f"faceDatabase: {face_database} does not exist; build one with `python -m tools.enroll`")
     if not build_context.is_sent(relative.as_posix(), context_dir):
-        raise ConfigError(f"faceDatabase: {relative.as_posix()} is excluded from the image build by "
-                          ".dockerignore; put the database directly under data/ as a .pt file")
+        raise ConfigError(
+            f"faceDatabase: {relative.as_posix()} is excluded from the image build by "
+            ".dockerignore; put the database directly under data/ as a .pt file"
+        )
     return relative.as_posix()
 
 
@@ -57,7 +63,7 @@ class FaceRecognizerArgs:
 class FaceRecognizer(pulumi.ComponentResource):
     """Reads a frame from stage-1 and writes the recognised name to the output bucket as `<stem>.txt`."""
 
-    def __init__(self, name: str, args: FaceRecognizerArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: FaceRecognizerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("videoface:index:FaceRecognizer", name, None, opts)
         s, function = args.settings, args.settings.function(ROLE)
         child = pulumi.ResourceOptions(parent=self)
@@ -69,13 +75,18 @@ class FaceRecognizer(pulumi.ComponentResource):
             image_tag_mutability="MUTABLE",  # IMAGE_TAG moves
             encryption_configurations=[{"encryption_type": "AES256"}],
             force_delete=True,  # `pulumi destroy` removes the images with the repository
-            opts=child)
+            opts=child,
+        )
         self.lifecycle = aws.ecr.LifecyclePolicy(
-            f"{name}-lifecycle", repository=self.repository.name,
-            policy=policies.to_json(policies.ecr_lifecycle(args.keep_images)), opts=child)
+            f"{name}-lifecycle",
+            repository=self.repository.name,
+            policy=policies.to_json(policies.ecr_lifecycle(args.keep_images)),
+            opts=child,
+        )
 
         token = aws.ecr.get_authorization_token_output(
-            registry_id=self.repository.registry_id, opts=pulumi.InvokeOptions(parent=self))
+            registry_id=self.repository.registry_id, opts=pulumi.InvokeOptions(parent=self)
+        )
         self.image = docker.Image(
             f"{name}-image",
             image_name=self.repository.repository_url.apply(lambda url: f"{url}:{IMAGE_TAG}"),
@@ -90,26 +101,38 @@ class FaceRecognizer(pulumi.ComponentResource):
                 username=pulumi.Output.secret(token.user_name),
                 password=pulumi.Output.secret(token.password),
             ),
-            opts=child)
+            opts=child,
+        )
 
         parts = parts_.function_parts(
-            self, name, ROLE, s,
-            bucket_arns={topology.STAGE1: args.stage1_bucket_arn, topology.OUTPUT: args.output_bucket_arn})
+            self,
+            name,
+            ROLE,
+            s,
+            bucket_arns={topology.STAGE1: args.stage1_bucket_arn, topology.OUTPUT: args.output_bucket_arn},
+        )
 
         self.function, self.invoke_config = parts_.lambda_function(
-            self, name, ROLE, s, parts,
+            self,
+            name,
+            ROLE,
+            s,
+            parts,
             # The digest, not the tag: a rebuilt image changes it, and so redeploys the function.
-            image_uri=self.image.repo_digest)
+            image_uri=self.image.repo_digest,
+        )
 
         self.parts = parts
         self.function_name = self.function.name
         self.function_arn = self.function.arn
         self.image_uri = self.image.repo_digest
         self.dead_letter_queue_url = parts.dead_letter_queue.url
-        self.register_outputs({
-            "functionName": self.function_name,
-            "functionArn": self.function_arn,
-            "imageUri": self.image_uri,
-            "repositoryUrl": self.repository.repository_url,
-            "deadLetterQueueUrl": self.dead_letter_queue_url,
-        })
+        self.register_outputs(
+            {
+                "functionName": self.function_name,
+                "functionArn": self.function_arn,
+                "imageUri": self.image_uri,
+                "repositoryUrl": self.repository.repository_url,
+                "deadLetterQueueUrl": self.dead_letter_queue_url,
+            }
+        )

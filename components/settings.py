@@ -10,25 +10,48 @@ Adding a setting is one entry in the schema and one field here.
 
 Plain Python on purpose: importing it must not need the Pulumi engine.
 """
+
 from __future__ import annotations
 
 import difflib
 import math
 import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Optional
+from typing import Any
 
 import yaml
 
 from components.project import PROJECT_DIR, PROJECT_FILE
-from components.topology import (ARCHITECTURES, DIRECT_INVOCATION, FUNCTIONS, INPUT, OUTPUT, RECOGNIZER,
-                                 SPLITTER, STAGE1)
+from components.topology import ARCHITECTURES, DIRECT_INVOCATION, FUNCTIONS, INPUT, OUTPUT, RECOGNIZER, SPLITTER, STAGE1
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # CloudWatch Logs accepts only these retention periods.
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096,
-                      1827, 2192, 2557, 2922, 3288, 3653)
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 MAX_MEMORY_MB = 10240  # Lambda's largest; each function's floor is in topology.FUNCTIONS
 
 _BUCKET_PREFIX = re.compile(r"^[a-z0-9][a-z0-9.-]{1,44}$")  # leaves room for "-stage-1"
@@ -46,9 +69,9 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Context:
-    base_dir: Path       # relative file settings are relative to this folder
-    check_files: bool    # whether files a setting names must exist
-    function: str = ""   # within a function's settings block: its role (topology.SPLITTER, ...)
+    base_dir: Path  # relative file settings are relative to this folder
+    check_files: bool  # whether files a setting names must exist
+    function: str = ""  # within a function's settings block: its role (topology.SPLITTER, ...)
 
 
 Check = Callable[[str, str, Context], Any]
@@ -63,6 +86,7 @@ def integer(lo: int, hi: int) -> Check:
         if not lo <= number <= hi:
             raise ConfigError(f"{key}: {number} is outside the allowed range {lo}..{hi}")
         return number
+
     return check
 
 
@@ -74,6 +98,7 @@ def one_of(allowed: Iterable[Any]) -> Check:
             if text == str(value):
                 return value
         raise ConfigError(f"{key}: {text!r} is not one of {', '.join(map(str, allowed))}")
+
     return check
 
 
@@ -84,14 +109,18 @@ def memory(key: str, text: str, ctx: Context) -> int:
     try:
         return integer(floor, MAX_MEMORY_MB)(key, text, ctx)
     except ConfigError as error:
-        raise ConfigError(f"{error} (below {floor} MB the {ctx.function} may run out of memory on the largest "
-                          "frame the pipeline accepts: functions/README.md, Frame limits)") from None
+        raise ConfigError(
+            f"{error} (below {floor} MB the {ctx.function} may run out of memory on the largest "
+            "frame the pipeline accepts: functions/README.md, Frame limits)"
+        ) from None
 
 
 def bucket_prefix(key: str, text: str, _: Context) -> str:
     if not _BUCKET_PREFIX.match(text) or ".." in text or text.endswith(("-", ".")):
-        raise ConfigError(f"{key}: {text!r} must be 2-45 characters of a-z, 0-9, '-' and '.', starting and "
-                          "ending with a letter or digit (S3 bucket rules)")
+        raise ConfigError(
+            f"{key}: {text!r} must be 2-45 characters of a-z, 0-9, '-' and '.', starting and "
+            "ending with a letter or digit (S3 bucket rules)"
+        )
     return text
 
 
@@ -104,8 +133,10 @@ def existing_file(key: str, text: str, ctx: Context) -> Path:
     if not path.is_absolute():
         path = (ctx.base_dir / path).resolve()
     if ctx.check_files and not path.is_file():
-        raise ConfigError(f"{key}: {path} does not exist; build one with `python -m tools.enroll` or point "
-                          "the setting at a `[embeddings, names]` file")
+        raise ConfigError(
+            f"{key}: {path} does not exist; build one with `python -m tools.enroll` or point "
+            "the setting at a `[embeddings, names]` file"
+        )
     return path
 
 
@@ -116,7 +147,7 @@ def retention(key: str, text: str, ctx: Context) -> int:
     return days
 
 
-def threshold(key: str, text: str, _: Context) -> Optional[float]:
+def threshold(key: str, text: str, _: Context) -> float | None:
     """A positive distance, or None ('off')."""
     if text.lower() in _OFF:
         return None
@@ -129,7 +160,7 @@ def threshold(key: str, text: str, _: Context) -> Optional[float]:
     return value
 
 
-def setting(key: str, check: Check, *, env: Optional[dict[str, str]] = None) -> Any:
+def setting(key: str, check: Check, *, env: dict[str, str] | None = None) -> Any:
     """A field of the settings table: its key in Pulumi.yaml, how it is checked, and the environment
     variable it becomes in each function that gets it ({function role: variable})."""
     return field(metadata={"key": key, "check": check, "env": env or {}})
@@ -143,6 +174,7 @@ def setting(key: str, check: Check, *, env: Optional[dict[str, str]] = None) -> 
 class FunctionSettings:
     """One function's settings block: its keys are the function's role plus the suffix below
     (splitterMemory, recognizerTimeout, ...)."""
+
     name: str = setting("FunctionName", text_)  # before functionPrefix; load() applies it and checks the result
     memory_mb: int = setting("Memory", memory)
     timeout_s: int = setting("Timeout", integer(1, 900))
@@ -161,8 +193,7 @@ class StackSettings:
     max_retry_attempts: int = setting("maxRetryAttempts", integer(0, 2))
     max_event_age_s: int = setting("maxEventAgeSeconds", integer(60, 21600))
     # None: always the nearest name
-    distance_threshold: Optional[float] = setting("distanceThreshold", threshold,
-                                                  env={RECOGNIZER: "DISTANCE_THRESHOLD"})
+    distance_threshold: float | None = setting("distanceThreshold", threshold, env={RECOGNIZER: "DISTANCE_THRESHOLD"})
     functions: Mapping[str, FunctionSettings] = field(default_factory=dict)  # by role: a block each
     region: str = "us-east-1"  # aws:region, Pulumi's own setting
 
@@ -235,9 +266,14 @@ def declared_keys() -> list[str]:
 # Loading
 
 
-def load(get: Callable[[str], Optional[str]], *, region: Optional[str] = None,
-         base_dir: Path = PROJECT_DIR, project_file: Path = PROJECT_FILE,
-         check_files: bool = True) -> StackSettings:
+def load(
+    get: Callable[[str], str | None],
+    *,
+    region: str | None = None,
+    base_dir: Path = PROJECT_DIR,
+    project_file: Path = PROJECT_FILE,
+    check_files: bool = True,
+) -> StackSettings:
     """Validated settings from a getter of raw config strings (None when unset).
 
     Unset keys take Pulumi.yaml's default. Raises ConfigError naming the setting and what it
@@ -250,28 +286,36 @@ def load(get: Callable[[str], Optional[str]], *, region: Optional[str] = None,
         value = get(key)
         if value is None:
             if "default" not in spec[key]:
-                raise ConfigError(f"{key}: required; set it with `pulumi config set {key} <value>` "
-                                  f"({spec[key].get('description', '').strip()})")
+                raise ConfigError(
+                    f"{key}: required; set it with `pulumi config set {key} <value>` "
+                    f"({spec[key].get('description', '').strip()})"
+                )
             value = spec[key]["default"]
         return check(key, str(value).strip(), ctx)
 
     ctx = Context(base_dir=Path(base_dir), check_files=check_files)
-    values = {f.name: read(f.metadata["key"], f.metadata["check"], ctx)
-              for f in fields(StackSettings) if "key" in f.metadata}
+    values = {
+        f.name: read(f.metadata["key"], f.metadata["check"], ctx) for f in fields(StackSettings) if "key" in f.metadata
+    }
     functions = {}
     for role in FUNCTIONS:
         block = Context(base_dir=Path(base_dir), check_files=check_files, function=role)
-        functions[role] = FunctionSettings(**{f.name: read(role + f.metadata["key"], f.metadata["check"], block)
-                                              for f in fields(FunctionSettings)})
+        functions[role] = FunctionSettings(
+            **{f.name: read(role + f.metadata["key"], f.metadata["check"], block) for f in fields(FunctionSettings)}
+        )
         name = values["function_prefix"] + functions[role].name
         if not _FUNCTION_NAME.match(name):
-            raise ConfigError(f"{role}FunctionName: {name!r} (with functionPrefix) must be 1-64 characters of "
-                              "letters, digits, '-' and '_'")
+            raise ConfigError(
+                f"{role}FunctionName: {name!r} (with functionPrefix) must be 1-64 characters of "
+                "letters, digits, '-' and '_'"
+            )
         functions[role] = replace(functions[role], name=name)
     names = [fs.name for fs in functions.values()]
     if len(set(names)) != len(names):
-        raise ConfigError(f"{', '.join(r + 'FunctionName' for r in functions)}: two functions are named alike "
-                          f"({', '.join(names)}); one would invoke itself")
+        raise ConfigError(
+            f"{', '.join(r + 'FunctionName' for r in functions)}: two functions are named alike "
+            f"({', '.join(names)}); one would invoke itself"
+        )
     return StackSettings(**values, functions=functions, region=region or "us-east-1")
 
 
@@ -286,13 +330,18 @@ def check_keys(keys: Iterable[str], *, source: str, project_file: Path = PROJECT
     declared = schema(project_file)
     problems = []
     for key in sorted(keys):
-        if not key.startswith(namespace) or key[len(namespace):] in declared:
+        if not key.startswith(namespace) or key[len(namespace) :] in declared:
             continue
-        name = key[len(namespace):]
+        name = key[len(namespace) :]
         nearest = difflib.get_close_matches(name, list(declared), n=1, cutoff=0.6)
-        problems.append(f"{key} is not a setting of this project"
-                        + (f"; did you mean {namespace}{nearest[0]}?" if nearest else
-                           " (Pulumi.yaml's config: block lists them all)"))
+        problems.append(
+            f"{key} is not a setting of this project"
+            + (
+                f"; did you mean {namespace}{nearest[0]}?"
+                if nearest
+                else " (Pulumi.yaml's config: block lists them all)"
+            )
+        )
     if problems:
         raise ConfigError(f"{source}: " + "; ".join(problems))
 
@@ -308,7 +357,8 @@ def load_stack_file(stack_file: Path, overrides: Mapping[str, str] = (), **kwarg
     project_file = kwargs.get("project_file", PROJECT_FILE)
     check_keys(config, source=str(stack_file), project_file=project_file)
     namespace = project_name(project_file) + ":"
-    values = {k[len(namespace):]: v for k, v in config.items() if k.startswith(namespace)}
+    values = {k[len(namespace) :]: v for k, v in config.items() if k.startswith(namespace)}
     values.update(dict(overrides))
-    return load(lambda key: None if values.get(key) is None else str(values[key]),
-                region=config.get("aws:region"), **kwargs)
+    return load(
+        lambda key: None if values.get(key) is None else str(values[key]), region=config.get("aws:region"), **kwargs
+    )

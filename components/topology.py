@@ -9,10 +9,12 @@ wiring before anything is created.
 Deliberately imports nothing from components.settings (which reads this table): the environment
 builders take the validated settings as an argument.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING
 
 from pipeline_common.keys import FRAME_SUFFIX, RESULT_SUFFIX
 
@@ -53,6 +55,7 @@ LAYER_FFMPEG = "/opt/bin/ffmpeg"
 class Locations:
     """Where a function finds its files: on Lambda (the defaults), or on this machine (the local
     stack and the benchmark pass their own)."""
+
     ffmpeg: str = LAYER_FFMPEG
     face_database: str = IMAGE_FACE_DB
     models: str = IMAGE_MODEL_DIR
@@ -70,34 +73,39 @@ def model_threads(memory_mb: int) -> int:
     return max(1, min(6, round(memory_mb / 1769)))
 
 
-def _splitter_environment(s: "StackSettings", where: Locations) -> dict[str, str]:
+def _splitter_environment(s: StackSettings, where: Locations) -> dict[str, str]:
     env = {"STAGE1_BUCKET": s.bucket(STAGE1), "FFMPEG_PATH": where.ffmpeg}
     if s.architecture == DIRECT_INVOCATION:
         env["RECOGNIZER_FUNCTION"] = s.function(RECOGNIZER).name
     return env
 
 
-def _recognizer_environment(s: "StackSettings", where: Locations) -> dict[str, str]:
-    return {"OUTPUT_BUCKET": s.bucket(OUTPUT), "FACE_DB_PATH": where.face_database, "MODEL_DIR": where.models,
-            "MODEL_THREADS": str(model_threads(s.function(RECOGNIZER).memory_mb))}
+def _recognizer_environment(s: StackSettings, where: Locations) -> dict[str, str]:
+    return {
+        "OUTPUT_BUCKET": s.bucket(OUTPUT),
+        "FACE_DB_PATH": where.face_database,
+        "MODEL_DIR": where.models,
+        "MODEL_THREADS": str(model_threads(s.function(RECOGNIZER).memory_mb)),
+    }
 
 
 @dataclass(frozen=True)
 class Function:
     """Everything the rest of the project needs to know about one function."""
-    role: str                                  # SPLITTER, RECOGNIZER: also its settings block's prefix
-    handler: str                               # module.attr, importable from its task root
-    package: str                               # ZIP or IMAGE
-    packages: tuple[str, ...]                  # the folders of functions/ it ships, each at its task root
-    reads: tuple[str, tuple[str, ...]]         # (bucket, suffixes of the objects that reach it)
-    writes: tuple[str, str]                    # (bucket, suffix of what it writes); IAM grants exactly this
+
+    role: str  # SPLITTER, RECOGNIZER: also its settings block's prefix
+    handler: str  # module.attr, importable from its task root
+    package: str  # ZIP or IMAGE
+    packages: tuple[str, ...]  # the folders of functions/ it ships, each at its task root
+    reads: tuple[str, tuple[str, ...]]  # (bucket, suffixes of the objects that reach it)
+    writes: tuple[str, str]  # (bucket, suffix of what it writes); IAM grants exactly this
     # The variables only this function's wiring and packaging decide; the stack settings add theirs
     # (components.settings: each setting names the variable it becomes).
-    derived_environment: Callable[["StackSettings", Locations], dict[str, str]]
+    derived_environment: Callable[[StackSettings, Locations], dict[str, str]]
     # The least memory it may be given: its peak on the largest frame the pipeline accepts
     # (pipeline_common.limits: 8K), measured by `make bench` (bench/README.md), plus headroom.
     min_memory_mb: int
-    invoked_by: Optional[str] = None           # direct-invocation wiring: the function that invokes it
+    invoked_by: str | None = None  # direct-invocation wiring: the function that invokes it
 
     @property
     def zip_name(self) -> str:
@@ -106,16 +114,22 @@ class Function:
 
 FUNCTIONS: dict[str, Function] = {
     SPLITTER: Function(
-        role=SPLITTER, handler="video_splitting.handler.handler", package=ZIP,
+        role=SPLITTER,
+        handler="video_splitting.handler.handler",
+        package=ZIP,
         packages=("video_splitting", "pipeline_common"),
-        reads=(INPUT, EVERY_OBJECT), writes=(STAGE1, FRAME_SUFFIX),
+        reads=(INPUT, EVERY_OBJECT),
+        writes=(STAGE1, FRAME_SUFFIX),
         derived_environment=_splitter_environment,
         min_memory_mb=768,  # ~555 MB with ffmpeg: an 8K video that needs ffmpeg's ordinary decode
     ),
     RECOGNIZER: Function(
-        role=RECOGNIZER, handler="face_recognition.handler.handler", package=IMAGE,
+        role=RECOGNIZER,
+        handler="face_recognition.handler.handler",
+        package=IMAGE,
         packages=("face_recognition", "pipeline_common"),
-        reads=(STAGE1, (FRAME_SUFFIX,)), writes=(OUTPUT, RESULT_SUFFIX),
+        reads=(STAGE1, (FRAME_SUFFIX,)),
+        writes=(OUTPUT, RESULT_SUFFIX),
         derived_environment=_recognizer_environment,
         min_memory_mb=768,  # 607 MB: an 8K progressive JPEG (~300 MB of it models and database)
         invoked_by=SPLITTER,
@@ -123,7 +137,7 @@ FUNCTIONS: dict[str, Function] = {
 }
 
 
-def environment(role: str, s: "StackSettings", where: Locations = LAMBDA) -> dict[str, str]:
+def environment(role: str, s: StackSettings, where: Locations = LAMBDA) -> dict[str, str]:
     """A function's complete environment: what its wiring decides, then what the settings give it.
     The Pulumi program deploys exactly this; the local stack runs its workers with it."""
     return {**FUNCTIONS[role].derived_environment(s, where), **s.environment_of(role)}
@@ -137,12 +151,13 @@ class TopologyError(ValueError):
 class Trigger:
     """S3 `bucket` invokes `function` for each object created with one of `suffixes` (EVERY_OBJECT:
     for each object created)."""
+
     bucket: str
     function: str
     suffixes: tuple[str, ...]
     events: tuple[str, ...] = (OBJECT_CREATED,)
 
-    def filters(self) -> tuple[Optional[str], ...]:
+    def filters(self) -> tuple[str | None, ...]:
         """One notification rule per entry: a suffix filter, or None for a rule without a filter."""
         return self.suffixes or (None,)
 
@@ -154,8 +169,11 @@ def triggers(architecture: str) -> tuple[Trigger, ...]:
     directly in direct-invocation wiring."""
     if architecture not in ARCHITECTURES:
         raise TopologyError(f"architecture: {architecture!r} is not one of {', '.join(ARCHITECTURES)}")
-    plan = tuple(Trigger(f.reads[0], f.role, f.reads[1]) for f in FUNCTIONS.values()
-                 if not (architecture == DIRECT_INVOCATION and f.invoked_by))
+    plan = tuple(
+        Trigger(f.reads[0], f.role, f.reads[1])
+        for f in FUNCTIONS.values()
+        if not (architecture == DIRECT_INVOCATION and f.invoked_by)
+    )
     check(plan)
     return plan
 
@@ -172,8 +190,10 @@ def check(plan: tuple[Trigger, ...]) -> None:
     for trigger in plan:
         written_bucket, written_suffix = FUNCTIONS[trigger.function].writes
         if written_bucket == trigger.bucket and (not trigger.suffixes or written_suffix in trigger.suffixes):
-            raise TopologyError(f"{trigger.function} writes {written_suffix} objects to the {trigger.bucket} "
-                                "bucket, which would invoke it again: an endless loop")
+            raise TopologyError(
+                f"{trigger.function} writes {written_suffix} objects to the {trigger.bucket} "
+                "bucket, which would invoke it again: an endless loop"
+            )
     by_bucket: dict[str, list[str]] = {}
     for trigger in plan:
         by_bucket.setdefault(trigger.bucket, []).extend(f or "" for f in trigger.filters())
@@ -181,7 +201,9 @@ def check(plan: tuple[Trigger, ...]) -> None:
         # S3 rejects two rules for the same event whose suffixes overlap (one ends with the other;
         # a rule without a filter overlaps every other).
         for i, a in enumerate(suffixes):
-            for b in suffixes[i + 1:]:
+            for b in suffixes[i + 1 :]:
                 if a.endswith(b) or b.endswith(a):
-                    raise TopologyError(f"{bucket} bucket: suffix filters {a!r} and {b!r} overlap; "
-                                        "S3 rejects such a notification configuration")
+                    raise TopologyError(
+                        f"{bucket} bucket: suffix filters {a!r} and {b!r} overlap; "
+                        "S3 rejects such a notification configuration"
+                    )

@@ -1,8 +1,9 @@
 """S3 notifications and the Lambda permissions they need, rendered from components.topology."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping, Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -16,8 +17,8 @@ S3_PRINCIPAL = "s3.amazonaws.com"
 @dataclass
 class EventWiringArgs:
     architecture: str
-    buckets: Mapping[str, SecureBucket]                 # by topology bucket name
-    functions: Mapping[str, aws.lambda_.Function]       # by topology function name
+    buckets: Mapping[str, SecureBucket]  # by topology bucket name
+    functions: Mapping[str, aws.lambda_.Function]  # by topology function name
 
 
 class EventWiring(pulumi.ComponentResource):
@@ -27,7 +28,7 @@ class EventWiring(pulumi.ComponentResource):
     only; stage-1 notifies nothing. The output bucket never notifies.
     """
 
-    def __init__(self, name: str, args: EventWiringArgs, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: EventWiringArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("videoface:index:EventWiring", name, None, opts)
         plan = topology.triggers(args.architecture)
         # Scoping each permission to the bucket's ARN *and* the account stops another account's
@@ -48,18 +49,23 @@ class EventWiring(pulumi.ComponentResource):
                     principal=S3_PRINCIPAL,
                     source_arn=bucket.arn,
                     source_account=account_id,
-                    opts=pulumi.ResourceOptions(parent=self))
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
                 self.permissions[(bucket_role, target)] = permission
                 permissions.append(permission)
             self.notifications[bucket_role] = aws.s3.BucketNotification(
                 f"{name}-{bucket_role}-notifications",
                 bucket=bucket.bucket.id,
                 lambda_functions=[
-                    {"lambda_function_arn": args.functions[t.function].arn,
-                     "events": list(t.events),
-                     **({"filter_suffix": suffix} if suffix else {})}
-                    for t in mine for suffix in t.filters()
+                    {
+                        "lambda_function_arn": args.functions[t.function].arn,
+                        "events": list(t.events),
+                        **({"filter_suffix": suffix} if suffix else {}),
+                    }
+                    for t in mine
+                    for suffix in t.filters()
                 ],
                 # S3 checks it may invoke the function when the notification is saved.
-                opts=pulumi.ResourceOptions(parent=self, depends_on=permissions))
+                opts=pulumi.ResourceOptions(parent=self, depends_on=permissions),
+            )
         self.register_outputs({})

@@ -10,6 +10,7 @@ exactly its frame and its result, each as --expect says when given) and 1 for `P
 naming each check that failed; 2 for bad arguments, settings, database or models (before anything
 starts); 130 on Ctrl-C, 143 on SIGTERM. The stack is always stopped, workers and ports included.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,7 +20,6 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Optional
 
 from components.project import DEFAULT_STACK_FILE, DEFAULT_TORCH_HOME, OUT_DIR
 from components.topology import ARCHITECTURES
@@ -43,6 +43,7 @@ def _stop_on_signals() -> None:
     SIGINT is set explicitly: a shell starts a script's background jobs with SIGINT ignored and
     Python keeps an inherited "ignore", so `serve &` from a script would otherwise ignore `kill -INT`.
     """
+
     def stop(signum, _frame):
         raise Stopped(signum)
 
@@ -52,20 +53,30 @@ def _stop_on_signals() -> None:
 
 
 def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", type=Path, help="face database ([embeddings, names]); default: the stack's faceDatabase")
+    parser.add_argument(
+        "--db", type=Path, help="face database ([embeddings, names]); default: the stack's faceDatabase"
+    )
     parser.add_argument("--stack", type=Path, default=DEFAULT_STACK_FILE, help="stack file (default: Pulumi.dev.yaml)")
-    parser.add_argument("--architecture", choices=ARCHITECTURES,
-                        help="override the stack file's wiring")
-    parser.add_argument("--concurrency", type=int,
-                        help="workers per function when its reserved concurrency is -1 (default 2); "
-                             "caps a reserved one")
-    parser.add_argument("--torch-home", type=Path, default=DEFAULT_TORCH_HOME,
-                        help="folder with checkpoints/20180402-114759-vggface2.pt; the untrained stand-in is "
-                             "written there when it is missing (default: data/torch)")
+    parser.add_argument("--architecture", choices=ARCHITECTURES, help="override the stack file's wiring")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        help="workers per function when its reserved concurrency is -1 (default 2); caps a reserved one",
+    )
+    parser.add_argument(
+        "--torch-home",
+        type=Path,
+        default=DEFAULT_TORCH_HOME,
+        help="folder with checkpoints/20180402-114759-vggface2.pt; the untrained stand-in is "
+        "written there when it is missing (default: data/torch)",
+    )
     parser.add_argument("--logs", type=Path, default=DEFAULT_LOGS, help="function logs (default: out/local/logs)")
-    parser.add_argument("--warm", action="store_true",
-                        help="initialise every environment before uploading (like provisioned concurrency), "
-                             "so timings leave the cold start out")
+    parser.add_argument(
+        "--warm",
+        action="store_true",
+        help="initialise every environment before uploading (like provisioned concurrency), "
+        "so timings leave the cold start out",
+    )
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,13 +93,17 @@ def start_stack(args):
     settings = load_settings(args.stack, db=args.db, architecture=args.architecture)
     untrained = weights.prepare(args.torch_home)
     if untrained:  # the full banner follows the results, where it cannot scroll away
-        print(f"[local] UNTRAINED stand-in weights in {args.torch_home}: names are only meaningful against "
-              "faces enrolled with them", file=sys.stderr)
+        print(
+            f"[local] UNTRAINED stand-in weights in {args.torch_home}: names are only meaningful against "
+            "faces enrolled with them",
+            file=sys.stderr,
+        )
     args.logs.mkdir(parents=True, exist_ok=True)
     for old in args.logs.glob("*.log"):
         old.unlink()
-    return LocalStack(settings, torch_home=args.torch_home, concurrency=args.concurrency, log_dir=args.logs,
-                      provisioned=args.warm), untrained
+    return LocalStack(
+        settings, torch_home=args.torch_home, concurrency=args.concurrency, log_dir=args.logs, provisioned=args.warm
+    ), untrained
 
 
 def run(args, expect=None) -> int:
@@ -101,8 +116,9 @@ def run(args, expect=None) -> int:
         expect = load_expectation(args.expect)
     stack, untrained = start_stack(args)
     with stack:
-        report = run_videos(stack, files, expect=expect, timeout_s=args.timeout, rate=args.rate,
-                            progress=not args.no_progress)
+        report = run_videos(
+            stack, files, expect=expect, timeout_s=args.timeout, rate=args.rate, progress=not args.no_progress
+        )
     print(describe(report))
     if untrained:
         print(weights.banner(args.torch_home))
@@ -142,24 +158,34 @@ def serve(args) -> int:
             "environment": stack.client_environment(),
         }
         print(json.dumps(info), flush=True)
-        print(f"[local] serving; try: python -m tools.workload VIDEOS --endpoint-url {stack.endpoint_url} "
-              f"--name-prefix {s.name_prefix} ; Ctrl-C stops", file=sys.stderr, flush=True)
+        print(
+            f"[local] serving; try: python -m tools.workload VIDEOS --endpoint-url {stack.endpoint_url} "
+            f"--name-prefix {s.name_prefix} ; Ctrl-C stops",
+            file=sys.stderr,
+            flush=True,
+        )
         # Short naps, not one long sleep: the kernel may hand Ctrl-C to any of the stack's threads,
         # and Python raises KeyboardInterrupt only when the main thread next wakes up.
         while True:
             time.sleep(0.2)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m local",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     p_run = commands.add_parser("run", help="run a folder of videos through the local stack and report")
     p_run.add_argument("--videos", type=Path, required=True, help="folder of videos to upload")
     add_stack_arguments(p_run)
     add_run_arguments(p_run)
     p_demo = commands.add_parser("demo", help="what `make demo` runs: sample faces, enrolment, a run")
-    p_demo.add_argument("--videos", type=Path, help="run these videos instead of the samples (needs --db or the stack's)")
+    p_demo.add_argument(
+        "--videos", type=Path, help="run these videos instead of the samples (needs --db or the stack's)"
+    )
     add_stack_arguments(p_demo)
     add_run_arguments(p_demo)
     p_serve = commands.add_parser("serve", help="start a stack and keep it up until Ctrl-C")

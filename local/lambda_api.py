@@ -15,12 +15,13 @@ direct-invocation wiring, so its code has no local special case. What it speaks
 Requests are not signature-checked: only this machine can reach the port, and credentials are
 dummies.
 """
+
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Mapping, Optional
 from urllib.parse import unquote, urlsplit
 
 from local.runtime import FunctionError, FunctionRuntime
@@ -41,15 +42,20 @@ def function_name(identifier: str) -> str:
 class LambdaApi:
     """A threaded HTTP server in front of the stack's function runtimes."""
 
-    def __init__(self, functions: Mapping[str, FunctionRuntime], *, region: str = "us-east-1",
-                 log: Callable[[str], None] = lambda _: None):
+    def __init__(
+        self,
+        functions: Mapping[str, FunctionRuntime],
+        *,
+        region: str = "us-east-1",
+        log: Callable[[str], None] = lambda _: None,
+    ):
         self.functions = functions
         self.region = region
         self.log = log
         self._in_flight = 0
         self._lock = threading.Lock()
-        self._server: Optional[ThreadingHTTPServer] = None
-        self._thread: Optional[threading.Thread] = None
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -97,17 +103,17 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as botocore expects
     server_version = "local-lambda"
 
-    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+    def log_message(self, format, *args):
         pass  # access lines would drown the function logs; errors are answered, not logged
 
-    def do_POST(self):  # noqa: N802 - http.server's naming
+    def do_POST(self):
         self.api._enter()
         try:
             self._invoke()
         finally:
             self.api._leave()
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         self._drain()
         self._error(404, "UnknownOperationException", "only Invoke is served here")
 
@@ -120,24 +126,29 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         if not (path.startswith(PATH_PREFIX) and path.endswith(PATH_SUFFIX)):
             return self._error(404, "UnknownOperationException", f"no such operation: POST {path}")
-        name = function_name(unquote(path[len(PATH_PREFIX):-len(PATH_SUFFIX)]))
+        name = function_name(unquote(path[len(PATH_PREFIX) : -len(PATH_SUFFIX)]))
         runtime = self.api.functions.get(name)
         if runtime is None:
             arn = f"arn:aws:lambda:{self.api.region}:000000000000:function:{name}"
             return self._error(404, "ResourceNotFoundException", f"Function not found: {arn}")
         kind = self.headers.get("X-Amz-Invocation-Type") or "RequestResponse"
         if kind not in ("Event", "RequestResponse", "DryRun"):
-            return self._error(400, "InvalidParameterValueException",
-                               f"X-Amz-Invocation-Type {kind!r} is not Event, RequestResponse or DryRun")
+            return self._error(
+                400,
+                "InvalidParameterValueException",
+                f"X-Amz-Invocation-Type {kind!r} is not Event, RequestResponse or DryRun",
+            )
         limit = MAX_ASYNC_PAYLOAD if kind == "Event" else MAX_SYNC_PAYLOAD
         if len(body) > limit:
-            return self._error(413, "RequestEntityTooLargeException",
-                               f"{len(body)} byte payload exceeds the {limit} byte limit for {kind}")
+            return self._error(
+                413,
+                "RequestEntityTooLargeException",
+                f"{len(body)} byte payload exceeds the {limit} byte limit for {kind}",
+            )
         try:
             event = json.loads(body.decode("utf-8")) if body else {}
         except (UnicodeDecodeError, ValueError) as exc:
-            return self._error(400, "InvalidRequestContentException",
-                               f"Could not parse request body into json: {exc}")
+            return self._error(400, "InvalidRequestContentException", f"Could not parse request body into json: {exc}")
         if kind == "DryRun":
             return self._reply(204, b"")
         if kind == "Event":
@@ -147,15 +158,14 @@ class _Handler(BaseHTTPRequestHandler):
             result = runtime.invoke_sync(event)
         except FunctionError as exc:
             payload = json.dumps({"errorMessage": exc.message, "errorType": exc.error_type}).encode()
-            return self._reply(200, payload, {"X-Amz-Function-Error": "Unhandled",
-                                              "X-Amz-Executed-Version": "$LATEST"})
+            return self._reply(200, payload, {"X-Amz-Function-Error": "Unhandled", "X-Amz-Executed-Version": "$LATEST"})
         return self._reply(200, json.dumps(result).encode(), {"X-Amz-Executed-Version": "$LATEST"})
 
     def _error(self, status: int, error_type: str, message: str) -> None:
         payload = json.dumps({"Type": "User", "message": message}).encode()
         self._reply(status, payload, {"x-amzn-ErrorType": error_type})
 
-    def _reply(self, status: int, payload: bytes, headers: Optional[dict] = None) -> None:
+    def _reply(self, status: int, payload: bytes, headers: dict | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))

@@ -6,6 +6,7 @@ kernel kills it with the parent (procs.die_with_parent). A process of its own, r
 of the stack, gives moto its own interpreter lock and its own state, so two stacks never share
 buckets.
 """
+
 from __future__ import annotations
 
 import json

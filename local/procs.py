@@ -8,6 +8,7 @@ Linux ties PR_SET_PDEATHSIG to the *thread* that started the child, not the proc
 when that thread exits. The stack starts the moto server from the thread that calls start() and
 each worker from the slot thread that owns it for its whole life, so this is what we want.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -15,7 +16,8 @@ import os
 import signal
 import subprocess
 import sys
-from typing import IO, Iterator, Optional
+from collections.abc import Iterator
+from typing import IO
 
 _PR_SET_PDEATHSIG = 1
 
@@ -80,7 +82,7 @@ def exit_status(proc: subprocess.Popen, grace_s: float = 5.0) -> str:
     return f"exit code {code}"
 
 
-def start_time(pid: int) -> Optional[int]:
+def start_time(pid: int) -> int | None:
     """The process's start time in clock ticks since boot (/proc/PID/stat field 22), which tells a
     process from a later one that reuses its pid; None when there is no such process."""
     try:

@@ -17,6 +17,7 @@ stop() is prompt, the way Lambda freezes an environment: a worker in the middle 
 is killed at once rather than waited for, and stop() says which invocations it interrupted and
 which queued events it dropped (a stopped local stack has nobody to retry them later).
 """
+
 from __future__ import annotations
 
 import json
@@ -30,13 +31,12 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
 
 from components.project import FUNCTIONS_DIR
 from local.procs import end_child, exit_status
-
 
 INIT_GRACE_S = 120  # Lambda allows 10 s of init (more for images); a busy 2-core machine can be slower
 # How long stop() waits for a slot once its worker is ended; a slot still busy then is abandoned
@@ -56,16 +56,16 @@ class FunctionError(Exception):
 @dataclass
 class FunctionSpec:
     name: str
-    handler: str            # module.attr, importable from code_dir
-    env: dict               # the complete environment of a worker
+    handler: str  # module.attr, importable from code_dir
+    env: dict  # the complete environment of a worker
     memory_mb: int
     timeout_s: int
     concurrency: int
     max_retry_attempts: int
     max_event_age_s: int
     code_dir: str = str(FUNCTIONS_DIR)
-    log_file: Optional[Path] = None  # the function's "CloudWatch log group"; None: discard
-    tmp_root: Optional[Path] = None  # each environment gets its own /tmp below this
+    log_file: Path | None = None  # the function's "CloudWatch log group"; None: discard
+    tmp_root: Path | None = None  # each environment gets its own /tmp below this
 
 
 @dataclass
@@ -76,7 +76,7 @@ class Invocation:
     received: float = field(default_factory=time.time)
     attempts: int = 0
     not_before: float = 0.0
-    reply: Optional[queue.Queue] = None  # RequestResponse: where the outcome goes
+    reply: queue.Queue | None = None  # RequestResponse: where the outcome goes
 
 
 class _Worker:
@@ -96,7 +96,7 @@ class _Worker:
         self.to_worker.write(json.dumps(message) + "\n")
         self.to_worker.flush()
 
-    def receive(self, timeout_s: float) -> Optional[dict]:
+    def receive(self, timeout_s: float) -> dict | None:
         """The next message, None on timeout; EOFError when the worker is gone."""
         deadline = time.monotonic() + timeout_s
         while b"\n" not in self._buffer:
@@ -130,9 +130,15 @@ class _Worker:
 
 
 class FunctionRuntime:
-    def __init__(self, spec: FunctionSpec, on_failure: Callable[[dict], None], *,
-                 retry_delay_s: float = 0.5, log: Callable[[str], None] = lambda _: None,
-                 provisioned: bool = False):
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        on_failure: Callable[[dict], None],
+        *,
+        retry_delay_s: float = 0.5,
+        log: Callable[[str], None] = lambda _: None,
+        provisioned: bool = False,
+    ):
         if spec.concurrency < 1:
             raise ValueError(f"{spec.name}: concurrency must be at least 1")
         self.spec = spec
@@ -143,18 +149,28 @@ class FunctionRuntime:
         self.provisioned = provisioned
         self._ready = threading.Semaphore(0)
         self.pending: queue.Queue[Invocation] = queue.Queue()
-        self.stats = {"invocations": 0, "errors": 0, "cold_starts": 0, "init_errors": 0,
-                      "retries": 0, "dead_lettered": 0, "durations_ms": [], "init_ms": [],
-                      "max_memory_used_mb": 0.0}
+        self.stats = {
+            "invocations": 0,
+            "errors": 0,
+            "cold_starts": 0,
+            "init_errors": 0,
+            "retries": 0,
+            "dead_lettered": 0,
+            "durations_ms": [],
+            "init_ms": [],
+            "max_memory_used_mb": 0.0,
+        }
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._busy = 0
         self.max_concurrency_seen = 0
         self._workers: dict[int, _Worker] = {}  # slot → live worker
         self._running: dict[int, Invocation] = {}  # slot → the invocation its worker is running
-        self.interrupted: list[Invocation] = []     # running when stop() came
-        self._slots = [threading.Thread(target=self._slot, args=(i,), name=f"{spec.name}-{i}", daemon=True)
-                       for i in range(spec.concurrency)]
+        self.interrupted: list[Invocation] = []  # running when stop() came
+        self._slots = [
+            threading.Thread(target=self._slot, args=(i,), name=f"{spec.name}-{i}", daemon=True)
+            for i in range(spec.concurrency)
+        ]
         self._log_fh = open(spec.log_file, "ab") if spec.log_file else None
 
     # -- public -------------------------------------------------------------------------------
@@ -239,15 +255,18 @@ class FunctionRuntime:
         st["concurrency"] = self.spec.concurrency
         st["memory_mb"] = self.spec.memory_mb
         if durations:
-            st["duration_ms"] = {"n": len(durations), "p50": round(durations[len(durations) // 2], 1),
-                                 "max": round(durations[-1], 1),
-                                 "mean": round(sum(durations) / len(durations), 1)}
+            st["duration_ms"] = {
+                "n": len(durations),
+                "p50": round(durations[len(durations) // 2], 1),
+                "max": round(durations[-1], 1),
+                "mean": round(sum(durations) / len(durations), 1),
+            }
         return st
 
     # -- one concurrency slot = one execution environment at a time ---------------------------
 
     def _slot(self, index: int) -> None:
-        worker: Optional[_Worker] = None
+        worker: _Worker | None = None
         try:
             if self.provisioned:
                 worker, _ = self._start_worker(index)
@@ -282,7 +301,7 @@ class FunctionRuntime:
             if worker is not None:
                 self._retire(index, worker)
 
-    def _cold_start(self, index: int, inv: Invocation) -> Optional[_Worker]:
+    def _cold_start(self, index: int, inv: Invocation) -> _Worker | None:
         worker, hello = self._start_worker(index)
         if worker is not None:
             return worker
@@ -294,7 +313,7 @@ class FunctionRuntime:
         self._failed(inv, FunctionError(hello["errorType"], hello["errorMessage"]))
         return None
 
-    def _start_worker(self, index: int) -> tuple[Optional[_Worker], dict]:
+    def _start_worker(self, index: int) -> tuple[_Worker | None, dict]:
         """A new environment, initialised; (None, the init error) when its init failed."""
         s = self.spec
         env = dict(s.env)
@@ -310,10 +329,26 @@ class FunctionRuntime:
         out = self._log_fh if self._log_fh is not None else subprocess.DEVNULL
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-s", "-E", "-u", "-m", "local.worker", str(os.getpid()), str(to_r), str(from_w),
-                 s.handler],
-                env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out, pass_fds=(to_r, from_w),
-                cwd=s.code_dir, start_new_session=True)  # its own session: a terminal's Ctrl-C reaches only us
+                [
+                    sys.executable,
+                    "-s",
+                    "-E",
+                    "-u",
+                    "-m",
+                    "local.worker",
+                    str(os.getpid()),
+                    str(to_r),
+                    str(from_w),
+                    s.handler,
+                ],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                pass_fds=(to_r, from_w),
+                cwd=s.code_dir,
+                start_new_session=True,
+            )  # its own session: a terminal's Ctrl-C reaches only us
         finally:
             os.close(to_r)
             os.close(from_w)
@@ -324,11 +359,17 @@ class FunctionRuntime:
         try:
             hello = worker.receive(INIT_GRACE_S)
         except EOFError:
-            hello = {"status": "init_error", "errorType": "Runtime.ExitError",
-                     "errorMessage": f"the runtime exited during init ({exit_status(proc)})"}
+            hello = {
+                "status": "init_error",
+                "errorType": "Runtime.ExitError",
+                "errorMessage": f"the runtime exited during init ({exit_status(proc)})",
+            }
         if hello is None:
-            hello = {"status": "init_error", "errorType": "Sandbox.Timedout",
-                     "errorMessage": f"init did not finish within {INIT_GRACE_S} s"}
+            hello = {
+                "status": "init_error",
+                "errorType": "Sandbox.Timedout",
+                "errorMessage": f"init did not finish within {INIT_GRACE_S} s",
+            }
         if hello["status"] == "ready":
             with self._lock:
                 self.stats["init_ms"].append(hello["init_ms"])
@@ -341,11 +382,12 @@ class FunctionRuntime:
         self.log(f"{s.name}: init failed: {hello['errorType']}: {hello['errorMessage']}")
         return None, hello
 
-    def _run(self, index: int, worker: _Worker, inv: Invocation) -> Optional[_Worker]:
+    def _run(self, index: int, worker: _Worker, inv: Invocation) -> _Worker | None:
         s = self.spec
         if inv.asynchronous and time.time() - inv.received > s.max_event_age_s:
-            self._dead_letter(inv, FunctionError("EventAgeExceeded", "maximum event age exceeded"),
-                              condition="EventAgeExceeded")
+            self._dead_letter(
+                inv, FunctionError("EventAgeExceeded", "maximum event age exceeded"), condition="EventAgeExceeded"
+            )
             return worker
         inv.attempts += 1
         with self._lock:
@@ -355,8 +397,11 @@ class FunctionRuntime:
             worker.send({"request_id": inv.request_id, "event": inv.event, "timeout_ms": s.timeout_s * 1000})
             answer = worker.receive(s.timeout_s)
         except (EOFError, BrokenPipeError, OSError):
-            answer = {"status": "error", "errorType": "Runtime.ExitError",
-                      "errorMessage": f"the runtime exited ({exit_status(worker.proc)})"}
+            answer = {
+                "status": "error",
+                "errorType": "Runtime.ExitError",
+                "errorMessage": f"the runtime exited ({exit_status(worker.proc)})",
+            }
         finally:
             with self._lock:
                 del self._running[index]
@@ -366,14 +411,16 @@ class FunctionRuntime:
             self._retire(index, worker, kill=True)
             return None
         if answer is None:
-            answer = {"status": "error", "errorType": "Sandbox.Timedout",
-                      "errorMessage": f"Task timed out after {s.timeout_s:.2f} seconds",
-                      "duration_ms": s.timeout_s * 1000}
+            answer = {
+                "status": "error",
+                "errorType": "Sandbox.Timedout",
+                "errorMessage": f"Task timed out after {s.timeout_s:.2f} seconds",
+                "duration_ms": s.timeout_s * 1000,
+            }
         with self._lock:
             if "duration_ms" in answer:
                 self.stats["durations_ms"].append(answer["duration_ms"])
-            self.stats["max_memory_used_mb"] = max(self.stats["max_memory_used_mb"],
-                                                   answer.get("max_rss_mb") or 0.0)
+            self.stats["max_memory_used_mb"] = max(self.stats["max_memory_used_mb"], answer.get("max_rss_mb") or 0.0)
         if answer["status"] == "ok":
             if inv.reply is not None:
                 inv.reply.put(answer["result"])
@@ -424,13 +471,13 @@ class FunctionRuntime:
         }
         try:
             self.on_failure(record)
-        except Exception as exc:  # noqa: BLE001 - a slot must outlive a broken destination
-            self.log(f"{self.spec.name}: could not deliver request {inv.request_id} to its "
-                     f"on-failure destination: {exc}")
+        except Exception as exc:
+            self.log(
+                f"{self.spec.name}: could not deliver request {inv.request_id} to its on-failure destination: {exc}"
+            )
 
     def _retire(self, index: int, worker: _Worker, *, kill: bool = False) -> None:
         with self._lock:
             if self._workers.get(index) is worker:
                 del self._workers[index]
         worker.stop(kill=kill)
-

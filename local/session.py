@@ -1,13 +1,13 @@
 """One run through a local stack: upload videos, wait until each has a result or has failed, and
 report what happened (the grader's table and checks, every object in every bucket, the dead-letter
 queues, what each function did)."""
+
 from __future__ import annotations
 
 import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 from components import topology
 from local.stack import LocalStack
@@ -20,8 +20,9 @@ from tools.workload import Buckets, upload_videos
 @dataclass
 class Outcome:
     """Which uploads ended how, while the run waits."""
-    done: set = field(default_factory=set)                  # result present
-    failed: dict = field(default_factory=dict)              # video key → "video-splitting-dlq: ..."
+
+    done: set = field(default_factory=set)  # result present
+    failed: dict = field(default_factory=dict)  # video key → "video-splitting-dlq: ..."
     pending: list = field(default_factory=list)
 
 
@@ -41,8 +42,10 @@ def failed_videos(stack: LocalStack, videos: list[str]) -> dict[str, str]:
             video = by_key.get((obj.bucket, obj.key))
             if video is not None and video not in failed:
                 error = record["responsePayload"]
-                failed[video] = (f"{record['function']}-dlq after {record['requestContext']['approximateInvokeCount']} "
-                                 f"attempts: {error['errorType']}")
+                failed[video] = (
+                    f"{record['function']}-dlq after {record['requestContext']['approximateInvokeCount']} "
+                    f"attempts: {error['errorType']}"
+                )
     return failed
 
 
@@ -53,7 +56,7 @@ def _listing(s3, bucket: str) -> set[str]:
     return present
 
 
-def outcome(stack: LocalStack, s3, videos: list[str], seen: Optional[dict[str, float]] = None) -> Outcome:
+def outcome(stack: LocalStack, s3, videos: list[str], seen: dict[str, float] | None = None) -> Outcome:
     """Where each video stands; `seen` collects when each frame and result key first appeared."""
     now = time.time()
     present = _listing(s3, stack.settings.output_bucket)
@@ -67,9 +70,16 @@ def outcome(stack: LocalStack, s3, videos: list[str], seen: Optional[dict[str, f
     return result
 
 
-def run_videos(stack: LocalStack, files: list[Path], *, expect: Optional[Expectation] = None,
-               timeout_s: float = 600, rate: Optional[float] = None, prefix: str = "",
-               progress: bool = True) -> dict:
+def run_videos(
+    stack: LocalStack,
+    files: list[Path],
+    *,
+    expect: Expectation | None = None,
+    timeout_s: float = 600,
+    rate: float | None = None,
+    prefix: str = "",
+    progress: bool = True,
+) -> dict:
     """Upload `files`, wait for every result or failure (at most `timeout_s`), and report."""
     s = stack.settings
     s3 = stack.client("s3")
@@ -104,9 +114,16 @@ def run_videos(stack: LocalStack, files: list[Path], *, expect: Optional[Expecta
     report["latency_s"]["observed"] = {
         "source": "polled every 0.1 s from the end of each upload",
         "end_to_end": round(last - min(u.started for u in uploads), 3) if last else None,
-        "per_video": ({"n": len(observed), "p50": round(statistics.median(observed), 3),
-                       "max": round(max(observed), 3), "mean": round(statistics.fmean(observed), 3)}
-                      if observed else None),
+        "per_video": (
+            {
+                "n": len(observed),
+                "p50": round(statistics.median(observed), 3),
+                "max": round(max(observed), 3),
+                "mean": round(statistics.fmean(observed), 3),
+            }
+            if observed
+            else None
+        ),
     }
     report["local"] = {
         "architecture": s.architecture,
@@ -125,11 +142,13 @@ def run_videos(stack: LocalStack, files: list[Path], *, expect: Optional[Expecta
         "upload_errors": [u.error for u in uploads if u.error],
     }
     if report["checks"]["results_correct"] is False and report["local"]["untrained_weights"]:
-        report["hint"] = ("the recognizer ran the untrained stand-in weights: names match only faces "
-                          "enrolled with those same weights")
+        report["hint"] = (
+            "the recognizer ran the untrained stand-in weights: names match only faces enrolled with those same weights"
+        )
     report["objects"] = contents
-    report["dead_letter_queues"] = {f"{stack.function_name(role)}-dlq": stack.read_dead_letter_queue(role)
-                                    for role in topology.FUNCTIONS}
+    report["dead_letter_queues"] = {
+        f"{stack.function_name(role)}-dlq": stack.read_dead_letter_queue(role) for role in topology.FUNCTIONS
+    }
     return report
 
 
@@ -144,25 +163,31 @@ def describe(report: dict) -> str:
     lines = [format_table(report), ""]
     local = report["local"]
     wall = local["wall_s"]
-    lines.append(f"{local['architecture']}: {report['uploads']} uploads in {wall['upload']:.2f} s; "
-                 f"every video accounted for after {wall['until_last_outcome']:.2f} s "
-                 f"({local['succeeded']} results, {len(local['failed'])} failed)"
-                 if local["accounted_for"] else
-                 f"{local['architecture']}: NOT every video accounted for: {len(local['lost'])} without "
-                 f"result or failure after {wall['until_last_outcome']:.2f} s: {', '.join(local['lost'][:5])}")
+    lines.append(
+        f"{local['architecture']}: {report['uploads']} uploads in {wall['upload']:.2f} s; "
+        f"every video accounted for after {wall['until_last_outcome']:.2f} s "
+        f"({local['succeeded']} results, {len(local['failed'])} failed)"
+        if local["accounted_for"]
+        else f"{local['architecture']}: NOT every video accounted for: {len(local['lost'])} without "
+        f"result or failure after {wall['until_last_outcome']:.2f} s: {', '.join(local['lost'][:5])}"
+    )
     for name, st in local["functions"].items():
         d = st.get("duration_ms") or {}
         over = "  (above its memory setting: Lambda would end it)" if st["max_memory_used_mb"] > st["memory_mb"] else ""
-        lines.append(f"  {name}: {st['invocations']} invocations, {st['errors']} errors, {st['retries']} retries, "
-                     f"{st['cold_starts']} cold starts (init {', '.join(f'{v / 1000:.1f}' for v in st['init_ms']) or '-'} s), "
-                     f"duration p50 {d.get('p50', 0):.0f} ms max {d.get('max', 0):.0f} ms, "
-                     f"concurrency {st['max_concurrency_seen']}/{st['concurrency']}, "
-                     f"max memory used {st['max_memory_used_mb']:.0f} of {st['memory_mb']} MB{over}")
+        lines.append(
+            f"  {name}: {st['invocations']} invocations, {st['errors']} errors, {st['retries']} retries, "
+            f"{st['cold_starts']} cold starts (init {', '.join(f'{v / 1000:.1f}' for v in st['init_ms']) or '-'} s), "
+            f"duration p50 {d.get('p50', 0):.0f} ms max {d.get('max', 0):.0f} ms, "
+            f"concurrency {st['max_concurrency_seen']}/{st['concurrency']}, "
+            f"max memory used {st['max_memory_used_mb']:.0f} of {st['memory_mb']} MB{over}"
+        )
     for queue, records in report["dead_letter_queues"].items():
         lines.append(f"  {queue}: {len(records)} message(s)")
         for r in records:
             payload = r["responsePayload"]
-            lines.append(f"    {r['requestContext']['condition']} after {r['requestContext']['approximateInvokeCount']} "
-                         f"attempts: {payload['errorType']}: {payload['errorMessage']}")
+            lines.append(
+                f"    {r['requestContext']['condition']} after {r['requestContext']['approximateInvokeCount']} "
+                f"attempts: {payload['errorType']}: {payload['errorMessage']}"
+            )
     lines.append(f"  function logs: {local['logs']}")
     return "\n".join(lines)

@@ -25,6 +25,7 @@ What differs, and why:
   before start() returns, as with Lambda's provisioned concurrency; runs then measure throughput
   without the cold start.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -38,14 +39,14 @@ import tempfile
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 from components import topology
+from components.project import FUNCTIONS_DIR
 from components.settings import FunctionSettings, StackSettings, load_stack_file
 from local.lambda_api import LambdaApi
 from local.procs import alive, end_child, start_time
-from components.project import FUNCTIONS_DIR
 from local.runtime import FunctionRuntime, FunctionSpec
 
 WORKDIR_PREFIX = "vfp-local-"  # each stack's work folder (its functions' /tmp) in the system's temp folder
@@ -60,7 +61,7 @@ class StackError(RuntimeError):
     """The local stack could not start or was misconfigured; the message says which part."""
 
 
-def load_settings(stack_file: Path, *, db: Optional[Path] = None, architecture: Optional[str] = None) -> StackSettings:
+def load_settings(stack_file: Path, *, db: Path | None = None, architecture: str | None = None) -> StackSettings:
     """The stack file's settings as `pulumi up` would see them, with the face database and wiring
     overridden when given (as `pulumi config set` would)."""
     overrides = {}
@@ -71,12 +72,14 @@ def load_settings(stack_file: Path, *, db: Optional[Path] = None, architecture: 
     return load_stack_file(Path(stack_file), overrides=overrides)
 
 
-def effective_concurrency(function: FunctionSettings, requested: Optional[int]) -> int:
+def effective_concurrency(function: FunctionSettings, requested: int | None) -> int:
     """How many environments a function gets: its reserved concurrency (at most `requested` when
     given), or `requested` (default 2) when unreserved."""
     if function.reserved_concurrency == 0:
-        raise StackError(f"{function.name}: reserved concurrency 0 means the function may never run; "
-                         "set it to -1 (unreserved) or a positive number")
+        raise StackError(
+            f"{function.name}: reserved concurrency 0 means the function may never run; "
+            "set it to -1 (unreserved) or a positive number"
+        )
     if requested is not None and requested < 1:
         raise StackError(f"concurrency {requested}: must be at least 1")
     if function.reserved_concurrency > 0:
@@ -85,13 +88,22 @@ def effective_concurrency(function: FunctionSettings, requested: Optional[int]) 
 
 
 class LocalStack:
-    def __init__(self, settings: StackSettings, *, torch_home: Path, concurrency: Optional[int] = None,
-                 log_dir: Optional[Path] = None, retry_delay_s: float = 0.5,
-                 ffmpeg_path: Optional[str] = None, code_dir: str = str(FUNCTIONS_DIR),
-                 provisioned: bool = False, log: Optional[Callable[[str], None]] = None):
+    def __init__(
+        self,
+        settings: StackSettings,
+        *,
+        torch_home: Path,
+        concurrency: int | None = None,
+        log_dir: Path | None = None,
+        retry_delay_s: float = 0.5,
+        ffmpeg_path: str | None = None,
+        code_dir: str = str(FUNCTIONS_DIR),
+        provisioned: bool = False,
+        log: Callable[[str], None] | None = None,
+    ):
         self.settings = settings
         self.torch_home = Path(torch_home).resolve()
-        self.model_dir: Optional[Path] = None  # the graphs exported from torch_home's weights, at start()
+        self.model_dir: Path | None = None  # the graphs exported from torch_home's weights, at start()
         self.requested_concurrency = concurrency
         self.retry_delay_s = retry_delay_s
         self.code_dir = code_dir
@@ -103,18 +115,18 @@ class LocalStack:
             ffmpeg_path = ffmpeg_exe()
         self.ffmpeg_path = ffmpeg_path
         self._given_log_dir = Path(log_dir) if log_dir else None
-        self.log_dir: Optional[Path] = None
-        self._workdir: Optional[Path] = None
+        self.log_dir: Path | None = None
+        self._workdir: Path | None = None
         self.plan = topology.triggers(settings.architecture)
         self.function_settings = dict(settings.functions)
         self.buckets = {role: settings.bucket(role) for role in topology.BUCKETS}
         self.concurrency = {role: effective_concurrency(fs, concurrency) for role, fs in self.function_settings.items()}
 
-        self.endpoint_url: Optional[str] = None
-        self.moto_port: Optional[int] = None
-        self._moto: Optional[subprocess.Popen] = None
+        self.endpoint_url: str | None = None
+        self.moto_port: int | None = None
+        self._moto: subprocess.Popen | None = None
         self._moto_log = None
-        self.lambda_api: Optional[LambdaApi] = None
+        self.lambda_api: LambdaApi | None = None
         self.runtimes: dict[str, FunctionRuntime] = {}  # by role
         self.event_queues: dict[str, str] = {}  # role → queue URL
         self.dead_letter_queues: dict[str, str] = {}  # role → queue URL
@@ -129,13 +141,13 @@ class LocalStack:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def __enter__(self) -> "LocalStack":
+    def __enter__(self) -> LocalStack:
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def start(self) -> "LocalStack":
+    def start(self) -> LocalStack:
         if self._started:
             raise StackError("the local stack is already started")
         self._started = True
@@ -156,9 +168,11 @@ class LocalStack:
         except BaseException:
             self.stop()
             raise
-        self.log(f"{self.settings.architecture} stack up: S3/SQS {self.endpoint_url}, Lambda {self.lambda_api.url}, "
-                 + ", ".join(f"{self.function_settings[r].name} ×{n}" for r, n in self.concurrency.items())
-                 + f"; logs in {self.log_dir}")
+        self.log(
+            f"{self.settings.architecture} stack up: S3/SQS {self.endpoint_url}, Lambda {self.lambda_api.url}, "
+            + ", ".join(f"{self.function_settings[r].name} ×{n}" for r, n in self.concurrency.items())
+            + f"; logs in {self.log_dir}"
+        )
         return self
 
     def stop(self) -> None:
@@ -174,9 +188,11 @@ class LocalStack:
             self.interrupted.setdefault(self.function_name(role), []).extend(i.event for i in ended["interrupted"])
             for what, invocations in ended.items():
                 if invocations:
-                    self.log(f"stopped {self.function_name(role)}: {what} {len(invocations)} invocation(s): "
-                             + "; ".join(describe_event(i.event) for i in invocations[:5])
-                             + (" ..." if len(invocations) > 5 else ""))
+                    self.log(
+                        f"stopped {self.function_name(role)}: {what} {len(invocations)} invocation(s): "
+                        + "; ".join(describe_event(i.event) for i in invocations[:5])
+                        + (" ..." if len(invocations) > 5 else "")
+                    )
         if self._moto is not None:
             end_child(self._moto, self._moto.stdin)  # at EOF the server process exits
             self._moto.stdout.close()
@@ -200,15 +216,23 @@ class LocalStack:
 
         url = self.lambda_api.url if service == "lambda" else self.endpoint_url
         return boto3.session.Session().client(
-            service, endpoint_url=url, region_name=self.settings.region, aws_access_key_id=DUMMY_KEY,
+            service,
+            endpoint_url=url,
+            region_name=self.settings.region,
+            aws_access_key_id=DUMMY_KEY,
             aws_secret_access_key=DUMMY_KEY,
-            config=Config(retries={"mode": "standard", "max_attempts": 4}, max_pool_connections=32))
+            config=Config(retries={"mode": "standard", "max_attempts": 4}, max_pool_connections=32),
+        )
 
     def client_environment(self) -> dict[str, str]:
         """Environment that points any AWS SDK or CLI at this stack."""
-        return {"AWS_ENDPOINT_URL": self.endpoint_url, "AWS_ENDPOINT_URL_LAMBDA": self.lambda_api.url,
-                "AWS_ACCESS_KEY_ID": DUMMY_KEY, "AWS_SECRET_ACCESS_KEY": DUMMY_KEY,
-                "AWS_DEFAULT_REGION": self.settings.region}
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_ENDPOINT_URL_LAMBDA": self.lambda_api.url,
+            "AWS_ACCESS_KEY_ID": DUMMY_KEY,
+            "AWS_SECRET_ACCESS_KEY": DUMMY_KEY,
+            "AWS_DEFAULT_REGION": self.settings.region,
+        }
 
     def function_name(self, role: str) -> str:
         return self.function_settings[role].name
@@ -231,8 +255,9 @@ class LocalStack:
                 return False
             for url in self.event_queues.values():
                 attrs = self._sqs.get_queue_attributes(
-                    QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages",
-                                                  "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+                    QueueUrl=url,
+                    AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+                )["Attributes"]
                 if int(attrs["ApproximateNumberOfMessages"]) or int(attrs["ApproximateNumberOfMessagesNotVisible"]):
                     return False
         return True
@@ -283,13 +308,18 @@ class LocalStack:
     def _start_moto(self) -> None:
         self._moto_log = open(self.log_dir / "moto.log", "ab")
         self._moto = subprocess.Popen(
-            [sys.executable, "-I", "-m", "local.moto_process", str(os.getpid())], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=self._moto_log, start_new_session=True)
+            [sys.executable, "-I", "-m", "local.moto_process", str(os.getpid())],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._moto_log,
+            start_new_session=True,
+        )
         ready, _, _ = select.select([self._moto.stdout], [], [], 60)
         line = self._moto.stdout.readline() if ready else b""
         if not line:
-            raise StackError(f"the moto server did not start (exit code {self._moto.poll()}); "
-                             f"see {self.log_dir / 'moto.log'}")
+            raise StackError(
+                f"the moto server did not start (exit code {self._moto.poll()}); see {self.log_dir / 'moto.log'}"
+            )
         address = json.loads(line)
         self.moto_port = address["port"]
         self.endpoint_url = f"http://{address['host']}:{address['port']}"
@@ -299,8 +329,7 @@ class LocalStack:
     def _create_resources(self) -> None:
         s = self.settings
         for bucket in self.buckets.values():
-            kwargs = {} if s.region == "us-east-1" else {
-                "CreateBucketConfiguration": {"LocationConstraint": s.region}}
+            kwargs = {} if s.region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": s.region}}
             self._s3.create_bucket(Bucket=bucket, **kwargs)
         for role in self.function_settings:
             name = self.function_name(role)
@@ -309,15 +338,30 @@ class LocalStack:
         for role in dict.fromkeys(t.function for t in self.plan):
             url = self._sqs.create_queue(QueueName=f"{self.function_name(role)}-s3-events")["QueueUrl"]
             self.event_queues[role] = url
-            arns[role] = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            arns[role] = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
         for bucket_role in dict.fromkeys(t.bucket for t in self.plan):
             mine = [t for t in self.plan if t.bucket == bucket_role]
             self._s3.put_bucket_notification_configuration(
                 Bucket=self.buckets[bucket_role],
-                NotificationConfiguration={"QueueConfigurations": [
-                    {"Id": f"{t.function}{suffix or '-all'}", "QueueArn": arns[t.function], "Events": list(t.events),
-                     **({"Filter": {"Key": {"FilterRules": [{"Name": "suffix", "Value": suffix}]}}} if suffix else {})}
-                    for t in mine for suffix in t.filters()]})
+                NotificationConfiguration={
+                    "QueueConfigurations": [
+                        {
+                            "Id": f"{t.function}{suffix or '-all'}",
+                            "QueueArn": arns[t.function],
+                            "Events": list(t.events),
+                            **(
+                                {"Filter": {"Key": {"FilterRules": [{"Name": "suffix", "Value": suffix}]}}}
+                                if suffix
+                                else {}
+                            ),
+                        }
+                        for t in mine
+                        for suffix in t.filters()
+                    ]
+                },
+            )
 
     def _start_functions(self) -> None:
         tmp_root = self._workdir / "tmp"
@@ -327,14 +371,25 @@ class LocalStack:
         self.lambda_api.start()
         for role, fs in self.function_settings.items():
             spec = FunctionSpec(
-                name=fs.name, handler=topology.FUNCTIONS[role].handler, env=self._environment(role, fs),
+                name=fs.name,
+                handler=topology.FUNCTIONS[role].handler,
+                env=self._environment(role, fs),
                 memory_mb=fs.memory_mb,
-                timeout_s=fs.timeout_s, concurrency=self.concurrency[role],
-                max_retry_attempts=self.settings.max_retry_attempts, max_event_age_s=self.settings.max_event_age_s,
-                code_dir=self.code_dir, log_file=self.log_dir / f"{fs.name}.log", tmp_root=tmp_root)
+                timeout_s=fs.timeout_s,
+                concurrency=self.concurrency[role],
+                max_retry_attempts=self.settings.max_retry_attempts,
+                max_event_age_s=self.settings.max_event_age_s,
+                code_dir=self.code_dir,
+                log_file=self.log_dir / f"{fs.name}.log",
+                tmp_root=tmp_root,
+            )
             self.runtimes[role] = by_name[fs.name] = FunctionRuntime(
-                spec, self._on_failure(role), retry_delay_s=self.retry_delay_s, log=self.log,
-                provisioned=self.provisioned)
+                spec,
+                self._on_failure(role),
+                retry_delay_s=self.retry_delay_s,
+                log=self.log,
+                provisioned=self.provisioned,
+            )
         for runtime in self.runtimes.values():
             runtime.start()
         for runtime in self.runtimes.values() if self.provisioned else ():
@@ -347,19 +402,25 @@ class LocalStack:
 
     def locations(self) -> topology.Locations:
         """Where the functions find their files on this machine (on Lambda: the layer and the image)."""
-        return topology.Locations(ffmpeg=self.ffmpeg_path, face_database=str(self.settings.face_database),
-                                  models=str(self.model_dir))
+        return topology.Locations(
+            ffmpeg=self.ffmpeg_path, face_database=str(self.settings.face_database), models=str(self.model_dir)
+        )
 
     def _environment(self, role: str, fs: FunctionSettings) -> dict[str, str]:
         s = self.settings
         function_env = topology.environment(role, s, self.locations())
         # The only local part: where S3 and Lambda are.
-        env = sandbox_environment(s.region, AWS_ENDPOINT_URL_S3=self.endpoint_url,
-                                  AWS_ENDPOINT_URL_LAMBDA=self.lambda_api.url)
-        env.update({  # what Lambda sets for every function
-            "AWS_LAMBDA_FUNCTION_NAME": fs.name, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fs.memory_mb),
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "LAMBDA_TASK_ROOT": self.code_dir,
-        })
+        env = sandbox_environment(
+            s.region, AWS_ENDPOINT_URL_S3=self.endpoint_url, AWS_ENDPOINT_URL_LAMBDA=self.lambda_api.url
+        )
+        env.update(
+            {  # what Lambda sets for every function
+                "AWS_LAMBDA_FUNCTION_NAME": fs.name,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fs.memory_mb),
+                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                "LAMBDA_TASK_ROOT": self.code_dir,
+            }
+        )
         env.update(function_env)
         return env
 
@@ -369,9 +430,10 @@ class LocalStack:
         runtime = self.runtimes[role]
         while not self._stopping.is_set():
             try:
-                messages = self._sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
-                                                     VisibilityTimeout=60).get("Messages", [])
-            except Exception as exc:  # noqa: BLE001 - keep polling; stop() ends the loop
+                messages = self._sqs.receive_message(
+                    QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=60
+                ).get("Messages", [])
+            except Exception as exc:
                 if not self._stopping.is_set():
                     self.log(f"{self.function_name(role)}: polling S3 notifications failed: {exc}")
                     time.sleep(0.5)
@@ -385,7 +447,7 @@ class LocalStack:
                     if event.get("Event") != "s3:TestEvent":
                         runtime.invoke_async(event)
                     self._sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-                except Exception as exc:  # noqa: BLE001 - the message becomes visible again and is retried
+                except Exception as exc:
                     self.log(f"{self.function_name(role)}: could not hand over a notification: {exc}")
                 finally:
                     with self._dl_lock:
@@ -396,9 +458,11 @@ class LocalStack:
             self._sqs.send_message(QueueUrl=self.dead_letter_queues[role], MessageBody=json.dumps(record))
             with self._dl_lock:  # after the send: whoever sees it here finds it in the queue too
                 self._dead_letters.append({"function": self.function_name(role), **record})
-            self.log(f"{self.function_name(role)}: request {record['requestContext']['requestId']} → "
-                     f"{self.function_name(role)}-dlq ({record['requestContext']['condition']}: "
-                     f"{record['responsePayload']['errorType']}: {record['responsePayload']['errorMessage']})")
+            self.log(
+                f"{self.function_name(role)}: request {record['requestContext']['requestId']} → "
+                f"{self.function_name(role)}-dlq ({record['requestContext']['condition']}: "
+                f"{record['responsePayload']['errorType']}: {record['responsePayload']['errorMessage']})"
+            )
 
         return send
 
@@ -444,8 +508,10 @@ def remove_stale_workdirs(root: Path, *, log: Callable[[str], None] = lambda _: 
         shutil.rmtree(folder, ignore_errors=True)
         removed.append(folder)
     if removed:
-        log(f"removed {len(removed)} work folder(s) of stacks that ended without stopping: "
-            + ", ".join(map(str, removed)))
+        log(
+            f"removed {len(removed)} work folder(s) of stacks that ended without stopping: "
+            + ", ".join(map(str, removed))
+        )
     return removed
 
 
@@ -455,12 +521,17 @@ def sandbox_environment(region: str, **endpoints: str) -> dict[str, str]:
     profile, config file or instance metadata through which a real account's settings could leak."""
     env = {k: os.environ[k] for k in _INHERITED if k in os.environ}
     env.update(endpoints)
-    env.update({
-        "AWS_REGION": region, "AWS_DEFAULT_REGION": region,
-        "AWS_ACCESS_KEY_ID": DUMMY_KEY, "AWS_SECRET_ACCESS_KEY": DUMMY_KEY,
-        "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-        "AWS_EC2_METADATA_DISABLED": "true",
-    })
+    env.update(
+        {
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_ACCESS_KEY_ID": DUMMY_KEY,
+            "AWS_SECRET_ACCESS_KEY": DUMMY_KEY,
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+    )
     return env
 
 
@@ -469,8 +540,9 @@ def peek_queue(sqs, url: str) -> list[dict]:
     seen: dict[str, dict] = {}
     handles = []
     while True:
-        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30,
-                                    WaitTimeSeconds=0).get("Messages", [])
+        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30, WaitTimeSeconds=0).get(
+            "Messages", []
+        )
         if not batch:
             break
         for message in batch:

@@ -18,6 +18,7 @@ worker → parent: {"status": "ready", "pid", "init_ms"} once, then per invocati
                  {"status": "error", "errorType", "errorMessage", "duration_ms", "max_rss_mb"};
                  at start-up instead of ready: {"status": "init_error", "errorType", "errorMessage"}.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -87,10 +88,15 @@ def main(argv: list[str]) -> None:
         fn = getattr(importlib.import_module(module_name), attr)
     except ImportError as exc:
         traceback.print_exc()
-        send({"status": "init_error", "errorType": "Runtime.ImportModuleError",
-              "errorMessage": f"Unable to import module '{module_name}': {exc}"})
+        send(
+            {
+                "status": "init_error",
+                "errorType": "Runtime.ImportModuleError",
+                "errorMessage": f"Unable to import module '{module_name}': {exc}",
+            }
+        )
         return
-    except BaseException as exc:  # noqa: BLE001 - any init failure is reported, as Lambda does
+    except BaseException as exc:
         traceback.print_exc()
         send({"status": "init_error", "errorType": type(exc).__name__, "errorMessage": str(exc)})
         return
@@ -112,7 +118,7 @@ def main(argv: list[str]) -> None:
             except (TypeError, ValueError) as exc:
                 raise _MarshalError(f"Unable to marshal response: {exc}") from None
             reply = {"status": "ok", "result": result}
-        except Exception as exc:  # noqa: BLE001 - Lambda turns any exception into a function error
+        except Exception as exc:
             traceback.print_exc()
             error_type = "Runtime.MarshalError" if isinstance(exc, _MarshalError) else type(exc).__name__
             reply = {"status": "error", "errorType": error_type, "errorMessage": str(exc)}
@@ -120,9 +126,12 @@ def main(argv: list[str]) -> None:
         reply.update(duration_ms=round(duration_ms, 2), max_rss_mb=max_rss_mb())
         init = f"\tInit Duration: {init_ms:.2f} ms" if first else ""
         print(f"END RequestId: {request_id}", flush=True)
-        print(f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
-              f"Billed Duration: {int(duration_ms) + 1} ms\tMemory Size: {memory} MB\t"
-              f"Max Memory Used: {int(reply['max_rss_mb'])} MB{init}", flush=True)
+        print(
+            f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
+            f"Billed Duration: {int(duration_ms) + 1} ms\tMemory Size: {memory} MB\t"
+            f"Max Memory Used: {int(reply['max_rss_mb'])} MB{init}",
+            flush=True,
+        )
         first = False
         send(reply)
 

@@ -4,6 +4,7 @@ Nothing here reaches the network: S3 (and Lambda's Invoke API where a test needs
 by moto on loopback, videos come from scikit-image's pictures through the real ffmpeg, and the
 vggface2 checkpoint is a seeded untrained file that the real loading code reads.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,11 +21,18 @@ REGION = "us-east-1"
 @pytest.fixture(scope="session", autouse=True)
 def _fake_aws_credentials():
     """Credentials for moto only, so no test can ever sign a request to real AWS."""
-    saved = {k: os.environ.get(k) for k in
-             ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-              "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_ENDPOINT_URL")}
-    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-                      AWS_DEFAULT_REGION=REGION)
+    saved = {
+        k: os.environ.get(k)
+        for k in (
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_DEFAULT_REGION",
+            "AWS_PROFILE",
+            "AWS_ENDPOINT_URL",
+        )
+    }
+    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION=REGION)
     for k in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL"):
         os.environ.pop(k, None)
     yield
@@ -82,8 +90,10 @@ def model_dir(torch_home) -> Path:
 def videos(tmp_path_factory) -> dict[str, Path]:
     """One short video per sample image: astronaut, camera, chelsea (cat), coffee, pair."""
     folder = tmp_path_factory.mktemp("videos")
-    return {name: samples.make_video(name, folder / f"{name}.mp4")
-            for name in ("astronaut", "camera", "chelsea", "coffee", "pair")}
+    return {
+        name: samples.make_video(name, folder / f"{name}.mp4")
+        for name in ("astronaut", "camera", "chelsea", "coffee", "pair")
+    }
 
 
 @pytest.fixture(scope="session")
@@ -93,5 +103,6 @@ def video_8k(tmp_path_factory) -> Path:
 
     size = (limits.MAX_FRAME_WIDTH_8K, limits.MAX_FRAME_HEIGHT_8K)
     assert size[0] * size[1] == limits.MAX_FRAME_PIXELS
-    return samples.make_video("astronaut", tmp_path_factory.mktemp("video-8k") / "astronaut-8k.mp4",
-                              seconds=0.1, fps=10, size=size)
+    return samples.make_video(
+        "astronaut", tmp_path_factory.mktemp("video-8k") / "astronaut-8k.mp4", seconds=0.1, fps=10, size=size
+    )

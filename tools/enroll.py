@@ -17,6 +17,7 @@ i.e. exactly the frame the pipeline will recognise; `--frames N` takes N frames 
 Pictures in which no face is found are listed and skipped; a person left with no picture at all
 is an error, and nothing is written.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,12 +28,12 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
 
-from pipeline_common import keys
 from components.project import DEFAULT_TORCH_HOME
+from pipeline_common import keys
 from tools import weights
 from tools.ffmpeg import ffmpeg_exe
 
@@ -116,7 +117,7 @@ def from_mapping(mapping: Path) -> list[Sample]:
 # -- pictures --------------------------------------------------------------------------------------
 
 
-def pictures(path: Path, *, frames: int = 1, interval_s: float = 0.5, ffmpeg: Optional[str] = None) -> list:
+def pictures(path: Path, *, frames: int = 1, interval_s: float = 0.5, ffmpeg: str | None = None) -> list:
     """The PIL images to enrol from one file: the image itself, or frames of a video."""
     from PIL import Image, UnidentifiedImageError
 
@@ -145,8 +146,25 @@ def video_frames(video: Path, *, frames: int, interval_s: float, ffmpeg: str) ->
     with tempfile.TemporaryDirectory(prefix="vfp-enroll-") as folder:
         pattern = os.path.join(folder, "frame-%04d.jpg")
         run = subprocess.run(
-            [ffmpeg, "-nostdin", "-loglevel", "error", "-i", str(video), "-vf", f"fps=1/{interval_s:g}",
-             "-frames:v", str(frames), "-q:v", "2", pattern], capture_output=True, text=True, timeout=120)
+            [
+                ffmpeg,
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-i",
+                str(video),
+                "-vf",
+                f"fps=1/{interval_s:g}",
+                "-frames:v",
+                str(frames),
+                "-q:v",
+                "2",
+                pattern,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         files = sorted(Path(folder).glob("frame-*.jpg"))
         if run.returncode != 0 or not files:
             detail = " ".join(run.stderr.split())[-300:] or f"exit code {run.returncode}"
@@ -157,7 +175,7 @@ def video_frames(video: Path, *, frames: int, interval_s: float, ffmpeg: str) ->
 # -- the database ----------------------------------------------------------------------------------
 
 
-def load_models(torch_home: Path, *, threads: Optional[int] = None):
+def load_models(torch_home: Path, *, threads: int | None = None):
     """The function's own models, exported from the weights in `torch_home` (once per checkpoint)."""
     from face_recognition.onnx_models import OnnxFaceModels
     from tools.export_models import ensure_exported
@@ -165,8 +183,14 @@ def load_models(torch_home: Path, *, threads: Optional[int] = None):
     return OnnxFaceModels.load(ensure_exported(torch_home), threads)
 
 
-def enroll(samples: list[Sample], models, *, frames: int = 1, interval_s: float = 0.5,
-           progress: Callable[[str], None] = lambda _: None) -> tuple[list, list[str], list[str]]:
+def enroll(
+    samples: list[Sample],
+    models,
+    *,
+    frames: int = 1,
+    interval_s: float = 0.5,
+    progress: Callable[[str], None] = lambda _: None,
+) -> tuple[list, list[str], list[str]]:
     """(embeddings, names, skipped): one (1, 512) embedding per picture with a face."""
     embeddings, names, skipped = [], [], []
     for sample in samples:
@@ -182,8 +206,9 @@ def enroll(samples: list[Sample], models, *, frames: int = 1, interval_s: float 
             progress(f"{sample.name:<16} {label}")
     missing = sorted({s.name for s in samples} - set(names))
     if missing:
-        raise EnrollError("no face found in any picture of " + ", ".join(repr(m) for m in missing)
-                          + ": " + "; ".join(skipped))
+        raise EnrollError(
+            "no face found in any picture of " + ", ".join(repr(m) for m in missing) + ": " + "; ".join(skipped)
+        )
     return embeddings, names, skipped
 
 
@@ -199,26 +224,37 @@ def save_database(path: Path, embeddings: list, names: list[str]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tensors = [e.detach().clone() if isinstance(e, torch.Tensor) else torch.from_numpy(np.array(e, dtype=np.float32))
-               for e in embeddings]
+    tensors = [
+        e.detach().clone() if isinstance(e, torch.Tensor) else torch.from_numpy(np.array(e, dtype=np.float32))
+        for e in embeddings
+    ]
     torch.save([tensors, list(names)], tmp)
     os.replace(tmp, path)
     FaceDatabase.load(path)
     return path
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.enroll", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.enroll",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("folder", nargs="?", type=Path, help="folder with one sub-folder of pictures/videos per person")
     source.add_argument("--mapping", type=Path, help="JSON {file: name} or CSV `file,name` lines")
     parser.add_argument("--out", type=Path, required=True, help="database file to write ([embeddings, names])")
-    parser.add_argument("--torch-home", type=Path, default=None,
-                        help="folder with checkpoints/20180402-114759-vggface2.pt "
-                             "(default: $TORCH_HOME, else data/torch)")
-    parser.add_argument("--allow-untrained", action="store_true",
-                        help="when no weights are there, write the untrained stand-in and use it (offline demos)")
+    parser.add_argument(
+        "--torch-home",
+        type=Path,
+        default=None,
+        help="folder with checkpoints/20180402-114759-vggface2.pt (default: $TORCH_HOME, else data/torch)",
+    )
+    parser.add_argument(
+        "--allow-untrained",
+        action="store_true",
+        help="when no weights are there, write the untrained stand-in and use it (offline demos)",
+    )
     parser.add_argument("--frames", type=int, default=1, help="frames per video (default 1: the first)")
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between video frames when --frames > 1")
     parser.add_argument("--quiet", action="store_true")
@@ -230,23 +266,26 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         if not weights.have_weights(torch_home):
             if not args.allow_untrained:
-                raise EnrollError(f"no vggface2 weights at {weights.checkpoint_path(torch_home)}; put the real file "
-                                  "there (production databases need it), or pass --allow-untrained for a demo")
+                raise EnrollError(
+                    f"no vggface2 weights at {weights.checkpoint_path(torch_home)}; put the real file "
+                    "there (production databases need it), or pass --allow-untrained for a demo"
+                )
             weights.write_untrained_checkpoint(torch_home)
         if weights.is_untrained(torch_home):
             print(weights.banner(torch_home), file=sys.stderr)
         samples = from_mapping(args.mapping) if args.mapping else from_folders(args.folder)
         models = load_models(torch_home)
         say = (lambda _: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
-        embeddings, names, skipped = enroll(samples, models, frames=args.frames, interval_s=args.interval,
-                                            progress=say)
+        embeddings, names, skipped = enroll(samples, models, frames=args.frames, interval_s=args.interval, progress=say)
         save_database(args.out, embeddings, names)
     except EnrollError as exc:
         print(f"enroll: {exc}", file=sys.stderr)
         return 2
     people = sorted(set(names))
-    print(f"wrote {args.out}: {len(names)} embeddings of {len(people)} people ({', '.join(people)})"
-          + (f"; skipped {len(skipped)} without a face" if skipped else ""))
+    print(
+        f"wrote {args.out}: {len(names)} embeddings of {len(people)} people ({', '.join(people)})"
+        + (f"; skipped {len(skipped)} without a face" if skipped else "")
+    )
     return 0
 
 

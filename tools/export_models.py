@@ -8,6 +8,7 @@ writes four graphs plus manifest.json (format, source checkpoint and its SHA-256
 untrained stand-in, versions). `ensure_exported` caches an export per checkpoint content under
 TORCH_HOME/onnx/, so the local stack and tests re-export only when the weights change.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,7 +19,6 @@ import shutil
 import sys
 import warnings
 from pathlib import Path
-from typing import Optional
 
 from face_recognition import onnx_models
 from face_recognition.faces import FAST_MIN_FACE, IMAGE_SIZE
@@ -32,7 +32,7 @@ def sha256(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def export(torch_home: Path, out: Path, *, source_sha256: Optional[str] = None) -> Path:
+def export(torch_home: Path, out: Path, *, source_sha256: str | None = None) -> Path:
     """Write the graphs and manifest for the weights in `torch_home` into `out` (made atomically).
 
     source_sha256: the checkpoint's digest when the caller has already computed it.
@@ -56,9 +56,16 @@ def export(torch_home: Path, out: Path, *, source_sha256: Optional[str] = None) 
         warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice
         for name, (net, example, outputs, dynamic) in graphs.items():
             inputs = ["face"] if name == "embedder" else ["image"]
-            torch.onnx.export(net.eval(), (example,), str(staging / onnx_models.GRAPHS[name]),
-                              input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
-                              opset_version=OPSET, dynamo=False)
+            torch.onnx.export(
+                net.eval(),
+                (example,),
+                str(staging / onnx_models.GRAPHS[name]),
+                input_names=inputs,
+                output_names=outputs,
+                dynamic_axes=dynamic,
+                opset_version=OPSET,
+                dynamo=False,
+            )
     checkpoint = weights.checkpoint_path(torch_home)
     manifest = {
         "format": onnx_models.FORMAT,
@@ -105,7 +112,7 @@ def verify(models, folder: Path) -> None:
     level = torch.rand(1, 3, 57, 91, generator=generator) * 2 - 1
     with torch.inference_mode():
         expected = models.mtcnn.pnet(level)
-    for name, got, want in zip(("reg", "prob"), runtime.pnet(level.numpy()), expected):
+    for name, got, want in zip(("reg", "prob"), runtime.pnet(level.numpy()), expected, strict=True):
         if got.shape != tuple(want.shape) or not np.allclose(got, want.numpy(), atol=1e-4):
             raise ExportError(f"{folder}: the exported P-Net's {name} disagrees with PyTorch")
 
@@ -130,8 +137,13 @@ def ensure_exported(torch_home: Path) -> Path:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.export_models", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--torch-home", type=Path, default=os.environ.get("TORCH_HOME"), required="TORCH_HOME" not in os.environ,
-                        help="folder holding checkpoints/20180402-114759-vggface2.pt (default: $TORCH_HOME)")
+    parser.add_argument(
+        "--torch-home",
+        type=Path,
+        default=os.environ.get("TORCH_HOME"),
+        required="TORCH_HOME" not in os.environ,
+        help="folder holding checkpoints/20180402-114759-vggface2.pt (default: $TORCH_HOME)",
+    )
     parser.add_argument("--out", type=Path, required=True, help="folder to write the graphs and manifest.json into")
     args = parser.parse_args(argv)
     if not weights.have_weights(args.torch_home):

@@ -3,6 +3,7 @@
 The wheel's binary is the same build the Lambda layer ships (docker/build_ffmpeg_layer.py), so
 local runs and tests decode with what production decodes with.
 """
+
 from __future__ import annotations
 
 import os

@@ -14,6 +14,7 @@ What it checks, for every upload (every video in the input bucket, or the files 
   end (first upload → last result; the course allows 300 s for 100 uploads). S3 keeps
   LastModified to the second, so on AWS each figure is good to about ±1 s.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,10 +24,10 @@ import re
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Optional
 
 from pipeline_common import keys
 from tools.workload import Buckets, add_target_arguments, resolve_buckets, s3_client
@@ -35,22 +36,23 @@ COURSE_NAMES = ["Trump", "Biden", "Bean", "Depp", "Diesel", "Floki", "Freeman", 
 COURSE_DEADLINE_S = 300
 _TRAILING_NUMBER = re.compile(r"(\d+)$")
 
-Expectation = Callable[[str], Optional[str]]
+Expectation = Callable[[str], str | None]
 
 
 def _stem_name(key: str) -> str:
     return posixpath.splitext(posixpath.basename(key))[0]
 
 
-def course_expectation(key: str) -> Optional[str]:
+def course_expectation(key: str) -> str | None:
     """The course's expected name for `test_NN.mp4` (NN % 8); None for a key without a number."""
     match = _TRAILING_NUMBER.search(_stem_name(key))
     return COURSE_NAMES[int(match.group(1)) % len(COURSE_NAMES)] if match else None
 
 
-def mapping_expectation(mapping: dict[str, Optional[str]]) -> Expectation:
+def mapping_expectation(mapping: dict[str, str | None]) -> Expectation:
     """Look a video up by its key, then its file name, then its stem."""
-    def expect(key: str) -> Optional[str]:
+
+    def expect(key: str) -> str | None:
         for candidate in (key, posixpath.basename(key), _stem_name(key)):
             if candidate in mapping:
                 return mapping[candidate]
@@ -59,7 +61,7 @@ def mapping_expectation(mapping: dict[str, Optional[str]]) -> Expectation:
     return expect
 
 
-def load_expectation(spec: Optional[str]) -> Optional[Expectation]:
+def load_expectation(spec: str | None) -> Expectation | None:
     """`course`, a JSON file {video: name}, or None (results are reported, not judged)."""
     if spec is None:
         return None
@@ -83,8 +85,14 @@ def list_objects(s3, bucket: str) -> list[dict]:
     objects = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         for o in page.get("Contents", []):
-            objects.append({"key": o["Key"], "size": o["Size"], "etag": o["ETag"].strip('"'),
-                            "last_modified": o["LastModified"].isoformat()})
+            objects.append(
+                {
+                    "key": o["Key"],
+                    "size": o["Size"],
+                    "etag": o["ETag"].strip('"'),
+                    "last_modified": o["LastModified"].isoformat(),
+                }
+            )
     return objects
 
 
@@ -117,12 +125,19 @@ def wait_for_results(s3, buckets: Buckets, uploads: list[str], timeout_s: float)
 # -- grading -----------------------------------------------------------------------------------------
 
 
-def _when(iso: Optional[str]) -> Optional[float]:
+def _when(iso: str | None) -> float | None:
     return datetime.fromisoformat(iso).timestamp() if iso else None
 
 
-def grade(s3, buckets: Buckets, *, expect: Optional[Expectation] = None, uploads: Optional[list[str]] = None,
-          contents: Optional[dict[str, list[dict]]] = None, prefix: str = "") -> dict:
+def grade(
+    s3,
+    buckets: Buckets,
+    *,
+    expect: Expectation | None = None,
+    uploads: list[str] | None = None,
+    contents: dict[str, list[dict]] | None = None,
+    prefix: str = "",
+) -> dict:
     """The report: bucket checks, one row per upload, latency. `uploads` defaults to every video in
     the input bucket; `contents` is a snapshot() already taken; with `prefix`, only keys under it
     count, in every bucket (several runs can then share a stack)."""
@@ -136,8 +151,12 @@ def grade(s3, buckets: Buckets, *, expect: Optional[Expectation] = None, uploads
 
     def exact(role: str, wanted: set[str]) -> dict:
         have = set(by_role[role])
-        return {"expected": len(wanted), "present": len(have & wanted),
-                "missing": sorted(wanted - have), "extra": sorted(have - wanted)}
+        return {
+            "expected": len(wanted),
+            "present": len(have & wanted),
+            "missing": sorted(wanted - have),
+            "extra": sorted(have - wanted),
+        }
 
     stage1 = exact("stage-1", set(frames.values()))
     output = exact("output", set(results.values()))
@@ -151,21 +170,28 @@ def grade(s3, buckets: Buckets, *, expect: Optional[Expectation] = None, uploads
         done = _when(by_role["output"].get(result, {}).get("last_modified"))
         expected = expect(video) if expect else None
         got = texts.get(result)
-        rows.append({
-            "video": video, "uploaded": video in inputs,
-            "frame": frame, "frame_present": frame in by_role["stage-1"],
-            "result_key": result, "result": got, "expected": expected,
-            "correct": None if expected is None or got is None else got == expected,
-            "frame_latency_s": round(framed - uploaded, 3) if framed and uploaded else None,
-            "result_latency_s": round(done - uploaded, 3) if done and uploaded else None,
-            "note": "",
-        })
+        rows.append(
+            {
+                "video": video,
+                "uploaded": video in inputs,
+                "frame": frame,
+                "frame_present": frame in by_role["stage-1"],
+                "result_key": result,
+                "result": got,
+                "expected": expected,
+                "correct": None if expected is None or got is None else got == expected,
+                "frame_latency_s": round(framed - uploaded, 3) if framed and uploaded else None,
+                "result_latency_s": round(done - uploaded, 3) if done and uploaded else None,
+                "note": "",
+            }
+        )
 
     judged = [r for r in rows if r["expected"] is not None]
     latencies = [r["result_latency_s"] for r in rows if r["result_latency_s"] is not None]
     first_upload = min((_when(inputs[k]["last_modified"]) for k in uploads if k in inputs), default=None)
-    last_result = max((_when(by_role["output"][r]["last_modified"]) for r in results.values()
-                       if r in by_role["output"]), default=None)
+    last_result = max(
+        (_when(by_role["output"][r]["last_modified"]) for r in results.values() if r in by_role["output"]), default=None
+    )
     end_to_end = round(last_result - first_upload, 3) if first_upload and last_result else None
     checks = {
         "uploads_present": all(r["uploaded"] for r in rows),
@@ -186,9 +212,16 @@ def grade(s3, buckets: Buckets, *, expect: Optional[Expectation] = None, uploads
         "judged": len(judged),
         "latency_s": {
             "end_to_end": end_to_end,
-            "per_video": ({"n": len(latencies), "p50": round(statistics.median(latencies), 3),
-                           "max": round(max(latencies), 3), "mean": round(statistics.fmean(latencies), 3)}
-                          if latencies else None),
+            "per_video": (
+                {
+                    "n": len(latencies),
+                    "p50": round(statistics.median(latencies), 3),
+                    "max": round(max(latencies), 3),
+                    "mean": round(statistics.fmean(latencies), 3),
+                }
+                if latencies
+                else None
+            ),
             "source": "S3 LastModified (whole seconds on AWS)",
         },
         "videos": rows,
@@ -213,15 +246,20 @@ def format_table(report: dict) -> str:
     frame_col, result_col = ("frame_seen_s", "result_seen_s") if observed else ("frame_latency_s", "result_latency_s")
     table = [headers]
     for r in report["videos"]:
-        row = [r["video"], r["frame"] if r["frame_present"] else "(missing)",
-               r["result"] if r["result"] is not None else "(missing)",
-               r["expected"] if r["expected"] is not None else "-", mark(r["correct"]),
-               num(r.get(frame_col)), num(r.get(result_col))]
+        row = [
+            r["video"],
+            r["frame"] if r["frame_present"] else "(missing)",
+            r["result"] if r["result"] is not None else "(missing)",
+            r["expected"] if r["expected"] is not None else "-",
+            mark(r["correct"]),
+            num(r.get(frame_col)),
+            num(r.get(result_col)),
+        ]
         if notes:
             row.append(r.get("note", ""))
         table.append(row)
     widths = [max(len(str(row[i])) for row in table) for i in range(len(headers))]
-    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip() for row in table]
+    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table]
     lines.insert(1, "  ".join("-" * w for w in widths))
 
     c, s1, out, lat = report["checks"], report["stage1"], report["output"], report["latency_s"]
@@ -229,11 +267,14 @@ def format_table(report: dict) -> str:
     def detail(part: dict) -> str:
         bits = [f"{part['present']}/{part['expected']}"]
         if part["missing"]:
-            bits.append(f"missing {len(part['missing'])}: {', '.join(part['missing'][:5])}"
-                        + (" …" if len(part["missing"]) > 5 else ""))
+            bits.append(
+                f"missing {len(part['missing'])}: {', '.join(part['missing'][:5])}"
+                + (" …" if len(part["missing"]) > 5 else "")
+            )
         if part["extra"]:
-            bits.append(f"extra {len(part['extra'])}: {', '.join(part['extra'][:5])}"
-                        + (" …" if len(part["extra"]) > 5 else ""))
+            bits.append(
+                f"extra {len(part['extra'])}: {', '.join(part['extra'][:5])}" + (" …" if len(part["extra"]) > 5 else "")
+            )
         return "; ".join(bits)
 
     lines.append("")
@@ -245,17 +286,23 @@ def format_table(report: dict) -> str:
         lines.append("results as expected: - (no expectation given)")
     for figures in ([observed] if observed else []) + [lat]:
         per = figures["per_video"]
-        lines.append(f"end to end (first upload → last result): {num(figures['end_to_end'])} s"
-                     + (f"; per video p50 {per['p50']:.2f} s, max {per['max']:.2f} s" if per else "")
-                     + f"  [{figures['source']}]")
+        lines.append(
+            f"end to end (first upload → last result): {num(figures['end_to_end'])} s"
+            + (f"; per video p50 {per['p50']:.2f} s, max {per['max']:.2f} s" if per else "")
+            + f"  [{figures['source']}]"
+        )
     lines.append(verdict(report))
     return "\n".join(lines)
 
 
 # What each check means, for the verdict line.
-CHECK_NAMES = {"uploads_present": "every upload in the input bucket", "stage1_exact": "stage-1 contents",
-               "output_exact": "output contents", "results_correct": "results as expected",
-               "within_deadline": f"every result within {COURSE_DEADLINE_S} s"}
+CHECK_NAMES = {
+    "uploads_present": "every upload in the input bucket",
+    "stage1_exact": "stage-1 contents",
+    "output_exact": "output contents",
+    "results_correct": "results as expected",
+    "within_deadline": f"every result within {COURSE_DEADLINE_S} s",
+}
 
 
 def verdict(report: dict) -> str:
@@ -271,10 +318,12 @@ def verdict(report: dict) -> str:
     return f"PASSED: NO (failed: {'; '.join(failed)})"
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.grade", description=__doc__.split("\n\n")[0])
     parser.add_argument("--expect", help="'course' (the NN %% 8 rule) or a JSON file {video: name}")
-    parser.add_argument("--videos", type=Path, help="the folder that was uploaded (default: what the input bucket holds)")
+    parser.add_argument(
+        "--videos", type=Path, help="the folder that was uploaded (default: what the input bucket holds)"
+    )
     parser.add_argument("--prefix", default="", help="key prefix the videos were uploaded under")
     parser.add_argument("--wait", type=float, default=0, help="seconds to wait for every result first")
     parser.add_argument("--json", type=Path, help="write the full report here")
@@ -288,14 +337,17 @@ def main(argv: Optional[list[str]] = None) -> int:
             from tools.workload import video_files
 
             uploads = [args.prefix + f.name for f in video_files(args.videos)]
-    except Exception as exc:  # noqa: BLE001 - bad flags or files: say which
+    except Exception as exc:
         print(f"grade: {exc}", file=sys.stderr)
         return 2
     s3 = s3_client(args.endpoint_url, buckets.region)
     if args.wait:
         if uploads is None:
-            uploads = sorted(o["key"] for o in list_objects(s3, buckets.input)
-                             if o["key"].startswith(args.prefix) and keys.is_video(o["key"]))
+            uploads = sorted(
+                o["key"]
+                for o in list_objects(s3, buckets.input)
+                if o["key"].startswith(args.prefix) and keys.is_video(o["key"])
+            )
         wait_for_results(s3, buckets, uploads, args.wait)
     report = grade(s3, buckets, expect=expect, uploads=uploads, prefix=args.prefix)
     print(format_table(report))

@@ -16,12 +16,13 @@ What the default (fast) load changes, and why the answer does not move (tests/te
   This is the same arithmetic reordered (cosine similarity to the stock network ≥ 0.9999).
 The course's exact path: `FaceModels.load(..., fast=False)`.
 """
+
 from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Optional, Union
 
 import numpy as np
 import torch
@@ -75,8 +76,14 @@ class FaceModels(Analyses):
         self.checkpoint = checkpoint
 
     @classmethod
-    def load(cls, torch_home: Union[str, Path, None] = None, threads: Optional[int] = None, *,
-             fast: bool = True, warm_up: bool = False) -> "FaceModels":
+    def load(
+        cls,
+        torch_home: str | Path | None = None,
+        threads: int | None = None,
+        *,
+        fast: bool = True,
+        warm_up: bool = False,
+    ) -> FaceModels:
         """Load both networks.
 
         torch_home: folder holding checkpoints/20180402-114759-vggface2.pt (None: facenet-pytorch's
@@ -91,8 +98,10 @@ class FaceModels(Analyses):
         home = Path(torch_home) if torch_home is not None else default_torch_home()
         checkpoint = weights.checkpoint_path(home)
         if not checkpoint.is_file():
-            raise ModelError(f"vggface2 weights not found at {checkpoint} (TORCH_HOME={home}); the image "
-                             "bakes them in at build time, tests write a stand-in with tools/weights.py")
+            raise ModelError(
+                f"vggface2 weights not found at {checkpoint} (TORCH_HOME={home}); the image "
+                "bakes them in at build time, tests write a stand-in with tools/weights.py"
+            )
 
         from facenet_pytorch import MTCNN, InceptionResnetV1
 
@@ -100,8 +109,10 @@ class FaceModels(Analyses):
             with _torch_home(home):
                 resnet = InceptionResnetV1(pretrained="vggface2")
         except Exception as exc:  # a truncated or foreign file: say which one
-            raise ModelError(f"vggface2 weights at {checkpoint} could not be loaded: "
-                             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
+            raise ModelError(
+                f"vggface2 weights at {checkpoint} could not be loaded: "
+                f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+            ) from exc
         resnet.eval()
         if fast:
             # classify=False never reaches the 8631-way classifier the checkpoint carries.
@@ -109,12 +120,10 @@ class FaceModels(Analyses):
             resnet = _fold_batchnorm(resnet).to(memory_format=torch.channels_last)
         resnet.requires_grad_(False)
 
-        mtcnn = MTCNN(image_size=IMAGE_SIZE, margin=MARGIN,
-                      min_face_size=FAST_MIN_FACE if fast else COURSE_MIN_FACE)
+        mtcnn = MTCNN(image_size=IMAGE_SIZE, margin=MARGIN, min_face_size=FAST_MIN_FACE if fast else COURSE_MIN_FACE)
         mtcnn.eval()
         mtcnn.requires_grad_(False)
-        models = cls(mtcnn, resnet, fast=fast, untrained=weights.is_untrained(home),
-                     checkpoint=checkpoint)
+        models = cls(mtcnn, resnet, fast=fast, untrained=weights.is_untrained(home), checkpoint=checkpoint)
         if warm_up:
             models.warm_up()
         return models
@@ -126,7 +135,7 @@ class FaceModels(Analyses):
 
     # -- the pipeline ------------------------------------------------------------------------
 
-    def find_face(self, image: Image.Image) -> Optional[Face]:
+    def find_face(self, image: Image.Image) -> Face | None:
         """Detect once, choose the largest face, crop it from the frame at full resolution."""
         image = rgb(image)
         mtcnn = self.mtcnn

@@ -4,6 +4,7 @@
 (a cat) and `coffee` hold none; `pair` puts both faces side by side. Used by the tests, the demo
 and the benchmark, so none of them needs data from outside.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -37,16 +38,35 @@ def write_image(name: str, path: Path) -> Path:
     return path
 
 
-def still_to_video(still: Path, video: Path, *, seconds: float = 1.0, fps: int = 10,
-                   size: tuple[int, int] | None = None) -> Path:
+def still_to_video(
+    still: Path, video: Path, *, seconds: float = 1.0, fps: int = 10, size: tuple[int, int] | None = None
+) -> Path:
     """An H.264 MP4 showing `still` for `seconds`; `size` (w, h) rescales it first."""
     video.parent.mkdir(parents=True, exist_ok=True)
     scale = f"scale={size[0]}:{size[1]}," if size else ""
     subprocess.run(
-        [ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-loop", "1", "-i", str(still),
-         "-t", str(seconds), "-r", str(fps),
-         "-vf", scale + "scale=trunc(iw/2)*2:trunc(ih/2)*2,format=yuv420p",
-         "-c:v", "libx264", "-preset", "veryfast", str(video)],
+        [
+            ffmpeg_exe(),
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-y",
+            "-loop",
+            "1",
+            "-i",
+            str(still),
+            "-t",
+            str(seconds),
+            "-r",
+            str(fps),
+            "-vf",
+            scale + "scale=trunc(iw/2)*2:trunc(ih/2)*2,format=yuv420p",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            str(video),
+        ],
         check=True,
     )
     return video
@@ -57,9 +77,28 @@ def noise_video(video: Path, *, seconds: float = 4.0, size: tuple[int, int] = (6
     anything that needs a large upload quickly (no face in it)."""
     video.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        [ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi",
-         "-i", f"nullsrc=s={size[0]}x{size[1]}:r={fps},geq=random(1)*255:128:128", "-t", str(seconds),
-         "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-pix_fmt", "yuv420p", str(video)],
+        [
+            ffmpeg_exe(),
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"nullsrc=s={size[0]}x{size[1]}:r={fps},geq=random(1)*255:128:128",
+            "-t",
+            str(seconds),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-qp",
+            "0",
+            "-pix_fmt",
+            "yuv420p",
+            str(video),
+        ],
         check=True,
     )
     return video
@@ -98,8 +137,20 @@ def sample_workload(folder: Path, torch_home: Path, *, copies: int = 2, tag: str
     db = folder / "face_db.pt"
     print(f"[{tag}] enrolling {', '.join(PEOPLE.values())} → {db}", file=sys.stderr)
     # In a process of its own: torch (which enrolment loads) stays out of the caller's memory.
-    subprocess.run([sys.executable, "-m", "tools.enroll", str(faces), "--out", str(db),
-                    "--torch-home", str(torch_home), "--quiet"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tools.enroll",
+            str(faces),
+            "--out",
+            str(db),
+            "--torch-home",
+            str(torch_home),
+            "--quiet",
+        ],
+        check=True,
+    )
     return videos, db, mapping_expectation({k: v or NO_FACE for k, v in expected.items()})
 
 

@@ -5,6 +5,7 @@ facenet-pytorch's `InceptionResnetV1(pretrained='vggface2')` loads
 Writing a seeded, untrained checkpoint of the same shapes there sends every run through the real
 loading code. Names are then only meaningful against faces enrolled with the same file.
 """
+
 from __future__ import annotations
 
 import os
@@ -53,10 +54,12 @@ def prepare(torch_home: Path) -> bool:
 def banner(torch_home: Path) -> str:
     """What every run that used the stand-in prints where it cannot scroll away."""
     line = "!" * 78
-    return (f"{line}\n!! UNTRAINED WEIGHTS: {checkpoint_path(torch_home)} is a stand-in, not\n"
-            "!! vggface2. Names are only meaningful against faces enrolled with this same file;\n"
-            "!! a database such as the course's data.pt gives meaningless names with it.\n"
-            f"{line}")
+    return (
+        f"{line}\n!! UNTRAINED WEIGHTS: {checkpoint_path(torch_home)} is a stand-in, not\n"
+        "!! vggface2. Names are only meaningful against faces enrolled with this same file;\n"
+        "!! a database such as the course's data.pt gives meaningless names with it.\n"
+        f"{line}"
+    )
 
 
 def marker(torch_home: Path) -> Path:

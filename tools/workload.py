@@ -11,6 +11,7 @@ reported by name at the end and the others still go.
 
 This module also holds the "which stack" options every tool shares (add_target_arguments).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,14 +19,13 @@ import mimetypes
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
 
 from components.project import DEFAULT_STACK_FILE
 from pipeline_common import keys
-
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class Buckets:
     input: str
     stage1: str
     output: str
-    region: Optional[str] = None
+    region: str | None = None
 
     def as_dict(self) -> dict:
         return {"input": self.input, "stage-1": self.stage1, "output": self.output}
@@ -43,9 +43,9 @@ class Buckets:
 class Upload:
     path: Path
     key: str
-    started: float = 0.0   # epoch seconds, this machine's clock
+    started: float = 0.0  # epoch seconds, this machine's clock
     finished: float = 0.0
-    error: Optional[str] = None
+    error: str | None = None
 
 
 # -- which stack -----------------------------------------------------------------------------------
@@ -53,14 +53,20 @@ class Upload:
 
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("which stack (AWS or local)")
-    g.add_argument("--stack", type=Path, default=None,
-                   help="Pulumi stack file whose namePrefix names the buckets (default: Pulumi.dev.yaml)")
+    g.add_argument(
+        "--stack",
+        type=Path,
+        default=None,
+        help="Pulumi stack file whose namePrefix names the buckets (default: Pulumi.dev.yaml)",
+    )
     g.add_argument("--name-prefix", help="bucket prefix: <prefix>-input, <prefix>-stage-1, <prefix>-output")
     g.add_argument("--input-bucket")
     g.add_argument("--stage1-bucket")
     g.add_argument("--output-bucket")
-    g.add_argument("--endpoint-url", help="S3 endpoint for a non-AWS stack, e.g. the local stack's "
-                                          "(default: AWS, or $AWS_ENDPOINT_URL)")
+    g.add_argument(
+        "--endpoint-url",
+        help="S3 endpoint for a non-AWS stack, e.g. the local stack's (default: AWS, or $AWS_ENDPOINT_URL)",
+    )
     g.add_argument("--region", help="AWS region (default: the stack file's aws:region, else your AWS config)")
 
 
@@ -74,18 +80,24 @@ def resolve_buckets(args: argparse.Namespace) -> Buckets:
         settings = load_stack_file(args.stack or DEFAULT_STACK_FILE, check_files=False)
         prefix = prefix or settings.name_prefix
         region = region or settings.region
-    return Buckets(input=args.input_bucket or f"{prefix}-input",
-                   stage1=args.stage1_bucket or f"{prefix}-stage-1",
-                   output=args.output_bucket or f"{prefix}-output", region=region)
+    return Buckets(
+        input=args.input_bucket or f"{prefix}-input",
+        stage1=args.stage1_bucket or f"{prefix}-stage-1",
+        output=args.output_bucket or f"{prefix}-output",
+        region=region,
+    )
 
 
-def s3_client(endpoint_url: Optional[str] = None, region: Optional[str] = None):
+def s3_client(endpoint_url: str | None = None, region: str | None = None):
     import boto3
     from botocore.config import Config
 
     return boto3.session.Session().client(
-        "s3", endpoint_url=endpoint_url, region_name=region,
-        config=Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=32))
+        "s3",
+        endpoint_url=endpoint_url,
+        region_name=region,
+        config=Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=32),
+    )
 
 
 # -- uploading ---------------------------------------------------------------------------------------
@@ -107,23 +119,30 @@ def video_files(folder: Path, *, warn: Callable[[str], None] = lambda line: prin
     return files
 
 
-def upload_videos(s3, bucket: str, files: list[Path], *, rate: Optional[float] = None, prefix: str = "",
-                  workers: int = 8, progress: bool = True) -> list[Upload]:
+def upload_videos(
+    s3,
+    bucket: str,
+    files: list[Path],
+    *,
+    rate: float | None = None,
+    prefix: str = "",
+    workers: int = 8,
+    progress: bool = True,
+) -> list[Upload]:
     """Upload every file as `prefix + name`; `rate` per second starts them on a fixed schedule
     (upload i at i / rate seconds), otherwise `workers` at a time. Failures are recorded, not raised."""
     from tqdm import tqdm
 
     uploads = [Upload(Path(f), prefix + Path(f).name) for f in files]
     lock = threading.Lock()
-    bar = tqdm(total=len(uploads), unit="video", desc=f"upload → {bucket}", disable=not progress,
-               file=sys.stderr)
+    bar = tqdm(total=len(uploads), unit="video", desc=f"upload → {bucket}", disable=not progress, file=sys.stderr)
 
     def send(upload: Upload) -> None:
         upload.started = time.time()
         content_type = mimetypes.guess_type(upload.path.name)[0] or "application/octet-stream"
         try:
             s3.upload_file(str(upload.path), bucket, upload.key, ExtraArgs={"ContentType": content_type})
-        except Exception as exc:  # noqa: BLE001 - keep going; the caller reports every failure by name
+        except Exception as exc:
             upload.error = f"{upload.path} → s3://{bucket}/{upload.key}: {exc}"
         upload.finished = time.time()
         with lock:
@@ -144,11 +163,15 @@ def upload_videos(s3, bucket: str, files: list[Path], *, rate: Optional[float] =
     return uploads
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.workload", description=__doc__.split("\n\n")[0])
     parser.add_argument("videos", type=Path, help="folder of videos to upload")
-    parser.add_argument("--rate", type=float, default=None,
-                        help="uploads per second (the course's generator: 1); default: as fast as possible")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="uploads per second (the course's generator: 1); default: as fast as possible",
+    )
     parser.add_argument("--prefix", default="", help="key prefix, e.g. run1/ (default: none)")
     parser.add_argument("--workers", type=int, default=8, help="parallel uploads (default 8)")
     parser.add_argument("--no-progress", action="store_true")
@@ -159,12 +182,19 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         files = video_files(args.videos)
         buckets = resolve_buckets(args)
-    except Exception as exc:  # noqa: BLE001 - a bad folder or stack file: say which
+    except Exception as exc:
         print(f"workload: {exc}", file=sys.stderr)
         return 2
     s3 = s3_client(args.endpoint_url, buckets.region)
-    uploads = upload_videos(s3, buckets.input, files, rate=args.rate, prefix=args.prefix,
-                            workers=args.workers, progress=not args.no_progress)
+    uploads = upload_videos(
+        s3,
+        buckets.input,
+        files,
+        rate=args.rate,
+        prefix=args.prefix,
+        workers=args.workers,
+        progress=not args.no_progress,
+    )
     failed = [u for u in uploads if u.error]
     for upload in failed:
         print(f"workload: upload failed: {upload.error}", file=sys.stderr)

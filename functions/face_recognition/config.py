@@ -4,13 +4,14 @@ components/settings.py `recognizer_environment` decides what these variables hol
 reads and validates them, so a bad deployment fails at start-up with a message naming the variable
 instead of failing mid-request.
 """
+
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Optional
 
 from pipeline_common.env import ConfigError, Env
 
@@ -22,22 +23,23 @@ _OFF = ("", "off", "none", "0")
 class RecognizerConfig:
     output_bucket: str
     face_db_path: Path
-    model_dir: Path                     # the exported graphs (tools/export_models.py)
-    threads: Optional[int]              # None: ONNX Runtime's default (one per visible core)
-    distance_threshold: Optional[float]  # None: always report the nearest name
+    model_dir: Path  # the exported graphs (tools/export_models.py)
+    threads: int | None  # None: ONNX Runtime's default (one per visible core)
+    distance_threshold: float | None  # None: always report the nearest name
     log_level: str = "INFO"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> "RecognizerConfig":
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> RecognizerConfig:
         env = Env(environ)
         get = env.get
         bucket = env.bucket("OUTPUT_BUCKET", receives="<stem>.txt results")
 
         face_db_path = env.existing_path("FACE_DB_PATH", names="the face database file ([embeddings, names])")
-        model_dir = env.existing_path("MODEL_DIR", directory=True,
-                                      names="the folder of exported models (tools/export_models.py)")
+        model_dir = env.existing_path(
+            "MODEL_DIR", directory=True, names="the folder of exported models (tools/export_models.py)"
+        )
 
-        threads: Optional[int] = None
+        threads: int | None = None
         raw = get("MODEL_THREADS")
         if raw:
             try:
@@ -47,7 +49,7 @@ class RecognizerConfig:
             if not 1 <= threads <= MAX_THREADS:
                 raise ConfigError(f"MODEL_THREADS={threads} is outside 1..{MAX_THREADS}")
 
-        threshold: Optional[float] = None
+        threshold: float | None = None
         raw = get("DISTANCE_THRESHOLD")
         if raw.lower() not in _OFF:
             try:
@@ -59,5 +61,11 @@ class RecognizerConfig:
 
         level = env.log_level()
 
-        return cls(output_bucket=bucket, face_db_path=face_db_path, model_dir=model_dir,
-                   threads=threads, distance_threshold=threshold, log_level=level)
+        return cls(
+            output_bucket=bucket,
+            face_db_path=face_db_path,
+            model_dir=model_dir,
+            threads=threads,
+            distance_threshold=threshold,
+            log_level=level,
+        )

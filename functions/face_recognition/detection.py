@@ -25,44 +25,46 @@ Performance):
 Detection semantics: faces smaller than `min_face_size` pixels are not searched for; when several
 faces are found they are ordered largest box first (MTCNN's select_largest, the course's choice).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional, Protocol
+from typing import Protocol
 
 import numpy as np
 
-THRESHOLDS = (0.6, 0.7, 0.7)   # facenet-pytorch MTCNN defaults, P/R/O-Net
-FACTOR = 0.709                 # pyramid scale step (its default)
-CELL = 12                      # P-Net's receptive field
+THRESHOLDS = (0.6, 0.7, 0.7)  # facenet-pytorch MTCNN defaults, P/R/O-Net
+FACTOR = 0.709  # pyramid scale step (its default)
+CELL = 12  # P-Net's receptive field
 STRIDE = 2
 
 # What detection may hold at once, whatever the frame (see the module's doc; README, Performance).
-TABLE_CACHE_BYTES = 64 << 20   # an integral table up to this (~5.5 megapixels) is built once and kept
-BAND_BYTES = 16 << 20          # else it is built this many bytes of rows at a time, per stage
+TABLE_CACHE_BYTES = 64 << 20  # an integral table up to this (~5.5 megapixels) is built once and kept
+BAND_BYTES = 16 << 20  # else it is built this many bytes of rows at a time, per stage
 # ONNX Runtime keeps each session's largest working memory (its arena), so these bound what the
 # networks hold: ~30 MB each, measured; larger pieces bought no speed at 720p or at 8K.
-PNET_TILE_PIXELS = 1 << 17     # P-Net runs on bands of a pyramid level of about this many pixels
-RNET_BATCH = 128               # crops per R-Net run
-ONET_BATCH = 32                # crops per O-Net run
-_INDEX_ELEMENTS = 1 << 20      # table lookups gathered per numpy call while resampling (8 MB of indices)
+PNET_TILE_PIXELS = 1 << 17  # P-Net runs on bands of a pyramid level of about this many pixels
+RNET_BATCH = 128  # crops per R-Net run
+ONET_BATCH = 32  # crops per O-Net run
+_INDEX_ELEMENTS = 1 << 20  # table lookups gathered per numpy call while resampling (8 MB of indices)
 
 
 class Nets(Protocol):
     """The three MTCNN networks on float32 NCHW batches (pixels already scaled to about ±1)."""
 
-    def pnet(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...          # reg (1,4,h,w), prob (1,2,h,w)
+    def pnet(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...  # reg (1,4,h,w), prob (1,2,h,w)
 
-    def rnet(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...          # reg (N,4), prob (N,2)
+    def rnet(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...  # reg (N,4), prob (N,2)
 
     def onet(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...  # reg, points (N,10), prob
 
 
 @dataclass(frozen=True)
 class Detections:
-    boxes: np.ndarray    # (N, 4) float32 x1, y1, x2, y2, largest first
-    probs: np.ndarray    # (N,)
-    points: np.ndarray   # (N, 5, 2) landmarks
+    boxes: np.ndarray  # (N, 4) float32 x1, y1, x2, y2, largest first
+    probs: np.ndarray  # (N,)
+    points: np.ndarray  # (N, 5, 2) landmarks
 
     def __len__(self) -> int:
         return len(self.boxes)
@@ -91,34 +93,42 @@ class IntegralImage:
     frame beyond the frame itself.
     """
 
-    def __init__(self, pixels: np.ndarray, *, cache_bytes: Optional[int] = None, band_bytes: Optional[int] = None):
+    def __init__(self, pixels: np.ndarray, *, cache_bytes: int | None = None, band_bytes: int | None = None):
         if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] != 3:
             raise ValueError(f"expected an HxWx3 uint8 image, got {pixels.dtype} {pixels.shape}")
         h, w, _ = pixels.shape
         self._setup(lambda a, b: pixels[a:b], h, w, cache_bytes, band_bytes)
 
     @classmethod
-    def from_rows(cls, rows: Callable[[int, int], np.ndarray], height: int, width: int, *,
-                  cache_bytes: Optional[int] = None, band_bytes: Optional[int] = None) -> "IntegralImage":
+    def from_rows(
+        cls,
+        rows: Callable[[int, int], np.ndarray],
+        height: int,
+        width: int,
+        *,
+        cache_bytes: int | None = None,
+        band_bytes: int | None = None,
+    ) -> IntegralImage:
         """Over a frame read a band at a time: rows(a, b) gives its pixel rows a..b-1, (b-a, width, 3) uint8."""
         self = cls.__new__(cls)
         self._setup(rows, height, width, cache_bytes, band_bytes)
         return self
 
-    def _setup(self, rows, h: int, w: int, cache_bytes: Optional[int], band_bytes: Optional[int]) -> None:
+    def _setup(self, rows, h: int, w: int, cache_bytes: int | None, band_bytes: int | None) -> None:
         cache_bytes = TABLE_CACHE_BYTES if cache_bytes is None else cache_bytes
         band_bytes = BAND_BYTES if band_bytes is None else band_bytes
         self.height, self.width = h, w
         self._rows = rows
-        self._row = 3 * (w + 1)                              # table entries per table row
+        self._row = 3 * (w + 1)  # table entries per table row
         row_bytes = 4 * self._row
         self._cached = (h + 1) * row_bytes <= cache_bytes
         self._band_rows = h + 1 if self._cached else max(2, band_bytes // row_bytes)
-        self._table: Optional[np.ndarray] = None
+        self._table: np.ndarray | None = None
         self._channel = (np.arange(3) * (w + 1))[None, :, None]
 
-    def resample(self, y0: np.ndarray, y1: np.ndarray, x0: np.ndarray, x1: np.ndarray,
-                 out_h: int, out_w: int) -> np.ndarray:
+    def resample(
+        self, y0: np.ndarray, y1: np.ndarray, x0: np.ndarray, x1: np.ndarray, out_h: int, out_w: int
+    ) -> np.ndarray:
         """(N, 3, out_h, out_w) float32: each region [y0:y1, x0:x1) area-resampled to out_h x out_w."""
         return self.resample_all([(y0, y1, x0, x1, out_h, out_w)])[0]
 
@@ -149,25 +159,27 @@ class IntegralImage:
         carry = None
         r0 = 0
         while r0 <= last:
-            band = buffer[:min(self._band_rows, self.height + 1 - r0)]
+            band = buffer[: min(self._band_rows, self.height + 1 - r0)]
             self._fill(band, r0, carry)
             yield r0, band
             carry = band[-1].copy()
             r0 += len(band)
 
-    def _fill(self, band: np.ndarray, r0: int, carry: Optional[np.ndarray]) -> None:
+    def _fill(self, band: np.ndarray, r0: int, carry: np.ndarray | None) -> None:
         """Table rows r0.. into `band`, given table row r0 - 1 (`carry`; None when r0 is 0)."""
         first = 0
         if r0 == 0:
-            band[0] = 0                      # table row 0: nothing above it
+            band[0] = 0  # table row 0: nothing above it
             first = 1
         n = len(band)
         if n == first:
             return
-        pixels = self._rows(r0 + first - 1, r0 + n - 1)   # table row r adds pixel row r - 1
+        pixels = self._rows(r0 + first - 1, r0 + n - 1)  # table row r adds pixel row r - 1
         if pixels.dtype != np.uint8 or pixels.shape != (n - first, self.width, 3):
-            raise ValueError(f"frame rows {r0 + first - 1}..{r0 + n - 2}: expected {(n - first, self.width, 3)} "
-                             f"uint8, got {pixels.dtype} {pixels.shape}")
+            raise ValueError(
+                f"frame rows {r0 + first - 1}..{r0 + n - 2}: expected {(n - first, self.width, 3)} "
+                f"uint8, got {pixels.dtype} {pixels.shape}"
+            )
         # Laid out (row, channel, column) so both running sums walk contiguous memory: along each
         # row in one call, then down the rows one row at a time (numpy's cumsum along the outer
         # axis, or with the channels innermost, measured 2-3x slower at 720p).
@@ -200,8 +212,8 @@ class _Windows:
     """
 
     def __init__(self, integral: IntegralImage, y0, y1, x0, x1, out_h: int, out_w: int):
-        self.ys, self.ye = _bins(np.asarray(y0), np.asarray(y1), out_h)   # (N, out_h)
-        self.xs, self.xe = _bins(np.asarray(x0), np.asarray(x1), out_w)   # (N, out_w)
+        self.ys, self.ye = _bins(np.asarray(y0), np.asarray(y1), out_h)  # (N, out_h)
+        self.xs, self.xe = _bins(np.asarray(x0), np.asarray(x1), out_w)  # (N, out_w)
         n = len(self.ys)
         if n and int((self.ye - self.ys).max()) * int((self.xe - self.xs).max()) * 255 >= 2**32:
             raise ValueError("a window this large has sums beyond 32 bits; see IntegralImage")
@@ -210,11 +222,11 @@ class _Windows:
         self.means = self.out.view(np.float32)
         self.row = integral._row
         self.channel = integral._channel
-        self.step = max(1, _INDEX_ELEMENTS // (3 * out_w))   # windows' rows per numpy call
+        self.step = max(1, _INDEX_ELEMENTS // (3 * out_w))  # windows' rows per numpy call
         self.first_row = int(self.ys.min()) if n else 0
         self.last_row = int(self.ye.max()) if n else -1
         self.done = n == 0
-        self.events = None   # sorted (rows, flat index) of starts and of ends, made when first needed
+        self.events = None  # sorted (rows, flat index) of starts and of ends, made when first needed
 
     def take(self, r0: int, r1: int, band: np.ndarray) -> None:
         """Use table rows r0..r1-1 (`band`, flat)."""
@@ -231,16 +243,16 @@ class _Windows:
                 flat = rows.reshape(-1)
                 order = np.argsort(flat, kind="stable")
                 self.events.append((flat[order], order))
-        for is_end, (rows, order) in enumerate(self.events):   # starts first: D(ys) must be there
+        for is_end, (rows, order) in enumerate(self.events):  # starts first: D(ys) must be there
             a, b = (int(v) for v in np.searchsorted(rows, (r0, r1)))
             for c in range(a, b, self.step):
-                self._rows(is_end, rows[c:min(b, c + self.step)] - r0, order[c:min(b, c + self.step)], band)
+                self._rows(is_end, rows[c : min(b, c + self.step)] - r0, order[c : min(b, c + self.step)], band)
 
     def _lookup(self, band: np.ndarray, rows: np.ndarray, k: np.ndarray) -> np.ndarray:
         """D(r) = T[r, xe] - T[r, xs] for table rows `rows` (within the band) of regions `k`: (M, 3, out_w)."""
         base = (rows * self.row)[:, None, None] + self.channel
         d = np.take(band, base + self.xe[k][:, None, :])
-        d -= np.take(band, base + self.xs[k][:, None, :])   # modulo 2**32: see IntegralImage
+        d -= np.take(band, base + self.xs[k][:, None, :])  # modulo 2**32: see IntegralImage
         return d
 
     def _mean(self, sums: np.ndarray, k: np.ndarray, i: np.ndarray) -> np.ndarray:
@@ -252,7 +264,7 @@ class _Windows:
         """Windows c0..c1-1 (flat: region * out_h + output row), whose rows all lie in this band."""
         k, i = np.divmod(np.arange(c0, c1), self.shape[1])
         sums = self._lookup(band, self.ye[k, i] - r0, k)
-        sums -= self._lookup(band, self.ys[k, i] - r0, k)    # the window sums, exact
+        sums -= self._lookup(band, self.ys[k, i] - r0, k)  # the window sums, exact
         self.means[c0:c1] = self._mean(sums, k, i)
 
     def _rows(self, is_end: int, rows: np.ndarray, flat: np.ndarray, band: np.ndarray) -> None:
@@ -262,7 +274,7 @@ class _Windows:
         if not is_end:
             self.out[flat] = d
             return
-        d -= self.out[flat]                                  # the window sums, exact
+        d -= self.out[flat]  # the window sums, exact
         self.means[flat] = self._mean(d, k, i)
 
     def result(self) -> np.ndarray:
@@ -287,14 +299,14 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 
 def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
     """Indices kept by IoU suppression, highest score first (torchvision.ops.nms's rule)."""
-    return _suppress(boxes, scores, extent=0,
-                     keeps=lambda inter, top, rest: ~(inter / (top + rest - inter) > threshold))
+    return _suppress(
+        boxes, scores, extent=0, keeps=lambda inter, top, rest: ~(inter / (top + rest - inter) > threshold)
+    )
 
 
 def nms_min(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
     """O-Net's final suppression: overlap over the smaller box, +1 pixel areas (MTCNN's 'Min')."""
-    return _suppress(boxes, scores, extent=1,
-                     keeps=lambda inter, top, rest: inter / np.minimum(top, rest) <= threshold)
+    return _suppress(boxes, scores, extent=1, keeps=lambda inter, top, rest: inter / np.minimum(top, rest) <= threshold)
 
 
 def _suppress(boxes: np.ndarray, scores: np.ndarray, *, extent: int, keeps) -> np.ndarray:
@@ -375,7 +387,7 @@ def pyramid(height: int, width: int, min_face_size: float) -> list[float]:
 def _proposals(reg: np.ndarray, prob: np.ndarray, scale: float, threshold: float) -> np.ndarray:
     """(N, 9) boxes x1, y1, x2, y2, score, reg0..3 for every P-Net cell above the threshold."""
     score = prob[0, 1]
-    ys, xs = np.nonzero(score >= threshold)   # row-major, as torch's nonzero
+    ys, xs = np.nonzero(score >= threshold)  # row-major, as torch's nonzero
     if ys.size == 0:
         return np.zeros((0, 9), dtype=np.float32)
     cells = np.stack([xs, ys], axis=1).astype(np.float32)
@@ -404,7 +416,7 @@ def _pnet(nets: Nets, level: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     for i0 in range(0, out_rows, band_rows):
         i1 = min(i0 + band_rows, out_rows)
         end = STRIDE * i1 + CELL - STRIDE if i1 < out_rows else height
-        reg, prob = nets.pnet(np.ascontiguousarray(level[:, :, STRIDE * i0:end]))
+        reg, prob = nets.pnet(np.ascontiguousarray(level[:, :, STRIDE * i0 : end]))
         regs.append(reg)
         probs.append(prob)
     return np.concatenate(regs, axis=2), np.concatenate(probs, axis=2)
@@ -414,11 +426,11 @@ def _batched(net, crops: np.ndarray, batch: int) -> list[np.ndarray]:
     """`net` over the crops, `batch` at a time (each crop's outputs do not depend on the others)."""
     if len(crops) <= batch:
         return list(net(np.ascontiguousarray(crops)))
-    parts = [net(np.ascontiguousarray(crops[i:i + batch])) for i in range(0, len(crops), batch)]
+    parts = [net(np.ascontiguousarray(crops[i : i + batch])) for i in range(0, len(crops), batch)]
     return [np.concatenate([part[k] for part in parts]) for k in range(len(parts[0]))]
 
 
-def detect(frame, nets: Nets, min_face_size: float) -> Optional[Detections]:
+def detect(frame, nets: Nets, min_face_size: float) -> Detections | None:
     """Every face in a frame, largest first; None when there is none.
 
     frame: an HxWx3 uint8 RGB array, or an IntegralImage over one (IntegralImage.from_rows reads
@@ -429,8 +441,7 @@ def detect(frame, nets: Nets, min_face_size: float) -> Optional[Detections]:
 
     # Stage 1: P-Net over the pyramid; every level resampled in one pass over the frame.
     scales = pyramid(h, w, min_face_size)
-    levels = integral.resample_all([(*_whole_frame(h, w), int(h * scale + 1), int(w * scale + 1))
-                                    for scale in scales])
+    levels = integral.resample_all([(*_whole_frame(h, w), int(h * scale + 1), int(w * scale + 1)) for scale in scales])
     found = []
     for scale in scales:
         reg, prob = _pnet(nets, _normalise(levels.pop(0)))
@@ -443,8 +454,16 @@ def detect(frame, nets: Nets, min_face_size: float) -> Optional[Detections]:
     boxes = boxes[nms(boxes[:, :4], boxes[:, 4], 0.7)]
     regw = boxes[:, 2] - boxes[:, 0]
     regh = boxes[:, 3] - boxes[:, 1]
-    boxes = np.stack([boxes[:, 0] + boxes[:, 5] * regw, boxes[:, 1] + boxes[:, 6] * regh,
-                      boxes[:, 2] + boxes[:, 7] * regw, boxes[:, 3] + boxes[:, 8] * regh, boxes[:, 4]], axis=1)
+    boxes = np.stack(
+        [
+            boxes[:, 0] + boxes[:, 5] * regw,
+            boxes[:, 1] + boxes[:, 6] * regh,
+            boxes[:, 2] + boxes[:, 7] * regw,
+            boxes[:, 3] + boxes[:, 8] * regh,
+            boxes[:, 4],
+        ],
+        axis=1,
+    )
     boxes = _square(boxes)
 
     # Stage 2: R-Net refines and rejects.

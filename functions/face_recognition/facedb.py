@@ -7,11 +7,13 @@ the embeddings into one (N, 512) float32 matrix, and answer each query with a si
 distance computation. Distances are Euclidean, like the course's `torch.dist`, and ties go to the
 first entry, like its `dist_list.index(min(dist_list))`, so a course database gives course answers.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence, Union
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +35,7 @@ class FaceDatabase:
         return len(self.names)
 
     @classmethod
-    def load(cls, path: Union[str, Path]) -> "FaceDatabase":
+    def load(cls, path: str | Path) -> FaceDatabase:
         path = Path(path)
         try:
             data = torchfile.load(path)
@@ -42,13 +44,13 @@ class FaceDatabase:
         except torchfile.TorchFileError as exc:
             raise FaceDatabaseError(f"face database {path}: {exc}") from None
         if not (isinstance(data, (list, tuple)) and len(data) == 2):
-            raise FaceDatabaseError(f"face database {path}: expected [embeddings, names], "
-                                    f"got {type(data).__name__}")
+            raise FaceDatabaseError(f"face database {path}: expected [embeddings, names], got {type(data).__name__}")
         return cls.from_entries(data[0], data[1], source=str(path))
 
     @classmethod
-    def from_entries(cls, embeddings: Union[Sequence[Any], Any], names: Sequence[str], *,
-                     source: str = "face database") -> "FaceDatabase":
+    def from_entries(
+        cls, embeddings: Sequence[Any] | Any, names: Sequence[str], *, source: str = "face database"
+    ) -> FaceDatabase:
         """A database from embeddings ((1, 512) or (512,) arrays or tensors, or one (N, 512)) and names."""
         where = f"face database {source}" if source != "face database" else source
         matrix = None if isinstance(embeddings, (list, tuple)) else _array(embeddings)
@@ -65,15 +67,26 @@ class FaceDatabase:
         if len(rows) != len(names):
             raise FaceDatabaseError(f"{where}: {len(rows)} embeddings but {len(names)} names")
         for i, row in enumerate(rows):
-            if row is None or row.size != EMBEDDING_SIZE or row.ndim not in (1, 2) or \
-                    (row.ndim == 2 and row.shape[0] != 1) or row.dtype.kind not in "fiu":
+            if (
+                row is None
+                or row.size != EMBEDDING_SIZE
+                or row.ndim not in (1, 2)
+                or (row.ndim == 2 and row.shape[0] != 1)
+                or row.dtype.kind not in "fiu"
+            ):
                 shape = tuple(row.shape) if row is not None else type(embeddings[i]).__name__
                 raise FaceDatabaseError(f"{where}: embedding {i} is {shape}, expected (1, {EMBEDDING_SIZE})")
         for i, name in enumerate(names):
-            if not isinstance(name, str) or not name.strip() or name != name.strip() or \
-                    any(c in name for c in "\r\n\t\0"):
-                raise FaceDatabaseError(f"{where}: name {i} ({name!r}) must be a non-empty single-line string "
-                                        "without surrounding whitespace")
+            if (
+                not isinstance(name, str)
+                or not name.strip()
+                or name != name.strip()
+                or any(c in name for c in "\r\n\t\0")
+            ):
+                raise FaceDatabaseError(
+                    f"{where}: name {i} ({name!r}) must be a non-empty single-line string "
+                    "without surrounding whitespace"
+                )
         matrix = np.ascontiguousarray(np.stack([r.reshape(EMBEDDING_SIZE) for r in rows]), dtype=np.float32)
         if not np.isfinite(matrix).all():
             raise FaceDatabaseError(f"{where}: holds non-finite embedding values")

@@ -13,22 +13,22 @@ pyramid scales, the costly ones, while every scale that remains is exactly the c
 values, same full-resolution pixels), so every face of that size or larger gets the very box the
 course code finds. `tools/reference_models.FaceModels.load(fast=False)` keeps the course's 20 px.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image
 
 from face_recognition.detection import FACTOR as PYRAMID_FACTOR  # facenet-pytorch's default scale step
 
-IMAGE_SIZE = 240          # the course's crop size (the database was made from 240x240 crops)
+IMAGE_SIZE = 240  # the course's crop size (the database was made from 240x240 crops)
 MARGIN = 0
-COURSE_MIN_FACE = 20      # px; the course's MTCNN(min_face_size=20)
+COURSE_MIN_FACE = 20  # px; the course's MTCNN(min_face_size=20)
 SKIPPED_SCALES = 2
-FAST_MIN_FACE = COURSE_MIN_FACE / PYRAMID_FACTOR ** SKIPPED_SCALES  # ≈ 39.8 px, see above
-
+FAST_MIN_FACE = COURSE_MIN_FACE / PYRAMID_FACTOR**SKIPPED_SCALES  # ≈ 39.8 px, see above
 
 
 class ModelError(RuntimeError):
@@ -38,25 +38,27 @@ class ModelError(RuntimeError):
 @dataclass(frozen=True)
 class Face:
     """The chosen face of a frame."""
+
     box: tuple[float, float, float, float]  # x1, y1, x2, y2 in the frame's pixels
     probability: float
-    faces: int                               # how many faces MTCNN found in the frame
-    crop: Any                                # (3, 240, 240) standardised as MTCNN(post_process=True)
+    faces: int  # how many faces MTCNN found in the frame
+    crop: Any  # (3, 240, 240) standardised as MTCNN(post_process=True)
 
 
 @dataclass(frozen=True)
 class Analysis:
-    embedding: Optional[Any]                 # (1, 512); None when no face was found
-    box: Optional[tuple[float, float, float, float]]
-    probability: Optional[float]
+    embedding: Any | None  # (1, 512); None when no face was found
+    box: tuple[float, float, float, float] | None
+    probability: float | None
     faces: int
 
 
 class FaceFinder(Protocol):
     """What recognition needs of a model runtime (onnx_models.OnnxFaceModels; tools/reference_models.FaceModels)."""
+
     untrained: bool
 
-    def find_face(self, image: Image.Image) -> Optional[Face]: ...
+    def find_face(self, image: Image.Image) -> Face | None: ...
 
     def embed_face(self, face: Face) -> Any: ...
 
@@ -68,8 +70,7 @@ class Analyses:
         face = self.find_face(image)
         if face is None:
             return Analysis(embedding=None, box=None, probability=None, faces=0)
-        return Analysis(embedding=self.embed_face(face), box=face.box, probability=face.probability,
-                        faces=face.faces)
+        return Analysis(embedding=self.embed_face(face), box=face.box, probability=face.probability, faces=face.faces)
 
     def embed(self, image: Image.Image):
         """The (1, 512) embedding of the face recognition would choose in `image`; None when no face.

@@ -4,6 +4,7 @@ Settings, face database and models are loaded when Lambda imports this module (i
 once per process, and reused while the container stays warm. A misconfiguration fails here, at
 start-up, with one StartupError naming the variable or file, before any request is taken.
 """
+
 from __future__ import annotations
 
 from face_recognition.service import start

@@ -8,11 +8,11 @@ does MTCNN's steps in between, so a cold start imports NumPy, Pillow and ONNX Ru
 torch and torchvision (measured in bench/, README Performance). tests/test_accuracy.py holds this
 path to stock facenet-pytorch's boxes and embeddings.
 """
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional, Union
 
 import numpy as np
 from PIL import Image
@@ -38,8 +38,7 @@ class OnnxFaceModels(Analyses):
         self.min_face_size = float(manifest.get("min_face_size", FAST_MIN_FACE))
 
     @classmethod
-    def load(cls, model_dir: Union[str, Path], threads: Optional[int] = None, *,
-             warm_up: bool = False) -> "OnnxFaceModels":
+    def load(cls, model_dir: str | Path, threads: int | None = None, *, warm_up: bool = False) -> OnnxFaceModels:
         """Open the graphs in `model_dir` (tools/export_models.py's output).
 
         threads: intra-op threads per graph (None: ONNX Runtime's default, one per core).
@@ -50,13 +49,17 @@ class OnnxFaceModels(Analyses):
         try:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise ModelError(f"no exported models at {model_dir} ({MANIFEST} is missing): "
-                             "tools/export_models.py writes them from the vggface2 weights") from None
+            raise ModelError(
+                f"no exported models at {model_dir} ({MANIFEST} is missing): "
+                "tools/export_models.py writes them from the vggface2 weights"
+            ) from None
         except (OSError, ValueError) as exc:
             raise ModelError(f"{manifest_path}: unreadable ({exc})") from None
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-            raise ModelError(f"{manifest_path}: format {manifest.get('format') if isinstance(manifest, dict) else '?'}"
-                             f", this code reads format {FORMAT}; export the models again")
+            raise ModelError(
+                f"{manifest_path}: format {manifest.get('format') if isinstance(manifest, dict) else '?'}"
+                f", this code reads format {FORMAT}; export the models again"
+            )
 
         import onnxruntime as ort
 
@@ -78,8 +81,10 @@ class OnnxFaceModels(Analyses):
             try:
                 sessions[name] = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
             except Exception as exc:  # ONNX Runtime raises its own types for a truncated or foreign file
-                raise ModelError(f"exported model {path} could not be loaded: "
-                                 f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+                raise ModelError(
+                    f"exported model {path} could not be loaded: "
+                    f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                ) from None
         models = cls(sessions, manifest, model_dir)
         if warm_up:
             models.warm_up()
@@ -106,7 +111,7 @@ class OnnxFaceModels(Analyses):
         self.rnet(np.zeros((1, 3, 24, 24), dtype=np.float32))
         self.onet(np.zeros((1, 3, 48, 48), dtype=np.float32))
 
-    def find_face(self, image: Image.Image) -> Optional[Face]:
+    def find_face(self, image: Image.Image) -> Face | None:
         """Detect once, choose the largest face, crop it from the frame at full resolution."""
         image = rgb(image)
         found = detection.detect(frame_rows(image), self, self.min_face_size)
@@ -123,7 +128,9 @@ class OnnxFaceModels(Analyses):
         """The (1, 512) embedding of a chosen face."""
         embedding = self._embed_crop(face.crop)
         if embedding.shape != (1, EMBEDDING_SIZE):
-            raise ModelError(f"{self.model_dir}: the embedding graph gave {embedding.shape}, expected (1, {EMBEDDING_SIZE})")
+            raise ModelError(
+                f"{self.model_dir}: the embedding graph gave {embedding.shape}, expected (1, {EMBEDDING_SIZE})"
+            )
         return embedding
 
 

@@ -7,20 +7,19 @@ Every frame gets exactly one answer, so every video is accounted for:
 Both sentinels are words that no database may use as a name (Recognizer refuses such a database),
 so a result can always be told apart from a person.
 """
+
 from __future__ import annotations
 
 import io
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Optional
 
 from PIL import Image, UnidentifiedImageError
 
-from pipeline_common import limits
-
 from face_recognition.facedb import FaceDatabase, FaceDatabaseError
 from face_recognition.faces import FaceFinder
+from pipeline_common import limits
 
 NO_FACE = "no-face"
 UNKNOWN = "unknown"
@@ -37,10 +36,10 @@ class FrameTooLarge(FrameError):
 
 @dataclass(frozen=True)
 class Recognition:
-    name: str                      # a database name, NO_FACE or UNKNOWN
-    distance: Optional[float]      # to the nearest database entry; None when no face
-    faces: int                     # faces found in the frame (the largest one was used)
-    box: Optional[tuple[float, float, float, float]] = None
+    name: str  # a database name, NO_FACE or UNKNOWN
+    distance: float | None  # to the nearest database entry; None when no face
+    faces: int  # faces found in the frame (the largest one was used)
+    box: tuple[float, float, float, float] | None = None
     timings_ms: dict = field(default_factory=dict, compare=False)
 
 
@@ -60,8 +59,10 @@ def decode_frame(data: bytes, source: str) -> Image.Image:
         try:
             image = Image.open(io.BytesIO(data))  # reads the header only
         except Image.DecompressionBombError:
-            raise FrameTooLarge(f"{source}: the frame is over {2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels, "
-                                f"over the pipeline's limit: {limits.describe()}; refused before decoding") from None
+            raise FrameTooLarge(
+                f"{source}: the frame is over {2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels, "
+                f"over the pipeline's limit: {limits.describe()}; refused before decoding"
+            ) from None
         except unreadable as exc:
             raise FrameError(f"{source}: not a readable image ({_reason(exc)})") from None
         refusal = limits.frame_refusal(*image.size)
@@ -79,12 +80,12 @@ def _reason(exc: Exception) -> str:
 
 
 class Recognizer:
-    def __init__(self, models: FaceFinder, database: FaceDatabase,
-                 distance_threshold: Optional[float] = None):
+    def __init__(self, models: FaceFinder, database: FaceDatabase, distance_threshold: float | None = None):
         clash = sorted(set(database.names) & set(SENTINELS))
         if clash:
-            raise FaceDatabaseError(f"face database: {', '.join(clash)} is reserved for results that are "
-                                    "not a person and cannot be a name")
+            raise FaceDatabaseError(
+                f"face database: {', '.join(clash)} is reserved for results that are not a person and cannot be a name"
+            )
         self.models = models
         self.database = database
         self.distance_threshold = distance_threshold
@@ -101,8 +102,13 @@ class Recognizer:
         if self.distance_threshold is not None and distance > self.distance_threshold:
             name = UNKNOWN
         t3 = time.perf_counter()
-        return Recognition(name, distance, face.faces, face.box,
-                           {"detect": (t1 - t0) * 1000, "embed": (t2 - t1) * 1000, "match": (t3 - t2) * 1000})
+        return Recognition(
+            name,
+            distance,
+            face.faces,
+            face.box,
+            {"detect": (t1 - t0) * 1000, "embed": (t2 - t1) * 1000, "match": (t3 - t2) * 1000},
+        )
 
     def recognise_bytes(self, data: bytes, source: str) -> Recognition:
         t0 = time.perf_counter()

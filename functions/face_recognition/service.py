@@ -10,23 +10,24 @@ pipeline's frame limits (pipeline_common.limits: refused from its length and its
 is buffered or decoded), writes nothing and raises an error naming s3://bucket/key; the other
 frames of the same event are still processed.
 """
+
 from __future__ import annotations
 
 import logging
 import os
 import time
-from typing import Any, Mapping, Optional
-
-from pipeline_common import aws, limits
-from pipeline_common.events import S3Object, process_each
-from pipeline_common.keys import result_key
-from pipeline_common.log import fields, get_logger, log_startup_failure
+from collections.abc import Mapping
+from typing import Any
 
 from face_recognition.config import ConfigError, RecognizerConfig
 from face_recognition.facedb import FaceDatabase, FaceDatabaseError
 from face_recognition.faces import ModelError
 from face_recognition.onnx_models import OnnxFaceModels
 from face_recognition.recognizer import FrameTooLarge, Recognizer
+from pipeline_common import aws, limits
+from pipeline_common.events import S3Object, process_each
+from pipeline_common.keys import result_key
+from pipeline_common.log import fields, get_logger, log_startup_failure
 
 SERVICE = "face-recognition"
 RESULT_CONTENT_TYPE = "text/plain; charset=utf-8"
@@ -41,19 +42,24 @@ class RecognitionError(RuntimeError):
 
 
 class RecognitionService:
-    def __init__(self, recognizer: Recognizer, output_bucket: str, *, s3=None,
-                 logger: Optional[logging.Logger] = None):
+    def __init__(self, recognizer: Recognizer, output_bucket: str, *, s3=None, logger: logging.Logger | None = None):
         self.recognizer = recognizer
         self.output_bucket = output_bucket
         self.s3 = s3 if s3 is not None else aws.client("s3")
         self.log = logger or get_logger(SERVICE)
 
-    def handle_event(self, event: Mapping[str, Any], request_id: Optional[str] = None) -> list[dict]:
+    def handle_event(self, event: Mapping[str, Any], request_id: str | None = None) -> list[dict]:
         """Recognise every frame the event names; raise RecognitionError if any failed."""
-        return process_each(event, lambda obj: self.process(obj, request_id=request_id),
-                            log=self.log, noun="frame", error=RecognitionError, request_id=request_id)
+        return process_each(
+            event,
+            lambda obj: self.process(obj, request_id=request_id),
+            log=self.log,
+            noun="frame",
+            error=RecognitionError,
+            request_id=request_id,
+        )
 
-    def process(self, obj: S3Object, *, request_id: Optional[str] = None) -> dict:
+    def process(self, obj: S3Object, *, request_id: str | None = None) -> dict:
         t0 = time.perf_counter()
         data = self._read(obj)
         t1 = time.perf_counter()
@@ -62,16 +68,33 @@ class RecognitionService:
         out_key = result_key(obj.key)
         self._write(obj, out_key, recognition.name)
         t3 = time.perf_counter()
-        timings = {"read": (t1 - t0) * 1000, **recognition.timings_ms, "write": (t3 - t2) * 1000,
-                   "total": (t3 - t0) * 1000}
-        self.log.info("frame recognised", extra=fields(
-            request_id=request_id, frame=str(obj), result=f"s3://{self.output_bucket}/{out_key}",
-            name=recognition.name, distance=recognition.distance, faces=recognition.faces,
-            untrained_weights=self.recognizer.models.untrained,
-            ms={k: round(v, 1) for k, v in timings.items()}))
-        return {"bucket": obj.bucket, "key": obj.key, "name": recognition.name,
-                "distance": recognition.distance, "faces": recognition.faces,
-                "output": f"s3://{self.output_bucket}/{out_key}"}
+        timings = {
+            "read": (t1 - t0) * 1000,
+            **recognition.timings_ms,
+            "write": (t3 - t2) * 1000,
+            "total": (t3 - t0) * 1000,
+        }
+        self.log.info(
+            "frame recognised",
+            extra=fields(
+                request_id=request_id,
+                frame=str(obj),
+                result=f"s3://{self.output_bucket}/{out_key}",
+                name=recognition.name,
+                distance=recognition.distance,
+                faces=recognition.faces,
+                untrained_weights=self.recognizer.models.untrained,
+                ms={k: round(v, 1) for k, v in timings.items()},
+            ),
+        )
+        return {
+            "bucket": obj.bucket,
+            "key": obj.key,
+            "name": recognition.name,
+            "distance": recognition.distance,
+            "faces": recognition.faces,
+            "output": f"s3://{self.output_bucket}/{out_key}",
+        }
 
     def _read(self, obj: S3Object) -> bytes:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -87,7 +110,7 @@ class RecognitionService:
             if refusal:
                 body.close()
                 raise FrameTooLarge(f"{obj}: {refusal}")
-            return data + body.read()   # b"" at the end, where botocore checks the length it was told
+            return data + body.read()  # b"" at the end, where botocore checks the length it was told
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "error")
             raise RecognitionError(f"{obj}: cannot read the frame ({code})") from None
@@ -98,8 +121,9 @@ class RecognitionService:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            self.s3.put_object(Bucket=self.output_bucket, Key=out_key, Body=name.encode("utf-8"),
-                               ContentType=RESULT_CONTENT_TYPE)
+            self.s3.put_object(
+                Bucket=self.output_bucket, Key=out_key, Body=name.encode("utf-8"), ContentType=RESULT_CONTENT_TYPE
+            )
         except (ClientError, BotoCoreError) as exc:
             reason = exc.response.get("Error", {}).get("Code", "error") if isinstance(exc, ClientError) else exc
             raise RecognitionError(f"{obj}: cannot write s3://{self.output_bucket}/{out_key} ({reason})") from None
@@ -121,8 +145,7 @@ def load(environ: Mapping[str, str], *, warm_up: bool = False) -> tuple[Recogniz
         raise StartupError(str(exc)) from exc
 
 
-def start(environ: Optional[Mapping[str, str]] = None, *, s3=None,
-          warm_up: bool = True) -> RecognitionService:
+def start(environ: Mapping[str, str] | None = None, *, s3=None, warm_up: bool = True) -> RecognitionService:
     """Read the settings, load the face database and the models: once per process.
 
     Any problem becomes one StartupError whose message names the variable or file at fault.
@@ -135,12 +158,22 @@ def start(environ: Optional[Mapping[str, str]] = None, *, s3=None,
         raise StartupError(str(exc)) from None
     database, models = recognizer.database, recognizer.models
     log = get_logger(SERVICE)
-    log.info("started", extra=fields(faces_in_database=len(database), output_bucket=config.output_bucket,
-                                     threads=config.threads, distance_threshold=config.distance_threshold,
-                                     models=str(config.model_dir), weights=str(models.checkpoint),
-                                     weights_sha256=models.manifest.get("source_sha256"),
-                                     untrained_weights=models.untrained))
+    log.info(
+        "started",
+        extra=fields(
+            faces_in_database=len(database),
+            output_bucket=config.output_bucket,
+            threads=config.threads,
+            distance_threshold=config.distance_threshold,
+            models=str(config.model_dir),
+            weights=str(models.checkpoint),
+            weights_sha256=models.manifest.get("source_sha256"),
+            untrained_weights=models.untrained,
+        ),
+    )
     if models.untrained:
-        log.warning("the vggface2 weights are an untrained stand-in: names are only meaningful against "
-                    "faces enrolled with the same file")
+        log.warning(
+            "the vggface2 weights are an untrained stand-in: names are only meaningful against "
+            "faces enrolled with the same file"
+        )
     return RecognitionService(recognizer, config.output_bucket, s3=s3, logger=log)

@@ -7,6 +7,7 @@ buffer per tensor storage. This reader unpickles with an allow-list, as torch.lo
 does: tensors are rebuilt as NumPy arrays, and any other class a file names is refused, because
 unpickling arbitrary objects would run code.
 """
+
 from __future__ import annotations
 
 import collections
@@ -14,14 +15,20 @@ import io
 import pickle
 import zipfile
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
 _STORAGES = {
-    "FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
-    "LongStorage": np.int64, "IntStorage": np.int32, "ShortStorage": np.int16,
-    "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_,
+    "FloatStorage": np.float32,
+    "DoubleStorage": np.float64,
+    "HalfStorage": np.float16,
+    "LongStorage": np.int64,
+    "IntStorage": np.int32,
+    "ShortStorage": np.int16,
+    "CharStorage": np.int8,
+    "ByteStorage": np.uint8,
+    "BoolStorage": np.bool_,
 }
 
 
@@ -41,10 +48,9 @@ class _StorageType:
 def _rebuild_tensor(storage: np.ndarray, offset: int, size, stride, *_ignored) -> np.ndarray:
     size, stride = tuple(size), tuple(stride)
     count = int(np.prod(size)) if size else 1
-    if offset < 0 or (count and offset + sum((n - 1) * s for n, s in zip(size, stride)) >= storage.size):
+    if offset < 0 or (count and offset + sum((n - 1) * s for n, s in zip(size, stride, strict=True)) >= storage.size):
         raise TorchFileError("a tensor reaches past the end of its storage")
-    view = np.lib.stride_tricks.as_strided(storage[offset:], shape=size,
-                                           strides=[s * storage.itemsize for s in stride])
+    view = np.lib.stride_tricks.as_strided(storage[offset:], shape=size, strides=[s * storage.itemsize for s in stride])
     return np.array(view)  # a copy: the storage buffer is shared with other tensors
 
 
@@ -64,8 +70,7 @@ class _Unpickler(pickle.Unpickler):
         raise TorchFileError(f"it refers to {module}.{name}, which a file of tensors, lists and strings never needs")
 
     def persistent_load(self, pid) -> np.ndarray:
-        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"
-                and isinstance(pid[1], _StorageType)):
+        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage" and isinstance(pid[1], _StorageType)):
             raise TorchFileError(f"unexpected storage reference {pid!r:.80}")
         _, kind, key, _location, numel = pid
         if key not in self.storages:
@@ -79,7 +84,7 @@ class _Unpickler(pickle.Unpickler):
         return self.storages[key]
 
 
-def load(path: Union[str, Path]) -> Any:
+def load(path: str | Path) -> Any:
     """The object a torch.save file holds, tensors as NumPy arrays.
 
     Raises OSError when the file cannot be read and TorchFileError when it is not an acceptable
@@ -91,11 +96,15 @@ def load(path: Union[str, Path]) -> Any:
         archive = zipfile.ZipFile(io.BytesIO(blob))
     except zipfile.BadZipFile:
         if blob.startswith(_ZIP_MAGIC):  # a zip's start without its end: cut short or damaged
-            raise TorchFileError(f"truncated or corrupt: a zip archive of {len(blob)} bytes without a "
-                                 "readable end (an interrupted copy or upload?)") from None
+            raise TorchFileError(
+                f"truncated or corrupt: a zip archive of {len(blob)} bytes without a "
+                "readable end (an interrupted copy or upload?)"
+            ) from None
         if blob.startswith(_PICKLE_MAGIC):
-            raise TorchFileError("a pickle or torch's legacy format, not the zip format torch ≥ 1.6 writes; "
-                                 "save it again with torch.save (pickles are refused: loading one can run code)") from None
+            raise TorchFileError(
+                "a pickle or torch's legacy format, not the zip format torch ≥ 1.6 writes; "
+                "save it again with torch.save (pickles are refused: loading one can run code)"
+            ) from None
         raise TorchFileError("not a torch.save file (not the zip format torch ≥ 1.6 writes)") from None
     except (EOFError, OSError, ValueError) as exc:  # zipfile's other complaints about a damaged archive
         raise TorchFileError(f"truncated or corrupt zip archive ({exc})") from None
@@ -112,4 +121,6 @@ def load(path: Union[str, Path]) -> Any:
         except TorchFileError:
             raise
         except (pickle.UnpicklingError, EOFError, TypeError, ValueError, AttributeError, IndexError) as exc:
-            raise TorchFileError(f"not a torch.save file ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+            raise TorchFileError(
+                f"not a torch.save file ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+            ) from None

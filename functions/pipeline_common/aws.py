@@ -1,4 +1,5 @@
 """AWS clients as both functions make them, once per process."""
+
 from __future__ import annotations
 
 

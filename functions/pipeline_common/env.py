@@ -1,10 +1,11 @@
 """Reading a function's settings from its environment, the same way in both functions: values
 stripped, checked once at start-up, and every error naming the variable at fault."""
+
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")

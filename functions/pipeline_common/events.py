@@ -3,11 +3,13 @@
 S3 notifications URL-encode object keys (`+` for a space, `%XX` for the rest); every key leaves
 this module decoded, and nothing downstream ever sees the encoded form.
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import unquote_plus
 
 from pipeline_common.log import fields
@@ -28,8 +30,15 @@ class S3Object:
         return f"s3://{self.bucket}/{self.key}"
 
 
-def process_each(event: Mapping[str, Any], process: Callable[[S3Object], T], *, log: logging.Logger,
-                 noun: str, error: type[Exception], request_id: Optional[str] = None) -> list[T]:
+def process_each(
+    event: Mapping[str, Any],
+    process: Callable[[S3Object], T],
+    *,
+    log: logging.Logger,
+    noun: str,
+    error: type[Exception],
+    request_id: str | None = None,
+) -> list[T]:
     """`process` every object the event names, and the rest when one fails (they are independent);
     then raise `error` naming each failure, so the invocation fails and Lambda retries the event or
     dead-letters it. Retrying re-runs the ones that succeeded, which write the same key again."""
@@ -37,11 +46,13 @@ def process_each(event: Mapping[str, Any], process: Callable[[S3Object], T], *, 
     for obj in parse_s3_objects(event):
         try:
             results.append(process(obj))
-        except Exception as exc:  # noqa: BLE001 - every failure is reported below, none hides another
+        except Exception as exc:
             message = str(exc) if str(obj) in str(exc) else f"{obj}: {exc}"
             failures.append(message)
-            log.error(f"{noun} failed", extra=fields(request_id=request_id, **{noun: str(obj)}, error=message,
-                                                     error_type=type(exc).__name__))
+            log.error(
+                f"{noun} failed",
+                extra=fields(request_id=request_id, **{noun: str(obj)}, error=message, error_type=type(exc).__name__),
+            )
     if failures:
         raise error("; ".join(failures))
     return results

@@ -8,6 +8,7 @@ Which uploads are videos is decided here, by the key's suffix in any letter case
 phones write `CLIP.MP4` as often as `clip.mp4`, and S3's own suffix filters are case-sensitive, so
 the input bucket notifies the splitter of every object and the splitter asks `is_video`.
 """
+
 from __future__ import annotations
 
 import posixpath

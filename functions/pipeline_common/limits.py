@@ -20,12 +20,11 @@ Why these numbers (measured with the pinned ffmpeg, Pillow and ONNX Runtime; REA
   the splitter writes. The 8K astronaut is 1.5 MB as the splitter's JPEG; random pixels, the
   worst case for JPEG, come to 32.8 MB at 8K, just under it.
 """
+
 from __future__ import annotations
 
-from typing import Optional
-
 MAX_FRAME_WIDTH_8K, MAX_FRAME_HEIGHT_8K = 7680, 4320
-MAX_FRAME_PIXELS = MAX_FRAME_WIDTH_8K * MAX_FRAME_HEIGHT_8K   # 33,177,600: 8K UHD, either way up
+MAX_FRAME_PIXELS = MAX_FRAME_WIDTH_8K * MAX_FRAME_HEIGHT_8K  # 33,177,600: 8K UHD, either way up
 MAX_FRAME_SIDE = 16384
 MAX_FRAME_BYTES = 32 * 2**20
 
@@ -41,17 +40,20 @@ CODEC_ROUNDING = 128
 
 def decoder_max_pixels() -> int:
     """ffmpeg's -max_pixels: the largest picture a frame within the limit can be decoded into."""
-    return MAX_FRAME_PIXELS + 2 * CODEC_ROUNDING * MAX_FRAME_SIDE + CODEC_ROUNDING ** 2
+    return MAX_FRAME_PIXELS + 2 * CODEC_ROUNDING * MAX_FRAME_SIDE + CODEC_ROUNDING**2
 
 
 def describe() -> str:
     """The limit in words, for error messages and logs."""
-    named = (f" ({MAX_FRAME_WIDTH_8K}x{MAX_FRAME_HEIGHT_8K}, 8K UHD)"
-             if MAX_FRAME_PIXELS == MAX_FRAME_WIDTH_8K * MAX_FRAME_HEIGHT_8K else "")
+    named = (
+        f" ({MAX_FRAME_WIDTH_8K}x{MAX_FRAME_HEIGHT_8K}, 8K UHD)"
+        if MAX_FRAME_PIXELS == MAX_FRAME_WIDTH_8K * MAX_FRAME_HEIGHT_8K
+        else ""
+    )
     return f"at most {MAX_FRAME_PIXELS:,} pixels{named} and {MAX_FRAME_SIDE:,} pixels a side"
 
 
-def frame_refusal(width: int, height: int) -> Optional[str]:
+def frame_refusal(width: int, height: int) -> str | None:
     """Why a width x height frame is refused, or None when the pipeline accepts it."""
     pixels = width * height
     if pixels > MAX_FRAME_PIXELS or max(width, height) > MAX_FRAME_SIDE:
@@ -59,7 +61,7 @@ def frame_refusal(width: int, height: int) -> Optional[str]:
     return None
 
 
-def bytes_refusal(size: int) -> Optional[str]:
+def bytes_refusal(size: int) -> str | None:
     """Why a frame object of `size` bytes is refused, or None."""
     if size > MAX_FRAME_BYTES:
         mib = f" ({MAX_FRAME_BYTES // 2**20} MiB)" if MAX_FRAME_BYTES % 2**20 == 0 else ""

@@ -2,6 +2,7 @@
 
 Only what the code passes explicitly is logged: never the event, environment or credentials.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,7 @@ class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "level": record.levelname,
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
             "service": self.service,
             "message": record.getMessage(),
         }

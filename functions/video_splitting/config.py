@@ -4,31 +4,34 @@ components/settings.py `splitter_environment` decides what these variables hold;
 reads and validates them, so a bad deployment fails at start-up with a message naming the variable
 instead of failing mid-request.
 """
+
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping, Optional
 
 from pipeline_common.env import ConfigError, Env
 
 DEFAULT_FFMPEG = "/opt/bin/ffmpeg"  # where the ffmpeg layer puts the binary (components.settings.LAYER_FFMPEG)
 
 # A function name, or its full/partial ARN, optionally with a version or alias: what Invoke accepts.
-_FUNCTION = re.compile(r"^(arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:|\d{12}:function:)?"
-                       r"[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9$_-]{1,128})?$")
+_FUNCTION = re.compile(
+    r"^(arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:|\d{12}:function:)?"
+    r"[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9$_-]{1,128})?$"
+)
 
 
 @dataclass(frozen=True)
 class SplitterConfig:
     stage1_bucket: str
     ffmpeg_path: str
-    recognizer_function: Optional[str]  # set only in direct-invocation wiring
+    recognizer_function: str | None  # set only in direct-invocation wiring
     log_level: str = "INFO"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> "SplitterConfig":
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> SplitterConfig:
         env = Env(environ)
         get = env.get
         bucket = env.bucket("STAGE1_BUCKET", receives="<stem>.jpg frames")
@@ -48,5 +51,4 @@ class SplitterConfig:
 
         level = env.log_level()
 
-        return cls(stage1_bucket=bucket, ffmpeg_path=ffmpeg_path, recognizer_function=recognizer,
-                   log_level=level)
+        return cls(stage1_bucket=bucket, ffmpeg_path=ffmpeg_path, recognizer_function=recognizer, log_level=level)

@@ -22,6 +22,7 @@ Frame size (pipeline_common.limits, the limit the recognizer applies too): the d
 claims; the limit is then checked exactly on the JPEG ffmpeg wrote (its header's width and height,
 and its length), so a frame the splitter writes is always one the recognizer accepts.
 """
+
 from __future__ import annotations
 
 import re
@@ -30,7 +31,6 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from pipeline_common import limits
 
@@ -38,15 +38,15 @@ from pipeline_common import limits
 # .avi .mpg .mpeg). MPEG-TS is deliberately absent: the pinned static ffmpeg 7.0.2 crashes
 # (SIGSEGV) opening a transport stream, and a clear refusal beats a crash.
 ALLOWED_DEMUXERS = ("mov", "mp4", "matroska", "webm", "avi", "mpeg")
-JPEG_QSCALE = 2            # mjpeg -q:v 2: the best quality; the recognizer sees what the video shows
-DEFAULT_TIMEOUT_S = 20.0   # under the function's default 30 s timeout, leaving time to report
+JPEG_QSCALE = 2  # mjpeg -q:v 2: the best quality; the recognizer sees what the video shows
+DEFAULT_TIMEOUT_S = 20.0  # under the function's default 30 s timeout, leaving time to report
 _MIN_ATTEMPT_S = 1.0
 _SUMMARY_CHARS = 400
 # ffmpeg lines that only repeat the line before them in other words
 _WRAPPERS = ("Error opening input file", "Error opening output", "Conversion failed")
 
 FAST = "keyframe"  # the frame came from the keyframe-only decode
-FULL = "full"      # ... from the ordinary decode
+FULL = "full"  # ... from the ordinary decode
 
 
 class FfmpegError(RuntimeError):
@@ -60,20 +60,42 @@ class FrameTooLarge(FfmpegError):
 @dataclass(frozen=True)
 class Frame:
     jpeg: bytes
-    method: str         # FAST or FULL
+    method: str  # FAST or FULL
     attempts_ms: tuple  # wall time of each ffmpeg run, in order
 
 
 def _input_options() -> list[str]:
-    return ["-protocol_whitelist", "file", "-format_whitelist", ",".join(ALLOWED_DEMUXERS),
-            "-an", "-sn", "-dn", "-threads", "1", "-max_pixels", str(limits.decoder_max_pixels())]
+    return [
+        "-protocol_whitelist",
+        "file",
+        "-format_whitelist",
+        ",".join(ALLOWED_DEMUXERS),
+        "-an",
+        "-sn",
+        "-dn",
+        "-threads",
+        "1",
+        "-max_pixels",
+        str(limits.decoder_max_pixels()),
+    ]
 
 
 def _output_options() -> list[str]:
     # Standard Huffman tables instead of per-image optimised ones: one pass instead of two, the
     # same pixels, a 5 % larger file, about 1 ms less per 1080p frame.
-    return ["-frames:v", "1", "-c:v", "mjpeg", "-q:v", str(JPEG_QSCALE), "-huffman", "default",
-            "-f", "image2pipe", "pipe:1"]
+    return [
+        "-frames:v",
+        "1",
+        "-c:v",
+        "mjpeg",
+        "-q:v",
+        str(JPEG_QSCALE),
+        "-huffman",
+        "default",
+        "-f",
+        "image2pipe",
+        "pipe:1",
+    ]
 
 
 # The first decoded frame, and only if it is shown at the start; trim's end stops the decoding.
@@ -82,15 +104,37 @@ _FIRST_IF_AT_START = r"trim=end_frame=1,select=eq(pts\,0)"
 
 def fast_args(ffmpeg: str, video: Path) -> list[str]:
     """Keyframes only, no probing, and no frame at all unless the first keyframe is the first frame."""
-    return [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "level+error", *_input_options(),
-            "-nofind_stream_info", "-discard", "nokey", "-i", f"file:{video}",
-            "-vf", _FIRST_IF_AT_START, *_output_options()]
+    return [
+        ffmpeg,
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "level+error",
+        *_input_options(),
+        "-nofind_stream_info",
+        "-discard",
+        "nokey",
+        "-i",
+        f"file:{video}",
+        "-vf",
+        _FIRST_IF_AT_START,
+        *_output_options(),
+    ]
 
 
 def full_args(ffmpeg: str, video: Path) -> list[str]:
     """The ordinary decode: what `ffmpeg -i video -frames:v 1 frame.jpg` shows as the first frame."""
-    return [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "level+error", *_input_options(),
-            "-i", f"file:{video}", *_output_options()]
+    return [
+        ffmpeg,
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "level+error",
+        *_input_options(),
+        "-i",
+        f"file:{video}",
+        *_output_options(),
+    ]
 
 
 def first_frame(ffmpeg: str, video: Path, *, label: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> Frame:
@@ -119,12 +163,14 @@ def first_frame(ffmpeg: str, video: Path, *, label: str, timeout_s: float = DEFA
 _OVER_MAX_PIXELS = re.compile(rb"Picture size (\d+)x(\d+) exceeds specified max pixel count")
 
 
-def _refuse_if_too_large(run: "_Run", label: str) -> None:
+def _refuse_if_too_large(run: _Run, label: str) -> None:
     found = _OVER_MAX_PIXELS.search(run.stderr)
     if found:
         width, height = (int(v) for v in found.groups())
-        raise FrameTooLarge(f"{label}: the video's frames are over the pipeline's limit: {limits.describe()} "
-                            f"(ffmpeg's decoder refused a {width}x{height} picture before allocating it)")
+        raise FrameTooLarge(
+            f"{label}: the video's frames are over the pipeline's limit: {limits.describe()} "
+            f"(ffmpeg's decoder refused a {width}x{height} picture before allocating it)"
+        )
 
 
 def _within_limits(jpeg: bytes, label: str) -> bytes:
@@ -142,7 +188,7 @@ def _within_limits(jpeg: bytes, label: str) -> bytes:
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
-def jpeg_size(data: bytes) -> Optional[tuple[int, int]]:
+def jpeg_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) from a JPEG's frame header, without decoding; None when there is none."""
     if data[:2] != b"\xff\xd8":
         return None
@@ -151,20 +197,20 @@ def jpeg_size(data: bytes) -> Optional[tuple[int, int]]:
         if data[i] != 0xFF:
             return None
         marker = data[i + 1]
-        if marker == 0xFF:                      # fill byte before a marker
+        if marker == 0xFF:  # fill byte before a marker
             i += 1
             continue
         if marker in (0x01, *range(0xD0, 0xD8)):  # markers without a length
             i += 2
             continue
-        if marker in (0xD9, 0xDA):              # end of image, start of scan: no frame header before it
+        if marker in (0xD9, 0xDA):  # end of image, start of scan: no frame header before it
             return None
-        length = int.from_bytes(data[i + 2:i + 4], "big")
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
         if marker in _SOF:
             if length < 7 or i + 9 > len(data):
                 return None
-            height = int.from_bytes(data[i + 5:i + 7], "big")
-            width = int.from_bytes(data[i + 7:i + 9], "big")
+            height = int.from_bytes(data[i + 5 : i + 7], "big")
+            width = int.from_bytes(data[i + 7 : i + 9], "big")
             return (width, height) if width and height else None
         i += 2 + length
     return None
@@ -216,11 +262,16 @@ class _Run:
 def _run(args: list[str], timeout_s: float, label: str) -> _Run:
     started = time.perf_counter()
     try:
-        done = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout_s,
-                              check=False)
+        done = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired as exc:  # subprocess.run has killed and reaped ffmpeg
-        return _Run(None, exc.stdout or b"", exc.stderr or b"", (time.perf_counter() - started) * 1000,
-                    timed_out=True, timeout_s=timeout_s)
+        return _Run(
+            None,
+            exc.stdout or b"",
+            exc.stderr or b"",
+            (time.perf_counter() - started) * 1000,
+            timed_out=True,
+            timeout_s=timeout_s,
+        )
     except OSError as exc:
         raise FfmpegError(f"{label}: cannot run ffmpeg at {args[0]} ({exc.strerror or exc})") from None
     return _Run(done.returncode, done.stdout, done.stderr, (time.perf_counter() - started) * 1000)
@@ -233,8 +284,13 @@ def check_binary(ffmpeg: str, timeout_s: float = 10.0) -> str:
     also pulls the 80 MB binary into the page cache before the first video.
     """
     try:
-        done = subprocess.run([ffmpeg, "-hide_banner", "-version"], stdin=subprocess.DEVNULL,
-                              capture_output=True, timeout=timeout_s, check=False)
+        done = subprocess.run(
+            [ffmpeg, "-hide_banner", "-version"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout_s,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         raise FfmpegError(f"{ffmpeg} -version did not finish within {timeout_s:g} s") from None
     except OSError as exc:

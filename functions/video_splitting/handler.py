@@ -4,6 +4,7 @@ Settings, the ffmpeg check and the AWS clients happen when Lambda imports this m
 phase), once per process, and are reused while the container stays warm. A misconfiguration fails
 here, at start-up, with one StartupError naming the variable, before any request is taken.
 """
+
 from __future__ import annotations
 
 from video_splitting.ffmpeg import DEFAULT_TIMEOUT_S

@@ -20,6 +20,7 @@ harmless: the frame key follows from the video key and the JPEG from the video (
 is deterministic), so a repeat overwrites the one frame with the same bytes, and a repeated
 recognizer invocation rewrites the same result.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,14 +29,14 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from pipeline_common import aws
 from pipeline_common.events import S3Object, process_each
 from pipeline_common.keys import accepted_suffixes, frame_key, is_folder_marker, is_video
 from pipeline_common.log import fields, get_logger, log_startup_failure
-
 from video_splitting import ffmpeg
 from video_splitting.config import ConfigError, SplitterConfig
 
@@ -54,8 +55,15 @@ class SplitError(RuntimeError):
 
 
 class SplittingService:
-    def __init__(self, config: SplitterConfig, *, s3=None, lambda_=None,
-                 logger: Optional[logging.Logger] = None, temp_dir: Optional[str] = None):
+    def __init__(
+        self,
+        config: SplitterConfig,
+        *,
+        s3=None,
+        lambda_=None,
+        logger: logging.Logger | None = None,
+        temp_dir: str | None = None,
+    ):
         self.config = config
         self.s3 = s3 if s3 is not None else aws.client("s3")
         self.lambda_ = None
@@ -64,29 +72,45 @@ class SplittingService:
         self.log = logger or get_logger(SERVICE)
         self.temp_dir = temp_dir  # None: tempfile's default (/tmp on Lambda)
 
-    def handle_event(self, event: Mapping[str, Any], *, request_id: Optional[str] = None,
-                     timeout_s: float = ffmpeg.DEFAULT_TIMEOUT_S) -> list[dict]:
+    def handle_event(
+        self, event: Mapping[str, Any], *, request_id: str | None = None, timeout_s: float = ffmpeg.DEFAULT_TIMEOUT_S
+    ) -> list[dict]:
         """Split every video the event names; raise SplitError naming each one that failed."""
-        frames = process_each(event, lambda obj: self.process(obj, request_id=request_id, timeout_s=timeout_s),
-                              log=self.log, noun="video", error=SplitError, request_id=request_id)
+        frames = process_each(
+            event,
+            lambda obj: self.process(obj, request_id=request_id, timeout_s=timeout_s),
+            log=self.log,
+            noun="video",
+            error=SplitError,
+            request_id=request_id,
+        )
         return [frame for frame in frames if frame is not None]
 
-    def process(self, obj: S3Object, *, request_id: Optional[str] = None,
-                timeout_s: float = ffmpeg.DEFAULT_TIMEOUT_S) -> Optional[dict]:
+    def process(
+        self, obj: S3Object, *, request_id: str | None = None, timeout_s: float = ffmpeg.DEFAULT_TIMEOUT_S
+    ) -> dict | None:
         """The first frame of one video written to stage-1 (and handed to the recognizer); its bucket
         and key. None for a folder marker; SplitError for any other object that is not a video."""
         # The input bucket notifies us of every object (S3's suffix filters are case-sensitive):
         # decide here, by the key alone, before reading anything.
         if is_folder_marker(obj.key):
-            self.log.info("skipped", extra=fields(request_id=request_id, video=str(obj),
-                                                  reason="a folder marker (an empty key ending in /), not an upload"))
+            self.log.info(
+                "skipped",
+                extra=fields(
+                    request_id=request_id,
+                    video=str(obj),
+                    reason="a folder marker (an empty key ending in /), not an upload",
+                ),
+            )
             return None
         if not is_video(obj.key):
             raise SplitError(f"{obj}: not a video the pipeline accepts: the name must end in {accepted_suffixes()}")
         out = S3Object(self.config.stage1_bucket, frame_key(obj.key))
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="vfp-split-", dir=self.temp_dir) as folder:
-            video = Path(folder) / "video"  # a fixed name inside a private folder: the key never touches the file system
+            video = (
+                Path(folder) / "video"
+            )  # a fixed name inside a private folder: the key never touches the file system
             size = self._download(obj, video)
             t1 = time.perf_counter()
             frame = ffmpeg.first_frame(self.config.ffmpeg_path, video, label=str(obj), timeout_s=timeout_s)
@@ -96,12 +120,26 @@ class SplittingService:
         if self.lambda_ is not None:
             self._invoke_recognizer(obj, out)
         t4 = time.perf_counter()
-        ms = {"download": (t1 - t0) * 1000, "ffmpeg": (t2 - t1) * 1000, "upload": (t3 - t2) * 1000,
-              "invoke": (t4 - t3) * 1000, "total": (t4 - t0) * 1000}
-        self.log.info("frame written", extra=fields(
-            request_id=request_id, video=str(obj), frame=str(out), video_bytes=size,
-            frame_bytes=len(frame.jpeg), decode=frame.method,
-            recognizer=self.config.recognizer_function, ms={k: round(v, 1) for k, v in ms.items()}))
+        ms = {
+            "download": (t1 - t0) * 1000,
+            "ffmpeg": (t2 - t1) * 1000,
+            "upload": (t3 - t2) * 1000,
+            "invoke": (t4 - t3) * 1000,
+            "total": (t4 - t0) * 1000,
+        }
+        self.log.info(
+            "frame written",
+            extra=fields(
+                request_id=request_id,
+                video=str(obj),
+                frame=str(out),
+                video_bytes=size,
+                frame_bytes=len(frame.jpeg),
+                decode=frame.method,
+                recognizer=self.config.recognizer_function,
+                ms={k: round(v, 1) for k, v in ms.items()},
+            ),
+        )
         return {"bucket": out.bucket, "key": out.key}
 
     def _download(self, obj: S3Object, target: Path) -> int:
@@ -120,8 +158,10 @@ class SplittingService:
                 raise SplitError(f"{obj}: the object is empty (0 bytes), not a video")
             free = shutil.disk_usage(target.parent).free
             if size + _TMP_HEADROOM > free:
-                raise SplitError(f"{obj}: {size} bytes do not fit in the function's temporary storage "
-                                 f"({free} bytes free); raise splitterEphemeralStorage")
+                raise SplitError(
+                    f"{obj}: {size} bytes do not fit in the function's temporary storage "
+                    f"({free} bytes free); raise splitterEphemeralStorage"
+                )
             with open(target, "wb") as fh:
                 shutil.copyfileobj(body, fh, _COPY_CHUNK)
             written = os.path.getsize(target)
@@ -157,8 +197,9 @@ class SplittingService:
             raise SplitError(f"{obj}: frame {frame} written, but invoking {name} failed ({exc})") from None
         status = response.get("StatusCode")
         if status != 202:  # what an accepted asynchronous invocation answers
-            raise SplitError(f"{obj}: frame {frame} written, but {name} did not accept the invocation "
-                             f"(status {status})")
+            raise SplitError(
+                f"{obj}: frame {frame} written, but {name} did not accept the invocation (status {status})"
+            )
 
 
 def _describe(exc) -> str:
@@ -166,13 +207,19 @@ def _describe(exc) -> str:
     code = error.get("Code") or str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "error"))
     # Without s3:ListBucket, S3 answers a missing key with 403, not 404: say so rather than guess.
     denied = "access denied: the function's role does not allow it, or the object does not exist"
-    meaning = {"NoSuchKey": "no such object", "404": "no such object", "NoSuchBucket": "no such bucket",
-               "AccessDenied": denied, "403": denied, "ResourceNotFoundException": "no such function",
-               "AccessDeniedException": "access denied: the function's role may not invoke it"}.get(code)
+    meaning = {
+        "NoSuchKey": "no such object",
+        "404": "no such object",
+        "NoSuchBucket": "no such bucket",
+        "AccessDenied": denied,
+        "403": denied,
+        "ResourceNotFoundException": "no such function",
+        "AccessDeniedException": "access denied: the function's role may not invoke it",
+    }.get(code)
     return f"{code}: {meaning}" if meaning else code
 
 
-def start(environ: Optional[Mapping[str, str]] = None, *, s3=None, lambda_=None) -> SplittingService:
+def start(environ: Mapping[str, str] | None = None, *, s3=None, lambda_=None) -> SplittingService:
     """Read the settings, check the ffmpeg binary and create the AWS clients: once per process.
 
     Any problem becomes one StartupError whose message names the variable at fault.
@@ -186,6 +233,13 @@ def start(environ: Optional[Mapping[str, str]] = None, *, s3=None, lambda_=None)
         log_startup_failure(SERVICE, message, type(exc).__name__)
         raise StartupError(message) from None
     log = get_logger(SERVICE)
-    log.info("started", extra=fields(stage1_bucket=config.stage1_bucket, ffmpeg=config.ffmpeg_path,
-                                     ffmpeg_version=version, recognizer=config.recognizer_function))
+    log.info(
+        "started",
+        extra=fields(
+            stage1_bucket=config.stage1_bucket,
+            ffmpeg=config.ffmpeg_path,
+            ffmpeg_version=version,
+            recognizer=config.recognizer_function,
+        ),
+    )
     return SplittingService(config, s3=s3, lambda_=lambda_, logger=log)

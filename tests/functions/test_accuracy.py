@@ -9,6 +9,7 @@ weights. On the sample faces and, when ../shared/data/cse546 is present, on the 
 each must choose a box with IoU >= 0.9 against the reference's and give an embedding with cosine
 similarity >= 0.99.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,11 +21,11 @@ import pytest
 import torch
 from PIL import Image
 
-from tools.reference_models import FaceModels
+from components.project import PROJECT_DIR
 from face_recognition.onnx_models import OnnxFaceModels
 from tools import samples
 from tools.ffmpeg import ffmpeg_exe
-from components.project import PROJECT_DIR
+from tools.reference_models import FaceModels
 
 # Whole stacks, subprocesses, model loads or an 80 MB layer: `make test-fast` leaves these out.
 pytestmark = pytest.mark.slow
@@ -78,8 +79,21 @@ def course_frames(folder: Path) -> dict[str, Image.Image]:
     frames = {}
     for clip in COURSE_CLIPS:
         jpg = folder / clip.replace(".mp4", ".jpg")
-        subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-i", str(COURSE / clip),
-                        "-frames:v", "1", str(jpg)], check=True)
+        subprocess.run(
+            [
+                ffmpeg_exe(),
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-y",
+                "-i",
+                str(COURSE / clip),
+                "-frames:v",
+                "1",
+                str(jpg),
+            ],
+            check=True,
+        )
         frames[clip] = Image.open(jpg).convert("RGB")
     return frames
 

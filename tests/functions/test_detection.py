@@ -1,4 +1,5 @@
 """detection.py's pieces against the facenet-pytorch / torchvision operations they replace."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -74,7 +75,7 @@ def test_pyramid_is_mtcnns():
     # facenet-pytorch's rule: start at 12/min_face, shrink by 0.709 while the short side stays >= 12 px.
     scales = detection.pyramid(720, 1280, 20)
     assert scales[0] == pytest.approx(0.6) and len(scales) == 11
-    assert all(b / a == pytest.approx(0.709) for a, b in zip(scales, scales[1:]))
+    assert all(b / a == pytest.approx(0.709) for a, b in zip(scales, scales[1:], strict=False))
     assert 720 * scales[-1] >= 12 > 720 * scales[-1] * 0.709
     assert detection.pyramid(20, 20, 40) == []
 
@@ -94,6 +95,7 @@ def test_a_frame_with_nothing_to_find_gives_none():
 
 
 # -- bounded memory, same numbers (issue 9) ---------------------------------------------------------
+
 
 def int64_means(frame: np.ndarray, y0: int, y1: int, x0: int, x1: int, h: int, w: int) -> np.ndarray:
     """(3, h, w): adaptive average pooling of a region from exact int64 sums, one bin at a time."""
@@ -118,14 +120,15 @@ def test_the_uint32_table_is_exact_where_int32_overflowed_and_the_table_wraps():
     y0, x0 = rng.integers(0, h - 600, 12), rng.integers(0, w - 600, 12)
     side = rng.integers(24, 600, 12)
     boxes = (y0, y0 + side, x0, x0 + side)
-    boxes[0][0], boxes[1][0], boxes[2][0], boxes[3][0] = h - 300, h, w - 300, w   # the wrapped corner
-    for kept in (False, True):   # built band by band (the default at this size), or kept whole
+    boxes[0][0], boxes[1][0], boxes[2][0], boxes[3][0] = h - 300, h, w - 300, w  # the wrapped corner
+    for kept in (False, True):  # built band by band (the default at this size), or kept whole
         integral = detection.IntegralImage(frame, cache_bytes=(1 << 31) if kept else detection.TABLE_CACHE_BYTES)
         whole, crops = integral.resample_all([(*detection._whole_frame(h, w), 12, 13), (*boxes, 24, 24)])
         np.testing.assert_array_equal(whole[0], int64_means(frame, 0, h, 0, w, 12, 13))
         for k in range(12):
-            np.testing.assert_array_equal(crops[k], int64_means(frame, boxes[0][k], boxes[1][k], boxes[2][k],
-                                                                 boxes[3][k], 24, 24))
+            np.testing.assert_array_equal(
+                crops[k], int64_means(frame, boxes[0][k], boxes[1][k], boxes[2][k], boxes[3][k], 24, 24)
+            )
 
 
 def pyramid_and_crops(integral, h, w):
@@ -146,12 +149,12 @@ def test_a_table_built_band_by_band_gives_the_kept_tables_numbers():
         reads.append((a, b))
         return frame[a:b]
 
-    for band_rows in (2, 7, 64):   # windows that start in one band and end several bands later
+    for band_rows in (2, 7, 64):  # windows that start in one band and end several bands later
         banded = detection.IntegralImage.from_rows(rows, h, w, cache_bytes=0, band_bytes=band_rows * 12 * (w + 1))
-        for ours, theirs in zip(pyramid_and_crops(banded, h, w), kept):
+        for ours, theirs in zip(pyramid_and_crops(banded, h, w), kept, strict=True):
             assert ours.shape == theirs.shape and ours.dtype == np.float32
             np.testing.assert_array_equal(ours, theirs)
-    assert max(b - a for a, b in reads) <= 64   # never more of the frame at once than a band
+    assert max(b - a for a, b in reads) <= 64  # never more of the frame at once than a band
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +167,7 @@ def nets(model_dir):
 def test_pnet_in_bands_of_rows_gives_the_whole_levels_numbers(nets, monkeypatch):
     rng = np.random.default_rng(12)
     for height, width in ((12, 40), (13, 97), (120, 151), (241, 333), (300, 64)):
-        level = (rng.random((1, 3, height, width), dtype=np.float32) * 2 - 1)
+        level = rng.random((1, 3, height, width), dtype=np.float32) * 2 - 1
         reg, prob = nets.pnet(level)
         for pixels in (1, 40 * width, 100 * width):
             monkeypatch.setattr(detection, "PNET_TILE_PIXELS", pixels)
@@ -179,20 +182,26 @@ def test_rnet_and_onet_in_batches_give_the_same_numbers(nets):
         crops = rng.random((70, 3, size, size), dtype=np.float32) * 2 - 1
         whole = net(crops)
         for batch in (1, 16, 69):
-            for ours, theirs in zip(detection._batched(net, crops, batch), whole):
+            for ours, theirs in zip(detection._batched(net, crops, batch), whole, strict=True):
                 np.testing.assert_array_equal(ours, theirs)
 
 
 def test_detection_with_tiny_memory_budgets_finds_exactly_the_same_faces(nets, monkeypatch):
-    from face_recognition.onnx_models import frame_rows
     from PIL import Image
+
+    from face_recognition.onnx_models import frame_rows
     from tools import samples
 
     image = Image.fromarray(samples.image("pair"))
     expected = detection.detect(np.asarray(image), nets, nets.min_face_size)
     assert expected is not None and len(expected) == 2
-    for name, value in (("TABLE_CACHE_BYTES", 0), ("BAND_BYTES", 1), ("PNET_TILE_PIXELS", 1),
-                        ("RNET_BATCH", 3), ("ONET_BATCH", 1)):
+    for name, value in (
+        ("TABLE_CACHE_BYTES", 0),
+        ("BAND_BYTES", 1),
+        ("PNET_TILE_PIXELS", 1),
+        ("RNET_BATCH", 3),
+        ("ONET_BATCH", 1),
+    ):
         monkeypatch.setattr(detection, name, value)
     found = detection.detect(frame_rows(image), nets, nets.min_face_size)
     for field in ("boxes", "probs", "points"):

@@ -1,6 +1,7 @@
 """The face-recognition function end to end: real MTCNN and InceptionResnetV1 graphs exported through
 the real pretrained='vggface2' loading path (from the stand-in checkpoint) and run by ONNX Runtime,
 real JPEG frames made by ffmpeg, S3 over a moto server."""
+
 from __future__ import annotations
 
 import io
@@ -14,11 +15,10 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-
-from components.project import PROJECT_DIR
 import torch
 from PIL import Image, ImageFile
 
+from components.project import PROJECT_DIR
 from face_recognition.facedb import FaceDatabase, FaceDatabaseError
 from face_recognition.onnx_models import OnnxFaceModels
 from face_recognition.recognizer import NO_FACE, UNKNOWN, FrameError, FrameTooLarge, Recognizer, decode_frame
@@ -33,8 +33,9 @@ STAGE1, OUTPUT = "test-stage-1", "test-output"
 
 def first_frame(video: Path, jpg: Path) -> bytes:
     """The first frame as a JPEG, made the way the splitter makes it."""
-    subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-i", str(video),
-                    "-frames:v", "1", str(jpg)], check=True)
+    subprocess.run(
+        [ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-i", str(video), "-frames:v", "1", str(jpg)], check=True
+    )
     return jpg.read_bytes()
 
 
@@ -85,6 +86,7 @@ def put(s3, key: str, body: bytes) -> None:
 
 # -- event shapes and keys ----------------------------------------------------------------------
 
+
 def test_s3_event_and_direct_payload(models, enrolled, frames, buckets):
     svc = service(models, enrolled, buckets)
     put(buckets, "astronaut.jpg", frames["astronaut"])
@@ -112,13 +114,16 @@ def test_many_records_in_one_event(models, enrolled, frames, buckets):
     assert outputs(buckets) == {"a/astronaut.txt": "Collins", "b/camera.txt": "Cameraman"}
 
 
-@pytest.mark.parametrize("key, expected", [
-    ("with space/clip 1.jpg", "with space/clip 1.txt"),
-    ("plus+sign/a+b.jpg", "plus+sign/a+b.txt"),
-    ("ünïcödé/名前 テスト.jpg", "ünïcödé/名前 テスト.txt"),
-    ("deep/nested/folders/v1.2/clip.jpg", "deep/nested/folders/v1.2/clip.txt"),
-    ("$(touch pwned); `id` 'q\".jpg", "$(touch pwned); `id` 'q\".txt"),
-])
+@pytest.mark.parametrize(
+    "key, expected",
+    [
+        ("with space/clip 1.jpg", "with space/clip 1.txt"),
+        ("plus+sign/a+b.jpg", "plus+sign/a+b.txt"),
+        ("ünïcödé/名前 テスト.jpg", "ünïcödé/名前 テスト.txt"),
+        ("deep/nested/folders/v1.2/clip.jpg", "deep/nested/folders/v1.2/clip.txt"),
+        ("$(touch pwned); `id` 'q\".jpg", "$(touch pwned); `id` 'q\".txt"),
+    ],
+)
 def test_url_encoded_keys_give_the_right_result_key(models, enrolled, frames, buckets, key, expected):
     svc = service(models, enrolled, buckets)
     put(buckets, key, frames["astronaut"])
@@ -130,6 +135,7 @@ def test_url_encoded_keys_give_the_right_result_key(models, enrolled, frames, bu
 
 
 # -- what a frame can hold ----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("sample", ["chelsea", "coffee"])
 def test_frame_without_a_face_gets_the_sentinel(models, enrolled, frames, buckets, sample):
@@ -165,6 +171,7 @@ def test_duplicate_delivery_gives_one_result_with_the_same_content(models, enrol
 
 
 # -- recognition --------------------------------------------------------------------------------
+
 
 def test_enrolled_faces_are_named_and_a_stranger_is_unknown_under_a_threshold(models, frames, tmp_path):
     astronaut = decode_frame(frames["astronaut"], "astronaut")
@@ -210,6 +217,7 @@ def test_course_database_loads_when_present():
 
 # -- bad frames ----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("body", [b"", b"this is not an image", "truncated"], ids=["empty", "text", "truncated"])
 def test_corrupt_frame_is_a_clear_error_and_writes_nothing(models, enrolled, frames, buckets, body):
     if body == "truncated":
@@ -251,6 +259,7 @@ def test_decode_frame_rejects_non_images():
 
 # -- the largest frame, and larger ones (pipeline_common.limits) ---------------------------------
 
+
 def jpeg_claiming(width: int, height: int) -> bytes:
     """A JPEG whose frame header says width x height (its pixels are a 16x16 image's): all that a
     reader of the header sees, and nothing a decoder could finish."""
@@ -258,19 +267,23 @@ def jpeg_claiming(width: int, height: int) -> bytes:
     Image.new("RGB", (16, 16), "gray").save(buffer, "JPEG")
     data = bytearray(buffer.getvalue())
     sof = data.index(b"\xff\xc0")
-    data[sof + 5:sof + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    data[sof + 5 : sof + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
     return bytes(data)
 
 
-@pytest.mark.parametrize("width, height, says", [
-    (8192, 4320, "8192x4320 (35,389,440 pixels)"),      # DCI 8K: just over
-    (9400, 9400, "9400x9400 (88,360,000 pixels)"),      # the frame of issue 9 (4.8 GB, 10.9 s before)
-    (12000, 9000, "12000x9000 (108,000,000 pixels)"),   # beyond Pillow's decompression-bomb warning
-    (20000, 20000, "over 178,956,970 pixels"),          # beyond Pillow's hard stop
-    (16400, 64, "16400x64 (1,049,600 pixels)"),         # few pixels, but a side over the limit
-])
+@pytest.mark.parametrize(
+    "width, height, says",
+    [
+        (8192, 4320, "8192x4320 (35,389,440 pixels)"),  # DCI 8K: just over
+        (9400, 9400, "9400x9400 (88,360,000 pixels)"),  # the frame of issue 9 (4.8 GB, 10.9 s before)
+        (12000, 9000, "12000x9000 (108,000,000 pixels)"),  # beyond Pillow's decompression-bomb warning
+        (20000, 20000, "over 178,956,970 pixels"),  # beyond Pillow's hard stop
+        (16400, 64, "16400x64 (1,049,600 pixels)"),  # few pixels, but a side over the limit
+    ],
+)
 def test_an_over_limit_frame_is_refused_from_its_header_naming_the_object_and_the_limit(
-        models, enrolled, buckets, monkeypatch, width, height, says):
+    models, enrolled, buckets, monkeypatch, width, height, says
+):
     def no_decoding(self):
         raise AssertionError("an over-limit frame must not be decoded")
 
@@ -300,25 +313,30 @@ def test_an_over_limit_object_is_refused_before_it_is_read(models, enrolled, fra
     monkeypatch.setattr(limits, "MAX_FRAME_BYTES", len(frames["astronaut"]) - 1)
     svc = service(models, enrolled, buckets)
     put(buckets, "heavy.jpg", frames["astronaut"])
-    with pytest.raises(RecognitionError, match=rf"s3://{STAGE1}/heavy\.jpg: the frame is {len(frames['astronaut']):,} "
-                                               rf"bytes, over the pipeline's limit of {len(frames['astronaut']) - 1:,} bytes"):
+    with pytest.raises(
+        RecognitionError,
+        match=rf"s3://{STAGE1}/heavy\.jpg: the frame is {len(frames['astronaut']):,} "
+        rf"bytes, over the pipeline's limit of {len(frames['astronaut']) - 1:,} bytes",
+    ):
         svc.handle_event(s3_event(STAGE1, "heavy.jpg"))
     assert outputs(buckets) == {}
 
 
-def test_the_splitter_and_the_recognizer_take_their_limits_from_one_place(models, enrolled, videos, buckets,
-                                                                          monkeypatch):
+def test_the_splitter_and_the_recognizer_take_their_limits_from_one_place(
+    models, enrolled, videos, buckets, monkeypatch
+):
     """pipeline_common.limits is the one definition: move a number there and both functions move."""
     from video_splitting import ffmpeg as ff
 
     svc = service(models, enrolled, buckets)
-    video = videos["astronaut"]   # 512x512
+    video = videos["astronaut"]  # 512x512
     jpeg = ff.first_frame(ffmpeg_exe(), video, label="s3://in/astronaut.mp4").jpeg
     put(buckets, "astronaut.jpg", jpeg)
     assert svc.handle_event({"bucket": STAGE1, "key": "astronaut.jpg"})[0]["name"] == "Collins"
     assert "-max_pixels" in ff.full_args("ffmpeg", video)
-    assert ff.full_args("ffmpeg", video)[ff.full_args("ffmpeg", video).index("-max_pixels") + 1] == \
-        str(limits.decoder_max_pixels())
+    assert ff.full_args("ffmpeg", video)[ff.full_args("ffmpeg", video).index("-max_pixels") + 1] == str(
+        limits.decoder_max_pixels()
+    )
 
     refusal = "the frame is 512x512 (262,144 pixels), over the pipeline's limit: at most 262,143 pixels"
     monkeypatch.setattr(limits, "MAX_FRAME_PIXELS", 512 * 512 - 1)
@@ -373,34 +391,42 @@ print(json.dumps({"name": result["name"], "written": s3.result, "started_mb": st
 
 
 @pytest.mark.slow
-def test_the_largest_frame_is_recognised_within_the_recognizers_memory_setting(video_8k, enrolled, model_dir,
-                                                                               tmp_path):
+def test_the_largest_frame_is_recognised_within_the_recognizers_memory_setting(video_8k, enrolled, model_dir, tmp_path):
     """The splitter's frame of an 8K video, recognised by the function as deployed (its environment
     from components/settings.py) in a fresh interpreter: its peak resident memory stays within the
     default recognizerMemory (Pulumi.yaml). Before issue 9 this frame took 1.8 GB."""
-    from components import settings as S, topology as T
+    from components import settings as S
+    from components import topology as T
     from video_splitting import ffmpeg as ff
 
     jpeg = ff.first_frame(ffmpeg_exe(), video_8k, label="s3://in/astronaut-8k.mp4").jpeg
     assert Image.open(io.BytesIO(jpeg)).size == (7680, 4320)
-    assert 7680 * 4320 == limits.MAX_FRAME_PIXELS   # the largest frame the pipeline accepts
+    assert 7680 * 4320 == limits.MAX_FRAME_PIXELS  # the largest frame the pipeline accepts
     frame = tmp_path / "frame.jpg"
     frame.write_bytes(jpeg)
     stack = S.load(lambda key: {"namePrefix": "vfp-test"}.get(key), check_files=False)
     env = T.environment(T.RECOGNIZER, stack, T.Locations(face_database=str(enrolled), models=str(model_dir)))
     base = {k: v for k, v in os.environ.items() if k not in env}
-    done = subprocess.run([sys.executable, "-c", PEAK_PROBE, json.dumps(env), str(frame)], cwd=tmp_path,
-                          env=base, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK_PROBE, json.dumps(env), str(frame)],
+        cwd=tmp_path,
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     probe = json.loads(done.stdout.splitlines()[-1])
     assert probe["name"] == probe["written"] == "Collins"
     memory = stack.recognizer.memory_mb
-    assert probe["peak_mb"] < memory, (f"the 8K frame peaked at {probe['peak_mb']:.0f} MB, over recognizerMemory "
-                                       f"{memory} MB (started at {probe['started_mb']:.0f} MB)")
+    assert probe["peak_mb"] < memory, (
+        f"the 8K frame peaked at {probe['peak_mb']:.0f} MB, over recognizerMemory "
+        f"{memory} MB (started at {probe['started_mb']:.0f} MB)"
+    )
 
 
 # -- the face database ---------------------------------------------------------------------------
+
 
 def test_face_database_validation(tmp_path):
     good = [torch.zeros(1, 512)], ["A"]
@@ -442,12 +468,30 @@ def test_a_database_cannot_use_a_sentinel_as_a_name(models):
 
 # -- start-up: the real handler module, imported in a fresh process -----------------------------
 
+
 def import_handler(env: dict, cwd: Path) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items()
-            if k not in ("OUTPUT_BUCKET", "FACE_DB_PATH", "MODEL_DIR", "DISTANCE_THRESHOLD",
-                         "MODEL_THREADS", "LOG_LEVEL", "TORCH_HOME")}
-    return subprocess.run([sys.executable, "-c", "import face_recognition.handler"], cwd=cwd,
-                          env={**base, **env}, capture_output=True, text=True, timeout=300)
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in (
+            "OUTPUT_BUCKET",
+            "FACE_DB_PATH",
+            "MODEL_DIR",
+            "DISTANCE_THRESHOLD",
+            "MODEL_THREADS",
+            "LOG_LEVEL",
+            "TORCH_HOME",
+        )
+    }
+    return subprocess.run(
+        [sys.executable, "-c", "import face_recognition.handler"],
+        cwd=cwd,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def malformed_db(tmp_path: Path) -> Path:
@@ -456,16 +500,19 @@ def malformed_db(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("case, message", [
-    ("no bucket", "OUTPUT_BUCKET is not set"),
-    ("no database setting", "FACE_DB_PATH is not set"),
-    ("database file missing", "FACE_DB_PATH={missing}: no such file"),
-    ("malformed database", "face database {malformed}: 1 embeddings but 2 names"),
-    ("no models setting", "MODEL_DIR is not set"),
-    ("models not exported", "no exported models at {empty} (manifest.json is missing)"),
-    ("bad threads", "MODEL_THREADS='two' is not a whole number"),
-    ("bad threshold", "DISTANCE_THRESHOLD='close' is not a number"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("no bucket", "OUTPUT_BUCKET is not set"),
+        ("no database setting", "FACE_DB_PATH is not set"),
+        ("database file missing", "FACE_DB_PATH={missing}: no such file"),
+        ("malformed database", "face database {malformed}: 1 embeddings but 2 names"),
+        ("no models setting", "MODEL_DIR is not set"),
+        ("models not exported", "no exported models at {empty} (manifest.json is missing)"),
+        ("bad threads", "MODEL_THREADS='two' is not a whole number"),
+        ("bad threshold", "DISTANCE_THRESHOLD='close' is not a number"),
+    ],
+)
 def test_misconfiguration_fails_at_start_up_naming_the_culprit(enrolled, model_dir, tmp_path, case, message):
     paths = {"missing": tmp_path / "absent.pt", "malformed": malformed_db(tmp_path), "empty": tmp_path / "empty"}
     paths["empty"].mkdir()

@@ -1,5 +1,6 @@
 """The video-splitting function end to end: real ffmpeg on videos made from scikit-image's pictures,
 S3 over a moto server, Lambda's Invoke API served on loopback, start-up in fresh interpreters."""
+
 from __future__ import annotations
 
 import http.server
@@ -15,11 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from components import topology as T
 from components.project import PROJECT_DIR
-from PIL import Image
-
 from pipeline_common.events import s3_event
 from pipeline_common.keys import frame_key
 from tools import samples
@@ -49,10 +49,31 @@ def two_scenes(stills, tmp_path_factory) -> Path:
     """Half a second of the astronaut, then half a second of the cameraman (10 fps, a keyframe
     every 5 frames, so there is a keyframe showing the cameraman at 0.5 s)."""
     video = tmp_path_factory.mktemp("two-scenes") / "two_scenes.mp4"
-    _ffmpeg("-loop", "1", "-t", "0.5", "-i", str(stills["astronaut"]),
-            "-loop", "1", "-t", "0.5", "-i", str(stills["camera"]),
-            "-filter_complex", "[0:v][1:v]concat=n=2:v=1,fps=10,format=yuv420p",
-            "-c:v", "libx264", "-preset", "veryfast", "-g", "5", "-keyint_min", "5", str(video))
+    _ffmpeg(
+        "-loop",
+        "1",
+        "-t",
+        "0.5",
+        "-i",
+        str(stills["astronaut"]),
+        "-loop",
+        "1",
+        "-t",
+        "0.5",
+        "-i",
+        str(stills["camera"]),
+        "-filter_complex",
+        "[0:v][1:v]concat=n=2:v=1,fps=10,format=yuv420p",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-g",
+        "5",
+        "-keyint_min",
+        "5",
+        str(video),
+    )
     return video
 
 
@@ -124,8 +145,7 @@ def put(s3, key: str, body: bytes) -> None:
 # Splitting
 
 
-def test_s3_event_writes_the_first_frame_as_a_jpeg_of_the_videos_size(splitter, buckets, two_scenes,
-                                                                        tmpdir_watch):
+def test_s3_event_writes_the_first_frame_as_a_jpeg_of_the_videos_size(splitter, buckets, two_scenes, tmpdir_watch):
     put(buckets, "clips/two.mp4", two_scenes.read_bytes())
     frames = splitter.handle_event(s3_event(INPUT, "clips/two.mp4"))
     assert frames == [{"bucket": STAGE1, "key": "clips/two.jpg"}]
@@ -155,14 +175,17 @@ def test_every_record_of_an_event_is_split(splitter, buckets, videos):
     assert Image.open(io.BytesIO(written["c/pair.jpg"])).size == (1024, 512)
 
 
-@pytest.mark.parametrize("key", [
-    "uploads/my clip.mp4",
-    "a+b/c+d.mp4",
-    "vidéos/café ☕ 100%.mp4",
-    "deep/er/still/nested/clip.v2.mp4",
-    "CAMERA/CLIP.MP4",
-    "phone/Holiday.Mov",
-])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "uploads/my clip.mp4",
+        "a+b/c+d.mp4",
+        "vidéos/café ☕ 100%.mp4",
+        "deep/er/still/nested/clip.v2.mp4",
+        "CAMERA/CLIP.MP4",
+        "phone/Holiday.Mov",
+    ],
+)
 def test_keys_are_decoded_and_keep_their_folders(splitter, buckets, videos, key):
     put(buckets, key, videos["astronaut"].read_bytes())
     event = s3_event(INPUT, key)  # URL-encoded, as S3 sends it
@@ -175,8 +198,11 @@ def test_an_object_that_is_not_a_video_is_refused_by_name_without_reading_it(spl
     """The input bucket notifies the splitter of every upload (S3's suffix filters are
     case-sensitive), so anything else must fail by name: Lambda then dead-letters the event, and the
     upload leaves a record of why it has no result."""
-    with pytest.raises(sp.SplitError, match=rf"s3://{INPUT}/{re.escape(key)}: not a video the pipeline accepts: "
-                                         r"the name must end in \.mp4, .*\(any letter case\)"):
+    with pytest.raises(
+        sp.SplitError,
+        match=rf"s3://{INPUT}/{re.escape(key)}: not a video the pipeline accepts: "
+        r"the name must end in \.mp4, .*\(any letter case\)",
+    ):
         splitter.handle_event(s3_event(INPUT, key))  # the object need not even exist: nothing is read
     assert stage1(buckets) == {}
 
@@ -192,8 +218,7 @@ def test_a_key_full_of_shell_metacharacters_runs_nothing(splitter, buckets, vide
     keep = tmp_path / "keep-me"
     keep.write_text("still here")
     monkeypatch.chdir(tmp_path)
-    key = (f"evil/$(touch {canary}); touch {canary} && echo 'q' \"d\" `touch {canary}` | cat & "
-           f"rm -rf * > x <y ~ #.mp4")
+    key = f"evil/$(touch {canary}); touch {canary} && echo 'q' \"d\" `touch {canary}` | cat & rm -rf * > x <y ~ #.mp4"
     put(buckets, key, videos["astronaut"].read_bytes())
     assert splitter.handle_event(s3_event(INPUT, key)) == [{"bucket": STAGE1, "key": frame_key(key)}]
     assert not canary.exists()
@@ -223,8 +248,9 @@ CORRUPT = {
 
 
 @pytest.mark.parametrize("body", list(CORRUPT.values()), ids=list(CORRUPT))
-def test_a_bad_video_is_a_clear_error_writes_nothing_and_the_process_goes_on(splitter, buckets, videos,
-                                                                             tmpdir_watch, body):
+def test_a_bad_video_is_a_clear_error_writes_nothing_and_the_process_goes_on(
+    splitter, buckets, videos, tmpdir_watch, body
+):
     put(buckets, "bad/clip one.mp4", body)
     with pytest.raises(sp.SplitError) as error:
         splitter.handle_event(s3_event(INPUT, "bad/clip one.mp4"))
@@ -270,16 +296,22 @@ def test_a_bad_record_does_not_stop_the_good_ones(splitter, buckets, videos):
 
 
 def test_missing_object_and_missing_bucket_are_named(splitter, buckets):
-    with pytest.raises(sp.SplitError, match=rf"s3://{INPUT}/nope\.mp4: cannot read the video \(NoSuchKey: no such object\)"):
+    with pytest.raises(
+        sp.SplitError, match=rf"s3://{INPUT}/nope\.mp4: cannot read the video \(NoSuchKey: no such object\)"
+    ):
         splitter.handle_event(s3_event(INPUT, "nope.mp4"))
-    with pytest.raises(sp.SplitError, match=r"s3://no-such-bucket-here/x\.mp4: cannot read the video \(NoSuchBucket: no such bucket\)"):
+    with pytest.raises(
+        sp.SplitError, match=r"s3://no-such-bucket-here/x\.mp4: cannot read the video \(NoSuchBucket: no such bucket\)"
+    ):
         splitter.handle_event({"bucket": "no-such-bucket-here", "key": "x.mp4"})
 
 
 def test_missing_stage1_bucket_is_named(buckets, videos, tmpdir_watch):
     splitter = sp.start(env(STAGE1_BUCKET="vfp-test-no-stage-1"))
     put(buckets, "clip.mp4", videos["astronaut"].read_bytes())
-    with pytest.raises(sp.SplitError, match=r"cannot write the frame to s3://vfp-test-no-stage-1/clip\.jpg \(NoSuchBucket"):
+    with pytest.raises(
+        sp.SplitError, match=r"cannot write the frame to s3://vfp-test-no-stage-1/clip\.jpg \(NoSuchBucket"
+    ):
         splitter.handle_event(s3_event(INPUT, "clip.mp4"))
     assert list(tmpdir_watch.iterdir()) == []
 
@@ -336,7 +368,7 @@ def test_an_edit_list_that_starts_after_a_keyframe_falls_back_and_keeps_the_firs
     exe = ffmpeg_exe()
     args = ff.fast_args(exe, trimmed)
     at = args.index("-vf")
-    unguarded = subprocess.run(args[:at] + args[at + 2:], capture_output=True, check=True).stdout
+    unguarded = subprocess.run(args[:at] + args[at + 2 :], capture_output=True, check=True).stdout
     assert looks_like(unguarded, "camera", "astronaut")  # what decoding keyframes alone would show
     assert subprocess.run(args, capture_output=True).stdout == b""  # the guard lets no frame through
     frame = ff.first_frame(exe, trimmed, label="trimmed.mp4")
@@ -377,19 +409,35 @@ def test_a_crash_is_reported_with_its_signal(tmp_path, videos):
 # The frame limit (pipeline_common.limits, the one the recognizer applies)
 
 
-@pytest.mark.parametrize("size, says", [
-    # decoded (within the decoder's bound), then refused by the JPEG's own size
-    ((8192, 4320), "the frame is 8192x4320 (35,389,440 pixels), over the pipeline's limit: "),
-    # refused by ffmpeg's decoder before it allocates the picture
-    ((9728, 4320), "the video's frames are over the pipeline's limit: "),
-], ids=["dci-8k", "beyond-the-decoder-bound"])
-def test_a_video_over_the_frame_limit_is_refused_naming_the_object_and_the_limit(splitter, buckets, tmp_path,
-                                                                                 tmpdir_watch, size, says):
+@pytest.mark.parametrize(
+    "size, says",
+    [
+        # decoded (within the decoder's bound), then refused by the JPEG's own size
+        ((8192, 4320), "the frame is 8192x4320 (35,389,440 pixels), over the pipeline's limit: "),
+        # refused by ffmpeg's decoder before it allocates the picture
+        ((9728, 4320), "the video's frames are over the pipeline's limit: "),
+    ],
+    ids=["dci-8k", "beyond-the-decoder-bound"],
+)
+def test_a_video_over_the_frame_limit_is_refused_naming_the_object_and_the_limit(
+    splitter, buckets, tmp_path, tmpdir_watch, size, says
+):
     from pipeline_common import limits
 
     video = tmp_path / "big.mp4"
-    _ffmpeg("-f", "lavfi", "-i", f"color=c=gray:s={size[0]}x{size[1]}:d=0.2:r=5", "-c:v", "libx264",
-            "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(video))
+    _ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        f"color=c=gray:s={size[0]}x{size[1]}:d=0.2:r=5",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        str(video),
+    )
     put(buckets, "big/clip 8k.mp4", video.read_bytes())
     with pytest.raises(sp.SplitError) as error:
         splitter.handle_event(s3_event(INPUT, "big/clip 8k.mp4"))
@@ -431,9 +479,14 @@ def test_the_largest_video_splits_within_the_splitters_memory_setting(video_8k, 
     function's own peak plus ffmpeg's stays within the default splitterMemory (Pulumi.yaml)."""
     from components import settings as S
 
-    done = subprocess.run([sys.executable, "-c", PEAK_PROBE, ffmpeg_exe(), str(video_8k)], cwd=tmp_path,
-                          env=dict(os.environ), capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK_PROBE, ffmpeg_exe(), str(video_8k)],
+        cwd=tmp_path,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     probe = json.loads(done.stdout)
     assert probe["method"] == ff.FAST and probe["bytes"] > 0
@@ -451,7 +504,7 @@ class _InvokeApi(http.server.BaseHTTPRequestHandler):
     calls: list = []
     status = 202
 
-    def do_POST(self):  # noqa: N802 (http.server's naming)
+    def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         type(self).calls.append({"path": self.path, "headers": dict(self.headers), "body": body})
         if type(self).status == 202:
@@ -502,8 +555,11 @@ def test_a_failed_invocation_fails_the_record_and_names_the_function(buckets, vi
     invoke_api.status = 404
     splitter = sp.start(env(RECOGNIZER_FUNCTION="face-recognition"))
     put(buckets, "clip.mp4", videos["camera"].read_bytes())
-    with pytest.raises(sp.SplitError, match=r"s3://.*/clip\.mp4: frame s3://.*/clip\.jpg written, but invoking "
-                                            r"face-recognition failed \(ResourceNotFoundException"):
+    with pytest.raises(
+        sp.SplitError,
+        match=r"s3://.*/clip\.mp4: frame s3://.*/clip\.jpg written, but invoking "
+        r"face-recognition failed \(ResourceNotFoundException",
+    ):
         splitter.handle_event(s3_event(INPUT, "clip.mp4"))
     assert list(stage1(buckets)) == ["clip.jpg"]  # a retry rewrites the same frame and invokes again
 
@@ -543,23 +599,45 @@ def test_one_json_line_per_video_with_the_fields_and_not_the_event(splitter, buc
 
 
 def _import_handler(environ: dict, code: str = "import video_splitting.handler") -> subprocess.CompletedProcess:
-    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-    return subprocess.run([sys.executable, "-c", code], env={**base, **environ}, capture_output=True,
-                          text=True, timeout=120, cwd=PROJECT_DIR)
+    base = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env={**base, **environ},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=PROJECT_DIR,
+    )
 
 
-@pytest.mark.parametrize("override, message", [
-    ({"STAGE1_BUCKET": None}, "STAGE1_BUCKET is not set"),
-    ({"STAGE1_BUCKET": "Not_A_Bucket"}, "STAGE1_BUCKET='Not_A_Bucket' is not a valid S3 bucket name"),
-    ({"FFMPEG_PATH": None}, "FFMPEG_PATH=/opt/bin/ffmpeg: no such file (the default: is the ffmpeg layer attached?)"),
-    ({"FFMPEG_PATH": "/nonexistent/ffmpeg"}, "FFMPEG_PATH=/nonexistent/ffmpeg: no such file"),
-    ({"FFMPEG_PATH": "relative/ffmpeg"}, "FFMPEG_PATH='relative/ffmpeg' must be an absolute path"),
-    ({"FFMPEG_PATH": str(PROJECT_DIR / "pyproject.toml")}, f"FFMPEG_PATH={PROJECT_DIR / 'pyproject.toml'}: not executable"),
-    ({"FFMPEG_PATH": "/bin/true"}, "FFMPEG_PATH: /bin/true is not a working ffmpeg"),
-    ({"RECOGNIZER_FUNCTION": "no spaces allowed"}, "RECOGNIZER_FUNCTION='no spaces allowed' is not a Lambda function"),
-    ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL='LOUD' is not one of DEBUG, INFO, WARNING, ERROR"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"STAGE1_BUCKET": None}, "STAGE1_BUCKET is not set"),
+        ({"STAGE1_BUCKET": "Not_A_Bucket"}, "STAGE1_BUCKET='Not_A_Bucket' is not a valid S3 bucket name"),
+        (
+            {"FFMPEG_PATH": None},
+            "FFMPEG_PATH=/opt/bin/ffmpeg: no such file (the default: is the ffmpeg layer attached?)",
+        ),
+        ({"FFMPEG_PATH": "/nonexistent/ffmpeg"}, "FFMPEG_PATH=/nonexistent/ffmpeg: no such file"),
+        ({"FFMPEG_PATH": "relative/ffmpeg"}, "FFMPEG_PATH='relative/ffmpeg' must be an absolute path"),
+        (
+            {"FFMPEG_PATH": str(PROJECT_DIR / "pyproject.toml")},
+            f"FFMPEG_PATH={PROJECT_DIR / 'pyproject.toml'}: not executable",
+        ),
+        ({"FFMPEG_PATH": "/bin/true"}, "FFMPEG_PATH: /bin/true is not a working ffmpeg"),
+        (
+            {"RECOGNIZER_FUNCTION": "no spaces allowed"},
+            "RECOGNIZER_FUNCTION='no spaces allowed' is not a Lambda function",
+        ),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL='LOUD' is not one of DEBUG, INFO, WARNING, ERROR"),
+    ],
+)
 def test_misconfiguration_fails_at_start_up_naming_the_variable(override, message):
     environ = {k: v for k, v in {**env(), **override}.items() if v is not None}
     result = _import_handler(environ)
@@ -568,8 +646,9 @@ def test_misconfiguration_fails_at_start_up_naming_the_variable(override, messag
     assert result.stderr.count("Traceback") == 1  # one short report, raised from start(), nothing chained
 
 
-@pytest.mark.parametrize("recognizer", [None, "face-recognition",
-                                        "arn:aws:lambda:us-east-1:123456789012:function:face-recognition:live"])
+@pytest.mark.parametrize(
+    "recognizer", [None, "face-recognition", "arn:aws:lambda:us-east-1:123456789012:function:face-recognition:live"]
+)
 def test_a_good_environment_starts(recognizer):
     environ = env(**({"RECOGNIZER_FUNCTION": recognizer} if recognizer else {}))
     result = _import_handler(environ, "import video_splitting.handler as h; print(h._splitter.config)")
@@ -604,8 +683,10 @@ def test_handler_splits_and_returns_the_frames(buckets, videos, monkeypatch, tmp
         sys.modules.pop("video_splitting.handler", None)
 
 
-@pytest.mark.parametrize("remaining_ms, expected", [(None, ff.DEFAULT_TIMEOUT_S), (900_000, ff.DEFAULT_TIMEOUT_S),
-                                                    (10_000, 7.0), (3_500, 1.0), (1, 1.0)])
+@pytest.mark.parametrize(
+    "remaining_ms, expected",
+    [(None, ff.DEFAULT_TIMEOUT_S), (900_000, ff.DEFAULT_TIMEOUT_S), (10_000, 7.0), (3_500, 1.0), (1, 1.0)],
+)
 def test_ffmpeg_gets_the_invocations_remaining_time_less_a_margin_to_report(monkeypatch, remaining_ms, expected):
     for name, value in env().items():
         monkeypatch.setenv(name, value)

@@ -1,4 +1,5 @@
 """torchfile.load against torch.load, and what it refuses."""
+
 from __future__ import annotations
 
 import io
@@ -15,8 +16,17 @@ from face_recognition import torchfile
 def test_reads_what_torch_saved(tmp_path):
     shared = torch.arange(24, dtype=torch.float32).reshape(4, 6)
     content = [
-        [torch.randn(1, 512), torch.randn(3, 4, dtype=torch.float64), torch.arange(7), torch.tensor(True),
-         torch.randn(2, 2).half(), shared, shared.t(), shared[1:, ::2], torch.zeros(0, 512)],
+        [
+            torch.randn(1, 512),
+            torch.randn(3, 4, dtype=torch.float64),
+            torch.arange(7),
+            torch.tensor(True),
+            torch.randn(2, 2).half(),
+            shared,
+            shared.t(),
+            shared[1:, ::2],
+            torch.zeros(0, 512),
+        ],
         ["Biden", "Ünïcødé name"],
         {"k": (1, 2.5, None, "s")},
         OrderedDict(a=torch.ones(2, dtype=torch.uint8)),
@@ -24,7 +34,7 @@ def test_reads_what_torch_saved(tmp_path):
     path = tmp_path / "db.pt"
     torch.save(content, path)
     loaded = torchfile.load(path)
-    for ours, theirs in zip(loaded[0], content[0]):
+    for ours, theirs in zip(loaded[0], content[0], strict=True):
         assert isinstance(ours, np.ndarray) and ours.shape == tuple(theirs.shape)
         np.testing.assert_array_equal(ours, theirs.numpy())
     assert loaded[1] == content[1] and loaded[2] == content[2]

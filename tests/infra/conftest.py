@@ -6,28 +6,29 @@ digest); everything the tests assert is what the program itself asked for. The a
 built (into a temporary folder) and the face database is a real file inside the project folder,
 because the program checks both.
 """
+
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata as md
 import json
 import os
 import runpy
 import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Optional
-import importlib.metadata as md
-from pathlib import PurePosixPath
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 import pulumi
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.mocks import MockMonitor
 
-from components import packaging, settings as stack_settings, topology
+from components import packaging, topology
+from components import settings as stack_settings
 from components.project import PROJECT_DIR
 
 MAIN = PROJECT_DIR / "__main__.py"
@@ -57,8 +58,12 @@ T_REPOSITORY = "aws:ecr/repository:Repository"
 T_LIFECYCLE = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
 T_IMAGE = "docker:index/image:Image"
 COMPONENTS = {
-    "videoface:index:PipelineBuckets", "videoface:index:SecureBucket", "videoface:index:VideoSplitter",
-    "videoface:index:FaceRecognizer", "videoface:index:DeadLetterQueue", "videoface:index:EventWiring",
+    "videoface:index:PipelineBuckets",
+    "videoface:index:SecureBucket",
+    "videoface:index:VideoSplitter",
+    "videoface:index:FaceRecognizer",
+    "videoface:index:DeadLetterQueue",
+    "videoface:index:EventWiring",
 }
 
 
@@ -92,8 +97,11 @@ class CloudMocks(pulumi.runtime.Mocks):
             state.update(name=rid, arn=f"arn:aws:iam::{ACCOUNT}:role/{rid}")
         elif typ == T_REPOSITORY:
             rid = state["name"]
-            state.update(registryId=ACCOUNT, arn=f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{rid}",
-                         repositoryUrl=f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{rid}")
+            state.update(
+                registryId=ACCOUNT,
+                arn=f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{rid}",
+                repositoryUrl=f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{rid}",
+            )
         elif typ == T_IMAGE:
             # A digest that changes with what was built, as a registry's would.
             build = json.dumps(state.get("build"), sort_keys=True, default=str)
@@ -103,13 +111,22 @@ class CloudMocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/deployer",
-                    "userId": "AIDAEXAMPLE", "id": ACCOUNT}
+            return {
+                "accountId": ACCOUNT,
+                "arn": f"arn:aws:iam::{ACCOUNT}:user/deployer",
+                "userId": "AIDAEXAMPLE",
+                "id": ACCOUNT,
+            }
         if args.token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
             assert args.args.get("registryId") == ACCOUNT, args.args
-            return {"userName": "AWS", "password": ECR_PASSWORD, "id": ACCOUNT,
-                    "proxyEndpoint": f"https://{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com",
-                    "authorizationToken": "QVdTOnNlY3JldA==", "expiresAt": "2030-01-01T00:00:00Z"}
+            return {
+                "userName": "AWS",
+                "password": ECR_PASSWORD,
+                "id": ACCOUNT,
+                "proxyEndpoint": f"https://{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com",
+                "authorizationToken": "QVdTOnNlY3JldA==",
+                "expiresAt": "2030-01-01T00:00:00Z",
+            }
         raise AssertionError(f"the program made an unexpected call: {args.token}")
 
 
@@ -140,9 +157,14 @@ class RecordingMonitor(MockMonitor):
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             self.registered[response.urn] = Res(
-                urn=response.urn, type=request.type, name=request.name, parent=request.parent,
-                custom=request.custom, dependencies=list(request.dependencies),
-                inputs=rpc.deserialize_properties(request.object))
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                parent=request.parent,
+                custom=request.custom,
+                dependencies=list(request.dependencies),
+                inputs=rpc.deserialize_properties(request.object),
+            )
         return response
 
     def RegisterResourceOutputs(self, request):
@@ -197,8 +219,9 @@ class EchoMocks(CloudMocks):
         return "", dict(args.inputs)
 
 
-def run_program(config: dict[str, str], *, stack: str = "test", preview: bool = False,
-                mocks: Optional[pulumi.runtime.Mocks] = None) -> Program:
+def run_program(
+    config: dict[str, str], *, stack: str = "test", preview: bool = False, mocks: pulumi.runtime.Mocks | None = None
+) -> Program:
     """Execute __main__.py as `pulumi up` (or preview) would, with un-namespaced project `config`."""
     mocks = mocks or CloudMocks()
     monitor = RecordingMonitor(mocks)

@@ -1,5 +1,6 @@
 """The ffmpeg layer build (components/ffmpeg_layer.py): layout, mode, Lambda's size limits,
 reproducibility, a binary that runs once unpacked, and pinned checksums that refuse anything else."""
+
 from __future__ import annotations
 
 import hashlib
@@ -47,9 +48,9 @@ def test_the_zip_holds_bin_ffmpeg_only_executable_and_pinned(built):
 def test_the_zip_is_inside_lambdas_limits(built):
     with zipfile.ZipFile(built) as zf:
         unzipped = sum(i.file_size for i in zf.infolist())
-    assert built.stat().st_size <= 50 * 2**20       # direct upload
-    assert unzipped <= 250 * 2**20                   # function plus layers, unzipped
-    assert 60 * 2**20 < unzipped < 100 * 2**20       # it is the 80 MB 7.0.2 build, not 0.8's 172 MB one
+    assert built.stat().st_size <= 50 * 2**20  # direct upload
+    assert unzipped <= 250 * 2**20  # function plus layers, unzipped
+    assert 60 * 2**20 < unzipped < 100 * 2**20  # it is the 80 MB 7.0.2 build, not 0.8's 172 MB one
 
 
 def test_two_builds_are_byte_identical(built, tmp_path):
@@ -80,7 +81,9 @@ def test_an_up_to_date_zip_is_kept_and_a_stale_one_rebuilt(built, tmp_path):
 
 def test_the_installed_binary_is_refused_when_its_checksum_differs(tmp_path, monkeypatch):
     monkeypatch.setattr(layer, "BINARY_SHA256", "0" * 64)
-    with pytest.raises(layer.LayerBuildError, match=r"installed imageio-ffmpeg binary .*does not match the pinned 0{64}"):
+    with pytest.raises(
+        layer.LayerBuildError, match=r"installed imageio-ffmpeg binary .*does not match the pinned 0{64}"
+    ):
         layer.build_layer(tmp_path, source="installed")
     assert list(tmp_path.iterdir()) == []
 
@@ -96,15 +99,20 @@ def test_a_cached_wheel_with_another_checksum_is_refused_before_it_is_opened(tmp
     cache = tmp_path / "cache"
     cache.mkdir()
     _wheel(cache / layer.WHEEL_FILE, b"not the pinned ffmpeg")
-    with pytest.raises(layer.LayerBuildError, match=r"the wheel .*imageio_ffmpeg-0\.6\.0-py3-none-manylinux2014_x86_64\.whl: "
-                                                    r"sha256 [0-9a-f]{64} does not match the pinned"):
+    with pytest.raises(
+        layer.LayerBuildError,
+        match=r"the wheel .*imageio_ffmpeg-0\.6\.0-py3-none-manylinux2014_x86_64\.whl: "
+        r"sha256 [0-9a-f]{64} does not match the pinned",
+    ):
         layer.build_layer(tmp_path / "out", source="wheel", cache_dir=cache)
     assert not (tmp_path / "out" / layer.LAYER_ZIP).exists()
 
 
 def test_the_binary_inside_a_wheel_is_verified(tmp_path):
     wrong = _wheel(tmp_path / "wrong.whl", b"not the pinned ffmpeg")
-    with pytest.raises(layer.LayerBuildError, match=r"ffmpeg-linux-x86_64-v7\.0\.2 in .*wrong\.whl: sha256 .* does not match"):
+    with pytest.raises(
+        layer.LayerBuildError, match=r"ffmpeg-linux-x86_64-v7\.0\.2 in .*wrong\.whl: sha256 .* does not match"
+    ):
         layer.binary_from_wheel(wrong)
     real = layer.installed_binary_path()
     assert real is not None
@@ -126,14 +134,34 @@ def test_an_oversized_layer_is_refused_and_leaves_nothing(tmp_path, monkeypatch)
 
 
 def test_command_line(built, tmp_path):
-    done = subprocess.run([sys.executable, "-m", "components.ffmpeg_layer", "--out", str(tmp_path / "cli")],
-                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "components.ffmpeg_layer", "--out", str(tmp_path / "cli")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "cli" / layer.LAYER_ZIP).read_bytes() == built.read_bytes()
     cache = tmp_path / "cache"
     cache.mkdir()
     _wheel(cache / layer.WHEEL_FILE, b"tampered")
-    done = subprocess.run([sys.executable, "-m", "components.ffmpeg_layer", "--out", str(tmp_path / "bad"), "--source", "wheel",
-                           "--cache", str(cache)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "components.ffmpeg_layer",
+            "--out",
+            str(tmp_path / "bad"),
+            "--source",
+            "wheel",
+            "--cache",
+            str(cache),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert done.returncode == 1 and done.stderr.startswith("error: the wheel") and "refusing" in done.stderr
     assert not (tmp_path / "bad" / layer.LAYER_ZIP).exists()

@@ -10,6 +10,7 @@
   (with their own dependencies) and what the Lambda base image already ships (boto3), against S3 on
   the moto server; torch is not among them, and is not imported.
 """
+
 from __future__ import annotations
 
 import importlib.metadata as md
@@ -23,13 +24,12 @@ import sys
 from pathlib import Path, PurePosixPath
 
 import torch
-
-from components.project import PROJECT_DIR
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from components import build_context, settings, topology
+from components.project import PROJECT_DIR
 from face_recognition.onnx_models import OnnxFaceModels
 from pipeline_common.events import s3_event
 from tests.infra.conftest import closure, restricted_site
@@ -45,6 +45,7 @@ CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 
 # -- reading the Dockerfile ----------------------------------------------------------------------
+
 
 def instructions() -> list[tuple[str, str]]:
     lines, current = [], ""
@@ -118,7 +119,7 @@ def pip_installs() -> list[list[str]]:
         for segment in rest.split("&&"):
             tokens = shlex.split(segment)
             if tokens[:2] == ["pip", "install"] or tokens[:4] == ["python", "-m", "pip", "install"]:
-                commands.append(tokens[tokens.index("install") + 1:])
+                commands.append(tokens[tokens.index("install") + 1 :])
     return commands
 
 
@@ -198,8 +199,12 @@ def test_paths_and_handler_match_the_function_table():
     build = {dest.rstrip("/"): srcs for srcs, dest in copies() if dest.startswith("/build/")}
     assert build["/build/face_recognition"] == ["functions/face_recognition/"]
     assert build["/build/pipeline_common"] == ["functions/pipeline_common/"]
-    assert sorted(build["/build/tools"]) == ["tools/__init__.py", "tools/export_models.py",
-                                             "tools/reference_models.py", "tools/weights.py"]
+    assert sorted(build["/build/tools"]) == [
+        "tools/__init__.py",
+        "tools/export_models.py",
+        "tools/reference_models.py",
+        "tools/weights.py",
+    ]
 
 
 def test_versions_come_only_from_the_requirements_files():
@@ -221,8 +226,10 @@ def test_versions_come_only_from_the_requirements_files():
     assert runtime_install[runtime_install.index("-r") + 1].endswith("/recognizer.txt")
     assert "--index-url" not in runtime_install  # onnxruntime, numpy, Pillow: plain PyPI wheels
     copied = [srcs for srcs, dest in copies() if any(s.startswith("requirements/") for s in srcs)]
-    assert copied == [["requirements/recognizer.txt", "requirements/export.txt", "requirements/nodeps.txt"],
-                      ["requirements/recognizer.txt"]]
+    assert copied == [
+        ["requirements/recognizer.txt", "requirements/export.txt", "requirements/nodeps.txt"],
+        ["requirements/recognizer.txt"],
+    ]
     assert "==" not in DOCKERFILE.read_text().replace("==>", "")
 
 
@@ -254,6 +261,7 @@ def test_installed_versions_are_the_pinned_ones():
 
 # -- .dockerignore -------------------------------------------------------------------------------
 
+
 def dockerignore_excludes(path: str) -> bool:
     """Docker's rule, as the Pulumi program applies it when it fingerprints the build context."""
     return not build_context.is_sent(path, PROJECT_DIR)
@@ -270,14 +278,25 @@ def test_dockerignore_sends_what_the_dockerfile_copies():
     assert len(wanted) > 8
     for path in wanted:
         assert not dockerignore_excludes(path), f"{path} is copied by the Dockerfile but ignored"
-    for path in [".venv/lib/python3.11/site-packages/torch/__init__.py", ".git/HEAD", "tests/conftest.py",
-                 "data/clip.mp4", "data/torch/checkpoints/x.pt", "build/ffmpeg-layer.zip", "README.md",
-                 "functions/video_splitting/handler.py", "functions/face_recognition/__pycache__/x.pyc",
-                 "docker/recognizer.Dockerfile", "out/bench.json", "tools/enroll.py"]:
+    for path in [
+        ".venv/lib/python3.11/site-packages/torch/__init__.py",
+        ".git/HEAD",
+        "tests/conftest.py",
+        "data/clip.mp4",
+        "data/torch/checkpoints/x.pt",
+        "build/ffmpeg-layer.zip",
+        "README.md",
+        "functions/video_splitting/handler.py",
+        "functions/face_recognition/__pycache__/x.pyc",
+        "docker/recognizer.Dockerfile",
+        "out/bench.json",
+        "tools/enroll.py",
+    ]:
         assert dockerignore_excludes(path), f"{path} would be sent to the builder"
 
 
 # -- the copied files are all the handler needs --------------------------------------------------
+
 
 def image_task_root(target: Path) -> Path:
     """/var/task as the Dockerfile fills it with code (the database and weights come from the test)."""
@@ -285,8 +304,11 @@ def image_task_root(target: Path) -> Path:
     for srcs, dest in copies():
         if dest.startswith(topology.IMAGE_TASK_ROOT + "/") and all(s.startswith("functions/") for s in srcs):
             for src in srcs:
-                shutil.copytree(PROJECT_DIR / src, target / PurePosixPath(dest).relative_to(topology.IMAGE_TASK_ROOT),
-                                ignore=shutil.ignore_patterns("__pycache__"))
+                shutil.copytree(
+                    PROJECT_DIR / src,
+                    target / PurePosixPath(dest).relative_to(topology.IMAGE_TASK_ROOT),
+                    ignore=shutil.ignore_patterns("__pycache__"),
+                )
     return target
 
 
@@ -330,11 +352,30 @@ def test_handler_runs_from_exactly_the_copied_files(tmp_path, model_dir, s3):
     s3.put_object(Bucket="img-stage-1", Key="clips/astronaut.jpg", Body=frame.read_bytes())
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    env.update(OUTPUT_BUCKET="img-output", FACE_DB_PATH=str(db), MODEL_DIR=str(models_in_image), LOG_LEVEL="INFO",
-               PYTHONPATH=str(site))
-    proc = subprocess.run([sys.executable, "-S", "-s", "-c", RUN_ONE, str(task), str(site),
-                           json.dumps(s3_event("img-stage-1", "clips/astronaut.jpg"))],
-                          cwd=task, env=env, capture_output=True, text=True, timeout=300)
+    env.update(
+        OUTPUT_BUCKET="img-output",
+        FACE_DB_PATH=str(db),
+        MODEL_DIR=str(models_in_image),
+        LOG_LEVEL="INFO",
+        PYTHONPATH=str(site),
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-S",
+            "-s",
+            "-c",
+            RUN_ONE,
+            str(task),
+            str(site),
+            json.dumps(s3_event("img-stage-1", "clips/astronaut.jpg")),
+        ],
+        cwd=task,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["outside"] == [], "imported from outside the image's files"
@@ -348,6 +389,12 @@ def test_the_isolated_interpreter_really_is_isolated(tmp_path):
     """The check above would prove nothing if `-S -s` still saw this venv's site-packages."""
     site = restricted_site(tmp_path / "site", list(requirement_lines(REQUIREMENTS)) + list(LAMBDA_BASE_PACKAGES))
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(site)}
-    proc = subprocess.run([sys.executable, "-S", "-s", "-c", "import moto"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-S", "-s", "-c", "import moto"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode != 0 and "No module named 'moto'" in proc.stderr

@@ -1,5 +1,6 @@
 """What the splitter ships: its zip (the packages topology.FUNCTIONS names) unpacked alone is enough
 to import and run its handler; the archives are reproducible; the ffmpeg layer is built once."""
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from components import ffmpeg_layer, packaging, settings as S, topology as T
+from components import ffmpeg_layer, packaging
+from components import settings as S
+from components import topology as T
 from components.project import FUNCTIONS_DIR, PROJECT_DIR
 from pipeline_common.events import s3_event
 from pipeline_common.keys import frame_key
@@ -78,21 +81,33 @@ def _run_from_zip(unpacked: Path, site: Path, env: dict, event: dict | None = No
         "import json, sys\n"
         "root = sys.argv[1]\n"
         "import video_splitting.handler as h\n"
-        "shipped = [m for name, m in sys.modules.items() if name.split('.')[0] in ('video_splitting', 'pipeline_common')]\n"
+        "ours = ('video_splitting', 'pipeline_common')\n"
+        "shipped = [m for name, m in sys.modules.items() if name.split('.')[0] in ours]\n"
         "outside = [m.__file__ for m in shipped if not m.__file__.startswith(root)]\n"
         "assert shipped and not outside, outside\n"
         "event = json.loads(sys.argv[2])\n"
         "print(json.dumps(h.handler(event, None) if event else 'imported', default=str))\n"
     )
-    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "AWS_ACCESS_KEY_ID": "testing", "PYTHONPATH": str(site),
-            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION, "HOME": str(unpacked)}
-    return subprocess.run([sys.executable, "-S", "-s", "-c", code, str(unpacked), json.dumps(event or {})],
-                          cwd=unpacked, env={**base, **env}, capture_output=True, text=True, timeout=120)
+    base = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "PYTHONPATH": str(site),
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "HOME": str(unpacked),
+    }
+    return subprocess.run(
+        [sys.executable, "-S", "-s", "-c", code, str(unpacked), json.dumps(event or {})],
+        cwd=unpacked,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.mark.parametrize("architecture", T.ARCHITECTURES)
-def test_handler_imports_from_the_zip_alone_with_the_deployed_environment(unpacked, lambda_runtime_site,
-                                                                           architecture):
+def test_handler_imports_from_the_zip_alone_with_the_deployed_environment(unpacked, lambda_runtime_site, architecture):
     settings = S.load(lambda k: {"namePrefix": "vfp-zip", "architecture": architecture}.get(k), check_files=False)
     env = T.environment(T.SPLITTER, settings, T.Locations(ffmpeg=ffmpeg_exe()))
     result = _run_from_zip(unpacked, lambda_runtime_site, env)

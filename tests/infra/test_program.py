@@ -1,11 +1,11 @@
 """The real __main__.py, run under Pulumi's mocks for both wirings: the resource graph it declares
 (the harness and its fixtures are in conftest.py)."""
+
 from __future__ import annotations
 
 import json
 import os
 import re
-import runpy
 import shutil
 import subprocess
 import sys
@@ -13,14 +13,44 @@ import tempfile
 import warnings
 from pathlib import Path
 
-import pulumi
 import pytest
 import yaml
 from pulumi.runtime import rpc
 
-from components import packaging, settings as stack_settings, topology
+from components import packaging, topology
+from components import settings as stack_settings
 from components.project import PROJECT_DIR
-from tests.infra.conftest import (ACCOUNT, ARCHITECTURES, COMPONENTS, ECR_PASSWORD, EchoMocks, PROJECT, Program, REGION, T_BUCKET, T_BUCKET_POLICY, T_FUNCTION, T_IMAGE, T_INVOKE_CONFIG, T_LAYER, T_LIFECYCLE, T_LOG_GROUP, T_NOTIFICATION, T_OWNERSHIP, T_PAB, T_PERMISSION, T_QUEUE, T_REPOSITORY, T_ROLE, T_ROLE_POLICY, T_SSE, scratch_db, run_failing, run_program, unwrap)
+from tests.infra.conftest import (
+    ACCOUNT,
+    ARCHITECTURES,
+    COMPONENTS,
+    ECR_PASSWORD,
+    PROJECT,
+    REGION,
+    T_BUCKET,
+    T_BUCKET_POLICY,
+    T_FUNCTION,
+    T_IMAGE,
+    T_INVOKE_CONFIG,
+    T_LAYER,
+    T_LIFECYCLE,
+    T_LOG_GROUP,
+    T_NOTIFICATION,
+    T_OWNERSHIP,
+    T_PAB,
+    T_PERMISSION,
+    T_QUEUE,
+    T_REPOSITORY,
+    T_ROLE,
+    T_ROLE_POLICY,
+    T_SSE,
+    EchoMocks,
+    Program,
+    run_failing,
+    run_program,
+    scratch_db,
+    unwrap,
+)
 
 # ---------------------------------------------------------------------------------------------
 # What exists
@@ -32,23 +62,38 @@ def expected_resources(direct_invocation: bool) -> set[tuple[str, str]]:
         ("videoface:index:FaceRecognizer", "face-recognition"),
         ("videoface:index:VideoSplitter", "video-splitting"),
         ("videoface:index:EventWiring", "wiring"),
-        (T_REPOSITORY, "face-recognition-repo"), (T_LIFECYCLE, "face-recognition-lifecycle"),
-        (T_IMAGE, "face-recognition-image"), (T_LAYER, "video-splitting-ffmpeg"),
+        (T_REPOSITORY, "face-recognition-repo"),
+        (T_LIFECYCLE, "face-recognition-lifecycle"),
+        (T_IMAGE, "face-recognition-image"),
+        (T_LAYER, "video-splitting-ffmpeg"),
         (T_PERMISSION, "wiring-input-invokes-splitter"),
         (T_NOTIFICATION, "wiring-input-notifications"),
     }
     for bucket in ("input", "stage-1", "output"):
         name = f"buckets-{bucket}"
-        expected |= {("videoface:index:SecureBucket", name), (T_BUCKET, name),
-                     (T_OWNERSHIP, f"{name}-ownership"), (T_PAB, f"{name}-public-access-block"),
-                     (T_SSE, f"{name}-encryption"), (T_BUCKET_POLICY, f"{name}-tls-only")}
+        expected |= {
+            ("videoface:index:SecureBucket", name),
+            (T_BUCKET, name),
+            (T_OWNERSHIP, f"{name}-ownership"),
+            (T_PAB, f"{name}-public-access-block"),
+            (T_SSE, f"{name}-encryption"),
+            (T_BUCKET_POLICY, f"{name}-tls-only"),
+        }
     for fn in ("video-splitting", "face-recognition"):
-        expected |= {(T_FUNCTION, fn), (T_LOG_GROUP, f"{fn}-logs"), (T_ROLE, f"{fn}-role"),
-                     (T_ROLE_POLICY, f"{fn}-access"), ("videoface:index:DeadLetterQueue", f"{fn}-dlq"),
-                     (T_QUEUE, f"{fn}-dlq"), (T_INVOKE_CONFIG, f"{fn}-async")}
+        expected |= {
+            (T_FUNCTION, fn),
+            (T_LOG_GROUP, f"{fn}-logs"),
+            (T_ROLE, f"{fn}-role"),
+            (T_ROLE_POLICY, f"{fn}-access"),
+            ("videoface:index:DeadLetterQueue", f"{fn}-dlq"),
+            (T_QUEUE, f"{fn}-dlq"),
+            (T_INVOKE_CONFIG, f"{fn}-async"),
+        }
     if not direct_invocation:
-        expected |= {(T_PERMISSION, "wiring-stage-1-invokes-recognizer"),
-                     (T_NOTIFICATION, "wiring-stage-1-notifications")}
+        expected |= {
+            (T_PERMISSION, "wiring-stage-1-invokes-recognizer"),
+            (T_NOTIFICATION, "wiring-stage-1-notifications"),
+        }
     return expected
 
 
@@ -68,6 +113,7 @@ def test_a_first_preview_with_nothing_known_yet_declares_the_same_graph(architec
 def test_program_runs_as_the_pulumi_cli_runs_it(base_config, build_dir):
     """From the project folder, with the project's venv (`make setup`; the workflows install the same),
     in a fresh interpreter: nothing the test process imported or set up is needed."""
+    config = {f"{PROJECT}:namePrefix": "vfp-iso", f"{PROJECT}:faceDatabase": base_config["faceDatabase"]}
     code = f"""
 import runpy
 import pulumi
@@ -78,13 +124,14 @@ class Mocks(pulumi.runtime.Mocks):
     def call(self, args):
         return {{"accountId": "{ACCOUNT}", "userName": "AWS", "password": "x"}}
 pulumi.runtime.set_mocks(Mocks(), project={PROJECT!r}, stack="isolated", preview=True)
-pulumi.runtime.set_all_config({{"{PROJECT}:namePrefix": "vfp-iso", "{PROJECT}:faceDatabase": {base_config['faceDatabase']!r}}})
+pulumi.runtime.set_all_config({config!r})
 pulumi.runtime.test(lambda: runpy.run_path("__main__.py", run_name="__main__"))()
 print("ok")
 """
     env = {"PATH": os.environ.get("PATH", ""), packaging.BUILD_DIR_VARIABLE: str(build_dir), "HOME": str(build_dir)}
-    result = subprocess.run([sys.executable, "-s", "-E", "-c", code], cwd=PROJECT_DIR, env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-s", "-E", "-c", code], cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().endswith("ok")
 
@@ -92,10 +139,13 @@ print("ok")
 def test_aws_names_come_from_the_settings(program):
     s = program.settings
     assert sorted(r.get("bucket") for r in program.of(T_BUCKET)) == sorted(
-        ["vfp-test-input", "vfp-test-stage-1", "vfp-test-output"])
+        ["vfp-test-input", "vfp-test-stage-1", "vfp-test-output"]
+    )
     assert sorted(r.get("name") for r in program.of(T_FUNCTION)) == ["face-recognition", "video-splitting"]
     assert sorted(r.get("name") for r in program.of(T_LOG_GROUP)) == [
-        "/aws/lambda/face-recognition", "/aws/lambda/video-splitting"]
+        "/aws/lambda/face-recognition",
+        "/aws/lambda/video-splitting",
+    ]
     assert sorted(r.get("name") for r in program.of(T_QUEUE)) == ["face-recognition-dlq", "video-splitting-dlq"]
     assert program.one(T_REPOSITORY, "face-recognition-repo").get("name") == "vfp-test/face-recognition"
     assert program.one(T_LAYER, "video-splitting-ffmpeg").get("layerName") == "video-splitting-ffmpeg"
@@ -108,8 +158,12 @@ def test_every_resource_is_a_child_of_a_component_and_components_register_output
         if r.parent in by_urn:
             assert by_urn[r.parent].type in COMPONENTS, f"{r.name} has a non-component parent"
         else:  # top level: only the four components __main__ composes
-            assert r.type in {"videoface:index:PipelineBuckets", "videoface:index:FaceRecognizer",
-                              "videoface:index:VideoSplitter", "videoface:index:EventWiring"}, r.name
+            assert r.type in {
+                "videoface:index:PipelineBuckets",
+                "videoface:index:FaceRecognizer",
+                "videoface:index:VideoSplitter",
+                "videoface:index:EventWiring",
+            }, r.name
     components = {r.urn for r in program.resources if r.type in COMPONENTS}
     assert components and components <= program.outputs_registered
     assert all(not r.custom for r in program.resources if r.type in COMPONENTS)
@@ -120,7 +174,9 @@ def _resource_class_source(token: str) -> tuple[str, str]:
     module, file_ = module_and_file.split("/")
     root = {"aws": "pulumi_aws", "docker": "pulumi_docker"}[package]
     parts = [root] if module == "index" else [root, {"lambda": "lambda_"}.get(module, module)]
-    path = Path(__import__(root).__file__).parent.joinpath(*parts[1:], re.sub(r"(?<!^)(?=[A-Z])", "_", file_).lower() + ".py")
+    path = Path(__import__(root).__file__).parent.joinpath(
+        *parts[1:], re.sub(r"(?<!^)(?=[A-Z])", "_", file_).lower() + ".py"
+    )
     return cls, path.read_text()
 
 
@@ -146,8 +202,10 @@ def test_buckets_are_private_encrypted_and_tls_only(program):
         arn = f"arn:aws:s3:::{name}"
         pab = program.one(T_PAB, f"{bucket.name}-public-access-block")
         assert pab.get("bucket") == name
-        assert all(pab.get(k) is True for k in
-                   ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
+        assert all(
+            pab.get(k) is True
+            for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+        )
         sse = program.one(T_SSE, f"{bucket.name}-encryption")
         assert sse.get("bucket") == name
         assert sse.get("rules") == [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]
@@ -157,11 +215,16 @@ def test_buckets_are_private_encrypted_and_tls_only(program):
         assert policy_res.get("bucket") == name
         assert pab.urn in policy_res.dependencies
         policy = json.loads(policy_res.get("policy"))
-        assert policy["Statement"] == [{
-            "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-            "Resource": [arn, f"{arn}/*"],
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        }]
+        assert policy["Statement"] == [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [arn, f"{arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -173,8 +236,9 @@ def _notification_targets(program: Program) -> dict[str, list[tuple[str, tuple, 
     out = {}
     for n in program.of(T_NOTIFICATION):
         assert not n.get("queues") and not n.get("topics")
-        out[n.get("bucket")] = [(f["lambdaFunctionArn"], tuple(f["events"]), f.get("filterSuffix"))
-                                for f in n.get("lambdaFunctions")]
+        out[n.get("bucket")] = [
+            (f["lambdaFunctionArn"], tuple(f["events"]), f.get("filterSuffix")) for f in n.get("lambdaFunctions")
+        ]
     return out
 
 
@@ -241,8 +305,9 @@ def test_no_function_can_trigger_itself(program):
             for written_bucket, pattern in _writes(program, function_name):
                 assert pattern.startswith("*") and not pattern[1:].count("*")
                 written_suffix = pattern[1:]
-                assert not (written_bucket == bucket and written_suffix.endswith(suffix or "")), \
+                assert not (written_bucket == bucket and written_suffix.endswith(suffix or "")), (
                     f"{function_name} writes {pattern} to {bucket}, which invokes it"
+                )
     # The output bucket, where results land, notifies nothing at all.
     assert "vfp-test-output" not in _notification_targets(program)
 
@@ -254,8 +319,12 @@ def test_no_function_can_trigger_itself(program):
 def _statements(program: Program, function_name: str) -> dict[str, dict]:
     fn = program.function(function_name)
     role = next(r for r in program.of(T_ROLE) if r.state["arn"] == fn.get("role"))
-    assert json.loads(role.get("assumeRolePolicy")) == {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    assert json.loads(role.get("assumeRolePolicy")) == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
     assert not role.get("managedPolicyArns") and not role.get("inlinePolicies")
     policies_ = [r for r in program.of(T_ROLE_POLICY) if r.get("role") == role.state["name"]]
     assert len(policies_) == 1
@@ -274,12 +343,13 @@ def test_splitter_role_is_least_privilege(program):
         "SendFailedEvents": (["sqs:SendMessage"], [f"arn:aws:sqs:{REGION}:{ACCOUNT}:video-splitting-dlq"]),
     }
     if program.settings.direct_invocation:
-        expected["InvokeNextStage"] = (["lambda:InvokeFunction"],
-                                       [f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:face-recognition"])
+        expected["InvokeNextStage"] = (
+            ["lambda:InvokeFunction"],
+            [f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:face-recognition"],
+        )
     got = _statements(program, "video-splitting")
     assert {sid: (st["Action"], st["Resource"]) for sid, st in got.items()} == expected
-    assert all(st["Effect"] == "Allow" and set(st) == {"Sid", "Effect", "Action", "Resource"}
-               for st in got.values())
+    assert all(st["Effect"] == "Allow" and set(st) == {"Sid", "Effect", "Action", "Resource"} for st in got.values())
 
 
 def test_recognizer_role_is_least_privilege(program):
@@ -307,8 +377,9 @@ def test_no_allow_statement_uses_wildcards_in_s3_or_lambda(program):
                     # splitter is notified of entirely, every object): one `*`, the key's folder/stem
                     bucket, key = resource.removeprefix("arn:aws:s3:::").split("/", 1)
                     assert bucket in buckets and "*" not in bucket
-                    assert (key.startswith("*.") or (key == "*" and bucket == "vfp-test-input")) \
-                        and "*" not in key[1:], resource
+                    assert (key.startswith("*.") or (key == "*" and bucket == "vfp-test-input")) and "*" not in key[
+                        1:
+                    ], resource
                 if resource.startswith("arn:aws:lambda:"):
                     assert "*" not in resource, resource
 
@@ -330,7 +401,9 @@ def test_splitter_function(program, build_dir):
     assert layer.get("compatibleArchitectures") == ["x86_64"]
     assert Path(fn.get("code").path) == build_dir / topology.FUNCTIONS[topology.SPLITTER].zip_name
     assert Path(layer.get("code").path) == build_dir / "ffmpeg-layer.zip"
-    assert (build_dir / topology.FUNCTIONS[topology.SPLITTER].zip_name).is_file() and (build_dir / "ffmpeg-layer.zip").is_file()
+    assert (build_dir / topology.FUNCTIONS[topology.SPLITTER].zip_name).is_file() and (
+        build_dir / "ffmpeg-layer.zip"
+    ).is_file()
     assert fn.get("environment") == {"variables": topology.environment(topology.SPLITTER, s)}
     assert fn.get("environment")["variables"]["FFMPEG_PATH"] == "/opt/bin/ffmpeg"
     assert ("RECOGNIZER_FUNCTION" in fn.get("environment")["variables"]) == s.direct_invocation
@@ -366,17 +439,37 @@ def test_log_groups_exist_before_the_functions_with_retention(program):
 
 
 def test_sizes_and_reserved_concurrency_follow_config(base_config):
-    p = run_program({**base_config, "splitterMemory": "1769", "splitterTimeout": "45",
-                     "splitterEphemeralStorage": "1024", "splitterReservedConcurrency": "0",
-                     "recognizerMemory": "3008", "recognizerTimeout": "120",
-                     "recognizerEphemeralStorage": "2048", "recognizerReservedConcurrency": "7",
-                     "logRetentionDays": "30", "maxRetryAttempts": "1", "maxEventAgeSeconds": "600",
-                     "logLevel": "DEBUG", "distanceThreshold": "0.9"})
+    p = run_program(
+        {
+            **base_config,
+            "splitterMemory": "1769",
+            "splitterTimeout": "45",
+            "splitterEphemeralStorage": "1024",
+            "splitterReservedConcurrency": "0",
+            "recognizerMemory": "3008",
+            "recognizerTimeout": "120",
+            "recognizerEphemeralStorage": "2048",
+            "recognizerReservedConcurrency": "7",
+            "logRetentionDays": "30",
+            "maxRetryAttempts": "1",
+            "maxEventAgeSeconds": "600",
+            "logLevel": "DEBUG",
+            "distanceThreshold": "0.9",
+        }
+    )
     splitter, recognizer = p.function("video-splitting"), p.function("face-recognition")
-    assert (splitter.get("memorySize"), splitter.get("timeout"), splitter.get("ephemeralStorage"),
-            splitter.get("reservedConcurrentExecutions")) == (1769, 45, {"size": 1024}, 0)
-    assert (recognizer.get("memorySize"), recognizer.get("timeout"), recognizer.get("ephemeralStorage"),
-            recognizer.get("reservedConcurrentExecutions")) == (3008, 120, {"size": 2048}, 7)
+    assert (
+        splitter.get("memorySize"),
+        splitter.get("timeout"),
+        splitter.get("ephemeralStorage"),
+        splitter.get("reservedConcurrentExecutions"),
+    ) == (1769, 45, {"size": 1024}, 0)
+    assert (
+        recognizer.get("memorySize"),
+        recognizer.get("timeout"),
+        recognizer.get("ephemeralStorage"),
+        recognizer.get("reservedConcurrentExecutions"),
+    ) == (3008, 120, {"size": 2048}, 7)
     env = recognizer.get("environment")["variables"]
     assert env["MODEL_THREADS"] == "2" and env["DISTANCE_THRESHOLD"] == "0.9" and env["LOG_LEVEL"] == "DEBUG"
     assert splitter.get("environment")["variables"]["LOG_LEVEL"] == "DEBUG"
@@ -423,8 +516,11 @@ def test_image_digest_changes_when_the_build_does(base_config, face_db, tmp_path
     other = scratch_db()
     try:
         a = run_program(base_config).function("face-recognition").get("imageUri")
-        b = run_program({**base_config, "faceDatabase": other.relative_to(PROJECT_DIR).as_posix()}
-                        ).function("face-recognition").get("imageUri")
+        b = (
+            run_program({**base_config, "faceDatabase": other.relative_to(PROJECT_DIR).as_posix()})
+            .function("face-recognition")
+            .get("imageUri")
+        )
     finally:
         other.unlink()
     assert a != b
@@ -438,8 +534,12 @@ def test_ecr_repository_is_scanned_and_pruned(program):
     assert lifecycle.get("repository") == repo.get("name")
     rules = json.loads(lifecycle.get("policy"))["rules"]
     assert [r["rulePriority"] for r in rules] == [1, 2]
-    assert rules[0]["selection"] == {"tagStatus": "untagged", "countType": "sinceImagePushed",
-                                     "countUnit": "days", "countNumber": 1}
+    assert rules[0]["selection"] == {
+        "tagStatus": "untagged",
+        "countType": "sinceImagePushed",
+        "countUnit": "days",
+        "countNumber": 1,
+    }
     assert rules[1]["selection"] == {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 5}
     assert all(r["action"] == {"type": "expire"} for r in rules)
 
@@ -472,7 +572,10 @@ def test_stack_outputs(program):
     s = program.settings
     assert e["architecture"] == s.architecture
     assert (e["inputBucket"], e["stage1Bucket"], e["outputBucket"]) == (
-        "vfp-test-input", "vfp-test-stage-1", "vfp-test-output")
+        "vfp-test-input",
+        "vfp-test-stage-1",
+        "vfp-test-output",
+    )
     assert e["splitterFunctionName"] == "video-splitting"
     assert e["recognizerFunctionName"] == "face-recognition"
     assert e["splitterFunctionArn"] == program.function("video-splitting").state["arn"]
@@ -480,9 +583,19 @@ def test_stack_outputs(program):
     assert e["recognizerImageUri"] == program.one(T_IMAGE, "face-recognition-image").state["repoDigest"]
     assert e["splitterDeadLetterQueueUrl"] == f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/video-splitting-dlq"
     assert e["recognizerDeadLetterQueueUrl"] == f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/face-recognition-dlq"
-    assert set(e) == {"architecture", "inputBucket", "stage1Bucket", "outputBucket", "splitterFunctionName",
-                      "splitterFunctionArn", "recognizerFunctionName", "recognizerFunctionArn",
-                      "recognizerImageUri", "splitterDeadLetterQueueUrl", "recognizerDeadLetterQueueUrl"}
+    assert set(e) == {
+        "architecture",
+        "inputBucket",
+        "stage1Bucket",
+        "outputBucket",
+        "splitterFunctionName",
+        "splitterFunctionArn",
+        "recognizerFunctionName",
+        "recognizerFunctionArn",
+        "recognizerImageUri",
+        "splitterDeadLetterQueueUrl",
+        "recognizerDeadLetterQueueUrl",
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -495,8 +608,9 @@ def test_example_stack_files_deploy_what_they_say(stack, base_config):
         config = yaml.safe_load(fh)["config"]
     config[f"{PROJECT}:faceDatabase"] = base_config["faceDatabase"]  # the file itself may not exist here
     p = run_program(config, stack=stack)
-    s = stack_settings.load_stack_file(PROJECT_DIR / f"Pulumi.{stack}.yaml",
-                                       overrides={"faceDatabase": base_config["faceDatabase"]})
+    s = stack_settings.load_stack_file(
+        PROJECT_DIR / f"Pulumi.{stack}.yaml", overrides={"faceDatabase": base_config["faceDatabase"]}
+    )
     assert p.settings == s
     assert {r.get("bucket") for r in p.of(T_BUCKET)} == {s.input_bucket, s.stage1_bucket, s.output_bucket}
     assert {r.get("name") for r in p.of(T_FUNCTION)} == {s.splitter.name, s.recognizer.name}
@@ -505,7 +619,8 @@ def test_example_stack_files_deploy_what_they_say(stack, base_config):
         assert s.splitter.name == "prod-video-splitting" and s.direct_invocation
         assert p.function("prod-face-recognition").get("reservedConcurrentExecutions") == 10
         assert _statements(p, "prod-video-splitting")["InvokeNextStage"]["Resource"] == [
-            p.function("prod-face-recognition").state["arn"]]
+            p.function("prod-face-recognition").state["arn"]
+        ]
         assert {g.get("retentionInDays") for g in p.of(T_LOG_GROUP)} == {90}
 
 
@@ -513,17 +628,20 @@ def test_example_stack_files_deploy_what_they_say(stack, base_config):
 # Invalid config stops the program before it declares anything
 
 
-@pytest.mark.parametrize("override, expected", [
-    ({"architecture": "step-functions"}, ["architecture", "event-driven", "direct-invocation"]),
-    ({"splitterMemory": "512"}, ["splitterMemory", "768..10240", "largest frame"]),
-    ({"recognizerMemory": "20480"}, ["recognizerMemory", "768..10240"]),
-    ({"recognizerTimeout": "901"}, ["recognizerTimeout", "1..900"]),
-    ({"splitterEphemeralStorage": "256"}, ["splitterEphemeralStorage", "512..10240"]),
-    ({"logRetentionDays": "10"}, ["logRetentionDays", "14", "3653"]),
-    ({"maxRetryAttempts": "5"}, ["maxRetryAttempts", "0..2"]),
-    ({"namePrefix": "Bad_Prefix"}, ["namePrefix", "a-z"]),
-    ({"faceDatabase": "data/no-such-database.pt"}, ["faceDatabase", "does not exist"]),
-])
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ({"architecture": "step-functions"}, ["architecture", "event-driven", "direct-invocation"]),
+        ({"splitterMemory": "512"}, ["splitterMemory", "768..10240", "largest frame"]),
+        ({"recognizerMemory": "20480"}, ["recognizerMemory", "768..10240"]),
+        ({"recognizerTimeout": "901"}, ["recognizerTimeout", "1..900"]),
+        ({"splitterEphemeralStorage": "256"}, ["splitterEphemeralStorage", "512..10240"]),
+        ({"logRetentionDays": "10"}, ["logRetentionDays", "14", "3653"]),
+        ({"maxRetryAttempts": "5"}, ["maxRetryAttempts", "0..2"]),
+        ({"namePrefix": "Bad_Prefix"}, ["namePrefix", "a-z"]),
+        ({"faceDatabase": "data/no-such-database.pt"}, ["faceDatabase", "does not exist"]),
+    ],
+)
 def test_invalid_config_fails_naming_the_setting(override, expected, base_config):
     error, declared = run_failing({**base_config, **override})
     message = str(error)
@@ -536,8 +654,10 @@ def test_invalid_config_fails_naming_the_setting(override, expected, base_config
 def test_a_misspelt_setting_is_refused_not_ignored(base_config):
     """Pulumi ignores a key Pulumi.yaml does not declare; the program must not."""
     error, declared = run_failing({**base_config, "architecure": "direct-invocation"})
-    assert f"Pulumi.test.yaml: {PROJECT}:architecure is not a setting of this project; " \
-           f"did you mean {PROJECT}:architecture?" in str(error)
+    assert (
+        f"Pulumi.test.yaml: {PROJECT}:architecure is not a setting of this project; "
+        f"did you mean {PROJECT}:architecture?" in str(error)
+    )
     assert declared == 0
 
 

@@ -1,4 +1,5 @@
 """components/settings.py against Pulumi.yaml's schema and the example stack files."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components import settings as S, topology as T
+from components import settings as S
+from components import topology as T
 from components.project import PROJECT_DIR
 
 SCHEMA = S.schema()
@@ -48,13 +50,16 @@ def test_stack_files_only_set_declared_settings(stack_file: Path):
 
 def test_a_misspelt_key_in_a_stack_file_is_an_error_naming_the_key_the_file_and_the_nearest(tmp_path):
     stack = tmp_path / "Pulumi.typo.yaml"
-    stack.write_text(f"config:\n  aws:region: eu-west-1\n  {PROJECT}:namePrefix: vfp-typo\n"
-                     f"  {PROJECT}:architecure: direct-invocation\n  {PROJECT}:zzzz: 1\n")
+    stack.write_text(
+        f"config:\n  aws:region: eu-west-1\n  {PROJECT}:namePrefix: vfp-typo\n"
+        f"  {PROJECT}:architecure: direct-invocation\n  {PROJECT}:zzzz: 1\n"
+    )
     with pytest.raises(S.ConfigError) as err:
         S.load_stack_file(stack, check_files=False)
     message = str(err.value)
-    assert message.startswith(f"{stack}: {PROJECT}:architecure is not a setting of this project; "
-                              f"did you mean {PROJECT}:architecture?")
+    assert message.startswith(
+        f"{stack}: {PROJECT}:architecure is not a setting of this project; did you mean {PROJECT}:architecture?"
+    )
     assert f"{PROJECT}:zzzz is not a setting of this project" in message
     S.check_keys([f"{PROJECT}:architecture", "aws:region", "other:anything"], source="x")  # all fine
 
@@ -69,7 +74,11 @@ def test_defaults_come_from_the_schema():
     assert s.log_retention_days == SCHEMA["logRetentionDays"]["default"]
     assert s.distance_threshold is None
     assert s.face_database == PROJECT_DIR / "data" / "face_db.pt"
-    assert (s.input_bucket, s.stage1_bucket, s.output_bucket) == ("vfp-unit-input", "vfp-unit-stage-1", "vfp-unit-output")
+    assert (s.input_bucket, s.stage1_bucket, s.output_bucket) == (
+        "vfp-unit-input",
+        "vfp-unit-stage-1",
+        "vfp-unit-output",
+    )
 
 
 def test_function_prefix_applies_to_both_functions():
@@ -77,23 +86,38 @@ def test_function_prefix_applies_to_both_functions():
     assert (s.splitter.name, s.recognizer.name) == ("staging-video-splitting", "staging-face-recognition")
 
 
-@pytest.mark.parametrize("values, message", [
-    ({"architecture": "pipeline"}, "architecture: 'pipeline' is not one of event-driven, direct-invocation"),
-    ({"splitterMemory": "767"}, "splitterMemory: 767 is outside the allowed range 768..10240 (below 768 MB the "
-                                "splitter may run out of memory on the largest frame"),
-    ({"recognizerMemory": "lots"}, "recognizerMemory: 'lots' is not a whole number (allowed 768..10240)"),
-    ({"splitterTimeout": "0"}, "splitterTimeout: 0 is outside the allowed range 1..900"),
-    ({"recognizerEphemeralStorage": "10241"}, "recognizerEphemeralStorage: 10241 is outside the allowed range 512..10240"),
-    ({"splitterReservedConcurrency": "-2"}, "splitterReservedConcurrency: -2 is outside the allowed range -1..1000"),
-    ({"logRetentionDays": "2"}, "logRetentionDays: 2 is not one of 1, 3, 5"),
-    ({"logLevel": "TRACE"}, "logLevel: 'TRACE' is not one of DEBUG, INFO, WARNING, ERROR"),
-    ({"maxEventAgeSeconds": "59"}, "maxEventAgeSeconds: 59 is outside the allowed range 60..21600"),
-    ({"distanceThreshold": "-1"}, "distanceThreshold: '-1' must be a positive number"),
-    ({"namePrefix": "UPPER"}, "namePrefix: 'UPPER' must be 2-45 characters"),
-    ({"namePrefix": "ends-"}, "namePrefix: 'ends-' must be"),
-    ({"splitterFunctionName": "same", "recognizerFunctionName": "same"}, "two functions are named alike (same, same); one would invoke itself"),
-    ({"functionPrefix": "x" * 60}, "splitterFunctionName: "),
-])
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"architecture": "pipeline"}, "architecture: 'pipeline' is not one of event-driven, direct-invocation"),
+        (
+            {"splitterMemory": "767"},
+            "splitterMemory: 767 is outside the allowed range 768..10240 (below 768 MB the "
+            "splitter may run out of memory on the largest frame",
+        ),
+        ({"recognizerMemory": "lots"}, "recognizerMemory: 'lots' is not a whole number (allowed 768..10240)"),
+        ({"splitterTimeout": "0"}, "splitterTimeout: 0 is outside the allowed range 1..900"),
+        (
+            {"recognizerEphemeralStorage": "10241"},
+            "recognizerEphemeralStorage: 10241 is outside the allowed range 512..10240",
+        ),
+        (
+            {"splitterReservedConcurrency": "-2"},
+            "splitterReservedConcurrency: -2 is outside the allowed range -1..1000",
+        ),
+        ({"logRetentionDays": "2"}, "logRetentionDays: 2 is not one of 1, 3, 5"),
+        ({"logLevel": "TRACE"}, "logLevel: 'TRACE' is not one of DEBUG, INFO, WARNING, ERROR"),
+        ({"maxEventAgeSeconds": "59"}, "maxEventAgeSeconds: 59 is outside the allowed range 60..21600"),
+        ({"distanceThreshold": "-1"}, "distanceThreshold: '-1' must be a positive number"),
+        ({"namePrefix": "UPPER"}, "namePrefix: 'UPPER' must be 2-45 characters"),
+        ({"namePrefix": "ends-"}, "namePrefix: 'ends-' must be"),
+        (
+            {"splitterFunctionName": "same", "recognizerFunctionName": "same"},
+            "two functions are named alike (same, same); one would invoke itself",
+        ),
+        ({"functionPrefix": "x" * 60}, "splitterFunctionName: "),
+    ],
+)
 def test_invalid_values_name_the_setting_and_what_it_allows(values, message):
     with pytest.raises(S.ConfigError) as info:
         load(values)
@@ -121,27 +145,38 @@ def test_example_stack_files():
     assert prod.direct_invocation and prod.name_prefix == "vfp-prod"
     assert prod.recognizer.name == "prod-face-recognition" and prod.recognizer.reserved_concurrency == 10
     # `pulumi config set` wins over the file
-    switched = S.load_stack_file(PROJECT_DIR / "Pulumi.dev.yaml", {"architecture": T.DIRECT_INVOCATION},
-                                 check_files=False)
+    switched = S.load_stack_file(
+        PROJECT_DIR / "Pulumi.dev.yaml", {"architecture": T.DIRECT_INVOCATION}, check_files=False
+    )
     assert switched.direct_invocation and switched.name_prefix == "vfp-dev"
 
 
 def test_splitter_environment():
     event = load({})
     assert T.environment(T.SPLITTER, event) == {
-        "STAGE1_BUCKET": "vfp-unit-stage-1", "FFMPEG_PATH": "/opt/bin/ffmpeg", "LOG_LEVEL": "INFO"}
+        "STAGE1_BUCKET": "vfp-unit-stage-1",
+        "FFMPEG_PATH": "/opt/bin/ffmpeg",
+        "LOG_LEVEL": "INFO",
+    }
     direct = load({"architecture": T.DIRECT_INVOCATION, "functionPrefix": "p-"})
     assert T.environment(T.SPLITTER, direct, T.Locations(ffmpeg="/usr/bin/ffmpeg")) == {
-        "STAGE1_BUCKET": "vfp-unit-stage-1", "FFMPEG_PATH": "/usr/bin/ffmpeg", "LOG_LEVEL": "INFO",
-        "RECOGNIZER_FUNCTION": "p-face-recognition"}
+        "STAGE1_BUCKET": "vfp-unit-stage-1",
+        "FFMPEG_PATH": "/usr/bin/ffmpeg",
+        "LOG_LEVEL": "INFO",
+        "RECOGNIZER_FUNCTION": "p-face-recognition",
+    }
 
 
 def test_recognizer_environment():
     s = load({"recognizerMemory": "3538", "distanceThreshold": "0.8", "logLevel": "DEBUG"})
     assert T.environment(T.RECOGNIZER, s) == {
-        "OUTPUT_BUCKET": "vfp-unit-output", "FACE_DB_PATH": "/var/task/face_db.pt",
-        "MODEL_DIR": "/var/task/models", "LOG_LEVEL": "DEBUG", "MODEL_THREADS": "2",
-        "DISTANCE_THRESHOLD": "0.8"}
+        "OUTPUT_BUCKET": "vfp-unit-output",
+        "FACE_DB_PATH": "/var/task/face_db.pt",
+        "MODEL_DIR": "/var/task/models",
+        "LOG_LEVEL": "DEBUG",
+        "MODEL_THREADS": "2",
+        "DISTANCE_THRESHOLD": "0.8",
+    }
     assert "DISTANCE_THRESHOLD" not in T.environment(T.RECOGNIZER, load({}))
     local = T.environment(T.RECOGNIZER, s, T.Locations(face_database="/tmp/db.pt", models="/tmp/models"))
     assert (local["FACE_DB_PATH"], local["MODEL_DIR"]) == ("/tmp/db.pt", "/tmp/models")
@@ -155,7 +190,8 @@ def test_a_new_setting_is_one_field_of_the_table_and_one_schema_entry():
     assert load({"logLevel": "WARNING"}).environment_of(T.SPLITTER) == {"LOG_LEVEL": "WARNING"}
 
 
-@pytest.mark.parametrize("memory, threads", [(128, 1), (1024, 1), (1769, 1), (2700, 2), (3538, 2),
-                                             (5307, 3), (10240, 6)])
+@pytest.mark.parametrize(
+    "memory, threads", [(128, 1), (1024, 1), (1769, 1), (2700, 2), (3538, 2), (5307, 3), (10240, 6)]
+)
 def test_model_threads_follow_lambda_vcpus(memory, threads):
     assert T.model_threads(memory) == threads

@@ -1,4 +1,5 @@
 """The wiring table and the policy documents, as plain Python (no Pulumi engine involved)."""
+
 from __future__ import annotations
 
 import json
@@ -7,8 +8,15 @@ import pytest
 
 from components import policies, topology
 from components.topology import ARCHITECTURES, DIRECT_INVOCATION, EVENT_DRIVEN
-from pipeline_common.keys import (FRAME_SUFFIX, RESULT_SUFFIX, VIDEO_SUFFIXES, frame_key, is_folder_marker, is_video,
-                                  result_key)
+from pipeline_common.keys import (
+    FRAME_SUFFIX,
+    RESULT_SUFFIX,
+    VIDEO_SUFFIXES,
+    frame_key,
+    is_folder_marker,
+    is_video,
+    result_key,
+)
 
 
 def test_event_driven_wiring():
@@ -59,8 +67,12 @@ def test_unknown_architecture_is_refused():
 
 def test_written_suffixes_are_what_the_key_functions_produce():
     """The table's suffixes and the functions' key naming are the same thing."""
-    assert topology.FUNCTIONS["splitter"].writes == ("stage-1", FRAME_SUFFIX) and frame_key("a/b.mp4").endswith(FRAME_SUFFIX)
-    assert topology.FUNCTIONS["recognizer"].writes == ("output", RESULT_SUFFIX) and result_key("a/b.jpg").endswith(RESULT_SUFFIX)
+    assert topology.FUNCTIONS["splitter"].writes == ("stage-1", FRAME_SUFFIX) and frame_key("a/b.mp4").endswith(
+        FRAME_SUFFIX
+    )
+    assert topology.FUNCTIONS["recognizer"].writes == ("output", RESULT_SUFFIX) and result_key("a/b.jpg").endswith(
+        RESULT_SUFFIX
+    )
     for suffix in VIDEO_SUFFIXES:  # nothing a function writes looks like a video
         assert not frame_key(f"clip{suffix}").endswith(suffix)
         assert not result_key(frame_key(f"clip{suffix}")).endswith(suffix)
@@ -88,18 +100,32 @@ def test_overlapping_suffix_filters_are_refused():
 
 def test_object_arns_name_one_bucket_and_one_suffix():
     assert policies.objects("arn:aws:s3:::b", [".mp4", ".mov"]) == ["arn:aws:s3:::b/*.mp4", "arn:aws:s3:::b/*.mov"]
-    assert policies.log_streams("arn:aws:logs:r:1:log-group:/aws/lambda/f") == ["arn:aws:logs:r:1:log-group:/aws/lambda/f:*"]
+    assert policies.log_streams("arn:aws:logs:r:1:log-group:/aws/lambda/f") == [
+        "arn:aws:logs:r:1:log-group:/aws/lambda/f:*"
+    ]
 
 
 def test_function_role_document():
-    doc = policies.function_role(read_objects=["arn:aws:s3:::i/*.mp4"], write_objects=["arn:aws:s3:::s/*.jpg"],
-                                 log_group_arn="arn:aws:logs:r:1:log-group:g", dead_letter_queue_arn="arn:aws:sqs:r:1:q")
+    doc = policies.function_role(
+        read_objects=["arn:aws:s3:::i/*.mp4"],
+        write_objects=["arn:aws:s3:::s/*.jpg"],
+        log_group_arn="arn:aws:logs:r:1:log-group:g",
+        dead_letter_queue_arn="arn:aws:sqs:r:1:q",
+    )
     assert [st["Sid"] for st in doc["Statement"]] == ["ReadInput", "WriteOutput", "WriteLogs", "SendFailedEvents"]
-    with_invoke = policies.function_role(read_objects=[], write_objects=[], log_group_arn="g",
-                                         dead_letter_queue_arn="q", invoke_function_arn="arn:aws:lambda:r:1:function:f")
-    assert with_invoke["Statement"][-1] == {"Sid": "InvokeNextStage", "Effect": "Allow",
-                                            "Action": ["lambda:InvokeFunction"],
-                                            "Resource": ["arn:aws:lambda:r:1:function:f"]}
+    with_invoke = policies.function_role(
+        read_objects=[],
+        write_objects=[],
+        log_group_arn="g",
+        dead_letter_queue_arn="q",
+        invoke_function_arn="arn:aws:lambda:r:1:function:f",
+    )
+    assert with_invoke["Statement"][-1] == {
+        "Sid": "InvokeNextStage",
+        "Effect": "Allow",
+        "Action": ["lambda:InvokeFunction"],
+        "Resource": ["arn:aws:lambda:r:1:function:f"],
+    }
     assert json.loads(policies.to_json(doc)) == doc
 
 
@@ -114,7 +140,7 @@ def test_ecr_lifecycle_is_valid_for_ecr():
 
 
 def test_tls_only_policy_denies_plain_http_to_bucket_and_objects():
-    st, = policies.tls_only_bucket("arn:aws:s3:::b")["Statement"]
+    (st,) = policies.tls_only_bucket("arn:aws:s3:::b")["Statement"]
     assert (st["Effect"], st["Principal"], st["Action"]) == ("Deny", "*", "s3:*")
     assert st["Resource"] == ["arn:aws:s3:::b", "arn:aws:s3:::b/*"]
     assert st["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
@@ -129,17 +155,20 @@ def _context(tmp_path, ignore: str):
     return tmp_path
 
 
-@pytest.mark.parametrize("path, sent", [
-    ("data/face_db.pt", True),
-    ("data/.hidden.pt", True),
-    ("data/sub/face_db.pt", False),
-    ("data/face_db.pth", False),
-    ("functions/face_recognition/handler.py", True),
-    ("functions/face_recognition/__pycache__/handler.cpython-311.pyc", False),
-    ("functions/video_splitting/handler.py", False),
-    (".venv/lib/python3.11/site.py", False),
-    ("tests/conftest.py", False),
-])
+@pytest.mark.parametrize(
+    "path, sent",
+    [
+        ("data/face_db.pt", True),
+        ("data/.hidden.pt", True),
+        ("data/sub/face_db.pt", False),
+        ("data/face_db.pth", False),
+        ("functions/face_recognition/handler.py", True),
+        ("functions/face_recognition/__pycache__/handler.cpython-311.pyc", False),
+        ("functions/video_splitting/handler.py", False),
+        (".venv/lib/python3.11/site.py", False),
+        ("tests/conftest.py", False),
+    ],
+)
 def test_project_dockerignore_sends_only_what_the_image_needs(path, sent):
     from components import build_context
     from components.project import PROJECT_DIR
@@ -153,13 +182,13 @@ def test_dockerignore_rules(tmp_path):
     from components import build_context
 
     ctx = _context(tmp_path, "# comment\n\nbuild\n**/*.log\n/secret?.txt\n*.pt\n!keep/*.pt\n")
-    assert not build_context.is_sent("build/x.zip", ctx)          # a folder excludes its contents
-    assert not build_context.is_sent("a/b/c.log", ctx)            # ** spans folders
+    assert not build_context.is_sent("build/x.zip", ctx)  # a folder excludes its contents
+    assert not build_context.is_sent("a/b/c.log", ctx)  # ** spans folders
     assert not build_context.is_sent("c.log", ctx)
     assert not build_context.is_sent("secret1.txt", ctx)
-    assert build_context.is_sent("secret12.txt", ctx)             # ? is one character
+    assert build_context.is_sent("secret12.txt", ctx)  # ? is one character
     assert not build_context.is_sent("x.pt", ctx)
-    assert build_context.is_sent("sub/x.pt", ctx)                 # * stays in one segment
-    assert build_context.is_sent("keep/x.pt", ctx)                # the last match wins
+    assert build_context.is_sent("sub/x.pt", ctx)  # * stays in one segment
+    assert build_context.is_sent("keep/x.pt", ctx)  # the last match wins
     (tmp_path / "no-ignore-file").mkdir()
     assert build_context.is_sent("anything.py", tmp_path / "no-ignore-file")

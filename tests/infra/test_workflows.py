@@ -1,5 +1,6 @@
 """The GitHub workflows: preview on pull requests, up on main, both on stacks that exist, with
 pinned actions and short-lived AWS credentials."""
+
 from __future__ import annotations
 
 import re
@@ -10,7 +11,7 @@ import yaml
 from components.settings import PROJECT_DIR
 
 WORKFLOWS = PROJECT_DIR / ".github" / "workflows"
-STACKS = {p.name[len("Pulumi."):-len(".yaml")] for p in PROJECT_DIR.glob("Pulumi.*.yaml")}
+STACKS = {p.name[len("Pulumi.") : -len(".yaml")] for p in PROJECT_DIR.glob("Pulumi.*.yaml")}
 
 
 def load(name: str) -> dict:
@@ -46,7 +47,7 @@ def test_preview_runs_on_pull_requests_for_every_stack_and_comments():
     assert doc["permissions"] == {"contents": "read", "id-token": "write", "pull-requests": "write"}
     preview_job = doc["jobs"]["preview"]
     assert set(preview_job["strategy"]["matrix"]["stack"]) == STACKS
-    step, = pulumi_steps(doc)
+    (step,) = pulumi_steps(doc)
     assert step["with"]["command"] == "preview"
     assert step["with"]["comment-on-pr"] is True
     assert step["with"]["stack-name"].endswith("/${{ matrix.stack }}")
@@ -63,10 +64,10 @@ def test_up_runs_on_main_dev_then_prod():
     assert {j["with"]["stack"] for j in jobs.values()} == STACKS
     assert jobs["prod"]["needs"] == "dev"
     stack = load("pulumi-up-stack.yml")
-    job, = stack["jobs"].values()
+    (job,) = stack["jobs"].values()
     assert job["environment"] == "${{ inputs.stack }}"
     assert job["concurrency"]["cancel-in-progress"] is False
-    step, = pulumi_steps(stack)
+    (step,) = pulumi_steps(stack)
     assert step["with"]["command"] == "up"
     assert step["with"]["stack-name"].endswith("/${{ inputs.stack }}")
 

@@ -1,6 +1,7 @@
 """Starting and stopping the embedded stack leaves no process or port behind: after stop(), after
 Ctrl-C on `python -m local serve`, and after that process is killed outright (-9), when only the
 kernel's parent-death signal can end its children."""
+
 from __future__ import annotations
 
 import json
@@ -17,10 +18,10 @@ import boto3
 import pytest
 
 from components import topology
+from components.project import PROJECT_DIR
 from local.procs import alive, descendants
 from local.stack import OWNER_FILE, WORKDIR_PREFIX, LocalStack, load_settings, owner_stamp, remove_stale_workdirs
 from tools import enroll, samples
-from components.project import PROJECT_DIR
 
 # Whole stacks, subprocesses, model loads or an 80 MB layer: `make test-fast` leaves these out.
 pytestmark = pytest.mark.slow
@@ -64,8 +65,7 @@ def test_stop_leaves_no_process_or_port(setup_files, torch_home, videos):
     try:
         s = stack.settings
         stack.client("s3").upload_file(str(videos["astronaut"]), s.input_bucket, "a.mp4")
-        wait_until(lambda: "Contents" in stack.client("s3").list_objects_v2(Bucket=s.output_bucket), 120,
-                   "no result")
+        wait_until(lambda: "Contents" in stack.client("s3").list_objects_v2(Bucket=s.output_bucket), 120, "no result")
         pids, ports = stack.pids(), stack.ports()
         workdir = stack._workdir
         assert len(pids) == 3  # moto, one splitter, one recognizer environment
@@ -85,13 +85,32 @@ def as_a_background_job() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def serve(stack_file: Path, db: Path, torch_home: Path, logs: Path, *,
-          background: bool = False) -> tuple[subprocess.Popen, dict]:
+def serve(
+    stack_file: Path, db: Path, torch_home: Path, logs: Path, *, background: bool = False
+) -> tuple[subprocess.Popen, dict]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "local", "serve", "--stack", str(stack_file), "--db", str(db),
-         "--torch-home", str(torch_home), "--logs", str(logs), "--concurrency", "1"],
-        cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        preexec_fn=as_a_background_job if background else None)
+        [
+            sys.executable,
+            "-m",
+            "local",
+            "serve",
+            "--stack",
+            str(stack_file),
+            "--db",
+            str(db),
+            "--torch-home",
+            str(torch_home),
+            "--logs",
+            str(logs),
+            "--concurrency",
+            "1",
+        ],
+        cwd=PROJECT_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=as_a_background_job if background else None,
+    )
     ready, _, _ = select.select([proc.stdout], [], [], 120)
     line = proc.stdout.readline() if ready else ""
     if not line:
@@ -103,8 +122,13 @@ def serve(stack_file: Path, db: Path, torch_home: Path, logs: Path, *,
 def exercise(info: dict, video: Path) -> None:
     """Start both functions' workers by running one video through."""
     env = info["environment"]
-    s3 = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_DEFAULT_REGION"],
-                      aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name=env["AWS_DEFAULT_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
     s3.upload_file(str(video), info["buckets"]["input"], "v.mp4")
     wait_until(lambda: "Contents" in s3.list_objects_v2(Bucket=info["buckets"]["output"]), 120, "no result")
 
@@ -119,8 +143,9 @@ def test_ctrl_c_or_a_crash_of_the_stack_leaves_nothing_behind(how, setup_files, 
         ports = [int(info["endpoint_url"].rsplit(":", 1)[1]), int(info["lambda_endpoint_url"].rsplit(":", 1)[1])]
         assert len(children) == 3, children  # moto and one environment per function
         assert all(port_open(p) for p in ports)
-        sig = {"kill -INT of a background job": signal.SIGINT, "kill -TERM": signal.SIGTERM,
-               "kill -9": signal.SIGKILL}[how]
+        sig = {"kill -INT of a background job": signal.SIGINT, "kill -TERM": signal.SIGTERM, "kill -9": signal.SIGKILL}[
+            how
+        ]
         proc.send_signal(sig)
         code = proc.wait(timeout=60)
         # No stop() ran after kill -9: the kernel's parent-death signal ends the children.
@@ -166,14 +191,18 @@ def test_the_work_folder_of_a_stack_killed_with_minus_9_goes_at_the_next_start(t
     assert mine.is_dir() and starting.is_dir() and other.is_dir()
 
 
-@pytest.mark.parametrize("database, says", [
-    ("truncated", "truncated or corrupt"),
-    ("text", "not the zip format"),
-    ("foreign pickle", "print, which a file of tensors"),
-])
+@pytest.mark.parametrize(
+    "database, says",
+    [
+        ("truncated", "truncated or corrupt"),
+        ("text", "not the zip format"),
+        ("foreign pickle", "print, which a file of tensors"),
+    ],
+)
 @pytest.mark.parametrize("command", ["run", "serve"])
 def test_a_database_the_recognizer_would_refuse_stops_the_stack_before_anything_starts(
-        command, database, says, setup_files, torch_home, tmp_path):
+    command, database, says, setup_files, torch_home, tmp_path
+):
     """Once, `serve --db bad.pt` came up, advertised itself, and then dead-lettered every upload after
     three init failures each, and `run` said PASSED: NO and exited 0. Now: exit 2, the function's
     own message, nothing started."""
@@ -190,12 +219,24 @@ def test_a_database_the_recognizer_would_refuse_stops_the_stack_before_anything_
     videos = tmp_path / "videos"
     videos.mkdir()
     samples.make_video("astronaut", videos / "a.mp4")
-    args = [sys.executable, "-m", "local", command, "--stack", str(setup_files[0]), "--db", str(bad),
-            "--torch-home", str(torch_home), "--logs", str(tmp_path / "logs")]
+    args = [
+        sys.executable,
+        "-m",
+        "local",
+        command,
+        "--stack",
+        str(setup_files[0]),
+        "--db",
+        str(bad),
+        "--torch-home",
+        str(torch_home),
+        "--logs",
+        str(tmp_path / "logs"),
+    ]
     if command == "run":
         args += ["--videos", str(videos), "--no-progress"]
     done = subprocess.run(args, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr[-2000:]
     assert f"face-recognition would not start: face database {bad}: " in done.stderr and says in done.stderr
     assert "stack up" not in done.stderr and not done.stdout  # serve never advertised an endpoint
-    assert not (tmp_path / "logs" / "moto.log").exists()        # nor started its S3
+    assert not (tmp_path / "logs" / "moto.log").exists()  # nor started its S3

@@ -1,6 +1,7 @@
 """The emulated Lambda service (local/runtime.py) and its Invoke API (local/lambda_api.py), with
 small handlers written for the purpose: real worker processes, real pipes, a real HTTP server and
 boto3's own Lambda client, but no torch, so each case takes a fraction of a second."""
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,7 @@ from local.lambda_api import LambdaApi, function_name
 from local.procs import alive
 from local.runtime import FunctionError, FunctionRuntime, FunctionSpec
 
-HANDLERS = '''
+HANDLERS = """
 import json, os, sys, time
 
 LOADED_AT = time.time()  # module-level set-up: runs once per process (a cold start)
@@ -51,7 +52,7 @@ def litter(event, context):
     if event.get("crash"):
         os._exit(3)
     return {"found": before, "tmp": folder}
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -62,14 +63,32 @@ def code_dir(tmp_path_factory) -> Path:
     return folder
 
 
-def make(code_dir: Path, handler: str, *, concurrency: int = 1, timeout_s: int = 10, retries: int = 2,
-         env: dict | None = None, max_age: int = 3600, start: bool = True, provisioned: bool = False,
-         tmp_root: Path | None = None):
+def make(
+    code_dir: Path,
+    handler: str,
+    *,
+    concurrency: int = 1,
+    timeout_s: int = 10,
+    retries: int = 2,
+    env: dict | None = None,
+    max_age: int = 3600,
+    start: bool = True,
+    provisioned: bool = False,
+    tmp_root: Path | None = None,
+):
     failures: list[dict] = []
-    spec = FunctionSpec(name=handler.replace(".", "-"), handler=handler,
-                        env={"PATH": os.environ["PATH"], "AWS_LAMBDA_FUNCTION_NAME": "fn", **(env or {})},
-                        memory_mb=128, timeout_s=timeout_s, concurrency=concurrency, max_retry_attempts=retries,
-                        max_event_age_s=max_age, code_dir=str(code_dir), tmp_root=tmp_root)
+    spec = FunctionSpec(
+        name=handler.replace(".", "-"),
+        handler=handler,
+        env={"PATH": os.environ["PATH"], "AWS_LAMBDA_FUNCTION_NAME": "fn", **(env or {})},
+        memory_mb=128,
+        timeout_s=timeout_s,
+        concurrency=concurrency,
+        max_retry_attempts=retries,
+        max_event_age_s=max_age,
+        code_dir=str(code_dir),
+        tmp_root=tmp_root,
+    )
     runtime = FunctionRuntime(spec, failures.append, retry_delay_s=0.05, provisioned=provisioned)
     if start:
         runtime.start()
@@ -210,8 +229,8 @@ def test_a_replaced_environment_starts_with_an_empty_tmp(code_dir, tmp_path):
     try:
         with pytest.raises(FunctionError, match="exit code 3"):
             runtime.invoke_sync({"crash": True})  # leaves a file in its /tmp, then dies
-        first = runtime.invoke_sync({})           # a new environment in the same slot
-        again = runtime.invoke_sync({})           # the same environment, warm: its /tmp persists
+        first = runtime.invoke_sync({})  # a new environment in the same slot
+        again = runtime.invoke_sync({})  # the same environment, warm: its /tmp persists
     finally:
         runtime.stop()
     assert first["found"] == []
@@ -296,9 +315,14 @@ def lambda_api(code_dir):
         runtime.failures = failures
     api = LambdaApi(runtimes)
     api.start()
-    client = boto3.client("lambda", endpoint_url=api.url, region_name="us-east-1",
-                          aws_access_key_id="x", aws_secret_access_key="x",
-                          config=Config(retries={"max_attempts": 1}))
+    client = boto3.client(
+        "lambda",
+        endpoint_url=api.url,
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+        config=Config(retries={"max_attempts": 1}),
+    )
     yield api, runtimes, client
     api.stop()
     for runtime in runtimes.values():
@@ -314,10 +338,14 @@ def test_request_response_returns_the_handlers_result(lambda_api):
 
 def test_a_function_error_comes_back_as_lambda_reports_it(lambda_api):
     _, _, client = lambda_api
-    response = client.invoke(FunctionName="arn:aws:lambda:us-east-1:123456789012:function:fail:$LATEST",
-                             Payload=b'{"key": "x.mp4"}')
+    response = client.invoke(
+        FunctionName="arn:aws:lambda:us-east-1:123456789012:function:fail:$LATEST", Payload=b'{"key": "x.mp4"}'
+    )
     assert response["StatusCode"] == 200 and response["FunctionError"] == "Unhandled"
-    assert json.loads(response["Payload"].read()) == {"errorMessage": "cannot handle 'x.mp4'", "errorType": "ValueError"}
+    assert json.loads(response["Payload"].read()) == {
+        "errorMessage": "cannot handle 'x.mp4'",
+        "errorType": "ValueError",
+    }
 
 
 def test_an_event_invocation_is_accepted_then_runs_with_retries_and_dlq(lambda_api):

@@ -2,6 +2,7 @@
 processes running video_splitting and face_recognition, real ffmpeg and MTCNN, the stand-in
 vggface2 weights, and faces enrolled with them. One stack per wiring serves every test of this
 module (each test works under its own key prefix), so the recognizer's cold start is paid twice."""
+
 from __future__ import annotations
 
 import json
@@ -88,9 +89,13 @@ def test_notifications_are_the_topology_the_pulumi_program_renders(stack):
     def rules(bucket: str) -> set[tuple[str, str]]:
         config = s3.get_bucket_notification_configuration(Bucket=bucket)
         assert not config.get("LambdaFunctionConfigurations") and not config.get("TopicConfigurations")
-        return {(q["QueueArn"].rsplit(":", 1)[1],
-                 q["Filter"]["Key"]["FilterRules"][0]["Value"] if q.get("Filter") else None)
-                for q in config.get("QueueConfigurations", [])}
+        return {
+            (
+                q["QueueArn"].rsplit(":", 1)[1],
+                q["Filter"]["Key"]["FilterRules"][0]["Value"] if q.get("Filter") else None,
+            )
+            for q in config.get("QueueConfigurations", [])
+        }
 
     splitter_queue = f"{s.splitter.name}-s3-events"
     assert rules(s.input_bucket) == {(splitter_queue, None)}  # every upload, any suffix, any case
@@ -104,7 +109,9 @@ def test_each_function_gets_the_environment_the_settings_code_makes(stack):
     s = stack.settings
     splitter = stack.runtimes[topology.SPLITTER].spec.env
     recognizer = stack.runtimes[topology.RECOGNIZER].spec.env
-    where = topology.Locations(ffmpeg=stack.ffmpeg_path, face_database=str(s.face_database), models=str(stack.model_dir))
+    where = topology.Locations(
+        ffmpeg=stack.ffmpeg_path, face_database=str(s.face_database), models=str(stack.model_dir)
+    )
     assert topology.environment(topology.SPLITTER, s, where).items() <= splitter.items()
     assert topology.environment(topology.RECOGNIZER, s, where).items() <= recognizer.items()
     assert ("RECOGNIZER_FUNCTION" in splitter) == (s.architecture == DIRECT_INVOCATION)
@@ -123,17 +130,25 @@ def test_each_function_gets_the_environment_the_settings_code_makes(stack):
 def test_videos_in_give_one_frame_and_one_result_each_with_the_right_names(stack, videos, tmp_path):
     files = links(tmp_path, {f"{name}.mp4": videos[name] for name in EXPECTED})
     report = run_videos(stack, files, expect=expectation(files), prefix="e2e run/", timeout_s=180, progress=False)
-    assert report["checks"] == {"uploads_present": True, "stage1_exact": True, "output_exact": True,
-                                "results_correct": True, "within_deadline": True}
+    assert report["checks"] == {
+        "uploads_present": True,
+        "stage1_exact": True,
+        "output_exact": True,
+        "results_correct": True,
+        "within_deadline": True,
+    }
     assert report["correct"] == report["judged"] == len(EXPECTED)
-    assert {r["video"]: r["result"] for r in report["videos"]} == \
-        {f"e2e run/{name}.mp4": person for name, person in EXPECTED.items()}
+    assert {r["video"]: r["result"] for r in report["videos"]} == {
+        f"e2e run/{name}.mp4": person for name, person in EXPECTED.items()
+    }
     assert report["local"]["accounted_for"] and not report["local"]["failed"]
     s3 = stack.client("s3")
-    assert sorted(listing(s3, stack.settings.stage1_bucket, "e2e run/")) == \
-        sorted(f"e2e run/{name}.jpg" for name in EXPECTED)
-    assert sorted(listing(s3, stack.settings.output_bucket, "e2e run/")) == \
-        sorted(f"e2e run/{name}.txt" for name in EXPECTED)
+    assert sorted(listing(s3, stack.settings.stage1_bucket, "e2e run/")) == sorted(
+        f"e2e run/{name}.jpg" for name in EXPECTED
+    )
+    assert sorted(listing(s3, stack.settings.output_bucket, "e2e run/")) == sorted(
+        f"e2e run/{name}.txt" for name in EXPECTED
+    )
     assert all(r["result_seen_s"] is not None for r in report["videos"])
 
 
@@ -142,8 +157,14 @@ def test_a_corrupt_upload_ends_in_the_dlq_after_the_retries_and_the_rest_go_on(s
     (tmp_path / "corrupt.mp4").write_bytes(os.urandom(4096))
     (tmp_path / "empty.mp4").write_bytes(b"")
     expect = expectation(files)
-    report = run_videos(stack, files + [tmp_path / "corrupt.mp4", tmp_path / "empty.mp4"], expect=expect,
-                        prefix="bad batch/", timeout_s=180, progress=False)
+    report = run_videos(
+        stack,
+        files + [tmp_path / "corrupt.mp4", tmp_path / "empty.mp4"],
+        expect=expect,
+        prefix="bad batch/",
+        timeout_s=180,
+        progress=False,
+    )
 
     attempts = stack.settings.max_retry_attempts + 1
     failed = report["local"]["failed"]
@@ -156,8 +177,11 @@ def test_a_corrupt_upload_ends_in_the_dlq_after_the_retries_and_the_rest_go_on(s
     assert not report["stage1"]["extra"] and not report["output"]["extra"]
 
     # The DLQ itself, read through SQS: Lambda's on-failure record, the S3 event as it came.
-    records = [r for r in stack.read_dead_letter_queue(topology.SPLITTER)
-               if parse_s3_objects(r["requestPayload"])[0].key.startswith("bad batch/")]
+    records = [
+        r
+        for r in stack.read_dead_letter_queue(topology.SPLITTER)
+        if parse_s3_objects(r["requestPayload"])[0].key.startswith("bad batch/")
+    ]
     by_key = {parse_s3_objects(r["requestPayload"])[0].key: r for r in records}
     assert set(by_key) == {"bad batch/corrupt.mp4", "bad batch/empty.mp4"}
     for key, record in by_key.items():
@@ -176,16 +200,21 @@ def test_an_upper_case_suffix_is_a_video_and_anything_else_leaves_a_dead_letter_
     s = stack.settings
     files = links(tmp_path, {"CLIP.MP4": videos["astronaut"], "Holiday.Mov": videos["camera"]})
     report = run_videos(stack, files, expect=expectation(files), prefix="case/", timeout_s=180, progress=False)
-    assert report["passed"] and {r["video"]: r["result"] for r in report["videos"]} == \
-        {"case/CLIP.MP4": "Collins", "case/Holiday.Mov": "Cameraman"}
+    assert report["passed"] and {r["video"]: r["result"] for r in report["videos"]} == {
+        "case/CLIP.MP4": "Collins",
+        "case/Holiday.Mov": "Cameraman",
+    }
     s3 = stack.client("s3")
     assert sorted(listing(s3, s.stage1_bucket, "case/")) == ["case/CLIP.jpg", "case/Holiday.jpg"]
 
     s3.put_object(Bucket=s.input_bucket, Key="case/notes.txt", Body=b"not a video")
     s3.put_object(Bucket=s.input_bucket, Key="case/folder/", Body=b"")  # what the console's "Create folder" makes
     assert stack.wait_idle(120)
-    records = {parse_s3_objects(r["requestPayload"])[0].key: r for r in stack.read_dead_letter_queue(topology.SPLITTER)
-               if parse_s3_objects(r["requestPayload"])[0].key.startswith("case/")}
+    records = {
+        parse_s3_objects(r["requestPayload"])[0].key: r
+        for r in stack.read_dead_letter_queue(topology.SPLITTER)
+        if parse_s3_objects(r["requestPayload"])[0].key.startswith("case/")
+    }
     assert set(records) == {"case/notes.txt"}  # the folder marker is not an upload of anything
     message = records["case/notes.txt"]["responsePayload"]["errorMessage"]
     assert f"s3://{s.input_bucket}/case/notes.txt: not a video" in message and ".mp4" in message
@@ -202,8 +231,10 @@ def test_a_multipart_upload_is_one_event_as_on_s3(stack, tmp_path):
     before = {role: rt.stats["invocations"] for role, rt in stack.runtimes.items()}
     stack.client("s3").upload_file(str(video), s.input_bucket, "multipart/big.mp4")
     assert stack.wait_idle(120)
-    assert {role: rt.stats["invocations"] - before[role] for role, rt in stack.runtimes.items()} == \
-        {topology.SPLITTER: 1, topology.RECOGNIZER: 1}
+    assert {role: rt.stats["invocations"] - before[role] for role, rt in stack.runtimes.items()} == {
+        topology.SPLITTER: 1,
+        topology.RECOGNIZER: 1,
+    }
     assert sorted(listing(stack.client("s3"), s.output_bucket, "multipart/")) == ["multipart/big.txt"]
 
 
@@ -212,14 +243,20 @@ def test_a_recognizer_failure_reaches_the_recognizers_dlq(stack):
     key = "rec fail/broken.jpg"
     before = stack.runtimes[topology.RECOGNIZER].stats["invocations"]
     if s.architecture == DIRECT_INVOCATION:  # what the splitter would send, for a frame that is not there
-        response = stack.client("lambda").invoke(FunctionName=s.recognizer.name, InvocationType="Event",
-                                                  Payload=json.dumps({"bucket": s.stage1_bucket, "key": key}))
+        response = stack.client("lambda").invoke(
+            FunctionName=s.recognizer.name,
+            InvocationType="Event",
+            Payload=json.dumps({"bucket": s.stage1_bucket, "key": key}),
+        )
         assert response["StatusCode"] == 202
     else:  # a frame that is not a JPEG, arriving through the stage-1 notification
         stack.client("s3").put_object(Bucket=s.stage1_bucket, Key=key, Body=b"not a jpeg")
     assert stack.wait_idle(120)
-    records = [r for r in stack.read_dead_letter_queue(topology.RECOGNIZER)
-               if parse_s3_objects(r["requestPayload"])[0].key == key]
+    records = [
+        r
+        for r in stack.read_dead_letter_queue(topology.RECOGNIZER)
+        if parse_s3_objects(r["requestPayload"])[0].key == key
+    ]
     assert len(records) == 1
     assert records[0]["requestContext"]["approximateInvokeCount"] == s.max_retry_attempts + 1
     assert f"s3://{s.stage1_bucket}/{key}" in records[0]["responsePayload"]["errorMessage"]
@@ -256,8 +293,10 @@ def test_a_duplicate_notification_changes_nothing(stack, videos, tmp_path):
 
     # The same notification again, twice, the way S3's arrive (at-least-once delivery).
     for _ in range(2):
-        sqs.send_message(QueueUrl=stack.event_queues[topology.SPLITTER],
-                         MessageBody=json.dumps(s3_event(s.input_bucket, "dup/again.mp4")))
+        sqs.send_message(
+            QueueUrl=stack.event_queues[topology.SPLITTER],
+            MessageBody=json.dumps(s3_event(s.input_bucket, "dup/again.mp4")),
+        )
     assert stack.wait_idle(120)
 
     assert stack.runtimes[topology.SPLITTER].stats["invocations"] - before[topology.SPLITTER] == 2
@@ -273,13 +312,17 @@ def test_the_invoke_api_serves_the_real_functions(stack, videos):
     client = stack.client("lambda")
     stack.client("s3").upload_file(str(videos["astronaut"]), s.input_bucket, "invoke/astro.jpg.mp4")
     assert stack.wait_idle(120)
-    response = client.invoke(FunctionName=s.splitter.name,
-                             Payload=json.dumps({"bucket": s.input_bucket, "key": "invoke/astro.jpg.mp4"}))
+    response = client.invoke(
+        FunctionName=s.splitter.name, Payload=json.dumps({"bucket": s.input_bucket, "key": "invoke/astro.jpg.mp4"})
+    )
     assert response["StatusCode"] == 200 and "FunctionError" not in response
-    assert json.loads(response["Payload"].read()) == {"frames": [{"bucket": s.stage1_bucket, "key": "invoke/astro.jpg.jpg"}]}
+    assert json.loads(response["Payload"].read()) == {
+        "frames": [{"bucket": s.stage1_bucket, "key": "invoke/astro.jpg.jpg"}]
+    }
 
-    response = client.invoke(FunctionName=s.splitter.name,
-                             Payload=json.dumps({"bucket": s.input_bucket, "key": "invoke/missing.mp4"}))
+    response = client.invoke(
+        FunctionName=s.splitter.name, Payload=json.dumps({"bucket": s.input_bucket, "key": "invoke/missing.mp4"})
+    )
     error = json.loads(response["Payload"].read())
     assert response["FunctionError"] == "Unhandled" and error["errorType"] == "SplitError"
     assert f"s3://{s.input_bucket}/invoke/missing.mp4" in error["errorMessage"]

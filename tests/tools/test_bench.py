@@ -1,11 +1,11 @@
 """The benchmark runs and reports every figure it promises. Figures are printed, never asserted:
 this checks that each one is there and is a measurement (positive, from real runs), not its size."""
+
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -15,23 +15,42 @@ from components.project import PROJECT_DIR
 pytestmark = pytest.mark.slow
 
 
-
 def test_bench_reports_stage_latency_cold_start_memory_and_both_wirings(tmp_path, torch_home):
     out = tmp_path / "bench.json"
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "--work", str(tmp_path / "work"), "--torch-home", str(torch_home),
-         "--copies", "1", "--repeat", "1", "--baseline", "--out", str(out)],
-        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=540)
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--work",
+            str(tmp_path / "work"),
+            "--torch-home",
+            str(torch_home),
+            "--copies",
+            "1",
+            "--repeat",
+            "1",
+            "--baseline",
+            "--out",
+            str(out),
+        ],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=540,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
 
     assert report["machine"]["cpus"] >= 1 and report["machine"]["versions"]["onnxruntime"]
     assert report["inputs"]["count"] == 3 and report["inputs"]["untrained_weights"] is True
     core = report["core"]
-    for name, stages in (("video-splitting", {"download", "ffmpeg", "upload", "total"}),
-                         ("face-recognition", {"read", "decode", "detect", "embed", "match", "write", "total"}),
-                         ("face-recognition (PyTorch path)", {"detect", "embed", "total"}),
-                         ("face-recognition (course's exact path)", {"detect", "embed", "total"})):
+    for name, stages in (
+        ("video-splitting", {"download", "ffmpeg", "upload", "total"}),
+        ("face-recognition", {"read", "decode", "detect", "embed", "match", "write", "total"}),
+        ("face-recognition (PyTorch path)", {"detect", "embed", "total"}),
+        ("face-recognition (course's exact path)", {"detect", "embed", "total"}),
+    ):
         r = core[name]
         assert stages <= set(r["warm_ms"]), name
         assert r["warm_ms"]["total"]["n"] == 3 and r["warm_ms"]["total"]["p50_ms"] > 0
@@ -43,9 +62,9 @@ def test_bench_reports_stage_latency_cold_start_memory_and_both_wirings(tmp_path
     torch_cold = core["face-recognition (course's exact path)"]["cold_start_ms"]
     assert {"network_construction", "weights"} <= set(torch_cold)
 
-    assert core["video-splitting"]["children_peak_rss_mb"] > 0   # ffmpeg's, beside the function's own
+    assert core["video-splitting"]["children_peak_rss_mb"] > 0  # ffmpeg's, beside the function's own
 
-    largest = report["largest_frame"]   # each function alone on the largest frame the pipeline accepts
+    largest = report["largest_frame"]  # each function alone on the largest frame the pipeline accepts
     assert largest["frame"]["pixels"] == largest["frame"]["width"] * largest["frame"]["height"] > 0
     for name, stage in (("video-splitting", "ffmpeg"), ("face-recognition", "detect")):
         r = largest[name]

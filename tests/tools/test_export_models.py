@@ -1,4 +1,5 @@
 """tools/export_models.py: the graphs the function runs, made and checked from the weights."""
+
 from __future__ import annotations
 
 import json
@@ -7,9 +8,9 @@ import shutil
 import pytest
 
 from face_recognition.faces import ModelError
-from tools.reference_models import FaceModels
 from face_recognition.onnx_models import FORMAT, GRAPHS, MANIFEST, OnnxFaceModels
 from tools import export_models, weights
+from tools.reference_models import FaceModels
 
 
 def test_the_export_records_where_it_came_from(model_dir, torch_home):

@@ -1,5 +1,6 @@
 """The user tools: enroll (faces → database, with the recognizer's own models), workload (uploads,
 paced or not) and grade (the course grader's checks), against S3 on a moto server."""
+
 from __future__ import annotations
 
 import io
@@ -15,7 +16,6 @@ from face_recognition.facedb import FaceDatabase
 from tools import enroll, grade, samples, workload
 from tools.ffmpeg import ffmpeg_exe
 from video_splitting.ffmpeg import first_frame
-
 
 # -- enroll ----------------------------------------------------------------------------------------
 
@@ -40,7 +40,11 @@ def faces(tmp_path_factory, videos) -> Path:
 def test_enrolment_gives_the_course_format_made_by_the_recognizers_own_embed(faces, models, tmp_path):
     samples_ = enroll.from_folders(faces)
     assert [(s.path.name, s.name) for s in samples_] == [
-        ("still.png", "Cameraman"), ("clip.mp4", "Collins"), ("not-her.jpg", "Collins"), ("still.png", "Collins")]
+        ("still.png", "Cameraman"),
+        ("clip.mp4", "Collins"),
+        ("not-her.jpg", "Collins"),
+        ("still.png", "Collins"),
+    ]
     embeddings, names, skipped = enroll.enroll(samples_, models)
     assert names == ["Cameraman", "Collins", "Collins"]
     assert skipped == [f"{faces / 'Collins' / 'not-her.jpg'}: no face found"]
@@ -58,15 +62,19 @@ def test_enrolment_gives_the_course_format_made_by_the_recognizers_own_embed(fac
 
 
 def test_several_frames_per_video(faces, models):
-    embeddings, names, _ = enroll.enroll([enroll.Sample(faces / "Collins" / "clip.mp4", "Collins")], models,
-                                         frames=3, interval_s=0.3)
+    embeddings, names, _ = enroll.enroll(
+        [enroll.Sample(faces / "Collins" / "clip.mp4", "Collins")], models, frames=3, interval_s=0.3
+    )
     assert names == ["Collins"] * 3 and len(embeddings) == 3
 
 
 def test_a_mapping_file_names_the_pictures(faces, tmp_path):
     as_json = tmp_path / "people.json"
-    as_json.write_text(json.dumps({str(faces / "Collins" / "still.png"): "Collins",
-                                   str(faces / "Cameraman" / "still.png"): "Cameraman"}))
+    as_json.write_text(
+        json.dumps(
+            {str(faces / "Collins" / "still.png"): "Collins", str(faces / "Cameraman" / "still.png"): "Cameraman"}
+        )
+    )
     assert [s.name for s in enroll.from_mapping(as_json)] == ["Collins", "Cameraman"]
     (tmp_path / "a.png").symlink_to(faces / "Collins" / "still.png")
     as_csv = tmp_path / "people.csv"
@@ -74,11 +82,14 @@ def test_a_mapping_file_names_the_pictures(faces, tmp_path):
     assert [(s.path, s.name) for s in enroll.from_mapping(as_csv)] == [(tmp_path / "a.png", "Eileen Collins")]
 
 
-@pytest.mark.parametrize("content, message", [
-    ("a.png,Collins,extra\n", "line 1: expected `file,Name`, got 3 fields"),
-    ("missing.png,Collins\n", "missing.png: no such file"),
-    ("", "names no files"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("a.png,Collins,extra\n", "line 1: expected `file,Name`, got 3 fields"),
+        ("missing.png,Collins\n", "missing.png: no such file"),
+        ("", "names no files"),
+    ],
+)
 def test_bad_mapping_files_say_what_is_wrong(tmp_path, content, message):
     (tmp_path / "a.png").write_bytes(b"")
     path = tmp_path / "m.csv"
@@ -179,8 +190,9 @@ def fill(s3, prefix: str, *, uploads: int, frames: list[int], results: dict[int,
 
 
 def test_grade_passes_a_correct_stack(aws, s3, tmp_path, capsys):
-    fill(s3, "g", uploads=10, frames=list(range(10)),
-         results={i: grade.COURSE_NAMES[i % 8] for i in range(10)}, extra=[])
+    fill(
+        s3, "g", uploads=10, frames=list(range(10)), results={i: grade.COURSE_NAMES[i % 8] for i in range(10)}, extra=[]
+    )
     out = tmp_path / "grade.json"
     code = grade.main(["--expect", "course", "--endpoint-url", aws, "--name-prefix", "g", "--json", str(out)])
     printed = capsys.readouterr().out
@@ -189,16 +201,31 @@ def test_grade_passes_a_correct_stack(aws, s3, tmp_path, capsys):
     assert report["passed"] and report["uploads"] == 10 and report["correct"] == 10
     assert report["latency_s"]["end_to_end"] is not None and report["latency_s"]["per_video"]["n"] == 10
     assert report["videos"][3] | {"frame_latency_s": None, "result_latency_s": None} == {
-        "video": "test_03.mp4", "uploaded": True, "frame": "test_03.jpg", "frame_present": True,
-        "result_key": "test_03.txt", "result": "Depp", "expected": "Depp", "correct": True,
-        "frame_latency_s": None, "result_latency_s": None, "note": ""}
+        "video": "test_03.mp4",
+        "uploaded": True,
+        "frame": "test_03.jpg",
+        "frame_present": True,
+        "result_key": "test_03.txt",
+        "result": "Depp",
+        "expected": "Depp",
+        "correct": True,
+        "frame_latency_s": None,
+        "result_latency_s": None,
+        "note": "",
+    }
 
 
 def test_grade_finds_every_kind_of_fault(aws, s3):
     results = {i: grade.COURSE_NAMES[i % 8] for i in range(10) if i != 4}
     results[7] = "Trump"  # wrong: test_07 is Obama
-    fill(s3, "f", uploads=10, frames=[i for i in range(10) if i != 2],
-         results=results, extra=[("stage-1", "stray.jpg"), ("output", "test_99.txt")])
+    fill(
+        s3,
+        "f",
+        uploads=10,
+        frames=[i for i in range(10) if i != 2],
+        results=results,
+        extra=[("stage-1", "stray.jpg"), ("output", "test_99.txt")],
+    )
     report = grade.grade(s3, workload.Buckets("f-input", "f-stage-1", "f-output"), expect=grade.course_expectation)
     assert not report["passed"]
     assert report["stage1"] == {"expected": 10, "present": 9, "missing": ["test_02.jpg"], "extra": ["stray.jpg"]}
@@ -209,8 +236,10 @@ def test_grade_finds_every_kind_of_fault(aws, s3):
     assert rows["test_04.mp4"]["result"] is None and rows["test_04.mp4"]["correct"] is None
     table = grade.format_table(report)
     assert "(missing)" in table and "missing 1: test_02.jpg" in table and "extra 1: test_99.txt" in table
-    assert "PASSED: NO (failed: stage-1 contents; output contents; results as expected; " \
-           "every result within 300 s)" in table
+    assert (
+        "PASSED: NO (failed: stage-1 contents; output contents; results as expected; "
+        "every result within 300 s)" in table
+    )
 
 
 def test_the_verdict_line_and_the_exit_status_agree(aws, s3, capsys):
@@ -235,8 +264,12 @@ def test_grade_with_a_json_expectation_and_a_prefix(aws, s3, tmp_path):
     s3.put_object(Bucket="p-output", Key="theirs/b.txt", Body=b"x")  # another run's, outside the prefix
     expected = tmp_path / "expected.json"
     expected.write_text(json.dumps({"a.mp4": "Collins"}))
-    report = grade.grade(s3, workload.Buckets("p-input", "p-stage-1", "p-output"),
-                         expect=grade.load_expectation(str(expected)), prefix="mine/")
+    report = grade.grade(
+        s3,
+        workload.Buckets("p-input", "p-stage-1", "p-output"),
+        expect=grade.load_expectation(str(expected)),
+        prefix="mine/",
+    )
     assert report["passed"] and report["correct"] == 1 and report["output"]["extra"] == []
     with pytest.raises(ValueError, match="neither 'course' nor a readable JSON file"):
         grade.load_expectation(str(tmp_path / "nope.json"))
