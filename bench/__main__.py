@@ -25,7 +25,6 @@ a figure.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import logging
@@ -40,6 +39,7 @@ from typing import Any
 from components import topology
 from components.project import DEFAULT_STACK_FILE, DEFAULT_TORCH_HOME, OUT_DIR, PROJECT_DIR
 from components.topology import ARCHITECTURES
+from tools import cli
 
 DEFAULT_WORK = OUT_DIR / "bench"
 # --baseline: the recognizer's PyTorch paths, measured like the function on the same frames.
@@ -350,12 +350,7 @@ def _yes(value) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench",
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__,
-    )
+    parser = cli.parser("python -m bench", __doc__)
     parser.add_argument("--videos", type=Path, help="folder of videos (default: sample videos the bench makes)")
     parser.add_argument("--db", type=Path, help="face database for --videos (default: the stack's faceDatabase)")
     parser.add_argument("--expect", help="with --videos: 'course' (NN %% 8) or a JSON file {video: name}")

@@ -30,6 +30,13 @@ import resource  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+# typing.TYPE_CHECKING without importing typing: the probe times the function's own imports, so it imports
+# nothing ahead of them that they need. Type checkers treat any TYPE_CHECKING as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from face_recognition.onnx_models import OnnxFaceModels
+    from tools.reference_models import FaceModels
+
 
 def vm(field: str) -> float:
     """VmRSS / VmHWM of this process, in MB."""
@@ -95,6 +102,7 @@ def recognizer(spec: dict, phase: Phases):
         cfg = config.RecognizerConfig.from_env()
     with phase("database"):
         database = facedb.FaceDatabase.load(cfg.face_db_path)
+    loaded: OnnxFaceModels | FaceModels
     if runtime == "onnx":
         from face_recognition.onnx_models import OnnxFaceModels
 

@@ -6,7 +6,6 @@ import os
 import platform
 import statistics
 import time
-from contextlib import contextmanager
 from importlib import metadata
 
 
@@ -28,21 +27,6 @@ def summary(samples_s: list[float]) -> dict:
         "max_ms": round(ms[-1], 1),
         "mean_ms": round(statistics.fmean(ms), 1),
     }
-
-
-class Stopwatch:
-    """Named laps: `with sw.lap("detect"): ...`; sw.laps maps name → list of seconds."""
-
-    def __init__(self):
-        self.laps: dict[str, list[float]] = {}
-
-    @contextmanager
-    def lap(self, name: str):
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.laps.setdefault(name, []).append(time.perf_counter() - start)
 
 
 def machine() -> dict:

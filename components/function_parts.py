@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -76,7 +76,7 @@ def function_parts(
         f"{name}-logs", name=f"/aws/lambda/{function.name}", retention_in_days=settings.log_retention_days, opts=child
     )
     dlq = DeadLetterQueue(f"{name}-dlq", DeadLetterQueueArgs(f"{function.name}-dlq"), child)
-    role = aws.iam.Role(
+    execution_role = aws.iam.Role(
         f"{name}-role",  # auto-named: a function name plus a suffix can exceed IAM's 64 characters
         assume_role_policy=policies.to_json(policies.lambda_assume_role()),
         description=f"Execution role of the {function.name} function",
@@ -93,8 +93,8 @@ def function_parts(
             )
         )
     )
-    role_policy = aws.iam.RolePolicy(f"{name}-access", role=role.id, policy=policy, opts=child)
-    return FunctionParts(log_group, dlq, role, role_policy)
+    role_policy = aws.iam.RolePolicy(f"{name}-access", role=execution_role.id, policy=policy, opts=child)
+    return FunctionParts(log_group, dlq, execution_role, role_policy)
 
 
 def _objects(bucket_arn: pulumi.Input[str], suffixes) -> pulumi.Output[list]:
@@ -134,9 +134,21 @@ def lambda_function(
     return lambda_, invoke_config
 
 
-def _sizing(function: FunctionSettings) -> dict:
+class _Sizing(TypedDict):
+    """aws.lambda_.Function's arguments that come straight from the stack settings: typed, so that
+    mypy checks each key against Function's parameters where they are passed on."""
+
+    name: str
+    memory_size: int
+    timeout: int
+    ephemeral_storage: aws.lambda_.FunctionEphemeralStorageArgsDict
+    reserved_concurrent_executions: int | None
+    architectures: list[str]
+
+
+def _sizing(function: FunctionSettings) -> _Sizing:
     """Function arguments that come straight from the stack settings."""
-    return dict(
+    return _Sizing(
         name=function.name,
         memory_size=function.memory_mb,
         timeout=function.timeout_s,
@@ -145,3 +157,28 @@ def _sizing(function: FunctionSettings) -> dict:
         reserved_concurrent_executions=None if function.reserved_concurrency < 0 else function.reserved_concurrency,
         architectures=[topology.CPU_ARCHITECTURE],
     )
+
+
+class FunctionComponent(pulumi.ComponentResource):
+    """What every function component offers the program and registers as its outputs: its
+    function's name and ARN and its dead-letter queue's URL, with outputs of its own."""
+
+    parts: FunctionParts
+    function: aws.lambda_.Function
+    function_name: pulumi.Output[str]
+    function_arn: pulumi.Output[str]
+    dead_letter_queue_url: pulumi.Output[str]
+
+    def expose(self, function: aws.lambda_.Function, parts: FunctionParts, **extra: pulumi.Input[str]) -> None:
+        self.parts, self.function = parts, function
+        self.function_name = function.name
+        self.function_arn = function.arn
+        self.dead_letter_queue_url = parts.dead_letter_queue.url
+        self.register_outputs(
+            {
+                "functionName": self.function_name,
+                "functionArn": self.function_arn,
+                "deadLetterQueueUrl": self.dead_letter_queue_url,
+                **extra,
+            }
+        )

@@ -60,7 +60,7 @@ class FaceRecognizerArgs:
     keep_images: int = KEEP_IMAGES
 
 
-class FaceRecognizer(pulumi.ComponentResource):
+class FaceRecognizer(parts_.FunctionComponent):
     """Reads a frame from stage-1 and writes the recognised name to the output bucket as `<stem>.txt`."""
 
     def __init__(self, name: str, args: FaceRecognizerArgs, opts: pulumi.ResourceOptions | None = None):
@@ -122,17 +122,5 @@ class FaceRecognizer(pulumi.ComponentResource):
             image_uri=self.image.repo_digest,
         )
 
-        self.parts = parts
-        self.function_name = self.function.name
-        self.function_arn = self.function.arn
         self.image_uri = self.image.repo_digest
-        self.dead_letter_queue_url = parts.dead_letter_queue.url
-        self.register_outputs(
-            {
-                "functionName": self.function_name,
-                "functionArn": self.function_arn,
-                "imageUri": self.image_uri,
-                "repositoryUrl": self.repository.repository_url,
-                "deadLetterQueueUrl": self.dead_letter_queue_url,
-            }
-        )
+        self.expose(self.function, parts, imageUri=self.image_uri, repositoryUrl=self.repository.repository_url)

@@ -14,7 +14,6 @@ Plain Python on purpose: importing it must not need the Pulumi engine.
 from __future__ import annotations
 
 import difflib
-import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -25,6 +24,7 @@ import yaml
 
 from components.project import PROJECT_DIR, PROJECT_FILE
 from components.topology import ARCHITECTURES, DIRECT_INVOCATION, FUNCTIONS, INPUT, OUTPUT, RECOGNIZER, SPLITTER, STAGE1
+from pipeline_common.env import distance_or_off
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # CloudWatch Logs accepts only these retention periods.
@@ -56,7 +56,6 @@ MAX_MEMORY_MB = 10240  # Lambda's largest; each function's floor is in topology.
 
 _BUCKET_PREFIX = re.compile(r"^[a-z0-9][a-z0-9.-]{1,44}$")  # leaves room for "-stage-1"
 _FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_OFF = ("", "0", "off", "none")
 
 
 class ConfigError(ValueError):
@@ -148,16 +147,11 @@ def retention(key: str, text: str, ctx: Context) -> int:
 
 
 def threshold(key: str, text: str, _: Context) -> float | None:
-    """A positive distance, or None ('off')."""
-    if text.lower() in _OFF:
-        return None
+    """A positive distance, or None ('off'): read as the recognizer reads its DISTANCE_THRESHOLD."""
     try:
-        value = float(text)
-    except ValueError:
-        raise ConfigError(f"{key}: {text!r} is not a number (or 'off')") from None
-    if not (math.isfinite(value) and value > 0):
-        raise ConfigError(f"{key}: {text!r} must be a positive number (or 'off')")
-    return value
+        return distance_or_off(text)
+    except ValueError as error:
+        raise ConfigError(f"{key}: {error}") from None
 
 
 def setting(key: str, check: Check, *, env: dict[str, str] | None = None) -> Any:
@@ -346,7 +340,7 @@ def check_keys(keys: Iterable[str], *, source: str, project_file: Path = PROJECT
         raise ConfigError(f"{source}: " + "; ".join(problems))
 
 
-def load_stack_file(stack_file: Path, overrides: Mapping[str, str] = (), **kwargs) -> StackSettings:
+def load_stack_file(stack_file: Path, overrides: Mapping[str, str] | None = None, **kwargs) -> StackSettings:
     """Settings from a `Pulumi.<stack>.yaml` file, as `pulumi up` on that stack would see them.
 
     `overrides` (un-namespaced keys) win over the file, as `pulumi config set` would.
@@ -358,7 +352,7 @@ def load_stack_file(stack_file: Path, overrides: Mapping[str, str] = (), **kwarg
     check_keys(config, source=str(stack_file), project_file=project_file)
     namespace = project_name(project_file) + ":"
     values = {k[len(namespace) :]: v for k, v in config.items() if k.startswith(namespace)}
-    values.update(dict(overrides))
+    values.update(overrides or {})
     return load(
         lambda key: None if values.get(key) is None else str(values[key]), region=config.get("aws:region"), **kwargs
     )

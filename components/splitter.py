@@ -26,7 +26,7 @@ class VideoSplitterArgs:
     recognizer_function_arn: pulumi.Input[str] | None = None
 
 
-class VideoSplitter(pulumi.ComponentResource):
+class VideoSplitter(parts_.FunctionComponent):
     """Reads a video from the input bucket and writes its first frame to stage-1 as `<stem>.jpg`."""
 
     def __init__(self, name: str, args: VideoSplitterArgs, opts: pulumi.ResourceOptions | None = None):
@@ -67,15 +67,4 @@ class VideoSplitter(pulumi.ComponentResource):
             layers=[self.layer.arn],
         )
 
-        self.parts = parts
-        self.function_name = self.function.name
-        self.function_arn = self.function.arn
-        self.dead_letter_queue_url = parts.dead_letter_queue.url
-        self.register_outputs(
-            {
-                "functionName": self.function_name,
-                "functionArn": self.function_arn,
-                "deadLetterQueueUrl": self.dead_letter_queue_url,
-                "layerArn": self.layer.arn,
-            }
-        )
+        self.expose(self.function, parts, layerArn=self.layer.arn)

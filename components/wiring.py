@@ -57,11 +57,7 @@ class EventWiring(pulumi.ComponentResource):
                 f"{name}-{bucket_role}-notifications",
                 bucket=bucket.bucket.id,
                 lambda_functions=[
-                    {
-                        "lambda_function_arn": args.functions[t.function].arn,
-                        "events": list(t.events),
-                        **({"filter_suffix": suffix} if suffix else {}),
-                    }
+                    _lambda_rule(args.functions[t.function].arn, t.events, suffix)
                     for t in mine
                     for suffix in t.filters()
                 ],
@@ -69,3 +65,16 @@ class EventWiring(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=permissions),
             )
         self.register_outputs({})
+
+
+def _lambda_rule(
+    function_arn: pulumi.Input[str], events: tuple[str, ...], suffix: str | None
+) -> aws.s3.BucketNotificationLambdaFunctionArgsDict:
+    """One notification rule: `events` invoke the function, for keys ending in `suffix` (None: every key)."""
+    rule: aws.s3.BucketNotificationLambdaFunctionArgsDict = {
+        "lambda_function_arn": function_arn,
+        "events": list(events),
+    }
+    if suffix:
+        rule["filter_suffix"] = suffix
+    return rule

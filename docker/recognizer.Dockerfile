@@ -3,7 +3,7 @@
 #             InceptionResnetV1 to ONNX (tools/export_models.py, which checks the export against
 #             PyTorch before writing it);
 #   runtime - what Lambda runs: ONNX Runtime, NumPy, Pillow, the graphs, the database, the code.
-#             No torch: its import alone was most of the cold start (README, Performance).
+#             No torch: its import alone was most of the cold start (bench/README.md).
 #
 # Build context: the project root (the Pulumi component passes it, and FACE_DB relative to it):
 #   docker build -f docker/recognizer.Dockerfile --build-arg FACE_DB=data/face_db.pt .
@@ -11,7 +11,7 @@
 #
 # Versions come only from requirements/*.txt. Python 3.12 because Lambda's 3.11 image is Amazon
 # Linux 2 (glibc 2.26), where the pinned NumPy, Pillow and ONNX Runtime wheels (manylinux_2_27/2_28)
-# do not install; 3.12's is Amazon Linux 2023 (glibc 2.34). tests/test_image_contents.py checks
+# do not install; 3.12's is Amazon Linux 2023 (glibc 2.34). tests/infra/test_image_contents.py checks
 # every runtime wheel against the base's glibc. The base image is pinned by tag; in production pin
 # it by digest as well (public.ecr.aws/lambda/python:3.12@sha256:...) so a rebuild cannot pick up
 # a different base.

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from components.project import DEFAULT_STACK_FILE, DEFAULT_TORCH_HOME, OUT_DIR
 from components.topology import ARCHITECTURES
-from tools import weights
+from tools import cli, weights
 
 DEFAULT_LOGS = OUT_DIR / "local" / "logs"
 DEMO_DIR = OUT_DIR / "demo"
@@ -171,12 +171,7 @@ def serve(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m local",
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=__doc__,
-    )
+    parser = cli.parser("python -m local", __doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     p_run = commands.add_parser("run", help="run a folder of videos through the local stack and report")
     p_run.add_argument("--videos", type=Path, required=True, help="folder of videos to upload")

@@ -54,12 +54,19 @@ class LambdaApi:
         self.log = log
         self._in_flight = 0
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: tuple[ThreadingHTTPServer, threading.Thread] | None = None  # between start() and stop()
+
+    @property
+    def _server(self) -> ThreadingHTTPServer:
+        if self._serving is None:
+            raise RuntimeError("the local Lambda API is not serving: start() it first")
+        return self._serving[0]
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
+        # typeshed allows bytes for other address families; an AF_INET server's host is a str.
+        assert isinstance(host, str), host
         return f"http://{host}:{port}"
 
     @property
@@ -77,17 +84,19 @@ class LambdaApi:
             pass
 
         Handler.api = api
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="lambda-api", daemon=True)
-        self._thread.start()
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        thread = threading.Thread(target=server.serve_forever, name="lambda-api", daemon=True)
+        self._serving = (server, thread)
+        thread.start()
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()  # shutdown() alone leaves the port bound
-            self._thread.join(timeout=5)
-            self._server = None
+        if self._serving is not None:
+            server, thread = self._serving
+            server.shutdown()
+            server.server_close()  # shutdown() alone leaves the port bound
+            thread.join(timeout=5)
+            self._serving = None
 
     def _enter(self) -> None:
         with self._lock:

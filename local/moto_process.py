@@ -45,8 +45,9 @@ def one_event_per_multipart_upload() -> None:
             kwargs["disable_notification"] = True
         return put(self, *args, **kwargs)
 
-    S3Backend.complete_multipart_upload = complete_multipart_upload
-    S3Backend.put_object = put_object
+    # Deliberate monkeypatching of moto's backend, for the reason above.
+    S3Backend.complete_multipart_upload = complete_multipart_upload  # type: ignore[method-assign]
+    S3Backend.put_object = put_object  # type: ignore[method-assign]
 
 
 def main() -> None:

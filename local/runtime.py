@@ -34,6 +34,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 from components.project import FUNCTIONS_DIR
 from local.procs import end_child, exit_status
@@ -66,6 +67,20 @@ class FunctionSpec:
     code_dir: str = str(FUNCTIONS_DIR)
     log_file: Path | None = None  # the function's "CloudWatch log group"; None: discard
     tmp_root: Path | None = None  # each environment gets its own /tmp below this
+
+
+class _Stats(TypedDict):
+    """A function's counters since start (see summary())."""
+
+    invocations: int
+    errors: int
+    cold_starts: int
+    init_errors: int
+    retries: int
+    dead_lettered: int
+    durations_ms: list[float]
+    init_ms: list[float]
+    max_memory_used_mb: float
 
 
 @dataclass
@@ -149,7 +164,7 @@ class FunctionRuntime:
         self.provisioned = provisioned
         self._ready = threading.Semaphore(0)
         self.pending: queue.Queue[Invocation] = queue.Queue()
-        self.stats = {
+        self.stats: _Stats = {
             "invocations": 0,
             "errors": 0,
             "cold_starts": 0,
@@ -187,9 +202,9 @@ class FunctionRuntime:
 
     def invoke_sync(self, event: dict) -> dict:
         """InvocationType=RequestResponse: the handler's result, or FunctionError."""
-        inv = Invocation(event, asynchronous=False, reply=queue.Queue(maxsize=1))
-        self.pending.put(inv)
-        outcome = inv.reply.get()
+        reply: queue.Queue = queue.Queue(maxsize=1)
+        self.pending.put(Invocation(event, asynchronous=False, reply=reply))
+        outcome = reply.get()
         if isinstance(outcome, FunctionError):
             raise outcome
         return outcome
@@ -248,9 +263,11 @@ class FunctionRuntime:
 
     def summary(self) -> dict:
         with self._lock:
-            st = dict(self.stats)
-            durations = sorted(st.pop("durations_ms"))
-        st["init_ms"] = [round(v, 1) for v in st["init_ms"]]
+            st: dict[str, object] = dict(self.stats)
+            durations = sorted(self.stats["durations_ms"])
+            init_ms = [round(v, 1) for v in self.stats["init_ms"]]
+        del st["durations_ms"]
+        st["init_ms"] = init_ms
         st["max_concurrency_seen"] = self.max_concurrency_seen
         st["concurrency"] = self.spec.concurrency
         st["memory_mb"] = self.spec.memory_mb
@@ -431,7 +448,8 @@ class FunctionRuntime:
         self.log(f"{s.name}: attempt {inv.attempts} of request {inv.request_id} failed: {error}")
         if error.error_type in ("Sandbox.Timedout", "Runtime.ExitError"):  # the environment is gone
             self._retire(index, worker, kill=True)
-            worker = None
+            self._failed(inv, error)
+            return None
         self._failed(inv, error)
         return worker
 
@@ -443,6 +461,7 @@ class FunctionRuntime:
 
     def _failed(self, inv: Invocation, error: FunctionError) -> None:
         if not inv.asynchronous:
+            assert inv.reply is not None, "invoke_sync() gives every RequestResponse invocation a reply queue"
             inv.reply.put(error)
         elif inv.attempts <= self.spec.max_retry_attempts:
             with self._lock:

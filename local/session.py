@@ -4,7 +4,6 @@ queues, what each function did)."""
 
 from __future__ import annotations
 
-import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +12,7 @@ from components import topology
 from local.stack import LocalStack
 from pipeline_common import keys
 from pipeline_common.events import EventError, parse_s3_objects
-from tools.grade import Expectation, format_table, grade, snapshot
+from tools.grade import Expectation, format_table, grade, latency_summary, snapshot
 from tools.workload import Buckets, upload_videos
 
 
@@ -39,10 +38,10 @@ def failed_videos(stack: LocalStack, videos: list[str]) -> dict[str, str]:
         except EventError:
             continue
         for obj in objects:
-            video = by_key.get((obj.bucket, obj.key))
-            if video is not None and video not in failed:
+            failed_video = by_key.get((obj.bucket, obj.key))
+            if failed_video is not None and failed_video not in failed:
                 error = record["responsePayload"]
-                failed[video] = (
+                failed[failed_video] = (
                     f"{record['function']}-dlq after {record['requestContext']['approximateInvokeCount']} "
                     f"attempts: {error['errorType']}"
                 )
@@ -50,7 +49,7 @@ def failed_videos(stack: LocalStack, videos: list[str]) -> dict[str, str]:
 
 
 def _listing(s3, bucket: str) -> set[str]:
-    present = set()
+    present: set[str] = set()
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         present.update(o["Key"] for o in page.get("Contents", []))
     return present
@@ -114,16 +113,7 @@ def run_videos(
     report["latency_s"]["observed"] = {
         "source": "polled every 0.1 s from the end of each upload",
         "end_to_end": round(last - min(u.started for u in uploads), 3) if last else None,
-        "per_video": (
-            {
-                "n": len(observed),
-                "p50": round(statistics.median(observed), 3),
-                "max": round(max(observed), 3),
-                "mean": round(statistics.fmean(observed), 3),
-            }
-            if observed
-            else None
-        ),
+        "per_video": latency_summary(observed),
     }
     report["local"] = {
         "architecture": s.architecture,

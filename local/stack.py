@@ -41,6 +41,7 @@ import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from components import topology
 from components.project import FUNCTIONS_DIR
@@ -125,7 +126,7 @@ class LocalStack:
         self.endpoint_url: str | None = None
         self.moto_port: int | None = None
         self._moto: subprocess.Popen | None = None
-        self._moto_log = None
+        self._moto_log: BinaryIO | None = None
         self.lambda_api: LambdaApi | None = None
         self.runtimes: dict[str, FunctionRuntime] = {}  # by role
         self.event_queues: dict[str, str] = {}  # role → queue URL
@@ -137,7 +138,7 @@ class LocalStack:
         self._stopping = threading.Event()
         self.interrupted: dict[str, list[dict]] = {}  # function → events stop() interrupted mid-invocation
         self._started = False
-        self._atexit = None
+        self._atexit: Callable[[], None] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -152,24 +153,30 @@ class LocalStack:
             raise StackError("the local stack is already started")
         self._started = True
         ref = weakref.ref(self)
-        self._atexit = lambda: ref() is not None and ref().stop()
+
+        def stop_at_exit() -> None:
+            stack = ref()
+            if stack is not None:
+                stack.stop()
+
+        self._atexit = stop_at_exit
         atexit.register(self._atexit)  # a script that forgets stop() still leaves nothing behind
         try:
             remove_stale_workdirs(Path(tempfile.gettempdir()), log=self.log)
-            self._workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
-            (self._workdir / OWNER_FILE).write_text(owner_stamp(os.getpid()), encoding="ascii")
-            self.log_dir = self._given_log_dir or self._workdir / "logs"
-            self.log_dir.mkdir(parents=True, exist_ok=True)
+            self._workdir = workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
+            (workdir / OWNER_FILE).write_text(owner_stamp(os.getpid()), encoding="ascii")
+            self.log_dir = log_dir = self._given_log_dir or workdir / "logs"
+            log_dir.mkdir(parents=True, exist_ok=True)
             self._export_models()
             self._check_recognizer_inputs()
-            self._start_moto()
+            self._start_moto(log_dir)
             self._create_resources()
-            self._start_functions()
+            self._start_functions(tmp_root=workdir / "tmp", log_dir=log_dir)
         except BaseException:
             self.stop()
             raise
         self.log(
-            f"{self.settings.architecture} stack up: S3/SQS {self.endpoint_url}, Lambda {self.lambda_api.url}, "
+            f"{self.settings.architecture} stack up: S3/SQS {self.endpoint_url}, Lambda {self._invoke_api.url}, "
             + ", ".join(f"{self.function_settings[r].name} ×{n}" for r, n in self.concurrency.items())
             + f"; logs in {self.log_dir}"
         )
@@ -194,6 +201,8 @@ class LocalStack:
                         + (" ..." if len(invocations) > 5 else "")
                     )
         if self._moto is not None:
+            # _start_moto() opened both as pipes.
+            assert self._moto.stdin is not None and self._moto.stdout is not None
             end_child(self._moto, self._moto.stdin)  # at EOF the server process exits
             self._moto.stdout.close()
             self._moto = None
@@ -209,12 +218,26 @@ class LocalStack:
 
     # -- what callers use ------------------------------------------------------------------------
 
+    @property
+    def _moto_url(self) -> str:
+        """The S3 and SQS endpoint; there is one once start() has started the moto server."""
+        if self.endpoint_url is None:
+            raise StackError("the local stack is not started: no S3/SQS endpoint yet")
+        return self.endpoint_url
+
+    @property
+    def _invoke_api(self) -> LambdaApi:
+        """The local Lambda Invoke API; there is one once start() has started the functions."""
+        if self.lambda_api is None:
+            raise StackError("the local stack is not started: no Lambda Invoke API yet")
+        return self.lambda_api
+
     def client(self, service: str):
         """A boto3 client for this stack (S3 and SQS on moto, Lambda on the local Invoke API)."""
         import boto3
         from botocore.config import Config
 
-        url = self.lambda_api.url if service == "lambda" else self.endpoint_url
+        url = self._invoke_api.url if service == "lambda" else self._moto_url
         return boto3.session.Session().client(
             service,
             endpoint_url=url,
@@ -227,8 +250,8 @@ class LocalStack:
     def client_environment(self) -> dict[str, str]:
         """Environment that points any AWS SDK or CLI at this stack."""
         return {
-            "AWS_ENDPOINT_URL": self.endpoint_url,
-            "AWS_ENDPOINT_URL_LAMBDA": self.lambda_api.url,
+            "AWS_ENDPOINT_URL": self._moto_url,
+            "AWS_ENDPOINT_URL_LAMBDA": self._invoke_api.url,
             "AWS_ACCESS_KEY_ID": DUMMY_KEY,
             "AWS_SECRET_ACCESS_KEY": DUMMY_KEY,
             "AWS_DEFAULT_REGION": self.settings.region,
@@ -251,7 +274,7 @@ class LocalStack:
         for attempt in range(2):
             if attempt:
                 time.sleep(0.05)
-            if any(not r.idle() for r in self.runtimes.values()) or self.lambda_api.busy() or self._handing_off:
+            if any(not r.idle() for r in self.runtimes.values()) or self._invoke_api.busy() or self._handing_off:
                 return False
             for url in self.event_queues.values():
                 attrs = self._sqs.get_queue_attributes(
@@ -305,21 +328,20 @@ class LocalStack:
         except service.StartupError as error:
             raise StackError(f"{self.settings.recognizer.name} would not start: {error}") from None
 
-    def _start_moto(self) -> None:
-        self._moto_log = open(self.log_dir / "moto.log", "ab")
-        self._moto = subprocess.Popen(
+    def _start_moto(self, log_dir: Path) -> None:
+        self._moto_log = open(log_dir / "moto.log", "ab")
+        self._moto = moto = subprocess.Popen(
             [sys.executable, "-I", "-m", "local.moto_process", str(os.getpid())],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._moto_log,
             start_new_session=True,
         )
-        ready, _, _ = select.select([self._moto.stdout], [], [], 60)
-        line = self._moto.stdout.readline() if ready else b""
+        assert moto.stdout is not None  # stdout=PIPE
+        ready, _, _ = select.select([moto.stdout], [], [], 60)
+        line = moto.stdout.readline() if ready else b""
         if not line:
-            raise StackError(
-                f"the moto server did not start (exit code {self._moto.poll()}); see {self.log_dir / 'moto.log'}"
-            )
+            raise StackError(f"the moto server did not start (exit code {moto.poll()}); see {log_dir / 'moto.log'}")
         address = json.loads(line)
         self.moto_port = address["port"]
         self.endpoint_url = f"http://{address['host']}:{address['port']}"
@@ -363,8 +385,7 @@ class LocalStack:
                 },
             )
 
-    def _start_functions(self) -> None:
-        tmp_root = self._workdir / "tmp"
+    def _start_functions(self, *, tmp_root: Path, log_dir: Path) -> None:
         by_name: dict[str, FunctionRuntime] = {}
         # The Invoke API first: the workers' environment names its URL.
         self.lambda_api = LambdaApi(by_name, region=self.settings.region, log=self.log)
@@ -380,7 +401,7 @@ class LocalStack:
                 max_retry_attempts=self.settings.max_retry_attempts,
                 max_event_age_s=self.settings.max_event_age_s,
                 code_dir=self.code_dir,
-                log_file=self.log_dir / f"{fs.name}.log",
+                log_file=log_dir / f"{fs.name}.log",
                 tmp_root=tmp_root,
             )
             self.runtimes[role] = by_name[fs.name] = FunctionRuntime(
@@ -411,7 +432,7 @@ class LocalStack:
         function_env = topology.environment(role, s, self.locations())
         # The only local part: where S3 and Lambda are.
         env = sandbox_environment(
-            s.region, AWS_ENDPOINT_URL_S3=self.endpoint_url, AWS_ENDPOINT_URL_LAMBDA=self.lambda_api.url
+            s.region, AWS_ENDPOINT_URL_S3=self._moto_url, AWS_ENDPOINT_URL_LAMBDA=self._invoke_api.url
         )
         env.update(
             {  # what Lambda sets for every function

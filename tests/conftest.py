@@ -106,3 +106,17 @@ def video_8k(tmp_path_factory) -> Path:
     return samples.make_video(
         "astronaut", tmp_path_factory.mktemp("video-8k") / "astronaut-8k.mp4", seconds=0.1, fps=10, size=size
     )
+
+
+def run_python(*args: str, cwd: Path, env: dict[str, str], flags: tuple[str, ...] = ()) -> dict:
+    """Run `python [flags] -c CODE ARGS...` (args[0] is the code) in a fresh interpreter, as a Lambda
+    runtime would start one, and return the JSON object its last line of output holds."""
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, *flags, "-c", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])

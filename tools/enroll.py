@@ -20,7 +20,6 @@ is an error, and nothing is written.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
@@ -34,7 +33,7 @@ from pathlib import Path
 
 from components.project import DEFAULT_TORCH_HOME
 from pipeline_common import keys
-from tools import weights
+from tools import cli, weights
 from tools.ffmpeg import ffmpeg_exe
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -67,7 +66,7 @@ def from_folders(root: Path) -> list[Sample]:
     root = Path(root)
     if not root.is_dir():
         raise EnrollError(f"{root}: not a folder (expected one sub-folder per person)")
-    samples = []
+    samples: list[Sample] = []
     for person in sorted(p for p in root.iterdir() if p.is_dir()):
         files = sorted(f for f in person.rglob("*") if f.is_file() and is_media(f))
         if not files:
@@ -235,11 +234,7 @@ def save_database(path: Path, embeddings: list, names: list[str]) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m tools.enroll",
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = cli.parser("python -m tools.enroll", __doc__)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("folder", nargs="?", type=Path, help="folder with one sub-folder of pictures/videos per person")
     source.add_argument("--mapping", type=Path, help="JSON {file: name} or CSV `file,name` lines")

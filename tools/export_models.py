@@ -11,7 +11,6 @@ TORCH_HOME/onnx/, so the local stack and tests re-export only when the weights c
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -22,7 +21,7 @@ from pathlib import Path
 
 from face_recognition import onnx_models
 from face_recognition.faces import FAST_MIN_FACE, IMAGE_SIZE
-from tools import weights
+from tools import cli, weights
 
 OPSET = 17
 
@@ -42,7 +41,7 @@ def export(torch_home: Path, out: Path, *, source_sha256: str | None = None) -> 
     from tools.reference_models import FaceModels
 
     torch_home = Path(torch_home)
-    models = FaceModels.load(torch_home, fast=True)  # folded batch norm, no classifier: see models.py
+    models = FaceModels.load(torch_home, fast=True)  # folded batch norm, no classifier: see tools/reference_models.py
     staging = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -136,7 +135,7 @@ def ensure_exported(torch_home: Path) -> Path:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.export_models", description=__doc__.split("\n\n")[0])
+    parser = cli.parser("python -m tools.export_models", __doc__)
     parser.add_argument(
         "--torch-home",
         type=Path,

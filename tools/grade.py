@@ -17,7 +17,6 @@ What it checks, for every upload (every video in the input bucket, or the files 
 
 from __future__ import annotations
 
-import argparse
 import json
 import posixpath
 import re
@@ -28,8 +27,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
+from typing import TypedDict
 
 from pipeline_common import keys
+from tools import cli
 from tools.workload import Buckets, add_target_arguments, resolve_buckets, s3_client
 
 COURSE_NAMES = ["Trump", "Biden", "Bean", "Depp", "Diesel", "Floki", "Freeman", "Obama"]
@@ -37,6 +38,22 @@ COURSE_DEADLINE_S = 300
 _TRAILING_NUMBER = re.compile(r"(\d+)$")
 
 Expectation = Callable[[str], str | None]
+
+
+class VideoRow(TypedDict):
+    """One upload's line of the report (local.session adds when its frame and result were seen)."""
+
+    video: str
+    uploaded: bool
+    frame: str
+    frame_present: bool
+    result_key: str
+    result: str | None
+    expected: str | None
+    correct: bool | None  # None: nothing to judge (no expectation or no result)
+    frame_latency_s: float | None
+    result_latency_s: float | None
+    note: str
 
 
 def _stem_name(key: str) -> str:
@@ -125,8 +142,12 @@ def wait_for_results(s3, buckets: Buckets, uploads: list[str], timeout_s: float)
 # -- grading -----------------------------------------------------------------------------------------
 
 
+def _timestamp(iso: str) -> float:
+    return datetime.fromisoformat(iso).timestamp()
+
+
 def _when(iso: str | None) -> float | None:
-    return datetime.fromisoformat(iso).timestamp() if iso else None
+    return _timestamp(iso) if iso else None
 
 
 def grade(
@@ -162,7 +183,7 @@ def grade(
     output = exact("output", set(results.values()))
     texts = read_results(s3, buckets.output, sorted(set(results.values()) & set(by_role["output"])))
 
-    rows = []
+    rows: list[VideoRow] = []
     for video in uploads:
         frame, result = frames[video], results[video]
         uploaded = _when(inputs.get(video, {}).get("last_modified"))
@@ -188,9 +209,11 @@ def grade(
 
     judged = [r for r in rows if r["expected"] is not None]
     latencies = [r["result_latency_s"] for r in rows if r["result_latency_s"] is not None]
-    first_upload = min((_when(inputs[k]["last_modified"]) for k in uploads if k in inputs), default=None)
+    # A listed object always has its LastModified (snapshot()), so these are never None.
+    first_upload = min((_timestamp(inputs[k]["last_modified"]) for k in uploads if k in inputs), default=None)
     last_result = max(
-        (_when(by_role["output"][r]["last_modified"]) for r in results.values() if r in by_role["output"]), default=None
+        (_timestamp(by_role["output"][r]["last_modified"]) for r in results.values() if r in by_role["output"]),
+        default=None,
     )
     end_to_end = round(last_result - first_upload, 3) if first_upload and last_result else None
     checks = {
@@ -212,19 +235,22 @@ def grade(
         "judged": len(judged),
         "latency_s": {
             "end_to_end": end_to_end,
-            "per_video": (
-                {
-                    "n": len(latencies),
-                    "p50": round(statistics.median(latencies), 3),
-                    "max": round(max(latencies), 3),
-                    "mean": round(statistics.fmean(latencies), 3),
-                }
-                if latencies
-                else None
-            ),
+            "per_video": latency_summary(latencies),
             "source": "S3 LastModified (whole seconds on AWS)",
         },
         "videos": rows,
+    }
+
+
+def latency_summary(seconds: list[float]) -> dict | None:
+    """n, p50, max and mean of per-video latencies (seconds), or None when there are none."""
+    if not seconds:
+        return None
+    return {
+        "n": len(seconds),
+        "p50": round(statistics.median(seconds), 3),
+        "max": round(max(seconds), 3),
+        "mean": round(statistics.fmean(seconds), 3),
     }
 
 
@@ -319,7 +345,7 @@ def verdict(report: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.grade", description=__doc__.split("\n\n")[0])
+    parser = cli.parser("python -m tools.grade", __doc__)
     parser.add_argument("--expect", help="'course' (the NN %% 8 rule) or a JSON file {video: name}")
     parser.add_argument(
         "--videos", type=Path, help="the folder that was uploaded (default: what the input bucket holds)"

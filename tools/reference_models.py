@@ -6,7 +6,7 @@ the PyTorch paths (this one's fast default and the course's exact one) that test
 benchmark compare the function with.
 Recognition semantics (which face, which crop, which settings) are in faces.py.
 
-What the default (fast) load changes, and why the answer does not move (tests/test_accuracy.py):
+What the default (fast) load changes, and why the answer does not move (tests/functions/test_accuracy.py):
 - min_face_size ≈ 39.8 px instead of 20 (faces.py: it skips the two costliest pyramid scales).
   A plain downscaled copy was measured and rejected: its boxes drift (IoU down to 0.83 on the
   course frames) and on the Diesel frame it picks the other face.
@@ -147,7 +147,8 @@ class FaceModels(Analyses):
             # The same selection MTCNN.forward makes (largest box), then its own extraction code.
             chosen, prob, _ = mtcnn.select_boxes(boxes, probs, points, image, method=mtcnn.selection_method)
             crop = mtcnn.extract(image, chosen, None)
-        box = tuple(float(v) for v in np.asarray(chosen[0], dtype=np.float64))
+        x1, y1, x2, y2 = (float(v) for v in np.asarray(chosen[0], dtype=np.float64))
+        box = (x1, y1, x2, y2)
         return Face(box=box, probability=float(prob), faces=faces, crop=crop)
 
     def _embed_crop(self, crop: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.ffmpeg import ffmpeg_exe
+from tools import ffmpeg
 
 # name → who is in it (None: no face). `pair` holds two faces; see FaceRecognizer's choice rule.
 PEOPLE = {"astronaut": "Collins", "camera": "Cameraman"}
@@ -44,30 +44,23 @@ def still_to_video(
     """An H.264 MP4 showing `still` for `seconds`; `size` (w, h) rescales it first."""
     video.parent.mkdir(parents=True, exist_ok=True)
     scale = f"scale={size[0]}:{size[1]}," if size else ""
-    subprocess.run(
-        [
-            ffmpeg_exe(),
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-y",
-            "-loop",
-            "1",
-            "-i",
-            str(still),
-            "-t",
-            str(seconds),
-            "-r",
-            str(fps),
-            "-vf",
-            scale + "scale=trunc(iw/2)*2:trunc(ih/2)*2,format=yuv420p",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            str(video),
-        ],
-        check=True,
+    even = "scale=trunc(iw/2)*2:trunc(ih/2)*2,format=yuv420p"  # H.264's 4:2:0 wants even sides
+    ffmpeg.run_ffmpeg(
+        "-loop",
+        "1",
+        "-i",
+        str(still),
+        "-t",
+        str(seconds),
+        "-r",
+        str(fps),
+        "-vf",
+        scale + even,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        str(video),
     )
     return video
 
@@ -76,30 +69,23 @@ def noise_video(video: Path, *, seconds: float = 4.0, size: tuple[int, int] = (6
     """A losslessly coded video of random pixels: about 3.6 MB a second at the defaults, for
     anything that needs a large upload quickly (no face in it)."""
     video.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [
-            ffmpeg_exe(),
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            f"nullsrc=s={size[0]}x{size[1]}:r={fps},geq=random(1)*255:128:128",
-            "-t",
-            str(seconds),
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-qp",
-            "0",
-            "-pix_fmt",
-            "yuv420p",
-            str(video),
-        ],
-        check=True,
+    noise = f"nullsrc=s={size[0]}x{size[1]}:r={fps},geq=random(1)*255:128:128"
+    ffmpeg.run_ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        noise,
+        "-t",
+        str(seconds),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-qp",
+        "0",
+        "-pix_fmt",
+        "yuv420p",
+        str(video),
     )
     return video
 
@@ -154,13 +140,13 @@ def sample_workload(folder: Path, torch_home: Path, *, copies: int = 2, tag: str
     return videos, db, mapping_expectation({k: v or NO_FACE for k, v in expected.items()})
 
 
-def make_sample_set(folder: Path, *, copies: int = 2) -> dict[str, str]:
+def make_sample_set(folder: Path, *, copies: int = 2) -> dict[str, str | None]:
     """Videos of each sample person (`copies` of each) plus one with no face.
 
     Returns {file name: expected result name}; the faceless video expects the no-face sentinel,
     which the caller knows better than this module.
     """
-    expected = {}
+    expected: dict[str, str | None] = {}
     for i in range(copies):
         for name, person in PEOPLE.items():
             file = f"{name}_{i}.mp4"

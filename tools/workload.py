@@ -26,6 +26,7 @@ from pathlib import Path
 
 from components.project import DEFAULT_STACK_FILE
 from pipeline_common import keys
+from tools import cli
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,7 @@ def upload_videos(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.workload", description=__doc__.split("\n\n")[0])
+    parser = cli.parser("python -m tools.workload", __doc__)
     parser.add_argument("videos", type=Path, help="folder of videos to upload")
     parser.add_argument(
         "--rate",

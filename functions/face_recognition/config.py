@@ -1,13 +1,12 @@
 """The recognizer's settings, read once per process from the environment.
 
-components/settings.py `recognizer_environment` decides what these variables hold; this module only
+components/topology.py `environment` decides what these variables hold; this module only
 reads and validates them, so a bad deployment fails at start-up with a message naming the variable
 instead of failing mid-request.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,7 +15,6 @@ from pathlib import Path
 from pipeline_common.env import ConfigError, Env
 
 MAX_THREADS = 64
-_OFF = ("", "off", "none", "0")
 
 
 @dataclass(frozen=True)
@@ -31,41 +29,26 @@ class RecognizerConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> RecognizerConfig:
         env = Env(environ)
-        get = env.get
-        bucket = env.bucket("OUTPUT_BUCKET", receives="<stem>.txt results")
-
-        face_db_path = env.existing_path("FACE_DB_PATH", names="the face database file ([embeddings, names])")
-        model_dir = env.existing_path(
-            "MODEL_DIR", directory=True, names="the folder of exported models (tools/export_models.py)"
-        )
-
-        threads: int | None = None
-        raw = get("MODEL_THREADS")
-        if raw:
-            try:
-                threads = int(raw)
-            except ValueError:
-                raise ConfigError(f"MODEL_THREADS={raw!r} is not a whole number") from None
-            if not 1 <= threads <= MAX_THREADS:
-                raise ConfigError(f"MODEL_THREADS={threads} is outside 1..{MAX_THREADS}")
-
-        threshold: float | None = None
-        raw = get("DISTANCE_THRESHOLD")
-        if raw.lower() not in _OFF:
-            try:
-                threshold = float(raw)
-            except ValueError:
-                raise ConfigError(f"DISTANCE_THRESHOLD={raw!r} is not a number (or 'off')") from None
-            if not (math.isfinite(threshold) and threshold > 0):
-                raise ConfigError(f"DISTANCE_THRESHOLD={raw!r} must be a positive number (or 'off')")
-
-        level = env.log_level()
-
         return cls(
-            output_bucket=bucket,
-            face_db_path=face_db_path,
-            model_dir=model_dir,
-            threads=threads,
-            distance_threshold=threshold,
-            log_level=level,
+            output_bucket=env.bucket("OUTPUT_BUCKET", receives="<stem>.txt results"),
+            face_db_path=env.existing_path("FACE_DB_PATH", names="the face database file ([embeddings, names])"),
+            model_dir=env.existing_path(
+                "MODEL_DIR", directory=True, names="the folder of exported models (tools/export_models.py)"
+            ),
+            threads=_threads(env),
+            distance_threshold=env.distance_or_off("DISTANCE_THRESHOLD"),
+            log_level=env.log_level(),
         )
+
+
+def _threads(env: Env) -> int | None:
+    raw = env.get("MODEL_THREADS")
+    if not raw:
+        return None
+    try:
+        threads = int(raw)
+    except ValueError:
+        raise ConfigError(f"MODEL_THREADS={raw!r} is not a whole number") from None
+    if not 1 <= threads <= MAX_THREADS:
+        raise ConfigError(f"MODEL_THREADS={threads} is outside 1..{MAX_THREADS}")
+    return threads

@@ -19,7 +19,7 @@ Performance):
   by band and never held whole (IntegralImage); P-Net runs on bands of rows of a large pyramid level
   (`_pnet`: P-Net is convolutional, so a band with its receptive field gives the very same cells);
   R-Net and O-Net take their crops in batches. Each of these gives bit-for-bit the numbers the
-  one-piece computation gives (tests/test_detection.py checks each against it), so the boxes are
+  one-piece computation gives (tests/functions/test_detection.py checks each against it), so the boxes are
   the same. Beside the decoded frame, an 8K frame's detection went from ~1.3 GB to ~120 MB.
 
 Detection semantics: faces smaller than `min_face_size` pixels are not searched for; when several
@@ -39,7 +39,7 @@ FACTOR = 0.709  # pyramid scale step (its default)
 CELL = 12  # P-Net's receptive field
 STRIDE = 2
 
-# What detection may hold at once, whatever the frame (see the module's doc; README, Performance).
+# What detection may hold at once, whatever the frame (see the module's doc; bench/README.md).
 TABLE_CACHE_BYTES = 64 << 20  # an integral table up to this (~5.5 megapixels) is built once and kept
 BAND_BYTES = 16 << 20  # else it is built this many bytes of rows at a time, per stage
 # ONNX Runtime keeps each session's largest working memory (its arena), so these bound what the
@@ -189,12 +189,13 @@ class IntegralImage:
         del pixels
         np.cumsum(inner, axis=2, dtype=np.uint32, out=inner)
         if first == 0:
+            assert carry is not None, "a band after the first continues from the table row before it"
             np.add(band[0], carry, out=band[0])
         for i in range(first + 1, n):
             np.add(band[i], band[i - 1], out=band[i])
 
 
-def _whole_frame(height: int, width: int):
+def _whole_frame(height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     zero = np.array([0])
     return zero, np.array([height]), zero, np.array([width])
 
@@ -226,7 +227,8 @@ class _Windows:
         self.first_row = int(self.ys.min()) if n else 0
         self.last_row = int(self.ye.max()) if n else -1
         self.done = n == 0
-        self.events = None  # sorted (rows, flat index) of starts and of ends, made when first needed
+        # Sorted (rows, flat index) of starts and of ends, made when first needed.
+        self.events: list[tuple[np.ndarray, np.ndarray]] | None = None
 
     def take(self, r0: int, r1: int, band: np.ndarray) -> None:
         """Use table rows r0..r1-1 (`band`, flat)."""
@@ -404,7 +406,7 @@ def _pnet(nets: Nets, level: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     [i0, i1) is therefore P-Net over input rows [2*i0, 2*i1 + 10): an even start keeps the pooling
     windows where the whole level has them, and the last band runs to the level's end so the
     ceil-mode edge is the same too. ONNX Runtime gives each cell the same float32 value either way
-    (tests/test_detection.py); a band's activations are bounded where the whole of an 8K frame's
+    (tests/functions/test_detection.py); a band's activations are bounded where the whole of an 8K frame's
     first level took ~430 MB.
     """
     _, _, height, width = level.shape

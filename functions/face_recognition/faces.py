@@ -16,6 +16,7 @@ course code finds. `tools/reference_models.FaceModels.load(fast=False)` keeps th
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -63,8 +64,14 @@ class FaceFinder(Protocol):
     def embed_face(self, face: Face) -> Any: ...
 
 
-class Analyses:
+class Analyses(ABC):
     """`analyse` and `embed` for a runtime that has `find_face` and `embed_face`."""
+
+    @abstractmethod
+    def find_face(self, image: Image.Image) -> Face | None: ...
+
+    @abstractmethod
+    def embed_face(self, face: Face) -> Any: ...
 
     def analyse(self, image: Image.Image) -> Analysis:
         face = self.find_face(image)
@@ -87,7 +94,7 @@ def crop_face(image: Image.Image, box) -> np.ndarray:
     width, height = image.size
     x1, y1, x2, y2 = (float(v) for v in box[:4])
     bounds = (int(max(x1, 0)), int(max(y1, 0)), int(min(x2, width)), int(min(y2, height)))
-    face = image.crop(bounds).resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
+    face = image.crop(bounds).resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
     pixels = np.asarray(face, dtype=np.float32).transpose(2, 0, 1)
     return np.ascontiguousarray((pixels - np.float32(127.5)) / np.float32(128.0))
 

@@ -5,7 +5,7 @@ tools/export_models.py writes the four graphs from the same weights the course c
 folded into the convolutions and the unused 8631-way classifier left out); the image build runs it,
 and the local stack runs it on the weights it is given. Here ONNX Runtime runs them and detection.py
 does MTCNN's steps in between, so a cold start imports NumPy, Pillow and ONNX Runtime instead of
-torch and torchvision (measured in bench/, README Performance). tests/test_accuracy.py holds this
+torch and torchvision (measured in bench/, bench/README.md). tests/functions/test_accuracy.py holds this
 path to stock facenet-pytorch's boxes and embeddings.
 """
 
@@ -117,7 +117,8 @@ class OnnxFaceModels(Analyses):
         found = detection.detect(frame_rows(image), self, self.min_face_size)
         if found is None:
             return None
-        box = tuple(float(v) for v in found.boxes[0])
+        x1, y1, x2, y2 = (float(v) for v in found.boxes[0])
+        box = (x1, y1, x2, y2)
         return Face(box=box, probability=float(found.probs[0]), faces=len(found), crop=crop_face(image, box))
 
     def _embed_crop(self, crop: np.ndarray) -> np.ndarray:

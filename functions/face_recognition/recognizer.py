@@ -11,19 +11,22 @@ so a result can always be told apart from a person.
 from __future__ import annotations
 
 import io
-import time
 import warnings
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from PIL import Image, UnidentifiedImageError
 
 from face_recognition.facedb import FaceDatabase, FaceDatabaseError
 from face_recognition.faces import FaceFinder
 from pipeline_common import limits
+from pipeline_common.log import Laps
 
 NO_FACE = "no-face"
 UNKNOWN = "unknown"
 SENTINELS = (NO_FACE, UNKNOWN)
+
+Models = TypeVar("Models", bound=FaceFinder)  # the model runtime a Recognizer was given
 
 
 class FrameError(ValueError):
@@ -79,8 +82,8 @@ def _reason(exc: Exception) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
-class Recognizer:
-    def __init__(self, models: FaceFinder, database: FaceDatabase, distance_threshold: float | None = None):
+class Recognizer(Generic[Models]):
+    def __init__(self, models: Models, database: FaceDatabase, distance_threshold: float | None = None):
         clash = sorted(set(database.names) & set(SENTINELS))
         if clash:
             raise FaceDatabaseError(
@@ -91,29 +94,23 @@ class Recognizer:
         self.distance_threshold = distance_threshold
 
     def recognise(self, image: Image.Image) -> Recognition:
-        t0 = time.perf_counter()
+        laps = Laps()
         face = self.models.find_face(image)
-        t1 = time.perf_counter()
+        laps.lap("detect")
         if face is None:
-            return Recognition(NO_FACE, None, 0, None, {"detect": (t1 - t0) * 1000})
+            return Recognition(NO_FACE, None, 0, None, laps.stages)
         embedding = self.models.embed_face(face)
-        t2 = time.perf_counter()
+        laps.lap("embed")
         name, distance = self.database.nearest(embedding)
         if self.distance_threshold is not None and distance > self.distance_threshold:
             name = UNKNOWN
-        t3 = time.perf_counter()
-        return Recognition(
-            name,
-            distance,
-            face.faces,
-            face.box,
-            {"detect": (t1 - t0) * 1000, "embed": (t2 - t1) * 1000, "match": (t3 - t2) * 1000},
-        )
+        laps.lap("match")
+        return Recognition(name, distance, face.faces, face.box, laps.stages)
 
     def recognise_bytes(self, data: bytes, source: str) -> Recognition:
-        t0 = time.perf_counter()
+        laps = Laps()
         image = decode_frame(data, source)
-        decode_ms = (time.perf_counter() - t0) * 1000
+        laps.lap("decode")
         result = self.recognise(image)
-        result.timings_ms["decode"] = decode_ms
+        result.timings_ms.update(laps.stages)
         return result

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,7 +26,7 @@ from face_recognition.recognizer import FrameTooLarge, Recognizer
 from pipeline_common import aws, limits
 from pipeline_common.events import S3Object, process_each
 from pipeline_common.keys import result_key
-from pipeline_common.log import fields, get_logger, log_startup_failure
+from pipeline_common.log import Laps, fields, get_logger, log_startup_failure, request
 
 SERVICE = "face-recognition"
 RESULT_CONTENT_TYPE = "text/plain; charset=utf-8"
@@ -50,41 +49,28 @@ class RecognitionService:
 
     def handle_event(self, event: Mapping[str, Any], request_id: str | None = None) -> list[dict]:
         """Recognise every frame the event names; raise RecognitionError if any failed."""
-        return process_each(
-            event,
-            lambda obj: self.process(obj, request_id=request_id),
-            log=self.log,
-            noun="frame",
-            error=RecognitionError,
-            request_id=request_id,
-        )
+        with request(request_id):
+            return process_each(event, self.process, log=self.log, noun="frame", error=RecognitionError)
 
-    def process(self, obj: S3Object, *, request_id: str | None = None) -> dict:
-        t0 = time.perf_counter()
+    def process(self, obj: S3Object) -> dict:
+        laps = Laps()
         data = self._read(obj)
-        t1 = time.perf_counter()
+        laps.lap("read")
         recognition = self.recognizer.recognise_bytes(data, str(obj))
-        t2 = time.perf_counter()
+        laps.add(recognition.timings_ms)
         out_key = result_key(obj.key)
         self._write(obj, out_key, recognition.name)
-        t3 = time.perf_counter()
-        timings = {
-            "read": (t1 - t0) * 1000,
-            **recognition.timings_ms,
-            "write": (t3 - t2) * 1000,
-            "total": (t3 - t0) * 1000,
-        }
+        laps.lap("write")
         self.log.info(
             "frame recognised",
             extra=fields(
-                request_id=request_id,
                 frame=str(obj),
                 result=f"s3://{self.output_bucket}/{out_key}",
                 name=recognition.name,
                 distance=recognition.distance,
                 faces=recognition.faces,
                 untrained_weights=self.recognizer.models.untrained,
-                ms={k: round(v, 1) for k, v in timings.items()},
+                ms=laps.ms(),
             ),
         )
         return {
@@ -129,7 +115,7 @@ class RecognitionService:
             raise RecognitionError(f"{obj}: cannot write s3://{self.output_bucket}/{out_key} ({reason})") from None
 
 
-def load(environ: Mapping[str, str], *, warm_up: bool = False) -> tuple[RecognizerConfig, Recognizer]:
+def load(environ: Mapping[str, str], *, warm_up: bool = False) -> tuple[RecognizerConfig, Recognizer[OnnxFaceModels]]:
     """The settings, the face database and the models the function would start with, checked;
     StartupError (caused by the original error) naming the variable or file at fault.
 

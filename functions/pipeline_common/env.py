@@ -3,12 +3,31 @@ stripped, checked once at start-up, and every error naming the variable at fault
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+OFF = ("", "0", "off", "none")  # how a setting that can be switched off says so
+
+
+def distance_or_off(text: str) -> float | None:
+    """A positive, finite number, or None for 'off'; ValueError saying what is wrong with `text`.
+
+    The recognizer's DISTANCE_THRESHOLD and the stack's distanceThreshold setting both read it here."""
+    if text.strip().lower() in OFF:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number (or 'off')") from None
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{text!r} must be a positive number (or 'off')")
+    return value
 
 
 class ConfigError(ValueError):
@@ -47,3 +66,10 @@ class Env:
         if level not in LOG_LEVELS:
             raise ConfigError(f"LOG_LEVEL={self.get('LOG_LEVEL')!r} is not one of {', '.join(LOG_LEVELS)}")
         return level
+
+    def distance_or_off(self, name: str) -> float | None:
+        """A positive distance, or None when the variable is unset or 'off'."""
+        try:
+            return distance_or_off(self.get(name))
+        except ValueError as error:
+            raise ConfigError(f"{name}={error}") from None

@@ -37,7 +37,6 @@ def process_each(
     log: logging.Logger,
     noun: str,
     error: type[Exception],
-    request_id: str | None = None,
 ) -> list[T]:
     """`process` every object the event names, and the rest when one fails (they are independent);
     then raise `error` naming each failure, so the invocation fails and Lambda retries the event or
@@ -51,7 +50,7 @@ def process_each(
             failures.append(message)
             log.error(
                 f"{noun} failed",
-                extra=fields(request_id=request_id, **{noun: str(obj)}, error=message, error_type=type(exc).__name__),
+                extra=fields(**{noun: str(obj)}, error=message, error_type=type(exc).__name__),
             )
     if failures:
         raise error("; ".join(failures))

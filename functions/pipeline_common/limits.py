@@ -5,7 +5,7 @@ allocates the frame, then the JPEG it wrote is checked); the recognizer refuses 
 from its header, before decoding a pixel. Both read the numbers here, at call time, so they cannot
 disagree: a frame the splitter writes is a frame the recognizer takes.
 
-Why these numbers (measured with the pinned ffmpeg, Pillow and ONNX Runtime; README, Performance):
+Why these numbers (measured with the pinned ffmpeg, Pillow and ONNX Runtime; bench/README.md):
 - MAX_FRAME_PIXELS: 8K UHD, either way up. The recognizer's memory grows with the frame only by
   the decoded frame (Pillow keeps 4 bytes a pixel) and the JPEG it read; what detection holds
   beside it is bounded (face_recognition/detection.py). The largest frame peaks at 520-610 MB

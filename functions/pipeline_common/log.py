@@ -1,6 +1,8 @@
 """One JSON object per log line, so CloudWatch Logs Insights (and the local stack) can query fields.
 
 Only what the code passes explicitly is logged: never the event, environment or credentials.
+Every line written while an invocation is handled carries its request id (`request(...)`), so one
+invocation's lines can be found together in CloudWatch.
 """
 
 from __future__ import annotations
@@ -10,6 +12,21 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+_request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+@contextmanager
+def request(request_id: str | None) -> Iterator[None]:
+    """Every line logged inside carries `request_id` (Lambda's aws_request_id)."""
+    token = _request_id.set(request_id)
+    try:
+        yield
+    finally:
+        _request_id.reset(token)
 
 
 class _JsonFormatter(logging.Formatter):
@@ -24,6 +41,9 @@ class _JsonFormatter(logging.Formatter):
             "service": self.service,
             "message": record.getMessage(),
         }
+        request_id = _request_id.get()
+        if request_id is not None:
+            entry["request_id"] = request_id
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
@@ -55,3 +75,32 @@ def log_startup_failure(service: str, message: str, error_type: str) -> None:
     except ValueError:
         return
     logger.error("start-up failed", extra=fields(error=message, error_type=error_type))
+
+
+class Laps:
+    """Stage timings, in milliseconds, for a function's one log line per object.
+
+    laps = Laps()
+    download(...); laps.lap("download")
+    run_ffmpeg(...); laps.lap("ffmpeg")
+    log.info("frame written", extra=fields(ms=laps.ms()))  # {"download": 5.1, "ffmpeg": 23.2, "total": 28.3}
+    """
+
+    def __init__(self) -> None:
+        self.started = self.last = time.perf_counter()
+        self.stages: dict[str, float] = {}
+
+    def lap(self, stage: str) -> None:
+        """The time since the previous lap belongs to `stage`."""
+        now = time.perf_counter()
+        self.stages[stage] = self.stages.get(stage, 0.0) + (now - self.last) * 1000
+        self.last = now
+
+    def add(self, stages: dict[str, float]) -> None:
+        """Stages timed elsewhere, which together took the time since the previous lap."""
+        self.stages.update(stages)
+        self.last = time.perf_counter()
+
+    def ms(self) -> dict[str, float]:
+        """Every stage and the total, rounded to a tenth of a millisecond."""
+        return {k: round(v, 1) for k, v in {**self.stages, "total": (self.last - self.started) * 1000}.items()}

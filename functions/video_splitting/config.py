@@ -1,6 +1,6 @@
 """The splitter's settings, read once per process from the environment.
 
-components/settings.py `splitter_environment` decides what these variables hold; this module only
+components/topology.py `environment` decides what these variables hold; this module only
 reads and validates them, so a bad deployment fails at start-up with a message naming the variable
 instead of failing mid-request.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from pipeline_common.env import ConfigError, Env
 
-DEFAULT_FFMPEG = "/opt/bin/ffmpeg"  # where the ffmpeg layer puts the binary (components.settings.LAYER_FFMPEG)
+DEFAULT_FFMPEG = "/opt/bin/ffmpeg"  # where the ffmpeg layer puts the binary (components.topology.LAYER_FFMPEG)
 
 # A function name, or its full/partial ARN, optionally with a version or alias: what Invoke accepts.
 _FUNCTION = re.compile(
@@ -33,22 +33,29 @@ class SplitterConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> SplitterConfig:
         env = Env(environ)
-        get = env.get
-        bucket = env.bucket("STAGE1_BUCKET", receives="<stem>.jpg frames")
+        return cls(
+            stage1_bucket=env.bucket("STAGE1_BUCKET", receives="<stem>.jpg frames"),
+            ffmpeg_path=_ffmpeg_path(env),
+            recognizer_function=_recognizer(env),
+            log_level=env.log_level(),
+        )
 
-        ffmpeg_path = get("FFMPEG_PATH") or DEFAULT_FFMPEG
-        if not os.path.isabs(ffmpeg_path):
-            raise ConfigError(f"FFMPEG_PATH={ffmpeg_path!r} must be an absolute path to the ffmpeg binary")
-        if not os.path.isfile(ffmpeg_path):
-            where = "" if get("FFMPEG_PATH") else " (the default: is the ffmpeg layer attached?)"
-            raise ConfigError(f"FFMPEG_PATH={ffmpeg_path}: no such file{where}")
-        if not os.access(ffmpeg_path, os.X_OK):
-            raise ConfigError(f"FFMPEG_PATH={ffmpeg_path}: not executable")
 
-        recognizer = get("RECOGNIZER_FUNCTION") or None
-        if recognizer is not None and not _FUNCTION.match(recognizer):
-            raise ConfigError(f"RECOGNIZER_FUNCTION={recognizer!r} is not a Lambda function name or ARN")
+def _ffmpeg_path(env: Env) -> str:
+    path = env.get("FFMPEG_PATH") or DEFAULT_FFMPEG
+    if not os.path.isabs(path):
+        raise ConfigError(f"FFMPEG_PATH={path!r} must be an absolute path to the ffmpeg binary")
+    if not os.path.isfile(path):
+        where = "" if env.get("FFMPEG_PATH") else " (the default: is the ffmpeg layer attached?)"
+        raise ConfigError(f"FFMPEG_PATH={path}: no such file{where}")
+    if not os.access(path, os.X_OK):
+        raise ConfigError(f"FFMPEG_PATH={path}: not executable")
+    return path
 
-        level = env.log_level()
 
-        return cls(stage1_bucket=bucket, ffmpeg_path=ffmpeg_path, recognizer_function=recognizer, log_level=level)
+def _recognizer(env: Env) -> str | None:
+    """Set only in direct-invocation wiring."""
+    name = env.get("RECOGNIZER_FUNCTION") or None
+    if name is not None and not _FUNCTION.match(name):
+        raise ConfigError(f"RECOGNIZER_FUNCTION={name!r} is not a Lambda function name or ARN")
+    return name

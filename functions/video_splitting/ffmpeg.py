@@ -29,6 +29,7 @@ import re
 import signal
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,39 +103,23 @@ def _output_options() -> list[str]:
 _FIRST_IF_AT_START = r"trim=end_frame=1,select=eq(pts\,0)"
 
 
+def _command(ffmpeg: str, video: Path, *, decoding: Sequence[str] = (), filters: Sequence[str] = ()) -> list[str]:
+    """ffmpeg reading `video` under the input restrictions (`decoding`: more input options), through
+    `filters`, writing one JPEG to stdout."""
+    quiet = ["-nostdin", "-hide_banner", "-loglevel", "level+error"]
+    return [ffmpeg, *quiet, *_input_options(), *decoding, "-i", f"file:{video}", *filters, *_output_options()]
+
+
 def fast_args(ffmpeg: str, video: Path) -> list[str]:
     """Keyframes only, no probing, and no frame at all unless the first keyframe is the first frame."""
-    return [
-        ffmpeg,
-        "-nostdin",
-        "-hide_banner",
-        "-loglevel",
-        "level+error",
-        *_input_options(),
-        "-nofind_stream_info",
-        "-discard",
-        "nokey",
-        "-i",
-        f"file:{video}",
-        "-vf",
-        _FIRST_IF_AT_START,
-        *_output_options(),
-    ]
+    return _command(
+        ffmpeg, video, decoding=("-nofind_stream_info", "-discard", "nokey"), filters=("-vf", _FIRST_IF_AT_START)
+    )
 
 
 def full_args(ffmpeg: str, video: Path) -> list[str]:
     """The ordinary decode: what `ffmpeg -i video -frames:v 1 frame.jpg` shows as the first frame."""
-    return [
-        ffmpeg,
-        "-nostdin",
-        "-hide_banner",
-        "-loglevel",
-        "level+error",
-        *_input_options(),
-        "-i",
-        f"file:{video}",
-        *_output_options(),
-    ]
+    return _command(ffmpeg, video)
 
 
 def first_frame(ffmpeg: str, video: Path, *, label: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> Frame:

@@ -4,7 +4,7 @@ Knows nothing of Lambda (handler.py is the thin entry point), so the local stack
 and the tests drive exactly this code.
 
 Reading: the video is downloaded to a private temp file and ffmpeg reads that file, rather than
-ffmpeg reading a presigned URL. Measured on the course videos (README, Performance): over plain
+ffmpeg reading a presigned URL. Measured on the course videos (bench/README.md): over plain
 HTTP the URL saves the ~9 ms download, but over HTTPS, which is how S3 is reached in production,
 ffmpeg's own TLS connection and reads cost ~50 ms more than boto3's download, and the URL loses by
 ~35 ms per video. The download also keeps S3 behind boto3 (verified TLS, retries, errors
@@ -28,7 +28,6 @@ import logging
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,7 @@ from typing import Any
 from pipeline_common import aws
 from pipeline_common.events import S3Object, process_each
 from pipeline_common.keys import accepted_suffixes, frame_key, is_folder_marker, is_video
-from pipeline_common.log import fields, get_logger, log_startup_failure
+from pipeline_common.log import Laps, fields, get_logger, log_startup_failure, request
 from video_splitting import ffmpeg
 from video_splitting.config import ConfigError, SplitterConfig
 
@@ -76,19 +75,13 @@ class SplittingService:
         self, event: Mapping[str, Any], *, request_id: str | None = None, timeout_s: float = ffmpeg.DEFAULT_TIMEOUT_S
     ) -> list[dict]:
         """Split every video the event names; raise SplitError naming each one that failed."""
-        frames = process_each(
-            event,
-            lambda obj: self.process(obj, request_id=request_id, timeout_s=timeout_s),
-            log=self.log,
-            noun="video",
-            error=SplitError,
-            request_id=request_id,
-        )
+        with request(request_id):
+            frames = process_each(
+                event, lambda obj: self.process(obj, timeout_s=timeout_s), log=self.log, noun="video", error=SplitError
+            )
         return [frame for frame in frames if frame is not None]
 
-    def process(
-        self, obj: S3Object, *, request_id: str | None = None, timeout_s: float = ffmpeg.DEFAULT_TIMEOUT_S
-    ) -> dict | None:
+    def process(self, obj: S3Object, *, timeout_s: float = ffmpeg.DEFAULT_TIMEOUT_S) -> dict | None:
         """The first frame of one video written to stage-1 (and handed to the recognizer); its bucket
         and key. None for a folder marker; SplitError for any other object that is not a video."""
         # The input bucket notifies us of every object (S3's suffix filters are case-sensitive):
@@ -96,48 +89,35 @@ class SplittingService:
         if is_folder_marker(obj.key):
             self.log.info(
                 "skipped",
-                extra=fields(
-                    request_id=request_id,
-                    video=str(obj),
-                    reason="a folder marker (an empty key ending in /), not an upload",
-                ),
+                extra=fields(video=str(obj), reason="a folder marker (an empty key ending in /), not an upload"),
             )
             return None
         if not is_video(obj.key):
             raise SplitError(f"{obj}: not a video the pipeline accepts: the name must end in {accepted_suffixes()}")
         out = S3Object(self.config.stage1_bucket, frame_key(obj.key))
-        t0 = time.perf_counter()
+        laps = Laps()
         with tempfile.TemporaryDirectory(prefix="vfp-split-", dir=self.temp_dir) as folder:
-            video = (
-                Path(folder) / "video"
-            )  # a fixed name inside a private folder: the key never touches the file system
+            # A fixed name inside a private folder: the key never touches the file system.
+            video = Path(folder) / "video"
             size = self._download(obj, video)
-            t1 = time.perf_counter()
+            laps.lap("download")
             frame = ffmpeg.first_frame(self.config.ffmpeg_path, video, label=str(obj), timeout_s=timeout_s)
-        t2 = time.perf_counter()
+        laps.lap("ffmpeg")
         self._write(obj, out, frame.jpeg)
-        t3 = time.perf_counter()
+        laps.lap("upload")
         if self.lambda_ is not None:
-            self._invoke_recognizer(obj, out)
-        t4 = time.perf_counter()
-        ms = {
-            "download": (t1 - t0) * 1000,
-            "ffmpeg": (t2 - t1) * 1000,
-            "upload": (t3 - t2) * 1000,
-            "invoke": (t4 - t3) * 1000,
-            "total": (t4 - t0) * 1000,
-        }
+            self._invoke_recognizer(self.lambda_, obj, out)
+        laps.lap("invoke")
         self.log.info(
             "frame written",
             extra=fields(
-                request_id=request_id,
                 video=str(obj),
                 frame=str(out),
                 video_bytes=size,
                 frame_bytes=len(frame.jpeg),
                 decode=frame.method,
                 recognizer=self.config.recognizer_function,
-                ms={k: round(v, 1) for k, v in ms.items()},
+                ms=laps.ms(),
             ),
         )
         return {"bucket": out.bucket, "key": out.key}
@@ -183,14 +163,14 @@ class SplittingService:
         except BotoCoreError as exc:
             raise SplitError(f"{obj}: cannot write the frame to {out} ({exc})") from None
 
-    def _invoke_recognizer(self, obj: S3Object, frame: S3Object) -> None:
+    def _invoke_recognizer(self, lambda_, obj: S3Object, frame: S3Object) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
         # The recognizer takes the key as is (a direct payload is not URL-encoded).
         payload = json.dumps({"bucket": frame.bucket, "key": frame.key}).encode("utf-8")
         name = self.config.recognizer_function
         try:
-            response = self.lambda_.invoke(FunctionName=name, InvocationType="Event", Payload=payload)
+            response = lambda_.invoke(FunctionName=name, InvocationType="Event", Payload=payload)
         except ClientError as exc:
             raise SplitError(f"{obj}: frame {frame} written, but invoking {name} failed ({_describe(exc)})") from None
         except BotoCoreError as exc:

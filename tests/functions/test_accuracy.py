@@ -13,7 +13,6 @@ similarity >= 0.99.
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,7 @@ from PIL import Image
 from components.project import PROJECT_DIR
 from face_recognition.onnx_models import OnnxFaceModels
 from tools import samples
-from tools.ffmpeg import ffmpeg_exe
+from tools.ffmpeg import run_ffmpeg
 from tools.reference_models import FaceModels
 
 # Whole stacks, subprocesses, model loads or an 80 MB layer: `make test-fast` leaves these out.
@@ -79,21 +78,7 @@ def course_frames(folder: Path) -> dict[str, Image.Image]:
     frames = {}
     for clip in COURSE_CLIPS:
         jpg = folder / clip.replace(".mp4", ".jpg")
-        subprocess.run(
-            [
-                ffmpeg_exe(),
-                "-nostdin",
-                "-loglevel",
-                "error",
-                "-y",
-                "-i",
-                str(COURSE / clip),
-                "-frames:v",
-                "1",
-                str(jpg),
-            ],
-            check=True,
-        )
+        run_ffmpeg("-i", str(COURSE / clip), "-frames:v", "1", str(jpg))
         frames[clip] = Image.open(jpg).convert("RGB")
     return frames
 

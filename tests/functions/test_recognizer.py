@@ -25,6 +25,7 @@ from face_recognition.recognizer import NO_FACE, UNKNOWN, FrameError, FrameTooLa
 from face_recognition.service import RESULT_CONTENT_TYPE, RecognitionError, RecognitionService
 from pipeline_common import limits
 from pipeline_common.events import s3_event
+from tests.conftest import run_python
 from tools import samples
 from tools.ffmpeg import ffmpeg_exe
 
@@ -183,6 +184,7 @@ def test_enrolled_faces_are_named_and_a_stranger_is_unknown_under_a_threshold(mo
     without = Recognizer(models, db)
     collins, stranger = without.recognise(astronaut), without.recognise(camera)
     assert collins.name == stranger.name == "Collins"  # no threshold: always the nearest name
+    assert collins.distance is not None and stranger.distance is not None  # both frames have a face
     assert collins.distance < stranger.distance
 
     threshold = (collins.distance + stranger.distance) / 2
@@ -304,6 +306,7 @@ def test_an_over_limit_frame_is_refused_from_its_header_naming_the_object_and_th
 def test_pillows_decompression_bomb_threshold_is_not_what_decides():
     """The pipeline's limit is below Pillow's, so every frame it admits opens without Pillow's
     warning, and every frame Pillow would stop is refused with the pipeline's own message."""
+    assert Image.MAX_IMAGE_PIXELS is not None  # None would switch Pillow's check off
     assert limits.MAX_FRAME_PIXELS < Image.MAX_IMAGE_PIXELS
     with pytest.raises(FrameTooLarge, match=r"^s3://b/k\.jpg: the frame is 9000x9000 \(81,000,000 pixels\)"):
         decode_frame(jpeg_claiming(9000, 9000), "s3://b/k.jpg")
@@ -407,16 +410,7 @@ def test_the_largest_frame_is_recognised_within_the_recognizers_memory_setting(v
     stack = S.load(lambda key: {"namePrefix": "vfp-test"}.get(key), check_files=False)
     env = T.environment(T.RECOGNIZER, stack, T.Locations(face_database=str(enrolled), models=str(model_dir)))
     base = {k: v for k, v in os.environ.items() if k not in env}
-    done = subprocess.run(
-        [sys.executable, "-c", PEAK_PROBE, json.dumps(env), str(frame)],
-        cwd=tmp_path,
-        env=base,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    probe = json.loads(done.stdout.splitlines()[-1])
+    probe = run_python(PEAK_PROBE, json.dumps(env), str(frame), cwd=tmp_path, env=base)
     assert probe["name"] == probe["written"] == "Collins"
     memory = stack.recognizer.memory_mb
     assert probe["peak_mb"] < memory, (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import zipfile
 from collections import OrderedDict
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from face_recognition import torchfile
 
 def test_reads_what_torch_saved(tmp_path):
     shared = torch.arange(24, dtype=torch.float32).reshape(4, 6)
-    content = [
+    content: list[Any] = [  # a database's shape and then some: each entry is read back on its own terms
         [
             torch.randn(1, 512),
             torch.randn(3, 4, dtype=torch.float64),

@@ -26,6 +26,7 @@ from packaging.utils import canonicalize_name
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.stack import Stack
 
 from components import packaging, topology
 from components import settings as stack_settings
@@ -225,7 +226,7 @@ def run_program(
     """Execute __main__.py as `pulumi up` (or preview) would, with un-namespaced project `config`."""
     mocks = mocks or CloudMocks()
     monitor = RecordingMonitor(mocks)
-    runtime_settings.set_root_resource(None)  # a fresh stack per run
+    runtime_settings.ROOT.set(None)  # a fresh stack per run (as pulumi's reset_options() clears it)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
     all_config = {"aws:region": REGION}
     all_config.update({k if ":" in k else f"{PROJECT}:{k}": str(v) for k, v in config.items()})
@@ -235,6 +236,7 @@ def run_program(
     def program():
         runpy.run_path(str(MAIN), run_name="__main__")  # a fresh module every time
         root = runtime_settings.get_root_resource()
+        assert isinstance(root, Stack), root  # pulumi.runtime.test() ran the program in a stack of its own
         return pulumi.Output.from_input(root.outputs).apply(exports.update)
 
     pulumi.runtime.test(program)()
@@ -249,7 +251,7 @@ def run_failing(config: dict[str, str]) -> tuple[pulumi.RunError, int]:
     """Run a config that must be refused; return the error and how many resources were declared."""
     mocks = CloudMocks()
     monitor = RecordingMonitor(mocks)
-    runtime_settings.set_root_resource(None)
+    runtime_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="test", preview=True, monitor=monitor)
     pulumi.runtime.set_all_config({"aws:region": REGION, **{f"{PROJECT}:{k}": v for k, v in config.items()}})
     with pytest.raises(pulumi.RunError) as info:
@@ -322,7 +324,7 @@ def direct(base_config) -> Program:
 def closure(requirements: list[str]) -> set[str]:
     """Installed distributions the requirements need, their dependencies included (markers evaluated)."""
     seen: set[str] = set()
-    todo = [(Requirement(r), set()) for r in requirements]
+    todo: list[tuple[Requirement, set[str]]] = [(Requirement(r), set()) for r in requirements]
     while todo:
         req, _ = todo.pop()
         name = canonicalize_name(req.name)
@@ -350,7 +352,7 @@ def restricted_site(target: Path, requirements: list[str]) -> Path:
         for top in {PurePosixPath(str(f)).parts[0] for f in dist.files or []}:
             if top == ".." or (target / top).exists():
                 continue
-            source = Path(dist.locate_file(top))
+            source = Path(str(dist.locate_file(top)))  # typed as a SimplePath; a pathlib.Path here
             if source.exists():
                 (target / top).symlink_to(source)
     return target

@@ -32,6 +32,7 @@ from components import build_context, settings, topology
 from components.project import PROJECT_DIR
 from face_recognition.onnx_models import OnnxFaceModels
 from pipeline_common.events import s3_event
+from tests.conftest import run_python
 from tests.infra.conftest import closure, restricted_site
 from tools import samples, weights
 
@@ -238,7 +239,7 @@ def test_the_runtime_requirements_hold_no_torch():
 
 
 def pins(path: Path) -> dict[str, str]:
-    found = {}
+    found: dict[str, str] = {}
     for line in path.read_text().splitlines():
         line = line.split("#")[0].strip()
         if line and not line.startswith("-"):
@@ -359,25 +360,8 @@ def test_handler_runs_from_exactly_the_copied_files(tmp_path, model_dir, s3):
         LOG_LEVEL="INFO",
         PYTHONPATH=str(site),
     )
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-S",
-            "-s",
-            "-c",
-            RUN_ONE,
-            str(task),
-            str(site),
-            json.dumps(s3_event("img-stage-1", "clips/astronaut.jpg")),
-        ],
-        cwd=task,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    event = json.dumps(s3_event("img-stage-1", "clips/astronaut.jpg"))
+    report = run_python(RUN_ONE, str(task), str(site), event, cwd=task, env=env, flags=("-S", "-s"))
     assert report["outside"] == [], "imported from outside the image's files"
     assert report["imported"] == []
     assert [r["name"] for r in report["result"]["results"]] == ["Collins"]

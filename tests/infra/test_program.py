@@ -174,9 +174,9 @@ def _resource_class_source(token: str) -> tuple[str, str]:
     module, file_ = module_and_file.split("/")
     root = {"aws": "pulumi_aws", "docker": "pulumi_docker"}[package]
     parts = [root] if module == "index" else [root, {"lambda": "lambda_"}.get(module, module)]
-    path = Path(__import__(root).__file__).parent.joinpath(
-        *parts[1:], re.sub(r"(?<!^)(?=[A-Z])", "_", file_).lower() + ".py"
-    )
+    init = __import__(root).__file__
+    assert init is not None, root  # a regular package, installed from files
+    path = Path(init).parent.joinpath(*parts[1:], re.sub(r"(?<!^)(?=[A-Z])", "_", file_).lower() + ".py")
     return cls, path.read_text()
 
 
@@ -214,17 +214,11 @@ def test_buckets_are_private_encrypted_and_tls_only(program):
         policy_res = program.one(T_BUCKET_POLICY, f"{bucket.name}-tls-only")
         assert policy_res.get("bucket") == name
         assert pab.urn in policy_res.dependencies
-        policy = json.loads(policy_res.get("policy"))
-        assert policy["Statement"] == [
-            {
-                "Sid": "DenyInsecureTransport",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:*",
-                "Resource": [arn, f"{arn}/*"],
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            }
-        ]
+        [statement] = json.loads(policy_res.get("policy"))["Statement"]
+        # Deny everything on the bucket and its objects to any request not made over TLS
+        assert (statement["Effect"], statement["Principal"], statement["Action"]) == ("Deny", "*", "s3:*")
+        assert statement["Resource"] == [arn, f"{arn}/*"] and statement["Sid"] == "DenyInsecureTransport"
+        assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -458,18 +452,14 @@ def test_sizes_and_reserved_concurrency_follow_config(base_config):
         }
     )
     splitter, recognizer = p.function("video-splitting"), p.function("face-recognition")
-    assert (
-        splitter.get("memorySize"),
-        splitter.get("timeout"),
-        splitter.get("ephemeralStorage"),
-        splitter.get("reservedConcurrentExecutions"),
-    ) == (1769, 45, {"size": 1024}, 0)
-    assert (
-        recognizer.get("memorySize"),
-        recognizer.get("timeout"),
-        recognizer.get("ephemeralStorage"),
-        recognizer.get("reservedConcurrentExecutions"),
-    ) == (3008, 120, {"size": 2048}, 7)
+
+    def sizing(fn):
+        return tuple(
+            fn.get(key) for key in ("memorySize", "timeout", "ephemeralStorage", "reservedConcurrentExecutions")
+        )
+
+    assert sizing(splitter) == (1769, 45, {"size": 1024}, 0)
+    assert sizing(recognizer) == (3008, 120, {"size": 2048}, 7)
     env = recognizer.get("environment")["variables"]
     assert env["MODEL_THREADS"] == "2" and env["DISTANCE_THRESHOLD"] == "0.9" and env["LOG_LEVEL"] == "DEBUG"
     assert splitter.get("environment")["variables"]["LOG_LEVEL"] == "DEBUG"

@@ -33,8 +33,13 @@ def test_every_setting_is_declared_with_type_default_and_description():
 
 
 def test_load_reads_exactly_the_declared_settings():
-    asked = []
-    S.load(lambda key: asked.append(key) or ("vfp-unit" if key == "namePrefix" else None), check_files=False)
+    asked: list[str] = []
+
+    def answer(key: str) -> str | None:
+        asked.append(key)
+        return "vfp-unit" if key == "namePrefix" else None
+
+    S.load(answer, check_files=False)
     assert set(asked) == set(SCHEMA)
 
 

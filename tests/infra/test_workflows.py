@@ -8,7 +8,7 @@ import re
 import pytest
 import yaml
 
-from components.settings import PROJECT_DIR
+from components.project import PROJECT_DIR
 
 WORKFLOWS = PROJECT_DIR / ".github" / "workflows"
 STACKS = {p.name[len("Pulumi.") : -len(".yaml")] for p in PROJECT_DIR.glob("Pulumi.*.yaml")}
@@ -57,11 +57,14 @@ def test_preview_runs_on_pull_requests_for_every_stack_and_comments():
     assert any(s.get("run") == ".ci/run" for s in doc["jobs"]["test"]["steps"])
 
 
-def test_up_runs_on_main_dev_then_prod():
+def test_up_runs_on_main_tests_then_dev_then_prod():
     deploy = load("deploy.yml")
     assert deploy["on"]["push"]["branches"] == ["main"]
-    jobs = deploy["jobs"]
+    jobs = dict(deploy["jobs"])
+    # nothing is deployed that has not passed the README's test command
+    assert any(s.get("run") == ".ci/run" for s in jobs.pop("test")["steps"])
     assert {j["with"]["stack"] for j in jobs.values()} == STACKS
+    assert jobs["dev"]["needs"] == "test"
     assert jobs["prod"]["needs"] == "dev"
     stack = load("pulumi-up-stack.yml")
     (job,) = stack["jobs"].values()
@@ -73,7 +76,9 @@ def test_up_runs_on_main_dev_then_prod():
 
 
 def test_cli_version_matches_the_pinned_sdk():
-    sdk = re.search(r"^pulumi==([\d.]+)$", (PROJECT_DIR / "requirements.txt").read_text(), re.M).group(1)
+    pin = re.search(r"^pulumi==([\d.]+)$", (PROJECT_DIR / "requirements.txt").read_text(), re.M)
+    assert pin is not None, "requirements.txt does not pin pulumi"
+    sdk = pin.group(1)
     for name in ("preview.yml", "pulumi-up-stack.yml"):
         assert {s["with"]["pulumi-version"] for s in pulumi_steps(load(name))} == {sdk}
 
@@ -83,7 +88,15 @@ def test_the_program_gets_its_dependencies_and_face_database_before_pulumi_runs(
     runs = [s.get("run", "") for s in steps(load(name))]
     uses = [s.get("uses", "") for s in steps(load(name))]
     install = next(i for i, r in enumerate(runs) if "pip install" in r and "requirements.txt" in r)
+    assert "--no-deps -e ." in runs[install]  # the program imports the functions' key rules
     fetch = next(i for i, r in enumerate(runs) if "data/face_db.pt" in r)
     pulumi_at = next(i for i, u in enumerate(uses) if u.startswith("pulumi/actions@"))
     assert install < pulumi_at and fetch < pulumi_at
     assert ".venv" in runs[install]  # Pulumi.yaml's runtime uses .venv
+
+
+def test_dependabot_watches_every_place_a_version_is_pinned():
+    config = yaml.safe_load((PROJECT_DIR / ".github" / "dependabot.yml").read_text())
+    watched = {(u["package-ecosystem"], u["directory"]) for u in config["updates"]}
+    assert watched == {("pip", "/"), ("pip", "/requirements"), ("docker", "/docker"), ("github-actions", "/")}
+    assert (PROJECT_DIR / "docker" / "recognizer.Dockerfile").is_file()  # Dependabot reads *Dockerfile* names

@@ -68,6 +68,7 @@ def test_stop_leaves_no_process_or_port(setup_files, torch_home, videos):
         wait_until(lambda: "Contents" in stack.client("s3").list_objects_v2(Bucket=s.output_bucket), 120, "no result")
         pids, ports = stack.pids(), stack.ports()
         workdir = stack._workdir
+        assert workdir is not None  # a started stack has its work folder
         assert len(pids) == 3  # moto, one splitter, one recognizer environment
         assert all(port_open(p) for p in ports) and len(ports) == 2
         assert set(stack.runtimes[topology.RECOGNIZER].pids()) < set(descendants(os.getpid()))
@@ -111,6 +112,7 @@ def serve(
         text=True,
         preexec_fn=as_a_background_job if background else None,
     )
+    assert proc.stdout is not None and proc.stderr is not None  # both are pipes
     ready, _, _ = select.select([proc.stdout], [], [], 120)
     line = proc.stdout.readline() if ready else ""
     if not line:
@@ -137,6 +139,7 @@ def exercise(info: dict, video: Path) -> None:
 def test_ctrl_c_or_a_crash_of_the_stack_leaves_nothing_behind(how, setup_files, torch_home, videos, tmp_path):
     stack_file, db = setup_files
     proc, info = serve(stack_file, db, torch_home, tmp_path / "logs", background="INT" in how)
+    assert proc.stdout is not None and proc.stderr is not None  # serve() opens both as pipes
     try:
         exercise(info, videos["astronaut"])
         children = descendants(proc.pid)

@@ -86,7 +86,7 @@ def test_notifications_are_the_topology_the_pulumi_program_renders(stack):
     s3 = stack.client("s3")
     s = stack.settings
 
-    def rules(bucket: str) -> set[tuple[str, str]]:
+    def rules(bucket: str) -> set[tuple[str, str | None]]:  # (queue, suffix filter or None)
         config = s3.get_bucket_notification_configuration(Bucket=bucket)
         assert not config.get("LambdaFunctionConfigurations") and not config.get("TopicConfigurations")
         return {

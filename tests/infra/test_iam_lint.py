@@ -1,0 +1,66 @@
+"""Every IAM policy the Pulumi program builds, in both wirings, linted with parliament (duo-labs'
+IAM linter): unknown or misspelt actions, actions that do not apply to the resources named,
+malformed ARNs and conditions, and its community auditors' riskier patterns. The documents are the
+ones the real __main__.py declares under the mocks (conftest.py)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+
+from tests.infra.conftest import T_BUCKET_POLICY, T_ROLE, T_ROLE_POLICY, Program
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # parliament imports pkg_resources, which warns that it is deprecated
+    import parliament
+
+
+def findings(document: dict) -> list[str]:
+    policy = parliament.analyze_policy_string(json.dumps(document), include_community_auditors=True)
+    return [f"{f.issue} ({f.severity}): {f.detail}" for f in policy.findings]
+
+
+def documents(program: Program) -> dict[str, dict]:
+    """name → policy document: each role's permissions and each bucket policy.
+
+    The roles' trust policies are not parliament's to judge (it reads every document as an identity
+    policy, and a trust policy rightly has no Resource); test_program.py holds each to the one
+    statement Lambda needs."""
+    docs = {}
+    for r in program.of(T_ROLE_POLICY):
+        docs[f"{r.name} (role policy)"] = json.loads(r.get("policy"))
+    for r in program.of(T_BUCKET_POLICY):
+        docs[f"{r.name} (bucket policy)"] = json.loads(r.get("policy"))
+    return docs
+
+
+def test_every_policy_the_program_builds_passes_the_iam_linter(program):
+    docs = documents(program)
+    assert len(docs) == len(program.of(T_ROLE)) + 3  # each role's permissions, three buckets
+    problems = {name: found for name, doc in docs.items() if (found := findings(doc))}
+    assert problems == {}
+
+
+@pytest.mark.parametrize(
+    "statement, issue",
+    [
+        ({"Effect": "Allow", "Action": ["s3:GetObjekt"], "Resource": ["arn:aws:s3:::b/*"]}, "UNKNOWN_ACTION"),
+        (
+            {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:sqs:us-east-1:123456789012:q"]},
+            "RESOURCE_MISMATCH",
+        ),
+        (
+            {
+                "Effect": "Allow",
+                "Action": ["logs:PutLogEvents"],
+                "Resource": ["arn:aws:logs:us-east-1:1:log-group:g:*"],
+            },
+            "INVALID_ARN",
+        ),
+    ],
+)
+def test_the_linter_would_catch_a_mistake(statement, issue):
+    """The check above is only worth something if parliament flags what we could get wrong."""
+    assert any(f.startswith(issue) for f in findings({"Version": "2012-10-17", "Statement": [statement]}))
