@@ -15,6 +15,9 @@ from pathlib import Path
 from pipeline_common.env import ConfigError, Env
 
 MAX_THREADS = 64
+# The embedding network's precision (MODEL_PRECISION, from the stack's recognizerPrecision): the image
+# holds the graph of that precision (tools/export_models.py; int8 only after its agreement gate).
+PRECISIONS = ("fp32", "int8")
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,7 @@ class RecognizerConfig:
     threads: int | None  # None: ONNX Runtime's default (one per visible core)
     distance_threshold: float | None  # None: always report the nearest name
     log_level: str = "INFO"
+    precision: str = "fp32"  # the embedding network's: PRECISIONS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> RecognizerConfig:
@@ -38,7 +42,15 @@ class RecognizerConfig:
             threads=_threads(env),
             distance_threshold=env.distance_or_off("DISTANCE_THRESHOLD"),
             log_level=env.log_level(),
+            precision=_precision(env),
         )
+
+
+def _precision(env: Env) -> str:
+    raw = env.get("MODEL_PRECISION") or PRECISIONS[0]
+    if raw not in PRECISIONS:
+        raise ConfigError(f"MODEL_PRECISION={raw!r} is not one of {', '.join(PRECISIONS)}")
+    return raw
 
 
 def _threads(env: Env) -> int | None:
