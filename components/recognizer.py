@@ -94,7 +94,8 @@ class FaceRecognizer(parts_.FunctionComponent):
                 context=BUILD_CONTEXT,
                 dockerfile=DOCKERFILE,
                 platform=PLATFORM,
-                args={"FACE_DB": args.face_db},
+                # MODEL_PRECISION: the export stage makes the embedding graph the function will be told to run.
+                args={"FACE_DB": args.face_db, "MODEL_PRECISION": s.recognizer_precision},
             ),
             registry=docker.RegistryArgs(
                 server=self.repository.repository_url,

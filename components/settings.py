@@ -24,6 +24,7 @@ import yaml
 
 from components.project import PROJECT_DIR, PROJECT_FILE
 from components.topology import ARCHITECTURES, DIRECT_INVOCATION, FUNCTIONS, INPUT, OUTPUT, RECOGNIZER, SPLITTER, STAGE1
+from face_recognition.config import PRECISIONS
 from pipeline_common.env import distance_or_off
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -188,6 +189,8 @@ class StackSettings:
     max_event_age_s: int = setting("maxEventAgeSeconds", integer(60, 21600))
     # None: always the nearest name
     distance_threshold: float | None = setting("distanceThreshold", threshold, env={RECOGNIZER: "DISTANCE_THRESHOLD"})
+    # The embedding network's precision; the image build makes that graph (int8 behind its gate).
+    recognizer_precision: str = setting("recognizerPrecision", one_of(PRECISIONS), env={RECOGNIZER: "MODEL_PRECISION"})
     functions: Mapping[str, FunctionSettings] = field(default_factory=dict)  # by role: a block each
     region: str = "us-east-1"  # aws:region, Pulumi's own setting
 

@@ -1,12 +1,15 @@
 # The face-recognition function's container image (AWS Lambda, Python 3.12), in two stages:
 #   export  - CPU-only PyTorch + facenet-pytorch download the vggface2 weights and export MTCNN and
 #             InceptionResnetV1 to ONNX (tools/export_models.py, which checks the export against
-#             PyTorch before writing it);
+#             PyTorch before writing it). With MODEL_PRECISION=int8 (the stack's recognizerPrecision)
+#             it also quantises the embedding network and refuses, failing the build, unless the
+#             int8 graph agrees with float32 on the gate's real faces (scikit-image's, from PyPI);
+#             this is the only place its accuracy is checked with the real weights;
 #   runtime - what Lambda runs: ONNX Runtime, NumPy, Pillow, the graphs, the database, the code.
 #             No torch: its import alone was most of the cold start (bench/README.md).
 #
 # Build context: the project root (the Pulumi component passes it, and FACE_DB relative to it):
-#   docker build -f docker/recognizer.Dockerfile --build-arg FACE_DB=data/face_db.pt .
+#   docker build -f docker/recognizer.Dockerfile --build-arg FACE_DB=data/face_db.pt --build-arg MODEL_PRECISION=fp32 .
 # /.dockerignore keeps that context to what is copied below.
 #
 # Versions come only from requirements/*.txt. Python 3.12 because Lambda's 3.11 image is Amazon
@@ -41,11 +44,17 @@ RUN python -c "from facenet_pytorch import InceptionResnetV1; InceptionResnetV1(
     fi
 
 # The export runs the function's own model code (the export is loaded with it and checked), and the
-# PyTorch reference it is made from; from /build, where both are top-level packages.
+# PyTorch reference it is made from; from /build, where both are top-level packages. The int8 gate
+# also reads the face database (its nearest-entry check) and scikit-image's faces (tools/calibration.py).
 COPY functions/face_recognition/ /build/face_recognition/
 COPY functions/pipeline_common/ /build/pipeline_common/
-COPY tools/__init__.py tools/weights.py tools/reference_models.py tools/export_models.py /build/tools/
-RUN cd /build && python -m tools.export_models --torch-home /build/torch --out /build/models
+COPY tools/__init__.py tools/weights.py tools/reference_models.py tools/export_models.py tools/quantize.py \
+     tools/calibration.py tools/samples.py tools/ffmpeg.py tools/mtcnn_int8.json /build/tools/
+ARG FACE_DB=data/face_db.pt
+COPY ${FACE_DB} /build/face_db.pt
+ARG MODEL_PRECISION=fp32
+RUN cd /build && python -m tools.export_models --torch-home /build/torch --out /build/models \
+        --precision "$MODEL_PRECISION" --db /build/face_db.pt
 
 
 FROM public.ecr.aws/lambda/python:3.12

@@ -313,7 +313,8 @@ class LocalStack:
         from tools.export_models import ensure_exported
 
         t0 = time.monotonic()
-        self.model_dir = ensure_exported(self.torch_home)
+        s = self.settings  # the graphs the image build would make for these settings
+        self.model_dir = ensure_exported(self.torch_home, precision=s.recognizer_precision, database=s.face_database)
         if time.monotonic() - t0 > 1:
             self.log(f"exported the recognizer's models from {self.torch_home} to {self.model_dir}")
 

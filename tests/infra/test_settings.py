@@ -181,8 +181,12 @@ def test_recognizer_environment():
         "LOG_LEVEL": "DEBUG",
         "MODEL_THREADS": "2",
         "DISTANCE_THRESHOLD": "0.8",
+        "MODEL_PRECISION": "fp32",
     }
     assert "DISTANCE_THRESHOLD" not in T.environment(T.RECOGNIZER, load({}))
+    assert T.environment(T.RECOGNIZER, load({"recognizerPrecision": "int8"}))["MODEL_PRECISION"] == "int8"
+    with pytest.raises(S.ConfigError, match="recognizerPrecision: 'int4' is not one of fp32, int8"):
+        load({"recognizerPrecision": "int4"})
     local = T.environment(T.RECOGNIZER, s, T.Locations(face_database="/tmp/db.pt", models="/tmp/models"))
     assert (local["FACE_DB_PATH"], local["MODEL_DIR"]) == ("/tmp/db.pt", "/tmp/models")
 
