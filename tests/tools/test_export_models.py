@@ -210,6 +210,7 @@ def test_the_gate_refuses_when_a_person_would_be_matched_to_another_entry(model_
     )
     session = ort.InferenceSession(str(tmp_path / "probe.int8.onnx"), providers=["CPUExecutionProvider"])
     face = models.find_face(Image.fromarray(samples.image("astronaut")))
+    assert face is not None
     int8 = session.run(None, {"face": face.crop[None]})[0]
     assert not np.allclose(int8, fp32)
     # Collins' entry just past float32's embedding, away from int8's; a decoy just past int8's.
