@@ -79,7 +79,8 @@ def _prelu_as_relu(net):
 
     The same numbers to the bit (for x > 0: x + a*0 = x; for x <= 0: 0 + a*x), but ONNX Runtime
     1.32's PRelu kernel takes ~5 ns an element where Relu, Clip, Mul and Add together take ~0.7:
-    P-, R- and O-Net ran ~30 % faster (bench/README.md). verify() holds the export to PyTorch.
+    each network ~30 % faster on a large input, detection 11 % (6 ms a course frame; bench/README.md).
+    verify() holds the export to PyTorch.
     """
     import torch
 
