@@ -46,6 +46,8 @@ RUN python -c "from facenet_pytorch import InceptionResnetV1; InceptionResnetV1(
 # The export runs the function's own model code (the export is loaded with it and checked), and the
 # PyTorch reference it is made from; from /build, where both are top-level packages. The int8 gate
 # also reads the face database (its nearest-entry check) and scikit-image's faces (tools/calibration.py).
+# MTCNN's networks are int8 only where tools/mtcnn_int8.json keeps them (decided on real frames by
+# tools/calibrate_mtcnn.py; it keeps none), built from the ranges recorded there: no frames needed here.
 COPY functions/face_recognition/ /build/face_recognition/
 COPY functions/pipeline_common/ /build/pipeline_common/
 COPY tools/__init__.py tools/weights.py tools/reference_models.py tools/export_models.py tools/quantize.py \

@@ -197,6 +197,8 @@ def test_paths_and_handler_match_the_function_table():
     assert export[export.index("--precision") + 1] == "$MODEL_PRECISION"
     assert args()["MODEL_PRECISION"] == settings.schema()["recognizerPrecision"]["default"] == "fp32"
     assert export[export.index("--db") + 1] == "/build/face_db.pt"
+    # MTCNN: only what tools/mtcnn_int8.json keeps (the export's default), never its measurement-only graphs
+    assert not any(token.startswith("--mtcnn-int8") for token in export)
     [(stage, src, dest)] = stage_copies()
     assert stage == "export" and src.rstrip("/") == export[export.index("--out") + 1]
     assert dest.rstrip("/") == topology.IMAGE_MODEL_DIR

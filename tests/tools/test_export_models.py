@@ -272,3 +272,20 @@ def test_int8_variants_are_cached_apart_from_the_float32_export(torch_home, mode
     digest = export_models.sha256(weights.checkpoint_path(torch_home))[:16]
     assert model_dir.name == digest
     assert export_models.ensure_exported(torch_home, mtcnn_int8=()) == model_dir
+
+
+@slow
+def test_pictures_of_the_databases_people_are_gated_too(model_dir, people_db, tmp_path, monkeypatch):
+    """--people: a deployer's own pictures of the database's people join the gate's faces; a
+    folder naming someone the database does not hold is refused by name."""
+    staging = tmp_path / "staging"
+    shutil.copytree(model_dir, staging)
+    monkeypatch.setattr(quantize, "quantize", lambda fp32, int8, **_: shutil.copy(fp32, int8))  # float32 as "int8"
+    people = tmp_path / "people"
+    samples.write_image("astronaut", people / "Collins" / "at-work.png")
+    figures = export_models.gate_embedder(staging, database=people_db, people=people)
+    assert figures["faces"] == 205 and figures["faces_given_with_people"] == 1
+    assert figures["people_faces"] == figures["nearest_entry_unchanged"] == 5 and figures["min_cosine"] >= 0.999999
+    samples.write_image("camera", people / "Nobody" / "still.png")
+    with pytest.raises(export_models.ExportError, match="--people: Nobody not in the face database"):
+        export_models.gate_embedder(staging, database=people_db, people=people)
