@@ -9,9 +9,10 @@ Read the stack config, compose the components, export what users and tools look 
 import pulumi
 import pulumi_aws as aws
 
-from components import ffmpeg_layer, packaging, topology
+from components import ffmpeg_layer, packaging, tags, topology
 from components import settings as stack_settings
 from components.buckets import PipelineBuckets, PipelineBucketsArgs
+from components.monitoring import PipelineMonitoring, PipelineMonitoringArgs
 from components.recognizer import FaceRecognizer, FaceRecognizerArgs, face_db_build_arg
 from components.splitter import VideoSplitter, VideoSplitterArgs
 from components.wiring import EventWiring, EventWiringArgs
@@ -25,6 +26,8 @@ try:
     )
     settings = stack_settings.load(pulumi.Config().get, region=aws.config.region)
     face_db = face_db_build_arg(settings.face_database)
+    # Cost-allocation tags: the provider adds the stack file's default tags to everything taggable.
+    tags.check(pulumi.Config("aws").get_object("defaultTags"), project=pulumi.get_project(), stack=pulumi.get_stack())
 except stack_settings.ConfigError as error:
     raise pulumi.RunError(f"invalid stack configuration: {error}") from error
 
@@ -77,7 +80,13 @@ EventWiring(
     ),
 )
 
-# 6. Outputs.
+# 6. Alarms on every dead-letter queue and function, to one topic; the dashboard; saved log queries.
+monitoring = PipelineMonitoring(
+    "monitoring",
+    PipelineMonitoringArgs(settings=settings, functions={topology.SPLITTER: splitter, topology.RECOGNIZER: recognizer}),
+)
+
+# 7. Outputs.
 pulumi.export("architecture", settings.architecture)
 pulumi.export("inputBucket", buckets.input.bucket_name)
 pulumi.export("stage1Bucket", buckets.stage1.bucket_name)
@@ -89,3 +98,5 @@ pulumi.export("recognizerFunctionArn", recognizer.function_arn)
 pulumi.export("recognizerImageUri", recognizer.image_uri)
 pulumi.export("splitterDeadLetterQueueUrl", splitter.dead_letter_queue_url)
 pulumi.export("recognizerDeadLetterQueueUrl", recognizer.dead_letter_queue_url)
+pulumi.export("alarmTopicArn", monitoring.topic_arn)
+pulumi.export("dashboardUrl", monitoring.dashboard_url)

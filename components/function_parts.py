@@ -73,9 +73,9 @@ def function_parts(
     child = pulumi.ResourceOptions(parent=parent)
     # Created before the function, so Lambda never makes an unmanaged one without retention.
     log_group = aws.cloudwatch.LogGroup(
-        f"{name}-logs", name=f"/aws/lambda/{function.name}", retention_in_days=settings.log_retention_days, opts=child
+        f"{name}-logs", name=function.log_group_name, retention_in_days=settings.log_retention_days, opts=child
     )
-    dlq = DeadLetterQueue(f"{name}-dlq", DeadLetterQueueArgs(f"{function.name}-dlq"), child)
+    dlq = DeadLetterQueue(f"{name}-dlq", DeadLetterQueueArgs(function.dead_letter_queue_name), child)
     execution_role = aws.iam.Role(
         f"{name}-role",  # auto-named: a function name plus a suffix can exceed IAM's 64 characters
         assume_role_policy=policies.to_json(policies.lambda_assume_role()),

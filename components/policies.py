@@ -115,3 +115,88 @@ def ecr_lifecycle(keep_images: int) -> dict:
             },
         ]
     }
+
+
+# The alarm topic: CloudWatch publishes to it, encrypted with a key of the stack's own (SNS's
+# AWS-managed key cannot be used: its policy cannot grant CloudWatch the key, so every alarm
+# notification to a topic encrypted with it would be dropped).
+CLOUDWATCH_PRINCIPAL = "cloudwatch.amazonaws.com"
+# What the account (through its IAM policies: the deployer) may do with the key: administer it, not
+# use it. Only CloudWatch encrypts with it, so nobody else can publish to the topic or read from it.
+KEY_ADMINISTRATION = (
+    "kms:DescribeKey",
+    "kms:GetKeyPolicy",
+    "kms:PutKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:EnableKeyRotation",
+    "kms:ListResourceTags",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:UpdateKeyDescription",
+    "kms:EnableKey",
+    "kms:DisableKey",
+    "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion",
+)
+
+
+def alarm_sources(account_id: str, region: str, alarm_name_prefix: str) -> dict:
+    """The condition that ties a grant to CloudWatch acting for this stack's alarms, in this account
+    (so no other account's alarms can use it: the confused deputy)."""
+    return {
+        "StringEquals": {"aws:SourceAccount": account_id},
+        "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:{region}:{account_id}:alarm:{alarm_name_prefix}*"},
+    }
+
+
+def alarm_topic_key(*, account_id: str, region: str, topic_arn: str, alarm_name_prefix: str) -> dict:
+    """The alarm topic's KMS key policy. In a key policy, Resource "*" is the key itself.
+
+    CloudWatch gets exactly what SNS asks of a publisher to an encrypted topic (a data key, and
+    decrypting it), for this topic only (the encryption context SNS sets) and for this stack's alarms.
+    """
+    return document(
+        {
+            "Sid": "AccountAdministersTheKey",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+            "Action": list(KEY_ADMINISTRATION),
+            "Resource": "*",
+        },
+        {
+            "Sid": "AlarmsEncryptNotifications",
+            "Effect": "Allow",
+            "Principal": {"Service": CLOUDWATCH_PRINCIPAL},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": "*",
+            "Condition": _merge(
+                alarm_sources(account_id, region, alarm_name_prefix),
+                {"StringEquals": {"kms:EncryptionContext:aws:sns:topicArn": topic_arn}},
+            ),
+        },
+    )
+
+
+def alarm_topic(*, topic_arn: str, account_id: str, region: str, alarm_name_prefix: str) -> dict:
+    """The alarm topic's access policy: CloudWatch may publish, for this stack's alarms only.
+
+    It replaces SNS's default policy, which lets every principal of the account publish and
+    subscribe; the deployer's own IAM permissions still manage the topic and its subscription."""
+    return document(
+        {
+            "Sid": "AlarmsPublish",
+            "Effect": "Allow",
+            "Principal": {"Service": CLOUDWATCH_PRINCIPAL},
+            "Action": ["sns:Publish"],
+            "Resource": [topic_arn],
+            "Condition": alarm_sources(account_id, region, alarm_name_prefix),
+        }
+    )
+
+
+def _merge(*conditions: dict) -> dict:
+    merged: dict[str, dict] = {}
+    for condition in conditions:
+        for operator, pairs in condition.items():
+            merged.setdefault(operator, {}).update(pairs)
+    return merged

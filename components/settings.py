@@ -56,6 +56,9 @@ MAX_MEMORY_MB = 10240  # Lambda's largest; each function's floor is in topology.
 
 _BUCKET_PREFIX = re.compile(r"^[a-z0-9][a-z0-9.-]{1,44}$")  # leaves room for "-stage-1"
 _FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Enough to catch a slip (a name without a domain, a stray space); AWS sends the address a
+# confirmation mail, which is the real check.
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class ConfigError(ValueError):
@@ -154,6 +157,25 @@ def threshold(key: str, text: str, _: Context) -> float | None:
         raise ConfigError(f"{key}: {error}") from None
 
 
+def email_or_empty(key: str, text: str, _: Context) -> str:
+    if text and not _EMAIL.match(text):
+        raise ConfigError(f"{key}: {text!r} is not an email address (leave it empty for none)")
+    return text
+
+
+def minutes(lo: int, hi: int) -> Check:
+    """A period in seconds, a whole number of minutes from `lo` to `hi` seconds (CloudWatch
+    alarms on one-minute metrics take only those)."""
+
+    def check(key: str, text: str, ctx: Context) -> int:
+        seconds = integer(lo, hi)(key, text, ctx)
+        if seconds % 60:
+            raise ConfigError(f"{key}: {seconds} is not a multiple of 60 (allowed {lo}..{hi} in steps of 60)")
+        return seconds
+
+    return check
+
+
 def setting(key: str, check: Check, *, env: dict[str, str] | None = None) -> Any:
     """A field of the settings table: its key in Pulumi.yaml, how it is checked, and the environment
     variable it becomes in each function that gets it ({function role: variable})."""
@@ -175,6 +197,15 @@ class FunctionSettings:
     ephemeral_storage_mb: int = setting("EphemeralStorage", integer(512, 10240))
     reserved_concurrency: int = setting("ReservedConcurrency", integer(-1, 1000))  # -1: unreserved
 
+    # Names AWS derives from the function's (the alarms, the dashboard and the local stack find them so)
+    @property
+    def dead_letter_queue_name(self) -> str:
+        return f"{self.name}-dlq"
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/lambda/{self.name}"
+
 
 @dataclass(frozen=True)
 class StackSettings:
@@ -188,6 +219,13 @@ class StackSettings:
     max_event_age_s: int = setting("maxEventAgeSeconds", integer(60, 21600))
     # None: always the nearest name
     distance_threshold: float | None = setting("distanceThreshold", threshold, env={RECOGNIZER: "DISTANCE_THRESHOLD"})
+    # The alarms (components/alarms.py): who hears of them, over what period, at what thresholds
+    alarm_email: str = setting("alarmEmail", email_or_empty)  # "": no subscription
+    alarm_period_s: int = setting("alarmPeriodSeconds", minutes(60, 3600))
+    alarm_evaluation_periods: int = setting("alarmEvaluationPeriods", integer(1, 24))
+    alarm_errors_threshold: int = setting("alarmErrorsThreshold", integer(0, 1_000_000))
+    alarm_throttles_threshold: int = setting("alarmThrottlesThreshold", integer(0, 1_000_000))
+    alarm_duration_percent: int = setting("alarmDurationPercent", integer(1, 100))
     functions: Mapping[str, FunctionSettings] = field(default_factory=dict)  # by role: a block each
     region: str = "us-east-1"  # aws:region, Pulumi's own setting
 

@@ -106,6 +106,11 @@ class Function:
     # (pipeline_common.limits: 8K), measured by `make bench` (bench/README.md), plus headroom.
     min_memory_mb: int
     invoked_by: str | None = None  # direct-invocation wiring: the function that invokes it
+    # The stages its one log line per object times (`ms`, pipeline_common.log.Laps; "total" besides),
+    # and which of them compute rather than wait on S3 or Lambda: the dashboard charts the stages,
+    # the cost plan (bench/plan.py) scales the computing ones with the CPU share a memory size buys.
+    stages: tuple[str, ...] = ()
+    cpu_stages: tuple[str, ...] = ()
 
     @property
     def zip_name(self) -> str:
@@ -122,6 +127,8 @@ FUNCTIONS: dict[str, Function] = {
         writes=(STAGE1, FRAME_SUFFIX),
         derived_environment=_splitter_environment,
         min_memory_mb=768,  # ~555 MB with ffmpeg: an 8K video that needs ffmpeg's ordinary decode
+        stages=("download", "ffmpeg", "upload", "invoke"),
+        cpu_stages=("ffmpeg",),
     ),
     RECOGNIZER: Function(
         role=RECOGNIZER,
@@ -133,6 +140,8 @@ FUNCTIONS: dict[str, Function] = {
         derived_environment=_recognizer_environment,
         min_memory_mb=768,  # 607 MB: an 8K progressive JPEG (~300 MB of it models and database)
         invoked_by=SPLITTER,
+        stages=("read", "decode", "detect", "embed", "match", "write"),
+        cpu_stages=("decode", "detect", "embed", "match"),
     ),
 }
 

@@ -58,6 +58,14 @@ T_ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 T_REPOSITORY = "aws:ecr/repository:Repository"
 T_LIFECYCLE = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
 T_IMAGE = "docker:index/image:Image"
+T_KEY = "aws:kms/key:Key"
+T_TOPIC = "aws:sns/topic:Topic"
+T_TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
+T_SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
+T_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+T_DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
+T_QUERY = "aws:cloudwatch/queryDefinition:QueryDefinition"
+OWNER = "test-owner@example.com"
 COMPONENTS = {
     "videoface:index:PipelineBuckets",
     "videoface:index:SecureBucket",
@@ -65,6 +73,7 @@ COMPONENTS = {
     "videoface:index:FaceRecognizer",
     "videoface:index:DeadLetterQueue",
     "videoface:index:EventWiring",
+    "videoface:index:PipelineMonitoring",
 }
 
 
@@ -103,6 +112,17 @@ class CloudMocks(pulumi.runtime.Mocks):
                 arn=f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{rid}",
                 repositoryUrl=f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{rid}",
             )
+        elif typ == T_KEY:
+            rid = "1234abcd-12ab-34cd-56ef-1234567890ab"
+            state.update(keyId=rid, arn=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{rid}")
+        elif typ == T_TOPIC:
+            state["arn"] = rid = f"arn:aws:sns:{REGION}:{ACCOUNT}:{state['name']}"
+        elif typ == T_ALARM:
+            rid = state["name"]
+            state["arn"] = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{rid}"
+        elif typ == T_DASHBOARD:
+            rid = state["dashboardName"]
+            state["dashboardArn"] = f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/{rid}"
         elif typ == T_IMAGE:
             # A digest that changes with what was built, as a registry's would.
             build = json.dumps(state.get("build"), sort_keys=True, default=str)
@@ -141,6 +161,7 @@ class Res:
     dependencies: list[str]
     inputs: dict  # secrets still wrapped
     state: dict = field(default_factory=dict)
+    provider: str = ""  # an explicit provider's reference; "" for the default one (the stack file's config)
 
     def get(self, key: str) -> Any:
         return unwrap(self.inputs.get(key))
@@ -165,6 +186,7 @@ class RecordingMonitor(MockMonitor):
                 custom=request.custom,
                 dependencies=list(request.dependencies),
                 inputs=rpc.deserialize_properties(request.object),
+                provider=request.provider,
             )
         return response
 
@@ -228,8 +250,8 @@ def run_program(
     monitor = RecordingMonitor(mocks)
     runtime_settings.ROOT.set(None)  # a fresh stack per run (as pulumi's reset_options() clears it)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
-    all_config = {"aws:region": REGION}
-    all_config.update({k if ":" in k else f"{PROJECT}:{k}": str(v) for k, v in config.items()})
+    # Un-namespaced keys are the project's; a value None leaves a key out (aws:defaultTags too).
+    all_config = {k: v for k, v in {**base_provider_config(stack), **config_keys(config)}.items() if v is not None}
     pulumi.runtime.set_all_config(all_config)
     exports: dict = {}
 
@@ -247,13 +269,35 @@ def run_program(
     return Program(list(monitor.registered.values()), exports, monitor.outputs_registered, settings)
 
 
+def default_tags(stack: str) -> dict[str, str]:
+    """What a stack file's aws:defaultTags holds (components/tags.py)."""
+    return {"project": PROJECT, "stack": stack, "owner": OWNER}
+
+
+def as_config(value) -> str | None:
+    """A stack file's value as Pulumi hands it to the program: text, objects as JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value) if isinstance(value, dict | list) else str(value)
+
+
+def base_provider_config(stack: str) -> dict[str, str]:
+    return {"aws:region": REGION, "aws:defaultTags": json.dumps({"tags": default_tags(stack)})}
+
+
+def config_keys(config: dict) -> dict[str, str | None]:
+    return {k if ":" in k else f"{PROJECT}:{k}": as_config(v) for k, v in config.items()}
+
+
 def run_failing(config: dict[str, str]) -> tuple[pulumi.RunError, int]:
     """Run a config that must be refused; return the error and how many resources were declared."""
     mocks = CloudMocks()
     monitor = RecordingMonitor(mocks)
     runtime_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="test", preview=True, monitor=monitor)
-    pulumi.runtime.set_all_config({"aws:region": REGION, **{f"{PROJECT}:{k}": v for k, v in config.items()}})
+    pulumi.runtime.set_all_config(
+        {k: v for k, v in ({**base_provider_config("test"), **config_keys(config)}).items() if v is not None}
+    )
     with pytest.raises(pulumi.RunError) as info:
         pulumi.runtime.test(lambda: runpy.run_path(str(MAIN), run_name="__main__"))()
     assert isinstance(info.value.__cause__, stack_settings.ConfigError)
