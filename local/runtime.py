@@ -78,6 +78,7 @@ class _Stats(TypedDict):
     init_errors: int
     retries: int
     dead_lettered: int
+    destination_delivery_failures: int  # on-failure records the DLQ did not take
     durations_ms: list[float]
     init_ms: list[float]
     max_memory_used_mb: float
@@ -144,6 +145,12 @@ class _Worker:
                 pass
 
 
+def percentile(ordered: list[float], p: float) -> float:
+    """Nearest rank: the smallest of the ordered values with at least p% of them at or below it."""
+    rank = max(1, -(-len(ordered) * p // 100))  # ceil(n * p / 100)
+    return ordered[int(rank) - 1]
+
+
 class FunctionRuntime:
     def __init__(
         self,
@@ -171,6 +178,7 @@ class FunctionRuntime:
             "init_errors": 0,
             "retries": 0,
             "dead_lettered": 0,
+            "destination_delivery_failures": 0,
             "durations_ms": [],
             "init_ms": [],
             "max_memory_used_mb": 0.0,
@@ -275,6 +283,7 @@ class FunctionRuntime:
             st["duration_ms"] = {
                 "n": len(durations),
                 "p50": round(durations[len(durations) // 2], 1),
+                "p95": round(percentile(durations, 95), 1),
                 "max": round(durations[-1], 1),
                 "mean": round(sum(durations) / len(durations), 1),
             }
@@ -491,6 +500,8 @@ class FunctionRuntime:
         try:
             self.on_failure(record)
         except Exception as exc:
+            with self._lock:
+                self.stats["destination_delivery_failures"] += 1
             self.log(
                 f"{self.spec.name}: could not deliver request {inv.request_id} to its on-failure destination: {exc}"
             )

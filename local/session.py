@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from components import topology
+from local import alarms
 from local.stack import LocalStack
 from pipeline_common import keys
 from pipeline_common.events import EventError, parse_s3_objects
@@ -82,6 +83,7 @@ def run_videos(
     """Upload `files`, wait for every result or failure (at most `timeout_s`), and report."""
     s = stack.settings
     s3 = stack.client("s3")
+    before = alarms.snapshot(stack)  # the alarms judge this run's figures
     t0 = time.time()
     uploads = upload_videos(s3, s.input_bucket, files, rate=rate, prefix=prefix, progress=progress)
     uploaded = time.time()
@@ -139,6 +141,7 @@ def run_videos(
     report["dead_letter_queues"] = {
         f"{stack.function_name(role)}-dlq": stack.read_dead_letter_queue(role) for role in topology.FUNCTIONS
     }
+    report["alarms"] = alarms.evaluate_run(stack, before)  # the deployed stack's alarms, on this run
     return report
 
 
@@ -179,5 +182,6 @@ def describe(report: dict) -> str:
                 f"    {r['requestContext']['condition']} after {r['requestContext']['approximateInvokeCount']} "
                 f"attempts: {payload['errorType']}: {payload['errorMessage']}"
             )
+    lines += alarms.describe(report["alarms"])
     lines.append(f"  function logs: {local['logs']}")
     return "\n".join(lines)
