@@ -189,6 +189,15 @@ def bench_core(args, settings, files: list[Path]) -> dict:
     return results
 
 
+def bench_image(args, settings) -> dict:
+    """What the recognizer image adds to its base (bench/image.py): for ECR storage in the cost plan."""
+    from bench import image
+    from tools.export_models import ensure_exported
+
+    print("[bench] the recognizer image's own layers: sizes, and gzip'd", file=sys.stderr)
+    return image.measure(ensure_exported(args.torch_home.resolve()), settings.face_database)
+
+
 # -- 3. the largest frame the pipeline accepts --------------------------------------------------------
 
 
@@ -250,6 +259,8 @@ def bench_stack(args, files: list[Path], db: Path, expect, architecture: str) ->
     logs = args.work / f"logs-{architecture}"
     logs.mkdir(parents=True, exist_ok=True)
     quiet = lambda _line: None  # noqa: E731 - the bench prints its own table
+    log_files = {role: logs / f"{settings.function(role).name}.log" for role in topology.FUNCTIONS}
+    logged_before = {role: f.stat().st_size if f.exists() else 0 for role, f in log_files.items()}
     with LocalStack(
         settings,
         torch_home=args.torch_home,
@@ -263,6 +274,13 @@ def bench_stack(args, files: list[Path], db: Path, expect, architecture: str) ->
     local = report["local"]
     observed = report["latency_s"]["observed"]
     wall = observed["end_to_end"]
+    # What the run left, for the cost plan (bench/plan.py): each bucket's objects and each function's
+    # log bytes (START/END/REPORT and its JSON lines, as CloudWatch Logs would ingest them).
+    objects = {
+        bucket: {"count": len(listed), "bytes": sum(o["size"] for o in listed)}
+        for bucket, listed in report["objects"].items()
+    }
+    log_bytes = {settings.function(role).name: f.stat().st_size - logged_before[role] for role, f in log_files.items()}
     return {
         "videos": len(files),
         "accounted_for": local["accounted_for"],
@@ -275,6 +293,8 @@ def bench_stack(args, files: list[Path], db: Path, expect, architecture: str) ->
         "per_video_latency_s": observed["per_video"],
         "functions": local["functions"],
         "provisioned": not args.cold,
+        "objects": objects,
+        "log_bytes": log_bytes,
     }
 
 
@@ -410,6 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if not args.skip_core:
         results["core"] = bench_core(args, settings, files)
+        results["image"] = bench_image(args, settings)
         if not args.skip_largest_frame:
             results["largest_frame"] = bench_largest_frame(args, settings)
     if not args.skip_stack:

@@ -81,3 +81,24 @@ def test_bench_reports_stage_latency_cold_start_memory_and_both_wirings(tmp_path
             assert fn["invocations"] == 3 and fn["max_memory_used_mb"] > 0
 
     assert "cold start" in done.stdout and "local stack, direct-invocation" in done.stdout
+
+    # What the cost plan reads besides (bench/plan.py): each run's objects and log bytes, the image's size.
+    for arch in ("event-driven", "direct-invocation"):
+        run = report["stack"][arch]
+        assert {b: o["count"] for b, o in run["objects"].items()} == {"input": 3, "stage-1": 3, "output": 3}
+        assert all(o["bytes"] > 0 for o in run["objects"].values())
+        assert all(n > 0 for n in run["log_bytes"].values()) and set(run["log_bytes"]) == set(run["functions"])
+    image = report["image"]
+    assert image["gzip_bytes"] > 0 and image["bytes"] > image["gzip_bytes"]
+    assert image["parts_bytes"]["onnxruntime"] > 0 and image["parts_bytes"]["models"] > 0
+
+    # ... and the plan turns this very report into its tables.
+    planned = subprocess.run(
+        [sys.executable, "-m", "bench.plan", "--bench", str(out), "--stack", "Pulumi.prod.yaml"],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert planned.returncode == 0, planned.stderr
+    assert "Cost per 1,000 videos" in planned.stdout and "What to change first" in planned.stdout
