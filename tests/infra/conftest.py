@@ -242,8 +242,28 @@ class EchoMocks(CloudMocks):
         return "", dict(args.inputs)
 
 
+def default_tags(stack: str) -> dict[str, str]:
+    """What a stack file's aws:defaultTags holds (components/tags.py)."""
+    return {"project": PROJECT, "stack": stack, "owner": OWNER}
+
+
+def as_config(value) -> str | None:
+    """A stack file's value as Pulumi hands it to the program: text, objects as JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value) if isinstance(value, dict | list) else str(value)
+
+
+def base_provider_config(stack: str) -> dict[str, str]:
+    return {"aws:region": REGION, "aws:defaultTags": json.dumps({"tags": default_tags(stack)})}
+
+
+def config_keys(config: dict) -> dict[str, str | None]:
+    return {k if ":" in k else f"{PROJECT}:{k}": as_config(v) for k, v in config.items()}
+
+
 def run_program(
-    config: dict[str, str], *, stack: str = "test", preview: bool = False, mocks: pulumi.runtime.Mocks | None = None
+    config: dict[str, Any], *, stack: str = "test", preview: bool = False, mocks: pulumi.runtime.Mocks | None = None
 ) -> Program:
     """Execute __main__.py as `pulumi up` (or preview) would, with un-namespaced project `config`."""
     mocks = mocks or CloudMocks()
@@ -269,27 +289,7 @@ def run_program(
     return Program(list(monitor.registered.values()), exports, monitor.outputs_registered, settings)
 
 
-def default_tags(stack: str) -> dict[str, str]:
-    """What a stack file's aws:defaultTags holds (components/tags.py)."""
-    return {"project": PROJECT, "stack": stack, "owner": OWNER}
-
-
-def as_config(value) -> str | None:
-    """A stack file's value as Pulumi hands it to the program: text, objects as JSON."""
-    if value is None or isinstance(value, str):
-        return value
-    return json.dumps(value) if isinstance(value, dict | list) else str(value)
-
-
-def base_provider_config(stack: str) -> dict[str, str]:
-    return {"aws:region": REGION, "aws:defaultTags": json.dumps({"tags": default_tags(stack)})}
-
-
-def config_keys(config: dict) -> dict[str, str | None]:
-    return {k if ":" in k else f"{PROJECT}:{k}": as_config(v) for k, v in config.items()}
-
-
-def run_failing(config: dict[str, str]) -> tuple[pulumi.RunError, int]:
+def run_failing(config: dict[str, Any]) -> tuple[pulumi.RunError, int]:
     """Run a config that must be refused; return the error and how many resources were declared."""
     mocks = CloudMocks()
     monitor = RecordingMonitor(mocks)
