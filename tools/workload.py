@@ -117,7 +117,10 @@ def upload_videos(
 
     uploads = [Upload(Path(f), prefix + Path(f).name) for f in files]
     lock = threading.Lock()
-    bar = tqdm(total=len(uploads), unit="video", desc=f"upload → {bucket}", disable=not progress, file=sys.stderr)
+    # disable=None: drawn on a terminal only; a pipe or a file gets no progress bar.
+    bar = tqdm(
+        total=len(uploads), unit="video", desc=f"upload → {bucket}", disable=None if progress else True, file=sys.stderr
+    )
 
     def send(upload: Upload) -> None:
         upload.started = time.time()
