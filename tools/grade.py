@@ -39,6 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypedDict
 
+from components import topology
 from pipeline_common import keys
 from tools import cli
 from tools import cloudwatch as cw
@@ -190,7 +191,7 @@ def wait_for_figures(
     function has at least the invocations the buckets show (one per upload for the splitter, one
     per frame for the recognizer), or time runs out."""
     deadline = time.monotonic() + timeout_s
-    wanted = {"splitter": report["uploads"], "recognizer": report["stage1"]["present"]}
+    wanted = {topology.SPLITTER: report["uploads"], topology.RECOGNIZER: report["stage1"]["present"]}
     while True:
         add_cloudwatch(report, cloudwatch, functions, since)
         got = report.get("cloudwatch", {}).get("functions", {})

@@ -30,14 +30,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from components.project import DEFAULT_STACK_FILE, PROJECT_DIR
+from components.topology import RECOGNIZER, SPLITTER
 from tools.workload import Buckets
 
 # The stack outputs (__main__.py's pulumi.export names) the tools read.
 ARCHITECTURE = "architecture"
 INPUT_BUCKET, STAGE1_BUCKET, OUTPUT_BUCKET = "inputBucket", "stage1Bucket", "outputBucket"
-FUNCTION_NAMES = {"splitter": "splitterFunctionName", "recognizer": "recognizerFunctionName"}
-FUNCTION_ARNS = {"splitter": "splitterFunctionArn", "recognizer": "recognizerFunctionArn"}
-DEAD_LETTER_QUEUE_URLS = {"splitter": "splitterDeadLetterQueueUrl", "recognizer": "recognizerDeadLetterQueueUrl"}
+# By topology role: the Pulumi program names each output after the role (splitterFunctionName ...).
+FUNCTION_NAMES = {SPLITTER: "splitterFunctionName", RECOGNIZER: "recognizerFunctionName"}
+FUNCTION_ARNS = {SPLITTER: "splitterFunctionArn", RECOGNIZER: "recognizerFunctionArn"}
+DEAD_LETTER_QUEUE_URLS = {SPLITTER: "splitterDeadLetterQueueUrl", RECOGNIZER: "recognizerDeadLetterQueueUrl"}
 RECOGNIZER_IMAGE = "recognizerImageUri"
 ENDPOINT_URL = "endpointUrl"  # only a local stack's outputs have it
 PULUMI_OUTPUTS = (
@@ -50,7 +52,6 @@ PULUMI_OUTPUTS = (
     RECOGNIZER_IMAGE,
     *DEAD_LETTER_QUEUE_URLS.values(),
 )
-DEFAULT_FUNCTION_NAMES = {"splitter": "video-splitting", "recognizer": "face-recognition"}
 
 # Exit statuses every tool shares beyond 0 (passed) and 1 (failed): bad arguments or stack, an
 # endpoint that cannot be reached, credentials missing or refused.
@@ -136,12 +137,19 @@ def pulumi_outputs(cwd: Path = PROJECT_DIR) -> dict | None:
     return outputs if isinstance(outputs, dict) and outputs.get(INPUT_BUCKET) else None
 
 
+def default_function_name(role: str) -> str:
+    """A function's name when nothing says otherwise: Pulumi.yaml's default (video-splitting ...)."""
+    from components.settings import schema
+
+    return str(schema()[f"{role}FunctionName"]["default"])
+
+
 def from_outputs(outputs: dict, source: str) -> Target:
-    arn = outputs.get(FUNCTION_ARNS["recognizer"]) or outputs.get(FUNCTION_ARNS["splitter"]) or ""
+    arn = outputs.get(FUNCTION_ARNS[RECOGNIZER]) or outputs.get(FUNCTION_ARNS[SPLITTER]) or ""
     region = arn.split(":")[3] if arn.count(":") >= 6 else None  # arn:aws:lambda:REGION:ACCOUNT:function:NAME
     return Target(
         buckets=Buckets(outputs[INPUT_BUCKET], outputs[STAGE1_BUCKET], outputs[OUTPUT_BUCKET], region),
-        functions={role: outputs.get(key) or DEFAULT_FUNCTION_NAMES[role] for role, key in FUNCTION_NAMES.items()},
+        functions={role: outputs.get(key) or default_function_name(role) for role, key in FUNCTION_NAMES.items()},
         dead_letter_queues={role: outputs.get(key) for role, key in DEAD_LETTER_QUEUE_URLS.items()},
         endpoint_url=outputs.get(ENDPOINT_URL),
         source=source,
