@@ -9,7 +9,8 @@ dead-letter alarm, as it would on AWS.
 - AWS/Lambda Errors: failed invocations and failed inits during the run, each retry counted;
 - Duration p95: over the run's invocations (nearest rank; CloudWatch's percentiles are estimates);
 - DestinationDeliveryFailures: on-failure records the dead-letter queue did not take;
-- Throttles: always 0 here, where an event waits for a free worker instead of being throttled.
+- Throttles: arrivals beyond a reserved concurrency (local/runtime.py); an unreserved function draws
+  on the account's pool, which the local workers only stand in for, and is never throttled here.
 Lambda publishes nothing for a function that was not invoked, and neither does this source. Another
 MetricSource reading CloudWatch's GetMetricData (per period) answers the same question about a
 deployed stack, or about a local stack that publishes metrics.
@@ -18,7 +19,7 @@ deployed stack, or about a local stack that publishes metrics.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from components import alarms as alarms_
 from local.runtime import percentile
@@ -26,7 +27,8 @@ from local.runtime import percentile
 if TYPE_CHECKING:
     from local.stack import LocalStack
 
-COUNTERS = ("invocations", "errors", "init_errors", "destination_delivery_failures")
+Counter = Literal["invocations", "errors", "init_errors", "destination_delivery_failures", "throttles"]
+COUNTERS: tuple[Counter, ...] = ("invocations", "errors", "init_errors", "destination_delivery_failures", "throttles")
 
 
 @dataclass
@@ -41,12 +43,7 @@ def snapshot(stack: LocalStack) -> Snapshot:
     snap = Snapshot()
     for role, runtime in stack.runtimes.items():
         st = runtime.stats
-        snap.counters[role] = {
-            "invocations": st["invocations"],
-            "errors": st["errors"],
-            "init_errors": st["init_errors"],
-            "destination_delivery_failures": st["destination_delivery_failures"],
-        }
+        snap.counters[role] = {name: st[name] for name in COUNTERS}
         snap.durations_seen[role] = len(runtime.stats["durations_ms"])
     return snap
 
@@ -84,7 +81,7 @@ class RunFigures:
         if metric == (alarms_.LAMBDA_NAMESPACE, "Errors"):
             return [float(counters["errors"] + counters["init_errors"])]
         if metric == (alarms_.LAMBDA_NAMESPACE, "Throttles"):
-            return [0.0]
+            return [float(counters["throttles"])]
         if metric == (alarms_.LAMBDA_NAMESPACE, "DestinationDeliveryFailures"):
             return [float(counters["destination_delivery_failures"])]
         if metric == (alarms_.LAMBDA_NAMESPACE, "Duration") and alarm.percentile:
