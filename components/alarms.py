@@ -158,6 +158,37 @@ class Alarm:
     def breaches(self, value: float) -> bool:
         return value > self.threshold
 
+    def put_metric_alarm(self, topic_arn: str) -> dict:
+        """The alarm as CloudWatch's PutMetricAlarm takes it (the local stack creates it so; the
+        Pulumi component passes the same fields to aws.cloudwatch.MetricAlarm)."""
+        statistic = {"ExtendedStatistic": self.statistic} if self.percentile else {"Statistic": self.statistic}
+        return {
+            "AlarmName": self.name,
+            "AlarmDescription": self.description,
+            "Namespace": self.namespace,
+            "MetricName": self.metric,
+            "Dimensions": [{"Name": k, "Value": v} for k, v in self.dimensions.items()],
+            **statistic,
+            "ComparisonOperator": self.comparison,
+            "Threshold": self.threshold,
+            "Period": self.period_s,
+            "EvaluationPeriods": self.evaluation_periods,
+            "DatapointsToAlarm": self.evaluation_periods,
+            "TreatMissingData": self.treat_missing_data,
+            "AlarmActions": [topic_arn],
+            "OKActions": [topic_arn],
+        }
+
+
+def topic_name(s: StackSettings) -> str:
+    """The SNS topic every alarm notifies."""
+    return f"{safe_name(s.name_prefix)}-alarms"
+
+
+def safe_name(name_prefix: str) -> str:
+    """namePrefix may hold '.', which topic and dashboard names may not."""
+    return name_prefix.replace(".", "-")
+
 
 def alarm_name_prefix(s: StackSettings) -> str:
     """What every alarm name of the stack starts with: the notification grants are scoped to it."""

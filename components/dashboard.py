@@ -25,13 +25,8 @@ LAMBDA_FAILURES = r"/Task timed out|Runtime exited/"
 WIDTH = 24  # the dashboard grid's columns
 
 
-def safe_name(name_prefix: str) -> str:
-    """namePrefix may hold '.', which dashboard and topic names may not."""
-    return name_prefix.replace(".", "-")
-
-
 def dashboard_name(s: StackSettings) -> str:
-    return f"{safe_name(s.name_prefix)}-pipeline"
+    return f"{alarms_.safe_name(s.name_prefix)}-pipeline"
 
 
 def console_url(s: StackSettings) -> str:

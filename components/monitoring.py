@@ -41,7 +41,7 @@ class PipelineMonitoring(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self)).account_id
         prefix = alarms_.alarm_name_prefix(s)
-        topic_name = f"{dashboard.safe_name(s.name_prefix)}-alarms"
+        topic_name = alarms_.topic_name(s)
         # Known before the topic exists: the key's policy names the topic, and the topic the key.
         topic_arn = account_id.apply(lambda account: f"arn:aws:sns:{s.region}:{account}:{topic_name}")
 

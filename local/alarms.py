@@ -93,6 +93,10 @@ class RunFigures:
 def evaluate_run(stack: LocalStack, before: Snapshot) -> list[dict]:
     """Every alarm of the stack's settings, evaluated on the run since `before`."""
     evaluations = alarms_.evaluate(alarms_.alarms(stack.settings), RunFigures(stack, before))
+    cloudwatch = stack.client("cloudwatch")
+    for e in evaluations:  # the local CloudWatch evaluates nothing: its alarms take the run's verdict
+        reason = f"local run: {e.alarm.statistic} {e.value} vs threshold {e.alarm.threshold}"
+        cloudwatch.set_alarm_state(AlarmName=e.alarm.name, StateValue=e.state, StateReason=reason)
     return [e.as_dict() for e in evaluations]
 
 

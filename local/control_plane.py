@@ -27,6 +27,7 @@ What differs, because nothing is built or pushed here:
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -209,3 +210,24 @@ def register(
             SourceAccount=arns.account,
         )
     return function_arns
+
+
+def register_monitoring(client: Callable[[str], Any], settings: StackSettings) -> str:
+    """The stack's alarm topic, its alarms (components/alarms.py, the table the Pulumi program creates
+    them from) and its dashboard, in the endpoint's SNS and CloudWatch: `describe-alarms` and
+    `get-dashboard` answer as on AWS. Returns the alarm topic's ARN.
+
+    The local CloudWatch does not evaluate the alarms; the end of a run does (local/alarms.py) and sets
+    each alarm's state from it. The topic is not encrypted here (no KMS key is made) and nobody is
+    subscribed to it."""
+    from components import alarms, dashboard
+
+    topic_arn: str = client("sns").create_topic(Name=alarms.topic_name(settings))["TopicArn"]
+    cloudwatch = client("cloudwatch")
+    stack_alarms = alarms.alarms(settings)
+    for alarm in stack_alarms:
+        cloudwatch.put_metric_alarm(**alarm.put_metric_alarm(topic_arn))
+    described = cloudwatch.describe_alarms(AlarmNames=[a.name for a in stack_alarms])["MetricAlarms"]
+    body = dashboard.dashboard_body(settings, [a["AlarmArn"] for a in described])
+    cloudwatch.put_dashboard(DashboardName=dashboard.dashboard_name(settings), DashboardBody=json.dumps(body))
+    return topic_arn

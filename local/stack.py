@@ -139,6 +139,7 @@ class LocalStack:
         self.endpoint_url: str | None = None
         self.account_id: str | None = None  # what the endpoint's STS says, once started
         self.function_arns: dict[str, str] = {}  # role → ARN in the control plane
+        self.alarm_topic_arn = ""  # the SNS topic the stack's alarms notify, once registered
         self.metrics_interval_s = metrics_interval_s
         self.metrics: MetricsPublisher | None = None
         self.logs: LogShipper | None = None
@@ -286,7 +287,7 @@ class LocalStack:
             "AWS_DEFAULT_REGION": self.settings.region,
         }
 
-    def outputs(self) -> dict[str, str]:
+    def outputs(self) -> dict[str, str | None]:
         """What `pulumi stack output --json` prints for the deployed stack, for this one, plus
         `endpointUrl`: the JSON the tools read with `--outputs` (tools/target.py)."""
         from tools import target
@@ -301,6 +302,9 @@ class LocalStack:
             **{key: self.function_arns[role] for role, key in target.FUNCTION_ARNS.items()},
             target.RECOGNIZER_IMAGE: control_plane.image_uri(s, topology.RECOGNIZER, arns),
             **{key: self.dead_letter_queues[role] for role, key in target.DEAD_LETTER_QUEUE_URLS.items()},
+            target.ALARM_TOPIC: self.alarm_topic_arn,
+            # The dashboard is in this stack's CloudWatch (get-dashboard); there is no console to link to.
+            target.DASHBOARD_URL: None,
             target.ENDPOINT_URL: self._moto_url,
         }
 
@@ -455,6 +459,7 @@ class LocalStack:
             ffmpeg_path=self.ffmpeg_path,
             code_dir=code_dir,
         )
+        self.alarm_topic_arn = control_plane.register_monitoring(self.client, self.settings)
 
     def _start_telemetry(self) -> None:
         """Where Lambda's metrics and the functions' log lines go: the endpoint's CloudWatch and Logs."""

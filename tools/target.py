@@ -41,6 +41,8 @@ FUNCTION_NAMES = {SPLITTER: "splitterFunctionName", RECOGNIZER: "recognizerFunct
 FUNCTION_ARNS = {SPLITTER: "splitterFunctionArn", RECOGNIZER: "recognizerFunctionArn"}
 DEAD_LETTER_QUEUE_URLS = {SPLITTER: "splitterDeadLetterQueueUrl", RECOGNIZER: "recognizerDeadLetterQueueUrl"}
 RECOGNIZER_IMAGE = "recognizerImageUri"
+ALARM_TOPIC = "alarmTopicArn"
+DASHBOARD_URL = "dashboardUrl"
 ENDPOINT_URL = "endpointUrl"  # only a local stack's outputs have it
 PULUMI_OUTPUTS = (
     ARCHITECTURE,
@@ -51,6 +53,8 @@ PULUMI_OUTPUTS = (
     *FUNCTION_ARNS.values(),
     RECOGNIZER_IMAGE,
     *DEAD_LETTER_QUEUE_URLS.values(),
+    ALARM_TOPIC,
+    DASHBOARD_URL,
 )
 
 # Exit statuses every tool shares beyond 0 (passed) and 1 (failed): bad arguments or stack, an

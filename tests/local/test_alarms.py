@@ -137,6 +137,13 @@ def test_a_clean_run_fires_nothing_and_a_poisoned_upload_fires_the_dead_letter_a
     assert set(fired) == {f"vfp-alarms-{s.splitter.name}-dead-letters", f"vfp-alarms-{s.splitter.name}-errors"}
     text = describe(report)
     assert "2 of the stack's 10 would have fired" in text
+    # The stack's CloudWatch holds the same alarms, in the state the run left them, and the
+    # dashboard, as a client written for AWS finds them; the alarms notify the stack's topic.
+    cloudwatch = stack.client("cloudwatch")
+    states = {a["AlarmName"]: a for a in cloudwatch.describe_alarms(AlarmNames=expected_names)["MetricAlarms"]}
+    assert {name for name, a in states.items() if a["StateValue"] == A.ALARM} == set(fired)
+    assert {tuple(a["AlarmActions"]) for a in states.values()} == {(stack.outputs()["alarmTopicArn"],)}
+    assert cloudwatch.list_dashboards()["DashboardEntries"][0]["DashboardName"] == "vfp-alarms-pipeline"
     assert (
         f"vfp-alarms-{s.splitter.name}-dead-letters: AWS/SQS ApproximateNumberOfMessagesVisible Maximum 1 > 0" in text
     )
