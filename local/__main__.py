@@ -54,7 +54,10 @@ def _stop_on_signals() -> None:
 
 def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--db", type=Path, help="face database ([embeddings, names]); default: the stack's faceDatabase"
+        "--db",
+        type=Path,
+        help="face database ([embeddings, names]), or `live` (a faces bucket that tools.enroll fills, "
+        "and the running recognizer reloads); default: the stack's faceDatabase",
     )
     parser.add_argument("--stack", type=Path, default=DEFAULT_STACK_FILE, help="stack file (default: Pulumi.dev.yaml)")
     parser.add_argument("--architecture", choices=ARCHITECTURES, help="override the stack file's wiring")
@@ -151,16 +154,17 @@ def serve(args) -> int:
             "architecture": s.architecture,
             "endpoint_url": stack.endpoint_url,
             "lambda_endpoint_url": stack.lambda_api.url,
-            "buckets": {"input": s.input_bucket, "stage-1": s.stage1_bucket, "output": s.output_bucket},
+            "buckets": stack.buckets,  # by topology name; `faces` too when the database is live
             "functions": {stack.function_name(r): n for r, n in stack.concurrency.items()},
             "dead_letter_queues": {f"{stack.function_name(r)}-dlq": url for r, url in stack.dead_letter_queues.items()},
             "logs": str(stack.log_dir),
             "environment": stack.client_environment(),
         }
         print(json.dumps(info), flush=True)
+        target = f"--endpoint-url {stack.endpoint_url} --name-prefix {s.name_prefix}"
+        enrol = f"python -m tools.enroll FACES_DIR {target} ; " if s.live_database else ""
         print(
-            f"[local] serving; try: python -m tools.workload VIDEOS --endpoint-url {stack.endpoint_url} "
-            f"--name-prefix {s.name_prefix} ; Ctrl-C stops",
+            f"[local] serving; try: {enrol}python -m tools.workload VIDEOS {target} ; Ctrl-C stops",
             file=sys.stderr,
             flush=True,
         )

@@ -35,6 +35,7 @@ class Buckets:
     stage1: str
     output: str
     region: str | None = None
+    faces: str | None = None  # the live face database's bucket (tools.enroll); not one grade checks
 
     def as_dict(self) -> dict:
         return {"input": self.input, "stage-1": self.stage1, "output": self.output}
@@ -64,6 +65,7 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--input-bucket")
     g.add_argument("--stage1-bucket")
     g.add_argument("--output-bucket")
+    g.add_argument("--faces-bucket", help="the live face database's bucket (default: <prefix>-faces)")
     g.add_argument(
         "--endpoint-url",
         help="S3 endpoint for a non-AWS stack, e.g. the local stack's (default: AWS, or $AWS_ENDPOINT_URL)",
@@ -86,6 +88,7 @@ def resolve_buckets(args: argparse.Namespace) -> Buckets:
         stage1=args.stage1_bucket or f"{prefix}-stage-1",
         output=args.output_bucket or f"{prefix}-output",
         region=region,
+        faces=args.faces_bucket or (f"{prefix}-faces" if prefix else None),
     )
 
 
