@@ -116,12 +116,12 @@ def face_enrolment(bucket_arn: str, key: str) -> dict:
     Read, write (always conditionally: tools.enroll sends If-Match or If-None-Match) and delete
     (removing the last person) the one database object; list the bucket, without which S3 answers a
     missing object with 403 rather than 404 and the tool could not tell "nobody enrolled yet" from
-    "denied"; and, for `--purge`, list and delete old versions.
+    "denied"; and, for `--list`, `--restore` and `--purge`, list, read and delete old versions.
     """
     database = f"{bucket_arn}/{key}"
     return document(
         allow("ReadWriteTheDatabase", ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], [database]),
-        allow("PurgeOldVersions", ["s3:GetObjectVersion", "s3:DeleteObjectVersion"], [database]),
+        allow("RestoreOrPurgeOldVersions", ["s3:GetObjectVersion", "s3:DeleteObjectVersion"], [database]),
         allow("ListTheBucket", ["s3:ListBucket", "s3:ListBucketVersions"], [bucket_arn]),
     )
 
