@@ -121,7 +121,7 @@ def remove(name: str) -> Callable[[Snapshot], Change]:
 
 
 def restore(old: Snapshot) -> Callable[[Snapshot], Change]:
-    """The change that makes an older version (read with LiveStore.read_version) current again,
+    """The change that makes an older version (read with LiveStore.read(version)) current again,
     whatever the current one holds: the way out of a version the recognizer refused."""
 
     def change(current: Snapshot) -> Change:
