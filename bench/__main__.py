@@ -16,6 +16,9 @@
    the largest frame the pipeline accepts (pipeline_common.limits), split and recognised by each
    function alone in a fresh interpreter: each one's peak resident memory (the splitter's with
    ffmpeg's beside it) against its memory setting, and the time it took.
+4. live database (with part 1, a few seconds): what faceDatabase: live costs the recognizer: the
+   conditional GET a look for a new version takes when nothing changed, and a reload
+   (bench/live_database.py).
 
 Prints a table and writes every figure, with the machine and versions, to out/bench/ (JSON), so two
 runs can be compared; `--baseline` adds the recognizer's PyTorch paths (the one the ONNX runtime
@@ -248,6 +251,17 @@ def bench_largest_frame(args, settings) -> dict:
     }
 
 
+# -- 4. the live database ----------------------------------------------------------------------------
+
+
+def bench_live_database(settings, db: Path) -> dict:
+    from bench import live_database
+
+    print("[bench] live database: looks for a new version, and reloads", file=sys.stderr)
+    with alone_against_s3(settings) as (_, s3):
+        return live_database.measure(s3, db)
+
+
 # -- 2. the local stack ------------------------------------------------------------------------------
 
 
@@ -346,6 +360,12 @@ def table(results: dict) -> str:
             f"(decode {rec['stages_ms'].get('decode', 0):.0f} ms, detect {rec['stages_ms'].get('detect', 0):.0f} ms)"
         )
         lines.append("")
+    live = results.get("live_database")
+    if live:
+        lines.append("live face database: the recognizer's look for a new version (ms; S3 on moto, loopback)")
+        for what, st in live.items():
+            lines.append(f"  {what:<32} {st['n']:>4} {st['p50_ms']:>8.1f} {st['p95_ms']:>8.1f} {st['max_ms']:>8.1f}")
+        lines.append("")
     for arch, r in results.get("stack", {}).items():
         lat = r["per_video_latency_s"] or {}
         lines.append(
@@ -433,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
         results["image"] = bench_image(args, settings)
         if not args.skip_largest_frame:
             results["largest_frame"] = bench_largest_frame(args, settings)
+        results["live_database"] = bench_live_database(settings, db)
     if not args.skip_stack:
         results["stack"] = {arch: bench_stack(args, files, db, expect, arch) for arch in args.architectures}
     print(table(results))

@@ -23,7 +23,18 @@ from typing import Any
 import yaml
 
 from components.project import PROJECT_DIR, PROJECT_FILE
-from components.topology import ARCHITECTURES, DIRECT_INVOCATION, FUNCTIONS, INPUT, OUTPUT, RECOGNIZER, SPLITTER, STAGE1
+from components.topology import (
+    ARCHITECTURES,
+    DIRECT_INVOCATION,
+    FACES,
+    FUNCTIONS,
+    INPUT,
+    LIVE_DATABASE,
+    OUTPUT,
+    RECOGNIZER,
+    SPLITTER,
+    STAGE1,
+)
 from pipeline_common.env import distance_or_off
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -142,6 +153,13 @@ def existing_file(key: str, text: str, ctx: Context) -> Path:
     return path
 
 
+def face_database(key: str, text: str, ctx: Context) -> Path | str:
+    """A database file (baked into the image), or `live` (the stack's faces bucket)."""
+    if text == LIVE_DATABASE:
+        return LIVE_DATABASE
+    return existing_file(key, text, ctx)
+
+
 def retention(key: str, text: str, ctx: Context) -> int:
     days = integer(1, 3653)(key, text, ctx)
     if days not in LOG_RETENTION_DAYS:
@@ -212,7 +230,8 @@ class StackSettings:
     architecture: str = setting("architecture", one_of(ARCHITECTURES))
     name_prefix: str = setting("namePrefix", bucket_prefix)
     function_prefix: str = setting("functionPrefix", text_)
-    face_database: Path = setting("faceDatabase", existing_file)  # on the machine that deploys (or runs locally)
+    # A file on the machine that deploys (or runs locally), or topology.LIVE_DATABASE.
+    face_database: Path | str = setting("faceDatabase", face_database)
     log_retention_days: int = setting("logRetentionDays", retention)
     log_level: str = setting("logLevel", one_of(LOG_LEVELS), env={SPLITTER: "LOG_LEVEL", RECOGNIZER: "LOG_LEVEL"})
     max_retry_attempts: int = setting("maxRetryAttempts", integer(0, 2))
@@ -226,6 +245,9 @@ class StackSettings:
     alarm_errors_threshold: int = setting("alarmErrorsThreshold", integer(0, 1_000_000))
     alarm_throttles_threshold: int = setting("alarmThrottlesThreshold", integer(0, 1_000_000))
     alarm_duration_percent: int = setting("alarmDurationPercent", integer(1, 100))
+    # Live database only (topology's recognizer environment makes it FACE_DB_RELOAD_SECONDS then).
+    face_database_reload_s: int = setting("faceDatabaseReloadSeconds", integer(0, 3600))
+    face_database_history_days: int = setting("faceDatabaseHistoryDays", integer(1, 3650))  # live only
     functions: Mapping[str, FunctionSettings] = field(default_factory=dict)  # by role: a block each
     region: str = "us-east-1"  # aws:region, Pulumi's own setting
 
@@ -260,6 +282,15 @@ class StackSettings:
     @property
     def direct_invocation(self) -> bool:
         return self.architecture == DIRECT_INVOCATION
+
+    @property
+    def live_database(self) -> bool:
+        """faceDatabase: live: the database is an object in the faces bucket, not a file in the image."""
+        return self.face_database == LIVE_DATABASE
+
+    @property
+    def faces_bucket(self) -> str | None:
+        return self.bucket(FACES) if self.live_database else None
 
     def environment_of(self, role: str) -> dict[str, str]:
         """The environment variables the settings give one function (topology.environment adds the rest)."""

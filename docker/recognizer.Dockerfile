@@ -1,12 +1,16 @@
-# The face-recognition function's container image (AWS Lambda, Python 3.12), in two stages:
+# The face-recognition function's container image (AWS Lambda, Python 3.12), in three stages:
 #   export  - CPU-only PyTorch + facenet-pytorch download the vggface2 weights and export MTCNN and
 #             InceptionResnetV1 to ONNX (tools/export_models.py, which checks the export against
 #             PyTorch before writing it);
-#   runtime - what Lambda runs: ONNX Runtime, NumPy, Pillow, the graphs, the database, the code.
+#   runtime - what Lambda runs: ONNX Runtime, NumPy, Pillow, the graphs, the code, and no face
+#             database: faceDatabase: live builds this target (the function reads the database from
+#             the stack's faces bucket, so no image ever holds a person who may ask to be removed).
 #             No torch: its import alone was most of the cold start (bench/README.md).
+#   baked   - runtime plus the face database file: the default (faceDatabase: a file).
 #
 # Build context: the project root (the Pulumi component passes it, and FACE_DB relative to it):
 #   docker build -f docker/recognizer.Dockerfile --build-arg FACE_DB=data/face_db.pt .
+#   docker build -f docker/recognizer.Dockerfile --target runtime .      # faceDatabase: live
 # /.dockerignore keeps that context to what is copied below.
 #
 # Versions come only from requirements/*.txt. Python 3.12 because Lambda's 3.11 image is Amazon
@@ -48,16 +52,14 @@ COPY tools/__init__.py tools/weights.py tools/reference_models.py tools/export_m
 RUN cd /build && python -m tools.export_models --torch-home /build/torch --out /build/models
 
 
-FROM public.ecr.aws/lambda/python:3.12
+FROM public.ecr.aws/lambda/python:3.12 AS runtime
 
 COPY requirements/recognizer.txt /tmp/requirements/
 RUN pip install --no-cache-dir -r /tmp/requirements/recognizer.txt \
  && rm -rf /tmp/requirements
 
-# The exported graphs (components/topology.py IMAGE_MODEL_DIR) and the face database (IMAGE_FACE_DB).
+# The exported graphs (components/topology.py IMAGE_MODEL_DIR).
 COPY --from=export /build/models/ /var/task/models/
-ARG FACE_DB=data/face_db.pt
-COPY ${FACE_DB} /var/task/face_db.pt
 
 # The function's code: its package and the helpers both functions share, at the task root.
 COPY functions/pipeline_common/ /var/task/pipeline_common/
@@ -66,3 +68,10 @@ COPY functions/face_recognition/ /var/task/face_recognition/
 RUN python -m compileall -q /var/task/pipeline_common /var/task/face_recognition
 
 CMD ["face_recognition.handler.handler"]
+
+
+# The default target: the runtime and the face database file (components/topology.py IMAGE_FACE_DB).
+FROM runtime AS baked
+
+ARG FACE_DB=data/face_db.pt
+COPY ${FACE_DB} /var/task/face_db.pt

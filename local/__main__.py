@@ -56,7 +56,10 @@ def _stop_on_signals() -> None:
 
 def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--db", type=Path, help="face database ([embeddings, names]); default: the stack's faceDatabase"
+        "--db",
+        type=Path,
+        help="face database ([embeddings, names]), or `live` (a faces bucket that tools.enroll fills, "
+        "and the running recognizer reloads); default: the stack's faceDatabase",
     )
     parser.add_argument("--stack", type=Path, default=DEFAULT_STACK_FILE, help="stack file (default: Pulumi.dev.yaml)")
     parser.add_argument("--architecture", choices=ARCHITECTURES, help="override the stack file's wiring")
@@ -157,7 +160,7 @@ def serve(args) -> int:
             "architecture": s.architecture,
             "endpoint_url": stack.endpoint_url,
             "outputs": str(args.outputs),
-            "buckets": {"input": s.input_bucket, "stage-1": s.stage1_bucket, "output": s.output_bucket},
+            "buckets": stack.buckets,  # by topology name; `faces` too when the database is live
             "functions": {stack.function_name(r): n for r, n in stack.concurrency.items()},
             "dead_letter_queues": {f"{stack.function_name(r)}-dlq": url for r, url in stack.dead_letter_queues.items()},
             "logs": str(stack.log_dir),
@@ -165,8 +168,9 @@ def serve(args) -> int:
             "environment": stack.client_environment(),
         }
         print(json.dumps(info), flush=True)
+        enrol = f"python -m tools.enroll FACES_DIR --outputs {args.outputs} ; " if s.live_database else ""
         print(
-            f"[local] serving on {stack.endpoint_url}; outputs in {args.outputs}; try: "
+            f"[local] serving on {stack.endpoint_url}; outputs in {args.outputs}; try: {enrol}"
             f"python -m tools.workload VIDEOS --outputs {args.outputs} ; "
             f"python -m tools.grade --outputs {args.outputs} --wait 120 ; Ctrl-C stops",
             file=sys.stderr,

@@ -95,6 +95,10 @@ def role_policy(role: str, settings: StackSettings, arns: Arns) -> dict:
         log_group_arn=arns.log_group(log_group_name(name)),
         dead_letter_queue_arn=arns.queue(dead_letter_queue_name(name)),
         invoke_function_arn=arns.function(settings.function(callee).name) if callee else None,
+        lookup_objects=[
+            f"{arns.bucket(settings.bucket(bucket))}/{key}"
+            for bucket, key in topology.FUNCTIONS[role].looks_up(settings)
+        ],
     )
 
 

@@ -210,6 +210,41 @@ def percentiles() -> None:
     CloudWatchResponse.get_metric_statistics = get_metric_statistics_with_percentiles  # type: ignore[method-assign]
 
 
+def atomic_conditional_writes(stripes: int = 64) -> None:
+    """Make moto's conditional writes atomic, as S3's are.
+
+    moto 5.2's PutObject and DeleteObject compare If-Match / If-None-Match with the stored object
+    and then write, on the request's own thread with nothing held in between: two writers that read
+    the same version can both pass the check, and the second silently replaces the first (measured:
+    8 writers with the same If-Match, two of them "won" in 2 of 5 rounds). S3 lets exactly one win
+    and answers the others 412 (or 409), which is what tools.enroll relies on never to lose a
+    concurrent enrolment. Here every write to a key (put, copy, delete) holds that key's lock from
+    its check to its write, so exactly one wins here too.
+    """
+    import functools
+    import threading
+
+    from moto.s3.responses import S3Response
+
+    if getattr(S3Response.put_object, "one_writer_per_key", False):
+        return  # already made atomic in this process
+    locks = [threading.Lock() for _ in range(stripes)]
+
+    def one_writer_per_key(method):
+        @functools.wraps(method)  # keeps moto's own as __wrapped__
+        def write(self, *args, **kwargs):
+            with locks[hash((self.bucket_name, self.parse_key_name())) % stripes]:
+                return method(self, *args, **kwargs)
+
+        write.one_writer_per_key = True  # type: ignore[attr-defined]
+        return write
+
+    # Deliberate monkeypatching of moto's request handlers, for the reason above.
+    S3Response.put_object = one_writer_per_key(S3Response.put_object)  # type: ignore[method-assign]
+    S3Response.copy_object = one_writer_per_key(S3Response.copy_object)  # type: ignore[method-assign]
+    S3Response.delete_object = one_writer_per_key(S3Response.delete_object)  # type: ignore[method-assign]
+
+
 def main() -> None:
     die_with_parent(int(sys.argv[1]))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the stack decides when we stop
@@ -220,6 +255,7 @@ def main() -> None:
     invoke_through(sys.argv[2])
     logs_as_aws_filters_them()
     percentiles()
+    atomic_conditional_writes()
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

@@ -129,7 +129,7 @@ def run_videos(
     report["local"] = {
         "architecture": s.architecture,
         "functions": stack.summary(),
-        "face_database": str(s.face_database),
+        "face_database": f"s3://{s.faces_bucket}/{topology.FACES_OBJECT}" if s.live_database else str(s.face_database),
         "torch_home": str(stack.torch_home),
         "model_dir": str(stack.model_dir),
         "untrained_weights": untrained(stack.torch_home),

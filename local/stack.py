@@ -78,8 +78,10 @@ def load_settings(stack_file: Path, *, db: Path | None = None, architecture: str
     """The stack file's settings as `pulumi up` would see them, with the face database and wiring
     overridden when given (as `pulumi config set` would)."""
     overrides = {}
-    if db is not None:
-        overrides["faceDatabase"] = str(Path(db).resolve())
+    if db is not None:  # a file, or `live`: the faces bucket (topology.LIVE_DATABASE)
+        overrides["faceDatabase"] = (
+            topology.LIVE_DATABASE if str(db) == topology.LIVE_DATABASE else str(Path(db).resolve())
+        )
     if architecture is not None:
         overrides["architecture"] = architecture
     return load_stack_file(Path(stack_file), overrides=overrides)
@@ -133,7 +135,7 @@ class LocalStack:
         self._workdir: Path | None = None
         self.plan = topology.triggers(settings.architecture)
         self.function_settings = dict(settings.functions)
-        self.buckets = {role: settings.bucket(role) for role in topology.BUCKETS}
+        self.buckets = {role: settings.bucket(role) for role in topology.buckets(settings)}
         self.concurrency = {role: effective_concurrency(fs, concurrency) for role, fs in self.function_settings.items()}
 
         self.endpoint_url: str | None = None
@@ -306,6 +308,9 @@ class LocalStack:
             # The dashboard is in this stack's CloudWatch (get-dashboard); there is no console to link to.
             target.DASHBOARD_URL: None,
             target.ENDPOINT_URL: self._moto_url,
+            # The program exports facesBucket (and the enrolment policy's ARN, which there is no local
+            # IAM user to attach to) only when the database is live.
+            **({target.FACES_BUCKET: s.faces_bucket} if s.live_database else {}),
         }
 
     def flush_telemetry(self) -> None:
@@ -377,7 +382,8 @@ class LocalStack:
     def _check_recognizer_inputs(self) -> None:
         """Load the face database and the models as the recognizer's init would, here, before anything
         starts: a file it would refuse stops the stack with its own message, instead of a stack that
-        comes up and then dead-letters every upload after three init failures."""
+        comes up and then dead-letters every upload after three init failures. A live database is
+        not read here: the stack's faces bucket starts empty (tools.enroll fills it)."""
         from face_recognition import service
 
         try:
@@ -417,6 +423,8 @@ class LocalStack:
         for bucket in self.buckets.values():
             kwargs = {} if s.region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": s.region}}
             self._s3.create_bucket(Bucket=bucket, **kwargs)
+        if s.live_database:
+            self._version_faces_bucket()
         for role in self.function_settings:
             name = control_plane.dead_letter_queue_name(self.function_name(role))
             self.dead_letter_queues[role] = self._sqs.create_queue(QueueName=name)["QueueUrl"]
@@ -469,6 +477,27 @@ class LocalStack:
             self.metrics.watch_queue(control_plane.dead_letter_queue_name(self.function_name(role)), url, self._sqs)
         self.metrics.start()
         self.logs.start()
+
+    def _version_faces_bucket(self) -> None:
+        """The faces bucket as the Pulumi program makes it (components/buckets.py): versioned, old
+        versions expiring after faceDatabaseHistoryDays. moto keeps the rule but never runs it."""
+        bucket = self.buckets[topology.FACES]
+        self._s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        self._s3.put_bucket_lifecycle_configuration(
+            Bucket=bucket,
+            LifecycleConfiguration={
+                "Rules": [
+                    {
+                        "ID": "expire-old-versions",
+                        "Status": "Enabled",
+                        "Filter": {},
+                        "NoncurrentVersionExpiration": {"NoncurrentDays": self.settings.face_database_history_days},
+                        "Expiration": {"ExpiredObjectDeleteMarker": True},
+                        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+                    }
+                ]
+            },
+        )
 
     def _start_functions(self, *, tmp_root: Path, log_dir: Path) -> None:
         assert self.metrics is not None and self.logs is not None  # _start_telemetry() came first

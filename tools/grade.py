@@ -8,7 +8,8 @@ latency, what CloudWatch says each function did, and why any video has no result
 What it checks, for every upload (every video in the input bucket, or the files of `--videos DIR`):
 - stage-1 holds exactly `<stem>.jpg` for each upload, and nothing else;
 - output holds exactly `<stem>.txt` for each upload, and nothing else;
-- each result (whitespace stripped) is the expected name: `--expect course` is the course's rule,
+- each result (whitespace stripped) is the expected name, and which face database version gave it
+  (the recognizer names it in the result's metadata); `--expect course` is the course's rule,
   ["Trump", "Biden", "Bean", "Depp", "Diesel", "Floki", "Freeman", "Obama"][NN % 8] for `..._NN`;
   `--expect FILE.json` maps a video's key, file name or stem to its name;
 - latency from S3's LastModified times: per video (upload → frame, upload → result) and end to
@@ -65,6 +66,7 @@ class VideoRow(TypedDict):
     result: str | None
     expected: str | None
     correct: bool | None  # None: nothing to judge (no expectation or no result)
+    face_db_version: str | None  # the database version that answered (from the result's metadata)
     frame_latency_s: float | None
     result_latency_s: float | None
     note: str
@@ -131,10 +133,18 @@ def snapshot(s3, buckets: Buckets) -> dict[str, list[dict]]:
     return {role: list_objects(s3, name) for role, name in buckets.as_dict().items()}
 
 
-def read_results(s3, bucket: str, result_keys: list[str]) -> dict[str, str]:
-    def read(key: str) -> tuple[str, str]:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        return key, body.decode("utf-8", errors="replace").strip()
+# The recognizer's result metadata naming the database version that answered
+# (face_recognition.service.VERSION_METADATA; boto3 gives metadata keys in lower case).
+VERSION_METADATA = "face-db-version"
+
+
+def read_results(s3, bucket: str, result_keys: list[str]) -> dict[str, tuple[str, str | None]]:
+    """Each result's text and the database version that gave it (None for a result written without one)."""
+
+    def read(key: str) -> tuple[str, tuple[str, str | None]]:
+        response = s3.get_object(Bucket=bucket, Key=key)
+        text = response["Body"].read().decode("utf-8", errors="replace").strip()
+        return key, (text, (response.get("Metadata") or {}).get(VERSION_METADATA))
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         return dict(pool.map(read, result_keys))
@@ -313,7 +323,7 @@ def grade(
         framed = _when(by_role["stage-1"].get(frame, {}).get("last_modified"))
         done = _when(by_role["output"].get(result, {}).get("last_modified"))
         expected = expect(video) if expect else None
-        got = texts.get(result)
+        got, version = texts.get(result, (None, None))
         rows.append(
             {
                 "video": video,
@@ -324,6 +334,7 @@ def grade(
                 "result": got,
                 "expected": expected,
                 "correct": None if expected is None or got is None else got == expected,
+                "face_db_version": version,
                 "frame_latency_s": round(framed - uploaded, 3) if framed and uploaded else None,
                 "result_latency_s": round(done - uploaded, 3) if done and uploaded else None,
                 "note": "",
@@ -379,7 +390,7 @@ def latency_summary(seconds: list[float]) -> dict | None:
 
 def format_table(report: dict) -> str:
     """The per-video table and a summary, for people."""
-    headers = ["video", "frame", "result", "expected", "ok", "frame s", "result s"]
+    headers = ["video", "frame", "result", "expected", "ok", "frame s", "result s", "database"]
     notes = any(r.get("note") for r in report["videos"])
     if notes:
         headers.append("note")
@@ -403,6 +414,7 @@ def format_table(report: dict) -> str:
             mark(r["correct"]),
             num(r.get(frame_col)),
             num(r.get(result_col)),
+            r.get("face_db_version") or "-",
         ]
         if notes:
             row.append(r.get("note", ""))
@@ -433,6 +445,13 @@ def format_table(report: dict) -> str:
         lines.append(f"results as expected: {mark(c['results_correct'])} ({report['correct']}/{report['judged']})")
     else:
         lines.append("results as expected: - (no expectation given)")
+    answered: dict[str, int] = {}
+    for r in report["videos"]:
+        if r["result"] is not None:
+            version = r.get("face_db_version") or "(not named)"
+            answered[version] = answered.get(version, 0) + 1
+    if answered:
+        lines.append("face database versions that answered: " + ", ".join(f"{v} ({n})" for v, n in answered.items()))
     for figures in ([observed] if observed else []) + [lat]:
         per = figures["per_video"]
         lines.append(

@@ -41,6 +41,7 @@ FUNCTION_NAMES = {SPLITTER: "splitterFunctionName", RECOGNIZER: "recognizerFunct
 FUNCTION_ARNS = {SPLITTER: "splitterFunctionArn", RECOGNIZER: "recognizerFunctionArn"}
 DEAD_LETTER_QUEUE_URLS = {SPLITTER: "splitterDeadLetterQueueUrl", RECOGNIZER: "recognizerDeadLetterQueueUrl"}
 RECOGNIZER_IMAGE = "recognizerImageUri"
+FACES_BUCKET = "facesBucket"  # only a stack whose face database is live has it (and facesEnrolPolicyArn)
 ALARM_TOPIC = "alarmTopicArn"
 DASHBOARD_URL = "dashboardUrl"
 ENDPOINT_URL = "endpointUrl"  # only a local stack's outputs have it
@@ -152,7 +153,9 @@ def from_outputs(outputs: dict, source: str) -> Target:
     arn = outputs.get(FUNCTION_ARNS[RECOGNIZER]) or outputs.get(FUNCTION_ARNS[SPLITTER]) or ""
     region = arn.split(":")[3] if arn.count(":") >= 6 else None  # arn:aws:lambda:REGION:ACCOUNT:function:NAME
     return Target(
-        buckets=Buckets(outputs[INPUT_BUCKET], outputs[STAGE1_BUCKET], outputs[OUTPUT_BUCKET], region),
+        buckets=Buckets(
+            outputs[INPUT_BUCKET], outputs[STAGE1_BUCKET], outputs[OUTPUT_BUCKET], region, outputs.get(FACES_BUCKET)
+        ),
         functions={role: outputs.get(key) or default_function_name(role) for role, key in FUNCTION_NAMES.items()},
         dead_letter_queues={role: outputs.get(key) for role, key in DEAD_LETTER_QUEUE_URLS.items()},
         endpoint_url=outputs.get(ENDPOINT_URL),
@@ -168,7 +171,7 @@ def from_stack_file(stack_file: Path) -> Target:
     except OSError as exc:
         raise TargetError(f"stack file {stack_file}: {exc.strerror or exc}") from None
     return Target(
-        buckets=Buckets(s.input_bucket, s.stage1_bucket, s.output_bucket, s.region),
+        buckets=Buckets(s.input_bucket, s.stage1_bucket, s.output_bucket, s.region, s.faces_bucket),
         functions={role: s.function(role).name for role in FUNCTION_NAMES},
         dead_letter_queues={role: None for role in FUNCTION_NAMES},
         source=f"stack file {stack_file}",
@@ -191,6 +194,7 @@ def resolve_target(args: argparse.Namespace) -> Target:
         stage1=args.stage1_bucket or (f"{prefix}-stage-1" if prefix else b.stage1),
         output=args.output_bucket or (f"{prefix}-output" if prefix else b.output),
         region=args.region or b.region,
+        faces=getattr(args, "faces_bucket", None) or (f"{prefix}-faces" if prefix else b.faces),
     )
     endpoint = args.endpoint_url or (None if os.environ.get("AWS_ENDPOINT_URL") else target.endpoint_url)
     return Target(buckets, target.functions, target.dead_letter_queues, endpoint, target.source)

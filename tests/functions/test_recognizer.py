@@ -410,7 +410,7 @@ class S3:
         data = open(frame, "rb").read()
         return {"ContentLength": len(data), "Body": io.BytesIO(data)}
 
-    def put_object(self, Bucket, Key, Body, ContentType):
+    def put_object(self, Bucket, Key, Body, ContentType, Metadata):
         self.result = Body.decode()
 
 

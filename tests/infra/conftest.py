@@ -46,6 +46,9 @@ T_PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 T_SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
 T_OWNERSHIP = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
 T_BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+T_VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
+T_BUCKET_LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+T_POLICY = "aws:iam/policy:Policy"
 T_NOTIFICATION = "aws:s3/bucketNotification:BucketNotification"
 T_FUNCTION = "aws:lambda/function:Function"
 T_LAYER = "aws:lambda/layerVersion:LayerVersion"
@@ -102,6 +105,9 @@ class CloudMocks(pulumi.runtime.Mocks):
         elif typ == T_QUEUE:
             state["arn"] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{state['name']}"
             state["url"] = rid = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{state['name']}"
+        elif typ == T_POLICY:
+            rid = f"{name}-e5f6a7b"  # auto-named
+            state.update(name=rid, arn=f"arn:aws:iam::{ACCOUNT}:policy/{rid}")
         elif typ == T_ROLE:
             rid = f"{name}-a1b2c3d"  # auto-named
             state.update(name=rid, arn=f"arn:aws:iam::{ACCOUNT}:role/{rid}")
@@ -349,6 +355,19 @@ def base_config(build_dir, face_db) -> dict[str, str]:
 @pytest.fixture(scope="module", params=ARCHITECTURES)
 def program(request, base_config) -> Program:
     return run_program({**base_config, "architecture": request.param})
+
+
+@pytest.fixture(scope="module", params=ARCHITECTURES)
+def live(request, build_dir) -> Program:
+    """faceDatabase: live, in either wiring: no database file is named (nor needed)."""
+    return run_program(
+        {
+            "namePrefix": "vfp-test",
+            "faceDatabase": "live",
+            "faceDatabaseHistoryDays": "3",
+            "architecture": request.param,
+        }
+    )
 
 
 @pytest.fixture(scope="module")

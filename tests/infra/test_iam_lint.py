@@ -10,7 +10,16 @@ import warnings
 
 import pytest
 
-from tests.infra.conftest import T_BUCKET_POLICY, T_KEY, T_ROLE, T_ROLE_POLICY, T_TOPIC_POLICY, Program
+from tests.infra.conftest import (
+    T_BUCKET,
+    T_BUCKET_POLICY,
+    T_KEY,
+    T_POLICY,
+    T_ROLE,
+    T_ROLE_POLICY,
+    T_TOPIC_POLICY,
+    Program,
+)
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # parliament imports pkg_resources, which warns that it is deprecated
@@ -35,12 +44,16 @@ def documents(program: Program) -> dict[str, dict]:
         docs[f"{r.name} (bucket policy)"] = json.loads(r.get("policy"))
     for r in program.of(T_TOPIC_POLICY):
         docs[f"{r.name} (topic policy)"] = json.loads(r.get("policy"))
+    for r in program.of(T_POLICY):
+        docs[f"{r.name} (managed policy)"] = json.loads(r.get("policy"))
     return docs
 
 
-def test_every_policy_the_program_builds_passes_the_iam_linter(program):
+def lint(program: Program, buckets: int, managed: int) -> None:
     docs = documents(program)
-    assert len(docs) == len(program.of(T_ROLE)) + 3 + 1  # each role's permissions, three buckets, the topic
+    assert len(program.of(T_BUCKET)) == buckets and len(program.of(T_POLICY)) == managed
+    # each role's permissions, each bucket's policy, the managed policies, the alarm topic's
+    assert len(docs) == len(program.of(T_ROLE)) + buckets + managed + 1
     problems = {name: found for name, doc in docs.items() if (found := findings(doc))}
     assert problems == {}
 
@@ -61,6 +74,16 @@ def test_the_alarm_keys_policy_passes_the_linter_but_for_what_a_key_policy_is(pr
         "Statement": [s for s in document["Statement"] if s["Sid"] == "AlarmsEncryptNotifications"],
     }
     assert findings(use) == ["RESOURCE_STAR (): ['kms:Decrypt', 'kms:GenerateDataKey']"]
+
+
+def test_every_policy_the_program_builds_passes_the_iam_linter(program):
+    lint(program, buckets=3, managed=0)
+
+
+def test_every_policy_of_a_live_database_stack_passes_the_iam_linter(live):
+    """Four buckets (the faces bucket's policy also refuses unconditional writes), the recognizer's
+    read of the one database object, and the enrolment policy a person attaches."""
+    lint(live, buckets=4, managed=1)
 
 
 @pytest.mark.parametrize(

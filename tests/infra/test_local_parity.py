@@ -44,6 +44,12 @@ def deployed(request, base_config):
     return run_program({**base_config, "architecture": architecture, **(SIZED if sized else {})})
 
 
+@pytest.fixture(scope="module", params=topology.ARCHITECTURES)
+def deployed_live(request, base_config):
+    """With the face database live: the recognizer also reads that one object."""
+    return run_program({**base_config, "architecture": request.param, "faceDatabase": "live"})
+
+
 def test_each_function_is_registered_with_what_the_program_gives_it(deployed):
     s = deployed.settings
     for role, facts in topology.FUNCTIONS.items():
@@ -71,7 +77,13 @@ def test_each_function_is_registered_with_what_the_program_gives_it(deployed):
         assert (reserved if reserved is not None else -1) == s.function(role).reserved_concurrency
 
 
-def test_each_role_gets_the_programs_policy_on_the_same_arns(deployed):
+@pytest.fixture(params=["baked", "live"])
+def either(request, deployed, deployed_live):
+    return deployed if request.param == "baked" else deployed_live
+
+
+def test_each_role_gets_the_programs_policy_on_the_same_arns(either):
+    deployed = either
     s = deployed.settings
     for role in topology.FUNCTIONS:
         name = s.function(role).name

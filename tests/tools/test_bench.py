@@ -72,6 +72,12 @@ def test_bench_reports_stage_latency_cold_start_memory_and_both_wirings(tmp_path
     assert largest["video-splitting"]["ffmpeg_peak_rss_mb"] > 0 and largest["video-splitting"]["frame_bytes"] > 0
     assert "peak memory on the largest frame the pipeline accepts" in done.stdout
 
+    live = report["live_database"]  # what faceDatabase: live costs a frame: a look, and a reload
+    assert live["unchanged_look"]["n"] == 50 and live["unchanged_look"]["p50_ms"] > 0
+    reloads = [v for k, v in live.items() if k.startswith("reload (")]
+    assert len(reloads) == 2 and all(r["n"] == 3 and r["p50_ms"] > 0 for r in reloads)
+    assert "live face database: the recognizer's look for a new version" in done.stdout
+
     for arch in ("event-driven", "direct-invocation"):
         run = report["stack"][arch]
         assert run["accounted_for"] and run["results"] == 3 and run["failed"] == 0, arch
