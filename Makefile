@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup lint test test-fast demo bench clean
+.PHONY: setup lint test test-fast demo bench plan clean
 
 setup: $(STAMP)
 
@@ -45,6 +45,12 @@ demo: setup
 BENCH_FLAGS ?=
 bench: setup
 	$(PY) -m bench $(BENCH_FLAGS)
+
+# What the last bench's figures cost on AWS and how fast AWS drains 1k/100k/1M uploads (bench/plan.py):
+#   make plan PLAN_FLAGS="--stack Pulumi.prod.yaml"
+PLAN_FLAGS ?=
+plan: setup
+	$(PY) -m bench.plan $(PLAN_FLAGS)
 
 clean:
 	rm -rf $(VENV) build out .pytest_cache .mypy_cache .ruff_cache

@@ -6,12 +6,15 @@
 Read the stack config, compose the components, export what users and tools look up.
 """
 
+from pathlib import Path
+
 import pulumi
 import pulumi_aws as aws
 
-from components import ffmpeg_layer, packaging, topology
+from components import ffmpeg_layer, packaging, tags, topology
 from components import settings as stack_settings
 from components.buckets import PipelineBuckets, PipelineBucketsArgs
+from components.monitoring import PipelineMonitoring, PipelineMonitoringArgs
 from components.recognizer import FaceRecognizer, FaceRecognizerArgs, face_db_build_arg
 from components.splitter import VideoSplitter, VideoSplitterArgs
 from components.wiring import EventWiring, EventWiringArgs
@@ -24,7 +27,10 @@ try:
         source=f"Pulumi.{pulumi.get_stack()}.yaml",
     )
     settings = stack_settings.load(pulumi.Config().get, region=aws.config.region)
-    face_db = face_db_build_arg(settings.face_database)
+    # A database file is baked into the image; a live one lives in the faces bucket, not in any image.
+    face_db = None if settings.live_database else face_db_build_arg(Path(settings.face_database))
+    # Cost-allocation tags: the provider adds the stack file's default tags to everything taggable.
+    tags.check(pulumi.Config("aws").get_object("defaultTags"), project=pulumi.get_project(), stack=pulumi.get_stack())
 except stack_settings.ConfigError as error:
     raise pulumi.RunError(f"invalid stack configuration: {error}") from error
 
@@ -42,6 +48,8 @@ buckets = PipelineBuckets(
         input_bucket=settings.input_bucket,
         stage1_bucket=settings.stage1_bucket,
         output_bucket=settings.output_bucket,
+        faces_bucket=settings.faces_bucket,
+        faces_history_days=settings.face_database_history_days,
     ),
 )
 
@@ -53,6 +61,7 @@ recognizer = FaceRecognizer(
         face_db=face_db,
         stage1_bucket_arn=buckets.stage1.arn,
         output_bucket_arn=buckets.output.arn,
+        faces_bucket_arn=buckets.faces.arn if buckets.faces else None,
     ),
 )
 splitter = VideoSplitter(
@@ -77,7 +86,13 @@ EventWiring(
     ),
 )
 
-# 6. Outputs.
+# 6. Alarms on every dead-letter queue and function, to one topic; the dashboard; saved log queries.
+monitoring = PipelineMonitoring(
+    "monitoring",
+    PipelineMonitoringArgs(settings=settings, functions={topology.SPLITTER: splitter, topology.RECOGNIZER: recognizer}),
+)
+
+# 7. Outputs.
 pulumi.export("architecture", settings.architecture)
 pulumi.export("inputBucket", buckets.input.bucket_name)
 pulumi.export("stage1Bucket", buckets.stage1.bucket_name)
@@ -89,3 +104,8 @@ pulumi.export("recognizerFunctionArn", recognizer.function_arn)
 pulumi.export("recognizerImageUri", recognizer.image_uri)
 pulumi.export("splitterDeadLetterQueueUrl", splitter.dead_letter_queue_url)
 pulumi.export("recognizerDeadLetterQueueUrl", recognizer.dead_letter_queue_url)
+pulumi.export("alarmTopicArn", monitoring.topic_arn)
+pulumi.export("dashboardUrl", monitoring.dashboard_url)
+if buckets.faces is not None and buckets.enrol_policy is not None:  # faceDatabase: live
+    pulumi.export("facesBucket", buckets.faces.bucket_name)
+    pulumi.export("facesEnrolPolicyArn", buckets.enrol_policy.arn)

@@ -16,6 +16,9 @@
    the largest frame the pipeline accepts (pipeline_common.limits), split and recognised by each
    function alone in a fresh interpreter: each one's peak resident memory (the splitter's with
    ffmpeg's beside it) against its memory setting, and the time it took.
+4. live database (with part 1, a few seconds): what faceDatabase: live costs the recognizer: the
+   conditional GET a look for a new version takes when nothing changed, and a reload
+   (bench/live_database.py).
 
 Prints a table and writes every figure, with the machine and versions, to out/bench/ (JSON), so two
 runs can be compared; `--baseline` adds the recognizer's PyTorch paths (the one the ONNX runtime
@@ -249,6 +252,15 @@ def _norm(v: list[float]) -> float:
     return sum(x * x for x in v) ** 0.5
 
 
+def bench_image(args, settings) -> dict:
+    """What the recognizer image adds to its base (bench/image.py): for ECR storage in the cost plan."""
+    from bench import image
+    from tools.export_models import ensure_exported
+
+    print("[bench] the recognizer image's own layers: sizes, and gzip'd", file=sys.stderr)
+    return image.measure(ensure_exported(args.torch_home.resolve()), settings.face_database)
+
+
 # -- 3. the largest frame the pipeline accepts --------------------------------------------------------
 
 
@@ -299,6 +311,17 @@ def bench_largest_frame(args, settings) -> dict:
     }
 
 
+# -- 4. the live database ----------------------------------------------------------------------------
+
+
+def bench_live_database(settings, db: Path) -> dict:
+    from bench import live_database
+
+    print("[bench] live database: looks for a new version, and reloads", file=sys.stderr)
+    with alone_against_s3(settings) as (_, s3):
+        return live_database.measure(s3, db)
+
+
 # -- 2. the local stack ------------------------------------------------------------------------------
 
 
@@ -310,6 +333,8 @@ def bench_stack(args, files: list[Path], db: Path, expect, architecture: str) ->
     logs = args.work / f"logs-{architecture}"
     logs.mkdir(parents=True, exist_ok=True)
     quiet = lambda _line: None  # noqa: E731 - the bench prints its own table
+    log_files = {role: logs / f"{settings.function(role).name}.log" for role in topology.FUNCTIONS}
+    logged_before = {role: f.stat().st_size if f.exists() else 0 for role, f in log_files.items()}
     with LocalStack(
         settings,
         torch_home=args.torch_home,
@@ -323,6 +348,13 @@ def bench_stack(args, files: list[Path], db: Path, expect, architecture: str) ->
     local = report["local"]
     observed = report["latency_s"]["observed"]
     wall = observed["end_to_end"]
+    # What the run left, for the cost plan (bench/plan.py): each bucket's objects and each function's
+    # log bytes (START/END/REPORT and its JSON lines, as CloudWatch Logs would ingest them).
+    objects = {
+        bucket: {"count": len(listed), "bytes": sum(o["size"] for o in listed)}
+        for bucket, listed in report["objects"].items()
+    }
+    log_bytes = {settings.function(role).name: f.stat().st_size - logged_before[role] for role, f in log_files.items()}
     return {
         "videos": len(files),
         "accounted_for": local["accounted_for"],
@@ -335,6 +367,8 @@ def bench_stack(args, files: list[Path], db: Path, expect, architecture: str) ->
         "per_video_latency_s": observed["per_video"],
         "functions": local["functions"],
         "provisioned": not args.cold,
+        "objects": objects,
+        "log_bytes": log_bytes,
     }
 
 
@@ -395,6 +429,12 @@ def table(results: dict) -> str:
             f"  face-recognition  {rec['peak_rss_mb']:>5.0f} of {rec['memory_mb']}  "
             f"(decode {rec['stages_ms'].get('decode', 0):.0f} ms, detect {rec['stages_ms'].get('detect', 0):.0f} ms)"
         )
+        lines.append("")
+    live = results.get("live_database")
+    if live:
+        lines.append("live face database: the recognizer's look for a new version (ms; S3 on moto, loopback)")
+        for what, st in live.items():
+            lines.append(f"  {what:<32} {st['n']:>4} {st['p50_ms']:>8.1f} {st['p95_ms']:>8.1f} {st['max_ms']:>8.1f}")
         lines.append("")
     for arch, r in results.get("stack", {}).items():
         lat = r["per_video_latency_s"] or {}
@@ -537,8 +577,10 @@ def main(argv: list[str] | None = None) -> int:
             results["precisions"] = compare_precisions(results["core"])
         for r in results["core"].values():
             r.pop("answers", None)  # each object's answer: compared above, too bulky to keep
+        results["image"] = bench_image(args, settings)
         if not args.skip_largest_frame:
             results["largest_frame"] = bench_largest_frame(args, settings)
+        results["live_database"] = bench_live_database(settings, db)
     if not args.skip_stack:
         results["stack"] = {arch: bench_stack(args, files, db, expect, arch) for arch in args.architectures}
     print(table(results))

@@ -104,6 +104,8 @@ def recognizer(spec: dict, phase: Phases):
     rss_after_imports = vm("VmRSS")
     with phase("settings"):
         cfg = config.RecognizerConfig.from_env()
+    if cfg.face_db_path is None:
+        raise SystemExit("the benchmark runs the recognizer with a database file (faceDatabase: a path)")
     with phase("database"):
         database = facedb.FaceDatabase.load(cfg.face_db_path)
     loaded: OnnxFaceModels | FaceModels

@@ -41,6 +41,8 @@ def machine() -> dict:
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpus": os.cpu_count(),
+        # Other work on the machine slows every figure: 1-, 5- and 15-minute load averages at the start.
+        "load_average": [round(v, 2) for v in os.getloadavg()],
         "versions": {
             d: version(d)
             for d in (

@@ -1,4 +1,6 @@
-"""The pipeline's three buckets, each private, encrypted at rest and reachable over TLS only."""
+"""The pipeline's buckets, each private, encrypted at rest and reachable over TLS only: input,
+stage-1 and output, and with faceDatabase: live the versioned faces bucket, with the managed policy
+that lets a person or CI role enrol faces there."""
 
 from __future__ import annotations
 
@@ -13,13 +15,17 @@ from components import policies, topology
 @dataclass
 class SecureBucketArgs:
     bucket_name: str  # exact: the functions and the course grader look buckets up by name
+    # Versioned, each old version deleted this many days after a newer one replaced it, and only
+    # conditional writes accepted (the faces bucket); None: unversioned, as the pipeline's buckets.
+    noncurrent_version_days: int | None = None
 
 
 class SecureBucket(pulumi.ComponentResource):
-    """An S3 bucket with public access blocked, SSE-S3 default encryption and a TLS-only policy.
+    """An S3 bucket with public access blocked, SSE-S3 default encryption and a TLS-only policy;
+    optionally versioned with a lifecycle for its old versions.
 
     SSE-S3 rather than KMS: nothing to grant on a key, no per-request KMS cost, and the objects
-    (frames, names) are encrypted at rest either way.
+    (frames, names, the face database) are encrypted at rest either way.
     """
 
     def __init__(self, name: str, args: SecureBucketArgs, opts: pulumi.ResourceOptions | None = None):
@@ -48,13 +54,39 @@ class SecureBucket(pulumi.ComponentResource):
             rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}],
             opts=child,
         )
+        versioned = args.noncurrent_version_days is not None
         self.policy = aws.s3.BucketPolicy(
             f"{name}-tls-only",
             bucket=self.bucket.id,
-            policy=self.bucket.arn.apply(lambda arn: policies.to_json(policies.tls_only_bucket(arn))),
+            policy=self.bucket.arn.apply(
+                lambda arn: policies.to_json(policies.tls_only_bucket(arn, conditional_writes_only=versioned))
+            ),
             # S3 refuses a policy while the public access block is being changed; order them.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.public_access_block]),
         )
+        self.versioning: aws.s3.BucketVersioning | None = None
+        self.lifecycle: aws.s3.BucketLifecycleConfiguration | None = None
+        if args.noncurrent_version_days is not None:
+            self.versioning = aws.s3.BucketVersioning(
+                f"{name}-versioning", bucket=self.bucket.id, versioning_configuration={"status": "Enabled"}, opts=child
+            )
+            self.lifecycle = aws.s3.BucketLifecycleConfiguration(
+                f"{name}-lifecycle",
+                bucket=self.bucket.id,
+                rules=[
+                    {
+                        "id": "expire-old-versions",
+                        "status": "Enabled",
+                        "filter": {},  # every object
+                        "noncurrent_version_expiration": {"noncurrent_days": args.noncurrent_version_days},
+                        # A delete marker left with no versions behind it (everyone removed, history expired).
+                        "expiration": {"expired_object_delete_marker": True},
+                        "abort_incomplete_multipart_upload": {"days_after_initiation": 1},
+                    }
+                ],
+                # S3 requires versioning to be set before a rule about noncurrent versions.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.versioning]),
+            )
 
         self.bucket_name = self.bucket.bucket
         self.arn = self.bucket.arn
@@ -66,6 +98,8 @@ class PipelineBucketsArgs:
     input_bucket: str
     stage1_bucket: str
     output_bucket: str
+    faces_bucket: str | None = None  # faceDatabase: live
+    faces_history_days: int = 1  # how long an old version of the face database is kept
 
 
 class PipelineBuckets(pulumi.ComponentResource):
@@ -77,14 +111,31 @@ class PipelineBuckets(pulumi.ComponentResource):
         self.input = SecureBucket(f"{name}-input", SecureBucketArgs(args.input_bucket), child)
         self.stage1 = SecureBucket(f"{name}-stage-1", SecureBucketArgs(args.stage1_bucket), child)
         self.output = SecureBucket(f"{name}-output", SecureBucketArgs(args.output_bucket), child)
-        self.register_outputs(
-            {
-                "input": self.input.bucket_name,
-                "stage1": self.stage1.bucket_name,
-                "output": self.output.bucket_name,
-            }
-        )
+        self.faces: SecureBucket | None = None
+        self.enrol_policy: aws.iam.Policy | None = None
+        outputs: dict[str, pulumi.Input[str]] = {
+            "input": self.input.bucket_name,
+            "stage1": self.stage1.bucket_name,
+            "output": self.output.bucket_name,
+        }
+        if args.faces_bucket is not None:
+            self.faces = SecureBucket(
+                f"{name}-faces", SecureBucketArgs(args.faces_bucket, args.faces_history_days), child
+            )
+            self.enrol_policy = aws.iam.Policy(
+                f"{name}-faces-enrol",  # auto-named: policy names are unique per account
+                description=f"Enrol, remove and list faces in the live database of {args.faces_bucket} (tools.enroll)",
+                policy=self.faces.arn.apply(
+                    lambda arn: policies.to_json(policies.face_enrolment(arn, topology.FACES_OBJECT))
+                ),
+                opts=child,
+            )
+            outputs.update(faces=self.faces.bucket_name, enrolPolicyArn=self.enrol_policy.arn)
+        self.register_outputs(outputs)
 
     def by_role(self) -> dict[str, SecureBucket]:
         """Buckets by their logical names in components.topology."""
-        return {topology.INPUT: self.input, topology.STAGE1: self.stage1, topology.OUTPUT: self.output}
+        buckets = {topology.INPUT: self.input, topology.STAGE1: self.stage1, topology.OUTPUT: self.output}
+        if self.faces is not None:
+            buckets[topology.FACES] = self.faces
+        return buckets

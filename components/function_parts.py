@@ -62,7 +62,8 @@ def function_parts(
     invoke_function_arn: pulumi.Input[str] | None = None,
 ) -> FunctionParts:
     """Log group, dead-letter queue, and a role allowed exactly what the function does: read the
-    objects its row of topology.FUNCTIONS says it reads, write what it says it writes.
+    objects its row of topology.FUNCTIONS says it reads (and the single objects it looks up), write
+    what it says it writes.
     `bucket_arns` maps topology bucket names to ARNs; a bucket the table names but the caller did
     not pass is a KeyError here, at preview."""
     function = settings.function(role)
@@ -70,19 +71,25 @@ def function_parts(
     write_bucket, write_suffix = topology.FUNCTIONS[role].writes
     read_objects = _objects(bucket_arns[read_bucket], read_suffixes)
     write_objects = _objects(bucket_arns[write_bucket], [write_suffix])
+    lookups = [
+        pulumi.Output.concat(bucket_arns[bucket], "/", key)
+        for bucket, key in topology.FUNCTIONS[role].looks_up(settings)
+    ]
     child = pulumi.ResourceOptions(parent=parent)
     # Created before the function, so Lambda never makes an unmanaged one without retention.
     log_group = aws.cloudwatch.LogGroup(
-        f"{name}-logs", name=f"/aws/lambda/{function.name}", retention_in_days=settings.log_retention_days, opts=child
+        f"{name}-logs", name=function.log_group_name, retention_in_days=settings.log_retention_days, opts=child
     )
-    dlq = DeadLetterQueue(f"{name}-dlq", DeadLetterQueueArgs(f"{function.name}-dlq"), child)
+    dlq = DeadLetterQueue(f"{name}-dlq", DeadLetterQueueArgs(function.dead_letter_queue_name), child)
     execution_role = aws.iam.Role(
         f"{name}-role",  # auto-named: a function name plus a suffix can exceed IAM's 64 characters
         assume_role_policy=policies.to_json(policies.lambda_assume_role()),
         description=f"Execution role of the {function.name} function",
         opts=child,
     )
-    policy = pulumi.Output.all(read_objects, write_objects, log_group.arn, dlq.arn, invoke_function_arn).apply(
+    policy = pulumi.Output.all(
+        read_objects, write_objects, log_group.arn, dlq.arn, invoke_function_arn, pulumi.Output.all(*lookups)
+    ).apply(
         lambda v: policies.to_json(
             policies.function_role(
                 read_objects=v[0],
@@ -90,6 +97,7 @@ def function_parts(
                 log_group_arn=v[2],
                 dead_letter_queue_arn=v[3],
                 invoke_function_arn=v[4],
+                lookup_objects=v[5],
             )
         )
     )

@@ -25,6 +25,10 @@ DOCKERFILE = "docker/recognizer.Dockerfile"
 PLATFORM = "linux/amd64"
 IMAGE_TAG = "latest"  # moves with every push; the function is pinned to the digest, not the tag
 KEEP_IMAGES = 5
+# The Dockerfile's last two stages: `runtime` is the function without a face database (what
+# faceDatabase: live deploys: an image that never held a person, so removing one needs no rebuild);
+# `baked` is runtime plus the database file (the default, and what a plain `docker build` gives).
+TARGET_LIVE, TARGET_BAKED = "runtime", "baked"
 
 
 def face_db_build_arg(face_database: Path, context_dir: Path = PROJECT_DIR) -> str:
@@ -54,10 +58,11 @@ def face_db_build_arg(face_database: Path, context_dir: Path = PROJECT_DIR) -> s
 @dataclass
 class FaceRecognizerArgs:
     settings: settings_.StackSettings
-    face_db: str  # face_db_build_arg(settings.face_database)
+    face_db: str | None  # face_db_build_arg(settings.face_database); None when the database is live
     stage1_bucket_arn: pulumi.Input[str]
     output_bucket_arn: pulumi.Input[str]
     keep_images: int = KEEP_IMAGES
+    faces_bucket_arn: pulumi.Input[str] | None = None  # the live database's bucket
 
 
 class FaceRecognizer(parts_.FunctionComponent):
@@ -67,6 +72,8 @@ class FaceRecognizer(parts_.FunctionComponent):
         super().__init__("videoface:index:FaceRecognizer", name, None, opts)
         s, function = args.settings, args.settings.function(ROLE)
         child = pulumi.ResourceOptions(parent=self)
+        if (args.face_db is None) != s.live_database or (args.faces_bucket_arn is None) == s.live_database:
+            raise ConfigError("faceDatabase: live needs the faces bucket and no database file; a file, the reverse")
 
         self.repository = aws.ecr.Repository(
             f"{name}-repo",
@@ -95,7 +102,9 @@ class FaceRecognizer(parts_.FunctionComponent):
                 dockerfile=DOCKERFILE,
                 platform=PLATFORM,
                 # MODEL_PRECISION: the export stage makes the embedding graph the function will be told to run.
-                args={"FACE_DB": args.face_db, "MODEL_PRECISION": s.recognizer_precision},
+                target=TARGET_LIVE if args.face_db is None else TARGET_BAKED,
+                args={"MODEL_PRECISION": s.recognizer_precision}
+                | ({} if args.face_db is None else {"FACE_DB": args.face_db}),
             ),
             registry=docker.RegistryArgs(
                 server=self.repository.repository_url,
@@ -110,7 +119,11 @@ class FaceRecognizer(parts_.FunctionComponent):
             name,
             ROLE,
             s,
-            bucket_arns={topology.STAGE1: args.stage1_bucket_arn, topology.OUTPUT: args.output_bucket_arn},
+            bucket_arns={
+                topology.STAGE1: args.stage1_bucket_arn,
+                topology.OUTPUT: args.output_bucket_arn,
+                **({topology.FACES: args.faces_bucket_arn} if args.faces_bucket_arn is not None else {}),
+            },
         )
 
         self.function, self.invoke_config = parts_.lambda_function(

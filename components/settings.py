@@ -23,7 +23,18 @@ from typing import Any
 import yaml
 
 from components.project import PROJECT_DIR, PROJECT_FILE
-from components.topology import ARCHITECTURES, DIRECT_INVOCATION, FUNCTIONS, INPUT, OUTPUT, RECOGNIZER, SPLITTER, STAGE1
+from components.topology import (
+    ARCHITECTURES,
+    DIRECT_INVOCATION,
+    FACES,
+    FUNCTIONS,
+    INPUT,
+    LIVE_DATABASE,
+    OUTPUT,
+    RECOGNIZER,
+    SPLITTER,
+    STAGE1,
+)
 from face_recognition.config import PRECISIONS
 from pipeline_common.env import distance_or_off
 
@@ -57,6 +68,9 @@ MAX_MEMORY_MB = 10240  # Lambda's largest; each function's floor is in topology.
 
 _BUCKET_PREFIX = re.compile(r"^[a-z0-9][a-z0-9.-]{1,44}$")  # leaves room for "-stage-1"
 _FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Enough to catch a slip (a name without a domain, a stray space); AWS sends the address a
+# confirmation mail, which is the real check.
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class ConfigError(ValueError):
@@ -140,6 +154,13 @@ def existing_file(key: str, text: str, ctx: Context) -> Path:
     return path
 
 
+def face_database(key: str, text: str, ctx: Context) -> Path | str:
+    """A database file (baked into the image), or `live` (the stack's faces bucket)."""
+    if text == LIVE_DATABASE:
+        return LIVE_DATABASE
+    return existing_file(key, text, ctx)
+
+
 def retention(key: str, text: str, ctx: Context) -> int:
     days = integer(1, 3653)(key, text, ctx)
     if days not in LOG_RETENTION_DAYS:
@@ -153,6 +174,25 @@ def threshold(key: str, text: str, _: Context) -> float | None:
         return distance_or_off(text)
     except ValueError as error:
         raise ConfigError(f"{key}: {error}") from None
+
+
+def email_or_empty(key: str, text: str, _: Context) -> str:
+    if text and not _EMAIL.match(text):
+        raise ConfigError(f"{key}: {text!r} is not an email address (leave it empty for none)")
+    return text
+
+
+def minutes(lo: int, hi: int) -> Check:
+    """A period in seconds, a whole number of minutes from `lo` to `hi` seconds (CloudWatch
+    alarms on one-minute metrics take only those)."""
+
+    def check(key: str, text: str, ctx: Context) -> int:
+        seconds = integer(lo, hi)(key, text, ctx)
+        if seconds % 60:
+            raise ConfigError(f"{key}: {seconds} is not a multiple of 60 (allowed {lo}..{hi} in steps of 60)")
+        return seconds
+
+    return check
 
 
 def setting(key: str, check: Check, *, env: dict[str, str] | None = None) -> Any:
@@ -176,19 +216,39 @@ class FunctionSettings:
     ephemeral_storage_mb: int = setting("EphemeralStorage", integer(512, 10240))
     reserved_concurrency: int = setting("ReservedConcurrency", integer(-1, 1000))  # -1: unreserved
 
+    # Names AWS derives from the function's (the alarms, the dashboard and the local stack find them so)
+    @property
+    def dead_letter_queue_name(self) -> str:
+        return f"{self.name}-dlq"
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/lambda/{self.name}"
+
 
 @dataclass(frozen=True)
 class StackSettings:
     architecture: str = setting("architecture", one_of(ARCHITECTURES))
     name_prefix: str = setting("namePrefix", bucket_prefix)
     function_prefix: str = setting("functionPrefix", text_)
-    face_database: Path = setting("faceDatabase", existing_file)  # on the machine that deploys (or runs locally)
+    # A file on the machine that deploys (or runs locally), or topology.LIVE_DATABASE.
+    face_database: Path | str = setting("faceDatabase", face_database)
     log_retention_days: int = setting("logRetentionDays", retention)
     log_level: str = setting("logLevel", one_of(LOG_LEVELS), env={SPLITTER: "LOG_LEVEL", RECOGNIZER: "LOG_LEVEL"})
     max_retry_attempts: int = setting("maxRetryAttempts", integer(0, 2))
     max_event_age_s: int = setting("maxEventAgeSeconds", integer(60, 21600))
     # None: always the nearest name
     distance_threshold: float | None = setting("distanceThreshold", threshold, env={RECOGNIZER: "DISTANCE_THRESHOLD"})
+    # The alarms (components/alarms.py): who hears of them, over what period, at what thresholds
+    alarm_email: str = setting("alarmEmail", email_or_empty)  # "": no subscription
+    alarm_period_s: int = setting("alarmPeriodSeconds", minutes(60, 3600))
+    alarm_evaluation_periods: int = setting("alarmEvaluationPeriods", integer(1, 24))
+    alarm_errors_threshold: int = setting("alarmErrorsThreshold", integer(0, 1_000_000))
+    alarm_throttles_threshold: int = setting("alarmThrottlesThreshold", integer(0, 1_000_000))
+    alarm_duration_percent: int = setting("alarmDurationPercent", integer(1, 100))
+    # Live database only (topology's recognizer environment makes it FACE_DB_RELOAD_SECONDS then).
+    face_database_reload_s: int = setting("faceDatabaseReloadSeconds", integer(0, 3600))
+    face_database_history_days: int = setting("faceDatabaseHistoryDays", integer(1, 3650))  # live only
     # The embedding network's precision; the image build makes that graph (int8 behind its gate).
     recognizer_precision: str = setting("recognizerPrecision", one_of(PRECISIONS), env={RECOGNIZER: "MODEL_PRECISION"})
     functions: Mapping[str, FunctionSettings] = field(default_factory=dict)  # by role: a block each
@@ -225,6 +285,15 @@ class StackSettings:
     @property
     def direct_invocation(self) -> bool:
         return self.architecture == DIRECT_INVOCATION
+
+    @property
+    def live_database(self) -> bool:
+        """faceDatabase: live: the database is an object in the faces bucket, not a file in the image."""
+        return self.face_database == LIVE_DATABASE
+
+    @property
+    def faces_bucket(self) -> str | None:
+        return self.bucket(FACES) if self.live_database else None
 
     def environment_of(self, role: str) -> dict[str, str]:
         """The environment variables the settings give one function (topology.environment adds the rest)."""

@@ -25,6 +25,11 @@ if TYPE_CHECKING:
 # name is also the prefix of its settings block in Pulumi.yaml (splitterMemory, recognizerTimeout...).
 INPUT, STAGE1, OUTPUT = "input", "stage-1", "output"
 BUCKETS = (INPUT, STAGE1, OUTPUT)
+# faceDatabase: live. The stack then has a fourth bucket, `<namePrefix>-faces`, holding one object:
+# the face database, versioned; the recognizer reads it (and nothing else there), tools.enroll writes it.
+FACES = "faces"
+FACES_OBJECT = "face_db.pt"
+LIVE_DATABASE = "live"  # the faceDatabase value that selects it
 SPLITTER, RECOGNIZER = "splitter", "recognizer"
 
 EVENT_DRIVEN = "event-driven"
@@ -81,12 +86,33 @@ def _splitter_environment(s: StackSettings, where: Locations) -> dict[str, str]:
 
 
 def _recognizer_environment(s: StackSettings, where: Locations) -> dict[str, str]:
-    return {
+    env = {
         "OUTPUT_BUCKET": s.bucket(OUTPUT),
-        "FACE_DB_PATH": where.face_database,
         "MODEL_DIR": where.models,
         "MODEL_THREADS": str(model_threads(s.function(RECOGNIZER).memory_mb)),
     }
+    if s.live_database:  # the object its role may read (_recognizer_lookups), and how often to look
+        env.update(
+            FACE_DB_BUCKET=s.bucket(FACES),
+            FACE_DB_KEY=FACES_OBJECT,
+            FACE_DB_RELOAD_SECONDS=str(s.face_database_reload_s),
+        )
+    else:
+        env["FACE_DB_PATH"] = where.face_database
+    return env
+
+
+def _recognizer_lookups(s: StackSettings) -> tuple[tuple[str, str], ...]:
+    return ((FACES, FACES_OBJECT),) if s.live_database else ()
+
+
+def _no_lookups(s: StackSettings) -> tuple[tuple[str, str], ...]:
+    return ()
+
+
+def buckets(s: StackSettings) -> tuple[str, ...]:
+    """The stack's buckets: input, stage-1, output, and in live mode faces."""
+    return BUCKETS + ((FACES,) if s.live_database else ())
 
 
 @dataclass(frozen=True)
@@ -106,6 +132,14 @@ class Function:
     # (pipeline_common.limits: 8K), measured by `make bench` (bench/README.md), plus headroom.
     min_memory_mb: int
     invoked_by: str | None = None  # direct-invocation wiring: the function that invokes it
+    # The stages its one log line per object times (`ms`, pipeline_common.log.Laps; "total" besides),
+    # and which of them compute rather than wait on S3 or Lambda: the dashboard charts the stages,
+    # the cost plan (bench/plan.py) scales the computing ones with the CPU share a memory size buys.
+    stages: tuple[str, ...] = ()
+    cpu_stages: tuple[str, ...] = ()
+    # Single objects it reads by name besides the ones that invoke it, as (bucket, key): the live
+    # face database. IAM grants s3:GetObject on exactly these.
+    looks_up: Callable[[StackSettings], tuple[tuple[str, str], ...]] = _no_lookups
 
     @property
     def zip_name(self) -> str:
@@ -122,6 +156,8 @@ FUNCTIONS: dict[str, Function] = {
         writes=(STAGE1, FRAME_SUFFIX),
         derived_environment=_splitter_environment,
         min_memory_mb=768,  # ~555 MB with ffmpeg: an 8K video that needs ffmpeg's ordinary decode
+        stages=("download", "ffmpeg", "upload", "invoke"),
+        cpu_stages=("ffmpeg",),
     ),
     RECOGNIZER: Function(
         role=RECOGNIZER,
@@ -133,6 +169,9 @@ FUNCTIONS: dict[str, Function] = {
         derived_environment=_recognizer_environment,
         min_memory_mb=768,  # 607 MB: an 8K progressive JPEG (~300 MB of it models and database)
         invoked_by=SPLITTER,
+        stages=("database", "read", "decode", "detect", "embed", "match", "write"),
+        cpu_stages=("decode", "detect", "embed", "match"),
+        looks_up=_recognizer_lookups,
     ),
 }
 

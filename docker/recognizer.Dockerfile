@@ -1,15 +1,21 @@
-# The face-recognition function's container image (AWS Lambda, Python 3.12), in two stages:
+# syntax=docker/dockerfile:1
+# The face-recognition function's container image (AWS Lambda, Python 3.12), in three stages:
 #   export  - CPU-only PyTorch + facenet-pytorch download the vggface2 weights and export MTCNN and
 #             InceptionResnetV1 to ONNX (tools/export_models.py, which checks the export against
 #             PyTorch before writing it). With MODEL_PRECISION=int8 (the stack's recognizerPrecision)
 #             it also quantises the embedding network and refuses, failing the build, unless the
-#             int8 graph agrees with float32 on the gate's real faces (scikit-image's, from PyPI);
-#             this is the only place its accuracy is checked with the real weights;
-#   runtime - what Lambda runs: ONNX Runtime, NumPy, Pillow, the graphs, the database, the code.
+#             int8 graph agrees with float32 on the gate's real faces (scikit-image's, from PyPI,
+#             and the face database's people when FACE_DB is given); this is the only place its
+#             accuracy is checked with the real weights;
+#   runtime - what Lambda runs: ONNX Runtime, NumPy, Pillow, the graphs, the code, and no face
+#             database: faceDatabase: live builds this target (the function reads the database from
+#             the stack's faces bucket, so no image ever holds a person who may ask to be removed).
 #             No torch: its import alone was most of the cold start (bench/README.md).
+#   baked   - runtime plus the face database file: the default (faceDatabase: a file).
 #
 # Build context: the project root (the Pulumi component passes it, and FACE_DB relative to it):
 #   docker build -f docker/recognizer.Dockerfile --build-arg FACE_DB=data/face_db.pt --build-arg MODEL_PRECISION=fp32 .
+#   docker build -f docker/recognizer.Dockerfile --target runtime .      # faceDatabase: live
 # /.dockerignore keeps that context to what is copied below.
 #
 # Versions come only from requirements/*.txt. Python 3.12 because Lambda's 3.11 image is Amazon
@@ -52,23 +58,23 @@ COPY functions/face_recognition/ /build/face_recognition/
 COPY functions/pipeline_common/ /build/pipeline_common/
 COPY tools/__init__.py tools/weights.py tools/reference_models.py tools/export_models.py tools/quantize.py \
      tools/calibration.py tools/samples.py tools/ffmpeg.py tools/mtcnn_int8.json /build/tools/
-ARG FACE_DB=data/face_db.pt
-COPY ${FACE_DB} /build/face_db.pt
 ARG MODEL_PRECISION=fp32
-RUN cd /build && python -m tools.export_models --torch-home /build/torch --out /build/models \
-        --precision "$MODEL_PRECISION" --db /build/face_db.pt
+# FACE_DB (the baked target's database) is read through a bind mount of the build context, so it
+# never lands in a layer; a live database has none at build time (the gate then checks cosines only).
+ARG FACE_DB=
+RUN --mount=type=bind,target=/context \
+    cd /build && python -m tools.export_models --torch-home /build/torch --out /build/models \
+        --precision "$MODEL_PRECISION" ${FACE_DB:+--db "/context/$FACE_DB"}
 
 
-FROM public.ecr.aws/lambda/python:3.12
+FROM public.ecr.aws/lambda/python:3.12 AS runtime
 
 COPY requirements/recognizer.txt /tmp/requirements/
 RUN pip install --no-cache-dir -r /tmp/requirements/recognizer.txt \
  && rm -rf /tmp/requirements
 
-# The exported graphs (components/topology.py IMAGE_MODEL_DIR) and the face database (IMAGE_FACE_DB).
+# The exported graphs (components/topology.py IMAGE_MODEL_DIR).
 COPY --from=export /build/models/ /var/task/models/
-ARG FACE_DB=data/face_db.pt
-COPY ${FACE_DB} /var/task/face_db.pt
 
 # The function's code: its package and the helpers both functions share, at the task root.
 COPY functions/pipeline_common/ /var/task/pipeline_common/
@@ -77,3 +83,10 @@ COPY functions/face_recognition/ /var/task/face_recognition/
 RUN python -m compileall -q /var/task/pipeline_common /var/task/face_recognition
 
 CMD ["face_recognition.handler.handler"]
+
+
+# The default target: the runtime and the face database file (components/topology.py IMAGE_FACE_DB).
+FROM runtime AS baked
+
+ARG FACE_DB=data/face_db.pt
+COPY ${FACE_DB} /var/task/face_db.pt

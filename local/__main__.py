@@ -3,7 +3,8 @@
     python -m local demo                        # sample faces → database → videos through the stack
     python -m local run --videos DIR [--db FILE] [--stack Pulumi.dev.yaml] [--architecture A]
                         [--concurrency N] [--report out.json] [--torch-home DIR] [--expect course|FILE]
-    python -m local serve [--db FILE] ...       # keep a stack up; point the tools at it; Ctrl-C stops it
+    python -m local serve [--db FILE] [--outputs out/local/outputs.json] ...
+                                                # keep a stack up for any AWS client; Ctrl-C stops it
 
 Exit status of run and demo: what the verdict line says, 0 for `PASSED: yes` (every upload has
 exactly its frame and its result, each as --expect says when given) and 1 for `PASSED: NO`, the line
@@ -26,6 +27,7 @@ from components.topology import ARCHITECTURES
 from tools import cli, weights
 
 DEFAULT_LOGS = OUT_DIR / "local" / "logs"
+DEFAULT_OUTPUTS = OUT_DIR / "local" / "outputs.json"  # what `serve` writes: the stack's outputs for the tools
 DEMO_DIR = OUT_DIR / "demo"
 
 
@@ -54,7 +56,10 @@ def _stop_on_signals() -> None:
 
 def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--db", type=Path, help="face database ([embeddings, names]); default: the stack's faceDatabase"
+        "--db",
+        type=Path,
+        help="face database ([embeddings, names]), or `live` (a faces bucket that tools.enroll fills, "
+        "and the running recognizer reloads); default: the stack's faceDatabase",
     )
     parser.add_argument("--stack", type=Path, default=DEFAULT_STACK_FILE, help="stack file (default: Pulumi.dev.yaml)")
     parser.add_argument("--architecture", choices=ARCHITECTURES, help="override the stack file's wiring")
@@ -146,28 +151,42 @@ def serve(args) -> int:
     stack, _ = start_stack(args)
     with stack:
         s = stack.settings
+        outputs = stack.outputs()
+        args.outputs.parent.mkdir(parents=True, exist_ok=True)
+        written = json.dumps(outputs, indent=2) + "\n"
+        args.outputs.write_text(written, encoding="utf-8")
         info = {
             "pid": os.getpid(),
             "architecture": s.architecture,
             "endpoint_url": stack.endpoint_url,
-            "lambda_endpoint_url": stack.lambda_api.url,
-            "buckets": {"input": s.input_bucket, "stage-1": s.stage1_bucket, "output": s.output_bucket},
+            "outputs": str(args.outputs),
+            "buckets": stack.buckets,  # by topology name; `faces` too when the database is live
             "functions": {stack.function_name(r): n for r, n in stack.concurrency.items()},
             "dead_letter_queues": {f"{stack.function_name(r)}-dlq": url for r, url in stack.dead_letter_queues.items()},
             "logs": str(stack.log_dir),
+            "ports": stack.ports(),
             "environment": stack.client_environment(),
         }
         print(json.dumps(info), flush=True)
+        enrol = f"python -m tools.enroll FACES_DIR --outputs {args.outputs} ; " if s.live_database else ""
         print(
-            f"[local] serving; try: python -m tools.workload VIDEOS --endpoint-url {stack.endpoint_url} "
-            f"--name-prefix {s.name_prefix} ; Ctrl-C stops",
+            f"[local] serving on {stack.endpoint_url}; outputs in {args.outputs}; try: {enrol}"
+            f"python -m tools.workload VIDEOS --outputs {args.outputs} ; "
+            f"python -m tools.grade --outputs {args.outputs} --wait 120 ; Ctrl-C stops",
             file=sys.stderr,
             flush=True,
         )
-        # Short naps, not one long sleep: the kernel may hand Ctrl-C to any of the stack's threads,
-        # and Python raises KeyboardInterrupt only when the main thread next wakes up.
-        while True:
-            time.sleep(0.2)
+        try:
+            # Short naps, not one long sleep: the kernel may hand Ctrl-C to any of the stack's threads,
+            # and Python raises KeyboardInterrupt only when the main thread next wakes up.
+            while True:
+                time.sleep(0.2)
+        finally:  # a stopped stack's outputs would name an endpoint that is gone
+            try:
+                if args.outputs.read_text(encoding="utf-8") == written:  # still ours, not a newer stack's
+                    args.outputs.unlink()
+            except OSError:
+                pass
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,6 +204,13 @@ def main(argv: list[str] | None = None) -> int:
     add_run_arguments(p_demo)
     p_serve = commands.add_parser("serve", help="start a stack and keep it up until Ctrl-C")
     add_stack_arguments(p_serve)
+    p_serve.add_argument(
+        "--outputs",
+        type=Path,
+        default=DEFAULT_OUTPUTS,
+        help="write the stack's outputs here, as `pulumi stack output --json` would print them, for the tools' "
+        "--outputs (default: out/local/outputs.json)",
+    )
     args = parser.parse_args(argv)
     from local.stack import StackError
 

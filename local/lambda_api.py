@@ -1,7 +1,9 @@
-"""The part of Lambda's HTTP API a boto3 Lambda client needs for `invoke`, on loopback.
+"""Lambda's Invoke, for the stack's function runtimes, on loopback.
 
-The splitter's ordinary `boto3.client("lambda")` reaches this through AWS_ENDPOINT_URL_LAMBDA in
-direct-invocation wiring, so its code has no local special case. What it speaks
+Clients never call it directly: the stack's AWS endpoint (the moto server, local/moto_process.py)
+resolves the function in Lambda's control plane and hands every Invoke of a known function here,
+passing the answer back as it is. So the splitter's ordinary `boto3.client("lambda")` (direct-
+invocation wiring) and any other client reach it through the one endpoint. What it speaks
 (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html):
 
     POST /2015-03-31/functions/{FunctionName}/invocations[?Qualifier=...]
@@ -13,7 +15,7 @@ direct-invocation wiring, so its code has no local special case. What it speaks
     InvalidRequestContentException; payload over Lambda's limit → 413 RequestEntityTooLargeException.
 
 Requests are not signature-checked: only this machine can reach the port, and credentials are
-dummies.
+dummies. It also answers a request from boto3 pointed at it directly (the tests of the runtime do).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
 
-from local.runtime import FunctionError, FunctionRuntime
+from local.runtime import DEFAULT_ACCOUNT_ID, FunctionError, FunctionRuntime
 
 PATH_PREFIX = "/2015-03-31/functions/"
 PATH_SUFFIX = "/invocations"
@@ -138,7 +140,7 @@ class _Handler(BaseHTTPRequestHandler):
         name = function_name(unquote(path[len(PATH_PREFIX) : -len(PATH_SUFFIX)]))
         runtime = self.api.functions.get(name)
         if runtime is None:
-            arn = f"arn:aws:lambda:{self.api.region}:000000000000:function:{name}"
+            arn = f"arn:aws:lambda:{self.api.region}:{DEFAULT_ACCOUNT_ID}:function:{name}"
             return self._error(404, "ResourceNotFoundException", f"Function not found: {arn}")
         kind = self.headers.get("X-Amz-Invocation-Type") or "RequestResponse"
         if kind not in ("Event", "RequestResponse", "DryRun"):

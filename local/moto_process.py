@@ -1,16 +1,28 @@
-"""The stack's S3 and SQS: a moto server in a child process on a free loopback port.
+"""The stack's AWS endpoint: a moto server in a child process on a free loopback port, serving S3,
+SQS, IAM, Lambda's control plane, CloudWatch and CloudWatch Logs, with Lambda's Invoke handed to the
+stack's own function runtimes.
 
-Run by the stack as `python -I -m local.moto_process PARENT_PID`; prints {"host", "port"} as one JSON line
-on stdout once it listens, and serves until its stdin closes (the parent stopped or died) or the
-kernel kills it with the parent (procs.die_with_parent). A process of its own, rather than a thread
-of the stack, gives moto its own interpreter lock and its own state, so two stacks never share
-buckets.
+Run by the stack as `python -I -m local.moto_process PARENT_PID INVOKE_URL`; prints {"host", "port"}
+as one JSON line on stdout once it listens, and serves until its stdin closes (the parent stopped
+or died) or the kernel kills it with the parent (procs.die_with_parent). A process of its own,
+rather than a thread of the stack, gives moto its own interpreter lock and its own state, so two
+stacks never share buckets.
+
+moto is used as it is, except where it would answer differently from AWS for this stack; each
+patch below says what and why:
+- one_event_per_multipart_upload: S3 notifies once per completed multipart upload;
+- invoke_through: Invoke runs the function (moto's Lambda would need Docker for that);
+- logs_as_aws_filters_them: FilterLogEvents interleaves streams, honours logStreamNamePrefix and
+  logGroupIdentifier (what `aws logs tail` and newer SDKs send);
+- percentiles: CloudWatch's pNN statistics, which moto 5.2.5 does not compute.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import signal
 import sys
 
@@ -50,6 +62,189 @@ def one_event_per_multipart_upload() -> None:
     S3Backend.put_object = put_object  # type: ignore[method-assign]
 
 
+# What a client's Invoke request says that the stack's runtimes need (the rest is moto's business).
+_INVOKE_HEADERS = ("X-Amz-Invocation-Type", "X-Amz-Log-Type", "X-Amz-Client-Context")
+# What the runtimes' answer says that a Lambda client reads.
+_ANSWER_HEADERS = (
+    "content-type",
+    "x-amz-function-error",
+    "x-amz-executed-version",
+    "x-amzn-requestid",
+    "x-amzn-errortype",
+)
+
+
+def invoke_through(invoke_url: str) -> None:
+    """Answer Invoke (and the older InvokeAsync) by running the function on the stack's workers.
+
+    moto's own Invoke would start the function in a Docker container. Here moto still resolves the
+    function (a name, a partial or full ARN, a qualifier) and answers ResourceNotFoundException for
+    one it does not know, as Lambda does; a known function's request goes on to the stack's Invoke
+    handler (local/lambda_api.py, on loopback) and its answer comes back as it is: 202 for Event,
+    200 with the result or X-Amz-Function-Error, 400/413 for a bad payload. So one endpoint serves
+    every Lambda operation, and the Lambda control plane and Invoke agree on what exists.
+    """
+    import urllib.error
+    import urllib.request
+    from urllib.parse import quote, unquote
+
+    from moto.awslambda.responses import LambdaResponse
+
+    def forward(self, name: str, invocation_type: str | None = None):
+        qualifier = self.querystring.get("Qualifier", [None])[0]
+        function = self.backend.get_function(name, qualifier)  # ResourceNotFoundException (404) when unknown
+        body = self.body if isinstance(self.body, bytes) else (self.body or "").encode("utf-8")
+        headers = {"Content-Type": "application/json"}
+        for header in _INVOKE_HEADERS:
+            if self.headers.get(header):
+                headers[header] = self.headers[header]
+        if invocation_type:
+            headers["X-Amz-Invocation-Type"] = invocation_type
+        request = urllib.request.Request(
+            f"{invoke_url}/2015-03-31/functions/{quote(function.function_name)}/invocations",
+            data=body,
+            headers=headers,
+            method="POST",
+        )
+        try:
+            answer = urllib.request.urlopen(request, timeout=None)  # as long as the function takes
+        except urllib.error.HTTPError as error:  # 4xx/5xx: Lambda's error, passed on as it is
+            answer = error
+        with answer:
+            payload = answer.read()
+            reply = {k: v for k, v in answer.headers.items() if k.lower() in _ANSWER_HEADERS}
+            reply["status"] = str(answer.status)  # moto takes the status code from here
+        return answer.status, reply, payload
+
+    def invoke(self):
+        return forward(self, unquote(self.path.rsplit("/", 2)[-2]))
+
+    def invoke_async(self):
+        index = -3 if self.path.endswith("/") else -2
+        status, headers, _ = forward(self, unquote(self.path.rsplit("/", 3)[index]), "Event")
+        return status, headers, json.dumps({"Status": status})
+
+    # Deliberate monkeypatching of moto's responses, for the reason above.
+    LambdaResponse.invoke = invoke  # type: ignore[method-assign]
+    LambdaResponse.invoke_async = invoke_async  # type: ignore[method-assign]
+
+
+def logs_as_aws_filters_them() -> None:
+    """FilterLogEvents as CloudWatch Logs answers it, where moto 5.2.5 does not:
+
+    - events of all streams come interleaved by time (AWS ignores `interleaved` and always does so;
+      moto gives one stream after another unless asked);
+    - `logStreamNamePrefix` limits the streams (moto ignores it) and `logGroupIdentifier`, a
+      group's name or ARN, may stand for `logGroupName`.
+    """
+    from moto.logs.exceptions import InvalidParameterException, ResourceNotFoundException
+    from moto.logs.responses import LogsResponse
+
+    def filter_log_events(self) -> str:
+        group = self._get_param("logGroupName")
+        identifier = self._get_param("logGroupIdentifier")
+        if identifier and not group:  # arn:aws:logs:REGION:ACCOUNT:log-group:NAME[:*], or the name
+            group = identifier.split(":log-group:", 1)[-1].removesuffix(":*")
+        names = self._get_param("logStreamNames", [])
+        prefix = self._get_param("logStreamNamePrefix")
+        if names and prefix:
+            raise InvalidParameterException(msg="logStreamNames and logStreamNamePrefix are mutually exclusive")
+        if group not in self.logs_backend.groups:
+            raise ResourceNotFoundException("The specified log group does not exist.")
+        if prefix:
+            names = [n for n in self.logs_backend.groups[group].streams if n.startswith(prefix)]
+            if not names:
+                return json.dumps({"events": [], "searchedLogStreams": []})
+        events, next_token, searched = self.logs_backend.filter_log_events(
+            group,
+            names,
+            self._get_param("startTime"),
+            self._get_param("endTime"),
+            self._get_param("limit"),
+            self._get_param("nextToken"),
+            self._get_param("filterPattern"),
+            True,
+        )
+        return json.dumps({"events": events, "nextToken": next_token, "searchedLogStreams": searched})
+
+    LogsResponse.filter_log_events = filter_log_events  # type: ignore[method-assign]
+
+
+def percentile(values: list[float], p: float) -> float:
+    """The nearest-rank p-th percentile of raw values."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def percentiles() -> None:
+    """CloudWatch's percentile statistics (p50, p99, p99.9 ...) over raw values, which moto 5.2.5
+    does not compute (GetMetricData answered 500, GetMetricStatistics left ExtendedStatistics out).
+
+    The local stack sends its metrics as raw values (local/metrics.py), so every percentile of a
+    function's Duration is there to compute; a period holding only statistic sets has none, as on
+    CloudWatch.
+    """
+    from moto.cloudwatch.models import Statistics
+    from moto.cloudwatch.responses import CloudWatchResponse
+
+    pattern = re.compile(r"p(\d{1,2}(?:\.\d+)?|100)")
+    get_statistic, get_metric_statistics = Statistics.get_statistics_for_type, CloudWatchResponse.get_metric_statistics
+
+    def get_statistics_for_type(self, stat: str):
+        match = pattern.fullmatch(stat)
+        if match is None or not self.metric_single_values_list:
+            return get_statistic(self, stat)
+        return percentile(self.metric_single_values_list, float(match.group(1)))
+
+    def get_metric_statistics_with_percentiles(self):
+        result = get_metric_statistics(self)
+        wanted = [p for p in self._get_param("ExtendedStatistics", []) or [] if pattern.fullmatch(p)]
+        for datapoint in result.result["Datapoints"] if wanted else []:  # type: ignore[index]
+            values = datapoint.metric_single_values_list
+            if values:
+                datapoint.extended_statistics = {p: percentile(values, float(p[1:])) for p in wanted}
+        return result
+
+    Statistics.get_statistics_for_type = get_statistics_for_type  # type: ignore[method-assign]
+    CloudWatchResponse.get_metric_statistics = get_metric_statistics_with_percentiles  # type: ignore[method-assign]
+
+
+def atomic_conditional_writes(stripes: int = 64) -> None:
+    """Make moto's conditional writes atomic, as S3's are.
+
+    moto 5.2's PutObject and DeleteObject compare If-Match / If-None-Match with the stored object
+    and then write, on the request's own thread with nothing held in between: two writers that read
+    the same version can both pass the check, and the second silently replaces the first (measured:
+    8 writers with the same If-Match, two of them "won" in 2 of 5 rounds). S3 lets exactly one win
+    and answers the others 412 (or 409), which is what tools.enroll relies on never to lose a
+    concurrent enrolment. Here every write to a key (put, copy, delete) holds that key's lock from
+    its check to its write, so exactly one wins here too.
+    """
+    import functools
+    import threading
+
+    from moto.s3.responses import S3Response
+
+    if getattr(S3Response.put_object, "one_writer_per_key", False):
+        return  # already made atomic in this process
+    locks = [threading.Lock() for _ in range(stripes)]
+
+    def one_writer_per_key(method):
+        @functools.wraps(method)  # keeps moto's own as __wrapped__
+        def write(self, *args, **kwargs):
+            with locks[hash((self.bucket_name, self.parse_key_name())) % stripes]:
+                return method(self, *args, **kwargs)
+
+        write.one_writer_per_key = True  # type: ignore[attr-defined]
+        return write
+
+    # Deliberate monkeypatching of moto's request handlers, for the reason above.
+    S3Response.put_object = one_writer_per_key(S3Response.put_object)  # type: ignore[method-assign]
+    S3Response.copy_object = one_writer_per_key(S3Response.copy_object)  # type: ignore[method-assign]
+    S3Response.delete_object = one_writer_per_key(S3Response.delete_object)  # type: ignore[method-assign]
+
+
 def main() -> None:
     die_with_parent(int(sys.argv[1]))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the stack decides when we stop
@@ -57,6 +252,10 @@ def main() -> None:
     from moto.server import ThreadedMotoServer
 
     one_event_per_multipart_upload()
+    invoke_through(sys.argv[2])
+    logs_as_aws_filters_them()
+    percentiles()
+    atomic_conditional_writes()
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

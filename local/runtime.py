@@ -9,6 +9,12 @@ Lambda's on-failure destination message; events older than `max_event_age_s` go 
 Lambda waits about one, then two minutes between retries; locally the waits are `retry_delay_s`
 times the attempt number, which changes timing, not outcome.
 
+What Lambda publishes about a function goes where Lambda sends it, when the stack gives the runtime
+somewhere to send it: each environment's output (START/END/REPORT and the handler's own lines) to
+a log stream of its own (`logs`, local/logs.py) as well as the function's log file, and the
+invocation metrics (`metrics`, local/metrics.py): attempts, errors, durations, the concurrency
+reached, throttles, and for asynchronous events their age and what was dropped.
+
 A worker that times out is killed (Sandbox.Timedout) and one that dies mid-invocation is
 replaced (Runtime.ExitError); either way the next invocation in that slot is a cold start, with an
 empty /tmp of its own, as a new Lambda environment gets.
@@ -34,11 +40,17 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 from components.project import FUNCTIONS_DIR
 from local.procs import end_child, exit_status
 
+if TYPE_CHECKING:
+    from local.logs import LogGroup, LogStream
+    from local.metrics import FunctionMetrics
+
+# The account moto's server answers as (its STS GetCallerIdentity) unless told otherwise.
+DEFAULT_ACCOUNT_ID = "123456789012"
 INIT_GRACE_S = 120  # Lambda allows 10 s of init (more for images); a busy 2-core machine can be slower
 # How long stop() waits for a slot once its worker is ended; a slot still busy then is abandoned
 # (its worker killed from stop()) rather than waited for.
@@ -65,8 +77,17 @@ class FunctionSpec:
     max_retry_attempts: int
     max_event_age_s: int
     code_dir: str = str(FUNCTIONS_DIR)
-    log_file: Path | None = None  # the function's "CloudWatch log group"; None: discard
+    log_file: Path | None = None  # every environment's output, one file per function; None: not kept
     tmp_root: Path | None = None  # each environment gets its own /tmp below this
+    account_id: str = DEFAULT_ACCOUNT_ID
+    # Whether `concurrency` is the function's reserved concurrency, a limit AWS enforces (and counts
+    # in Throttles), rather than the local stack's stand-in for the account's shared pool.
+    reserved: bool = False
+
+    @property
+    def arn(self) -> str:
+        region = self.env.get("AWS_REGION", "us-east-1")
+        return f"arn:aws:lambda:{region}:{self.account_id}:function:{self.name}"
 
 
 class _Stats(TypedDict):
@@ -78,6 +99,8 @@ class _Stats(TypedDict):
     init_errors: int
     retries: int
     dead_lettered: int
+    destination_delivery_failures: int  # on-failure records the DLQ did not take
+    throttles: int  # arrivals beyond a reserved concurrency (see _arrive)
     durations_ms: list[float]
     init_ms: list[float]
     max_memory_used_mb: float
@@ -92,15 +115,17 @@ class Invocation:
     attempts: int = 0
     not_before: float = 0.0
     reply: queue.Queue | None = None  # RequestResponse: where the outcome goes
+    waiting: bool = False  # arrived, and no environment has taken it yet
 
 
 class _Worker:
     """The parent's handle on one execution environment."""
 
-    def __init__(self, proc: subprocess.Popen, to_worker, from_worker: int):
+    def __init__(self, proc: subprocess.Popen, to_worker, from_worker: int, output: threading.Thread | None = None):
         self.proc = proc
         self.to_worker = to_worker
         self.from_worker = from_worker
+        self.output = output  # the thread that copies the environment's output to its log stream
         self._buffer = b""
 
     @property
@@ -142,6 +167,14 @@ class _Worker:
                 closer()
             except OSError:
                 pass
+        if self.output is not None:  # its last lines: the pipe ends once the worker and its children are gone
+            self.output.join(timeout=5)
+
+
+def percentile(ordered: list[float], p: float) -> float:
+    """Nearest rank: the smallest of the ordered values with at least p% of them at or below it."""
+    rank = max(1, -(-len(ordered) * p // 100))  # ceil(n * p / 100)
+    return ordered[int(rank) - 1]
 
 
 class FunctionRuntime:
@@ -153,6 +186,8 @@ class FunctionRuntime:
         retry_delay_s: float = 0.5,
         log: Callable[[str], None] = lambda _: None,
         provisioned: bool = False,
+        metrics: FunctionMetrics | None = None,
+        logs: LogGroup | None = None,
     ):
         if spec.concurrency < 1:
             raise ValueError(f"{spec.name}: concurrency must be at least 1")
@@ -162,6 +197,8 @@ class FunctionRuntime:
         self.log = log
         # Like provisioned concurrency: every environment initialises at start, before any work.
         self.provisioned = provisioned
+        self.metrics = metrics
+        self.logs = logs
         self._ready = threading.Semaphore(0)
         self.pending: queue.Queue[Invocation] = queue.Queue()
         self.stats: _Stats = {
@@ -171,13 +208,17 @@ class FunctionRuntime:
             "init_errors": 0,
             "retries": 0,
             "dead_lettered": 0,
+            "destination_delivery_failures": 0,
+            "throttles": 0,
             "durations_ms": [],
             "init_ms": [],
             "max_memory_used_mb": 0.0,
         }
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._busy = 0
+        self._busy = 0  # slots holding an invocation, a retry waiting its turn included (idle())
+        self._executing = 0  # environments processing an event now, init included (ConcurrentExecutions)
+        self._arrived = 0  # invocations that arrived and wait for their first environment
         self.max_concurrency_seen = 0
         self._workers: dict[int, _Worker] = {}  # slot → live worker
         self._running: dict[int, Invocation] = {}  # slot → the invocation its worker is running
@@ -187,6 +228,7 @@ class FunctionRuntime:
             for i in range(spec.concurrency)
         ]
         self._log_fh = open(spec.log_file, "ab") if spec.log_file else None
+        self._log_lock = threading.Lock()  # environments' lines go to the one file whole
 
     # -- public -------------------------------------------------------------------------------
 
@@ -197,17 +239,36 @@ class FunctionRuntime:
     def invoke_async(self, event: dict) -> str:
         """InvocationType=Event: queue it and return its request id at once."""
         inv = Invocation(event, asynchronous=True)
-        self.pending.put(inv)
+        if self.metrics:
+            self.metrics.async_received()
+        self._arrive(inv)
         return inv.request_id
 
     def invoke_sync(self, event: dict) -> dict:
         """InvocationType=RequestResponse: the handler's result, or FunctionError."""
         reply: queue.Queue = queue.Queue(maxsize=1)
-        self.pending.put(Invocation(event, asynchronous=False, reply=reply))
+        self._arrive(Invocation(event, asynchronous=False, reply=reply))
         outcome = reply.get()
         if isinstance(outcome, FunctionError):
             raise outcome
         return outcome
+
+    def _arrive(self, inv: Invocation) -> None:
+        """Queue a new invocation. With a reserved concurrency, one that finds every environment busy,
+        or taken by invocations that arrived before it, is what Lambda throttles (a synchronous caller
+        gets 429, an asynchronous event goes back to Lambda's queue and is retried): it is counted in
+        Throttles once, and waits here for an environment. An unreserved function draws on the
+        account's pool (1,000 by default), which the local stack's few workers only stand in for:
+        waiting for one of them is not a throttle AWS would report."""
+        with self._lock:
+            throttled = self.spec.reserved and self._executing + self._arrived >= self.spec.concurrency
+            self._arrived += 1
+            inv.waiting = True
+            if throttled:
+                self.stats["throttles"] += 1
+        if throttled and self.metrics:
+            self.metrics.throttled()
+        self.pending.put(inv)
 
     def wait_provisioned(self, timeout_s: float) -> bool:
         """With `provisioned`, wait until every slot has tried to initialise its environment."""
@@ -258,7 +319,8 @@ class FunctionRuntime:
             else:
                 dropped.append(inv)
         if self._log_fh:
-            self._log_fh.close()
+            with self._log_lock:
+                self._log_fh.close()
         return {"interrupted": list(self.interrupted), "dropped": dropped}
 
     def summary(self) -> dict:
@@ -275,6 +337,7 @@ class FunctionRuntime:
             st["duration_ms"] = {
                 "n": len(durations),
                 "p50": round(durations[len(durations) // 2], 1),
+                "p95": round(percentile(durations, 95), 1),
                 "max": round(durations[-1], 1),
                 "mean": round(sum(durations) / len(durations), 1),
             }
@@ -295,7 +358,6 @@ class FunctionRuntime:
                     continue
                 with self._lock:
                     self._busy += 1
-                    self.max_concurrency_seen = max(self.max_concurrency_seen, self._busy)
                 try:
                     delay = inv.not_before - time.time()
                     if delay > 0:  # a retry waiting its turn: put it back and take other work
@@ -305,11 +367,24 @@ class FunctionRuntime:
                     if self._stopping.is_set():
                         self.pending.put(inv)  # stop() answers it
                         break
-                    if worker is None:
-                        worker = self._cold_start(index, inv)
+                    with self._lock:
+                        if inv.waiting:
+                            inv.waiting = False
+                            self._arrived -= 1
+                        self._executing += 1
+                        executing = self._executing
+                        self.max_concurrency_seen = max(self.max_concurrency_seen, executing)
+                    if self.metrics:
+                        self.metrics.concurrency(executing)
+                    try:
                         if worker is None:
-                            continue
-                    worker = self._run(index, worker, inv)
+                            worker = self._cold_start(index, inv)
+                            if worker is None:
+                                continue
+                        worker = self._run(index, worker, inv)
+                    finally:
+                        with self._lock:
+                            self._executing -= 1
                 finally:
                     with self._lock:
                         self._busy -= 1
@@ -326,7 +401,10 @@ class FunctionRuntime:
             self._interrupted(inv)
             return None
         # An init failure costs the invocation an attempt, as on Lambda; the next one starts afresh.
+        # CloudWatch counts it as an invocation that failed (the metric an operator alarms on).
         inv.attempts += 1
+        if self.metrics:
+            self.metrics.invocation(started=time.time(), error=True, duration_ms=None)
         self._failed(inv, FunctionError(hello["errorType"], hello["errorMessage"]))
         return None
 
@@ -341,9 +419,13 @@ class FunctionRuntime:
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True, exist_ok=True)
             env["TMPDIR"] = str(tmp)
+        stream = self.logs.new_stream() if self.logs is not None else None
+        if stream is not None:  # what Lambda tells the environment (and its context object) about its logs
+            env.update(AWS_LAMBDA_LOG_GROUP_NAME=stream.group.name, AWS_LAMBDA_LOG_STREAM_NAME=stream.name)
         to_r, to_w = os.pipe()
         from_r, from_w = os.pipe()
-        out = self._log_fh if self._log_fh is not None else subprocess.DEVNULL
+        # The environment's stdout and stderr: a pipe whose lines go to its log stream and the log file.
+        out_r, out_w = os.pipe() if (stream is not None or self._log_fh is not None) else (None, None)
         try:
             proc = subprocess.Popen(
                 [
@@ -360,16 +442,28 @@ class FunctionRuntime:
                 ],
                 env=env,
                 stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=out,
+                stdout=subprocess.DEVNULL if out_w is None else out_w,
+                stderr=subprocess.DEVNULL if out_w is None else out_w,
                 pass_fds=(to_r, from_w),
                 cwd=s.code_dir,
                 start_new_session=True,
             )  # its own session: a terminal's Ctrl-C reaches only us
+        except BaseException:
+            for fd in (to_w, from_r, out_r):
+                if fd is not None:
+                    os.close(fd)
+            raise
         finally:
-            os.close(to_r)
-            os.close(from_w)
-        worker = _Worker(proc, os.fdopen(to_w, "w", encoding="utf-8"), from_r)
+            for fd in (to_r, from_w, out_w):
+                if fd is not None:
+                    os.close(fd)
+        output = None
+        if out_r is not None:
+            output = threading.Thread(
+                target=self._copy_output, args=(out_r, stream), name=f"{s.name}-{index}-output", daemon=True
+            )
+            output.start()
+        worker = _Worker(proc, os.fdopen(to_w, "w", encoding="utf-8"), from_r, output)
         with self._lock:
             self._workers[index] = worker
             self.stats["cold_starts"] += 1
@@ -399,19 +493,42 @@ class FunctionRuntime:
         self.log(f"{s.name}: init failed: {hello['errorType']}: {hello['errorMessage']}")
         return None, hello
 
+    def _copy_output(self, fd: int, stream: LogStream | None) -> None:
+        """An environment's output, line by line, to the function's log file and the environment's
+        log stream, until the environment (and any child holding its output) is gone."""
+        with os.fdopen(fd, "rb") as pipe:
+            for raw in pipe:
+                if self._log_fh is not None:
+                    with self._log_lock:
+                        if not self._log_fh.closed:
+                            self._log_fh.write(raw)
+                            self._log_fh.flush()
+                if stream is not None:
+                    stream.write(raw.rstrip(b"\r\n").decode("utf-8", errors="replace"))
+
     def _run(self, index: int, worker: _Worker, inv: Invocation) -> _Worker | None:
         s = self.spec
-        if inv.asynchronous and time.time() - inv.received > s.max_event_age_s:
+        now = time.time()
+        if inv.asynchronous and now - inv.received > s.max_event_age_s:
             self._dead_letter(
                 inv, FunctionError("EventAgeExceeded", "maximum event age exceeded"), condition="EventAgeExceeded"
             )
             return worker
+        if inv.asynchronous and self.metrics:
+            self.metrics.async_age((now - inv.received) * 1000)
         inv.attempts += 1
         with self._lock:
             self.stats["invocations"] += 1
             self._running[index] = inv
         try:
-            worker.send({"request_id": inv.request_id, "event": inv.event, "timeout_ms": s.timeout_s * 1000})
+            worker.send(
+                {
+                    "request_id": inv.request_id,
+                    "event": inv.event,
+                    "timeout_ms": s.timeout_s * 1000,
+                    "function_arn": s.arn,
+                }
+            )
             answer = worker.receive(s.timeout_s)
         except (EOFError, BrokenPipeError, OSError):
             answer = {
@@ -438,6 +555,8 @@ class FunctionRuntime:
             if "duration_ms" in answer:
                 self.stats["durations_ms"].append(answer["duration_ms"])
             self.stats["max_memory_used_mb"] = max(self.stats["max_memory_used_mb"], answer.get("max_rss_mb") or 0.0)
+        if self.metrics:
+            self.metrics.invocation(started=now, error=answer["status"] != "ok", duration_ms=answer.get("duration_ms"))
         if answer["status"] == "ok":
             if inv.reply is not None:
                 inv.reply.put(answer["result"])
@@ -474,13 +593,14 @@ class FunctionRuntime:
     def _dead_letter(self, inv: Invocation, error: FunctionError, *, condition: str) -> None:
         with self._lock:
             self.stats["dead_lettered"] += 1
-        region = self.spec.env.get("AWS_REGION", "us-east-1")
+        if self.metrics:
+            self.metrics.dropped()
         record = {
             "version": "1.0",
             "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".000Z",
             "requestContext": {
                 "requestId": inv.request_id,
-                "functionArn": f"arn:aws:lambda:{region}:000000000000:function:{self.spec.name}:$LATEST",
+                "functionArn": f"{self.spec.arn}:$LATEST",
                 "condition": condition,
                 "approximateInvokeCount": inv.attempts,
             },
@@ -491,6 +611,10 @@ class FunctionRuntime:
         try:
             self.on_failure(record)
         except Exception as exc:
+            with self._lock:
+                self.stats["destination_delivery_failures"] += 1
+            if self.metrics:
+                self.metrics.delivery_failed()
             self.log(
                 f"{self.spec.name}: could not deliver request {inv.request_id} to its on-failure destination: {exc}"
             )

@@ -1,18 +1,30 @@
 """One run through a local stack: upload videos, wait until each has a result or has failed, and
 report what happened (the grader's table and checks, every object in every bucket, the dead-letter
-queues, what each function did)."""
+queues, what each function did, as its workers counted and as CloudWatch says)."""
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from components import topology
+from local import alarms
 from local.stack import LocalStack
 from pipeline_common import keys
-from pipeline_common.events import EventError, parse_s3_objects
-from tools.grade import Expectation, format_table, grade, latency_summary, snapshot
+from tools import dead_letters
+from tools.grade import (
+    Expectation,
+    add_cloudwatch,
+    add_dead_letters,
+    format_table,
+    grade,
+    latency_summary,
+    run_window,
+    snapshot,
+)
+from tools.target import Target
 from tools.workload import Buckets, upload_videos
 
 
@@ -27,24 +39,15 @@ class Outcome:
 
 def failed_videos(stack: LocalStack, videos: list[str]) -> dict[str, str]:
     """Videos whose own invocation, or whose frame's, ended in a dead-letter queue."""
-    by_key = {}
-    for video in videos:
-        by_key[(stack.settings.input_bucket, video)] = video
-        by_key[(stack.settings.stage1_bucket, keys.frame_key(video))] = video
+    s = stack.settings
+    records = [(f"{r['function']}-dlq", r) for r in stack.dead_letters()]
+    buckets = Buckets(s.input_bucket, s.stage1_bucket, s.output_bucket)
     failed = {}
-    for record in stack.dead_letters():
-        try:
-            objects = parse_s3_objects(record["requestPayload"])
-        except EventError:
-            continue
-        for obj in objects:
-            failed_video = by_key.get((obj.bucket, obj.key))
-            if failed_video is not None and failed_video not in failed:
-                error = record["responsePayload"]
-                failed[failed_video] = (
-                    f"{record['function']}-dlq after {record['requestContext']['approximateInvokeCount']} "
-                    f"attempts: {error['errorType']}"
-                )
+    for video, (queue, record) in dead_letters.match(records, buckets, videos).items():
+        failed[video] = (
+            f"{queue} after {record['requestContext']['approximateInvokeCount']} attempts: "
+            f"{record['responsePayload']['errorType']}"
+        )
     return failed
 
 
@@ -82,19 +85,27 @@ def run_videos(
     """Upload `files`, wait for every result or failure (at most `timeout_s`), and report."""
     s = stack.settings
     s3 = stack.client("s3")
+    before = alarms.snapshot(stack)  # the alarms judge this run's figures
     t0 = time.time()
     uploads = upload_videos(s3, s.input_bucket, files, rate=rate, prefix=prefix, progress=progress)
     uploaded = time.time()
     videos = [u.key for u in uploads if not u.error]
     deadline = time.monotonic() + timeout_s
     seen: dict[str, float] = {}  # key → when this loop first saw it (S3's LastModified is whole seconds)
-    while True:
-        state = outcome(stack, s3, videos, seen)
-        if not state.pending or time.monotonic() >= deadline:
-            break
-        time.sleep(0.1)
+    from tqdm import tqdm
+
+    # On a terminal only (disable=None): a pipe or a file gets no progress bar.
+    drawn = None if progress else True
+    with tqdm(total=len(videos), unit="video", desc="outcomes", file=sys.stderr, disable=drawn) as bar:
+        while True:
+            state = outcome(stack, s3, videos, seen)
+            bar.update(len(videos) - len(state.pending) - bar.n)
+            if not state.pending or time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
     finished = time.time()
     settled = stack.wait_idle(30)  # retries and duplicate deliveries finish before the snapshot
+    stack.flush_telemetry()  # CloudWatch has every data point of the run before it is read back
 
     buckets = Buckets(s.input_bucket, s.stage1_bucket, s.output_bucket, s.region)
     contents = snapshot(s3, buckets)
@@ -118,7 +129,7 @@ def run_videos(
     report["local"] = {
         "architecture": s.architecture,
         "functions": stack.summary(),
-        "face_database": str(s.face_database),
+        "face_database": f"s3://{s.faces_bucket}/{topology.FACES_OBJECT}" if s.live_database else str(s.face_database),
         "torch_home": str(stack.torch_home),
         "model_dir": str(stack.model_dir),
         "untrained_weights": untrained(stack.torch_home),
@@ -139,6 +150,17 @@ def run_videos(
     report["dead_letter_queues"] = {
         f"{stack.function_name(role)}-dlq": stack.read_dead_letter_queue(role) for role in topology.FUNCTIONS
     }
+    report["alarms"] = alarms.evaluate_run(stack, before)  # the deployed stack's alarms, on this run
+    # What tools.grade adds against any stack, read here as it reads it: through the stack's endpoint.
+    target = Target(
+        buckets,
+        {role: stack.function_name(role) for role in topology.FUNCTIONS},
+        dict(stack.dead_letter_queues),
+        stack.endpoint_url,
+        "the local stack",
+    )
+    add_cloudwatch(report, stack.client("cloudwatch"), target.functions, run_window(report, contents))
+    add_dead_letters(report, stack.client("sqs"), target)
     return report
 
 
@@ -149,7 +171,8 @@ def untrained(torch_home: Path) -> bool:
 
 
 def describe(report: dict) -> str:
-    """The grader's table plus what the local stack saw: wall time, each function, the DLQs."""
+    """The grader's table (with CloudWatch's figures and the dead-letter explanations) plus what the
+    local stack itself saw: wall time, each function's environments, retries and memory."""
     lines = [format_table(report), ""]
     local = report["local"]
     wall = local["wall_s"]
@@ -171,13 +194,6 @@ def describe(report: dict) -> str:
             f"concurrency {st['max_concurrency_seen']}/{st['concurrency']}, "
             f"max memory used {st['max_memory_used_mb']:.0f} of {st['memory_mb']} MB{over}"
         )
-    for queue, records in report["dead_letter_queues"].items():
-        lines.append(f"  {queue}: {len(records)} message(s)")
-        for r in records:
-            payload = r["responsePayload"]
-            lines.append(
-                f"    {r['requestContext']['condition']} after {r['requestContext']['approximateInvokeCount']} "
-                f"attempts: {payload['errorType']}: {payload['errorMessage']}"
-            )
-    lines.append(f"  function logs: {local['logs']}")
+    lines += alarms.describe(report["alarms"])
+    lines.append(f"  function logs: {local['logs']} (and /aws/lambda/<function> in CloudWatch Logs while it runs)")
     return "\n".join(lines)

@@ -12,7 +12,7 @@ and the environment the parent built. Messages are JSON lines on two inherited p
 stderr (its logs) stay free and go to the function's log file, with Lambda's START / END /
 REPORT lines around each invocation.
 
-parent → worker: {"request_id", "event", "timeout_ms"}
+parent → worker: {"request_id", "event", "timeout_ms", "function_arn"}
 worker → parent: {"status": "ready", "pid", "init_ms"} once, then per invocation
                  {"status": "ok", "result", "duration_ms", "max_rss_mb"} or
                  {"status": "error", "errorType", "errorMessage", "duration_ms", "max_rss_mb"};
@@ -36,14 +36,14 @@ from local.procs import die_with_parent
 class Context:
     """The parts of Lambda's context object a handler reads."""
 
-    def __init__(self, request_id: str, timeout_ms: int):
+    def __init__(self, request_id: str, timeout_ms: int, function_arn: str = ""):
         self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
         self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
-        region = os.environ.get("AWS_REGION", "us-east-1")
-        self.invoked_function_arn = f"arn:aws:lambda:{region}:000000000000:function:{self.function_name}"
-        self.log_group_name = f"/aws/lambda/{self.function_name}"
-        self.log_stream_name = f"local/{os.getpid()}"
+        self.invoked_function_arn = function_arn
+        # Where this environment's output goes (the stack says, as Lambda does, in these variables).
+        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME", f"/aws/lambda/{self.function_name}")
+        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME", f"local/{os.getpid()}")
         self.aws_request_id = request_id
         self._deadline = time.monotonic() + timeout_ms / 1000
 
@@ -109,7 +109,7 @@ def main(argv: list[str]) -> None:
         request = json.loads(line)
         request_id = request["request_id"]
         print(f"START RequestId: {request_id} Version: $LATEST", flush=True)
-        context = Context(request_id, request["timeout_ms"])
+        context = Context(request_id, request["timeout_ms"], request.get("function_arn", ""))
         start = time.perf_counter()
         try:
             result = fn(request["event"], context)

@@ -45,9 +45,13 @@ def _fake_aws_credentials():
 
 @pytest.fixture(scope="session")
 def moto_endpoint():
-    """A moto server on a free loopback port, shared by the session; yields its URL."""
+    """A moto server on a free loopback port, shared by the session; yields its URL. Its conditional
+    writes are atomic, as S3's are and the local stack's moto server's are (local/moto_process.py)."""
     from moto.server import ThreadedMotoServer
 
+    from local.moto_process import atomic_conditional_writes
+
+    atomic_conditional_writes()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

@@ -1,18 +1,29 @@
 """The course grader's checks, against any stack (AWS or local): bucket contents, each result,
-latency. Prints a table; `--json FILE` writes the full report.
+latency, what CloudWatch says each function did, and why any video has no result. Prints a table;
+`--json FILE` writes the full report.
 
-    python -m tools.grade --expect course [--stack Pulumi.dev.yaml] [--wait 300] [--json grade.json]
-    python -m tools.grade --expect expected.json --endpoint-url http://127.0.0.1:PORT
+    python -m tools.grade --expect course [--outputs FILE | --stack Pulumi.dev.yaml] [--wait 300] [--json grade.json]
+    python -m tools.grade --expect expected.json --outputs out/local/outputs.json      # a local stack
 
 What it checks, for every upload (every video in the input bucket, or the files of `--videos DIR`):
 - stage-1 holds exactly `<stem>.jpg` for each upload, and nothing else;
 - output holds exactly `<stem>.txt` for each upload, and nothing else;
-- each result (whitespace stripped) is the expected name: `--expect course` is the course's rule,
+- each result (whitespace stripped) is the expected name, and which face database version gave it
+  (the recognizer names it in the result's metadata); `--expect course` is the course's rule,
   ["Trump", "Biden", "Bean", "Depp", "Diesel", "Floki", "Freeman", "Obama"][NN % 8] for `..._NN`;
   `--expect FILE.json` maps a video's key, file name or stem to its name;
 - latency from S3's LastModified times: per video (upload → frame, upload → result) and end to
   end (first upload → last result; the course allows 300 s for 100 uploads). S3 keeps
   LastModified to the second, so on AWS each figure is good to about ±1 s.
+
+And tells the rest of the story, not judged: each function's CloudWatch figures from the first
+upload on (invocations, errors, throttles, average and maximum duration, maximum concurrency;
+tools/cloudwatch.py), and for every video without a result the dead-letter record that says why
+(tools/dead_letters.py), read from the queues the stack's outputs name.
+
+Exit status: 0 for `PASSED: yes`, 1 for `PASSED: NO (failed: ...)`; 2 for bad arguments or a stack
+that is not there, 3 when the endpoint cannot be reached, 4 when credentials are missing or
+refused (one line says which, no traceback). `--wait` shows its progress on a terminal only.
 """
 
 from __future__ import annotations
@@ -25,13 +36,17 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypedDict
 
+from components import topology
 from pipeline_common import keys
 from tools import cli
-from tools.workload import Buckets, add_target_arguments, resolve_buckets, s3_client
+from tools import cloudwatch as cw
+from tools import dead_letters as dl
+from tools.target import Target, aws_failure, preflight, resolve_target
+from tools.workload import Buckets, add_target_arguments
 
 COURSE_NAMES = ["Trump", "Biden", "Bean", "Depp", "Diesel", "Floki", "Freeman", "Obama"]
 COURSE_DEADLINE_S = 300
@@ -51,6 +66,7 @@ class VideoRow(TypedDict):
     result: str | None
     expected: str | None
     correct: bool | None  # None: nothing to judge (no expectation or no result)
+    face_db_version: str | None  # the database version that answered (from the result's metadata)
     frame_latency_s: float | None
     result_latency_s: float | None
     note: str
@@ -117,26 +133,143 @@ def snapshot(s3, buckets: Buckets) -> dict[str, list[dict]]:
     return {role: list_objects(s3, name) for role, name in buckets.as_dict().items()}
 
 
-def read_results(s3, bucket: str, result_keys: list[str]) -> dict[str, str]:
-    def read(key: str) -> tuple[str, str]:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        return key, body.decode("utf-8", errors="replace").strip()
+# The recognizer's result metadata naming the database version that answered
+# (face_recognition.service.VERSION_METADATA; boto3 gives metadata keys in lower case).
+VERSION_METADATA = "face-db-version"
+
+
+def read_results(s3, bucket: str, result_keys: list[str]) -> dict[str, tuple[str, str | None]]:
+    """Each result's text and the database version that gave it (None for a result written without one)."""
+
+    def read(key: str) -> tuple[str, tuple[str, str | None]]:
+        response = s3.get_object(Bucket=bucket, Key=key)
+        text = response["Body"].read().decode("utf-8", errors="replace").strip()
+        return key, (text, (response.get("Metadata") or {}).get(VERSION_METADATA))
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         return dict(pool.map(read, result_keys))
 
 
-def wait_for_results(s3, buckets: Buckets, uploads: list[str], timeout_s: float) -> bool:
-    """Poll the output bucket until every upload has its result, or time runs out."""
+def wait_for_results(s3, buckets: Buckets, uploads: list[str], timeout_s: float, *, progress: bool = True) -> bool:
+    """Poll the output bucket until every upload has its result, or time runs out; on a terminal a
+    progress bar counts the results (nothing is drawn when stderr is a pipe or a file)."""
+    from tqdm import tqdm
+
     wanted = {keys.result_key(keys.frame_key(k)) for k in uploads}
     deadline = time.monotonic() + timeout_s
+    # disable=None: tqdm draws only on a terminal.
+    drawn = None if progress else True
+    with tqdm(total=len(wanted), unit="result", desc="waiting", file=sys.stderr, disable=drawn) as bar:
+        while True:
+            present = {o["key"] for o in list_objects(s3, buckets.output)} & wanted
+            bar.update(len(present) - bar.n)
+            if len(present) == len(wanted):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(1.0)
+
+
+# -- the rest of the story: CloudWatch and the dead-letter queues --------------------------------
+
+
+def run_window(report: dict, contents: dict[str, list[dict]] | None = None) -> datetime | None:
+    """When the graded run began: its first upload's LastModified."""
+    uploads = {r["video"] for r in report["videos"]}
+    times = [_timestamp(o["last_modified"]) for o in (contents or {}).get("input", []) if o["key"] in uploads]
+    return datetime.fromtimestamp(min(times), UTC) if times else None
+
+
+def add_cloudwatch(report: dict, cloudwatch, functions: dict[str, str], since: datetime | None) -> None:
+    """report["cloudwatch"]: each function's figures from `since` (the first upload) until now."""
+    if since is None:
+        return
+    now = datetime.now(UTC)
+    figures = cw.function_figures(cloudwatch, list(functions.values()), since, now)
+    report["cloudwatch"] = {
+        "since": since.isoformat(),
+        "until": now.isoformat(),
+        "functions": {name: f.as_dict() for name, f in figures.items()},
+        "roles": dict(functions),
+    }
+
+
+def wait_for_figures(
+    report: dict, cloudwatch, functions: dict[str, str], since: datetime | None, timeout_s: float
+) -> None:
+    """CloudWatch lags a run (by up to a few minutes on AWS, seconds locally): wait until each
+    function has at least the invocations the buckets show (one per upload for the splitter, one
+    per frame for the recognizer), or time runs out."""
+    deadline = time.monotonic() + timeout_s
+    wanted = {topology.SPLITTER: report["uploads"], topology.RECOGNIZER: report["stage1"]["present"]}
     while True:
-        present = {o["key"] for o in list_objects(s3, buckets.output)}
-        if wanted <= present:
-            return True
+        add_cloudwatch(report, cloudwatch, functions, since)
+        got = report.get("cloudwatch", {}).get("functions", {})
+        counted = {role: got.get(name, {}).get("invocations", 0) for role, name in functions.items()}
+        if all(counted.get(role, 0) >= n for role, n in wanted.items()):
+            return
         if time.monotonic() >= deadline:
-            return False
-        time.sleep(1.0)
+            report.setdefault("cloudwatch", {})["incomplete"] = True
+            return
+        time.sleep(2.0)
+
+
+def add_dead_letters(report: dict, sqs, target: Target) -> None:
+    """report["dead_letters"]: each queue's records, and for every video without a result the
+    record that explains it (also in that video's note)."""
+    queues: dict[str, int] = {}
+    problems: list[str] = []
+    records: list[tuple[str, dict]] = []
+    for role, url in target.dead_letter_queues.items():
+        name = f"{target.functions[role]}-dlq"
+        try:
+            url = url or sqs.get_queue_url(QueueName=name)["QueueUrl"]
+            found = dl.peek(sqs, url)
+        except Exception as exc:  # a queue this stack does not have, or may not read: say so, go on
+            if aws_failure(exc) is not None:
+                raise
+            problems.append(f"{name}: {exc}")
+            continue
+        queues[dl.queue_name(url)] = len(found)
+        records.extend((dl.queue_name(url), r) for r in found)
+    without = [r["video"] for r in report["videos"] if r["result"] is None]
+    explained = dl.match(records, target.buckets, without) if without else {}
+    for row in report["videos"]:
+        if row["video"] in explained and not row["note"]:
+            row["note"] = "dead-lettered: " + dl.explain(*explained[row["video"]], message=False)
+    report["dead_letters"] = {
+        "queues": queues,
+        "videos": {video: dl.explain(*found) for video, found in explained.items()},
+        "unexplained": [v for v in without if v not in explained],
+        "problems": problems,
+    }
+
+
+def story_lines(report: dict) -> list[str]:
+    """CloudWatch's figures and the dead-letter explanations, for people."""
+    lines = []
+    figures = report.get("cloudwatch")
+    if figures and figures.get("functions"):
+        lines.append(
+            f"CloudWatch, {figures['since'][:19]} to {figures['until'][:19]} UTC"
+            + (" (still incomplete: CloudWatch lags the run)" if figures.get("incomplete") else "")
+            + ":"
+        )
+        for name, f in figures["functions"].items():
+            lines.append("  " + cw.describe(name, cw.FunctionFigures(**f)))
+    dead = report.get("dead_letters")
+    if dead:
+        lines.append(
+            "dead-letter queues: "
+            + (", ".join(f"{q} {n} message(s)" for q, n in dead["queues"].items()) or "none readable")
+        )
+        for video, why in dead["videos"].items():
+            lines.append(f"  {video}: {why}")
+        for video in dead["unexplained"]:
+            lines.append(f"  {video}: no result and no dead-letter record (still running, or lost)")
+        for problem in dead["problems"]:
+            lines.append(f"  could not read {problem}")
+    return lines
 
 
 # -- grading -----------------------------------------------------------------------------------------
@@ -190,7 +323,7 @@ def grade(
         framed = _when(by_role["stage-1"].get(frame, {}).get("last_modified"))
         done = _when(by_role["output"].get(result, {}).get("last_modified"))
         expected = expect(video) if expect else None
-        got = texts.get(result)
+        got, version = texts.get(result, (None, None))
         rows.append(
             {
                 "video": video,
@@ -201,6 +334,7 @@ def grade(
                 "result": got,
                 "expected": expected,
                 "correct": None if expected is None or got is None else got == expected,
+                "face_db_version": version,
                 "frame_latency_s": round(framed - uploaded, 3) if framed and uploaded else None,
                 "result_latency_s": round(done - uploaded, 3) if done and uploaded else None,
                 "note": "",
@@ -256,7 +390,7 @@ def latency_summary(seconds: list[float]) -> dict | None:
 
 def format_table(report: dict) -> str:
     """The per-video table and a summary, for people."""
-    headers = ["video", "frame", "result", "expected", "ok", "frame s", "result s"]
+    headers = ["video", "frame", "result", "expected", "ok", "frame s", "result s", "database"]
     notes = any(r.get("note") for r in report["videos"])
     if notes:
         headers.append("note")
@@ -280,6 +414,7 @@ def format_table(report: dict) -> str:
             mark(r["correct"]),
             num(r.get(frame_col)),
             num(r.get(result_col)),
+            r.get("face_db_version") or "-",
         ]
         if notes:
             row.append(r.get("note", ""))
@@ -310,6 +445,13 @@ def format_table(report: dict) -> str:
         lines.append(f"results as expected: {mark(c['results_correct'])} ({report['correct']}/{report['judged']})")
     else:
         lines.append("results as expected: - (no expectation given)")
+    answered: dict[str, int] = {}
+    for r in report["videos"]:
+        if r["result"] is not None:
+            version = r.get("face_db_version") or "(not named)"
+            answered[version] = answered.get(version, 0) + 1
+    if answered:
+        lines.append("face database versions that answered: " + ", ".join(f"{v} ({n})" for v, n in answered.items()))
     for figures in ([observed] if observed else []) + [lat]:
         per = figures["per_video"]
         lines.append(
@@ -317,6 +459,7 @@ def format_table(report: dict) -> str:
             + (f"; per video p50 {per['p50']:.2f} s, max {per['max']:.2f} s" if per else "")
             + f"  [{figures['source']}]"
         )
+    lines.extend(story_lines(report))
     lines.append(verdict(report))
     return "\n".join(lines)
 
@@ -353,11 +496,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prefix", default="", help="key prefix the videos were uploaded under")
     parser.add_argument("--wait", type=float, default=0, help="seconds to wait for every result first")
     parser.add_argument("--json", type=Path, help="write the full report here")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar while waiting")
     add_target_arguments(parser)
     args = parser.parse_args(argv)
     try:
         expect = load_expectation(args.expect)
-        buckets = resolve_buckets(args)
+        target = resolve_target(args)
         uploads = None
         if args.videos:
             from tools.workload import video_files
@@ -366,7 +510,27 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         print(f"grade: {exc}", file=sys.stderr)
         return 2
-    s3 = s3_client(args.endpoint_url, buckets.region)
+    try:
+        report = run(target, args, expect, uploads)
+    except Exception as exc:
+        failure = aws_failure(exc, target)
+        if failure is None:
+            raise
+        print(f"grade: {failure[0]}", file=sys.stderr)
+        return failure[1]
+    print(format_table(report))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")
+        print(f"report: {args.json}")
+    return 0 if report["passed"] else 1
+
+
+def run(target: Target, args, expect: Expectation | None, uploads: list[str] | None) -> dict:
+    preflight(target)
+    buckets = target.buckets
+    s3 = target.client("s3")
+    started = time.monotonic()
     if args.wait:
         if uploads is None:
             uploads = sorted(
@@ -374,14 +538,18 @@ def main(argv: list[str] | None = None) -> int:
                 for o in list_objects(s3, buckets.input)
                 if o["key"].startswith(args.prefix) and keys.is_video(o["key"])
             )
-        wait_for_results(s3, buckets, uploads, args.wait)
-    report = grade(s3, buckets, expect=expect, uploads=uploads, prefix=args.prefix)
-    print(format_table(report))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")
-        print(f"report: {args.json}")
-    return 0 if report["passed"] else 1
+        wait_for_results(s3, buckets, uploads, args.wait, progress=not args.no_progress)
+    contents = snapshot(s3, buckets)
+    report = grade(s3, buckets, expect=expect, uploads=uploads, contents=contents, prefix=args.prefix)
+    since = run_window(report, contents)
+    cloudwatch = target.client("cloudwatch")
+    if args.wait:
+        left = max(0.0, args.wait - (time.monotonic() - started))
+        wait_for_figures(report, cloudwatch, target.functions, since, left)
+    else:
+        add_cloudwatch(report, cloudwatch, target.functions, since)
+    add_dead_letters(report, target.client("sqs"), target)
+    return report
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@
     python -m tools.workload VIDEOS_DIR --endpoint-url http://127.0.0.1:PORT   # a local stack
 
 Works against AWS or the local stack alike: ordinary boto3, credentials and region from the usual
-places, `--endpoint-url` (or AWS_ENDPOINT_URL) for anything that is not AWS. Bucket names come
-from the stack file (`<namePrefix>-input`) unless given. Each file's key is its name (plus
+places, `--endpoint-url` (or AWS_ENDPOINT_URL) for anything that is not AWS. The bucket comes from
+the stack's outputs (`--outputs FILE`, or `pulumi stack output`) or the stack file
+(`<namePrefix>-input`) unless given (tools/target.py). Each file's key is its name (plus
 `--prefix`); only files with a video suffix the pipeline accepts are sent. A failed upload is
 reported by name at the end and the others still go.
 
@@ -24,7 +25,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from components.project import DEFAULT_STACK_FILE
 from pipeline_common import keys
 from tools import cli
 
@@ -35,6 +35,7 @@ class Buckets:
     stage1: str
     output: str
     region: str | None = None
+    faces: str | None = None  # the live face database's bucket (tools.enroll); not one grade checks
 
     def as_dict(self) -> dict:
         return {"input": self.input, "stage-1": self.stage1, "output": self.output}
@@ -53,17 +54,22 @@ class Upload:
 
 
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("which stack (AWS or local)")
+    from tools.target import add_outputs_argument
+
+    g = parser.add_argument_group("which stack (AWS or local; tools/README.md, Which stack)")
+    add_outputs_argument(g)
     g.add_argument(
         "--stack",
         type=Path,
         default=None,
-        help="Pulumi stack file whose namePrefix names the buckets (default: Pulumi.dev.yaml)",
+        help="Pulumi stack file whose namePrefix names the buckets (default: `pulumi stack output` when a "
+        "stack is selected, else Pulumi.dev.yaml)",
     )
     g.add_argument("--name-prefix", help="bucket prefix: <prefix>-input, <prefix>-stage-1, <prefix>-output")
     g.add_argument("--input-bucket")
     g.add_argument("--stage1-bucket")
     g.add_argument("--output-bucket")
+    g.add_argument("--faces-bucket", help="the live face database's bucket (default: <prefix>-faces)")
     g.add_argument(
         "--endpoint-url",
         help="S3 endpoint for a non-AWS stack, e.g. the local stack's (default: AWS, or $AWS_ENDPOINT_URL)",
@@ -72,33 +78,10 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def resolve_buckets(args: argparse.Namespace) -> Buckets:
-    """Explicit bucket flags win, then --name-prefix, then the stack file."""
-    prefix, region = args.name_prefix, args.region
-    needs_stack = prefix is None and not (args.input_bucket and args.stage1_bucket and args.output_bucket)
-    if needs_stack or (args.stack is not None and region is None):
-        from components.settings import load_stack_file
+    """Explicit bucket flags win, then --name-prefix, then the stack's outputs or stack file."""
+    from tools.target import resolve_target
 
-        settings = load_stack_file(args.stack or DEFAULT_STACK_FILE, check_files=False)
-        prefix = prefix or settings.name_prefix
-        region = region or settings.region
-    return Buckets(
-        input=args.input_bucket or f"{prefix}-input",
-        stage1=args.stage1_bucket or f"{prefix}-stage-1",
-        output=args.output_bucket or f"{prefix}-output",
-        region=region,
-    )
-
-
-def s3_client(endpoint_url: str | None = None, region: str | None = None):
-    import boto3
-    from botocore.config import Config
-
-    return boto3.session.Session().client(
-        "s3",
-        endpoint_url=endpoint_url,
-        region_name=region,
-        config=Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=32),
-    )
+    return resolve_target(args).buckets
 
 
 # -- uploading ---------------------------------------------------------------------------------------
@@ -136,7 +119,10 @@ def upload_videos(
 
     uploads = [Upload(Path(f), prefix + Path(f).name) for f in files]
     lock = threading.Lock()
-    bar = tqdm(total=len(uploads), unit="video", desc=f"upload → {bucket}", disable=not progress, file=sys.stderr)
+    # disable=None: drawn on a terminal only; a pipe or a file gets no progress bar.
+    bar = tqdm(
+        total=len(uploads), unit="video", desc=f"upload → {bucket}", disable=None if progress else True, file=sys.stderr
+    )
 
     def send(upload: Upload) -> None:
         upload.started = time.time()
@@ -180,13 +166,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rate is not None and args.rate <= 0:
         parser.error("--rate must be positive")
+    from tools.target import aws_failure, preflight, resolve_target
+
     try:
         files = video_files(args.videos)
-        buckets = resolve_buckets(args)
+        target = resolve_target(args)
     except Exception as exc:
         print(f"workload: {exc}", file=sys.stderr)
         return 2
-    s3 = s3_client(args.endpoint_url, buckets.region)
+    buckets = target.buckets
+    try:
+        preflight(target)
+    except Exception as exc:
+        failure = aws_failure(exc, target)
+        if failure is None:
+            raise
+        print(f"workload: {failure[0]}", file=sys.stderr)
+        return failure[1]
+    s3 = target.client("s3")
     uploads = upload_videos(
         s3,
         buckets.input,

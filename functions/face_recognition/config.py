@@ -3,10 +3,15 @@
 components/topology.py `environment` decides what these variables hold; this module only
 reads and validates them, so a bad deployment fails at start-up with a message naming the variable
 instead of failing mid-request.
+
+The face database is either a file (FACE_DB_PATH: baked into the image) or live (FACE_DB_BUCKET and
+FACE_DB_KEY: the stack's faces bucket, checked for a new version at most every
+FACE_DB_RELOAD_SECONDS); exactly one of the two is set.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,6 +20,20 @@ from pathlib import Path
 from pipeline_common.env import ConfigError, Env
 
 MAX_THREADS = 64
+MAX_RELOAD_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class LiveDatabaseConfig:
+    bucket: str
+    key: str
+    reload_s: float  # at most this long between a new version's upload and its first use; 0: every frame
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
 # The embedding network's precision (MODEL_PRECISION, from the stack's recognizerPrecision): the image
 # holds the graph of that precision (tools/export_models.py; int8 only after its agreement gate).
 PRECISIONS = ("fp32", "int8")
@@ -23,27 +42,60 @@ PRECISIONS = ("fp32", "int8")
 @dataclass(frozen=True)
 class RecognizerConfig:
     output_bucket: str
-    face_db_path: Path
+    face_db_path: Path | None  # the database file; None when the database is live
     model_dir: Path  # the exported graphs (tools/export_models.py)
     threads: int | None  # None: ONNX Runtime's default (one per visible core)
     distance_threshold: float | None  # None: always report the nearest name
     log_level: str = "INFO"
+    live_database: LiveDatabaseConfig | None = None  # set exactly when face_db_path is None
     precision: str = "fp32"  # the embedding network's: PRECISIONS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> RecognizerConfig:
         env = Env(environ)
+        live = _live_database(env)
         return cls(
             output_bucket=env.bucket("OUTPUT_BUCKET", receives="<stem>.txt results"),
-            face_db_path=env.existing_path("FACE_DB_PATH", names="the face database file ([embeddings, names])"),
+            face_db_path=None
+            if live
+            else env.existing_path(
+                "FACE_DB_PATH", names="the face database file ([embeddings, names]; or FACE_DB_BUCKET, for a live one)"
+            ),
             model_dir=env.existing_path(
                 "MODEL_DIR", directory=True, names="the folder of exported models (tools/export_models.py)"
             ),
             threads=_threads(env),
             distance_threshold=env.distance_or_off("DISTANCE_THRESHOLD"),
             log_level=env.log_level(),
+            live_database=live,
             precision=_precision(env),
         )
+
+
+def _live_database(env: Env) -> LiveDatabaseConfig | None:
+    if not env.get("FACE_DB_BUCKET"):
+        for name in ("FACE_DB_KEY", "FACE_DB_RELOAD_SECONDS"):
+            if env.get(name):
+                raise ConfigError(f"{name} is set but FACE_DB_BUCKET is not: a live face database needs its bucket")
+        return None
+    if env.get("FACE_DB_PATH"):
+        raise ConfigError(
+            "FACE_DB_PATH and FACE_DB_BUCKET are both set: the face database is either a file or live, not both"
+        )
+    bucket = env.bucket("FACE_DB_BUCKET", receives="the live face database")
+    key = env.get("FACE_DB_KEY")
+    if not key:
+        raise ConfigError("FACE_DB_KEY is not set: it names the live face database's object in FACE_DB_BUCKET")
+    raw = env.get("FACE_DB_RELOAD_SECONDS")
+    if not raw:
+        raise ConfigError("FACE_DB_RELOAD_SECONDS is not set: how often to look for a new version of the database")
+    try:
+        reload_s = float(raw)
+    except ValueError:
+        raise ConfigError(f"FACE_DB_RELOAD_SECONDS={raw!r} is not a number of seconds") from None
+    if not (math.isfinite(reload_s) and 0 <= reload_s <= MAX_RELOAD_SECONDS):
+        raise ConfigError(f"FACE_DB_RELOAD_SECONDS={raw} is outside 0..{MAX_RELOAD_SECONDS}")
+    return LiveDatabaseConfig(bucket, key, reload_s)
 
 
 def _precision(env: Env) -> str:

@@ -10,6 +10,7 @@ first entry, like its `dist_list.index(min(dist_list))`, so a course database gi
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,14 +39,30 @@ class FaceDatabase:
     def load(cls, path: str | Path) -> FaceDatabase:
         path = Path(path)
         try:
-            data = torchfile.load(path)
+            blob = path.read_bytes()
         except OSError as exc:
             raise FaceDatabaseError(f"face database {path}: cannot read it ({exc.strerror or exc})") from None
+        return cls.from_bytes(blob, source=str(path))
+
+    @classmethod
+    def from_bytes(cls, blob: bytes, *, source: str) -> FaceDatabase:
+        """A database from a torch.save file's bytes (a file's, or an S3 object's); `source` names it."""
+        try:
+            data = torchfile.loads(blob)
         except torchfile.TorchFileError as exc:
-            raise FaceDatabaseError(f"face database {path}: {exc}") from None
+            raise FaceDatabaseError(f"face database {source}: {exc}") from None
         if not (isinstance(data, (list, tuple)) and len(data) == 2):
-            raise FaceDatabaseError(f"face database {path}: expected [embeddings, names], got {type(data).__name__}")
-        return cls.from_entries(data[0], data[1], source=str(path))
+            raise FaceDatabaseError(f"face database {source}: expected [embeddings, names], got {type(data).__name__}")
+        return cls.from_entries(data[0], data[1], source=source)
+
+    def fingerprint(self) -> str:
+        """A short digest of the names and embeddings: the same people and vectors give the same
+        string, whichever file or object they came from (what a baked-in database's version is)."""
+        digest = hashlib.sha256()
+        digest.update("\n".join(self.names).encode("utf-8"))
+        digest.update(b"\0")
+        digest.update(self.embeddings.astype("<f4", copy=False).tobytes())
+        return f"sha256-{digest.hexdigest()[:12]}"
 
     @classmethod
     def from_entries(

@@ -82,18 +82,30 @@ def _reason(exc: Exception) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
+def check_names(database: FaceDatabase, source: str = "face database") -> FaceDatabase:
+    """`database`, unless it names a person with a sentinel; FaceDatabaseError naming `source` then."""
+    clash = sorted(set(database.names) & set(SENTINELS))
+    if clash:
+        raise FaceDatabaseError(
+            f"{source}: {', '.join(clash)} is reserved for results that are not a person and cannot be a name"
+        )
+    return database
+
+
 class Recognizer(Generic[Models]):
-    def __init__(self, models: Models, database: FaceDatabase, distance_threshold: float | None = None):
-        clash = sorted(set(database.names) & set(SENTINELS))
-        if clash:
-            raise FaceDatabaseError(
-                f"face database: {', '.join(clash)} is reserved for results that are not a person and cannot be a name"
-            )
+    """The models and the rule that turns a distance into a name. The database it searches is the
+    one it was made with, or the one each call passes (a live database changes while it runs:
+    face_recognition.databases)."""
+
+    def __init__(self, models: Models, database: FaceDatabase | None = None, distance_threshold: float | None = None):
         self.models = models
-        self.database = database
+        self.database = None if database is None else check_names(database)
         self.distance_threshold = distance_threshold
 
-    def recognise(self, image: Image.Image) -> Recognition:
+    def recognise(self, image: Image.Image, database: FaceDatabase | None = None) -> Recognition:
+        database = database if database is not None else self.database
+        if database is None:
+            raise FaceDatabaseError("no face database to search")  # a caller's mistake: start() always has one
         laps = Laps()
         face = self.models.find_face(image)
         laps.lap("detect")
@@ -101,16 +113,16 @@ class Recognizer(Generic[Models]):
             return Recognition(NO_FACE, None, 0, None, laps.stages)
         embedding = self.models.embed_face(face)
         laps.lap("embed")
-        name, distance = self.database.nearest(embedding)
+        name, distance = database.nearest(embedding)
         if self.distance_threshold is not None and distance > self.distance_threshold:
             name = UNKNOWN
         laps.lap("match")
         return Recognition(name, distance, face.faces, face.box, laps.stages)
 
-    def recognise_bytes(self, data: bytes, source: str) -> Recognition:
+    def recognise_bytes(self, data: bytes, source: str, database: FaceDatabase | None = None) -> Recognition:
         laps = Laps()
         image = decode_frame(data, source)
         laps.lap("decode")
-        result = self.recognise(image)
+        result = self.recognise(image, database)
         result.timings_ms.update(laps.stages)
         return result

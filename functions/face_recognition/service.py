@@ -9,6 +9,10 @@ result object with the same bytes. A frame that cannot be read or decoded, or th
 pipeline's frame limits (pipeline_common.limits: refused from its length and its header, before it
 is buffered or decoded), writes nothing and raises an error naming s3://bucket/key; the other
 frames of the same event are still processed.
+
+Each result says which face database answered: its version (face_recognition.databases) is in the
+log line and in the result object's metadata (`x-amz-meta-face-db-version`), which tools.grade and
+`local run` show.
 """
 
 from __future__ import annotations
@@ -19,10 +23,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from face_recognition.config import ConfigError, RecognizerConfig
+from face_recognition.databases import FixedDatabase, LiveDatabase, NoDatabase
 from face_recognition.facedb import FaceDatabase, FaceDatabaseError
 from face_recognition.faces import ModelError
 from face_recognition.onnx_models import OnnxFaceModels
-from face_recognition.recognizer import FrameTooLarge, Recognizer
+from face_recognition.recognizer import FrameTooLarge, Recognizer, check_names
 from pipeline_common import aws, limits
 from pipeline_common.events import S3Object, process_each
 from pipeline_common.keys import result_key
@@ -30,6 +35,8 @@ from pipeline_common.log import Laps, fields, get_logger, log_startup_failure, r
 
 SERVICE = "face-recognition"
 RESULT_CONTENT_TYPE = "text/plain; charset=utf-8"
+# The result object's metadata key naming the database version that answered (x-amz-meta-face-db-version).
+VERSION_METADATA = "face-db-version"
 
 
 class StartupError(RuntimeError):
@@ -41,11 +48,25 @@ class RecognitionError(RuntimeError):
 
 
 class RecognitionService:
-    def __init__(self, recognizer: Recognizer, output_bucket: str, *, s3=None, logger: logging.Logger | None = None):
+    def __init__(
+        self,
+        recognizer: Recognizer,
+        output_bucket: str,
+        *,
+        s3=None,
+        logger: logging.Logger | None = None,
+        faces: FixedDatabase | LiveDatabase | None = None,
+    ):
+        """`faces` is where each frame's database comes from; by default the recognizer's own, fixed."""
         self.recognizer = recognizer
         self.output_bucket = output_bucket
         self.s3 = s3 if s3 is not None else aws.client("s3")
         self.log = logger or get_logger(SERVICE)
+        if faces is None:
+            if recognizer.database is None:
+                raise StartupError("no face database: give the recognizer one, or a live database")
+            faces = FixedDatabase(recognizer.database)
+        self.faces = faces
 
     def handle_event(self, event: Mapping[str, Any], request_id: str | None = None) -> list[dict]:
         """Recognise every frame the event names; raise RecognitionError if any failed."""
@@ -54,12 +75,17 @@ class RecognitionService:
 
     def process(self, obj: S3Object) -> dict:
         laps = Laps()
+        try:
+            held = self.faces.current()  # a live database may look for a new version first
+        except NoDatabase as exc:
+            raise RecognitionError(f"{obj}: {exc}") from None
+        laps.lap("database")
         data = self._read(obj)
         laps.lap("read")
-        recognition = self.recognizer.recognise_bytes(data, str(obj))
+        recognition = self.recognizer.recognise_bytes(data, str(obj), held.database)
         laps.add(recognition.timings_ms)
         out_key = result_key(obj.key)
-        self._write(obj, out_key, recognition.name)
+        self._write(obj, out_key, recognition.name, held.version)
         laps.lap("write")
         self.log.info(
             "frame recognised",
@@ -69,6 +95,7 @@ class RecognitionService:
                 name=recognition.name,
                 distance=recognition.distance,
                 faces=recognition.faces,
+                face_db_version=held.version,
                 untrained_weights=self.recognizer.models.untrained,
                 ms=laps.ms(),
             ),
@@ -80,6 +107,7 @@ class RecognitionService:
             "distance": recognition.distance,
             "faces": recognition.faces,
             "output": f"s3://{self.output_bucket}/{out_key}",
+            "face_db_version": held.version,
         }
 
     def _read(self, obj: S3Object) -> bytes:
@@ -103,12 +131,16 @@ class RecognitionService:
         except BotoCoreError as exc:
             raise RecognitionError(f"{obj}: cannot read the frame ({exc})") from None
 
-    def _write(self, obj: S3Object, out_key: str, name: str) -> None:
+    def _write(self, obj: S3Object, out_key: str, name: str, version: str) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             self.s3.put_object(
-                Bucket=self.output_bucket, Key=out_key, Body=name.encode("utf-8"), ContentType=RESULT_CONTENT_TYPE
+                Bucket=self.output_bucket,
+                Key=out_key,
+                Body=name.encode("utf-8"),
+                ContentType=RESULT_CONTENT_TYPE,
+                Metadata={VERSION_METADATA: version},
             )
         except (ClientError, BotoCoreError) as exc:
             reason = exc.response.get("Error", {}).get("Code", "error") if isinstance(exc, ClientError) else exc
@@ -116,25 +148,37 @@ class RecognitionService:
 
 
 def load(environ: Mapping[str, str], *, warm_up: bool = False) -> tuple[RecognizerConfig, Recognizer[OnnxFaceModels]]:
-    """The settings, the face database and the models the function would start with, checked;
-    StartupError (caused by the original error) naming the variable or file at fault.
+    """The settings, the face database file and the models the function would start with, checked;
+    StartupError (caused by the original error) naming the variable or file at fault. A live
+    database is not read here (the Recognizer then has none): faces() reads it.
 
     start() runs this at init; the local stack runs it before starting anything, so a database or
     model the function would refuse stops the stack with the function's own message.
     """
     try:
         config = RecognizerConfig.from_env(environ)
-        database = FaceDatabase.load(config.face_db_path)
+        path = config.face_db_path
+        database = None if path is None else check_names(FaceDatabase.load(path), f"face database {path}")
         models = OnnxFaceModels.load(config.model_dir, config.threads, precision=config.precision, warm_up=warm_up)
         return config, Recognizer(models, database, config.distance_threshold)
     except (ConfigError, FaceDatabaseError, ModelError) as exc:
         raise StartupError(str(exc)) from exc
 
 
+def faces(config: RecognizerConfig, recognizer: Recognizer, s3, log: logging.Logger) -> FixedDatabase | LiveDatabase:
+    """Where each frame's database comes from: the file load() read, or the live object, read now."""
+    live = config.live_database
+    if live is None:
+        assert recognizer.database is not None  # load() read the file
+        return FixedDatabase(recognizer.database)
+    return LiveDatabase(s3, live.bucket, live.key, reload_s=live.reload_s, log=log).load()
+
+
 def start(environ: Mapping[str, str] | None = None, *, s3=None, warm_up: bool = True) -> RecognitionService:
     """Read the settings, load the face database and the models: once per process.
 
-    Any problem becomes one StartupError whose message names the variable or file at fault.
+    Any problem becomes one StartupError whose message names the variable or file at fault. A live
+    database that is not there yet is not a problem: the function starts and answers once one is.
     """
     environ = os.environ if environ is None else environ
     try:
@@ -142,12 +186,14 @@ def start(environ: Mapping[str, str] | None = None, *, s3=None, warm_up: bool = 
     except StartupError as exc:
         log_startup_failure(SERVICE, str(exc), type(exc.__cause__).__name__)
         raise StartupError(str(exc)) from None
-    database, models = recognizer.database, recognizer.models
+    models = recognizer.models
     log = get_logger(SERVICE)
+    s3 = s3 if s3 is not None else aws.client("s3")
+    database = faces(config, recognizer, s3, log)
     log.info(
         "started",
         extra=fields(
-            faces_in_database=len(database),
+            **database.describe(),
             output_bucket=config.output_bucket,
             threads=config.threads,
             distance_threshold=config.distance_threshold,
@@ -170,4 +216,4 @@ def start(environ: Mapping[str, str] | None = None, *, s3=None, warm_up: bool = 
             "the vggface2 weights are an untrained stand-in: names are only meaningful against "
             "faces enrolled with the same file"
         )
-    return RecognitionService(recognizer, config.output_bucket, s3=s3, logger=log)
+    return RecognitionService(recognizer, config.output_bucket, s3=s3, logger=log, faces=database)

@@ -91,7 +91,11 @@ def load(path: str | Path) -> Any:
     torch.save file.
     """
     with open(path, "rb") as fh:
-        blob = fh.read()
+        return loads(fh.read())
+
+
+def loads(blob: bytes) -> Any:
+    """The object a torch.save file's bytes hold (an object read from S3, say): as load()."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(blob))
     except zipfile.BadZipFile:

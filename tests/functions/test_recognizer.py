@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import re
 import subprocess
@@ -18,6 +19,8 @@ import pytest
 import torch
 from PIL import Image, ImageFile
 
+from components import dashboard
+from components import topology as T
 from components.project import PROJECT_DIR
 from face_recognition.facedb import FaceDatabase, FaceDatabaseError
 from face_recognition.onnx_models import OnnxFaceModels
@@ -145,6 +148,37 @@ def test_frame_without_a_face_gets_the_sentinel(models, enrolled, frames, bucket
     [result] = svc.handle_event(s3_event(STAGE1, f"{sample}.jpg"))
     assert result["name"] == NO_FACE and result["faces"] == 0 and result["distance"] is None
     assert outputs(buckets) == {f"{sample}.txt": NO_FACE}
+
+
+def test_one_json_line_per_frame_as_the_dashboard_queries_read_it(models, enrolled, frames, buckets):
+    """The lines the dashboard's and saved queries select on (components/dashboard.py): each frame's
+    name and per-stage `ms` (the stages of components/topology.py), the no-face sentinel as it
+    stands in the line, and a failure's level and error type."""
+    svc = service(models, enrolled, buckets)
+    for name in ("astronaut", "chelsea"):
+        put(buckets, f"{name}.jpg", frames[name])
+    put(buckets, "broken.jpg", b"not a picture")
+    [handler] = svc.log.handlers  # pipeline_common.log's JSON handler; read what it writes
+    assert isinstance(handler, logging.StreamHandler)
+    stream = io.StringIO()
+    previous = handler.setStream(stream)
+    try:
+        for key in ("astronaut.jpg", "chelsea.jpg", "broken.jpg"):
+            try:
+                svc.handle_event(s3_event(STAGE1, key), request_id=f"req-{key}")
+            except RecognitionError:
+                pass
+    finally:
+        handler.setStream(previous)
+    raw = stream.getvalue().splitlines()
+    face, no_face, failed = (json.loads(line) for line in raw)
+    stages = T.FUNCTIONS[T.RECOGNIZER].stages
+    assert face["message"] == no_face["message"] == dashboard.RECOGNISED
+    assert face["name"] == "Collins" and set(face["ms"]) == {*stages, "total"}
+    assert no_face["name"] == NO_FACE == dashboard.NO_FACE and set(no_face["ms"]) < {*stages, "total"}
+    assert dashboard.NO_FACE_IN_LINE in raw[1] and dashboard.NO_FACE_IN_LINE not in raw[0]
+    assert failed["level"] == "ERROR" and failed["error_type"] == "FrameError" and "broken.jpg" in failed["frame"]
+    assert set(T.FUNCTIONS[T.RECOGNIZER].cpu_stages) < set(stages)
 
 
 def test_two_faces_the_largest_is_chosen(models, enrolled, frames, buckets):
@@ -376,7 +410,7 @@ class S3:
         data = open(frame, "rb").read()
         return {"ContentLength": len(data), "Body": io.BytesIO(data)}
 
-    def put_object(self, Bucket, Key, Body, ContentType):
+    def put_object(self, Bucket, Key, Body, ContentType, Metadata):
         self.result = Body.decode()
 
 

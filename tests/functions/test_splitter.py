@@ -588,7 +588,12 @@ def test_one_json_line_per_video_with_the_fields_and_not_the_event(splitter, buc
     assert line["message"] == "frame written" and line["level"] == "INFO"
     assert line["video"] == f"s3://{INPUT}/logs/clip+1.mp4" and line["frame"] == f"s3://{STAGE1}/logs/clip+1.jpg"
     assert line["request_id"] == "req-1" and line["decode"] == ff.FAST
-    assert set(line["ms"]) == {"download", "ffmpeg", "upload", "invoke", "total"}
+    # The stages the dashboard charts and the cost plan scales (components/topology.py), and the total.
+    assert (
+        set(line["ms"])
+        == {"download", "ffmpeg", "upload", "invoke", "total"}
+        == {*T.FUNCTIONS[T.SPLITTER].stages, "total"}
+    )
     assert line["video_bytes"] == videos["astronaut"].stat().st_size and line["frame_bytes"] > 1000
     text = stream.getvalue()
     assert "Records" not in text and "clip%2B1" not in text and "testing" not in text  # no event, no credentials

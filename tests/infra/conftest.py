@@ -46,6 +46,9 @@ T_PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 T_SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
 T_OWNERSHIP = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
 T_BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+T_VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
+T_BUCKET_LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+T_POLICY = "aws:iam/policy:Policy"
 T_NOTIFICATION = "aws:s3/bucketNotification:BucketNotification"
 T_FUNCTION = "aws:lambda/function:Function"
 T_LAYER = "aws:lambda/layerVersion:LayerVersion"
@@ -58,6 +61,14 @@ T_ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 T_REPOSITORY = "aws:ecr/repository:Repository"
 T_LIFECYCLE = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
 T_IMAGE = "docker:index/image:Image"
+T_KEY = "aws:kms/key:Key"
+T_TOPIC = "aws:sns/topic:Topic"
+T_TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
+T_SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
+T_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+T_DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
+T_QUERY = "aws:cloudwatch/queryDefinition:QueryDefinition"
+OWNER = "test-owner@example.com"
 COMPONENTS = {
     "videoface:index:PipelineBuckets",
     "videoface:index:SecureBucket",
@@ -65,6 +76,7 @@ COMPONENTS = {
     "videoface:index:FaceRecognizer",
     "videoface:index:DeadLetterQueue",
     "videoface:index:EventWiring",
+    "videoface:index:PipelineMonitoring",
 }
 
 
@@ -93,6 +105,9 @@ class CloudMocks(pulumi.runtime.Mocks):
         elif typ == T_QUEUE:
             state["arn"] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{state['name']}"
             state["url"] = rid = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{state['name']}"
+        elif typ == T_POLICY:
+            rid = f"{name}-e5f6a7b"  # auto-named
+            state.update(name=rid, arn=f"arn:aws:iam::{ACCOUNT}:policy/{rid}")
         elif typ == T_ROLE:
             rid = f"{name}-a1b2c3d"  # auto-named
             state.update(name=rid, arn=f"arn:aws:iam::{ACCOUNT}:role/{rid}")
@@ -103,6 +118,17 @@ class CloudMocks(pulumi.runtime.Mocks):
                 arn=f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{rid}",
                 repositoryUrl=f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{rid}",
             )
+        elif typ == T_KEY:
+            rid = "1234abcd-12ab-34cd-56ef-1234567890ab"
+            state.update(keyId=rid, arn=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{rid}")
+        elif typ == T_TOPIC:
+            state["arn"] = rid = f"arn:aws:sns:{REGION}:{ACCOUNT}:{state['name']}"
+        elif typ == T_ALARM:
+            rid = state["name"]
+            state["arn"] = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{rid}"
+        elif typ == T_DASHBOARD:
+            rid = state["dashboardName"]
+            state["dashboardArn"] = f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/{rid}"
         elif typ == T_IMAGE:
             # A digest that changes with what was built, as a registry's would.
             build = json.dumps(state.get("build"), sort_keys=True, default=str)
@@ -141,6 +167,7 @@ class Res:
     dependencies: list[str]
     inputs: dict  # secrets still wrapped
     state: dict = field(default_factory=dict)
+    provider: str = ""  # an explicit provider's reference; "" for the default one (the stack file's config)
 
     def get(self, key: str) -> Any:
         return unwrap(self.inputs.get(key))
@@ -165,6 +192,7 @@ class RecordingMonitor(MockMonitor):
                 custom=request.custom,
                 dependencies=list(request.dependencies),
                 inputs=rpc.deserialize_properties(request.object),
+                provider=request.provider,
             )
         return response
 
@@ -220,16 +248,36 @@ class EchoMocks(CloudMocks):
         return "", dict(args.inputs)
 
 
+def default_tags(stack: str) -> dict[str, str]:
+    """What a stack file's aws:defaultTags holds (components/tags.py)."""
+    return {"project": PROJECT, "stack": stack, "owner": OWNER}
+
+
+def as_config(value) -> str | None:
+    """A stack file's value as Pulumi hands it to the program: text, objects as JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value) if isinstance(value, dict | list) else str(value)
+
+
+def base_provider_config(stack: str) -> dict[str, str]:
+    return {"aws:region": REGION, "aws:defaultTags": json.dumps({"tags": default_tags(stack)})}
+
+
+def config_keys(config: dict) -> dict[str, str | None]:
+    return {k if ":" in k else f"{PROJECT}:{k}": as_config(v) for k, v in config.items()}
+
+
 def run_program(
-    config: dict[str, str], *, stack: str = "test", preview: bool = False, mocks: pulumi.runtime.Mocks | None = None
+    config: dict[str, Any], *, stack: str = "test", preview: bool = False, mocks: pulumi.runtime.Mocks | None = None
 ) -> Program:
     """Execute __main__.py as `pulumi up` (or preview) would, with un-namespaced project `config`."""
     mocks = mocks or CloudMocks()
     monitor = RecordingMonitor(mocks)
     runtime_settings.ROOT.set(None)  # a fresh stack per run (as pulumi's reset_options() clears it)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
-    all_config = {"aws:region": REGION}
-    all_config.update({k if ":" in k else f"{PROJECT}:{k}": str(v) for k, v in config.items()})
+    # Un-namespaced keys are the project's; a value None leaves a key out (aws:defaultTags too).
+    all_config = {k: v for k, v in {**base_provider_config(stack), **config_keys(config)}.items() if v is not None}
     pulumi.runtime.set_all_config(all_config)
     exports: dict = {}
 
@@ -247,13 +295,15 @@ def run_program(
     return Program(list(monitor.registered.values()), exports, monitor.outputs_registered, settings)
 
 
-def run_failing(config: dict[str, str]) -> tuple[pulumi.RunError, int]:
+def run_failing(config: dict[str, Any]) -> tuple[pulumi.RunError, int]:
     """Run a config that must be refused; return the error and how many resources were declared."""
     mocks = CloudMocks()
     monitor = RecordingMonitor(mocks)
     runtime_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="test", preview=True, monitor=monitor)
-    pulumi.runtime.set_all_config({"aws:region": REGION, **{f"{PROJECT}:{k}": v for k, v in config.items()}})
+    pulumi.runtime.set_all_config(
+        {k: v for k, v in ({**base_provider_config("test"), **config_keys(config)}).items() if v is not None}
+    )
     with pytest.raises(pulumi.RunError) as info:
         pulumi.runtime.test(lambda: runpy.run_path(str(MAIN), run_name="__main__"))()
     assert isinstance(info.value.__cause__, stack_settings.ConfigError)
@@ -305,6 +355,19 @@ def base_config(build_dir, face_db) -> dict[str, str]:
 @pytest.fixture(scope="module", params=ARCHITECTURES)
 def program(request, base_config) -> Program:
     return run_program({**base_config, "architecture": request.param})
+
+
+@pytest.fixture(scope="module", params=ARCHITECTURES)
+def live(request, build_dir) -> Program:
+    """faceDatabase: live, in either wiring: no database file is named (nor needed)."""
+    return run_program(
+        {
+            "namePrefix": "vfp-test",
+            "faceDatabase": "live",
+            "faceDatabaseHistoryDays": "3",
+            "architecture": request.param,
+        }
+    )
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,16 @@ import warnings
 
 import pytest
 
-from tests.infra.conftest import T_BUCKET_POLICY, T_ROLE, T_ROLE_POLICY, Program
+from tests.infra.conftest import (
+    T_BUCKET,
+    T_BUCKET_POLICY,
+    T_KEY,
+    T_POLICY,
+    T_ROLE,
+    T_ROLE_POLICY,
+    T_TOPIC_POLICY,
+    Program,
+)
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # parliament imports pkg_resources, which warns that it is deprecated
@@ -23,7 +32,7 @@ def findings(document: dict) -> list[str]:
 
 
 def documents(program: Program) -> dict[str, dict]:
-    """name → policy document: each role's permissions and each bucket policy.
+    """name → policy document: each role's permissions, each bucket policy and the alarm topic's.
 
     The roles' trust policies are not parliament's to judge (it reads every document as an identity
     policy, and a trust policy rightly has no Resource); test_program.py holds each to the one
@@ -33,14 +42,48 @@ def documents(program: Program) -> dict[str, dict]:
         docs[f"{r.name} (role policy)"] = json.loads(r.get("policy"))
     for r in program.of(T_BUCKET_POLICY):
         docs[f"{r.name} (bucket policy)"] = json.loads(r.get("policy"))
+    for r in program.of(T_TOPIC_POLICY):
+        docs[f"{r.name} (topic policy)"] = json.loads(r.get("policy"))
+    for r in program.of(T_POLICY):
+        docs[f"{r.name} (managed policy)"] = json.loads(r.get("policy"))
     return docs
 
 
-def test_every_policy_the_program_builds_passes_the_iam_linter(program):
+def lint(program: Program, buckets: int, managed: int) -> None:
     docs = documents(program)
-    assert len(docs) == len(program.of(T_ROLE)) + 3  # each role's permissions, three buckets
+    assert len(program.of(T_BUCKET)) == buckets and len(program.of(T_POLICY)) == managed
+    # each role's permissions, each bucket's policy, the managed policies, the alarm topic's
+    assert len(docs) == len(program.of(T_ROLE)) + buckets + managed + 1
     problems = {name: found for name, doc in docs.items() if (found := findings(doc))}
     assert problems == {}
+
+
+def test_the_alarm_keys_policy_passes_the_linter_but_for_what_a_key_policy_is(program):
+    """parliament reads every document as an identity policy. In a key policy, Resource "*" is the
+    key itself (the only resource a key policy can name), and the account's statement is the
+    administration of that one key (no use of it: only CloudWatch may encrypt with it), which
+    parliament's permissions-management auditor reports by design. Anything else is a finding."""
+    [key] = program.of(T_KEY)
+    document = json.loads(key.get("policy"))
+    expected = {"RESOURCE_STAR", "PERMISSIONS_MANAGEMENT_ACTIONS"}
+    found = findings(document)
+    assert {f.split(" ", 1)[0] for f in found} <= expected, found
+    # RESOURCE_STAR names the actions concerned: for CloudWatch's statement, exactly the two it holds.
+    use = {
+        "Version": "2012-10-17",
+        "Statement": [s for s in document["Statement"] if s["Sid"] == "AlarmsEncryptNotifications"],
+    }
+    assert findings(use) == ["RESOURCE_STAR (): ['kms:Decrypt', 'kms:GenerateDataKey']"]
+
+
+def test_every_policy_the_program_builds_passes_the_iam_linter(program):
+    lint(program, buckets=3, managed=0)
+
+
+def test_every_policy_of_a_live_database_stack_passes_the_iam_linter(live):
+    """Four buckets (the faces bucket's policy also refuses unconditional writes), the recognizer's
+    read of the one database object, and the enrolment policy a person attaches."""
+    lint(live, buckets=4, managed=1)
 
 
 @pytest.mark.parametrize(

@@ -1,14 +1,16 @@
 """The recognizer image, checked without a Docker engine.
 
 - docker/recognizer.Dockerfile ships what components/topology.py says it does, where it says, and its
-  export stage hands the runtime stage the graphs tools/export_models.py writes;
+  export stage hands the runtime stage the graphs tools/export_models.py writes; the `runtime` target
+  (faceDatabase: live) holds no face database, the default `baked` target adds exactly the database;
 - its installs take every version from the requirements files (no second source of versions);
 - /.dockerignore sends the builder what the Dockerfile copies and nothing bulky;
 - the files the runtime stage copies are ALL the handler needs: they are laid out as in the image
   and the real handler runs one recognition in an isolated interpreter (`python -I -S`) that sees
   only those files, the exported graphs, the installed distributions of requirements/recognizer.txt
   (with their own dependencies) and what the Lambda base image already ships (boto3), against S3 on
-  the moto server; torch is not among them, and is not imported.
+  the moto server, with the database baked in or live in a faces bucket; torch is not among them,
+  and is not imported.
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ import subprocess
 import sys
 from pathlib import Path, PurePosixPath
 
+import pytest
 import torch
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from components import build_context, settings, topology
+from components import recognizer as recognizer_component
 from components.project import PROJECT_DIR
 from face_recognition.onnx_models import OnnxFaceModels
 from pipeline_common.events import s3_event
@@ -48,7 +52,18 @@ CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 # -- reading the Dockerfile ----------------------------------------------------------------------
 
 
-def instructions() -> list[tuple[str, str]]:
+def instructions(stage: str | None = None) -> list[tuple[str, str]]:
+    """(KEYWORD, rest) of every instruction, or of one stage's (`FROM ... AS stage` up to the next FROM)."""
+    found, current = [], None
+    for keyword, rest in _instructions():
+        if keyword == "FROM":
+            current = rest.split(" AS ")[-1] if " AS " in rest else None
+        if stage is None or current == stage:
+            found.append((keyword, rest))
+    return found
+
+
+def _instructions() -> list[tuple[str, str]]:
     lines, current = [], ""
     for raw in DOCKERFILE.read_text().splitlines():
         stripped = raw.strip()
@@ -70,8 +85,8 @@ def instructions() -> list[tuple[str, str]]:
     return parsed
 
 
-def of(keyword: str) -> list[str]:
-    return [rest for kw, rest in instructions() if kw == keyword]
+def of(keyword: str, stage: str | None = None) -> list[str]:
+    return [rest for kw, rest in instructions(stage) if kw == keyword]
 
 
 def args() -> dict[str, str]:
@@ -91,10 +106,10 @@ def envs() -> dict[str, str]:
     return found
 
 
-def copies() -> list[tuple[list[str], str]]:
+def copies(stage: str | None = None) -> list[tuple[list[str], str]]:
     """(sources, destination) of each COPY from the build context (not from another stage)."""
     result = []
-    for rest in of("COPY"):
+    for rest in of("COPY", stage):
         if "--from=" in rest:
             continue
         parts = [p for p in shlex.split(rest) if not p.startswith("--")]
@@ -131,13 +146,25 @@ BASE_GLIBC = {"3.11": (2, 26), "3.12": (2, 34), "3.13": (2, 34)}
 IMAGE_PYTHON = "3.12"
 
 
-def test_both_stages_are_the_same_lambda_python_base_pinned_by_tag():
+def test_both_base_stages_are_the_same_lambda_python_base_pinned_by_tag():
     stages = of("FROM")
-    assert len(stages) == 2 and stages[0].endswith(" AS export") and " AS " not in stages[1]
-    for base in stages:
+    assert stages[0].endswith(" AS export") and stages[1].endswith(f" AS {recognizer_component.TARGET_LIVE}")
+    assert stages[2:] == [f"{recognizer_component.TARGET_LIVE} AS {recognizer_component.TARGET_BAKED}"]
+    for base in stages[:2]:
         image, _, tag = base.split()[0].partition(":")
         assert image == "public.ecr.aws/lambda/python"
         assert tag.split("@")[0] == IMAGE_PYTHON
+
+
+def test_a_live_database_image_holds_no_database_and_the_default_adds_only_the_file():
+    """faceDatabase: live builds the runtime target: no person is in any image, so removing one from
+    the live database leaves nobody behind in ECR. The default (last) stage is the baked one."""
+    live = recognizer_component.TARGET_LIVE
+    assert not [dest for _, dest in copies(live) if dest.rstrip("/") == topology.IMAGE_FACE_DB]
+    assert "FACE_DB" not in " ".join(rest for _, rest in instructions(live))
+    assert copies(recognizer_component.TARGET_BAKED) == [(["${FACE_DB}"], topology.IMAGE_FACE_DB)]
+    assert of("CMD", live) and not of("CMD", recognizer_component.TARGET_BAKED)  # the baked stage inherits it
+    assert of("FROM")[-1].endswith(f" AS {recognizer_component.TARGET_BAKED}")  # what a plain `docker build` gives
 
 
 def wheel_glibc(dist: md.Distribution):
@@ -196,7 +223,10 @@ def test_paths_and_handler_match_the_function_table():
     # build argument; tests/infra/test_program.py), gated against the database the image will hold.
     assert export[export.index("--precision") + 1] == "$MODEL_PRECISION"
     assert args()["MODEL_PRECISION"] == settings.schema()["recognizerPrecision"]["default"] == "fp32"
-    assert export[export.index("--db") + 1] == "/build/face_db.pt"
+    # The database the image will hold, when it holds one, mounted rather than copied (no layer has it).
+    assert export[export.index("${FACE_DB:+--db") + 1] == "/context/$FACE_DB}"
+    [run_export] = [r for r in of("RUN", "export") if "tools.export_models" in r]
+    assert run_export.startswith("--mount=type=bind,target=/context ")
     # MTCNN: only what tools/mtcnn_int8.json keeps (the export's default), never its measurement-only graphs
     assert not any(token.startswith("--mtcnn-int8") for token in export)
     [(stage, src, dest)] = stage_copies()
@@ -207,7 +237,7 @@ def test_paths_and_handler_match_the_function_table():
     build = {dest.rstrip("/"): srcs for srcs, dest in copies() if dest.startswith("/build/")}
     assert build["/build/face_recognition"] == ["functions/face_recognition/"]
     assert build["/build/pipeline_common"] == ["functions/pipeline_common/"]
-    assert build["/build/face_db.pt"] == ["${FACE_DB}"]
+    assert "/build/face_db.pt" not in build
     assert sorted(build["/build/tools"]) == [
         "tools/__init__.py",
         "tools/calibration.py",
@@ -315,10 +345,11 @@ def test_dockerignore_sends_what_the_dockerfile_copies():
 # -- the copied files are all the handler needs --------------------------------------------------
 
 
-def image_task_root(target: Path) -> Path:
-    """/var/task as the Dockerfile fills it with code (the database and weights come from the test)."""
+def image_task_root(target: Path, stage: str | None = None) -> Path:
+    """/var/task as the Dockerfile (or one stage of it) fills it with code (the database and weights
+    come from the test)."""
     target.mkdir()
-    for srcs, dest in copies():
+    for srcs, dest in copies(stage):
         if dest.startswith(topology.IMAGE_TASK_ROOT + "/") and all(s.startswith("functions/") for s in srcs):
             for src in srcs:
                 shutil.copytree(
@@ -347,8 +378,9 @@ print(json.dumps({"result": result, "outside": outside, "imported": heavy}))
 """
 
 
-def test_handler_runs_from_exactly_the_copied_files(tmp_path, model_dir, s3):
-    task = image_task_root(tmp_path / "task")
+@pytest.mark.parametrize("live", [False, True], ids=["baked-database", "live-database"])
+def test_handler_runs_from_exactly_the_copied_files(tmp_path, model_dir, s3, live):
+    task = image_task_root(tmp_path / "task", recognizer_component.TARGET_LIVE if live else None)
     site = restricted_site(tmp_path / "site", list(requirement_lines(REQUIREMENTS)) + list(LAMBDA_BASE_PACKAGES))
     assert not (site / "moto").exists() and not (site / "pytest").exists() and not (site / "torch").exists()
     assert (site / "onnxruntime").exists()
@@ -369,13 +401,14 @@ def test_handler_runs_from_exactly_the_copied_files(tmp_path, model_dir, s3):
     s3.put_object(Bucket="img-stage-1", Key="clips/astronaut.jpg", Body=frame.read_bytes())
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    env.update(
-        OUTPUT_BUCKET="img-output",
-        FACE_DB_PATH=str(db),
-        MODEL_DIR=str(models_in_image),
-        LOG_LEVEL="INFO",
-        PYTHONPATH=str(site),
-    )
+    env.update(OUTPUT_BUCKET="img-output", MODEL_DIR=str(models_in_image), LOG_LEVEL="INFO", PYTHONPATH=str(site))
+    if live:  # the database in a versioned faces bucket, read by the image's own code through boto3
+        s3.create_bucket(Bucket="img-faces")
+        s3.put_bucket_versioning(Bucket="img-faces", VersioningConfiguration={"Status": "Enabled"})
+        s3.put_object(Bucket="img-faces", Key=topology.FACES_OBJECT, Body=db.read_bytes())
+        env.update(FACE_DB_BUCKET="img-faces", FACE_DB_KEY=topology.FACES_OBJECT, FACE_DB_RELOAD_SECONDS="10")
+    else:
+        env.update(FACE_DB_PATH=str(db))
     event = json.dumps(s3_event("img-stage-1", "clips/astronaut.jpg"))
     report = run_python(RUN_ONE, str(task), str(site), event, cwd=task, env=env, flags=("-S", "-s"))
     assert report["outside"] == [], "imported from outside the image's files"

@@ -27,11 +27,14 @@ from tests.infra.conftest import (
     ECR_PASSWORD,
     PROJECT,
     REGION,
+    T_ALARM,
     T_BUCKET,
     T_BUCKET_POLICY,
+    T_DASHBOARD,
     T_FUNCTION,
     T_IMAGE,
     T_INVOKE_CONFIG,
+    T_KEY,
     T_LAYER,
     T_LIFECYCLE,
     T_LOG_GROUP,
@@ -39,13 +42,17 @@ from tests.infra.conftest import (
     T_OWNERSHIP,
     T_PAB,
     T_PERMISSION,
+    T_QUERY,
     T_QUEUE,
     T_REPOSITORY,
     T_ROLE,
     T_ROLE_POLICY,
     T_SSE,
+    T_TOPIC,
+    T_TOPIC_POLICY,
     EchoMocks,
     Program,
+    default_tags,
     run_failing,
     run_program,
     scratch_db,
@@ -68,7 +75,18 @@ def expected_resources(direct_invocation: bool) -> set[tuple[str, str]]:
         (T_LAYER, "video-splitting-ffmpeg"),
         (T_PERMISSION, "wiring-input-invokes-splitter"),
         (T_NOTIFICATION, "wiring-input-notifications"),
+        ("videoface:index:PipelineMonitoring", "monitoring"),
+        (T_KEY, "monitoring-key"),
+        (T_TOPIC, "monitoring-alarms"),
+        (T_TOPIC_POLICY, "monitoring-alarms-policy"),
+        (T_DASHBOARD, "monitoring-dashboard"),
+        (T_QUERY, "monitoring-query-why-did-this-video-fail"),
+        (T_QUERY, "monitoring-query-where-does-the-time-go"),
+        (T_QUERY, "monitoring-query-cold-starts-billed-time-and-memory"),
     }
+    for role in ("splitter", "recognizer"):  # both wirings invoke both functions asynchronously
+        for alarm in ("dead-letters", "errors", "throttles", "delivery-failures", "duration"):
+            expected.add((T_ALARM, f"monitoring-{role}-{alarm}"))
     for bucket in ("input", "stage-1", "output"):
         name = f"buckets-{bucket}"
         expected |= {
@@ -113,7 +131,11 @@ def test_a_first_preview_with_nothing_known_yet_declares_the_same_graph(architec
 def test_program_runs_as_the_pulumi_cli_runs_it(base_config, build_dir):
     """From the project folder, with the project's venv (`make setup`; the workflows install the same),
     in a fresh interpreter: nothing the test process imported or set up is needed."""
-    config = {f"{PROJECT}:namePrefix": "vfp-iso", f"{PROJECT}:faceDatabase": base_config["faceDatabase"]}
+    config = {
+        f"{PROJECT}:namePrefix": "vfp-iso",
+        f"{PROJECT}:faceDatabase": base_config["faceDatabase"],
+        "aws:defaultTags": json.dumps({"tags": default_tags("isolated")}),
+    }
     code = f"""
 import runpy
 import pulumi
@@ -157,12 +179,13 @@ def test_every_resource_is_a_child_of_a_component_and_components_register_output
     for r in program.resources:
         if r.parent in by_urn:
             assert by_urn[r.parent].type in COMPONENTS, f"{r.name} has a non-component parent"
-        else:  # top level: only the four components __main__ composes
+        else:  # top level: only the five components __main__ composes
             assert r.type in {
                 "videoface:index:PipelineBuckets",
                 "videoface:index:FaceRecognizer",
                 "videoface:index:VideoSplitter",
                 "videoface:index:EventWiring",
+                "videoface:index:PipelineMonitoring",
             }, r.name
     components = {r.urn for r in program.resources if r.type in COMPONENTS}
     assert components and components <= program.outputs_registered
@@ -589,6 +612,8 @@ def test_stack_outputs(program):
         "recognizerImageUri",
         "splitterDeadLetterQueueUrl",
         "recognizerDeadLetterQueueUrl",
+        "alarmTopicArn",
+        "dashboardUrl",
     }
 
 

@@ -142,6 +142,24 @@ def test_missing_face_database_is_refused_when_files_are_checked(tmp_path):
     assert S.load(getter({"namePrefix": "vfp-unit", "faceDatabase": str(db)})).face_database == db
 
 
+def test_face_database_is_a_file_or_live(tmp_path):
+    live = S.load(getter({"namePrefix": "vfp-unit", "faceDatabase": "live"}))  # no file looked for
+    assert live.live_database and live.faces_bucket == "vfp-unit-faces"
+    assert (live.face_database_reload_s, live.face_database_history_days) == (10, 1)  # Pulumi.yaml's defaults
+    assert T.buckets(live) == (T.INPUT, T.STAGE1, T.OUTPUT, T.FACES)
+    baked = load({})
+    assert not baked.live_database and baked.faces_bucket is None and T.buckets(baked) == T.BUCKETS
+    with pytest.raises(S.ConfigError, match="faceDatabase: .*Live does not exist"):  # only the exact word
+        S.load(getter({"namePrefix": "vfp-unit", "faceDatabase": "Live"}), base_dir=tmp_path)
+    for key, value, allowed in (
+        ("faceDatabaseReloadSeconds", "-1", "0..3600"),
+        ("faceDatabaseReloadSeconds", "1h", "0..3600"),
+        ("faceDatabaseHistoryDays", "0", "1..3650"),
+    ):
+        with pytest.raises(S.ConfigError, match=f"{key}: .*{allowed}"):
+            S.load(getter({"namePrefix": "vfp-unit", "faceDatabase": "live", key: value}))
+
+
 def test_example_stack_files():
     dev = S.load_stack_file(PROJECT_DIR / "Pulumi.dev.yaml", check_files=False)
     assert (dev.architecture, dev.name_prefix, dev.log_retention_days) == (T.EVENT_DRIVEN, "vfp-dev", 7)
@@ -189,6 +207,22 @@ def test_recognizer_environment():
         load({"recognizerPrecision": "int4"})
     local = T.environment(T.RECOGNIZER, s, T.Locations(face_database="/tmp/db.pt", models="/tmp/models"))
     assert (local["FACE_DB_PATH"], local["MODEL_DIR"]) == ("/tmp/db.pt", "/tmp/models")
+
+
+def test_recognizer_environment_with_a_live_database():
+    s = S.load(getter({"namePrefix": "vfp-unit", "faceDatabase": "live", "faceDatabaseReloadSeconds": "30"}))
+    assert T.environment(T.RECOGNIZER, s, T.Locations(face_database="ignored", models="/tmp/models")) == {
+        "OUTPUT_BUCKET": "vfp-unit-output",
+        "FACE_DB_BUCKET": "vfp-unit-faces",
+        "FACE_DB_KEY": T.FACES_OBJECT,
+        "FACE_DB_RELOAD_SECONDS": "30",
+        "MODEL_DIR": "/tmp/models",
+        "LOG_LEVEL": "INFO",
+        "MODEL_THREADS": "1",
+        "MODEL_PRECISION": "fp32",
+    }
+    assert T.FUNCTIONS[T.RECOGNIZER].looks_up(s) == ((T.FACES, T.FACES_OBJECT),)
+    assert T.FUNCTIONS[T.RECOGNIZER].looks_up(load({})) == () == T.FUNCTIONS[T.SPLITTER].looks_up(s)
 
 
 def test_a_new_setting_is_one_field_of_the_table_and_one_schema_entry():

@@ -116,8 +116,7 @@ def test_each_function_gets_the_environment_the_settings_code_makes(stack):
     assert topology.environment(topology.RECOGNIZER, s, where).items() <= recognizer.items()
     assert ("RECOGNIZER_FUNCTION" in splitter) == (s.architecture == DIRECT_INVOCATION)
     for env in (splitter, recognizer):
-        assert env["AWS_ENDPOINT_URL_S3"] == stack.endpoint_url
-        assert env["AWS_ENDPOINT_URL_LAMBDA"] == stack.lambda_api.url
+        assert env["AWS_ENDPOINT_URL_S3"] == env["AWS_ENDPOINT_URL_LAMBDA"] == stack.endpoint_url
         assert env["AWS_CONFIG_FILE"] == os.devnull and env["AWS_SHARED_CREDENTIALS_FILE"] == os.devnull
         assert not {"AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"} & env.keys()
     assert stack.runtimes[topology.SPLITTER].spec.timeout_s == s.splitter.timeout_s

@@ -90,6 +90,12 @@ def test_bench_reports_stage_latency_cold_start_memory_and_both_wirings(tmp_path
     assert largest["video-splitting"]["ffmpeg_peak_rss_mb"] > 0 and largest["video-splitting"]["frame_bytes"] > 0
     assert "peak memory on the largest frame the pipeline accepts" in done.stdout
 
+    live = report["live_database"]  # what faceDatabase: live costs a frame: a look, and a reload
+    assert live["unchanged_look"]["n"] == 50 and live["unchanged_look"]["p50_ms"] > 0
+    reloads = [v for k, v in live.items() if k.startswith("reload (")]
+    assert len(reloads) == 2 and all(r["n"] == 3 and r["p50_ms"] > 0 for r in reloads)
+    assert "live face database: the recognizer's look for a new version" in done.stdout
+
     for arch in ("event-driven", "direct-invocation"):
         run = report["stack"][arch]
         assert run["accounted_for"] and run["results"] == 3 and run["failed"] == 0, arch
@@ -99,3 +105,24 @@ def test_bench_reports_stage_latency_cold_start_memory_and_both_wirings(tmp_path
             assert fn["invocations"] == 3 and fn["max_memory_used_mb"] > 0
 
     assert "cold start" in done.stdout and "local stack, direct-invocation" in done.stdout
+
+    # What the cost plan reads besides (bench/plan.py): each run's objects and log bytes, the image's size.
+    for arch in ("event-driven", "direct-invocation"):
+        run = report["stack"][arch]
+        assert {b: o["count"] for b, o in run["objects"].items()} == {"input": 3, "stage-1": 3, "output": 3}
+        assert all(o["bytes"] > 0 for o in run["objects"].values())
+        assert all(n > 0 for n in run["log_bytes"].values()) and set(run["log_bytes"]) == set(run["functions"])
+    image = report["image"]
+    assert image["gzip_bytes"] > 0 and image["bytes"] > image["gzip_bytes"]
+    assert image["parts_bytes"]["onnxruntime"] > 0 and image["parts_bytes"]["models"] > 0
+
+    # ... and the plan turns this very report into its tables.
+    planned = subprocess.run(
+        [sys.executable, "-m", "bench.plan", "--bench", str(out), "--stack", "Pulumi.prod.yaml"],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert planned.returncode == 0, planned.stderr
+    assert "Cost per 1,000 videos" in planned.stdout and "What to change first" in planned.stdout

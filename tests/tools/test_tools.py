@@ -183,8 +183,13 @@ def fill(s3, prefix: str, *, uploads: int, frames: list[int], results: dict[int,
         s3.put_object(Bucket=f"{prefix}-input", Key=f"test_{i:02d}.mp4", Body=b"v")
     for i in frames:
         s3.put_object(Bucket=f"{prefix}-stage-1", Key=f"test_{i:02d}.jpg", Body=b"j")
-    for i, name in results.items():
-        s3.put_object(Bucket=f"{prefix}-output", Key=f"test_{i:02d}.txt", Body=f"{name}\n".encode())
+    for i, name in results.items():  # as the recognizer writes them: naming the database version that answered
+        s3.put_object(
+            Bucket=f"{prefix}-output",
+            Key=f"test_{i:02d}.txt",
+            Body=f"{name}\n".encode(),
+            Metadata={"face-db-version": "v1" if i < 5 else "v2"},
+        )
     for bucket, key in extra:
         s3.put_object(Bucket=f"{prefix}-{bucket}", Key=key, Body=b"x")
 
@@ -197,6 +202,8 @@ def test_grade_passes_a_correct_stack(aws, s3, tmp_path, capsys):
     code = grade.main(["--expect", "course", "--endpoint-url", aws, "--name-prefix", "g", "--json", str(out)])
     printed = capsys.readouterr().out
     assert code == 0 and "PASSED: yes" in printed and "results as expected: yes (10/10)" in printed
+    assert "face database versions that answered: v1 (5), v2 (5)" in printed
+    assert [line.split()[-1] for line in printed.splitlines() if line.startswith("test_0")][:6] == ["v1"] * 5 + ["v2"]
     report = json.loads(out.read_text())
     assert report["passed"] and report["uploads"] == 10 and report["correct"] == 10
     assert report["latency_s"]["end_to_end"] is not None and report["latency_s"]["per_video"]["n"] == 10
@@ -209,6 +216,7 @@ def test_grade_passes_a_correct_stack(aws, s3, tmp_path, capsys):
         "result": "Depp",
         "expected": "Depp",
         "correct": True,
+        "face_db_version": "v1",
         "frame_latency_s": None,
         "result_latency_s": None,
         "note": "",
