@@ -169,9 +169,9 @@ class Answers:
             self.cpu_ms["embed"] = (time.process_time() - started) * 1000
             return self._embedding
 
-        def recognise_bytes(data, source):
+        def recognise_bytes(data, source, *database):  # the database, when the recognizer is given one per frame
             self._embedding = None
-            result = recognise(data, source)
+            result = recognise(data, source, *database)
             if self.recording:
                 embedding = None if self._embedding is None else [float(v) for v in self._embedding.reshape(-1)]
                 self.by_key[source] = {
