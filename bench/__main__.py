@@ -22,8 +22,11 @@
 
 Prints a table and writes every figure, with the machine and versions, to out/bench/ (JSON), so two
 runs can be compared; `--baseline` adds the recognizer's PyTorch paths (the one the ONNX runtime
-replaced, and the course's exact one) for a before/after on the same machine. Nothing here asserts
-a figure.
+replaced, and the course's exact one) for a before/after on the same machine; `--int8` adds the
+recognizer with int8 MTCNN, and with int8 MTCNN and int8 embedding, beside float32 on the same
+frames: per-stage latency, cold start, peak memory, and how their answers agree with float32's in
+this run (names, faces, chosen box, embedding) beside the figures their export recorded. Nothing
+here asserts a figure.
 """
 
 from __future__ import annotations
@@ -47,6 +50,12 @@ from tools import cli
 DEFAULT_WORK = OUT_DIR / "bench"
 # --baseline: the recognizer's PyTorch paths, measured like the function on the same frames.
 BASELINES = {"torch": "PyTorch path", "torch-exact": "course's exact path"}
+# --int8: the recognizer's graphs at each precision (tools/export_models.py variants), side by side.
+PRECISIONS: dict[str, dict] = {
+    "fp32": {"precision": "fp32", "mtcnn_int8": ()},
+    "int8 detection": {"precision": "fp32", "mtcnn_int8": ("pnet", "rnet", "onet")},
+    "int8 detection + embedding": {"precision": "int8", "mtcnn_int8": ("pnet", "rnet", "onet")},
+}
 
 
 def prepare_inputs(args) -> tuple[list[Path], Path, object | None]:
@@ -155,6 +164,7 @@ def environments(args, settings, aws: dict) -> dict[str, dict]:
 def bench_core(args, settings, files: list[Path]) -> dict:
     """Both functions alone, against S3 on a moto server in this process."""
     from bench.stats import summary
+    from tools.export_models import ensure_exported
 
     with alone_against_s3(settings) as (aws, s3):
         env = environments(args, settings, aws)
@@ -171,6 +181,18 @@ def bench_core(args, settings, files: list[Path]) -> dict:
         print(f"[bench] recognizer alone: {len(frames)} frames × {args.repeat}", file=sys.stderr)
         objects = [(settings.stage1_bucket, k) for k in frames]
         results["face-recognition"] = probe("recognizer", env[topology.RECOGNIZER], objects, args.repeat, log)
+        if args.int8:
+            for label, variant in PRECISIONS.items():
+                models = ensure_exported(args.torch_home.resolve(), database=settings.face_database, **variant)
+                row_env = {
+                    **env[topology.RECOGNIZER],
+                    "MODEL_DIR": str(models),
+                    "MODEL_PRECISION": variant["precision"],
+                }
+                if row_env == env[topology.RECOGNIZER]:
+                    continue  # what the stack deploys: the row above
+                print(f"[bench] recognizer alone, {label}: {len(frames)} frames × {args.repeat}", file=sys.stderr)
+                results[f"face-recognition ({label})"] = probe("recognizer", row_env, objects, args.repeat, log)
         if args.baseline:
             for runtime, label in BASELINES.items():
                 print(f"[bench] recognizer alone, {label}: {len(frames)} frames × {args.repeat}", file=sys.stderr)
@@ -184,12 +206,50 @@ def bench_core(args, settings, files: list[Path]) -> dict:
                     torch_home=args.torch_home.resolve(),
                 )
     for r in results.values():  # raw laps → percentiles per stage
-        stages: dict[str, list[float]] = {}
-        for record in r.pop("warm_stages_ms"):
-            for stage, ms in record.items():
-                stages.setdefault(stage, []).append(ms / 1000)
-        r["warm_ms"] = {stage: summary(v) for stage, v in stages.items()}
+        for raw, key in (("warm_stages_ms", "warm_ms"), ("warm_cpu_ms", "warm_cpu_ms")):
+            stages: dict[str, list[float]] = {}
+            for record in r.pop(raw, []):
+                for stage, ms in record.items():
+                    stages.setdefault(stage, []).append(ms / 1000)
+            r[key] = {stage: summary(v) for stage, v in stages.items()}
     return results
+
+
+def compare_precisions(results: dict) -> dict:
+    """Which row is each precision, and how its answers agree with float32's on the same frames."""
+    from tools.calibrate_mtcnn import iou
+
+    rows = {}
+    for label in PRECISIONS:
+        name = f"face-recognition ({label})"
+        if name not in results:  # the deployed row is this variant
+            name = "face-recognition"
+        rows[label] = name
+    reference = results[rows["fp32"]]["answers"]
+    compared: dict = {"rows": rows, "this_run": {}}
+    for label, name in rows.items():
+        answers = results[name]["answers"]
+        keys = sorted(reference)
+        boxes = [(reference[k]["box"], answers[k]["box"]) for k in keys if reference[k]["box"] and answers[k]["box"]]
+        cosines = []
+        for k in keys:
+            a, b = reference[k]["embedding"], answers[k]["embedding"]
+            if a and b:
+                cosines.append(sum(x * y for x, y in zip(a, b, strict=True)) / (_norm(a) * _norm(b)))
+        compared["this_run"][label] = {
+            "frames": len(keys),
+            "same_name": sum(reference[k]["name"] == answers[k]["name"] for k in keys),
+            "same_face_count": sum(reference[k]["faces"] == answers[k]["faces"] for k in keys),
+            "chosen_box_iou_min": round(min((iou(a, b) for a, b in boxes), default=1.0), 4),
+            "chosen_box_iou_under_0.98": sum(iou(a, b) < 0.98 for a, b in boxes),
+            "embedding_cosine_min": round(min(cosines, default=1.0), 6),
+        }
+    compared["exported"] = {label: results[name].get("agreement") for label, name in rows.items()}
+    return compared
+
+
+def _norm(v: list[float]) -> float:
+    return sum(x * x for x in v) ** 0.5
 
 
 def bench_image(args, settings) -> dict:
@@ -329,6 +389,13 @@ def table(results: dict) -> str:
                     f"{st['max_ms']:>8.1f}"
                 )
         lines.append("")
+        lines.append("CPU time per object, warm (ms; the function's process, plus ffmpeg's for the splitter: ")
+        lines.append("  what its own work cost, which other load on a shared machine moves far less than wall time)")
+        for name, r in core.items():
+            cpu = r.get("warm_cpu_ms") or {}
+            parts = ", ".join(f"{stage} {st['p50_ms']:.1f}/{st['p95_ms']:.1f}" for stage, st in cpu.items())
+            lines.append(f"  {name:<{width}} p50/p95: {parts}")
+        lines.append("")
         lines.append("cold start: new interpreter → first result (ms)")
         for name, r in core.items():
             parts = ", ".join(f"{k} {v:.0f}" for k, v in r["cold_start_ms"].items() if k != "total")
@@ -343,6 +410,9 @@ def table(results: dict) -> str:
                 f"{threads}{child})"
             )
         lines.append("")
+    precisions = results.get("precisions")
+    if core and precisions:
+        lines.extend(precision_table(core, precisions))
     largest = results.get("largest_frame")
     if largest:
         frame, split, rec = largest["frame"], largest["video-splitting"], largest["face-recognition"]
@@ -385,6 +455,53 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def precision_table(core: dict, precisions: dict) -> list[str]:
+    def pp(r: dict, stage: str, key: str = "warm_ms") -> str:
+        st = r[key].get(stage) or {}
+        return f"{st.get('p50_ms', 0):.1f}/{st.get('p95_ms', 0):.1f}"
+
+    lines = ["the recognizer at each precision, alone, same frames, one run (ms p50/p95; wall, then CPU)"]
+    lines.append(
+        f"  {'precision':<28} {'frame':>12} {'detect':>12} {'embed':>12} {'cpu frame':>12} {'cpu detect':>12} "
+        f"{'cpu embed':>12} {'cold start':>10} {'peak MB':>8}  answers vs fp32 in this run"
+    )
+    for label, name in precisions["rows"].items():
+        r, a = core[name], precisions["this_run"][label]
+        lines.append(
+            f"  {label:<28} {pp(r, 'total'):>12} {pp(r, 'detect'):>12} {pp(r, 'embed'):>12} "
+            f"{pp(r, 'total', 'warm_cpu_ms'):>12} {pp(r, 'detect', 'warm_cpu_ms'):>12} "
+            f"{pp(r, 'embed', 'warm_cpu_ms'):>12} {r['cold_start_ms']['total']:>10.0f} {r['peak_rss_mb']:>8.0f}  "
+            f"names {a['same_name']}/{a['frames']}, face counts {a['same_face_count']}/{a['frames']}, "
+            f"box IoU min {a['chosen_box_iou_min']} ({a['chosen_box_iou_under_0.98']} under 0.98), "
+            f"embedding cosine min {a['embedding_cosine_min']}"
+        )
+    lines.append("  what each int8 graph's export recorded (tools/mtcnn_int8.json; the embedding's gate):")
+    for label, agreement in precisions["exported"].items():
+        for network, figures in (agreement or {}).items():
+            if network == "embedder":
+                said = (
+                    f"gate passed: cosine min {figures['min_cosine']} over {figures['faces']} faces, nearest entry "
+                    f"unchanged {figures['nearest_entry_unchanged']}/{figures['people_faces']}"
+                    + (" (untrained weights: the mechanism only)" if figures.get("weights_untrained") else "")
+                )
+            else:
+                iou = figures["chosen_box_iou"]
+                said = (
+                    f"{'kept' if figures['kept'] else 'REFUSED (measured only)'}: {figures['frames_failing']} of "
+                    f"{figures['frames']} frames failing, chosen-box IoU min {iou['min']} median {iou['median']}, "
+                    f"faces lost/gained on {figures['frames_losing_a_face']}/{figures['frames_gaining_a_face']}"
+                )
+            lines.append(f"    {label:<28} {network:<8} {said}")
+    exact = {core[name].get("int8_sums_exact") for name in precisions["rows"].values()} - {None}
+    if exact:
+        lines.append(
+            "  int8 kernels here: "
+            + ("exact 32-bit sums (VNNI)" if exact == {True} else "16-bit pair sums that saturate (no VNNI)")
+        )
+    lines.append("")
+    return lines
+
+
 def _yes(value) -> str:
     return "n/a" if value is None else ("yes" if value else "NO")
 
@@ -408,6 +525,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also time the recognizer's PyTorch paths: the one the ONNX runtime replaced "
         "(FaceModels.load()) and the course's exact one (fast=False), on the same frames",
+    )
+    parser.add_argument(
+        "--int8",
+        action="store_true",
+        help="also time the recognizer with int8 MTCNN, and with int8 MTCNN and embedding, beside float32 on "
+        "the same frames, and compare their answers (the int8 embedding's export passes its gate first)",
     )
     parser.add_argument("--concurrency", type=int, help="local stack workers per function (default: the stack's)")
     parser.add_argument("--architectures", nargs="+", choices=ARCHITECTURES, default=list(ARCHITECTURES))
@@ -450,6 +573,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     if not args.skip_core:
         results["core"] = bench_core(args, settings, files)
+        if args.int8:
+            results["precisions"] = compare_precisions(results["core"])
+        for r in results["core"].values():
+            r.pop("answers", None)  # each object's answer: compared above, too bulky to keep
         results["image"] = bench_image(args, settings)
         if not args.skip_largest_frame:
             results["largest_frame"] = bench_largest_frame(args, settings)

@@ -15,6 +15,10 @@ function's own structured log line for each object (its `ms` field), so the benc
 exactly what the function reports in CloudWatch.
 Memory: the process's peak resident set (VmHWM) and its largest child's (ffmpeg's, for the
 splitter; Lambda counts both against the function's memory setting).
+Answers (recognizer): what each object gave on the first warm pass (name, faces, chosen box,
+embedding), so the benchmark can compare one precision's answers with another's from the same run.
+CPU time of every warm object beside its wall time: the function's own process time, plus its
+children's (ffmpeg's) for the splitter; on a shared machine it moves far less with other load.
 """
 
 from __future__ import annotations
@@ -109,8 +113,14 @@ def recognizer(spec: dict, phase: Phases):
         from face_recognition.onnx_models import OnnxFaceModels
 
         with phase("models"):  # ONNX Runtime sessions over the exported graphs
-            loaded = OnnxFaceModels.load(cfg.model_dir, cfg.threads)
-        extra = {"threads": cfg.threads, "runtime": runtime}
+            loaded = OnnxFaceModels.load(cfg.model_dir, cfg.threads, precision=cfg.precision)
+        extra = {
+            "threads": cfg.threads,
+            "runtime": runtime,
+            "precision": loaded.precision,
+            "agreement": loaded.agreement,
+            "int8_sums_exact": loaded.int8_sums_exact,
+        }
     else:
         from tools.reference_models import FaceModels
 
@@ -131,6 +141,55 @@ def recognizer(spec: dict, phase: Phases):
     laps = Laps()
     svc.log.addHandler(laps)
     return svc, laps, rss_after_imports, extra
+
+
+class Answers:
+    """Each recognised object's answer, kept by wrapping the recognizer (the probe's own instrument),
+    and the CPU time its detection and embedding took (process time: what the function's own code
+    spent, whatever else the machine runs; its log's `ms` are wall time)."""
+
+    def __init__(self, svc):
+        self.by_key: dict[str, dict] = {}
+        self.recording = False
+        self.cpu_ms: dict[str, float] = {}
+        self._embedding = None
+        recognizer, models = svc.recognizer, svc.recognizer.models
+        find, embed, recognise = models.find_face, models.embed_face, recognizer.recognise_bytes
+
+        def find_face(image):
+            started = time.process_time()
+            try:
+                return find(image)
+            finally:
+                self.cpu_ms["detect"] = (time.process_time() - started) * 1000
+
+        def embed_face(face):
+            started = time.process_time()
+            self._embedding = embed(face)
+            self.cpu_ms["embed"] = (time.process_time() - started) * 1000
+            return self._embedding
+
+        def recognise_bytes(data, source, *database):  # the database, when the recognizer is given one per frame
+            self._embedding = None
+            result = recognise(data, source, *database)
+            if self.recording:
+                embedding = None if self._embedding is None else [float(v) for v in self._embedding.reshape(-1)]
+                self.by_key[source] = {
+                    "name": result.name,
+                    "faces": result.faces,
+                    "box": None if result.box is None else [float(v) for v in result.box],
+                    "embedding": embedding,
+                }
+            return result
+
+        models.find_face = find_face
+        models.embed_face = embed_face
+        recognizer.recognise_bytes = recognise_bytes
+
+
+def cpu_now() -> tuple[float, float]:
+    """(this process's, its finished children's) CPU seconds."""
+    return time.process_time(), (lambda r: r.ru_utime + r.ru_stime)(resource.getrusage(resource.RUSAGE_CHILDREN))
 
 
 def splitter(spec: dict, phase: Phases):
@@ -162,17 +221,32 @@ def main(spec_path: str, spawned_at: float) -> None:
     cold_total_ms = round((time.time() - spawned_at) * 1000, 1)
     cold_stages = laps.records[-1] if laps.records else {}
     laps.records.clear()
-    for _ in range(spec["repeats"]):
+    answers = Answers(svc) if spec["function"] == "recognizer" else None
+    cpu: list[dict] = []
+    for repeat in range(spec["repeats"]):
+        if answers is not None:
+            answers.recording = repeat == 0
         for obj in objects:
+            own, children = cpu_now()
             svc.process(obj)
+            own_after, children_after = cpu_now()
+            record = {"total": (own_after - own + children_after - children) * 1000}
+            if answers is not None:
+                record.update(answers.cpu_ms)
+                answers.cpu_ms.clear()
+            else:
+                record["ffmpeg"] = (children_after - children) * 1000
+            cpu.append(record)
     json.dump(
         {
             "cold_start_ms": {"total": cold_total_ms, **phase.ms},
             "cold_invocation_stages_ms": cold_stages,
             "warm_stages_ms": laps.records,
+            "warm_cpu_ms": cpu,
             "rss_after_imports_mb": rss_after_imports,
             "peak_rss_mb": vm("VmHWM"),
             "children_peak_rss_mb": children_peak(),
+            **({"answers": answers.by_key} if answers is not None else {}),
             **extra,
         },
         sys.stdout,

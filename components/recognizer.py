@@ -101,8 +101,10 @@ class FaceRecognizer(parts_.FunctionComponent):
                 context=BUILD_CONTEXT,
                 dockerfile=DOCKERFILE,
                 platform=PLATFORM,
+                # MODEL_PRECISION: the export stage makes the embedding graph the function will be told to run.
                 target=TARGET_LIVE if args.face_db is None else TARGET_BAKED,
-                args={} if args.face_db is None else {"FACE_DB": args.face_db},
+                args={"MODEL_PRECISION": s.recognizer_precision}
+                | ({} if args.face_db is None else {"FACE_DB": args.face_db}),
             ),
             registry=docker.RegistryArgs(
                 server=self.repository.repository_url,

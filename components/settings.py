@@ -35,6 +35,7 @@ from components.topology import (
     SPLITTER,
     STAGE1,
 )
+from face_recognition.config import PRECISIONS
 from pipeline_common.env import distance_or_off
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -248,6 +249,8 @@ class StackSettings:
     # Live database only (topology's recognizer environment makes it FACE_DB_RELOAD_SECONDS then).
     face_database_reload_s: int = setting("faceDatabaseReloadSeconds", integer(0, 3600))
     face_database_history_days: int = setting("faceDatabaseHistoryDays", integer(1, 3650))  # live only
+    # The embedding network's precision; the image build makes that graph (int8 behind its gate).
+    recognizer_precision: str = setting("recognizerPrecision", one_of(PRECISIONS), env={RECOGNIZER: "MODEL_PRECISION"})
     functions: Mapping[str, FunctionSettings] = field(default_factory=dict)  # by role: a block each
     region: str = "us-east-1"  # aws:region, Pulumi's own setting
 

@@ -1,7 +1,12 @@
+# syntax=docker/dockerfile:1
 # The face-recognition function's container image (AWS Lambda, Python 3.12), in three stages:
 #   export  - CPU-only PyTorch + facenet-pytorch download the vggface2 weights and export MTCNN and
 #             InceptionResnetV1 to ONNX (tools/export_models.py, which checks the export against
-#             PyTorch before writing it);
+#             PyTorch before writing it). With MODEL_PRECISION=int8 (the stack's recognizerPrecision)
+#             it also quantises the embedding network and refuses, failing the build, unless the
+#             int8 graph agrees with float32 on the gate's real faces (scikit-image's, from PyPI,
+#             and the face database's people when FACE_DB is given); this is the only place its
+#             accuracy is checked with the real weights;
 #   runtime - what Lambda runs: ONNX Runtime, NumPy, Pillow, the graphs, the code, and no face
 #             database: faceDatabase: live builds this target (the function reads the database from
 #             the stack's faces bucket, so no image ever holds a person who may ask to be removed).
@@ -9,7 +14,7 @@
 #   baked   - runtime plus the face database file: the default (faceDatabase: a file).
 #
 # Build context: the project root (the Pulumi component passes it, and FACE_DB relative to it):
-#   docker build -f docker/recognizer.Dockerfile --build-arg FACE_DB=data/face_db.pt .
+#   docker build -f docker/recognizer.Dockerfile --build-arg FACE_DB=data/face_db.pt --build-arg MODEL_PRECISION=fp32 .
 #   docker build -f docker/recognizer.Dockerfile --target runtime .      # faceDatabase: live
 # /.dockerignore keeps that context to what is copied below.
 #
@@ -45,11 +50,21 @@ RUN python -c "from facenet_pytorch import InceptionResnetV1; InceptionResnetV1(
     fi
 
 # The export runs the function's own model code (the export is loaded with it and checked), and the
-# PyTorch reference it is made from; from /build, where both are top-level packages.
+# PyTorch reference it is made from; from /build, where both are top-level packages. The int8 gate
+# also reads the face database (its nearest-entry check) and scikit-image's faces (tools/calibration.py).
+# MTCNN's networks are int8 only where tools/mtcnn_int8.json keeps them (decided on real frames by
+# tools/calibrate_mtcnn.py; it keeps none), built from the ranges recorded there: no frames needed here.
 COPY functions/face_recognition/ /build/face_recognition/
 COPY functions/pipeline_common/ /build/pipeline_common/
-COPY tools/__init__.py tools/weights.py tools/reference_models.py tools/export_models.py /build/tools/
-RUN cd /build && python -m tools.export_models --torch-home /build/torch --out /build/models
+COPY tools/__init__.py tools/weights.py tools/reference_models.py tools/export_models.py tools/quantize.py \
+     tools/calibration.py tools/samples.py tools/ffmpeg.py tools/mtcnn_int8.json /build/tools/
+ARG MODEL_PRECISION=fp32
+# FACE_DB (the baked target's database) is read through a bind mount of the build context, so it
+# never lands in a layer; a live database has none at build time (the gate then checks cosines only).
+ARG FACE_DB=
+RUN --mount=type=bind,target=/context \
+    cd /build && python -m tools.export_models --torch-home /build/torch --out /build/models \
+        --precision "$MODEL_PRECISION" ${FACE_DB:+--db "/context/$FACE_DB"}
 
 
 FROM public.ecr.aws/lambda/python:3.12 AS runtime

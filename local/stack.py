@@ -375,7 +375,10 @@ class LocalStack:
         from tools.export_models import ensure_exported
 
         t0 = time.monotonic()
-        self.model_dir = ensure_exported(self.torch_home)
+        s = self.settings  # the graphs the image build would make for these settings; a live database
+        # is not there at build time, so the int8 gate then checks cosines only, as the image build does
+        database = s.face_database if isinstance(s.face_database, Path) else None
+        self.model_dir = ensure_exported(self.torch_home, precision=s.recognizer_precision, database=database)
         if time.monotonic() - t0 > 1:
             self.log(f"exported the recognizer's models from {self.torch_home} to {self.model_dir}")
 

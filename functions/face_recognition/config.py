@@ -34,6 +34,11 @@ class LiveDatabaseConfig:
         return f"s3://{self.bucket}/{self.key}"
 
 
+# The embedding network's precision (MODEL_PRECISION, from the stack's recognizerPrecision): the image
+# holds the graph of that precision (tools/export_models.py; int8 only after its agreement gate).
+PRECISIONS = ("fp32", "int8")
+
+
 @dataclass(frozen=True)
 class RecognizerConfig:
     output_bucket: str
@@ -43,6 +48,7 @@ class RecognizerConfig:
     distance_threshold: float | None  # None: always report the nearest name
     log_level: str = "INFO"
     live_database: LiveDatabaseConfig | None = None  # set exactly when face_db_path is None
+    precision: str = "fp32"  # the embedding network's: PRECISIONS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> RecognizerConfig:
@@ -62,6 +68,7 @@ class RecognizerConfig:
             distance_threshold=env.distance_or_off("DISTANCE_THRESHOLD"),
             log_level=env.log_level(),
             live_database=live,
+            precision=_precision(env),
         )
 
 
@@ -89,6 +96,13 @@ def _live_database(env: Env) -> LiveDatabaseConfig | None:
     if not (math.isfinite(reload_s) and 0 <= reload_s <= MAX_RELOAD_SECONDS):
         raise ConfigError(f"FACE_DB_RELOAD_SECONDS={raw} is outside 0..{MAX_RELOAD_SECONDS}")
     return LiveDatabaseConfig(bucket, key, reload_s)
+
+
+def _precision(env: Env) -> str:
+    raw = env.get("MODEL_PRECISION") or PRECISIONS[0]
+    if raw not in PRECISIONS:
+        raise ConfigError(f"MODEL_PRECISION={raw!r} is not one of {', '.join(PRECISIONS)}")
+    return raw
 
 
 def _threads(env: Env) -> int | None:

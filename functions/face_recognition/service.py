@@ -159,7 +159,7 @@ def load(environ: Mapping[str, str], *, warm_up: bool = False) -> tuple[Recogniz
         config = RecognizerConfig.from_env(environ)
         path = config.face_db_path
         database = None if path is None else check_names(FaceDatabase.load(path), f"face database {path}")
-        models = OnnxFaceModels.load(config.model_dir, config.threads, warm_up=warm_up)
+        models = OnnxFaceModels.load(config.model_dir, config.threads, precision=config.precision, warm_up=warm_up)
         return config, Recognizer(models, database, config.distance_threshold)
     except (ConfigError, FaceDatabaseError, ModelError) as exc:
         raise StartupError(str(exc)) from exc
@@ -201,8 +201,16 @@ def start(environ: Mapping[str, str] | None = None, *, s3=None, warm_up: bool = 
             weights=str(models.checkpoint),
             weights_sha256=models.manifest.get("source_sha256"),
             untrained_weights=models.untrained,
+            precision=models.precision,
+            int8_agreement=models.agreement,  # what each int8 graph was checked against (export_models)
+            int8_sums_exact=models.int8_sums_exact,
         ),
     )
+    if models.int8_sums_exact is False:
+        log.warning(
+            "this CPU's int8 kernels add products in 16 bits (no VNNI): the int8 graphs may not give "
+            "exactly what their agreement figures were measured with"
+        )
     if models.untrained:
         log.warning(
             "the vggface2 weights are an untrained stand-in: names are only meaningful against "

@@ -508,6 +508,7 @@ def import_handler(env: dict, cwd: Path) -> subprocess.CompletedProcess:
             "MODEL_DIR",
             "DISTANCE_THRESHOLD",
             "MODEL_THREADS",
+            "MODEL_PRECISION",
             "LOG_LEVEL",
             "TORCH_HOME",
         )
@@ -539,10 +540,17 @@ def malformed_db(tmp_path: Path) -> Path:
         ("models not exported", "no exported models at {empty} (manifest.json is missing)"),
         ("bad threads", "MODEL_THREADS='two' is not a whole number"),
         ("bad threshold", "DISTANCE_THRESHOLD='close' is not a number"),
+        ("bad precision", "MODEL_PRECISION='int4' is not one of fp32, int8"),
+        ("precision the export lacks", "MODEL_PRECISION=int8, but the embedding network in {models} is fp32"),
     ],
 )
 def test_misconfiguration_fails_at_start_up_naming_the_culprit(enrolled, model_dir, tmp_path, case, message):
-    paths = {"missing": tmp_path / "absent.pt", "malformed": malformed_db(tmp_path), "empty": tmp_path / "empty"}
+    paths = {
+        "missing": tmp_path / "absent.pt",
+        "malformed": malformed_db(tmp_path),
+        "empty": tmp_path / "empty",
+        "models": model_dir,
+    }
     paths["empty"].mkdir()
     env = {"OUTPUT_BUCKET": OUTPUT, "FACE_DB_PATH": str(enrolled), "MODEL_DIR": str(model_dir)}
     if case == "no bucket":
@@ -561,6 +569,10 @@ def test_misconfiguration_fails_at_start_up_naming_the_culprit(enrolled, model_d
         env["MODEL_THREADS"] = "two"
     elif case == "bad threshold":
         env["DISTANCE_THRESHOLD"] = "close"
+    elif case == "bad precision":
+        env["MODEL_PRECISION"] = "int4"
+    elif case == "precision the export lacks":
+        env["MODEL_PRECISION"] = "int8"
     proc = import_handler(env, tmp_path)
     assert proc.returncode != 0
     expected = message.format(**paths)

@@ -219,6 +219,16 @@ def test_paths_and_handler_match_the_function_table():
     [export] = [shlex.split(r.split("&&")[-1]) for r in of("RUN") if "tools.export_models" in r]
     assert export[:3] == ["python", "-m", "tools.export_models"]
     assert export[export.index("--torch-home") + 1] == home
+    # It makes the embedding graph of the precision the stack asks for (the component passes the
+    # build argument; tests/infra/test_program.py), gated against the database the image will hold.
+    assert export[export.index("--precision") + 1] == "$MODEL_PRECISION"
+    assert args()["MODEL_PRECISION"] == settings.schema()["recognizerPrecision"]["default"] == "fp32"
+    # The database the image will hold, when it holds one, mounted rather than copied (no layer has it).
+    assert export[export.index("${FACE_DB:+--db") + 1] == "/context/$FACE_DB}"
+    [run_export] = [r for r in of("RUN", "export") if "tools.export_models" in r]
+    assert run_export.startswith("--mount=type=bind,target=/context ")
+    # MTCNN: only what tools/mtcnn_int8.json keeps (the export's default), never its measurement-only graphs
+    assert not any(token.startswith("--mtcnn-int8") for token in export)
     [(stage, src, dest)] = stage_copies()
     assert stage == "export" and src.rstrip("/") == export[export.index("--out") + 1]
     assert dest.rstrip("/") == topology.IMAGE_MODEL_DIR
@@ -227,12 +237,21 @@ def test_paths_and_handler_match_the_function_table():
     build = {dest.rstrip("/"): srcs for srcs, dest in copies() if dest.startswith("/build/")}
     assert build["/build/face_recognition"] == ["functions/face_recognition/"]
     assert build["/build/pipeline_common"] == ["functions/pipeline_common/"]
+    assert "/build/face_db.pt" not in build
     assert sorted(build["/build/tools"]) == [
         "tools/__init__.py",
+        "tools/calibration.py",
         "tools/export_models.py",
+        "tools/ffmpeg.py",
+        "tools/mtcnn_int8.json",
+        "tools/quantize.py",
         "tools/reference_models.py",
+        "tools/samples.py",
         "tools/weights.py",
     ]
+    # every tools module the export imports is among them
+    for module in ("calibration", "quantize", "samples", "ffmpeg", "weights", "reference_models"):
+        assert f"tools/{module}.py" in build["/build/tools"], module
 
 
 def test_versions_come_only_from_the_requirements_files():

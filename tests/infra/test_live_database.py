@@ -138,7 +138,8 @@ def test_the_recognizers_environment_names_the_object_and_the_reload_bound(live)
 
 def test_the_image_holds_no_database_and_no_file_is_needed(live, monkeypatch):
     build = live.one(T_IMAGE, "face-recognition-image").get("build")
-    assert build["target"] == recognizer_component.TARGET_LIVE and not build.get("args")
+    assert build["target"] == recognizer_component.TARGET_LIVE and "FACE_DB" not in build["args"]
+    assert build["args"] == {"MODEL_PRECISION": live.settings.recognizer_precision}
 
     def no_file(*_):
         raise AssertionError("live mode must not look for a database file")
@@ -181,6 +182,5 @@ def test_a_file_database_stack_has_none_of_it(architecture, base_config):
         "SendFailedEvents",
     ]
     build = p.one(T_IMAGE, "face-recognition-image").get("build")
-    assert build["target"] == recognizer_component.TARGET_BAKED and build["args"] == {
-        "FACE_DB": base_config["faceDatabase"]
-    }
+    assert build["target"] == recognizer_component.TARGET_BAKED
+    assert build["args"] == {"FACE_DB": base_config["faceDatabase"], "MODEL_PRECISION": "fp32"}

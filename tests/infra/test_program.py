@@ -472,6 +472,7 @@ def test_sizes_and_reserved_concurrency_follow_config(base_config):
             "maxEventAgeSeconds": "600",
             "logLevel": "DEBUG",
             "distanceThreshold": "0.9",
+            "recognizerPrecision": "int8",
         }
     )
     splitter, recognizer = p.function("video-splitting"), p.function("face-recognition")
@@ -485,6 +486,9 @@ def test_sizes_and_reserved_concurrency_follow_config(base_config):
     assert sizing(recognizer) == (3008, 120, {"size": 2048}, 7)
     env = recognizer.get("environment")["variables"]
     assert env["MODEL_THREADS"] == "2" and env["DISTANCE_THRESHOLD"] == "0.9" and env["LOG_LEVEL"] == "DEBUG"
+    # the function is told the precision the image's export stage is asked to build
+    assert env["MODEL_PRECISION"] == "int8"
+    assert p.one(T_IMAGE, "face-recognition-image").get("build")["args"]["MODEL_PRECISION"] == "int8"
     assert splitter.get("environment")["variables"]["LOG_LEVEL"] == "DEBUG"
     assert {g.get("retentionInDays") for g in p.of(T_LOG_GROUP)} == {30}
     for cfg in p.of(T_INVOKE_CONFIG):
@@ -502,7 +506,7 @@ def test_image_is_built_for_amd64_from_the_project_and_pushed_with_secret_creden
     assert build["platform"] == "linux/amd64"
     assert build["context"] == "."
     assert build["dockerfile"] == "docker/recognizer.Dockerfile"
-    assert build["args"] == {"FACE_DB": face_db}
+    assert build["args"] == {"FACE_DB": face_db, "MODEL_PRECISION": "fp32"}
     assert image.get("imageName") == f"{repo.state['repositoryUrl']}:latest"
     assert not image.get("skipPush")
     registry = image.inputs["registry"]

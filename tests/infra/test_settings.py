@@ -199,8 +199,12 @@ def test_recognizer_environment():
         "LOG_LEVEL": "DEBUG",
         "MODEL_THREADS": "2",
         "DISTANCE_THRESHOLD": "0.8",
+        "MODEL_PRECISION": "fp32",
     }
     assert "DISTANCE_THRESHOLD" not in T.environment(T.RECOGNIZER, load({}))
+    assert T.environment(T.RECOGNIZER, load({"recognizerPrecision": "int8"}))["MODEL_PRECISION"] == "int8"
+    with pytest.raises(S.ConfigError, match="recognizerPrecision: 'int4' is not one of fp32, int8"):
+        load({"recognizerPrecision": "int4"})
     local = T.environment(T.RECOGNIZER, s, T.Locations(face_database="/tmp/db.pt", models="/tmp/models"))
     assert (local["FACE_DB_PATH"], local["MODEL_DIR"]) == ("/tmp/db.pt", "/tmp/models")
 
@@ -215,6 +219,7 @@ def test_recognizer_environment_with_a_live_database():
         "MODEL_DIR": "/tmp/models",
         "LOG_LEVEL": "INFO",
         "MODEL_THREADS": "1",
+        "MODEL_PRECISION": "fp32",
     }
     assert T.FUNCTIONS[T.RECOGNIZER].looks_up(s) == ((T.FACES, T.FACES_OBJECT),)
     assert T.FUNCTIONS[T.RECOGNIZER].looks_up(load({})) == () == T.FUNCTIONS[T.SPLITTER].looks_up(s)

@@ -31,13 +31,14 @@ def test_bench_reports_stage_latency_cold_start_memory_and_both_wirings(tmp_path
             "--repeat",
             "1",
             "--baseline",
+            "--int8",
             "--out",
             str(out),
         ],
         cwd=PROJECT_DIR,
         capture_output=True,
         text=True,
-        timeout=540,
+        timeout=900,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
@@ -63,6 +64,23 @@ def test_bench_reports_stage_latency_cold_start_memory_and_both_wirings(tmp_path
     assert {"network_construction", "weights"} <= set(torch_cold)
 
     assert core["video-splitting"]["children_peak_rss_mb"] > 0  # ffmpeg's, beside the function's own
+    assert core["video-splitting"]["warm_cpu_ms"]["ffmpeg"]["p50_ms"] > 0
+    assert {"detect", "embed", "total"} <= set(core["face-recognition"]["warm_cpu_ms"])
+
+    # --int8: the three precisions side by side from this run, each with its agreement figures
+    precisions = report["precisions"]
+    assert list(precisions["rows"]) == ["fp32", "int8 detection", "int8 detection + embedding"]
+    for label, name in precisions["rows"].items():
+        r = core[name]
+        assert r["warm_ms"]["total"]["n"] == 3 and r["cold_start_ms"]["total"] > 0 and r["peak_rss_mb"] > 0, label
+        agreement = precisions["this_run"][label]
+        assert agreement["frames"] == 3 and 0 <= agreement["same_name"] <= 3, label
+        assert -1 <= agreement["embedding_cosine_min"] <= 1 and 0 <= agreement["chosen_box_iou_min"] <= 1, label
+    assert core[precisions["rows"]["int8 detection + embedding"]]["precision"]["embedder"] == "int8"
+    assert precisions["this_run"]["fp32"]["chosen_box_iou_min"] == 1.0  # itself
+    exported = precisions["exported"]["int8 detection + embedding"]
+    assert exported["embedder"]["min_cosine"] >= 0.99 and set(exported) == {"pnet", "rnet", "onet", "embedder"}
+    assert "the recognizer at each precision" in done.stdout
 
     largest = report["largest_frame"]  # each function alone on the largest frame the pipeline accepts
     assert largest["frame"]["pixels"] == largest["frame"]["width"] * largest["frame"]["height"] > 0

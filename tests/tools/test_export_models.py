@@ -1,24 +1,75 @@
-"""tools/export_models.py: the graphs the function runs, made and checked from the weights."""
+"""tools/export_models.py: the graphs the function runs, made and checked from the weights, and the
+gate an int8 embedding network must pass before it is written (its mechanism, with the stand-in
+weights: an honest int8 export passes, a damaged one is refused and nothing is written)."""
 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
+import warnings
 
+import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
+import torch
+from onnx import numpy_helper
+from PIL import Image
 
+from face_recognition import service
 from face_recognition.faces import ModelError
-from face_recognition.onnx_models import FORMAT, GRAPHS, MANIFEST, OnnxFaceModels
-from tools import export_models, weights
+from face_recognition.onnx_models import FORMAT, GRAPHS, INT8_CHECK_GRAPH, MANIFEST, OnnxFaceModels
+from tools import export_models, quantize, samples, weights
 from tools.reference_models import FaceModels
+
+# Whole stacks, subprocesses, model loads or an 80 MB layer: `make test-fast` leaves these out.
+slow = pytest.mark.slow
 
 
 def test_the_export_records_where_it_came_from(model_dir, torch_home):
     manifest = json.loads((model_dir / MANIFEST).read_text())
     assert manifest["format"] == FORMAT and manifest["untrained"] is True
     assert manifest["source_sha256"] == export_models.sha256(weights.checkpoint_path(torch_home))
+    assert manifest["graphs"] == GRAPHS and set(manifest["precision"].values()) == {"fp32"}
+    assert manifest["agreement"] == {}
     assert sorted(p.name for p in model_dir.iterdir()) == sorted([MANIFEST, *GRAPHS.values()])
-    assert OnnxFaceModels.load(model_dir).untrained
+    models = OnnxFaceModels.load(model_dir)
+    assert models.untrained and models.int8_sums_exact is None
+
+
+def test_mtcnn_is_exported_with_prelu_rewritten_to_the_same_bits(tmp_path):
+    """export_models writes PReLU as relu(x) + a*min(x, 0) (ONNX Runtime runs that ~30% faster);
+    each network must give exactly the numbers a plain export gives."""
+    from facenet_pytorch import MTCNN
+
+    mtcnn = MTCNN()
+    shapes = {"pnet": (1, 3, 97, 131), "rnet": (7, 3, 24, 24), "onet": (5, 3, 48, 48)}
+    dynamic = {"pnet": {"image": {2: "h", 3: "w"}}, "rnet": {"image": {0: "n"}}, "onet": {"image": {0: "n"}}}
+    rng = np.random.default_rng(0)
+    for name, shape in shapes.items():
+        net = getattr(mtcnn, name).eval()
+        sessions = []
+        for label, model in (("plain", net), ("rewritten", export_models._prelu_as_relu(net))):
+            path = tmp_path / f"{name}.{label}.onnx"
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(
+                    model,
+                    (torch.zeros(shape),),
+                    str(path),
+                    input_names=["image"],
+                    dynamic_axes=dynamic[name],
+                    opset_version=export_models.OPSET,
+                    dynamo=False,
+                )
+            graph = onnx.load(str(path))
+            assert ("PRelu" in {n.op_type for n in graph.graph.node}) == (label == "plain"), (name, label)
+            sessions.append(ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]))
+        x = rng.uniform(-1, 1, shape).astype(np.float32)
+        plain, rewritten = (s.run(None, {"image": x}) for s in sessions)
+        for a, b in zip(plain, rewritten, strict=True):
+            assert np.array_equal(a, b), name
 
 
 def test_one_export_per_checkpoint(torch_home, model_dir, tmp_path):
@@ -58,3 +109,183 @@ def test_the_command_refuses_to_run_without_weights(tmp_path, capsys):
     assert export_models.main(["--torch-home", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
     assert "no vggface2 weights" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+# -- int8 ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def people_db(model_dir, tmp_path_factory):
+    """Collins and the cameraman enrolled with the function's own float32 models (as the demo does)."""
+    models = OnnxFaceModels.load(model_dir)
+    path = tmp_path_factory.mktemp("db") / "face_db.pt"
+    entries = [torch.from_numpy(models.embed(Image.fromarray(samples.image(n)))) for n in samples.PEOPLE]
+    torch.save([entries, list(samples.PEOPLE.values())], path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def int8_dir(torch_home, people_db):
+    return export_models.ensure_exported(torch_home, precision="int8", database=people_db)
+
+
+@slow
+def test_an_honest_int8_embedding_passes_its_gate_and_the_manifest_says_how(int8_dir, people_db, model_dir):
+    manifest = json.loads((int8_dir / MANIFEST).read_text())
+    assert manifest["precision"] == {"pnet": "fp32", "rnet": "fp32", "onet": "fp32", "embedder": "int8"}
+    assert manifest["graphs"]["embedder"] == "inception_resnet_v1.int8.onnx"
+    # only what runs ships: the float32 embedding graph is not in the folder
+    assert sorted(p.name for p in int8_dir.iterdir()) == sorted(
+        [MANIFEST, INT8_CHECK_GRAPH, "inception_resnet_v1.int8.onnx", GRAPHS["pnet"], GRAPHS["rnet"], GRAPHS["onet"]]
+    )
+    gate = manifest["agreement"]["embedder"]
+    assert gate["faces"] == 204 and gate["calibrated_on"] == 102
+    assert export_models.GATE_MIN_COSINE <= gate["min_cosine"] <= gate["mean_cosine"] <= 1.0
+    assert gate["people"] == ["Cameraman", "Collins"] and gate["people_faces"] == 4  # each face and its mirror
+    assert gate["nearest_entry_unchanged"] == 4 and gate["database_sha256"] == export_models.sha256(people_db)
+    assert gate["weights_untrained"] is True
+    assert manifest["int8_built_on"]["int8_sums_exact"] in (True, False)
+
+    # the graph is really int8, and the function's runtime gives (nearly) float32's embedding
+    ops = {n.op_type for n in onnx.load(str(int8_dir / "inception_resnet_v1.int8.onnx")).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    image = Image.fromarray(samples.image("astronaut"))
+    int8 = OnnxFaceModels.load(int8_dir, precision="int8").embed(image)
+    fp32 = OnnxFaceModels.load(model_dir, precision="fp32").embed(image)
+    assert float((int8 * fp32).sum() / (np.linalg.norm(int8) * np.linalg.norm(fp32))) >= 0.99
+    assert not np.array_equal(int8, fp32)
+
+
+def corrupt_the_last_convolution(graph) -> None:
+    """Negate the scale of the last convolution's int8 weights: a sign error, as a broken quantiser
+    would make. (Milder damage is invisible with the untrained stand-in, whose embeddings of any two
+    different faces already agree at cosine ~0.9997: with it the gate can only show it refuses.)"""
+    model = onnx.load(str(graph))
+    producer = {o: n for n in model.graph.node for o in n.output}
+    inits = {i.name: i for i in model.graph.initializer}
+    last_conv = [n for n in model.graph.node if n.op_type == "Conv"][-1]
+    weights = producer[last_conv.input[1]]
+    assert weights.op_type == "DequantizeLinear" and inits[weights.input[0]].data_type == onnx.TensorProto.INT8
+    scale = inits[weights.input[1]]
+    scale.CopyFrom(numpy_helper.from_array(-numpy_helper.to_array(scale), scale.name))
+    onnx.save(model, str(graph))
+
+
+@slow
+def test_a_damaged_int8_embedding_is_refused_and_nothing_is_written(torch_home, people_db, tmp_path, monkeypatch):
+    real = quantize.quantize
+
+    def damaged(fp32, int8, **kwargs):
+        real(fp32, int8, **kwargs)
+        if int8.name.startswith("inception_resnet_v1"):
+            corrupt_the_last_convolution(int8)
+
+    monkeypatch.setattr(quantize, "quantize", damaged)
+    out = tmp_path / "models"
+    with pytest.raises(export_models.GateError, match=r"faces under cosine 0\.99 \(lowest .*nothing was written"):
+        export_models.export(torch_home, out, precision="int8", database=people_db)
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []  # not even the staging folder
+    assert (
+        export_models.main(
+            ["--torch-home", str(torch_home), "--out", str(out), "--precision", "int8", "--db", str(people_db)]
+        )
+        == 3
+    )
+    assert not out.exists()
+
+
+@slow
+def test_the_gate_refuses_when_a_person_would_be_matched_to_another_entry(model_dir, tmp_path, monkeypatch):
+    """The nearest-entry check alone: a database whose two entries sit either side of a face's
+    float32 and int8 embeddings, so the int8 one lands nearer the other entry."""
+    staging = tmp_path / "staging"
+    shutil.copytree(model_dir, staging)
+    models = OnnxFaceModels.load(model_dir)
+    fp32 = models.embed(Image.fromarray(samples.image("astronaut")))
+    quantize.quantize(
+        staging / GRAPHS["embedder"],
+        tmp_path / "probe.int8.onnx",
+        feeds=[{"face": np.full((1, 3, 240, 240), 0.1, np.float32)}],  # a poor calibration, on purpose
+    )
+    session = ort.InferenceSession(str(tmp_path / "probe.int8.onnx"), providers=["CPUExecutionProvider"])
+    face = models.find_face(Image.fromarray(samples.image("astronaut")))
+    assert face is not None
+    int8 = session.run(None, {"face": face.crop[None]})[0]
+    assert not np.allclose(int8, fp32)
+    # Collins' entry just past float32's embedding, away from int8's; a decoy just past int8's.
+    db = tmp_path / "db.pt"
+    torch.save(
+        [
+            [torch.from_numpy(fp32 + 0.3 * (fp32 - int8)), torch.from_numpy(int8 + 0.3 * (int8 - fp32))],
+            ["Collins", "Decoy"],
+        ],
+        db,
+    )
+
+    def poor(fp32_graph, int8_graph, **kwargs):
+        shutil.copy(tmp_path / "probe.int8.onnx", int8_graph)
+
+    monkeypatch.setattr(quantize, "quantize", poor)
+    monkeypatch.setattr(export_models, "GATE_MIN_COSINE", -1.0)  # the cosine check out of the way
+    with pytest.raises(
+        export_models.GateError,
+        match=r"nearest database entry changed for .*astronaut \(Collins entry 0 -> Decoy entry 1\)",
+    ):
+        export_models.gate_embedder(staging, database=db)
+
+
+@slow
+def test_the_function_runs_what_its_setting_asks_for_and_logs_the_agreement(int8_dir, model_dir, people_db, s3):
+    env = {"OUTPUT_BUCKET": "int8-output", "FACE_DB_PATH": str(people_db), "MODEL_DIR": str(model_dir)}
+    with pytest.raises(
+        service.StartupError, match=f"MODEL_PRECISION=int8, but the embedding network in {model_dir} is fp32"
+    ):
+        service.load({**env, "MODEL_PRECISION": "int8"})
+    with pytest.raises(
+        service.StartupError, match=f"MODEL_PRECISION=fp32, but the embedding network in {int8_dir} is int8"
+    ):
+        service.load({**env, "MODEL_DIR": str(int8_dir)})
+
+    lines: list[dict] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            lines.append({"message": record.getMessage(), **getattr(record, "fields", {})})
+
+    logger = logging.getLogger(service.SERVICE)
+    keep = Keep()
+    logger.addHandler(keep)
+    try:
+        service.start({**env, "MODEL_DIR": str(int8_dir), "MODEL_PRECISION": "int8"}, s3=s3, warm_up=False)
+    finally:
+        logger.removeHandler(keep)
+    [started] = [line for line in lines if line["message"] == "started"]
+    manifest = json.loads((int8_dir / MANIFEST).read_text())
+    assert started["precision"]["embedder"] == "int8"
+    assert started["int8_agreement"]["embedder"] == manifest["agreement"]["embedder"]
+    assert started["int8_sums_exact"] in (True, False)
+
+
+def test_int8_variants_are_cached_apart_from_the_float32_export(torch_home, model_dir, people_db):
+    # which folder each variant gets, without exporting again: the float32 one is the plain digest
+    digest = export_models.sha256(weights.checkpoint_path(torch_home))[:16]
+    assert model_dir.name == digest
+    assert export_models.ensure_exported(torch_home, mtcnn_int8=()) == model_dir
+
+
+@slow
+def test_pictures_of_the_databases_people_are_gated_too(model_dir, people_db, tmp_path, monkeypatch):
+    """--people: a deployer's own pictures of the database's people join the gate's faces; a
+    folder naming someone the database does not hold is refused by name."""
+    staging = tmp_path / "staging"
+    shutil.copytree(model_dir, staging)
+    monkeypatch.setattr(quantize, "quantize", lambda fp32, int8, **_: shutil.copy(fp32, int8))  # float32 as "int8"
+    people = tmp_path / "people"
+    samples.write_image("astronaut", people / "Collins" / "at-work.png")
+    figures = export_models.gate_embedder(staging, database=people_db, people=people)
+    assert figures["faces"] == 205 and figures["faces_given_with_people"] == 1
+    assert figures["people_faces"] == figures["nearest_entry_unchanged"] == 5 and figures["min_cosine"] >= 0.999999
+    samples.write_image("camera", people / "Nobody" / "still.png")
+    with pytest.raises(export_models.ExportError, match="--people: Nobody not in the face database"):
+        export_models.gate_embedder(staging, database=people_db, people=people)
