@@ -133,7 +133,7 @@ class LocalStack:
         self._given_log_dir = Path(log_dir) if log_dir else None
         self.log_dir: Path | None = None
         self._workdir: Path | None = None
-        self.plan = topology.triggers(settings.architecture)
+        self.plan = topology.triggers(settings.architecture, settings.analysis)
         self.function_settings = dict(settings.functions)
         self.buckets = {role: settings.bucket(role) for role in topology.buckets(settings)}
         self.concurrency = {role: effective_concurrency(fs, concurrency) for role, fs in self.function_settings.items()}

@@ -90,6 +90,43 @@ def noise_video(video: Path, *, seconds: float = 4.0, size: tuple[int, int] = (6
     return video
 
 
+def sequence_video(
+    segments: list[tuple[str, float]], video: Path, *, fps: int = 10, size: tuple[int, int] = (512, 512)
+) -> Path:
+    """An H.264 MP4 showing sample image after sample image, each for its seconds (`[("astronaut", 2),
+    ("chelsea", 1), ("camera", 2)]`: Collins from 0 to 2 s, a cat and no face until 3 s, the
+    cameraman until 5 s), every picture scaled to `size`. The timeline's tests and the demo use it."""
+    video.parent.mkdir(parents=True, exist_ok=True)
+    stills = [video.with_name(f"{video.stem}.{i}.still.png") for i in range(len(segments))]
+    try:
+        inputs: list[str] = []
+        chains = []
+        for i, ((name, seconds), still) in enumerate(zip(segments, stills, strict=True)):
+            write_image(name, still)
+            inputs += ["-loop", "1", "-framerate", str(fps), "-t", f"{seconds:g}", "-i", str(still)]
+            chains.append(f"[{i}:v]scale={size[0]}:{size[1]},setsar=1,format=yuv420p[v{i}]")
+        joined = "".join(f"[v{i}]" for i in range(len(segments)))
+        graph = ";".join(chains) + f";{joined}concat=n={len(segments)}:v=1:a=0[out]"
+        ffmpeg.run_ffmpeg(
+            *inputs,
+            "-filter_complex",
+            graph,
+            "-map",
+            "[out]",
+            "-r",
+            str(fps),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            str(video),
+        )
+    finally:
+        for still in stills:
+            still.unlink(missing_ok=True)
+    return video
+
+
 def make_video(name: str, video: Path, **kwargs) -> Path:
     """A short video of sample image `name`."""
     still = video.with_suffix(".still.png")
