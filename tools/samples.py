@@ -174,16 +174,24 @@ def sample_workload(folder: Path, torch_home: Path, *, copies: int = 2, tag: str
         ],
         check=True,
     )
-    return videos, db, mapping_expectation({k: v or NO_FACE for k, v in expected.items()})
+    return videos, db, mapping_expectation({k: NO_FACE if v is None else v for k, v in expected.items()})
 
 
-def make_sample_set(folder: Path, *, copies: int = 2) -> dict[str, str | None]:
-    """Videos of each sample person (`copies` of each) plus one with no face.
+# The demo's clip of two people one after the other: Collins for 3 s, a cat (no face) for 1 s, the
+# cameraman for 2 s. Its first frame (first-frame mode) and the person seen most (timeline) are both
+# Collins; its timeline label says who appears when (tools/timelines.py).
+SEQUENCE = [("astronaut", 3.0), ("chelsea", 1.0), ("camera", 2.0)]
+SEQUENCE_LABEL = {"answer": "Collins", "people": {"Collins": [[0, 3]], "Cameraman": [[4, 6]]}}
 
-    Returns {file name: expected result name}; the faceless video expects the no-face sentinel,
-    which the caller knows better than this module.
+
+def make_sample_set(folder: Path, *, copies: int = 2) -> dict[str, str | dict | None]:
+    """Videos of each sample person (`copies` of each), one with no face, and one with two people
+    one after the other (SEQUENCE).
+
+    Returns {file name: label}: the expected name, or for the sequence its whole label; the faceless
+    video's is None (the no-face sentinel, which the caller knows better than this module).
     """
-    expected: dict[str, str | None] = {}
+    expected: dict[str, str | dict | None] = {}
     for i in range(copies):
         for name, person in PEOPLE.items():
             file = f"{name}_{i}.mp4"
@@ -191,4 +199,6 @@ def make_sample_set(folder: Path, *, copies: int = 2) -> dict[str, str | None]:
             expected[file] = person
     make_video("chelsea", folder / "chelsea_0.mp4")
     expected["chelsea_0.mp4"] = None
+    sequence_video(SEQUENCE, folder / "sequence_0.mp4")
+    expected["sequence_0.mp4"] = SEQUENCE_LABEL
     return expected

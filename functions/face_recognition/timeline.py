@@ -121,16 +121,17 @@ def build(frames: list[FrameFaces], interval_s: float) -> dict:
             if i not in mine or face.distance < mine[i].distance:
                 mine[i] = face
     unknown = seen.pop(UNKNOWN, {})
+    # Seen most first; ties to the smaller best distance, then the name.
+    order = sorted(seen, key=lambda n: (-len(seen[n]), min(f.distance for f in seen[n].values()), n))
     people = [
         {
             "name": name,
-            "frames": len(by_frame),
-            "best_distance": round(min(f.distance for f in by_frame.values()), 4),
-            "ranges": ranges(by_frame),
+            "frames": len(seen[name]),
+            "best_distance": round(min(f.distance for f in seen[name].values()), 4),
+            "ranges": ranges(seen[name]),
         }
-        for name, by_frame in seen.items()
+        for name in order
     ]
-    people.sort(key=lambda p: (-p["frames"], p["best_distance"], p["name"]))
     without = {i: None for i, frame in enumerate(frames) if not frame.faces}
     answer = people[0]["name"] if people else (UNKNOWN if unknown else NO_FACE)
     return {
