@@ -266,11 +266,11 @@ class StackSettings:
     face_database_reload_s: int = setting("faceDatabaseReloadSeconds", integer(0, 3600))
     face_database_history_days: int = setting("faceDatabaseHistoryDays", integer(1, 3650))  # live only
     # What the functions make of a video (topology.FIRST_FRAME, TIMELINE); the sampling, timeline only.
-    analysis: str = setting("analysis", one_of(ANALYSES), env={SPLITTER: "ANALYSIS", RECOGNIZER: "ANALYSIS"})
-    sample_fps: float = setting("sampleFps", rate(*SAMPLE_FPS_RANGE), env={SPLITTER: "SAMPLE_FPS"})
-    max_frames: int = setting(
-        "maxFrames", integer(*MAX_FRAMES_RANGE), env={SPLITTER: "MAX_FRAMES", RECOGNIZER: "MAX_FRAMES"}
-    )
+    # Timeline only, topology's environments make them ANALYSIS, SAMPLE_FPS and MAX_FRAMES, so a
+    # first-frame stack's functions keep exactly the environment they had (no redeploy, no change).
+    analysis: str = setting("analysis", one_of(ANALYSES))
+    sample_fps: float = setting("sampleFps", rate(*SAMPLE_FPS_RANGE))
+    max_frames: int = setting("maxFrames", integer(*MAX_FRAMES_RANGE))
     functions: Mapping[str, FunctionSettings] = field(default_factory=dict)  # by role: a block each
     region: str = "us-east-1"  # aws:region, Pulumi's own setting
 

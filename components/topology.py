@@ -89,6 +89,8 @@ def _splitter_environment(s: StackSettings, where: Locations) -> dict[str, str]:
     env = {"STAGE1_BUCKET": s.bucket(STAGE1), "FFMPEG_PATH": where.ffmpeg}
     if s.architecture == DIRECT_INVOCATION:
         env["RECOGNIZER_FUNCTION"] = s.function(RECOGNIZER).name
+    if s.timeline:  # first-frame: no variable at all, so its environment is what it always was
+        env.update(ANALYSIS=TIMELINE, SAMPLE_FPS=repr(float(s.sample_fps)), MAX_FRAMES=str(s.max_frames))
     return env
 
 
@@ -106,6 +108,8 @@ def _recognizer_environment(s: StackSettings, where: Locations) -> dict[str, str
         )
     else:
         env["FACE_DB_PATH"] = where.face_database
+    if s.timeline:  # how many frames one frames object may hold; the object itself says how it was sampled
+        env.update(ANALYSIS=TIMELINE, MAX_FRAMES=str(s.max_frames))
     return env
 
 

@@ -293,9 +293,10 @@ def test_the_stack_gives_both_functions_the_timeline_settings(tmp_path):
     assert (split.analysis, split.sample_fps, split.max_frames, split.timeline) == ("timeline", 0.5, 30, True)
     recognise = RecognizerConfig.from_env(topology.environment(topology.RECOGNIZER, s, where))
     assert (recognise.analysis, recognise.max_frames, recognise.timeline) == ("timeline", 30, True)
-    # the default stays first-frame, and an environment without the variables is first-frame too
+    # first-frame: neither function gets any of the variables (the environment it always had), and
+    # a function without them is first-frame
     default = load_stack_file(stack, overrides={"analysis": "first-frame"}, check_files=False)
+    for role in (topology.SPLITTER, topology.RECOGNIZER):
+        assert not {"ANALYSIS", "SAMPLE_FPS", "MAX_FRAMES"} & topology.environment(role, default, where).keys()
     assert SplitterConfig.from_env(topology.environment(topology.SPLITTER, default, where)).timeline is False
-    env = topology.environment(topology.SPLITTER, default, where)
-    env.pop("ANALYSIS")
-    assert SplitterConfig.from_env(env).analysis == "first-frame"
+    assert RecognizerConfig.from_env(topology.environment(topology.RECOGNIZER, default, where)).timeline is False
