@@ -51,7 +51,7 @@ def models(model_dir) -> OnnxFaceModels:
 
 
 @pytest.fixture(scope="module")
-def database(models, tmp_path_factory) -> FaceDatabase:
+def database_file(models, tmp_path_factory) -> Path:
     """The two sample people, enrolled from their own pictures with the same (stand-in) weights."""
     folder = tmp_path_factory.mktemp("tl-db")
     embeddings, names = [], []
@@ -60,7 +60,12 @@ def database(models, tmp_path_factory) -> FaceDatabase:
         embeddings.append(torch.from_numpy(models.embed(decode_frame(picture, sample))))
         names.append(person)
     torch.save([embeddings, names], folder / "db.pt")
-    return FaceDatabase.load(folder / "db.pt")
+    return folder / "db.pt"
+
+
+@pytest.fixture(scope="module")
+def database(database_file) -> FaceDatabase:
+    return FaceDatabase.load(database_file)
 
 
 @pytest.fixture
@@ -300,3 +305,85 @@ def test_the_stack_gives_both_functions_the_timeline_settings(tmp_path):
         assert not {"ANALYSIS", "SAMPLE_FPS", "MAX_FRAMES"} & topology.environment(role, default, where).keys()
     assert SplitterConfig.from_env(topology.environment(topology.SPLITTER, default, where)).timeline is False
     assert RecognizerConfig.from_env(topology.environment(topology.RECOGNIZER, default, where)).timeline is False
+
+
+PEAK_PROBE = r"""
+import json, sys
+from face_recognition import service
+
+env, tar = json.loads(sys.argv[1]), sys.argv[2]
+
+
+class S3:
+    # What the service asks of S3, served from a file: the frames object in (a stream), the results kept.
+    written = {}
+
+    def get_object(self, Bucket, Key):
+        body = open(tar, "rb")
+        body.seek(0, 2)
+        size = body.tell()
+        body.seek(0)
+        return {"ContentLength": size, "Body": body}
+
+    def put_object(self, Bucket, Key, Body, ContentType, Metadata):
+        self.written[Key] = Body.decode()
+
+
+def hwm_mb():
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) / 1024 for line in fh if line.startswith("VmHWM:"))
+
+
+s3 = S3()
+svc = service.start(env, s3=s3)   # as the handler starts it: settings, database, models, warm-up
+started = hwm_mb()
+[result] = svc.handle_event({"bucket": "stage-1", "key": "8k/clip.tar"})
+print(json.dumps({"result": result, "txt": s3.written["8k/clip.txt"], "json": json.loads(s3.written["8k/clip.json"]),
+                  "started_mb": started, "peak_mb": hwm_mb()}))
+"""
+
+
+@pytest.mark.slow
+def test_a_timeline_of_the_largest_frames_stays_within_the_recognizers_memory_setting(
+    video_8k, database_file, model_dir, tmp_path
+):
+    """The splitter's own 8K sample (the largest frame the pipeline accepts), four times in one frames
+    object, recognised by the function as a timeline stack deploys it, in a fresh interpreter: it
+    holds one frame at a time, so its peak stays within the default recognizerMemory, as in
+    first-frame mode (tests/functions/test_recognizer.py)."""
+    import os
+
+    from components import settings as S
+    from pipeline_common import limits
+    from tests.conftest import run_python
+
+    sampled = ffmpeg.sample_frames(ffmpeg_exe(), video_8k, tmp_path, label="8k", fps=1.0, max_frames=60)
+    [first] = sampled.frames
+    assert (first.width, first.height) == (limits.MAX_FRAME_WIDTH_8K, limits.MAX_FRAME_HEIGHT_8K)
+    paths = []
+    for i in range(4):
+        paths.append(tmp_path / f"copy{i}.jpg")
+        paths[-1].write_bytes(first.path.read_bytes())
+    index = frames.Index(
+        "s3://in/8k/clip.mp4",
+        1.0,
+        60,
+        tuple(frames.Entry(frames.frame_name(i), float(i), first.width, first.height, first.size) for i in range(4)),
+    )
+    tar = tmp_path / "clip.tar"
+    frames.write(tar, index, paths)
+
+    stack = S.load(lambda key: {"namePrefix": "vfp-test", "analysis": "timeline"}.get(key), check_files=False)
+    env = topology.environment(
+        topology.RECOGNIZER, stack, topology.Locations(face_database=str(database_file), models=str(model_dir))
+    )
+    assert env["ANALYSIS"] == "timeline"
+    base = {k: v for k, v in os.environ.items() if k not in env}
+    probe = run_python(PEAK_PROBE, json.dumps(env), str(tar), cwd=tmp_path, env=base)
+    assert probe["json"]["frames_analysed"] == 4 and probe["txt"] == probe["json"]["answer"] == A
+    assert [(r["start_s"], r["end_s"]) for r in probe["json"]["people"][0]["ranges"]] == [(0.0, 4.0)]
+    memory = stack.recognizer.memory_mb
+    assert probe["peak_mb"] < memory, (
+        f"four 8K frames peaked at {probe['peak_mb']:.0f} MB, over recognizerMemory {memory} MB "
+        f"(started at {probe['started_mb']:.0f} MB)"
+    )
