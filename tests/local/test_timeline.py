@@ -51,6 +51,9 @@ def clips(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("timeline-clips")
     return {
         "two people.mp4": samples.sequence_video(samples.SEQUENCE, folder / "two people.mp4"),
+        # the issue's: person A 0-2 s, nobody 2-3 s, person B 3-5 s; and both in every frame
+        "a b.mp4": samples.sequence_video([("astronaut", 2), ("chelsea", 1), ("camera", 2)], folder / "a b.mp4"),
+        "pair.mp4": samples.sequence_video([("pair", 2)], folder / "pair.mp4", size=(1024, 512)),
         "cat.mp4": samples.sequence_video([("chelsea", 2)], folder / "cat.mp4", size=(320, 240)),
         "too long.mp4": samples.sequence_video([("coffee", 12)], folder / "too long.mp4", size=(160, 120), fps=2),
     }
@@ -69,8 +72,15 @@ def stack(request, tmp_path_factory, face_db, torch_home):
 def test_two_people_one_after_the_other_are_both_in_the_json_and_the_report_with_their_times(stack, clips, tmp_path):
     s = stack.settings
     assert (s.analysis, s.sample_fps, s.max_frames) == (TIMELINE, 1.0, 10)
-    files = [clips["two people.mp4"], clips["cat.mp4"]]
-    expect = mapping_expectation({"two people.mp4": samples.SEQUENCE_LABEL, "cat.mp4": "no-face"})
+    files = [clips[name] for name in ("two people.mp4", "cat.mp4", "a b.mp4", "pair.mp4")]
+    expect = mapping_expectation(
+        {
+            "two people.mp4": samples.SEQUENCE_LABEL,
+            "cat.mp4": "no-face",
+            "a b.mp4": {"people": {COLLINS: [[0, 2]], CAMERAMAN: [[3, 5]]}},
+            "pair.mp4": {"people": {COLLINS: [[0, 2]], CAMERAMAN: [[0, 2]]}},
+        }
+    )
     report = run_videos(stack, files, expect=expect, prefix="tl/", timeout_s=240, progress=False)
 
     assert report["analysis"] == TIMELINE and report["local"]["analysis"] == TIMELINE
@@ -80,8 +90,9 @@ def test_two_people_one_after_the_other_are_both_in_the_json_and_the_report_with
     s3 = stack.client("s3")
     stage1 = {o["Key"] for o in s3.list_objects_v2(Bucket=s.stage1_bucket, Prefix="tl/")["Contents"]}
     output = {o["Key"] for o in s3.list_objects_v2(Bucket=s.output_bucket, Prefix="tl/")["Contents"]}
-    assert stage1 == {"tl/two people.tar", "tl/cat.tar"}  # one frames object per video
-    assert output == {"tl/two people.txt", "tl/two people.json", "tl/cat.txt", "tl/cat.json"}
+    stems = ("two people", "cat", "a b", "pair")
+    assert stage1 == {f"tl/{stem}.tar" for stem in stems}  # one frames object per video
+    assert output == {f"tl/{stem}{suffix}" for stem in stems for suffix in (".txt", ".json")}
 
     # <stem>.json: Collins 0-3 s, nobody 3-4 s, the cameraman 4-6 s, exactly at 1 fps over 10 fps stills
     document = json.loads(s3.get_object(Bucket=s.output_bucket, Key="tl/two people.json")["Body"].read())
@@ -102,6 +113,12 @@ def test_two_people_one_after_the_other_are_both_in_the_json_and_the_report_with
     assert row["timeline"]["people"] == {COLLINS: [(0.0, 3.0)], CAMERAMAN: [(4.0, 6.0)]}
     assert row["timeline_judged"] == judge(row["timeline"], row["labels"]) and row["timeline_judged"]["correct"]
     assert rows["tl/cat.mp4"]["timeline"]["people"] == {} and rows["tl/cat.mp4"]["result"] == "no-face"
+    assert rows["tl/cat.mp4"]["timeline"]["no_face"] == [(0.0, 2.0)]
+    # A 0-2 s, nobody 2-3 s, B 3-5 s; two faces in one frame: both, in every frame
+    assert rows["tl/a b.mp4"]["timeline"]["people"] == {COLLINS: [(0.0, 2.0)], CAMERAMAN: [(3.0, 5.0)]}
+    assert rows["tl/a b.mp4"]["timeline"]["no_face"] == [(2.0, 3.0)]
+    assert rows["tl/pair.mp4"]["timeline"]["people"] == {COLLINS: [(0.0, 2.0)], CAMERAMAN: [(0.0, 2.0)]}
+    assert all(rows[f"tl/{stem}.mp4"]["timeline_judged"]["correct"] for stem in stems)
     assert report["timeline_scores"][COLLINS]["recall"] == report["timeline_scores"][CAMERAMAN]["recall"] == 1.0
     assert report["timeline_scores"][CAMERAMAN]["time_recall"] == 1.0
     # and the table `local run` prints
