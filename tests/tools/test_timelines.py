@@ -62,7 +62,7 @@ def test_a_bad_label_is_refused_naming_the_video(label, message):
 
 
 def test_times_match_within_one_sampling_interval_and_not_beyond():
-    labels = {"Collins": [(0.0, 2.0)], "Cameraman": [(3.0, 5.0)]}
+    labels: timelines.Labels = {"Collins": [(0.0, 2.0)], "Cameraman": [(3.0, 5.0)]}
     exact = timelines.judge(found({"Collins": [(0.0, 2.0)], "Cameraman": [(3.0, 5.0)]}), labels)
     assert exact["correct"] and exact["missing"] == exact["extra"] == []
     # one sampling interval late at each end: still right
@@ -80,7 +80,7 @@ def test_times_match_within_one_sampling_interval_and_not_beyond():
 
 
 def test_per_person_recall_and_precision_over_videos_and_seconds():
-    judged = [
+    judged: list[tuple[dict, timelines.Labels]] = [
         # Collins found where labelled, on time; the cameraman missed
         (found({"Collins": [(0.0, 2.0)]}), {"Collins": [(0.0, 2.0)], "Cameraman": [(3.0, 5.0)]}),
         # Collins found, half of his labelled seconds covered; the cameraman found where nobody is labelled
