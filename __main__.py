@@ -83,6 +83,7 @@ EventWiring(
         architecture=settings.architecture,
         buckets=buckets.by_role(),
         functions={topology.SPLITTER: splitter.function, topology.RECOGNIZER: recognizer.function},
+        analysis=settings.analysis,
     ),
 )
 
@@ -94,6 +95,7 @@ monitoring = PipelineMonitoring(
 
 # 7. Outputs.
 pulumi.export("architecture", settings.architecture)
+pulumi.export("analysis", settings.analysis)
 pulumi.export("inputBucket", buckets.input.bucket_name)
 pulumi.export("stage1Bucket", buckets.stage1.bucket_name)
 pulumi.export("outputBucket", buckets.output.bucket_name)

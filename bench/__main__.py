@@ -19,6 +19,10 @@
 4. live database (with part 1, a few seconds): what faceDatabase: live costs the recognizer: the
    conditional GET a look for a new version takes when nothing changed, and a reload
    (bench/live_database.py).
+5. analysis timeline (with part 1; --skip-timeline leaves it out): each function alone with the
+   stack's sampleFps and maxFrames, over the videos and the demo's two-people clip: per video and
+   per frame, per stage; then peak memory on the largest frames the pipeline accepts (an 8K
+   video sampled, and a frames object of several 8K frames recognised) against the memory settings.
 
 Prints a table and writes every figure, with the machine and versions, to out/bench/ (JSON), so two
 runs can be compared; `--baseline` adds the recognizer's PyTorch paths (the one the ONNX runtime
@@ -206,6 +210,7 @@ def bench_core(args, settings, files: list[Path]) -> dict:
                     torch_home=args.torch_home.resolve(),
                 )
     for r in results.values():  # raw laps → percentiles per stage
+        r.pop("warm_frames", None)  # one frame per object in first-frame mode
         for raw, key in (("warm_stages_ms", "warm_ms"), ("warm_cpu_ms", "warm_cpu_ms")):
             stages: dict[str, list[float]] = {}
             for record in r.pop(raw, []):
@@ -307,6 +312,113 @@ def bench_largest_frame(args, settings) -> dict:
             "memory_mb": settings.recognizer.memory_mb,
             "peak_rss_mb": recognise["peak_rss_mb"],
             "stages_ms": recognise["cold_invocation_stages_ms"],
+        },
+    }
+
+
+# -- 5. analysis: timeline ---------------------------------------------------------------------------
+
+LARGEST_TIMELINE_FRAMES = 3  # 8K frames in the largest-frame frames object: the recognizer holds one at a time
+
+
+def per_video_and_frame(r: dict) -> dict:
+    """A timeline probe's warm log lines (one per video) → per-video and per-frame percentiles per stage."""
+    from bench.stats import summary
+
+    records, frames = r.pop("warm_stages_ms"), r.pop("warm_frames")
+    per_video: dict[str, list[float]] = {}
+    per_frame: dict[str, list[float]] = {}
+    for record, n in zip(records, frames, strict=True):
+        for stage, ms in record.items():
+            per_video.setdefault(stage, []).append(ms / 1000)
+            per_frame.setdefault(stage, []).append(ms / 1000 / max(1, n))
+    return {
+        **r,
+        "frames_per_video": {"min": min(frames, default=0), "max": max(frames, default=0), "total": sum(frames)},
+        "per_video_ms": {stage: summary(v) for stage, v in per_video.items()},
+        "per_frame_ms": {stage: summary(v) for stage, v in per_frame.items()},
+    }
+
+
+def bench_timeline(args, files: list[Path], db: Path) -> dict:
+    """analysis: timeline, each function alone in a fresh interpreter against S3 on moto: the splitter
+    sampling each video into one frames object, the recognizer matching every face of every frame;
+    per video and per frame. Then the recognizer's peak memory on a frames object of 8K frames, the
+    largest the pipeline accepts, against its memory setting."""
+    from local.stack import load_settings
+    from pipeline_common import frames, keys
+    from tools import samples
+
+    settings = load_settings(args.stack, db=db, analysis=topology.TIMELINE)
+    clip = samples.sequence_video(samples.SEQUENCE, args.work / "timeline" / "two-people.mp4")
+    videos = [f for f in files if f.name != clip.name] + [clip]
+    with alone_against_s3(settings) as (aws, s3):
+        env = environments(args, settings, aws)
+        for f in videos:
+            s3.upload_file(str(f), settings.input_bucket, f.name)
+        log = args.work / "probe.log"
+        print(
+            f"[bench] timeline (sampleFps {settings.sample_fps:g}, maxFrames {settings.max_frames}): "
+            f"splitter alone: {len(videos)} videos × {args.repeat}",
+            file=sys.stderr,
+        )
+        split = probe(
+            "splitter", env[topology.SPLITTER], [(settings.input_bucket, f.name) for f in videos], args.repeat, log
+        )
+        objects = [(settings.stage1_bucket, keys.frames_key(f.name)) for f in videos]
+        print(f"[bench] timeline: recognizer alone: {len(objects)} frames objects × {args.repeat}", file=sys.stderr)
+        recognise = probe("recognizer", env[topology.RECOGNIZER], objects, args.repeat, log)
+
+        # The largest frames: the splitter's own 8K sample, LARGEST_TIMELINE_FRAMES times in one object.
+        largest = largest_video(args.work)
+        s3.upload_file(str(largest), settings.input_bucket, largest.name)
+        split_8k = probe("splitter", env[topology.SPLITTER], [(settings.input_bucket, largest.name)], 0, log)
+        one = s3.get_object(Bucket=settings.stage1_bucket, Key=keys.frames_key(largest.name))["Body"]
+        reader = frames.read(one, "8k", max_frames=settings.max_frames)
+        index = next(reader)
+        assert isinstance(index, frames.Index)
+        [(entry, jpeg)] = [item for item in reader if isinstance(item, tuple)]
+        folder = args.work / "timeline" / "largest"
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for i in range(LARGEST_TIMELINE_FRAMES):
+            paths.append(folder / frames.frame_name(i))
+            paths[-1].write_bytes(jpeg)
+        many = frames.Index(
+            index.video,
+            index.sample_fps,
+            settings.max_frames,
+            tuple(
+                frames.Entry(frames.frame_name(i), i / index.sample_fps, entry.width, entry.height, entry.size)
+                for i in range(LARGEST_TIMELINE_FRAMES)
+            ),
+        )
+        package = folder / "frames.tar"
+        frames.write(package, many, paths)
+        s3.upload_file(str(package), settings.stage1_bucket, "largest/8k.tar")
+        recognise_8k = probe(
+            "recognizer", env[topology.RECOGNIZER], [(settings.stage1_bucket, "largest/8k.tar")], 0, log
+        )
+    return {
+        "sample_fps": settings.sample_fps,
+        "max_frames": settings.max_frames,
+        "videos": len(videos),
+        "video-splitting": per_video_and_frame(split),
+        "face-recognition": per_video_and_frame(recognise),
+        "largest_frames": {
+            "frames": LARGEST_TIMELINE_FRAMES,
+            "width": entry.width,
+            "height": entry.height,
+            "video-splitting": {
+                "memory_mb": settings.splitter.memory_mb,
+                "peak_rss_mb": split_8k["peak_rss_mb"],
+                "ffmpeg_peak_rss_mb": split_8k["children_peak_rss_mb"],
+            },
+            "face-recognition": {
+                "memory_mb": settings.recognizer.memory_mb,
+                "peak_rss_mb": recognise_8k["peak_rss_mb"],
+                "stages_ms": recognise_8k["cold_invocation_stages_ms"],
+            },
         },
     }
 
@@ -436,6 +548,36 @@ def table(results: dict) -> str:
         for what, st in live.items():
             lines.append(f"  {what:<32} {st['n']:>4} {st['p50_ms']:>8.1f} {st['p95_ms']:>8.1f} {st['max_ms']:>8.1f}")
         lines.append("")
+    timeline = results.get("timeline")
+    if timeline:
+        lines.append(
+            f"analysis timeline, each function alone, warm (sampleFps {timeline['sample_fps']:g}, "
+            f"maxFrames {timeline['max_frames']}; {timeline['videos']} videos; ms)"
+        )
+        lines.append(
+            f"  {'function':<17} {'stage':<8} {'per video p50':>14} {'p95':>8} {'per frame p50':>14} {'p95':>8}"
+        )
+        for name in ("video-splitting", "face-recognition"):
+            r = timeline[name]
+            for stage, st in r["per_video_ms"].items():
+                fr = r["per_frame_ms"][stage]
+                lines.append(
+                    f"  {name:<17} {stage:<8} {st['p50_ms']:>14.1f} {st['p95_ms']:>8.1f} {fr['p50_ms']:>14.1f} "
+                    f"{fr['p95_ms']:>8.1f}"
+                )
+            n = r["frames_per_video"]
+            lines.append(
+                f"  {name:<17} frames per video {n['min']}-{n['max']}; peak memory {r['peak_rss_mb']:.0f} MB"
+                + (f" + ffmpeg {r['children_peak_rss_mb']:.0f}" if r.get("children_peak_rss_mb") else "")
+            )
+        big = timeline["largest_frames"]
+        sp, rc = big["video-splitting"], big["face-recognition"]
+        lines.append(
+            f"  largest frames ({big['width']}x{big['height']}): splitter {sp['peak_rss_mb']:.0f} + ffmpeg "
+            f"{sp['ffmpeg_peak_rss_mb']:.0f} of {sp['memory_mb']} MB; recognizer, {big['frames']} such frames in "
+            f"one object, {rc['peak_rss_mb']:.0f} of {rc['memory_mb']} MB"
+        )
+        lines.append("")
     for arch, r in results.get("stack", {}).items():
         lat = r["per_video_latency_s"] or {}
         lines.append(
@@ -544,6 +686,11 @@ def main(argv: list[str] | None = None) -> int:
         help="leave out the peak memory of each function on an 8K video (a few seconds)",
     )
     parser.add_argument(
+        "--skip-timeline",
+        action="store_true",
+        help="leave out analysis timeline (each function alone, per video and per frame; ~a minute)",
+    )
+    parser.add_argument(
         "--work", type=Path, default=DEFAULT_WORK, help="sample videos, logs and reports (default: out/bench)"
     )
     parser.add_argument("--out", type=Path, help="JSON report (default: WORK/bench-<time>.json and WORK/latest.json)")
@@ -581,6 +728,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_largest_frame:
             results["largest_frame"] = bench_largest_frame(args, settings)
         results["live_database"] = bench_live_database(settings, db)
+        if not args.skip_timeline:
+            results["timeline"] = bench_timeline(args, files, db)
     if not args.skip_stack:
         results["stack"] = {arch: bench_stack(args, files, db, expect, arch) for arch in args.architectures}
     print(table(results))

@@ -363,7 +363,7 @@ def cold_starts(b: Bench, role: str, videos: int, needed: int, limits: Mapping[s
     needs, except for the function the uploads invoke, whose whole backlog is there at once: Lambda
     starts as many as it may (its reservation or the pool, at most one scaling step) straight away."""
     events = math.ceil(videos * b.functions[role].invocations_per_video)
-    if topology.FUNCTIONS[role].reads[0] == topology.INPUT:
+    if topology.FUNCTIONS[role].reads[topology.FIRST_FRAME][0] == topology.INPUT:
         limit = limits[role]
         needed = max(needed, min(events, pool if limit is None else limit, SCALE_STEP))
     return min(events, needed)

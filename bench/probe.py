@@ -62,11 +62,13 @@ class Laps(logging.Handler):
     def __init__(self):
         super().__init__()
         self.records: list[dict] = []
+        self.frames: list[int] = []  # analysis timeline: the frames each object held (1 otherwise)
 
     def emit(self, record: logging.LogRecord) -> None:
-        ms = getattr(record, "fields", {}).get("ms")
-        if ms:
-            self.records.append(ms)
+        logged = getattr(record, "fields", {})
+        if logged.get("ms"):
+            self.records.append(logged["ms"])
+            self.frames.append(int(logged.get("frames") or 1))
 
 
 class Phases:
@@ -137,7 +139,12 @@ def recognizer(spec: dict, phase: Phases):
     with phase("warm_up"):
         loaded.warm_up()
     with phase("clients"):
-        svc = service.RecognitionService(rec.Recognizer(loaded, database, cfg.distance_threshold), cfg.output_bucket)
+        svc = service.RecognitionService(
+            rec.Recognizer(loaded, database, cfg.distance_threshold),
+            cfg.output_bucket,
+            analysis=cfg.analysis,
+            max_frames=cfg.max_frames,
+        )
     laps = Laps()
     svc.log.addHandler(laps)
     return svc, laps, rss_after_imports, extra
@@ -216,11 +223,14 @@ def main(spec_path: str, spawned_at: float) -> None:
         spec, phase
     )
     objects = [S3Object(bucket, key) for bucket, key in spec["objects"]]
+    # analysis timeline: the recognizer's objects are frames objects (the splitter's process() takes both)
+    process = svc.timeline if getattr(svc, "analysis", None) == "timeline" else svc.process
     with phase("first_invocation"):
-        svc.process(objects[0])
+        process(objects[0])
     cold_total_ms = round((time.time() - spawned_at) * 1000, 1)
     cold_stages = laps.records[-1] if laps.records else {}
     laps.records.clear()
+    laps.frames.clear()
     answers = Answers(svc) if spec["function"] == "recognizer" else None
     cpu: list[dict] = []
     for repeat in range(spec["repeats"]):
@@ -228,7 +238,7 @@ def main(spec_path: str, spawned_at: float) -> None:
             answers.recording = repeat == 0
         for obj in objects:
             own, children = cpu_now()
-            svc.process(obj)
+            process(obj)
             own_after, children_after = cpu_now()
             record = {"total": (own_after - own + children_after - children) * 1000}
             if answers is not None:
@@ -243,6 +253,7 @@ def main(spec_path: str, spawned_at: float) -> None:
             "cold_invocation_stages_ms": cold_stages,
             "warm_stages_ms": laps.records,
             "warm_cpu_ms": cpu,
+            "warm_frames": laps.frames,
             "rss_after_imports_mb": rss_after_imports,
             "peak_rss_mb": vm("VmHWM"),
             "children_peak_rss_mb": children_peak(),

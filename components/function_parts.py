@@ -67,10 +67,10 @@ def function_parts(
     `bucket_arns` maps topology bucket names to ARNs; a bucket the table names but the caller did
     not pass is a KeyError here, at preview."""
     function = settings.function(role)
-    read_bucket, read_suffixes = topology.FUNCTIONS[role].reads
-    write_bucket, write_suffix = topology.FUNCTIONS[role].writes
+    read_bucket, read_suffixes = topology.FUNCTIONS[role].reads[settings.analysis]
+    write_bucket, write_suffixes = topology.FUNCTIONS[role].writes[settings.analysis]
     read_objects = _objects(bucket_arns[read_bucket], read_suffixes)
-    write_objects = _objects(bucket_arns[write_bucket], [write_suffix])
+    write_objects = _objects(bucket_arns[write_bucket], write_suffixes)
     lookups = [
         pulumi.Output.concat(bucket_arns[bucket], "/", key)
         for bucket, key in topology.FUNCTIONS[role].looks_up(settings)

@@ -24,6 +24,7 @@ import yaml
 
 from components.project import PROJECT_DIR, PROJECT_FILE
 from components.topology import (
+    ANALYSES,
     ARCHITECTURES,
     DIRECT_INVOCATION,
     FACES,
@@ -34,9 +35,10 @@ from components.topology import (
     RECOGNIZER,
     SPLITTER,
     STAGE1,
+    TIMELINE,
 )
 from face_recognition.config import PRECISIONS
-from pipeline_common.env import distance_or_off
+from pipeline_common.env import MAX_FRAMES_RANGE, SAMPLE_FPS_RANGE, distance_or_off
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # CloudWatch Logs accepts only these retention periods.
@@ -195,6 +197,21 @@ def minutes(lo: int, hi: int) -> Check:
     return check
 
 
+def rate(lo: float, hi: float) -> Check:
+    """A number of events per second from `lo` to `hi` (decimals allowed: 0.5 is one every 2 s)."""
+
+    def check(key: str, text: str, _: Context) -> float:
+        try:
+            number = float(text)
+        except ValueError:
+            raise ConfigError(f"{key}: {text!r} is not a number (allowed {lo:g}..{hi:g} per second)") from None
+        if not lo <= number <= hi:  # also refuses nan and inf
+            raise ConfigError(f"{key}: {number:g} is outside the allowed range {lo:g}..{hi:g} per second")
+        return number
+
+    return check
+
+
 def setting(key: str, check: Check, *, env: dict[str, str] | None = None) -> Any:
     """A field of the settings table: its key in Pulumi.yaml, how it is checked, and the environment
     variable it becomes in each function that gets it ({function role: variable})."""
@@ -251,6 +268,12 @@ class StackSettings:
     face_database_history_days: int = setting("faceDatabaseHistoryDays", integer(1, 3650))  # live only
     # The embedding network's precision; the image build makes that graph (int8 behind its gate).
     recognizer_precision: str = setting("recognizerPrecision", one_of(PRECISIONS), env={RECOGNIZER: "MODEL_PRECISION"})
+    # What the functions make of a video (topology.FIRST_FRAME, TIMELINE); the sampling, timeline only.
+    # Timeline only, topology's environments make them ANALYSIS, SAMPLE_FPS and MAX_FRAMES, so a
+    # first-frame stack's functions keep exactly the environment they had (no redeploy, no change).
+    analysis: str = setting("analysis", one_of(ANALYSES))
+    sample_fps: float = setting("sampleFps", rate(*SAMPLE_FPS_RANGE))
+    max_frames: int = setting("maxFrames", integer(*MAX_FRAMES_RANGE))
     functions: Mapping[str, FunctionSettings] = field(default_factory=dict)  # by role: a block each
     region: str = "us-east-1"  # aws:region, Pulumi's own setting
 
@@ -290,6 +313,11 @@ class StackSettings:
     def live_database(self) -> bool:
         """faceDatabase: live: the database is an object in the faces bucket, not a file in the image."""
         return self.face_database == LIVE_DATABASE
+
+    @property
+    def timeline(self) -> bool:
+        """analysis: timeline: every face over sampled frames, `<stem>.json` beside `<stem>.txt`."""
+        return self.analysis == TIMELINE
 
     @property
     def faces_bucket(self) -> str | None:

@@ -12,11 +12,12 @@ builders take the validated settings as an argument.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pipeline_common.keys import FRAME_SUFFIX, RESULT_SUFFIX
+from pipeline_common.env import FIRST_FRAME, TIMELINE
+from pipeline_common.keys import FRAME_SUFFIX, FRAMES_SUFFIX, RESULT_SUFFIX, TIMELINE_SUFFIX
 
 if TYPE_CHECKING:
     from components.settings import StackSettings
@@ -35,6 +36,12 @@ SPLITTER, RECOGNIZER = "splitter", "recognizer"
 EVENT_DRIVEN = "event-driven"
 DIRECT_INVOCATION = "direct-invocation"
 ARCHITECTURES = (EVENT_DRIVEN, DIRECT_INVOCATION)
+
+# What the two functions make of a video (the stack setting `analysis`). first-frame: the course's
+# contract, one `<stem>.jpg` frame and one `<stem>.txt` answer. timeline: one `<stem>.tar` of
+# sampled frames and, beside the `.txt` answer, `<stem>.json` (who appears when). Each row below
+# says what its function reads and writes in each, so IAM, the notifications and the local stack follow.
+ANALYSES = (FIRST_FRAME, TIMELINE)  # from pipeline_common.env, which both functions read ANALYSIS with
 
 OBJECT_CREATED = "s3:ObjectCreated:*"
 ZIP, IMAGE = "Zip", "Image"  # Lambda's package types
@@ -82,6 +89,8 @@ def _splitter_environment(s: StackSettings, where: Locations) -> dict[str, str]:
     env = {"STAGE1_BUCKET": s.bucket(STAGE1), "FFMPEG_PATH": where.ffmpeg}
     if s.architecture == DIRECT_INVOCATION:
         env["RECOGNIZER_FUNCTION"] = s.function(RECOGNIZER).name
+    if s.timeline:  # first-frame: no variable at all, so its environment is what it always was
+        env.update(ANALYSIS=TIMELINE, SAMPLE_FPS=repr(float(s.sample_fps)), MAX_FRAMES=str(s.max_frames))
     return env
 
 
@@ -99,6 +108,8 @@ def _recognizer_environment(s: StackSettings, where: Locations) -> dict[str, str
         )
     else:
         env["FACE_DB_PATH"] = where.face_database
+    if s.timeline:  # how many frames one frames object may hold; the object itself says how it was sampled
+        env.update(ANALYSIS=TIMELINE, MAX_FRAMES=str(s.max_frames))
     return env
 
 
@@ -123,8 +134,10 @@ class Function:
     handler: str  # module.attr, importable from its task root
     package: str  # ZIP or IMAGE
     packages: tuple[str, ...]  # the folders of functions/ it ships, each at its task root
-    reads: tuple[str, tuple[str, ...]]  # (bucket, suffixes of the objects that reach it)
-    writes: tuple[str, str]  # (bucket, suffix of what it writes); IAM grants exactly this
+    # By analysis (FIRST_FRAME, TIMELINE): (bucket, suffixes of the objects that reach it), and
+    # (bucket, suffixes of what it writes); IAM grants exactly these.
+    reads: Mapping[str, tuple[str, tuple[str, ...]]]
+    writes: Mapping[str, tuple[str, tuple[str, ...]]]
     # The variables only this function's wiring and packaging decide; the stack settings add theirs
     # (components.settings: each setting names the variable it becomes).
     derived_environment: Callable[[StackSettings, Locations], dict[str, str]]
@@ -152,8 +165,8 @@ FUNCTIONS: dict[str, Function] = {
         handler="video_splitting.handler.handler",
         package=ZIP,
         packages=("video_splitting", "pipeline_common"),
-        reads=(INPUT, EVERY_OBJECT),
-        writes=(STAGE1, FRAME_SUFFIX),
+        reads={FIRST_FRAME: (INPUT, EVERY_OBJECT), TIMELINE: (INPUT, EVERY_OBJECT)},
+        writes={FIRST_FRAME: (STAGE1, (FRAME_SUFFIX,)), TIMELINE: (STAGE1, (FRAMES_SUFFIX,))},
         derived_environment=_splitter_environment,
         min_memory_mb=768,  # ~555 MB with ffmpeg: an 8K video that needs ffmpeg's ordinary decode
         stages=("download", "ffmpeg", "upload", "invoke"),
@@ -164,8 +177,8 @@ FUNCTIONS: dict[str, Function] = {
         handler="face_recognition.handler.handler",
         package=IMAGE,
         packages=("face_recognition", "pipeline_common"),
-        reads=(STAGE1, (FRAME_SUFFIX,)),
-        writes=(OUTPUT, RESULT_SUFFIX),
+        reads={FIRST_FRAME: (STAGE1, (FRAME_SUFFIX,)), TIMELINE: (STAGE1, (FRAMES_SUFFIX,))},
+        writes={FIRST_FRAME: (OUTPUT, (RESULT_SUFFIX,)), TIMELINE: (OUTPUT, (RESULT_SUFFIX, TIMELINE_SUFFIX))},
         derived_environment=_recognizer_environment,
         min_memory_mb=768,  # 607 MB: an 8K progressive JPEG (~300 MB of it models and database)
         invoked_by=SPLITTER,
@@ -201,19 +214,21 @@ class Trigger:
         return self.suffixes or (None,)
 
 
-def triggers(architecture: str) -> tuple[Trigger, ...]:
+def triggers(architecture: str, analysis: str = FIRST_FRAME) -> tuple[Trigger, ...]:
     """The bucket notifications of a wiring, checked against loops and overlapping filters.
 
-    Every function is notified by the bucket it reads, except one that another function invokes
-    directly in direct-invocation wiring."""
+    Every function is notified by the bucket it reads (for the objects it reads in this analysis),
+    except one that another function invokes directly in direct-invocation wiring."""
     if architecture not in ARCHITECTURES:
         raise TopologyError(f"architecture: {architecture!r} is not one of {', '.join(ARCHITECTURES)}")
+    if analysis not in ANALYSES:
+        raise TopologyError(f"analysis: {analysis!r} is not one of {', '.join(ANALYSES)}")
     plan = tuple(
-        Trigger(f.reads[0], f.role, f.reads[1])
+        Trigger(f.reads[analysis][0], f.role, f.reads[analysis][1])
         for f in FUNCTIONS.values()
         if not (architecture == DIRECT_INVOCATION and f.invoked_by)
     )
-    check(plan)
+    check(plan, analysis)
     return plan
 
 
@@ -224,15 +239,18 @@ def direct_invocations(architecture: str) -> tuple[tuple[str, str], ...]:
     return tuple((f.invoked_by, f.role) for f in FUNCTIONS.values() if f.invoked_by)
 
 
-def check(plan: tuple[Trigger, ...]) -> None:
+def check(plan: tuple[Trigger, ...], analysis: str = FIRST_FRAME) -> None:
     """Refuse a plan in which a function's own writes would invoke it, or S3 would refuse the filters."""
     for trigger in plan:
-        written_bucket, written_suffix = FUNCTIONS[trigger.function].writes
-        if written_bucket == trigger.bucket and (not trigger.suffixes or written_suffix in trigger.suffixes):
-            raise TopologyError(
-                f"{trigger.function} writes {written_suffix} objects to the {trigger.bucket} "
-                "bucket, which would invoke it again: an endless loop"
-            )
+        written_bucket, written_suffixes = FUNCTIONS[trigger.function].writes[analysis]
+        for written_suffix in written_suffixes:
+            if written_bucket == trigger.bucket and (
+                not trigger.suffixes or any(written_suffix.endswith(f) for f in trigger.suffixes)
+            ):
+                raise TopologyError(
+                    f"{trigger.function} writes {written_suffix} objects to the {trigger.bucket} "
+                    "bucket, which would invoke it again: an endless loop"
+                )
     by_bucket: dict[str, list[str]] = {}
     for trigger in plan:
         by_bucket.setdefault(trigger.bucket, []).extend(f or "" for f in trigger.filters())

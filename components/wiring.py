@@ -19,6 +19,7 @@ class EventWiringArgs:
     architecture: str
     buckets: Mapping[str, SecureBucket]  # by topology bucket name
     functions: Mapping[str, aws.lambda_.Function]  # by topology function name
+    analysis: str = topology.FIRST_FRAME  # which objects stage-1 notifies of (topology.FUNCTIONS' reads)
 
 
 class EventWiring(pulumi.ComponentResource):
@@ -30,7 +31,7 @@ class EventWiring(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: EventWiringArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("videoface:index:EventWiring", name, None, opts)
-        plan = topology.triggers(args.architecture)
+        plan = topology.triggers(args.architecture, args.analysis)
         # Scoping each permission to the bucket's ARN *and* the account stops another account's
         # bucket that later takes the same name from invoking the function.
         account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self)).account_id

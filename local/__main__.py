@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from components.project import DEFAULT_STACK_FILE, DEFAULT_TORCH_HOME, OUT_DIR
-from components.topology import ARCHITECTURES
+from components.topology import ANALYSES, ARCHITECTURES
 from tools import cli, weights
 
 DEFAULT_LOGS = OUT_DIR / "local" / "logs"
@@ -64,6 +64,11 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stack", type=Path, default=DEFAULT_STACK_FILE, help="stack file (default: Pulumi.dev.yaml)")
     parser.add_argument("--architecture", choices=ARCHITECTURES, help="override the stack file's wiring")
     parser.add_argument(
+        "--analysis",
+        choices=ANALYSES,
+        help="override the stack file's analysis: first-frame (the course's answer) or timeline (who appears when)",
+    )
+    parser.add_argument(
         "--concurrency",
         type=int,
         help="workers per function when its reserved concurrency is -1 (default 2); caps a reserved one",
@@ -85,7 +90,11 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--expect", help="'course' (the NN %% 8 rule) or a JSON file {video: name}")
+    parser.add_argument(
+        "--expect",
+        help="'course' (the NN %% 8 rule) or a JSON file {video: label}: a name, or in timeline mode also who "
+        "appears and when (tools/timelines.py)",
+    )
     parser.add_argument("--report", type=Path, help="write the JSON report here")
     parser.add_argument("--rate", type=float, help="uploads per second (default: all at once)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for every outcome (default 600)")
@@ -95,7 +104,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 def start_stack(args):
     from local.stack import LocalStack, load_settings
 
-    settings = load_settings(args.stack, db=args.db, architecture=args.architecture)
+    settings = load_settings(args.stack, db=args.db, architecture=args.architecture, analysis=args.analysis)
     untrained = weights.prepare(args.torch_home)
     if untrained:  # the full banner follows the results, where it cannot scroll away
         print(
@@ -158,6 +167,7 @@ def serve(args) -> int:
         info = {
             "pid": os.getpid(),
             "architecture": s.architecture,
+            "analysis": s.analysis,
             "endpoint_url": stack.endpoint_url,
             "outputs": str(args.outputs),
             "buckets": stack.buckets,  # by topology name; `faces` too when the database is live

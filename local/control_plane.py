@@ -86,12 +86,12 @@ def image_uri(settings: StackSettings, role: str, arns: Arns) -> str:
 def role_policy(role: str, settings: StackSettings, arns: Arns) -> dict:
     """The function's execution policy, as components/function_parts.py writes it."""
     name = settings.function(role).name
-    read_bucket, read_suffixes = topology.FUNCTIONS[role].reads
-    write_bucket, write_suffix = topology.FUNCTIONS[role].writes
+    read_bucket, read_suffixes = topology.FUNCTIONS[role].reads[settings.analysis]
+    write_bucket, write_suffixes = topology.FUNCTIONS[role].writes[settings.analysis]
     callee = dict(topology.direct_invocations(settings.architecture)).get(role)
     return policies.function_role(
         read_objects=policies.objects(arns.bucket(settings.bucket(read_bucket)), read_suffixes),
-        write_objects=policies.objects(arns.bucket(settings.bucket(write_bucket)), [write_suffix]),
+        write_objects=policies.objects(arns.bucket(settings.bucket(write_bucket)), write_suffixes),
         log_group_arn=arns.log_group(log_group_name(name)),
         dead_letter_queue_arn=arns.queue(dead_letter_queue_name(name)),
         invoke_function_arn=arns.function(settings.function(callee).name) if callee else None,
@@ -204,7 +204,7 @@ def register(
         reserved = settings.function(role).reserved_concurrency
         if reserved >= 0:  # -1 leaves it unreserved, as the Pulumi program does by not setting it
             lambda_.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=reserved)
-    for trigger in topology.triggers(settings.architecture):  # components/wiring.py's permissions
+    for trigger in topology.triggers(settings.architecture, settings.analysis):  # components/wiring.py's permissions
         lambda_.add_permission(
             FunctionName=settings.function(trigger.function).name,
             StatementId=f"{trigger.bucket}-invokes-{trigger.function}",

@@ -109,7 +109,7 @@ def run_videos(
 
     buckets = Buckets(s.input_bucket, s.stage1_bucket, s.output_bucket, s.region)
     contents = snapshot(s3, buckets)
-    report = grade(s3, buckets, expect=expect, uploads=videos, contents=contents, prefix=prefix)
+    report = grade(s3, buckets, expect=expect, uploads=videos, contents=contents, prefix=prefix, analysis=s.analysis)
     upload_end = {u.key: u.finished for u in uploads}
     for row in report["videos"]:
         end = upload_end[row["video"]]
@@ -128,6 +128,7 @@ def run_videos(
     }
     report["local"] = {
         "architecture": s.architecture,
+        "analysis": s.analysis,
         "functions": stack.summary(),
         "face_database": f"s3://{s.faces_bucket}/{topology.FACES_OBJECT}" if s.live_database else str(s.face_database),
         "torch_home": str(stack.torch_home),
@@ -158,6 +159,7 @@ def run_videos(
         dict(stack.dead_letter_queues),
         stack.endpoint_url,
         "the local stack",
+        s.analysis,
     )
     add_cloudwatch(report, stack.client("cloudwatch"), target.functions, run_window(report, contents))
     add_dead_letters(report, stack.client("sqs"), target)
@@ -177,12 +179,13 @@ def describe(report: dict) -> str:
     local = report["local"]
     wall = local["wall_s"]
     lines.append(
-        f"{local['architecture']}: {report['uploads']} uploads in {wall['upload']:.2f} s; "
+        f"{local['architecture']}, {local['analysis']}: {report['uploads']} uploads in {wall['upload']:.2f} s; "
         f"every video accounted for after {wall['until_last_outcome']:.2f} s "
         f"({local['succeeded']} results, {len(local['failed'])} failed)"
         if local["accounted_for"]
-        else f"{local['architecture']}: NOT every video accounted for: {len(local['lost'])} without "
-        f"result or failure after {wall['until_last_outcome']:.2f} s: {', '.join(local['lost'][:5])}"
+        else f"{local['architecture']}, {local['analysis']}: NOT every video accounted for: "
+        f"{len(local['lost'])} without result or failure after {wall['until_last_outcome']:.2f} s: "
+        f"{', '.join(local['lost'][:5])}"
     )
     for name, st in local["functions"].items():
         d = st.get("duration_ms") or {}

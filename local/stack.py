@@ -74,9 +74,11 @@ class StackError(RuntimeError):
     """The local stack could not start or was misconfigured; the message says which part."""
 
 
-def load_settings(stack_file: Path, *, db: Path | None = None, architecture: str | None = None) -> StackSettings:
-    """The stack file's settings as `pulumi up` would see them, with the face database and wiring
-    overridden when given (as `pulumi config set` would)."""
+def load_settings(
+    stack_file: Path, *, db: Path | None = None, architecture: str | None = None, analysis: str | None = None
+) -> StackSettings:
+    """The stack file's settings as `pulumi up` would see them, with the face database, wiring and
+    analysis overridden when given (as `pulumi config set` would)."""
     overrides = {}
     if db is not None:  # a file, or `live`: the faces bucket (topology.LIVE_DATABASE)
         overrides["faceDatabase"] = (
@@ -84,6 +86,8 @@ def load_settings(stack_file: Path, *, db: Path | None = None, architecture: str
         )
     if architecture is not None:
         overrides["architecture"] = architecture
+    if analysis is not None:
+        overrides["analysis"] = analysis
     return load_stack_file(Path(stack_file), overrides=overrides)
 
 
@@ -133,7 +137,7 @@ class LocalStack:
         self._given_log_dir = Path(log_dir) if log_dir else None
         self.log_dir: Path | None = None
         self._workdir: Path | None = None
-        self.plan = topology.triggers(settings.architecture)
+        self.plan = topology.triggers(settings.architecture, settings.analysis)
         self.function_settings = dict(settings.functions)
         self.buckets = {role: settings.bucket(role) for role in topology.buckets(settings)}
         self.concurrency = {role: effective_concurrency(fs, concurrency) for role, fs in self.function_settings.items()}
@@ -297,6 +301,7 @@ class LocalStack:
         s, arns = self.settings, self._arns
         return {
             target.ARCHITECTURE: s.architecture,
+            target.ANALYSIS: s.analysis,
             target.INPUT_BUCKET: s.input_bucket,
             target.STAGE1_BUCKET: s.stage1_bucket,
             target.OUTPUT_BUCKET: s.output_bucket,

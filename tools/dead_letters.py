@@ -48,6 +48,7 @@ def match(records: list[tuple[str, dict]], buckets: Buckets, videos: list[str]) 
     for video in videos:
         by_object[(buckets.input, video)] = video
         by_object[(buckets.stage1, keys.frame_key(video))] = video
+        by_object[(buckets.stage1, keys.frames_key(video))] = video  # analysis: timeline
     found: dict[str, tuple[str, dict]] = {}
     for queue, record in records:
         try:

@@ -38,11 +38,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from components import topology
 from pipeline_common import keys
-from tools import cli
+from tools import cli, timelines
 from tools import cloudwatch as cw
 from tools import dead_letters as dl
 from tools.target import Target, aws_failure, preflight, resolve_target
@@ -70,6 +70,10 @@ class VideoRow(TypedDict):
     frame_latency_s: float | None
     result_latency_s: float | None
     note: str
+    # analysis: timeline only: what <stem>.json says (timelines.summary) and how it compares with the labels
+    timeline: NotRequired[dict | None]
+    timeline_judged: NotRequired[dict | None]
+    labels: NotRequired[dict | None]  # who the labels say it shows (tools/timelines.py Labels)
 
 
 def _stem_name(key: str) -> str:
@@ -82,16 +86,32 @@ def course_expectation(key: str) -> str | None:
     return COURSE_NAMES[int(match.group(1)) % len(COURSE_NAMES)] if match else None
 
 
-def mapping_expectation(mapping: dict[str, str | None]) -> Expectation:
-    """Look a video up by its key, then its file name, then its stem."""
+class MappingExpectation:
+    """Labels from a mapping {video: label}, looked up by the video's key, then its file name, then
+    its stem. Called, it gives the text answer the label expects; `label` gives the whole label, which
+    in timeline mode also says who appears (and when: tools/timelines.py)."""
 
-    def expect(key: str) -> str | None:
-        for candidate in (key, posixpath.basename(key), _stem_name(key)):
-            if candidate in mapping:
-                return mapping[candidate]
+    def __init__(self, mapping: dict[str, Any]):
+        for video, value in mapping.items():
+            timelines.check_label(value, str(video))
+        self.mapping = mapping
+        self.label = timelines.lookup_in(mapping)
+
+    def __call__(self, key: str) -> str | None:
+        return timelines.answer_of(self.label(key))
+
+
+def mapping_expectation(mapping: dict[str, Any]) -> MappingExpectation:
+    return MappingExpectation(mapping)
+
+
+def timeline_labels(expect: Expectation | None, key: str) -> timelines.Labels | None:
+    """Who a video should show (and when, if labelled): from its whole label, or its expected name."""
+    if expect is None:
         return None
-
-    return expect
+    if isinstance(expect, MappingExpectation):
+        return timelines.labels_of(expect.label(key), key)
+    return timelines.labels_of(expect(key), key)
 
 
 def load_expectation(spec: str | None) -> Expectation | None:
@@ -107,7 +127,10 @@ def load_expectation(spec: str | None) -> Expectation | None:
         raise ValueError(f"--expect {spec}: neither 'course' nor a readable JSON file ({exc})") from None
     if not isinstance(mapping, dict):
         raise ValueError(f"--expect {spec}: expected a JSON object {{video: name}}")
-    return mapping_expectation(mapping)
+    try:
+        return mapping_expectation(mapping)
+    except timelines.LabelError as exc:
+        raise ValueError(f"--expect {spec}: {exc}") from None
 
 
 # -- reading a stack ---------------------------------------------------------------------------------
@@ -136,6 +159,20 @@ def snapshot(s3, buckets: Buckets) -> dict[str, list[dict]]:
 # The recognizer's result metadata naming the database version that answered
 # (face_recognition.service.VERSION_METADATA; boto3 gives metadata keys in lower case).
 VERSION_METADATA = "face-db-version"
+
+
+def read_timelines(s3, bucket: str, timeline_keys: list[str]) -> dict[str, dict | None]:
+    """analysis: timeline: each `<stem>.json` in short (timelines.summary); None for one that is not JSON."""
+
+    def read(key: str) -> tuple[str, dict | None]:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        try:
+            return key, timelines.summary(json.loads(body))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return key, None
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        return dict(pool.map(read, timeline_keys))
 
 
 def read_results(s3, bucket: str, result_keys: list[str]) -> dict[str, tuple[str, str | None]]:
@@ -291,17 +328,22 @@ def grade(
     uploads: list[str] | None = None,
     contents: dict[str, list[dict]] | None = None,
     prefix: str = "",
+    analysis: str = topology.FIRST_FRAME,
 ) -> dict:
     """The report: bucket checks, one row per upload, latency. `uploads` defaults to every video in
     the input bucket; `contents` is a snapshot() already taken; with `prefix`, only keys under it
-    count, in every bucket (several runs can then share a stack)."""
+    count, in every bucket (several runs can then share a stack). `analysis` TIMELINE: stage-1
+    holds one `<stem>.tar` per upload, output `<stem>.txt` and `<stem>.json`, and each timeline is
+    judged against the labels (tools/timelines.py)."""
+    timeline = analysis == topology.TIMELINE
     contents = contents if contents is not None else snapshot(s3, buckets)
     by_role = {role: {o["key"]: o for o in objs if o["key"].startswith(prefix)} for role, objs in contents.items()}
     inputs = by_role["input"]
     if uploads is None:
         uploads = sorted(k for k in inputs if keys.is_video(k))
-    frames = {k: keys.frame_key(k) for k in uploads}
+    frames = {k: keys.frames_key(k) if timeline else keys.frame_key(k) for k in uploads}
     results = {k: keys.result_key(f) for k, f in frames.items()}
+    timeline_keys = {k: keys.timeline_key(f) for k, f in frames.items()} if timeline else {}
 
     def exact(role: str, wanted: set[str]) -> dict:
         have = set(by_role[role])
@@ -313,8 +355,9 @@ def grade(
         }
 
     stage1 = exact("stage-1", set(frames.values()))
-    output = exact("output", set(results.values()))
+    output = exact("output", set(results.values()) | set(timeline_keys.values()))
     texts = read_results(s3, buckets.output, sorted(set(results.values()) & set(by_role["output"])))
+    found = read_timelines(s3, buckets.output, sorted(set(timeline_keys.values()) & set(by_role["output"])))
 
     rows: list[VideoRow] = []
     for video in uploads:
@@ -324,6 +367,15 @@ def grade(
         done = _when(by_role["output"].get(result, {}).get("last_modified"))
         expected = expect(video) if expect else None
         got, version = texts.get(result, (None, None))
+        extra: dict = {}
+        if timeline:
+            summary = found.get(timeline_keys[video])
+            labels = timeline_labels(expect, video)
+            extra = {
+                "timeline": summary,
+                "timeline_judged": None if labels is None or summary is None else timelines.judge(summary, labels),
+                "labels": labels,
+            }
         rows.append(
             {
                 "video": video,
@@ -338,6 +390,7 @@ def grade(
                 "frame_latency_s": round(framed - uploaded, 3) if framed and uploaded else None,
                 "result_latency_s": round(done - uploaded, 3) if done and uploaded else None,
                 "note": "",
+                **extra,
             }
         )
 
@@ -357,6 +410,13 @@ def grade(
         "results_correct": all(r["correct"] for r in judged) if judged else None,
         "within_deadline": end_to_end is not None and end_to_end <= COURSE_DEADLINE_S and not output["missing"],
     }
+    judged_timelines = [r for r in rows if r.get("labels") is not None]
+    if timeline:
+        checks["timelines_correct"] = (
+            all((r.get("timeline_judged") or {}).get("correct", False) for r in judged_timelines)
+            if judged_timelines
+            else None
+        )
     return {
         "buckets": buckets.as_dict(),
         "prefix": prefix,
@@ -367,6 +427,24 @@ def grade(
         "output": output,
         "correct": sum(1 for r in judged if r["correct"]),
         "judged": len(judged),
+        "analysis": analysis,
+        **(
+            {
+                "timeline_scores": timelines.scores(
+                    [
+                        (summary_, labels_)
+                        for r in judged_timelines
+                        if (summary_ := r.get("timeline")) and (labels_ := r.get("labels")) is not None
+                    ]
+                ),
+                "timelines_correct": sum(
+                    1 for r in judged_timelines if (r.get("timeline_judged") or {}).get("correct")
+                ),
+                "timelines_judged": len(judged_timelines),
+            }
+            if timeline
+            else {}
+        ),
         "latency_s": {
             "end_to_end": end_to_end,
             "per_video": latency_summary(latencies),
@@ -391,6 +469,10 @@ def latency_summary(seconds: list[float]) -> dict | None:
 def format_table(report: dict) -> str:
     """The per-video table and a summary, for people."""
     headers = ["video", "frame", "result", "expected", "ok", "frame s", "result s", "database"]
+    timeline = report.get("analysis") == topology.TIMELINE
+    if timeline:  # who appears when, and whether that is what the labels say
+        headers[1] = "frames"
+        headers += ["timeline", "as labelled"]
     notes = any(r.get("note") for r in report["videos"])
     if notes:
         headers.append("note")
@@ -416,6 +498,10 @@ def format_table(report: dict) -> str:
             num(r.get(result_col)),
             r.get("face_db_version") or "-",
         ]
+        if timeline:
+            found, judged = r.get("timeline"), r.get("timeline_judged")
+            row.append(timelines.describe(found) if found else "(missing)")
+            row.append("-" if judged is None else mark(judged["correct"]) + _differences(judged))
         if notes:
             row.append(r.get("note", ""))
         table.append(row)
@@ -439,12 +525,25 @@ def format_table(report: dict) -> str:
         return "; ".join(bits)
 
     lines.append("")
-    lines.append(f"stage-1 exactly one <stem>.jpg per upload: {mark(c['stage1_exact'])} ({detail(s1)})")
-    lines.append(f"output exactly one <stem>.txt per upload:  {mark(c['output_exact'])} ({detail(out)})")
+    if timeline:
+        lines.append(f"stage-1 exactly one <stem>.tar per upload: {mark(c['stage1_exact'])} ({detail(s1)})")
+        lines.append(f"output exactly <stem>.txt and <stem>.json per upload: {mark(c['output_exact'])} ({detail(out)})")
+    else:
+        lines.append(f"stage-1 exactly one <stem>.jpg per upload: {mark(c['stage1_exact'])} ({detail(s1)})")
+        lines.append(f"output exactly one <stem>.txt per upload:  {mark(c['output_exact'])} ({detail(out)})")
     if report["judged"]:
         lines.append(f"results as expected: {mark(c['results_correct'])} ({report['correct']}/{report['judged']})")
     else:
         lines.append("results as expected: - (no expectation given)")
+    if timeline:
+        if report.get("timelines_judged"):
+            lines.append(
+                f"timelines as labelled (within one sampling interval): {mark(c.get('timelines_correct'))} "
+                f"({report['timelines_correct']}/{report['timelines_judged']}); per person:"
+            )
+            lines.extend(timelines.score_lines(report.get("timeline_scores") or {}))
+        else:
+            lines.append("timelines as labelled: - (no labels given)")
     answered: dict[str, int] = {}
     for r in report["videos"]:
         if r["result"] is not None:
@@ -464,6 +563,17 @@ def format_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _differences(judged: dict) -> str:
+    bits = [f"missing {', '.join(judged['missing'])}"] if judged["missing"] else []
+    bits += [f"extra {', '.join(judged['extra'])}"] if judged["extra"] else []
+    bits += [
+        f"{name} {t['covered_s']:g}/{t['labelled_s']:g} s labelled, {t['within_s']:g}/{t['found_s']:g} s found"
+        for name, t in judged["times"].items()
+        if abs(t["covered_s"] - t["labelled_s"]) > 1e-3 or abs(t["within_s"] - t["found_s"]) > 1e-3
+    ]
+    return f" ({'; '.join(bits)})" if bits else ""
+
+
 # What each check means, for the verdict line.
 CHECK_NAMES = {
     "uploads_present": "every upload in the input bucket",
@@ -471,6 +581,7 @@ CHECK_NAMES = {
     "output_exact": "output contents",
     "results_correct": "results as expected",
     "within_deadline": f"every result within {COURSE_DEADLINE_S} s",
+    "timelines_correct": "timelines as labelled",
 }
 
 
@@ -489,7 +600,11 @@ def verdict(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = cli.parser("python -m tools.grade", __doc__)
-    parser.add_argument("--expect", help="'course' (the NN %% 8 rule) or a JSON file {video: name}")
+    parser.add_argument(
+        "--expect",
+        help="'course' (the NN %% 8 rule) or a JSON file {video: label}: a name, or in timeline mode also who "
+        "appears and when (tools/timelines.py)",
+    )
     parser.add_argument(
         "--videos", type=Path, help="the folder that was uploaded (default: what the input bucket holds)"
     )
@@ -497,6 +612,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wait", type=float, default=0, help="seconds to wait for every result first")
     parser.add_argument("--json", type=Path, help="write the full report here")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar while waiting")
+    parser.add_argument(
+        "--analysis",
+        choices=topology.ANALYSES,
+        help="what the stack makes of a video (default: its outputs' or stack file's `analysis`)",
+    )
     add_target_arguments(parser)
     args = parser.parse_args(argv)
     try:
@@ -540,7 +660,9 @@ def run(target: Target, args, expect: Expectation | None, uploads: list[str] | N
             )
         wait_for_results(s3, buckets, uploads, args.wait, progress=not args.no_progress)
     contents = snapshot(s3, buckets)
-    report = grade(s3, buckets, expect=expect, uploads=uploads, contents=contents, prefix=args.prefix)
+    report = grade(
+        s3, buckets, expect=expect, uploads=uploads, contents=contents, prefix=args.prefix, analysis=target.analysis
+    )
     since = run_window(report, contents)
     cloudwatch = target.client("cloudwatch")
     if args.wait:

@@ -90,6 +90,43 @@ def noise_video(video: Path, *, seconds: float = 4.0, size: tuple[int, int] = (6
     return video
 
 
+def sequence_video(
+    segments: list[tuple[str, float]], video: Path, *, fps: int = 10, size: tuple[int, int] = (512, 512)
+) -> Path:
+    """An H.264 MP4 showing sample image after sample image, each for its seconds (`[("astronaut", 2),
+    ("chelsea", 1), ("camera", 2)]`: Collins from 0 to 2 s, a cat and no face until 3 s, the
+    cameraman until 5 s), every picture scaled to `size`. The timeline's tests and the demo use it."""
+    video.parent.mkdir(parents=True, exist_ok=True)
+    stills = [video.with_name(f"{video.stem}.{i}.still.png") for i in range(len(segments))]
+    try:
+        inputs: list[str] = []
+        chains = []
+        for i, ((name, seconds), still) in enumerate(zip(segments, stills, strict=True)):
+            write_image(name, still)
+            inputs += ["-loop", "1", "-framerate", str(fps), "-t", f"{seconds:g}", "-i", str(still)]
+            chains.append(f"[{i}:v]scale={size[0]}:{size[1]},setsar=1,format=yuv420p[v{i}]")
+        joined = "".join(f"[v{i}]" for i in range(len(segments)))
+        graph = ";".join(chains) + f";{joined}concat=n={len(segments)}:v=1:a=0[out]"
+        ffmpeg.run_ffmpeg(
+            *inputs,
+            "-filter_complex",
+            graph,
+            "-map",
+            "[out]",
+            "-r",
+            str(fps),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            str(video),
+        )
+    finally:
+        for still in stills:
+            still.unlink(missing_ok=True)
+    return video
+
+
 def make_video(name: str, video: Path, **kwargs) -> Path:
     """A short video of sample image `name`."""
     still = video.with_suffix(".still.png")
@@ -137,16 +174,24 @@ def sample_workload(folder: Path, torch_home: Path, *, copies: int = 2, tag: str
         ],
         check=True,
     )
-    return videos, db, mapping_expectation({k: v or NO_FACE for k, v in expected.items()})
+    return videos, db, mapping_expectation({k: NO_FACE if v is None else v for k, v in expected.items()})
 
 
-def make_sample_set(folder: Path, *, copies: int = 2) -> dict[str, str | None]:
-    """Videos of each sample person (`copies` of each) plus one with no face.
+# The demo's clip of two people one after the other: Collins for 3 s, a cat (no face) for 1 s, the
+# cameraman for 2 s. Its first frame (first-frame mode) and the person seen most (timeline) are both
+# Collins; its timeline label says who appears when (tools/timelines.py).
+SEQUENCE = [("astronaut", 3.0), ("chelsea", 1.0), ("camera", 2.0)]
+SEQUENCE_LABEL = {"answer": "Collins", "people": {"Collins": [[0, 3]], "Cameraman": [[4, 6]]}}
 
-    Returns {file name: expected result name}; the faceless video expects the no-face sentinel,
-    which the caller knows better than this module.
+
+def make_sample_set(folder: Path, *, copies: int = 2) -> dict[str, str | dict | None]:
+    """Videos of each sample person (`copies` of each), one with no face, and one with two people
+    one after the other (SEQUENCE).
+
+    Returns {file name: label}: the expected name, or for the sequence its whole label; the faceless
+    video's is None (the no-face sentinel, which the caller knows better than this module).
     """
-    expected: dict[str, str | None] = {}
+    expected: dict[str, str | dict | None] = {}
     for i in range(copies):
         for name, person in PEOPLE.items():
             file = f"{name}_{i}.mp4"
@@ -154,4 +199,6 @@ def make_sample_set(folder: Path, *, copies: int = 2) -> dict[str, str | None]:
             expected[file] = person
     make_video("chelsea", folder / "chelsea_0.mp4")
     expected["chelsea_0.mp4"] = None
+    sequence_video(SEQUENCE, folder / "sequence_0.mp4")
+    expected["sequence_0.mp4"] = SEQUENCE_LABEL
     return expected

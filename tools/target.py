@@ -30,11 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from components.project import DEFAULT_STACK_FILE, PROJECT_DIR
-from components.topology import RECOGNIZER, SPLITTER
+from components.topology import FIRST_FRAME, RECOGNIZER, SPLITTER
 from tools.workload import Buckets
 
 # The stack outputs (__main__.py's pulumi.export names) the tools read.
 ARCHITECTURE = "architecture"
+ANALYSIS = "analysis"  # first-frame or timeline (a stack deployed before it existed has none: first-frame)
 INPUT_BUCKET, STAGE1_BUCKET, OUTPUT_BUCKET = "inputBucket", "stage1Bucket", "outputBucket"
 # By topology role: the Pulumi program names each output after the role (splitterFunctionName ...).
 FUNCTION_NAMES = {SPLITTER: "splitterFunctionName", RECOGNIZER: "recognizerFunctionName"}
@@ -47,6 +48,7 @@ DASHBOARD_URL = "dashboardUrl"
 ENDPOINT_URL = "endpointUrl"  # only a local stack's outputs have it
 PULUMI_OUTPUTS = (
     ARCHITECTURE,
+    ANALYSIS,
     INPUT_BUCKET,
     STAGE1_BUCKET,
     OUTPUT_BUCKET,
@@ -76,6 +78,7 @@ class Target:
     dead_letter_queues: dict[str, str | None] = field(default_factory=dict)  # role → URL (None: look it up)
     endpoint_url: str | None = None  # None: AWS, or whatever AWS_ENDPOINT_URL says
     source: str = ""  # where all this came from, for messages
+    analysis: str = FIRST_FRAME  # what the stack makes of a video: which objects to expect
 
     @property
     def region(self) -> str | None:
@@ -160,6 +163,7 @@ def from_outputs(outputs: dict, source: str) -> Target:
         dead_letter_queues={role: outputs.get(key) for role, key in DEAD_LETTER_QUEUE_URLS.items()},
         endpoint_url=outputs.get(ENDPOINT_URL),
         source=source,
+        analysis=outputs.get(ANALYSIS) or FIRST_FRAME,
     )
 
 
@@ -175,6 +179,7 @@ def from_stack_file(stack_file: Path) -> Target:
         functions={role: s.function(role).name for role in FUNCTION_NAMES},
         dead_letter_queues={role: None for role in FUNCTION_NAMES},
         source=f"stack file {stack_file}",
+        analysis=s.analysis,
     )
 
 
@@ -197,7 +202,8 @@ def resolve_target(args: argparse.Namespace) -> Target:
         faces=getattr(args, "faces_bucket", None) or (f"{prefix}-faces" if prefix else b.faces),
     )
     endpoint = args.endpoint_url or (None if os.environ.get("AWS_ENDPOINT_URL") else target.endpoint_url)
-    return Target(buckets, target.functions, target.dead_letter_queues, endpoint, target.source)
+    analysis = getattr(args, "analysis", None) or target.analysis
+    return Target(buckets, target.functions, target.dead_letter_queues, endpoint, target.source, analysis)
 
 
 def aws_failure(exc: BaseException, target: Target | None = None) -> tuple[str, int] | None:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline_common.env import ConfigError, Env
+from pipeline_common.env import FIRST_FRAME, MAX_FRAMES_RANGE, TIMELINE, ConfigError, Env
 
 MAX_THREADS = 64
 MAX_RELOAD_SECONDS = 3600
@@ -49,6 +49,14 @@ class RecognizerConfig:
     log_level: str = "INFO"
     live_database: LiveDatabaseConfig | None = None  # set exactly when face_db_path is None
     precision: str = "fp32"  # the embedding network's: PRECISIONS
+    # ANALYSIS: first-frame (a frame in, <stem>.txt out) or timeline (a video's sampled frames in,
+    # <stem>.json and <stem>.txt out); MAX_FRAMES bounds the frames one timeline object may hold.
+    analysis: str = FIRST_FRAME
+    max_frames: int = 60
+
+    @property
+    def timeline(self) -> bool:
+        return self.analysis == TIMELINE
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> RecognizerConfig:
@@ -69,6 +77,8 @@ class RecognizerConfig:
             log_level=env.log_level(),
             live_database=live,
             precision=_precision(env),
+            analysis=env.analysis(),
+            max_frames=int(env.number("MAX_FRAMES", *MAX_FRAMES_RANGE, default=60, whole=True)),
         )
 
 

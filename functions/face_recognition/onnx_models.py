@@ -160,6 +160,17 @@ class OnnxFaceModels(Analyses):
         box = (x1, y1, x2, y2)
         return Face(box=box, probability=float(found.probs[0]), faces=len(found), crop=crop_face(image, box))
 
+    def detect_faces(self, image: Image.Image) -> list[tuple[tuple[float, float, float, float], float]]:
+        """analysis: timeline: EVERY face of the frame as (box, probability), largest first; the
+        caller crops and embeds them one at a time (face_recognition.timeline)."""
+        found = detection.detect(frame_rows(rgb(image)), self, self.min_face_size)
+        if found is None:
+            return []
+        return [
+            ((float(b[0]), float(b[1]), float(b[2]), float(b[3])), float(p))
+            for b, p in zip(found.boxes, found.probs, strict=True)
+        ]
+
     def _embed_crop(self, crop: np.ndarray) -> np.ndarray:
         [embedding] = self._sessions["embedder"].run(None, {"face": crop[None]})
         return embedding

@@ -17,8 +17,10 @@ log line and in the result object's metadata (`x-amz-meta-face-db-version`), whi
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,16 +29,19 @@ from face_recognition.databases import FixedDatabase, LiveDatabase, NoDatabase
 from face_recognition.facedb import FaceDatabase, FaceDatabaseError
 from face_recognition.faces import ModelError
 from face_recognition.onnx_models import OnnxFaceModels
-from face_recognition.recognizer import FrameTooLarge, Recognizer, check_names
-from pipeline_common import aws, limits
+from face_recognition.recognizer import FrameTooLarge, Recognizer, check_names, decode_frame
+from face_recognition.timeline import FrameFaces, build, match_faces
+from pipeline_common import aws, frames, limits
+from pipeline_common.env import FIRST_FRAME, TIMELINE
 from pipeline_common.events import S3Object, process_each
-from pipeline_common.keys import result_key
+from pipeline_common.keys import result_key, timeline_key
 from pipeline_common.log import Laps, fields, get_logger, log_startup_failure, request
 
 SERVICE = "face-recognition"
 RESULT_CONTENT_TYPE = "text/plain; charset=utf-8"
 # The result object's metadata key naming the database version that answered (x-amz-meta-face-db-version).
 VERSION_METADATA = "face-db-version"
+TIMELINE_CONTENT_TYPE = "application/json"
 
 
 class StartupError(RuntimeError):
@@ -56,9 +61,15 @@ class RecognitionService:
         s3=None,
         logger: logging.Logger | None = None,
         faces: FixedDatabase | LiveDatabase | None = None,
+        analysis: str = FIRST_FRAME,
+        max_frames: int = 60,
     ):
-        """`faces` is where each frame's database comes from; by default the recognizer's own, fixed."""
+        """`faces` is where each frame's database comes from; by default the recognizer's own, fixed.
+        `analysis` TIMELINE: each object is a video's sampled frames (pipeline_common.frames), at most
+        `max_frames` of them."""
         self.recognizer = recognizer
+        self.analysis = analysis
+        self.max_frames = max_frames
         self.output_bucket = output_bucket
         self.s3 = s3 if s3 is not None else aws.client("s3")
         self.log = logger or get_logger(SERVICE)
@@ -68,9 +79,17 @@ class RecognitionService:
             faces = FixedDatabase(recognizer.database)
         self.faces = faces
 
-    def handle_event(self, event: Mapping[str, Any], request_id: str | None = None) -> list[dict]:
-        """Recognise every frame the event names; raise RecognitionError if any failed."""
+    def handle_event(
+        self, event: Mapping[str, Any], request_id: str | None = None, *, deadline: float | None = None
+    ) -> list[dict]:
+        """Recognise every frame the event names; raise RecognitionError if any failed. `deadline`
+        (time.monotonic()) is when a timeline must have been written (the invocation's end, less a
+        margin to report in); None: no limit."""
         with request(request_id):
+            if self.analysis == TIMELINE:
+                return process_each(
+                    event, lambda obj: self.timeline(obj, deadline), log=self.log, noun="frames", error=RecognitionError
+                )
             return process_each(event, self.process, log=self.log, noun="frame", error=RecognitionError)
 
     def process(self, obj: S3Object) -> dict:
@@ -109,6 +128,134 @@ class RecognitionService:
             "output": f"s3://{self.output_bucket}/{out_key}",
             "face_db_version": held.version,
         }
+
+    def timeline(self, obj: S3Object, deadline: float | None = None) -> dict:
+        """analysis: timeline: a video's sampled frames (one stage-1 object) in, `<stem>.json` (who
+        appears when: face_recognition.timeline) and `<stem>.txt` (the person seen most) out.
+
+        The frames are read as a stream, one at a time: the function holds one frame and its
+        detection, as in first-frame mode, however many frames the video has. All of them are
+        matched against the same database version (the one current when the video started), so
+        one timeline never mixes two. Past `deadline` it stops and fails naming the object and how
+        far it got, rather than letting Lambda end it without a word."""
+        laps = Laps()
+        try:
+            held = self.faces.current()
+        except NoDatabase as exc:
+            raise RecognitionError(f"{obj}: {exc}") from None
+        laps.lap("database")
+        body = self._open_frames(obj)
+        results: list[FrameFaces] = []
+        slowest = 0.0
+        try:
+            reader = frames.read(body, str(obj), max_frames=self.max_frames)
+            index = next(reader)
+            assert isinstance(index, frames.Index)
+            laps.lap("read")
+            for item in reader:
+                assert isinstance(item, tuple)
+                entry, jpeg = item
+                laps.lap("read")
+                started = time.monotonic()
+                if deadline is not None and started + slowest > deadline:
+                    raise RecognitionError(
+                        f"{obj}: stopped after {len(results)} of its {len(index.frames)} frames: the function's "
+                        "time ran out (raise recognizerTimeout, or lower maxFrames or sampleFps)"
+                    )
+                image = decode_frame(jpeg, f"{obj} ({entry.name}, {entry.t:g} s)")
+                del jpeg
+                laps.lap("decode")
+                faces = match_faces(
+                    self.recognizer.models, image, held.database, self.recognizer.distance_threshold, laps
+                )
+                del image
+                results.append(FrameFaces(entry.t, faces))
+                slowest = max(slowest, time.monotonic() - started)
+        except frames.FramesError as exc:
+            raise RecognitionError(str(exc)) from None
+        finally:
+            body.close()
+        models = self.recognizer.models
+        document = {
+            "video": index.video,
+            "frames_object": str(obj),
+            "analysis": TIMELINE,
+            "sample_fps": index.sample_fps,
+            **build(results, index.interval_s),
+            "distance_threshold": self.recognizer.distance_threshold,
+            "database": {"version": held.version},
+            "model": {
+                "source_sha256": models.manifest.get("source_sha256"),
+                "untrained": models.untrained,
+                "format": models.manifest.get("format"),
+            },
+        }
+        out_key, json_key = result_key(obj.key), timeline_key(obj.key)
+        # The timeline first: whoever sees the text answer can read the timeline beside it.
+        self._put(obj, json_key, json.dumps(document, indent=1).encode("utf-8"), TIMELINE_CONTENT_TYPE, held.version)
+        self._write(obj, out_key, document["answer"], held.version)
+        laps.lap("write")
+        self.log.info(
+            "timeline recognised",
+            extra=fields(
+                frames_object=str(obj),
+                result=f"s3://{self.output_bucket}/{out_key}",
+                timeline=f"s3://{self.output_bucket}/{json_key}",
+                name=document["answer"],
+                people=[p["name"] for p in document["people"]],
+                frames=document["frames_analysed"],
+                frames_without_face=document["frames_without_face"],
+                face_db_version=held.version,
+                untrained_weights=models.untrained,
+                ms=laps.ms(),
+            ),
+        )
+        return {
+            "bucket": obj.bucket,
+            "key": obj.key,
+            "name": document["answer"],
+            "people": [p["name"] for p in document["people"]],
+            "frames": document["frames_analysed"],
+            "output": f"s3://{self.output_bucket}/{out_key}",
+            "timeline": f"s3://{self.output_bucket}/{json_key}",
+            "face_db_version": held.version,
+        }
+
+    def _open_frames(self, obj: S3Object):
+        """The frames object's body, to be read as a stream; refused from its length when it could
+        not be one the splitter writes with MAX_FRAMES."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            response = self.s3.get_object(Bucket=obj.bucket, Key=obj.key)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "error")
+            raise RecognitionError(f"{obj}: cannot read the frames ({code})") from None
+        except BotoCoreError as exc:
+            raise RecognitionError(f"{obj}: cannot read the frames ({exc})") from None
+        size, largest = int(response.get("ContentLength") or 0), frames.largest_object(self.max_frames)
+        if size > largest:
+            response["Body"].close()
+            raise RecognitionError(
+                f"{obj}: {size:,} bytes, more than {self.max_frames} frames (MAX_FRAMES) at the pipeline's "
+                f"frame limit can take ({largest:,})"
+            )
+        return response["Body"]
+
+    def _put(self, obj: S3Object, key: str, body: bytes, content_type: str, version: str) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.s3.put_object(
+                Bucket=self.output_bucket,
+                Key=key,
+                Body=body,
+                ContentType=content_type,
+                Metadata={VERSION_METADATA: version},
+            )
+        except (ClientError, BotoCoreError) as exc:
+            reason = exc.response.get("Error", {}).get("Code", "error") if isinstance(exc, ClientError) else exc
+            raise RecognitionError(f"{obj}: cannot write s3://{self.output_bucket}/{key} ({reason})") from None
 
     def _read(self, obj: S3Object) -> bytes:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -204,6 +351,7 @@ def start(environ: Mapping[str, str] | None = None, *, s3=None, warm_up: bool = 
             precision=models.precision,
             int8_agreement=models.agreement,  # what each int8 graph was checked against (export_models)
             int8_sums_exact=models.int8_sums_exact,
+            analysis=config.analysis,
         ),
     )
     if models.int8_sums_exact is False:
@@ -216,4 +364,12 @@ def start(environ: Mapping[str, str] | None = None, *, s3=None, warm_up: bool = 
             "the vggface2 weights are an untrained stand-in: names are only meaningful against "
             "faces enrolled with the same file"
         )
-    return RecognitionService(recognizer, config.output_bucket, s3=s3, logger=log, faces=database)
+    return RecognitionService(
+        recognizer,
+        config.output_bucket,
+        s3=s3,
+        logger=log,
+        faces=database,
+        analysis=config.analysis,
+        max_frames=config.max_frames,
+    )

@@ -9,6 +9,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# ANALYSIS (the stack's `analysis`; components.topology.ANALYSES names the same two), and the
+# sampling's bounds, which components/settings.py checks the same way before a deploy.
+FIRST_FRAME, TIMELINE = "first-frame", "timeline"
+ANALYSES = (FIRST_FRAME, TIMELINE)
+SAMPLE_FPS_RANGE = (0.01, 30.0)
+MAX_FRAMES_RANGE = (1, 900)
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
@@ -73,3 +79,23 @@ class Env:
             return distance_or_off(self.get(name))
         except ValueError as error:
             raise ConfigError(f"{name}={error}") from None
+
+    def analysis(self) -> str:
+        """ANALYSIS: first-frame (also when unset: what every deployment before it did) or timeline."""
+        value = self.get("ANALYSIS") or FIRST_FRAME
+        if value not in ANALYSES:
+            raise ConfigError(f"ANALYSIS={value!r} is not one of {', '.join(ANALYSES)}")
+        return value
+
+    def number(self, name: str, lo: float, hi: float, *, default: float, whole: bool = False) -> float:
+        """A number from lo to hi (a whole one when `whole`); `default` when unset."""
+        raw = self.get(name)
+        if not raw:
+            return default
+        try:
+            value = int(raw) if whole else float(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a {'whole ' if whole else ''}number") from None
+        if not lo <= value <= hi:  # refuses nan and inf too
+            raise ConfigError(f"{name}={raw} is outside {lo:g}..{hi:g}")
+        return value

@@ -16,6 +16,11 @@ import posixpath
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".mpeg", ".mpg")  # lower case; any case accepted
 FRAME_SUFFIX = ".jpg"
 RESULT_SUFFIX = ".txt"
+# analysis: timeline. The splitter writes ONE object per video holding every sampled frame (a tar:
+# index.json, then the JPEGs), so one video is one recognizer invocation; the recognizer writes the
+# timeline `<stem>.json` beside the text answer `<stem>.txt` in the output bucket.
+FRAMES_SUFFIX = ".tar"
+TIMELINE_SUFFIX = ".json"
 
 
 def suffix(key: str) -> str:
@@ -54,3 +59,13 @@ def frame_key(video_key: str) -> str:
 
 def result_key(frame_key_: str) -> str:
     return stem_key(frame_key_) + RESULT_SUFFIX
+
+
+def frames_key(video_key: str) -> str:
+    """analysis: timeline: the stage-1 object holding a video's sampled frames."""
+    return stem_key(video_key) + FRAMES_SUFFIX
+
+
+def timeline_key(frames_key_: str) -> str:
+    """analysis: timeline: the output object holding a video's timeline, beside its `.txt` answer."""
+    return stem_key(frames_key_) + TIMELINE_SUFFIX

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pipeline_common.env import ConfigError, Env
+from pipeline_common.env import FIRST_FRAME, MAX_FRAMES_RANGE, SAMPLE_FPS_RANGE, TIMELINE, ConfigError, Env
 
 DEFAULT_FFMPEG = "/opt/bin/ffmpeg"  # where the ffmpeg layer puts the binary (components.topology.LAYER_FFMPEG)
 
@@ -29,6 +29,14 @@ class SplitterConfig:
     ffmpeg_path: str
     recognizer_function: str | None  # set only in direct-invocation wiring
     log_level: str = "INFO"
+    # ANALYSIS: first-frame (the first frame as <stem>.jpg) or timeline (sampled frames as one <stem>.tar)
+    analysis: str = FIRST_FRAME
+    sample_fps: float = 1.0  # SAMPLE_FPS, timeline only
+    max_frames: int = 60  # MAX_FRAMES, timeline only
+
+    @property
+    def timeline(self) -> bool:
+        return self.analysis == TIMELINE
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> SplitterConfig:
@@ -38,6 +46,9 @@ class SplitterConfig:
             ffmpeg_path=_ffmpeg_path(env),
             recognizer_function=_recognizer(env),
             log_level=env.log_level(),
+            analysis=env.analysis(),
+            sample_fps=env.number("SAMPLE_FPS", *SAMPLE_FPS_RANGE, default=1.0),
+            max_frames=int(env.number("MAX_FRAMES", *MAX_FRAMES_RANGE, default=60, whole=True)),
         )
 
 

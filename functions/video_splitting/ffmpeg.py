@@ -292,3 +292,149 @@ def check_binary(ffmpeg: str, timeout_s: float = 10.0) -> str:
     if done.returncode != 0 or not first or not first[0].startswith("ffmpeg version"):
         raise FfmpegError(f"{ffmpeg} is not a working ffmpeg (exit status {done.returncode})")
     return first[0]
+
+
+# -- analysis: timeline: frames sampled over the whole video -------------------------------------
+#
+# Kept apart from the first-frame path above, which stays as it is. One ffmpeg run decodes the
+# whole video (under the same input restrictions) and keeps the first frame, then the first frame
+# at or after each 1 / fps seconds: `select` picks the first frame of every sampling interval
+# [k/fps, (k+1)/fps), so samples never drift however the video's own frame rate divides, and each
+# keeps its own timestamp (-fps_mode passthrough), which ffmpeg writes beside the JPEGs
+# (-stats_enc_pre: each frame's number and time as it enters the encoder). The first sample is the
+# first frame of the ordinary decode, encoded as first_frame() encodes it: the same bytes.
+# ffmpeg is asked for one frame more than `max_frames`; getting it means the video is longer than
+# timeline mode takes, which is refused (TooLong) rather than silently cut short.
+
+SAMPLE_TIMEOUT_S = 900.0  # Lambda's longest invocation: the handler gives ffmpeg what the invocation has left
+SAMPLE_TIMES = "times.txt"  # in the caller's folder: "<frame number> <seconds>" per written frame
+_SAMPLE_PATTERN = "%06d.jpg"  # ffmpeg numbers from 1: pipeline_common.frames.frame_name
+_NO_SPACE = "No space left on device"
+
+
+class TooLong(FfmpegError):
+    """The video needs more than `max_frames` samples at the sampling rate; the message names it."""
+
+
+class NoSpace(FfmpegError):
+    """The sampled frames do not fit in the function's temporary storage; the message names the video."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: Path  # the JPEG ffmpeg wrote, in the caller's folder
+    t: float  # seconds from the start of the video
+    width: int
+    height: int
+    size: int
+
+
+@dataclass(frozen=True)
+class Samples:
+    frames: tuple[Sample, ...]
+    ms: float  # ffmpeg's wall time
+
+
+def sample_filter(fps: float) -> str:
+    """The first frame, then the first frame of each 1/fps-second interval."""
+    rate = repr(float(fps))
+    return rf"select=isnan(prev_selected_t)+gt(floor(t*{rate})\,floor(prev_selected_t*{rate}))"
+
+
+def sample_args(ffmpeg: str, video: Path, folder: Path, *, fps: float, max_frames: int) -> list[str]:
+    """ffmpeg reading `video` under the input restrictions, writing up to max_frames + 1 sampled
+    JPEGs into `folder` (000001.jpg, ...) and their times into folder/SAMPLE_TIMES."""
+    quiet = ["-nostdin", "-hide_banner", "-loglevel", "level+error"]
+    return [
+        ffmpeg,
+        *quiet,
+        *_input_options(),
+        "-i",
+        f"file:{video}",
+        "-vf",
+        sample_filter(fps),
+        "-fps_mode",
+        "passthrough",
+        "-frames:v",
+        str(max_frames + 1),
+        "-c:v",
+        "mjpeg",
+        "-q:v",
+        str(JPEG_QSCALE),
+        "-huffman",
+        "default",
+        "-stats_enc_pre",
+        str(folder / SAMPLE_TIMES),
+        "-stats_enc_pre_fmt",
+        "{n} {t}",
+        "-f",
+        "image2",
+        str(folder / _SAMPLE_PATTERN),
+    ]
+
+
+def sample_frames(
+    ffmpeg: str,
+    video: Path,
+    folder: Path,
+    *,
+    label: str,
+    fps: float,
+    max_frames: int,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> Samples:
+    """Frames sampled over the whole of `video` into `folder` (an empty private folder), each within
+    the pipeline's frame limits. FfmpegError naming `label` when there is none; TooLong when more
+    than `max_frames` are needed; NoSpace when they do not fit in the folder's file system."""
+    run = _run(sample_args(ffmpeg, video, folder, fps=fps, max_frames=max_frames), timeout_s, label)
+    if run.timed_out:
+        raise FfmpegError(
+            f"{label}: ffmpeg did not finish sampling the video within {timeout_s:g} s "
+            "(raise splitterTimeout, or lower sampleFps or maxFrames)"
+        )
+    _refuse_if_too_large(run, label)
+    if _NO_SPACE.encode() in run.stderr:
+        raise NoSpace(
+            f"{label}: the sampled frames do not fit in the function's temporary storage "
+            "(raise splitterEphemeralStorage, or lower sampleFps or maxFrames)"
+        )
+    written = sorted(folder.glob("[0-9]" * 6 + ".jpg"))
+    if not run.ok or not written:
+        raise FfmpegError(f"{label}: {run.reason(str(video))}")
+    if len(written) > max_frames:
+        longest = max_frames / fps
+        raise TooLong(
+            f"{label}: longer than timeline analysis takes: it needs more than maxFrames={max_frames} frames "
+            f"at sampleFps={fps:g} (videos up to {longest:g} s); raise maxFrames (with the functions' "
+            "timeouts) or lower sampleFps"
+        )
+    times = _sample_times(folder / SAMPLE_TIMES, len(written), label)
+    frames = []
+    for path, t in zip(written, times, strict=True):
+        size = path.stat().st_size
+        refusal = limits.bytes_refusal(size)
+        if refusal:
+            raise FrameTooLarge(f"{label}: frame at {t:g} s: {refusal}")
+        with open(path, "rb") as fh:
+            header = fh.read(min(size, 1 << 16))
+        dims = jpeg_size(header)
+        if dims is None:
+            raise FfmpegError(f"{label}: ffmpeg's JPEG of the frame at {t:g} s has no readable frame header")
+        refusal = limits.frame_refusal(*dims)
+        if refusal:
+            raise FrameTooLarge(f"{label}: {refusal}")
+        frames.append(Sample(path, t, dims[0], dims[1], size))
+    return Samples(tuple(frames), run.ms)
+
+
+def _sample_times(path: Path, count: int, label: str) -> list[float]:
+    """Each written frame's time, from ffmpeg's -stats_enc_pre file, checked to increase."""
+    try:
+        lines = path.read_text(encoding="ascii").split("\n")
+        times = [float(line.split()[1]) for line in lines if line.strip()]
+    except (OSError, ValueError, IndexError) as exc:
+        raise FfmpegError(f"{label}: ffmpeg gave no readable frame times ({exc})") from None
+    if len(times) != count or any(b <= a for a, b in zip(times, times[1:], strict=False)):
+        raise FfmpegError(f"{label}: ffmpeg's frame times ({len(times)}) do not match its {count} frames")
+    # Relative to the first sample (the first frame), so a video whose timestamps start after 0 still starts at 0.
+    return [round(t - times[0], 6) for t in times]

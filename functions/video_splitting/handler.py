@@ -7,7 +7,7 @@ here, at start-up, with one StartupError naming the variable, before any request
 
 from __future__ import annotations
 
-from video_splitting.ffmpeg import DEFAULT_TIMEOUT_S
+from video_splitting.ffmpeg import DEFAULT_TIMEOUT_S, SAMPLE_TIMEOUT_S
 from video_splitting.service import start
 
 _splitter = start()
@@ -18,13 +18,15 @@ _REPORT_MARGIN_S = 3.0
 
 def handler(event, context):
     request_id = getattr(context, "aws_request_id", None)
-    frames = _splitter.handle_event(event, request_id=request_id, timeout_s=ffmpeg_timeout(context))
+    # analysis timeline decodes the whole video: only the invocation's own time bounds ffmpeg then.
+    limit = SAMPLE_TIMEOUT_S if _splitter.config.timeline else DEFAULT_TIMEOUT_S
+    frames = _splitter.handle_event(event, request_id=request_id, timeout_s=ffmpeg_timeout(context, limit))
     return {"frames": frames}
 
 
-def ffmpeg_timeout(context) -> float:
-    """ffmpeg's time limit for one video: the default, or less when the invocation has less left."""
+def ffmpeg_timeout(context, limit: float = DEFAULT_TIMEOUT_S) -> float:
+    """ffmpeg's time limit for one video: `limit`, or less when the invocation has less left."""
     remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
     if not callable(remaining_ms):
-        return DEFAULT_TIMEOUT_S
-    return max(1.0, min(DEFAULT_TIMEOUT_S, remaining_ms() / 1000 - _REPORT_MARGIN_S))
+        return limit
+    return max(1.0, min(limit, remaining_ms() / 1000 - _REPORT_MARGIN_S))

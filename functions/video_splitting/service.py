@@ -23,6 +23,7 @@ recognizer invocation rewrites the same result.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -32,9 +33,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pipeline_common import aws
+from pipeline_common import aws, frames
 from pipeline_common.events import S3Object, process_each
-from pipeline_common.keys import accepted_suffixes, frame_key, is_folder_marker, is_video
+from pipeline_common.keys import accepted_suffixes, frame_key, frames_key, is_folder_marker, is_video
 from pipeline_common.log import Laps, fields, get_logger, log_startup_failure, request
 from video_splitting import ffmpeg
 from video_splitting.config import ConfigError, SplitterConfig
@@ -94,6 +95,8 @@ class SplittingService:
             return None
         if not is_video(obj.key):
             raise SplitError(f"{obj}: not a video the pipeline accepts: the name must end in {accepted_suffixes()}")
+        if self.config.timeline:
+            return self._timeline(obj, timeout_s=timeout_s)
         out = S3Object(self.config.stage1_bucket, frame_key(obj.key))
         laps = Laps()
         with tempfile.TemporaryDirectory(prefix="vfp-split-", dir=self.temp_dir) as folder:
@@ -121,6 +124,85 @@ class SplittingService:
             ),
         )
         return {"bucket": out.bucket, "key": out.key}
+
+    def _timeline(self, obj: S3Object, *, timeout_s: float) -> dict:
+        """analysis: timeline: frames sampled over the whole video, written as ONE stage-1 object,
+        `<stem>.tar` (pipeline_common.frames: why one object), and handed to the recognizer as such."""
+        config = self.config
+        out = S3Object(config.stage1_bucket, frames_key(obj.key))
+        laps = Laps()
+        with tempfile.TemporaryDirectory(prefix="vfp-split-", dir=self.temp_dir) as folder:
+            video = Path(folder) / "video"  # fixed names inside a private folder, as above
+            size = self._download(obj, video)
+            laps.lap("download")
+            sampled = Path(folder) / "frames"
+            sampled.mkdir()
+            samples = ffmpeg.sample_frames(
+                config.ffmpeg_path,
+                video,
+                sampled,
+                label=str(obj),
+                fps=config.sample_fps,
+                max_frames=config.max_frames,
+                timeout_s=timeout_s,
+            )
+            video.unlink()  # its space goes to the object written next
+            laps.lap("ffmpeg")
+            index = frames.Index(
+                video=str(obj),
+                sample_fps=config.sample_fps,
+                max_frames=config.max_frames,
+                frames=tuple(
+                    frames.Entry(frames.frame_name(i), f.t, f.width, f.height, f.size)
+                    for i, f in enumerate(samples.frames)
+                ),
+            )
+            package = Path(folder) / "frames.tar"
+            try:
+                object_bytes = frames.write(package, index, [f.path for f in samples.frames])
+            except OSError as exc:
+                if exc.errno == errno.ENOSPC:
+                    raise SplitError(
+                        f"{obj}: its {len(index.frames)} sampled frames do not fit in the function's temporary "
+                        "storage (raise splitterEphemeralStorage, or lower sampleFps or maxFrames)"
+                    ) from None
+                raise SplitError(f"{obj}: cannot package the sampled frames ({exc})") from None
+            if object_bytes > frames.S3_PUT_LIMIT:
+                raise SplitError(
+                    f"{obj}: its sampled frames come to {object_bytes:,} bytes, over the {frames.S3_PUT_LIMIT:,} "
+                    "one S3 PUT may write (lower sampleFps or maxFrames)"
+                )
+            self._write_file(obj, out, package)
+        laps.lap("upload")
+        if self.lambda_ is not None:
+            self._invoke_recognizer(self.lambda_, obj, out)
+        laps.lap("invoke")
+        self.log.info(
+            "frames written",
+            extra=fields(
+                video=str(obj),
+                frames_object=str(out),
+                video_bytes=size,
+                frames=len(index.frames),
+                last_frame_s=index.frames[-1].t,
+                object_bytes=object_bytes,
+                sample_fps=config.sample_fps,
+                recognizer=config.recognizer_function,
+                ms=laps.ms(),
+            ),
+        )
+        return {"bucket": out.bucket, "key": out.key, "frames": len(index.frames)}
+
+    def _write_file(self, obj: S3Object, out: S3Object, path: Path) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            with open(path, "rb") as body:  # streamed from the file, never held in memory whole
+                self.s3.put_object(Bucket=out.bucket, Key=out.key, Body=body, ContentType=frames.CONTENT_TYPE)
+        except ClientError as exc:
+            raise SplitError(f"{obj}: cannot write the sampled frames to {out} ({_describe(exc)})") from None
+        except (BotoCoreError, OSError) as exc:
+            raise SplitError(f"{obj}: cannot write the sampled frames to {out} ({exc})") from None
 
     def _download(self, obj: S3Object, target: Path) -> int:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -220,6 +302,8 @@ def start(environ: Mapping[str, str] | None = None, *, s3=None, lambda_=None) ->
             ffmpeg=config.ffmpeg_path,
             ffmpeg_version=version,
             recognizer=config.recognizer_function,
+            analysis=config.analysis,
+            **({"sample_fps": config.sample_fps, "max_frames": config.max_frames} if config.timeline else {}),
         ),
     )
     return SplittingService(config, s3=s3, lambda_=lambda_, logger=log)

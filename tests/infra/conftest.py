@@ -370,6 +370,14 @@ def live(request, build_dir) -> Program:
     )
 
 
+@pytest.fixture(scope="module", params=ARCHITECTURES)
+def timeline(request, base_config) -> Program:
+    """analysis: timeline, in either wiring."""
+    return run_program(
+        {**base_config, "architecture": request.param, "analysis": "timeline", "sampleFps": "2", "maxFrames": "30"}
+    )
+
+
 @pytest.fixture(scope="module")
 def event_driven(base_config) -> Program:
     return run_program({**base_config, "architecture": topology.EVENT_DRIVEN})

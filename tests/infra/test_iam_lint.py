@@ -80,6 +80,10 @@ def test_every_policy_the_program_builds_passes_the_iam_linter(program):
     lint(program, buckets=3, managed=0)
 
 
+def test_every_policy_of_a_timeline_stack_passes_the_iam_linter(timeline):
+    lint(timeline, buckets=3, managed=0)
+
+
 def test_every_policy_of_a_live_database_stack_passes_the_iam_linter(live):
     """Four buckets (the faces bucket's policy also refuses unconditional writes), the recognizer's
     read of the one database object, and the enrolment policy a person attaches."""

@@ -600,8 +600,10 @@ def test_stack_outputs(program):
     assert e["recognizerImageUri"] == program.one(T_IMAGE, "face-recognition-image").state["repoDigest"]
     assert e["splitterDeadLetterQueueUrl"] == f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/video-splitting-dlq"
     assert e["recognizerDeadLetterQueueUrl"] == f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/face-recognition-dlq"
+    assert e["analysis"] == "first-frame"
     assert set(e) == {
         "architecture",
+        "analysis",
         "inputBucket",
         "stage1Bucket",
         "outputBucket",

@@ -7,15 +7,19 @@ import json
 import pytest
 
 from components import policies, topology
-from components.topology import ARCHITECTURES, DIRECT_INVOCATION, EVENT_DRIVEN
+from components.topology import ANALYSES, ARCHITECTURES, DIRECT_INVOCATION, EVENT_DRIVEN, FIRST_FRAME, TIMELINE
 from pipeline_common.keys import (
     FRAME_SUFFIX,
+    FRAMES_SUFFIX,
     RESULT_SUFFIX,
+    TIMELINE_SUFFIX,
     VIDEO_SUFFIXES,
     frame_key,
+    frames_key,
     is_folder_marker,
     is_video,
     result_key,
+    timeline_key,
 )
 
 
@@ -36,7 +40,8 @@ def test_the_input_bucket_notifies_every_upload_because_s3_suffix_filters_are_ca
     refusal leaves a dead-letter record instead of nothing."""
     [videos] = [t for t in topology.triggers(EVENT_DRIVEN) if t.bucket == "input"]
     assert videos.filters() == (None,)  # one rule, no suffix filter
-    assert topology.FUNCTIONS["splitter"].reads == ("input", topology.EVERY_OBJECT)
+    for analysis in ANALYSES:
+        assert topology.FUNCTIONS["splitter"].reads[analysis] == ("input", topology.EVERY_OBJECT)
     assert policies.objects("arn:aws:s3:::i", topology.EVERY_OBJECT) == ["arn:aws:s3:::i/*"]
 
 
@@ -67,22 +72,39 @@ def test_unknown_architecture_is_refused():
 
 def test_written_suffixes_are_what_the_key_functions_produce():
     """The table's suffixes and the functions' key naming are the same thing."""
-    assert topology.FUNCTIONS["splitter"].writes == ("stage-1", FRAME_SUFFIX) and frame_key("a/b.mp4").endswith(
-        FRAME_SUFFIX
-    )
-    assert topology.FUNCTIONS["recognizer"].writes == ("output", RESULT_SUFFIX) and result_key("a/b.jpg").endswith(
-        RESULT_SUFFIX
-    )
+    splitter, recognizer = topology.FUNCTIONS["splitter"], topology.FUNCTIONS["recognizer"]
+    assert splitter.writes[FIRST_FRAME] == ("stage-1", (FRAME_SUFFIX,)) and frame_key("a/b.mp4") == "a/b.jpg"
+    assert recognizer.writes[FIRST_FRAME] == ("output", (RESULT_SUFFIX,)) and result_key("a/b.jpg") == "a/b.txt"
+    # timeline: one stage-1 object per video, and the timeline beside the text answer
+    assert splitter.writes[TIMELINE] == ("stage-1", (FRAMES_SUFFIX,)) and frames_key("a/b.mp4") == "a/b.tar"
+    assert recognizer.reads[TIMELINE] == ("stage-1", (FRAMES_SUFFIX,))
+    assert recognizer.writes[TIMELINE] == ("output", (RESULT_SUFFIX, TIMELINE_SUFFIX))
+    assert (result_key("a/b.tar"), timeline_key("a/b.tar")) == ("a/b.txt", "a/b.json")
     for suffix in VIDEO_SUFFIXES:  # nothing a function writes looks like a video
-        assert not frame_key(f"clip{suffix}").endswith(suffix)
-        assert not result_key(frame_key(f"clip{suffix}")).endswith(suffix)
+        for key in (frame_key(f"clip{suffix}"), frames_key(f"clip{suffix}")):
+            assert not key.endswith(suffix)
+            assert not result_key(key).endswith(suffix) and not timeline_key(key).endswith(suffix)
 
 
+def test_timeline_wiring_notifies_the_recognizer_of_frames_objects_only():
+    assert topology.triggers(EVENT_DRIVEN, TIMELINE) == (
+        topology.Trigger("input", "splitter", topology.EVERY_OBJECT),
+        topology.Trigger("stage-1", "recognizer", (".tar",)),
+    )
+    assert topology.triggers(DIRECT_INVOCATION, TIMELINE) == (
+        topology.Trigger("input", "splitter", topology.EVERY_OBJECT),
+    )
+    with pytest.raises(topology.TopologyError, match="analysis: 'everything' is not one of"):
+        topology.triggers(EVENT_DRIVEN, "everything")
+
+
+@pytest.mark.parametrize("analysis", ANALYSES)
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
-def test_no_function_is_invoked_by_its_own_writes(architecture):
-    for trigger in topology.triggers(architecture):
-        bucket, suffix = topology.FUNCTIONS[trigger.function].writes
-        assert bucket != trigger.bucket or (trigger.suffixes and suffix not in trigger.suffixes)
+def test_no_function_is_invoked_by_its_own_writes(architecture, analysis):
+    for trigger in topology.triggers(architecture, analysis):
+        bucket, suffixes = topology.FUNCTIONS[trigger.function].writes[analysis]
+        for suffix in suffixes:
+            assert bucket != trigger.bucket or (trigger.suffixes and suffix not in trigger.suffixes)
     # and no function invokes itself directly
     assert all(a != b for a, b in topology.direct_invocations(architecture))
 

@@ -44,7 +44,8 @@ def test_bench_reports_stage_latency_cold_start_memory_and_both_wirings(tmp_path
     report = json.loads(out.read_text())
 
     assert report["machine"]["cpus"] >= 1 and report["machine"]["versions"]["onnxruntime"]
-    assert report["inputs"]["count"] == 3 and report["inputs"]["untrained_weights"] is True
+    # one video of each sample person, one without a face, the two-people clip
+    assert report["inputs"]["count"] == 4 and report["inputs"]["untrained_weights"] is True
     core = report["core"]
     for name, stages in (
         ("video-splitting", {"download", "ffmpeg", "upload", "total"}),
@@ -54,7 +55,7 @@ def test_bench_reports_stage_latency_cold_start_memory_and_both_wirings(tmp_path
     ):
         r = core[name]
         assert stages <= set(r["warm_ms"]), name
-        assert r["warm_ms"]["total"]["n"] == 3 and r["warm_ms"]["total"]["p50_ms"] > 0
+        assert r["warm_ms"]["total"]["n"] == 4 and r["warm_ms"]["total"]["p50_ms"] > 0
         assert r["cold_start_ms"]["total"] > r["cold_start_ms"]["imports"] > 0
         assert r["peak_rss_mb"] >= r["rss_after_imports_mb"] > 0
     cold = core["face-recognition"]["cold_start_ms"]
@@ -96,20 +97,39 @@ def test_bench_reports_stage_latency_cold_start_memory_and_both_wirings(tmp_path
     assert len(reloads) == 2 and all(r["n"] == 3 and r["p50_ms"] > 0 for r in reloads)
     assert "live face database: the recognizer's look for a new version" in done.stdout
 
+    timeline = report["timeline"]  # analysis timeline, each function alone: per video and per frame
+    # the videos and the demo's two-people clip, always added
+    assert timeline["sample_fps"] > 0 and timeline["max_frames"] > 0 and timeline["videos"] == 5
+    for name, stages in (
+        ("video-splitting", {"download", "ffmpeg", "upload", "total"}),
+        ("face-recognition", {"read", "decode", "detect", "embed", "match", "write", "total"}),
+    ):
+        r = timeline[name]
+        assert stages <= set(r["per_video_ms"]) and stages <= set(r["per_frame_ms"]), name
+        assert r["per_video_ms"]["total"]["n"] == 5 and r["per_frame_ms"]["total"]["p50_ms"] > 0, name
+        assert r["per_frame_ms"]["total"]["p50_ms"] <= r["per_video_ms"]["total"]["max_ms"], name
+        assert 1 <= r["frames_per_video"]["min"] < r["frames_per_video"]["max"] <= timeline["max_frames"], name
+        assert r["peak_rss_mb"] > 0, name
+    big = timeline["largest_frames"]
+    assert big["frames"] > 1 and big["width"] * big["height"] == largest["frame"]["pixels"]
+    assert big["face-recognition"]["peak_rss_mb"] > 0 and big["face-recognition"]["stages_ms"]["detect"] > 0
+    assert big["video-splitting"]["ffmpeg_peak_rss_mb"] > 0
+    assert "analysis timeline, each function alone" in done.stdout and "per frame p50" in done.stdout
+
     for arch in ("event-driven", "direct-invocation"):
         run = report["stack"][arch]
-        assert run["accounted_for"] and run["results"] == 3 and run["failed"] == 0, arch
+        assert run["accounted_for"] and run["results"] == 4 and run["failed"] == 0, arch
         assert run["exact_bucket_contents"] and run["results_correct"], arch
-        assert run["wall_s"] > 0 and run["videos_per_s"] > 0 and run["per_video_latency_s"]["n"] == 3
+        assert run["wall_s"] > 0 and run["videos_per_s"] > 0 and run["per_video_latency_s"]["n"] == 4
         for fn in run["functions"].values():
-            assert fn["invocations"] == 3 and fn["max_memory_used_mb"] > 0
+            assert fn["invocations"] == 4 and fn["max_memory_used_mb"] > 0
 
     assert "cold start" in done.stdout and "local stack, direct-invocation" in done.stdout
 
     # What the cost plan reads besides (bench/plan.py): each run's objects and log bytes, the image's size.
     for arch in ("event-driven", "direct-invocation"):
         run = report["stack"][arch]
-        assert {b: o["count"] for b, o in run["objects"].items()} == {"input": 3, "stage-1": 3, "output": 3}
+        assert {b: o["count"] for b, o in run["objects"].items()} == {"input": 4, "stage-1": 4, "output": 4}
         assert all(o["bytes"] > 0 for o in run["objects"].values())
         assert all(n > 0 for n in run["log_bytes"].values()) and set(run["log_bytes"]) == set(run["functions"])
     image = report["image"]
@@ -126,3 +146,13 @@ def test_bench_reports_stage_latency_cold_start_memory_and_both_wirings(tmp_path
     )
     assert planned.returncode == 0, planned.stderr
     assert "Cost per 1,000 videos" in planned.stdout and "What to change first" in planned.stdout
+
+
+def test_batching_is_measured_against_one_at_a_time(torch_home):
+    """bench/batching.py: the embedder and P-Net, batched and one at a time, on one thread."""
+    from bench import batching
+
+    rows = batching.measure(torch_home, repeat=1)
+    assert {r["network"] for r in rows} == {"embedder", "P-Net"}
+    for r in rows:
+        assert r["one_at_a_time_ms"] > 0 and r["one_batch_ms"] > 0 and r["speed_up"] > 0, r

@@ -1,0 +1,161 @@
+"""analysis: timeline: every face of every sampled frame, matched, then who appears when.
+
+Per frame (`match_faces`): detection runs once and finds every face (largest first); each face is
+cropped, embedded and matched against the database in turn, so a crowded frame holds one crop at a
+time. The same rule as first-frame mode turns a distance into a name: the nearest entry, or
+UNKNOWN when a distance threshold is set and the face is farther than it.
+
+Per video (`build`): for each person, the frames they are seen in, grouped into time ranges of
+consecutive samples. A range starts at its first sample's time and ends where the next sample was
+taken (the first frame they were no longer seen in), or, after the video's last sample, one
+sampling interval later: so every boundary is exact to within one sampling interval. Each range
+keeps its best (smallest) distance and that face's box. Frames without any face form the no-face
+ranges the same way; faces nobody in the database is near enough form the `unknown` ranges.
+
+The text answer is the person seen in the most frames, ties going to the smaller best distance
+(then the name, so the answer never depends on dictionary order); UNKNOWN when only faces nobody
+matched were seen; NO_FACE when no frame had a face.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from PIL import Image
+
+from face_recognition.facedb import FaceDatabase
+from face_recognition.faces import Face, crop_face
+from face_recognition.recognizer import NO_FACE, UNKNOWN
+from pipeline_common.log import Laps
+
+Box = tuple[float, float, float, float]
+
+
+class EveryFace(Protocol):
+    """What a timeline needs of a model runtime (onnx_models.OnnxFaceModels)."""
+
+    def detect_faces(self, image: Image.Image) -> list[tuple[Box, float]]: ...
+
+    def embed_face(self, face: Face): ...
+
+
+@dataclass(frozen=True)
+class FaceMatch:
+    name: str  # a database name, or UNKNOWN
+    distance: float
+    box: Box
+    probability: float
+
+
+@dataclass(frozen=True)
+class FrameFaces:
+    t: float  # seconds from the start of the video
+    faces: tuple[FaceMatch, ...]  # largest first; empty: no face
+
+
+def match_faces(
+    models: EveryFace, image: Image.Image, database: FaceDatabase, threshold: float | None, laps: Laps
+) -> tuple[FaceMatch, ...]:
+    """Every face of `image`, each named by the database (laps: detect, embed, match)."""
+    found = models.detect_faces(image)
+    laps.lap("detect")
+    matches = []
+    for box, probability in found:
+        embedding = models.embed_face(
+            Face(box=box, probability=probability, faces=len(found), crop=crop_face(image, box))
+        )
+        laps.lap("embed")
+        name, distance = database.nearest(embedding)
+        if threshold is not None and distance > threshold:
+            name = UNKNOWN
+        matches.append(FaceMatch(name, distance, box, probability))
+        laps.lap("match")
+    return tuple(matches)
+
+
+def _runs(indices: list[int]) -> list[tuple[int, int]]:
+    """Consecutive runs of sorted sample indices, as (first, last)."""
+    runs: list[tuple[int, int]] = []
+    for i in indices:
+        if runs and runs[-1][1] == i - 1:
+            runs[-1] = (runs[-1][0], i)
+        else:
+            runs.append((i, i))
+    return runs
+
+
+def _seconds(t: float) -> float:
+    return round(t, 3)
+
+
+def build(frames: list[FrameFaces], interval_s: float) -> dict:
+    """The timeline of one video from its frames in time order: people, unknown faces, no-face
+    ranges, counts and the text answer (see the module's doc)."""
+    if not frames:
+        raise ValueError("a timeline needs at least one frame")
+    ends = [f.t for f in frames[1:]] + [frames[-1].t + interval_s]
+
+    def ranges(best: Mapping[int, FaceMatch | None]) -> list[dict]:
+        out = []
+        for a, b in _runs(sorted(best)):
+            matches = [(best[i], frames[i].t) for i in range(a, b + 1) if best[i] is not None]
+            entry: dict = {"start_s": _seconds(frames[a].t), "end_s": _seconds(ends[b]), "frames": b - a + 1}
+            if matches:
+                top, at = min(matches, key=lambda m: m[0].distance if m[0] is not None else 0.0)
+                assert top is not None
+                entry.update(
+                    best_distance=round(top.distance, 4),
+                    best_at_s=_seconds(at),
+                    box=[round(v, 1) for v in top.box],
+                )
+            out.append(entry)
+        return out
+
+    # Each name's best face in each frame it is seen in (a name twice in one frame counts once).
+    seen: dict[str, dict[int, FaceMatch]] = {}
+    for i, frame in enumerate(frames):
+        for face in frame.faces:
+            mine = seen.setdefault(face.name, {})
+            if i not in mine or face.distance < mine[i].distance:
+                mine[i] = face
+    unknown = seen.pop(UNKNOWN, {})
+    # Seen most first; ties to the smaller best distance, then the name.
+    order = sorted(seen, key=lambda n: (-len(seen[n]), min(f.distance for f in seen[n].values()), n))
+    people = [
+        {
+            "name": name,
+            "frames": len(seen[name]),
+            "best_distance": round(min(f.distance for f in seen[name].values()), 4),
+            "ranges": ranges(seen[name]),
+        }
+        for name in order
+    ]
+    without = {i: None for i, frame in enumerate(frames) if not frame.faces}
+    answer = people[0]["name"] if people else (UNKNOWN if unknown else NO_FACE)
+    return {
+        "answer": answer,
+        "frames_analysed": len(frames),
+        "frames_without_face": len(without),
+        "interval_s": _seconds(interval_s),
+        "last_frame_s": _seconds(frames[-1].t),
+        "people": people,
+        "unknown": {"frames": len(unknown), "ranges": ranges(unknown)},
+        "no_face": ranges(without),
+        "frames": [
+            {
+                "t": _seconds(frame.t),
+                "faces": [
+                    {
+                        "name": f.name,
+                        "distance": round(f.distance, 4),
+                        "box": [round(v, 1) for v in f.box],
+                        "probability": round(f.probability, 4),
+                    }
+                    for f in frame.faces
+                ],
+            }
+            for frame in frames
+        ],
+    }

@@ -1,0 +1,197 @@
+"""analysis: timeline: the one stage-1 object that carries a video's sampled frames to the recognizer.
+
+Why one object per video, not a frame per object (or a manifest naming them): one video is then
+one PUT, one S3 notification (or one direct invocation: the payload stays `{"bucket", "key"}`, far
+below Lambda's 256 KB asynchronous limit), one recognizer invocation and one GET, whatever the
+number of frames; S3 requests are most of what a video costs (bench/plan.py). Nothing else ever
+sees a frame, so nothing is gained by giving each its own key.
+
+The object is an ordinary tar (ustar; `tar tvf` lists it), written deterministically (fixed names,
+times, owners and modes), so a retried video rewrites the same bytes:
+
+    index.json      {"format": 1, "video": "s3://...", "sample_fps": 1.0, "max_frames": 60,
+                     "frames": [{"name": "000001.jpg", "t": 0.0, "width": W, "height": H, "size": N}, ...]}
+    000001.jpg      the first frame (t = 0), exactly the JPEG first-frame mode writes for this video
+    000002.jpg      the first frame at or after 1 / sample_fps seconds, ...
+
+Read as a stream (`read`): the index first, then one frame at a time, each checked against the
+index and the pipeline's frame limits (pipeline_common.limits) before it is buffered, so the reader
+holds one frame, never the video's. Only the splitter may write stage-1 objects (its role), but the
+reader trusts nothing it has not checked: a member it does not expect, a size over the limit, more
+frames than `max_frames`, or a truncated object is a FramesError naming the object.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import re
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from pipeline_common import limits
+
+FORMAT = 1
+INDEX = "index.json"
+CONTENT_TYPE = "application/x-tar"
+MAX_INDEX_BYTES = 1 << 20  # ~10,000 frames' entries; maxFrames allows at most 900
+_NAME = re.compile(r"^\d{6}\.jpg$")
+_TAR_OVERHEAD = 1024  # a member's header and padding, at most
+S3_PUT_LIMIT = 5 * 2**30  # the largest object one PutObject may write
+
+
+class FramesError(ValueError):
+    """The frames object is not what the splitter writes; the message names it and what is wrong."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One sampled frame as the index lists it."""
+
+    name: str  # 000001.jpg, ... in order
+    t: float  # seconds from the start of the video
+    width: int
+    height: int
+    size: int  # bytes of its JPEG
+
+
+@dataclass(frozen=True)
+class Index:
+    video: str  # s3://bucket/key of the video the frames come from
+    sample_fps: float
+    max_frames: int
+    frames: tuple[Entry, ...]
+
+    @property
+    def interval_s(self) -> float:
+        return 1.0 / self.sample_fps
+
+    def as_dict(self) -> dict:
+        return {
+            "format": FORMAT,
+            "video": self.video,
+            "sample_fps": self.sample_fps,
+            "max_frames": self.max_frames,
+            "frames": [e.__dict__ for e in self.frames],
+        }
+
+
+def frame_name(i: int) -> str:
+    """The member name of the i-th frame (0-based)."""
+    return f"{i + 1:06d}.jpg"
+
+
+def largest_object(max_frames: int) -> int:
+    """The most bytes a frames object of `max_frames` frames can hold (every frame at the byte limit)."""
+    return MAX_INDEX_BYTES + max_frames * (limits.MAX_FRAME_BYTES + _TAR_OVERHEAD) + 2 * _TAR_OVERHEAD + 10240
+
+
+def _info(name: str, size: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode, info.uid, info.gid, info.uname, info.gname = size, 0, 0o644, 0, 0, "", ""
+    return info
+
+
+def write(target: Path, index: Index, frames: list[Path], *, remove: bool = True) -> int:
+    """Write the frames object to `target`: the index, then each frame file in order (each removed
+    once it is in, when `remove`, so the folder holds the frames about once, not twice). Its size."""
+    if len(frames) != len(index.frames):
+        raise ValueError(f"{len(frames)} frame files for {len(index.frames)} index entries")
+    blob = json.dumps(index.as_dict(), separators=(",", ":")).encode("utf-8")
+    with tarfile.open(target, "w", format=tarfile.USTAR_FORMAT) as tar:
+        tar.addfile(_info(INDEX, len(blob)), io.BytesIO(blob))
+        for entry, path in zip(index.frames, frames, strict=True):
+            with open(path, "rb") as fh:
+                tar.addfile(_info(entry.name, entry.size), fh)
+            if remove:
+                path.unlink()
+    return target.stat().st_size
+
+
+def read(fileobj: IO[bytes], source: str, *, max_frames: int) -> Iterator[Index | tuple[Entry, bytes]]:
+    """The index, then (entry, JPEG bytes) for each frame in order, read as a stream; FramesError
+    naming `source` for anything the splitter would not have written."""
+    try:
+        tar = tarfile.open(fileobj=fileobj, mode="r|")
+    except tarfile.TarError as exc:
+        raise FramesError(f"{source}: not a frames object (a tar of sampled frames): {exc}") from None
+    with tar:
+        members = iter(tar)
+        first = _next(members, source)
+        if first is None or first.name != INDEX or not first.isfile():
+            raise FramesError(f"{source}: a frames object starts with {INDEX}")
+        if first.size > MAX_INDEX_BYTES:
+            raise FramesError(f"{source}: its {INDEX} is {first.size:,} bytes, over {MAX_INDEX_BYTES:,}")
+        index = parse_index(_body(tar, first, source), source, max_frames=max_frames)
+        yield index
+        for entry in index.frames:
+            member = _next(members, source)
+            if member is None:
+                raise FramesError(f"{source}: ends after {entry.name} is listed but before it is there (truncated?)")
+            if member.name != entry.name or not member.isfile() or member.size != entry.size:
+                raise FramesError(
+                    f"{source}: found {member.name!r} ({member.size:,} bytes) where the index lists "
+                    f"{entry.name} ({entry.size:,} bytes)"
+                )
+            yield entry, _body(tar, member, source)
+        extra = _next(members, source)
+        if extra is not None:
+            raise FramesError(f"{source}: holds {extra.name!r} beyond the {len(index.frames)} frames its index lists")
+
+
+def _next(members: Iterator[tarfile.TarInfo], source: str) -> tarfile.TarInfo | None:
+    try:
+        return next(members, None)
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise FramesError(f"{source}: unreadable as a tar ({exc})") from None
+
+
+def _body(tar: tarfile.TarFile, member: tarfile.TarInfo, source: str) -> bytes:
+    try:
+        fh = tar.extractfile(member)  # a view of the stream: nothing touches the file system
+        data = fh.read() if fh is not None else b""
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise FramesError(f"{source}: {member.name} is unreadable ({exc})") from None
+    if len(data) != member.size:
+        raise FramesError(f"{source}: {member.name} ends after {len(data):,} of {member.size:,} bytes (truncated?)")
+    return data
+
+
+def parse_index(blob: bytes, source: str, *, max_frames: int) -> Index:
+    """The index, checked: its format, its frames in order with increasing times, each within the
+    pipeline's frame limits, and no more of them than `max_frames`."""
+    try:
+        raw = json.loads(blob)
+        if raw.get("format") != FORMAT:
+            raise FramesError(f"{source}: frames format {raw.get('format')!r}, this code reads {FORMAT}")
+        fps = float(raw["sample_fps"])
+        entries = raw["frames"]
+        video, declared = str(raw["video"]), int(raw["max_frames"])
+        if not (math.isfinite(fps) and fps > 0) or not isinstance(entries, list):
+            raise ValueError("sample_fps or frames")
+        frames = tuple(
+            Entry(str(e["name"]), float(e["t"]), int(e["width"]), int(e["height"]), int(e["size"])) for e in entries
+        )
+    except FramesError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise FramesError(f"{source}: its {INDEX} is not a frames index ({type(exc).__name__}: {exc})") from None
+    if not frames:
+        raise FramesError(f"{source}: its index lists no frames")
+    if len(frames) > max_frames:
+        raise FramesError(f"{source}: {len(frames)} frames, over MAX_FRAMES={max_frames}")
+    previous = -math.inf
+    for i, e in enumerate(frames):
+        if e.name != frame_name(i) or not _NAME.match(e.name):
+            raise FramesError(f"{source}: frame {i + 1} is named {e.name!r}, expected {frame_name(i)}")
+        if not (math.isfinite(e.t) and e.t >= 0 and e.t > previous):
+            raise FramesError(f"{source}: {e.name} at {e.t} s is not after the frame before it")
+        previous = e.t
+        refusal = limits.frame_refusal(e.width, e.height) or limits.bytes_refusal(e.size)
+        if refusal or e.size <= 0:
+            raise FramesError(f"{source}: {e.name}: {refusal or 'empty'}")
+    return Index(video, fps, declared, frames)
