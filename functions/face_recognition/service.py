@@ -188,6 +188,7 @@ class RecognitionService:
                 "source_sha256": models.manifest.get("source_sha256"),
                 "untrained": models.untrained,
                 "format": models.manifest.get("format"),
+                "precision": models.precision,  # each network's (recognizerPrecision: int8 moves the embedding)
             },
         }
         out_key, json_key = result_key(obj.key), timeline_key(obj.key)

@@ -126,6 +126,7 @@ def test_a_then_nobody_then_b_gives_each_their_time_range_within_one_interval(bu
     assert document["database"]["version"] == database.fingerprint()
     assert document["model"]["source_sha256"] == models.manifest["source_sha256"]
     assert document["model"]["untrained"] is True
+    assert document["model"]["precision"] == models.precision and set(models.precision.values()) == {"fp32"}
     assert document["video"] == f"s3://{INPUT}/dir/seq.mp4"
     head = buckets.head_object(Bucket=OUTPUT, Key="dir/seq.json")
     assert head["ContentType"] == TIMELINE_CONTENT_TYPE
