@@ -93,17 +93,25 @@ class Context:
 Check = Callable[[str, str, Context], Any]
 
 
-def integer(lo: int, hi: int) -> Check:
-    def check(key: str, text: str, _: Context) -> int:
+def _bounded(lo: float, hi: float, parse: Callable[[str], Any], kind: str, unit: str = "") -> Check:
+    """A `kind` of number from `lo` to `hi`, parsed with `parse`; errors name the key and the range."""
+    shown = "{:g}".format if parse is float else str  # 0.5, not 0.500000; 1000000, not 1e+06
+    allowed = f"{shown(lo)}..{shown(hi)}{unit}"
+
+    def check(key: str, text: str, _: Context) -> Any:
         try:
-            number = int(text)
+            number = parse(text)
         except ValueError:
-            raise ConfigError(f"{key}: {text!r} is not a whole number (allowed {lo}..{hi})") from None
-        if not lo <= number <= hi:
-            raise ConfigError(f"{key}: {number} is outside the allowed range {lo}..{hi}")
+            raise ConfigError(f"{key}: {text!r} is not {kind} (allowed {allowed})") from None
+        if not lo <= number <= hi:  # also refuses nan and inf
+            raise ConfigError(f"{key}: {shown(number)} is outside the allowed range {allowed}")
         return number
 
     return check
+
+
+def integer(lo: int, hi: int) -> Check:
+    return _bounded(lo, hi, int, "a whole number")
 
 
 def one_of(allowed: Iterable[Any]) -> Check:
@@ -199,17 +207,7 @@ def minutes(lo: int, hi: int) -> Check:
 
 def rate(lo: float, hi: float) -> Check:
     """A number of events per second from `lo` to `hi` (decimals allowed: 0.5 is one every 2 s)."""
-
-    def check(key: str, text: str, _: Context) -> float:
-        try:
-            number = float(text)
-        except ValueError:
-            raise ConfigError(f"{key}: {text!r} is not a number (allowed {lo:g}..{hi:g} per second)") from None
-        if not lo <= number <= hi:  # also refuses nan and inf
-            raise ConfigError(f"{key}: {number:g} is outside the allowed range {lo:g}..{hi:g} per second")
-        return number
-
-    return check
+    return _bounded(lo, hi, float, "a number", " per second")
 
 
 def setting(key: str, check: Check, *, env: dict[str, str] | None = None) -> Any:

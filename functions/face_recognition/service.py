@@ -106,28 +106,8 @@ class RecognitionService:
         out_key = result_key(obj.key)
         self._write(obj, out_key, recognition.name, held.version)
         laps.lap("write")
-        self.log.info(
-            "frame recognised",
-            extra=fields(
-                frame=str(obj),
-                result=f"s3://{self.output_bucket}/{out_key}",
-                name=recognition.name,
-                distance=recognition.distance,
-                faces=recognition.faces,
-                face_db_version=held.version,
-                untrained_weights=self.recognizer.models.untrained,
-                ms=laps.ms(),
-            ),
-        )
-        return {
-            "bucket": obj.bucket,
-            "key": obj.key,
-            "name": recognition.name,
-            "distance": recognition.distance,
-            "faces": recognition.faces,
-            "output": f"s3://{self.output_bucket}/{out_key}",
-            "face_db_version": held.version,
-        }
+        answer = {"name": recognition.name, "distance": recognition.distance, "faces": recognition.faces}
+        return self._answered("frame recognised", obj, "frame", out_key, held.version, laps, answer)
 
     def timeline(self, obj: S3Object, deadline: float | None = None) -> dict:
         """analysis: timeline: a video's sampled frames (one stage-1 object) in, `<stem>.json` (who
@@ -196,31 +176,25 @@ class RecognitionService:
         self._put(obj, json_key, json.dumps(document, indent=1).encode("utf-8"), TIMELINE_CONTENT_TYPE, held.version)
         self._write(obj, out_key, document["answer"], held.version)
         laps.lap("write")
-        self.log.info(
-            "timeline recognised",
-            extra=fields(
-                frames_object=str(obj),
-                result=f"s3://{self.output_bucket}/{out_key}",
-                timeline=f"s3://{self.output_bucket}/{json_key}",
-                name=document["answer"],
-                people=[p["name"] for p in document["people"]],
-                frames=document["frames_analysed"],
-                frames_without_face=document["frames_without_face"],
-                face_db_version=held.version,
-                untrained_weights=models.untrained,
-                ms=laps.ms(),
-            ),
-        )
-        return {
-            "bucket": obj.bucket,
-            "key": obj.key,
+        answer = {
             "name": document["answer"],
             "people": [p["name"] for p in document["people"]],
             "frames": document["frames_analysed"],
-            "output": f"s3://{self.output_bucket}/{out_key}",
+            "frames_without_face": document["frames_without_face"],
             "timeline": f"s3://{self.output_bucket}/{json_key}",
-            "face_db_version": held.version,
         }
+        return self._answered("timeline recognised", obj, "frames_object", out_key, held.version, laps, answer)
+
+    def _answered(
+        self, message: str, obj: S3Object, source: str, out_key: str, version: str, laps: Laps, answer: dict
+    ) -> dict:
+        """Both analyses end alike: one log line (what was read, what was written, the answer, the
+        database version, the stages' times) and the invocation's own answer with the same facts."""
+        output = f"s3://{self.output_bucket}/{out_key}"
+        untrained = self.recognizer.models.untrained
+        facts = {source: str(obj), "result": output, **answer, "face_db_version": version}
+        self.log.info(message, extra=fields(**facts, untrained_weights=untrained, ms=laps.ms()))
+        return {"bucket": obj.bucket, "key": obj.key, **answer, "output": output, "face_db_version": version}
 
     def _open_frames(self, obj: S3Object):
         """The frames object's body, to be read as a stream; refused from its length when it could

@@ -81,30 +81,19 @@ def _input_options() -> list[str]:
     ]
 
 
-def _output_options() -> list[str]:
+def _jpeg_encoder() -> list[str]:
+    """How both analyses encode a frame."""
     # Standard Huffman tables instead of per-image optimised ones: one pass instead of two, the
     # same pixels, a 5 % larger file, about 1 ms less per 1080p frame.
     # One thread for the encoder and one for the filters: by default each starts a pool of slice
     # threads per core to work on this one picture. On the course clips that took ffmpeg from 11
     # threads to 5 (its pipeline's own) and saved 1.6 ms of CPU and ~3 ms of wall time at the
     # median, with the same bytes (bench/README.md).
-    return [
-        "-frames:v",
-        "1",
-        "-c:v",
-        "mjpeg",
-        "-q:v",
-        str(JPEG_QSCALE),
-        "-huffman",
-        "default",
-        "-threads",
-        "1",
-        "-filter_threads",
-        "1",
-        "-f",
-        "image2pipe",
-        "pipe:1",
-    ]
+    return ["-c:v", "mjpeg", "-q:v", str(JPEG_QSCALE), "-huffman", "default", "-threads", "1", "-filter_threads", "1"]
+
+
+def _output_options() -> list[str]:
+    return ["-frames:v", "1", *_jpeg_encoder(), "-f", "image2pipe", "pipe:1"]
 
 
 # The first decoded frame, and only if it is shown at the start; trim's end stops the decoding.
@@ -357,12 +346,7 @@ def sample_args(ffmpeg: str, video: Path, folder: Path, *, fps: float, max_frame
         "passthrough",
         "-frames:v",
         str(max_frames + 1),
-        "-c:v",
-        "mjpeg",
-        "-q:v",
-        str(JPEG_QSCALE),
-        "-huffman",
-        "default",
+        *_jpeg_encoder(),
         "-stats_enc_pre",
         str(folder / SAMPLE_TIMES),
         "-stats_enc_pre_fmt",

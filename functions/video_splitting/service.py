@@ -108,21 +108,8 @@ class SplittingService:
         laps.lap("ffmpeg")
         self._write(obj, out, frame.jpeg)
         laps.lap("upload")
-        if self.lambda_ is not None:
-            self._invoke_recognizer(self.lambda_, obj, out)
-        laps.lap("invoke")
-        self.log.info(
-            "frame written",
-            extra=fields(
-                video=str(obj),
-                frame=str(out),
-                video_bytes=size,
-                frame_bytes=len(frame.jpeg),
-                decode=frame.method,
-                recognizer=self.config.recognizer_function,
-                ms=laps.ms(),
-            ),
-        )
+        facts = {"frame": str(out), "video_bytes": size, "frame_bytes": len(frame.jpeg), "decode": frame.method}
+        self._hand_off(obj, out, laps, "frame written", facts)
         return {"bucket": out.bucket, "key": out.key}
 
     def _timeline(self, obj: S3Object, *, timeout_s: float) -> dict:
@@ -174,24 +161,25 @@ class SplittingService:
                 )
             self._write_file(obj, out, package)
         laps.lap("upload")
+        facts = {
+            "frames_object": str(out),
+            "video_bytes": size,
+            "frames": len(index.frames),
+            "last_frame_s": index.frames[-1].t,
+            "object_bytes": object_bytes,
+            "sample_fps": config.sample_fps,
+        }
+        self._hand_off(obj, out, laps, "frames written", facts)
+        return {"bucket": out.bucket, "key": out.key, "frames": len(index.frames)}
+
+    def _hand_off(self, obj: S3Object, out: S3Object, laps: Laps, message: str, facts: dict) -> None:
+        """Both analyses end alike: the recognizer invoked (direct invocation only; event-driven
+        wiring lets S3 tell it), then one log line of what was written and how long each step took."""
         if self.lambda_ is not None:
             self._invoke_recognizer(self.lambda_, obj, out)
         laps.lap("invoke")
-        self.log.info(
-            "frames written",
-            extra=fields(
-                video=str(obj),
-                frames_object=str(out),
-                video_bytes=size,
-                frames=len(index.frames),
-                last_frame_s=index.frames[-1].t,
-                object_bytes=object_bytes,
-                sample_fps=config.sample_fps,
-                recognizer=config.recognizer_function,
-                ms=laps.ms(),
-            ),
-        )
-        return {"bucket": out.bucket, "key": out.key, "frames": len(index.frames)}
+        extra = fields(video=str(obj), **facts, recognizer=self.config.recognizer_function, ms=laps.ms())
+        self.log.info(message, extra=extra)
 
     def _write_file(self, obj: S3Object, out: S3Object, path: Path) -> None:
         from botocore.exceptions import BotoCoreError, ClientError

@@ -28,7 +28,6 @@ from components import topology
 from components.project import PROJECT_DIR
 from components.settings import StackSettings
 from local.stack import load_settings
-from tools import enroll, samples
 
 # Whole stacks, subprocesses, model loads or an 80 MB layer: `make test-fast` leaves these out.
 pytestmark = pytest.mark.slow
@@ -56,16 +55,6 @@ class Served:
     settings: StackSettings
     outputs: Path
     started: datetime
-
-
-@pytest.fixture(scope="module")
-def face_db(tmp_path_factory, torch_home) -> Path:
-    folder = tmp_path_factory.mktemp("faces")
-    for image, person in samples.PEOPLE.items():
-        samples.write_image(image, folder / person / f"{image}.png")
-    models = enroll.load_models(torch_home)
-    embeddings, names, _ = enroll.enroll(enroll.from_folders(folder), models)
-    return enroll.save_database(folder / "face_db.pt", embeddings, names)
 
 
 @pytest.fixture(scope="module", params=topology.ARCHITECTURES)

@@ -17,7 +17,7 @@ from components.topology import ARCHITECTURES, DIRECT_INVOCATION
 from local.session import run_videos
 from local.stack import LocalStack, StackError, effective_concurrency, load_settings
 from pipeline_common.events import parse_s3_objects, s3_event
-from tools import enroll, samples
+from tools import samples
 from tools.grade import mapping_expectation
 
 # Whole stacks, subprocesses, model loads or an 80 MB layer: `make test-fast` leaves these out.
@@ -31,17 +31,6 @@ config:
 """
 NO_FACE = "no-face"
 EXPECTED = {"astronaut": "Collins", "camera": "Cameraman", "chelsea": NO_FACE, "coffee": NO_FACE}
-
-
-@pytest.fixture(scope="module")
-def face_db(tmp_path_factory, torch_home) -> Path:
-    """Collins and the cameraman, enrolled from stills with the stand-in weights (tools.enroll)."""
-    folder = tmp_path_factory.mktemp("faces")
-    for image, person in samples.PEOPLE.items():
-        samples.write_image(image, folder / person / f"{image}.png")
-    models = enroll.load_models(torch_home)
-    embeddings, names, _ = enroll.enroll(enroll.from_folders(folder), models)
-    return enroll.save_database(folder / "face_db.pt", embeddings, names)
 
 
 @pytest.fixture(scope="module")

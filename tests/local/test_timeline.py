@@ -17,7 +17,7 @@ from components.topology import ARCHITECTURES, DIRECT_INVOCATION, TIMELINE
 from local.session import describe, run_videos
 from local.stack import LocalStack, load_settings
 from pipeline_common.events import parse_s3_objects
-from tools import enroll, samples
+from tools import samples
 from tools.grade import format_table, mapping_expectation
 from tools.timelines import judge
 
@@ -33,17 +33,6 @@ config:
   video-face-pipeline:maxFrames: "10"
 """
 COLLINS, CAMERAMAN = samples.PEOPLE["astronaut"], samples.PEOPLE["camera"]
-
-
-@pytest.fixture(scope="module")
-def face_db(tmp_path_factory, torch_home) -> Path:
-    """Collins and the cameraman, enrolled from stills with the stand-in weights (tools.enroll)."""
-    folder = tmp_path_factory.mktemp("faces")
-    for image, person in samples.PEOPLE.items():
-        samples.write_image(image, folder / person / f"{image}.png")
-    models = enroll.load_models(torch_home)
-    embeddings, names, _ = enroll.enroll(enroll.from_folders(folder), models)
-    return enroll.save_database(folder / "face_db.pt", embeddings, names)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,18 @@
+"""Fixtures the local stack's tests share."""
+
+from pathlib import Path
+
+import pytest
+
+from tools import enroll, samples
+
+
+@pytest.fixture(scope="module")
+def face_db(tmp_path_factory, torch_home) -> Path:
+    """Collins and the cameraman, enrolled from stills with the stand-in weights (tools.enroll)."""
+    folder = tmp_path_factory.mktemp("faces")
+    for image, person in samples.PEOPLE.items():
+        samples.write_image(image, folder / person / f"{image}.png")
+    models = enroll.load_models(torch_home)
+    embeddings, names, _ = enroll.enroll(enroll.from_folders(folder), models)
+    return enroll.save_database(folder / "face_db.pt", embeddings, names)
