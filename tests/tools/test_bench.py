@@ -73,9 +73,9 @@ def test_bench_reports_stage_latency_cold_start_memory_and_both_wirings(tmp_path
     assert list(precisions["rows"]) == ["fp32", "int8 detection", "int8 detection + embedding"]
     for label, name in precisions["rows"].items():
         r = core[name]
-        assert r["warm_ms"]["total"]["n"] == 3 and r["cold_start_ms"]["total"] > 0 and r["peak_rss_mb"] > 0, label
+        assert r["warm_ms"]["total"]["n"] == 4 and r["cold_start_ms"]["total"] > 0 and r["peak_rss_mb"] > 0, label
         agreement = precisions["this_run"][label]
-        assert agreement["frames"] == 3 and 0 <= agreement["same_name"] <= 3, label
+        assert agreement["frames"] == 4 and 0 <= agreement["same_name"] <= 4, label
         assert -1 <= agreement["embedding_cosine_min"] <= 1 and 0 <= agreement["chosen_box_iou_min"] <= 1, label
     assert core[precisions["rows"]["int8 detection + embedding"]]["precision"]["embedder"] == "int8"
     assert precisions["this_run"]["fp32"]["chosen_box_iou_min"] == 1.0  # itself
