@@ -16,9 +16,10 @@ per event), so a function's output never waits for the Logs API.
 from __future__ import annotations
 
 import secrets
-import threading
 import time
 from collections.abc import Callable
+
+from local.sender import PeriodicSender
 
 MAX_EVENTS_PER_CALL = 10_000
 MAX_BYTES_PER_CALL = 1_048_576
@@ -33,18 +34,14 @@ def lambda_stream_name(started: float | None = None, version: str = "$LATEST") -
     return f"{day}/[{version}]{secrets.token_hex(16)}"
 
 
-class LogShipper:
+class LogShipper(PeriodicSender):
+    thread_name = "cloudwatch-logs"
+
     def __init__(self, logs, *, interval_s: float = 1.0, log: Callable[[str], None] = lambda _: None) -> None:
+        super().__init__(interval_s=interval_s, log=log)
         self.logs = logs
-        self.interval_s = interval_s
-        self.log = log
-        self._lock = threading.Lock()
-        self._flushing = threading.Lock()
         self._pending: dict[tuple[str, str], list[tuple[int, str]]] = {}  # (group, stream) → [(ms, line)]
         self._new_streams: list[tuple[str, str]] = []
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._failed_once = False
 
     def group(self, name: str, *, retention_days: int | None = None) -> LogGroup:
         """Create the log group (as the Pulumi program does, before the function) and its retention."""
@@ -66,44 +63,25 @@ class LogShipper:
         with self._lock:
             self._pending.setdefault((group, stream), []).append((at_ms, message))
 
-    def start(self) -> LogShipper:
-        self._thread = threading.Thread(target=self._run, name="cloudwatch-logs", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
-        self.flush()
-
-    def _run(self) -> None:
-        while not self._stopping.wait(self.interval_s):
-            self.flush()
-
-    def flush(self) -> None:
+    def _send(self) -> None:
         """Create the streams opened since the last flush and send every buffered line."""
-        with self._flushing:
-            with self._lock:
-                streams, self._new_streams = self._new_streams, []
-                pending = {k: v for k, v in self._pending.items() if v}
-                for key in pending:
-                    self._pending[key] = []
-            try:
-                for group, stream in streams:
-                    self.logs.create_log_stream(logGroupName=group, logStreamName=stream)
-                for (group, stream), events in pending.items():
-                    for batch in _batches(sorted(events, key=lambda e: e[0])):
-                        self.logs.put_log_events(
-                            logGroupName=group,
-                            logStreamName=stream,
-                            logEvents=[{"timestamp": ms, "message": line} for ms, line in batch],
-                        )
-            except Exception as exc:  # the Logs endpoint is gone (the stack is stopping) or refusing
-                if not self._failed_once:
-                    self._failed_once = True
-                    self.log(f"could not send function logs to CloudWatch Logs: {exc}")
+        with self._lock:
+            streams, self._new_streams = self._new_streams, []
+            pending = {k: v for k, v in self._pending.items() if v}
+            for key in pending:
+                self._pending[key] = []
+        try:
+            for group, stream in streams:
+                self.logs.create_log_stream(logGroupName=group, logStreamName=stream)
+            for (group, stream), events in pending.items():
+                for batch in _batches(sorted(events, key=lambda e: e[0])):
+                    self.logs.put_log_events(
+                        logGroupName=group,
+                        logStreamName=stream,
+                        logEvents=[{"timestamp": ms, "message": line} for ms, line in batch],
+                    )
+        except Exception as exc:  # the Logs endpoint is gone (the stack is stopping) or refusing
+            self._failed("send function logs to CloudWatch Logs", exc)
 
 
 def _batches(events: list[tuple[int, str]]):

@@ -21,12 +21,12 @@ their mean, `ConcurrentExecutions` Maximum = the most environments busy at once.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from components import metrics as m
+from local.sender import PeriodicSender
 
 MAX_DATA_PER_REQUEST = 1000  # PutMetricData's limit of data points per call
 MAX_VALUES_PER_DATUM = 150  # ... and of distinct values in one data point
@@ -37,22 +37,18 @@ def minute_of(epoch_s: float) -> int:
     return int(epoch_s // m.PERIOD_S * m.PERIOD_S)
 
 
-class MetricsPublisher:
+class MetricsPublisher(PeriodicSender):
     """Accumulates data points per metric, dimension value and minute, and sends them in batches."""
 
+    thread_name = "cloudwatch-metrics"
+
     def __init__(self, cloudwatch, *, interval_s: float = 2.0, log: Callable[[str], None] = lambda _: None) -> None:
+        super().__init__(interval_s=interval_s, log=log)
         self.cloudwatch = cloudwatch
-        self.interval_s = interval_s
-        self.log = log
-        self._lock = threading.Lock()
-        self._flushing = threading.Lock()  # one flush at a time: the thread's or a caller's
         # (metric, dimension value, minute) → {value: how many times}
         self._pending: dict[tuple[m.Metric, str, int], dict[float, int]] = {}
         self._queues: dict[str, tuple[str, object]] = {}  # queue name → (URL, SQS client)
         self._published_depth: dict[str, tuple[int, int]] = {}  # queue name → (minute, depth) last sent
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._failed_once = False
 
     # -- recording (any thread) --------------------------------------------------------------
 
@@ -73,53 +69,33 @@ class MetricsPublisher:
 
     # -- sending ----------------------------------------------------------------------------
 
-    def start(self) -> MetricsPublisher:
-        self._thread = threading.Thread(target=self._run, name="cloudwatch-metrics", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop the thread after a last flush; safe to call twice."""
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
-        self.flush()
-
-    def _run(self) -> None:
-        while not self._stopping.wait(self.interval_s):
-            self.flush()
-
-    def flush(self) -> None:
-        """Send everything recorded so far (and each watched queue's depth) now."""
-        with self._flushing:
-            self._sample_queues()
-            with self._lock:
-                pending, self._pending = self._pending, {}
-            data: dict[str, list[dict]] = {}
-            for (metric, dimension_value, minute), counts in sorted(pending.items(), key=lambda kv: kv[0][2]):
-                values = sorted(counts.items())
-                for i in range(0, len(values), MAX_VALUES_PER_DATUM):
-                    chunk = values[i : i + MAX_VALUES_PER_DATUM]
-                    data.setdefault(metric.namespace, []).append(
-                        {
-                            "MetricName": metric.name,
-                            "Dimensions": metric.dimensions(dimension_value),
-                            "Timestamp": datetime.fromtimestamp(minute, UTC),
-                            "Unit": metric.unit,
-                            "Values": [v for v, _ in chunk],
-                            "Counts": [float(n) for _, n in chunk],
-                        }
-                    )
-            for namespace, datums in data.items():
-                for i in range(0, len(datums), MAX_DATA_PER_REQUEST):
-                    batch = datums[i : i + MAX_DATA_PER_REQUEST]
-                    try:
-                        self.cloudwatch.put_metric_data(Namespace=namespace, MetricData=batch)
-                    except Exception as exc:  # CloudWatch gone (the stack is stopping) or refusing: say so once
-                        if not self._failed_once:
-                            self._failed_once = True
-                            self.log(f"could not publish {len(batch)} CloudWatch data point(s) to {namespace}: {exc}")
+    def _send(self) -> None:
+        """Send everything recorded so far (and each watched queue's depth)."""
+        self._sample_queues()
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        data: dict[str, list[dict]] = {}
+        for (metric, dimension_value, minute), counts in sorted(pending.items(), key=lambda kv: kv[0][2]):
+            values = sorted(counts.items())
+            for i in range(0, len(values), MAX_VALUES_PER_DATUM):
+                chunk = values[i : i + MAX_VALUES_PER_DATUM]
+                data.setdefault(metric.namespace, []).append(
+                    {
+                        "MetricName": metric.name,
+                        "Dimensions": metric.dimensions(dimension_value),
+                        "Timestamp": datetime.fromtimestamp(minute, UTC),
+                        "Unit": metric.unit,
+                        "Values": [v for v, _ in chunk],
+                        "Counts": [float(n) for _, n in chunk],
+                    }
+                )
+        for namespace, datums in data.items():
+            for i in range(0, len(datums), MAX_DATA_PER_REQUEST):
+                batch = datums[i : i + MAX_DATA_PER_REQUEST]
+                try:
+                    self.cloudwatch.put_metric_data(Namespace=namespace, MetricData=batch)
+                except Exception as exc:  # CloudWatch gone (the stack is stopping) or refusing: say so once
+                    self._failed(f"publish {len(batch)} CloudWatch data point(s) to {namespace}", exc)
 
     def _sample_queues(self) -> None:
         with self._lock:
