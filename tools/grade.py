@@ -45,7 +45,7 @@ from pipeline_common import keys
 from tools import cli, timelines
 from tools import cloudwatch as cw
 from tools import dead_letters as dl
-from tools.target import Target, aws_failure, preflight, resolve_target
+from tools.target import Target, aws_failure, failure_status, preflight, resolve_target
 from tools.workload import Buckets, add_target_arguments
 
 COURSE_NAMES = ["Trump", "Biden", "Bean", "Depp", "Diesel", "Floki", "Freeman", "Obama"]
@@ -633,11 +633,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = run(target, args, expect, uploads)
     except Exception as exc:
-        failure = aws_failure(exc, target)
-        if failure is None:
-            raise
-        print(f"grade: {failure[0]}", file=sys.stderr)
-        return failure[1]
+        return failure_status("grade", exc, target)
     print(format_table(report))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

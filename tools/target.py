@@ -26,6 +26,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -240,6 +241,16 @@ def aws_failure(exc: BaseException, target: Target | None = None) -> tuple[str, 
             bucket = exc.response["Error"].get("BucketName") or target.buckets.input
             return f"bucket {bucket} not found at {where} ({target.source}): is this the stack meant?", EXIT_BAD_INPUT
     return None
+
+
+def failure_status(prog: str, exc: BaseException, target: Target | None = None) -> int:
+    """For a tool's `except`: say on stderr what the user must fix (aws_failure) and return its exit
+    status; anything else is re-raised (a bug: let it show)."""
+    failure = aws_failure(exc, target)
+    if failure is None:
+        raise exc
+    print(f"{prog}: {failure[0]}", file=sys.stderr)
+    return failure[1]
 
 
 def preflight(target: Target) -> None:

@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rate is not None and args.rate <= 0:
         parser.error("--rate must be positive")
-    from tools.target import aws_failure, preflight, resolve_target
+    from tools.target import failure_status, preflight, resolve_target
 
     try:
         files = video_files(args.videos)
@@ -178,11 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         preflight(target)
     except Exception as exc:
-        failure = aws_failure(exc, target)
-        if failure is None:
-            raise
-        print(f"workload: {failure[0]}", file=sys.stderr)
-        return failure[1]
+        return failure_status("workload", exc, target)
     s3 = target.client("s3")
     uploads = upload_videos(
         s3,
