@@ -28,7 +28,7 @@ from tests.infra.conftest import (
     Program,
     run_program,
 )
-from tests.infra.test_program import expected_resources
+from tests.infra.test_program import expected_resources, secure_bucket_resources
 
 FACES = "vfp-test-faces"
 FACES_ARN = f"arn:aws:s3:::{FACES}"
@@ -39,13 +39,7 @@ def test_the_graph_is_the_file_modes_plus_the_faces_bucket_and_the_enrolment_pol
     declared = [(r.type, r.name) for r in live.resources]
     assert len(declared) == len(set(declared))
     name = "buckets-faces"
-    assert set(declared) == expected_resources(live.settings.direct_invocation) | {
-        ("videoface:index:SecureBucket", name),
-        (T_BUCKET, name),
-        (T_OWNERSHIP, f"{name}-ownership"),
-        (T_PAB, f"{name}-public-access-block"),
-        (T_SSE, f"{name}-encryption"),
-        (T_BUCKET_POLICY, f"{name}-tls-only"),
+    assert set(declared) == expected_resources(live.settings.direct_invocation) | secure_bucket_resources(name) | {
         (T_VERSIONING, f"{name}-versioning"),
         (T_BUCKET_LIFECYCLE, f"{name}-lifecycle"),
         (T_POLICY, "buckets-faces-enrol"),

@@ -63,6 +63,18 @@ from tests.infra.conftest import (
 # What exists
 
 
+def secure_bucket_resources(name: str) -> set[tuple[str, str]]:
+    """A SecureBucket's children: private, owner-enforced, encrypted, TLS only."""
+    return {
+        ("videoface:index:SecureBucket", name),
+        (T_BUCKET, name),
+        (T_OWNERSHIP, f"{name}-ownership"),
+        (T_PAB, f"{name}-public-access-block"),
+        (T_SSE, f"{name}-encryption"),
+        (T_BUCKET_POLICY, f"{name}-tls-only"),
+    }
+
+
 def expected_resources(direct_invocation: bool) -> set[tuple[str, str]]:
     expected = {
         ("videoface:index:PipelineBuckets", "buckets"),
@@ -88,15 +100,7 @@ def expected_resources(direct_invocation: bool) -> set[tuple[str, str]]:
         for alarm in ("dead-letters", "errors", "throttles", "delivery-failures", "duration"):
             expected.add((T_ALARM, f"monitoring-{role}-{alarm}"))
     for bucket in ("input", "stage-1", "output"):
-        name = f"buckets-{bucket}"
-        expected |= {
-            ("videoface:index:SecureBucket", name),
-            (T_BUCKET, name),
-            (T_OWNERSHIP, f"{name}-ownership"),
-            (T_PAB, f"{name}-public-access-block"),
-            (T_SSE, f"{name}-encryption"),
-            (T_BUCKET_POLICY, f"{name}-tls-only"),
-        }
+        expected |= secure_bucket_resources(f"buckets-{bucket}")
     for fn in ("video-splitting", "face-recognition"):
         expected |= {
             (T_FUNCTION, fn),
