@@ -28,7 +28,7 @@ from face_recognition.recognizer import NO_FACE, UNKNOWN, FrameError, FrameTooLa
 from face_recognition.service import RESULT_CONTENT_TYPE, RecognitionError, RecognitionService
 from pipeline_common import limits
 from pipeline_common.events import s3_event
-from tests.conftest import run_python
+from tests.functions.peak_probe import recognise_in_fresh_interpreter
 from tools import samples
 from tools.ffmpeg import ffmpeg_exe
 
@@ -397,36 +397,6 @@ def test_the_splitter_and_the_recognizer_take_their_limits_from_one_place(
         svc.handle_event({"bucket": STAGE1, "key": "astronaut.jpg"})
 
 
-PEAK_PROBE = r"""
-import io, json, sys
-from face_recognition import service
-
-env, frame = json.loads(sys.argv[1]), sys.argv[2]
-
-
-class S3:
-    # What the service asks of S3, served from a file: the frame in, the result kept.
-    def get_object(self, Bucket, Key):
-        data = open(frame, "rb").read()
-        return {"ContentLength": len(data), "Body": io.BytesIO(data)}
-
-    def put_object(self, Bucket, Key, Body, ContentType, Metadata):
-        self.result = Body.decode()
-
-
-def hwm_mb():
-    with open("/proc/self/status") as fh:
-        return next(int(line.split()[1]) / 1024 for line in fh if line.startswith("VmHWM:"))
-
-
-s3 = S3()
-svc = service.start(env, s3=s3)   # as the handler starts it: settings, database, models, warm-up
-started = hwm_mb()
-[result] = svc.handle_event({"bucket": "stage-1", "key": "8k/frame.jpg"})
-print(json.dumps({"name": result["name"], "written": s3.result, "started_mb": started, "peak_mb": hwm_mb()}))
-"""
-
-
 @pytest.mark.slow
 def test_the_largest_frame_is_recognised_within_the_recognizers_memory_setting(video_8k, enrolled, model_dir, tmp_path):
     """The splitter's frame of an 8K video, recognised by the function as deployed (its environment
@@ -443,9 +413,8 @@ def test_the_largest_frame_is_recognised_within_the_recognizers_memory_setting(v
     frame.write_bytes(jpeg)
     stack = S.load(lambda key: {"namePrefix": "vfp-test"}.get(key), check_files=False)
     env = T.environment(T.RECOGNIZER, stack, T.Locations(face_database=str(enrolled), models=str(model_dir)))
-    base = {k: v for k, v in os.environ.items() if k not in env}
-    probe = run_python(PEAK_PROBE, json.dumps(env), str(frame), cwd=tmp_path, env=base)
-    assert probe["name"] == probe["written"] == "Collins"
+    probe = recognise_in_fresh_interpreter(env, frame, "8k/frame.jpg", tmp_path)
+    assert probe["result"]["name"] == probe["written"]["8k/frame.txt"] == "Collins"
     memory = stack.recognizer.memory_mb
     assert probe["peak_mb"] < memory, (
         f"the 8K frame peaked at {probe['peak_mb']:.0f} MB, over recognizerMemory "

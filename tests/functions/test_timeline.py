@@ -308,42 +308,6 @@ def test_the_stack_gives_both_functions_the_timeline_settings(tmp_path):
     assert RecognizerConfig.from_env(topology.environment(topology.RECOGNIZER, default, where)).timeline is False
 
 
-PEAK_PROBE = r"""
-import json, sys
-from face_recognition import service
-
-env, tar = json.loads(sys.argv[1]), sys.argv[2]
-
-
-class S3:
-    # What the service asks of S3, served from a file: the frames object in (a stream), the results kept.
-    written = {}
-
-    def get_object(self, Bucket, Key):
-        body = open(tar, "rb")
-        body.seek(0, 2)
-        size = body.tell()
-        body.seek(0)
-        return {"ContentLength": size, "Body": body}
-
-    def put_object(self, Bucket, Key, Body, ContentType, Metadata):
-        self.written[Key] = Body.decode()
-
-
-def hwm_mb():
-    with open("/proc/self/status") as fh:
-        return next(int(line.split()[1]) / 1024 for line in fh if line.startswith("VmHWM:"))
-
-
-s3 = S3()
-svc = service.start(env, s3=s3)   # as the handler starts it: settings, database, models, warm-up
-started = hwm_mb()
-[result] = svc.handle_event({"bucket": "stage-1", "key": "8k/clip.tar"})
-print(json.dumps({"result": result, "txt": s3.written["8k/clip.txt"], "json": json.loads(s3.written["8k/clip.json"]),
-                  "started_mb": started, "peak_mb": hwm_mb()}))
-"""
-
-
 @pytest.mark.slow
 def test_a_timeline_of_the_largest_frames_stays_within_the_recognizers_memory_setting(
     video_8k, database_file, model_dir, tmp_path
@@ -352,11 +316,9 @@ def test_a_timeline_of_the_largest_frames_stays_within_the_recognizers_memory_se
     object, recognised by the function as a timeline stack deploys it, in a fresh interpreter: it
     holds one frame at a time, so its peak stays within the default recognizerMemory, as in
     first-frame mode (tests/functions/test_recognizer.py)."""
-    import os
-
     from components import settings as S
     from pipeline_common import limits
-    from tests.conftest import run_python
+    from tests.functions.peak_probe import recognise_in_fresh_interpreter
 
     sampled = ffmpeg.sample_frames(ffmpeg_exe(), video_8k, tmp_path, label="8k", fps=1.0, max_frames=60)
     [first] = sampled.frames
@@ -379,10 +341,10 @@ def test_a_timeline_of_the_largest_frames_stays_within_the_recognizers_memory_se
         topology.RECOGNIZER, stack, topology.Locations(face_database=str(database_file), models=str(model_dir))
     )
     assert env["ANALYSIS"] == "timeline"
-    base = {k: v for k, v in os.environ.items() if k not in env}
-    probe = run_python(PEAK_PROBE, json.dumps(env), str(tar), cwd=tmp_path, env=base)
-    assert probe["json"]["frames_analysed"] == 4 and probe["txt"] == probe["json"]["answer"] == A
-    assert [(r["start_s"], r["end_s"]) for r in probe["json"]["people"][0]["ranges"]] == [(0.0, 4.0)]
+    probe = recognise_in_fresh_interpreter(env, tar, "8k/clip.tar", tmp_path)
+    timeline = json.loads(probe["written"]["8k/clip.json"])
+    assert timeline["frames_analysed"] == 4 and probe["written"]["8k/clip.txt"] == timeline["answer"] == A
+    assert [(r["start_s"], r["end_s"]) for r in timeline["people"][0]["ranges"]] == [(0.0, 4.0)]
     memory = stack.recognizer.memory_mb
     assert probe["peak_mb"] < memory, (
         f"four 8K frames peaked at {probe['peak_mb']:.0f} MB, over recognizerMemory {memory} MB "

@@ -1,0 +1,51 @@
+"""The recognizer as deployed, in a fresh interpreter, on one stage-1 object read from a file: its
+answer, what it wrote and its peak resident memory (VmHWM). The largest-frame tests of both analyses
+hold the peak against recognizerMemory with it."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from tests.conftest import run_python
+
+PEAK_PROBE = r"""
+import json, sys
+from face_recognition import service
+
+env, path, key = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
+
+
+class S3:
+    # What the service asks of S3, served from a file: the object in (a stream), what it writes kept.
+    written = {}
+
+    def get_object(self, Bucket, Key):
+        body = open(path, "rb")
+        body.seek(0, 2)
+        size = body.tell()
+        body.seek(0)
+        return {"ContentLength": size, "Body": body}
+
+    def put_object(self, Bucket, Key, Body, ContentType, Metadata):
+        self.written[Key] = Body.decode()
+
+
+def hwm_mb():
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) / 1024 for line in fh if line.startswith("VmHWM:"))
+
+
+s3 = S3()
+svc = service.start(env, s3=s3)   # as the handler starts it: settings, database, models, warm-up
+started = hwm_mb()
+[result] = svc.handle_event({"bucket": "stage-1", "key": key})
+print(json.dumps({"result": result, "written": s3.written, "started_mb": started, "peak_mb": hwm_mb()}))
+"""
+
+
+def recognise_in_fresh_interpreter(env: dict[str, str], path: Path, key: str, cwd: Path) -> dict:
+    """Run the probe with exactly the function's environment over this process's (minus its keys)."""
+    base = {k: v for k, v in os.environ.items() if k not in env}
+    return run_python(PEAK_PROBE, json.dumps(env), str(path), key, cwd=cwd, env=base)
