@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from face_recognition.config import ConfigError, RecognizerConfig
-from face_recognition.databases import FixedDatabase, LiveDatabase, NoDatabase
+from face_recognition.databases import FixedDatabase, Held, LiveDatabase, NoDatabase
 from face_recognition.facedb import FaceDatabase, FaceDatabaseError
 from face_recognition.faces import ModelError
 from face_recognition.onnx_models import OnnxFaceModels
@@ -94,10 +94,7 @@ class RecognitionService:
 
     def process(self, obj: S3Object) -> dict:
         laps = Laps()
-        try:
-            held = self.faces.current()  # a live database may look for a new version first
-        except NoDatabase as exc:
-            raise RecognitionError(f"{obj}: {exc}") from None
+        held = self._held(obj)
         laps.lap("database")
         data = self._read(obj)
         laps.lap("read")
@@ -119,10 +116,7 @@ class RecognitionService:
         one timeline never mixes two. Past `deadline` it stops and fails naming the object and how
         far it got, rather than letting Lambda end it without a word."""
         laps = Laps()
-        try:
-            held = self.faces.current()
-        except NoDatabase as exc:
-            raise RecognitionError(f"{obj}: {exc}") from None
+        held = self._held(obj)
         laps.lap("database")
         body = self._open_frames(obj)
         results: list[FrameFaces] = []
@@ -185,6 +179,14 @@ class RecognitionService:
         }
         return self._answered("timeline recognised", obj, "frames_object", out_key, held.version, laps, answer)
 
+    def _held(self, obj: S3Object) -> Held:
+        """The database (and its version) that answers for this object; a live one may look for a
+        new version first. None to be had: a RecognitionError naming the object."""
+        try:
+            return self.faces.current()
+        except NoDatabase as exc:
+            raise RecognitionError(f"{obj}: {exc}") from None
+
     def _answered(
         self, message: str, obj: S3Object, source: str, out_key: str, version: str, laps: Laps, answer: dict
     ) -> dict:
@@ -199,15 +201,7 @@ class RecognitionService:
     def _open_frames(self, obj: S3Object):
         """The frames object's body, to be read as a stream; refused from its length when it could
         not be one the splitter writes with MAX_FRAMES."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            response = self.s3.get_object(Bucket=obj.bucket, Key=obj.key)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "error")
-            raise RecognitionError(f"{obj}: cannot read the frames ({code})") from None
-        except BotoCoreError as exc:
-            raise RecognitionError(f"{obj}: cannot read the frames ({exc})") from None
+        response = self._get(obj, "the frames")
         size, largest = int(response.get("ContentLength") or 0), frames.largest_object(self.max_frames)
         if size > largest:
             response["Body"].close()
@@ -216,6 +210,18 @@ class RecognitionService:
                 f"frame limit can take ({largest:,})"
             )
         return response["Body"]
+
+    def _get(self, obj: S3Object, what: str) -> dict:
+        """GetObject's response, or a RecognitionError naming the object, `what` it is and S3's error."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return self.s3.get_object(Bucket=obj.bucket, Key=obj.key)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "error")
+            raise RecognitionError(f"{obj}: cannot read {what} ({code})") from None
+        except BotoCoreError as exc:
+            raise RecognitionError(f"{obj}: cannot read {what} ({exc})") from None
 
     def _put(self, obj: S3Object, key: str, body: bytes, content_type: str, version: str) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -233,13 +239,13 @@ class RecognitionService:
             raise RecognitionError(f"{obj}: cannot write s3://{self.output_bucket}/{key} ({reason})") from None
 
     def _read(self, obj: S3Object) -> bytes:
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError
 
+        response = self._get(obj, "the frame")
+        # The frame byte limit (pipeline_common.limits): from the object's length, and again while
+        # reading, so nothing beyond it is ever buffered.
+        body = response["Body"]
         try:
-            response = self.s3.get_object(Bucket=obj.bucket, Key=obj.key)
-            # The frame byte limit (pipeline_common.limits): from the object's length, and again
-            # while reading, so nothing beyond it is ever buffered.
-            body = response["Body"]
             refusal = limits.bytes_refusal(response.get("ContentLength") or 0)
             data = b"" if refusal else body.read(limits.MAX_FRAME_BYTES + 1)
             refusal = refusal or limits.bytes_refusal(len(data))
@@ -247,26 +253,12 @@ class RecognitionService:
                 body.close()
                 raise FrameTooLarge(f"{obj}: {refusal}")
             return data + body.read()  # b"" at the end, where botocore checks the length it was told
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "error")
-            raise RecognitionError(f"{obj}: cannot read the frame ({code})") from None
-        except BotoCoreError as exc:
+        except BotoCoreError as exc:  # cut off while reading
             raise RecognitionError(f"{obj}: cannot read the frame ({exc})") from None
 
     def _write(self, obj: S3Object, out_key: str, name: str, version: str) -> None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            self.s3.put_object(
-                Bucket=self.output_bucket,
-                Key=out_key,
-                Body=name.encode("utf-8"),
-                ContentType=RESULT_CONTENT_TYPE,
-                Metadata={VERSION_METADATA: version},
-            )
-        except (ClientError, BotoCoreError) as exc:
-            reason = exc.response.get("Error", {}).get("Code", "error") if isinstance(exc, ClientError) else exc
-            raise RecognitionError(f"{obj}: cannot write s3://{self.output_bucket}/{out_key} ({reason})") from None
+        """`<stem>.txt`: the name, as the course's grader reads it."""
+        self._put(obj, out_key, name.encode("utf-8"), RESULT_CONTENT_TYPE, version)
 
 
 def load(environ: Mapping[str, str], *, warm_up: bool = False) -> tuple[RecognizerConfig, Recognizer[OnnxFaceModels]]:
