@@ -106,7 +106,7 @@ class SplittingService:
             laps.lap("download")
             frame = ffmpeg.first_frame(self.config.ffmpeg_path, video, label=str(obj), timeout_s=timeout_s)
         laps.lap("ffmpeg")
-        self._write(obj, out, frame.jpeg)
+        self._put(obj, out, frame.jpeg, FRAME_CONTENT_TYPE, "the frame")
         laps.lap("upload")
         facts = {"frame": str(out), "video_bytes": size, "frame_bytes": len(frame.jpeg), "decode": frame.method}
         self._hand_off(obj, out, laps, "frame written", facts)
@@ -159,7 +159,7 @@ class SplittingService:
                     f"{obj}: its sampled frames come to {object_bytes:,} bytes, over the {frames.S3_PUT_LIMIT:,} "
                     "one S3 PUT may write (lower sampleFps or maxFrames)"
                 )
-            self._write_file(obj, out, package)
+            self._put(obj, out, package, frames.CONTENT_TYPE, "the sampled frames")
         laps.lap("upload")
         facts = {
             "frames_object": str(out),
@@ -180,17 +180,6 @@ class SplittingService:
         laps.lap("invoke")
         extra = fields(video=str(obj), **facts, recognizer=self.config.recognizer_function, ms=laps.ms())
         self.log.info(message, extra=extra)
-
-    def _write_file(self, obj: S3Object, out: S3Object, path: Path) -> None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            with open(path, "rb") as body:  # streamed from the file, never held in memory whole
-                self.s3.put_object(Bucket=out.bucket, Key=out.key, Body=body, ContentType=frames.CONTENT_TYPE)
-        except ClientError as exc:
-            raise SplitError(f"{obj}: cannot write the sampled frames to {out} ({_describe(exc)})") from None
-        except (BotoCoreError, OSError) as exc:
-            raise SplitError(f"{obj}: cannot write the sampled frames to {out} ({exc})") from None
 
     def _download(self, obj: S3Object, target: Path) -> int:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -223,15 +212,21 @@ class SplittingService:
             raise SplitError(f"{obj}: download ended after {written} of {size} bytes")
         return size
 
-    def _write(self, obj: S3Object, out: S3Object, jpeg: bytes) -> None:
+    def _put(self, obj: S3Object, out: S3Object, body: bytes | Path, content_type: str, what: str) -> None:
+        """Write `what` (bytes, or a file streamed from disk, never held in memory whole) to `out`;
+        a SplitError naming the video, the object and S3's error when it cannot."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            self.s3.put_object(Bucket=out.bucket, Key=out.key, Body=jpeg, ContentType=FRAME_CONTENT_TYPE)
+            if isinstance(body, Path):
+                with open(body, "rb") as fh:
+                    self.s3.put_object(Bucket=out.bucket, Key=out.key, Body=fh, ContentType=content_type)
+            else:
+                self.s3.put_object(Bucket=out.bucket, Key=out.key, Body=body, ContentType=content_type)
         except ClientError as exc:
-            raise SplitError(f"{obj}: cannot write the frame to {out} ({_describe(exc)})") from None
-        except BotoCoreError as exc:
-            raise SplitError(f"{obj}: cannot write the frame to {out} ({exc})") from None
+            raise SplitError(f"{obj}: cannot write {what} to {out} ({_describe(exc)})") from None
+        except (BotoCoreError, OSError) as exc:
+            raise SplitError(f"{obj}: cannot write {what} to {out} ({exc})") from None
 
     def _invoke_recognizer(self, lambda_, obj: S3Object, frame: S3Object) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
