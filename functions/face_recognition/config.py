@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline_common.env import FIRST_FRAME, MAX_FRAMES_RANGE, TIMELINE, ConfigError, Env
+from pipeline_common.env import DEFAULT_MAX_FRAMES, FIRST_FRAME, TIMELINE, ConfigError, Env
 
 MAX_THREADS = 64
 MAX_RELOAD_SECONDS = 3600
@@ -52,7 +52,7 @@ class RecognizerConfig:
     # ANALYSIS: first-frame (a frame in, <stem>.txt out) or timeline (a video's sampled frames in,
     # <stem>.json and <stem>.txt out); MAX_FRAMES bounds the frames one timeline object may hold.
     analysis: str = FIRST_FRAME
-    max_frames: int = 60
+    max_frames: int = DEFAULT_MAX_FRAMES
 
     @property
     def timeline(self) -> bool:
@@ -78,7 +78,7 @@ class RecognizerConfig:
             live_database=live,
             precision=_precision(env),
             analysis=env.analysis(),
-            max_frames=int(env.number("MAX_FRAMES", *MAX_FRAMES_RANGE, default=60, whole=True)),
+            max_frames=env.max_frames(),
         )
 
 

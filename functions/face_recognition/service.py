@@ -32,7 +32,7 @@ from face_recognition.onnx_models import OnnxFaceModels
 from face_recognition.recognizer import FrameTooLarge, Recognizer, check_names, decode_frame
 from face_recognition.timeline import FrameFaces, build, match_faces
 from pipeline_common import aws, frames, limits
-from pipeline_common.env import FIRST_FRAME, TIMELINE
+from pipeline_common.env import DEFAULT_MAX_FRAMES, FIRST_FRAME, TIMELINE
 from pipeline_common.events import S3Object, process_each
 from pipeline_common.keys import result_key, timeline_key
 from pipeline_common.log import Laps, fields, get_logger, log_startup_failure, request
@@ -62,7 +62,7 @@ class RecognitionService:
         logger: logging.Logger | None = None,
         faces: FixedDatabase | LiveDatabase | None = None,
         analysis: str = FIRST_FRAME,
-        max_frames: int = 60,
+        max_frames: int = DEFAULT_MAX_FRAMES,
     ):
         """`faces` is where each frame's database comes from; by default the recognizer's own, fixed.
         `analysis` TIMELINE: each object is a video's sampled frames (pipeline_common.frames), at most

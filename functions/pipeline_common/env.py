@@ -15,6 +15,8 @@ FIRST_FRAME, TIMELINE = "first-frame", "timeline"
 ANALYSES = (FIRST_FRAME, TIMELINE)
 SAMPLE_FPS_RANGE = (0.01, 30.0)
 MAX_FRAMES_RANGE = (1, 900)
+# What a function takes when SAMPLE_FPS / MAX_FRAMES are unset: Pulumi.yaml's defaults.
+DEFAULT_SAMPLE_FPS, DEFAULT_MAX_FRAMES = 1.0, 60
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
@@ -86,6 +88,14 @@ class Env:
         if value not in ANALYSES:
             raise ConfigError(f"ANALYSIS={value!r} is not one of {', '.join(ANALYSES)}")
         return value
+
+    def sample_fps(self) -> float:
+        """SAMPLE_FPS: frames sampled per second of video (timeline)."""
+        return self.number("SAMPLE_FPS", *SAMPLE_FPS_RANGE, default=DEFAULT_SAMPLE_FPS)
+
+    def max_frames(self) -> int:
+        """MAX_FRAMES: the most frames one video is sampled into (timeline)."""
+        return int(self.number("MAX_FRAMES", *MAX_FRAMES_RANGE, default=DEFAULT_MAX_FRAMES, whole=True))
 
     def number(self, name: str, lo: float, hi: float, *, default: float, whole: bool = False) -> float:
         """A number from lo to hi (a whole one when `whole`); `default` when unset."""

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pipeline_common.env import FIRST_FRAME, MAX_FRAMES_RANGE, SAMPLE_FPS_RANGE, TIMELINE, ConfigError, Env
+from pipeline_common.env import DEFAULT_MAX_FRAMES, DEFAULT_SAMPLE_FPS, FIRST_FRAME, TIMELINE, ConfigError, Env
 
 DEFAULT_FFMPEG = "/opt/bin/ffmpeg"  # where the ffmpeg layer puts the binary (components.topology.LAYER_FFMPEG)
 
@@ -31,8 +31,8 @@ class SplitterConfig:
     log_level: str = "INFO"
     # ANALYSIS: first-frame (the first frame as <stem>.jpg) or timeline (sampled frames as one <stem>.tar)
     analysis: str = FIRST_FRAME
-    sample_fps: float = 1.0  # SAMPLE_FPS, timeline only
-    max_frames: int = 60  # MAX_FRAMES, timeline only
+    sample_fps: float = DEFAULT_SAMPLE_FPS  # SAMPLE_FPS, timeline only
+    max_frames: int = DEFAULT_MAX_FRAMES  # MAX_FRAMES, timeline only
 
     @property
     def timeline(self) -> bool:
@@ -47,8 +47,8 @@ class SplitterConfig:
             recognizer_function=_recognizer(env),
             log_level=env.log_level(),
             analysis=env.analysis(),
-            sample_fps=env.number("SAMPLE_FPS", *SAMPLE_FPS_RANGE, default=1.0),
-            max_frames=int(env.number("MAX_FRAMES", *MAX_FRAMES_RANGE, default=60, whole=True)),
+            sample_fps=env.sample_fps(),
+            max_frames=env.max_frames(),
         )
 
 

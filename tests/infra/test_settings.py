@@ -238,3 +238,13 @@ def test_a_new_setting_is_one_field_of_the_table_and_one_schema_entry():
 )
 def test_model_threads_follow_lambda_vcpus(memory, threads):
     assert T.model_threads(memory) == threads
+
+
+def test_the_functions_sampling_defaults_are_the_schemas():
+    """A function whose SAMPLE_FPS / MAX_FRAMES are unset samples as a stack with the defaults does."""
+    from pipeline_common import env
+
+    schema = S.schema()
+    assert float(schema["sampleFps"]["default"]) == env.DEFAULT_SAMPLE_FPS
+    assert int(schema["maxFrames"]["default"]) == env.DEFAULT_MAX_FRAMES
+    assert env.Env({}).sample_fps() == env.DEFAULT_SAMPLE_FPS and env.Env({}).max_frames() == env.DEFAULT_MAX_FRAMES
