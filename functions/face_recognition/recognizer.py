@@ -92,6 +92,13 @@ def check_names(database: FaceDatabase, source: str = "face database") -> FaceDa
     return database
 
 
+def identify(database: FaceDatabase, embedding, threshold: float | None) -> tuple[str, float]:
+    """One face's name and distance: the nearest entry's, or UNKNOWN when a distance threshold is set
+    and the nearest is farther than it (both analyses name faces by this one rule)."""
+    name, distance = database.nearest(embedding)
+    return (UNKNOWN if threshold is not None and distance > threshold else name), distance
+
+
 class Recognizer(Generic[Models]):
     """The models and the rule that turns a distance into a name. The database it searches is the
     one it was made with, or the one each call passes (a live database changes while it runs:
@@ -113,9 +120,7 @@ class Recognizer(Generic[Models]):
             return Recognition(NO_FACE, None, 0, None, laps.stages)
         embedding = self.models.embed_face(face)
         laps.lap("embed")
-        name, distance = database.nearest(embedding)
-        if self.distance_threshold is not None and distance > self.distance_threshold:
-            name = UNKNOWN
+        name, distance = identify(database, embedding, self.distance_threshold)
         laps.lap("match")
         return Recognition(name, distance, face.faces, face.box, laps.stages)
 

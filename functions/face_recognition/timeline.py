@@ -27,7 +27,7 @@ from PIL import Image
 
 from face_recognition.facedb import FaceDatabase
 from face_recognition.faces import Face, crop_face
-from face_recognition.recognizer import NO_FACE, UNKNOWN
+from face_recognition.recognizer import NO_FACE, UNKNOWN, identify
 from pipeline_common.log import Laps
 
 Box = tuple[float, float, float, float]
@@ -67,9 +67,7 @@ def match_faces(
             Face(box=box, probability=probability, faces=len(found), crop=crop_face(image, box))
         )
         laps.lap("embed")
-        name, distance = database.nearest(embedding)
-        if threshold is not None and distance > threshold:
-            name = UNKNOWN
+        name, distance = identify(database, embedding, threshold)
         matches.append(FaceMatch(name, distance, box, probability))
         laps.lap("match")
     return tuple(matches)
@@ -100,11 +98,10 @@ def build(frames: list[FrameFaces], interval_s: float) -> dict:
     def ranges(best: Mapping[int, FaceMatch | None]) -> list[dict]:
         out = []
         for a, b in _runs(sorted(best)):
-            matches = [(best[i], frames[i].t) for i in range(a, b + 1) if best[i] is not None]
+            matches = [(face, frames[i].t) for i in range(a, b + 1) if (face := best[i]) is not None]
             entry: dict = {"start_s": _seconds(frames[a].t), "end_s": _seconds(ends[b]), "frames": b - a + 1}
             if matches:
-                top, at = min(matches, key=lambda m: m[0].distance if m[0] is not None else 0.0)
-                assert top is not None
+                top, at = min(matches, key=lambda m: m[0].distance)
                 entry.update(
                     best_distance=round(top.distance, 4),
                     best_at_s=_seconds(at),
