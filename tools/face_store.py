@@ -28,6 +28,7 @@ import numpy as np
 from components.topology import FACES_OBJECT
 from face_recognition.databases import MAX_DATABASE_BYTES, parse
 from face_recognition.facedb import EMBEDDING_SIZE, FaceDatabaseError
+from pipeline_common.aws import error_code
 
 # How S3 says "someone else wrote first": a failed precondition, a conflicting request in flight,
 # or (If-Match on an object deleted since it was read) no such key.
@@ -153,7 +154,7 @@ class LiveStore:
             )
             blob = response["Body"].read(MAX_DATABASE_BYTES + 1)
         except ClientError as exc:
-            code = _code(exc)
+            code = error_code(exc)
             if code in ("NoSuchKey", "404") and version is None:
                 return Snapshot((), ())
             if code == "NoSuchBucket":
@@ -200,7 +201,7 @@ class LiveStore:
                                 }
                             )
         except (ClientError, BotoCoreError) as exc:
-            reason = _code(exc) if isinstance(exc, ClientError) else exc
+            reason = error_code(exc) if isinstance(exc, ClientError) else exc
             raise StoreError(f"{self.uri}: cannot list its versions ({reason})") from None
         return sorted(found, key=lambda v: v["last_modified"], reverse=True)
 
@@ -254,9 +255,9 @@ class LiveStore:
         try:
             return getattr(self.s3, operation)(Bucket=self.bucket, Key=self.key, **kwargs)
         except ClientError as exc:
-            if _code(exc) in CONFLICTS:
+            if error_code(exc) in CONFLICTS:
                 raise _Conflict from None
-            raise StoreError(f"{self.uri}: cannot write it ({_code(exc)})") from None
+            raise StoreError(f"{self.uri}: cannot write it ({error_code(exc)})") from None
         except BotoCoreError as exc:
             raise StoreError(f"{self.uri}: cannot write it ({exc})") from None
 
@@ -270,7 +271,7 @@ class LiveStore:
             for version in doomed:
                 self.s3.delete_object(Bucket=self.bucket, Key=self.key, VersionId=version)
         except (ClientError, BotoCoreError) as exc:
-            reason = _code(exc) if isinstance(exc, ClientError) else exc
+            reason = error_code(exc) if isinstance(exc, ClientError) else exc
             raise StoreError(f"{self.uri}: cannot delete its old versions ({reason})") from None
         return len(doomed)
 
@@ -287,10 +288,6 @@ def _same(current: Snapshot, result: Change) -> bool:
 
 class _Conflict(Exception):
     """Another writer changed the database since it was read."""
-
-
-def _code(exc) -> str:
-    return str(exc.response.get("Error", {}).get("Code", "error"))
 
 
 def _row(embedding) -> np.ndarray:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from face_recognition.facedb import FaceDatabase, FaceDatabaseError
 from face_recognition.recognizer import check_names
+from pipeline_common.aws import error_code
 from pipeline_common.log import fields
 
 # The largest database object read (~30,000 faces at 2 KiB each): a bigger upload is refused before
@@ -140,7 +141,7 @@ class LiveDatabase:
         try:
             response = self.s3.get_object(Bucket=self.bucket, Key=self.key, **conditional)
         except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", "error"))
+            code = error_code(exc)
             if code in ("304", "NotModified"):
                 return  # the version already held (or already refused): nothing to do
             if code in _GONE:

@@ -218,8 +218,7 @@ class RecognitionService:
         try:
             return self.s3.get_object(Bucket=obj.bucket, Key=obj.key)
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "error")
-            raise RecognitionError(f"{obj}: cannot read {what} ({code})") from None
+            raise RecognitionError(f"{obj}: cannot read {what} ({aws.error_code(exc)})") from None
         except BotoCoreError as exc:
             raise RecognitionError(f"{obj}: cannot read {what} ({exc})") from None
 
@@ -235,7 +234,7 @@ class RecognitionService:
                 Metadata={VERSION_METADATA: version},
             )
         except (ClientError, BotoCoreError) as exc:
-            reason = exc.response.get("Error", {}).get("Code", "error") if isinstance(exc, ClientError) else exc
+            reason = aws.error_code(exc) if isinstance(exc, ClientError) else exc
             raise RecognitionError(f"{obj}: cannot write s3://{self.output_bucket}/{key} ({reason})") from None
 
     def _read(self, obj: S3Object) -> bytes:

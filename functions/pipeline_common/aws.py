@@ -10,3 +10,8 @@ def client(service: str):
     from botocore.config import Config
 
     return boto3.client(service, config=Config(retries={"mode": "standard", "max_attempts": 4}))
+
+
+def error_code(exc) -> str:
+    """A botocore ClientError's code as S3 and the other services name it ("NoSuchKey", "304", ...)."""
+    return str(exc.response.get("Error", {}).get("Code", "error"))
