@@ -23,6 +23,7 @@ from PIL import Image
 from components.project import PROJECT_DIR
 from face_recognition.onnx_models import OnnxFaceModels
 from tools import samples
+from tools.calibrate_mtcnn import iou
 from tools.ffmpeg import run_ffmpeg
 from tools.reference_models import FaceModels
 
@@ -32,14 +33,6 @@ pytestmark = pytest.mark.slow
 COURSE = PROJECT_DIR / ".." / "shared" / "data" / "cse546" / "test_case_2"
 COURSE_CLIPS = [f"test_{i:02d}.mp4" for i in range(8)]  # the 8 distinct clips; the other 92 reuse them
 MIN_IOU, MIN_COSINE = 0.9, 0.99
-
-
-def iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union
 
 
 class CourseReference:
