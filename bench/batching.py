@@ -6,7 +6,7 @@ frames of the same size at one pyramid scale. This measures both on ONE intra-op
 recognizer's default 1024 MB gives it: topology.model_threads) against running them one at a time,
 with the function's session options, on graphs exported from the same weights with a dynamic batch
 axis (the function's own embedder graph has a fixed batch of one). Prints the best of `--repeat`
-runs of each. The answer decides face_recognition/timeline.py: one at a time (bench/README.md).
+runs of each. The answer decides face_recognizer/timeline.py: one at a time (bench/README.md).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from tools import cli
 def _session(path: Path, threads: int):
     import onnxruntime as ort
 
-    options = ort.SessionOptions()  # as face_recognition/onnx_models.py opens the function's graphs
+    options = ort.SessionOptions()  # as face_recognizer/onnx_models.py opens the function's graphs
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.inter_op_num_threads = 1
@@ -49,7 +49,7 @@ def measure(torch_home: Path, *, threads: int = 1, repeat: int = 5) -> list[dict
     import numpy as np
     import torch
 
-    from face_recognition.faces import IMAGE_SIZE
+    from face_recognizer.faces import IMAGE_SIZE
     from tools.export_models import OPSET
     from tools.reference_models import FaceModels
     from tools.weights import prepare

@@ -17,7 +17,7 @@ from packaging.requirements import Requirement
 from components.project import FUNCTIONS_DIR, PROJECT_DIR
 
 REQUIREMENTS = PROJECT_DIR / "requirements" / "recognizer.txt"
-CODE = ("face_recognition", "pipeline_common")  # what the Dockerfile copies into /var/task
+CODE = ("face_recognizer", "pipeline_common")  # what the Dockerfile copies into /var/task
 
 
 class _Counter:

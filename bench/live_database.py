@@ -1,5 +1,5 @@
 """What a live face database (faceDatabase: live) costs the recognizer, measured with its own code
-(face_recognition.databases.LiveDatabase) against S3 on a moto server in this process:
+(face_recognizer.databases.LiveDatabase) against S3 on a moto server in this process:
 
 - the look a frame pays at most once per faceDatabaseReloadSeconds when nothing changed: one
   conditional GET (If-None-Match) that S3 answers 304 without a body;
@@ -37,7 +37,7 @@ def synthetic_database(faces: int) -> bytes:
 
 def measure(s3, database: Path, *, looks: int = 50, reloads: int = 3) -> dict:
     from bench.stats import summary
-    from face_recognition.databases import LiveDatabase
+    from face_recognizer.databases import LiveDatabase
 
     bucket, key = "bench-faces", topology.FACES_OBJECT
     s3.create_bucket(Bucket=bucket)

@@ -38,7 +38,7 @@ from pathlib import Path  # noqa: E402
 # nothing ahead of them that they need. Type checkers treat any TYPE_CHECKING as true.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from face_recognition.onnx_models import OnnxFaceModels
+    from face_recognizer.onnx_models import OnnxFaceModels
     from tools.reference_models import FaceModels
 
 
@@ -100,9 +100,9 @@ def recognizer(spec: dict, phase: Phases):
         else:
             import facenet_pytorch
             import torch
-        from face_recognition import config, facedb, service
-        from face_recognition import recognizer as rec
-        from face_recognition.faces import IMAGE_SIZE, MARGIN
+        from face_recognizer import config, facedb, service
+        from face_recognizer import recognizer as rec
+        from face_recognizer.faces import IMAGE_SIZE, MARGIN
     rss_after_imports = vm("VmRSS")
     with phase("settings"):
         cfg = config.RecognizerConfig.from_env()
@@ -112,7 +112,7 @@ def recognizer(spec: dict, phase: Phases):
         database = facedb.FaceDatabase.load(cfg.face_db_path)
     loaded: OnnxFaceModels | FaceModels
     if runtime == "onnx":
-        from face_recognition.onnx_models import OnnxFaceModels
+        from face_recognizer.onnx_models import OnnxFaceModels
 
         with phase("models"):  # ONNX Runtime sessions over the exported graphs
             loaded = OnnxFaceModels.load(cfg.model_dir, cfg.threads, precision=cfg.precision)

@@ -17,8 +17,8 @@ from components import topology
 from components.settings import StackSettings
 
 # What the functions' log lines say, which the queries select on (tests hold them to the real lines).
-RECOGNISED = "frame recognised"  # face_recognition.service: one per frame, with `name` and `faces`
-NO_FACE = "no-face"  # face_recognition.recognizer.NO_FACE
+RECOGNISED = "frame recognised"  # face_recognizer.service: one per frame, with `name` and `faces`
+NO_FACE = "no-face"  # face_recognizer.recognizer.NO_FACE
 # Lambda's own lines for failures that never reach the function's logger (Log format Text).
 LAMBDA_FAILURES = r"/Task timed out|Runtime exited/"
 

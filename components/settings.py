@@ -37,7 +37,7 @@ from components.topology import (
     STAGE1,
     TIMELINE,
 )
-from face_recognition.config import PRECISIONS
+from face_recognizer.config import PRECISIONS
 from pipeline_common.env import MAX_FRAMES_RANGE, SAMPLE_FPS_RANGE, distance_or_off
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")

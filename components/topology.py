@@ -174,9 +174,9 @@ FUNCTIONS: dict[str, Function] = {
     ),
     RECOGNIZER: Function(
         role=RECOGNIZER,
-        handler="face_recognition.handler.handler",
+        handler="face_recognizer.handler.handler",
         package=IMAGE,
-        packages=("face_recognition", "pipeline_common"),
+        packages=("face_recognizer", "pipeline_common"),
         reads={FIRST_FRAME: (STAGE1, (FRAME_SUFFIX,)), TIMELINE: (STAGE1, (FRAMES_SUFFIX,))},
         writes={FIRST_FRAME: (OUTPUT, (RESULT_SUFFIX,)), TIMELINE: (OUTPUT, (RESULT_SUFFIX, TIMELINE_SUFFIX))},
         derived_environment=_recognizer_environment,

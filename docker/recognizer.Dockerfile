@@ -54,7 +54,7 @@ RUN python -c "from facenet_pytorch import InceptionResnetV1; InceptionResnetV1(
 # also reads the face database (its nearest-entry check) and scikit-image's faces (tools/calibration.py).
 # MTCNN's networks are int8 only where tools/mtcnn_int8.json keeps them (decided on real frames by
 # tools/calibrate_mtcnn.py; it keeps none), built from the ranges recorded there: no frames needed here.
-COPY functions/face_recognition/ /build/face_recognition/
+COPY functions/face_recognizer/ /build/face_recognizer/
 COPY functions/pipeline_common/ /build/pipeline_common/
 COPY tools/__init__.py tools/weights.py tools/reference_models.py tools/export_models.py tools/quantize.py \
      tools/calibration.py tools/samples.py tools/ffmpeg.py tools/mtcnn_int8.json /build/tools/
@@ -78,11 +78,11 @@ COPY --from=export /build/models/ /var/task/models/
 
 # The function's code: its package and the helpers both functions share, at the task root.
 COPY functions/pipeline_common/ /var/task/pipeline_common/
-COPY functions/face_recognition/ /var/task/face_recognition/
+COPY functions/face_recognizer/ /var/task/face_recognizer/
 # /var/task is read-only on Lambda: compile now so a cold start does not compile every import.
-RUN python -m compileall -q /var/task/pipeline_common /var/task/face_recognition
+RUN python -m compileall -q /var/task/pipeline_common /var/task/face_recognizer
 
-CMD ["face_recognition.handler.handler"]
+CMD ["face_recognizer.handler.handler"]
 
 
 # The default target: the runtime and the face database file (components/topology.py IMAGE_FACE_DB).

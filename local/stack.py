@@ -392,7 +392,7 @@ class LocalStack:
         starts: a file it would refuse stops the stack with its own message, instead of a stack that
         comes up and then dead-letters every upload after three init failures. A live database is
         not read here: the stack's faces bucket starts empty (tools.enroll fills it)."""
-        from face_recognition import service
+        from face_recognizer import service
 
         try:
             service.load(topology.environment(topology.RECOGNIZER, self.settings, self.locations()))

@@ -39,8 +39,8 @@ from pathlib import Path
 import numpy as np
 
 from components.project import DEFAULT_TORCH_HOME, PROJECT_DIR
-from face_recognition import detection
-from face_recognition.onnx_models import GRAPHS, OnnxFaceModels, frame_rows
+from face_recognizer import detection
+from face_recognizer.onnx_models import GRAPHS, OnnxFaceModels, frame_rows
 from tools import cli
 from tools.export_models import MTCNN, MTCNN_RECORD
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from face_recognition.faces import IMAGE_SIZE, FaceFinder
+from face_recognizer.faces import IMAGE_SIZE, FaceFinder
 
 DESCRIPTION = (
     "scikit-image's lfw_subset (100 faces from Labeled Faces in the Wild, 25x25 grey, resized to 240x240) "

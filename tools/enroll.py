@@ -189,7 +189,7 @@ def video_frames(video: Path, *, frames: int, interval_s: float, ffmpeg: str) ->
 
 def load_models(torch_home: Path, *, threads: int | None = None):
     """The function's own models, exported from the weights in `torch_home` (once per checkpoint)."""
-    from face_recognition.onnx_models import OnnxFaceModels
+    from face_recognizer.onnx_models import OnnxFaceModels
     from tools.export_models import ensure_exported
 
     return OnnxFaceModels.load(ensure_exported(torch_home), threads)
@@ -227,7 +227,7 @@ def enroll(
 def save_database(path: Path, embeddings: list, names: list[str]) -> Path:
     """Write `[embeddings, names]` (tensors, as the course's file) atomically, then check it loads as
     the recognizer loads it."""
-    from face_recognition.facedb import FaceDatabase
+    from face_recognizer.facedb import FaceDatabase
 
     FaceDatabase.from_entries(embeddings, names, source=str(path))  # refuses what the recognizer would
     path = Path(path)
@@ -244,7 +244,7 @@ def save_database(path: Path, embeddings: list, names: list[str]) -> Path:
 
 def read_file(path: Path) -> Snapshot:
     """A database file as the recognizer reads it; its version is its fingerprint."""
-    from face_recognition.facedb import FaceDatabase, FaceDatabaseError
+    from face_recognizer.facedb import FaceDatabase, FaceDatabaseError
 
     try:
         database = FaceDatabase.load(path)

@@ -41,9 +41,9 @@ from pathlib import Path
 
 import numpy as np
 
-from face_recognition import onnx_models
-from face_recognition.config import PRECISIONS
-from face_recognition.faces import FAST_MIN_FACE, IMAGE_SIZE
+from face_recognizer import onnx_models
+from face_recognizer.config import PRECISIONS
+from face_recognizer.faces import FAST_MIN_FACE, IMAGE_SIZE
 from tools import cli, weights
 
 OPSET = 17
@@ -234,7 +234,7 @@ def gate_embedder(staging: Path, *, database: Path | None = None, people: Path |
     (naming the faces that fail) when any face's cosine is under GATE_MIN_COSINE or any face of a
     person the database names changes its nearest entry.
     """
-    from face_recognition.facedb import FaceDatabase
+    from face_recognizer.facedb import FaceDatabase
     from tools import calibration, quantize
 
     runtime = onnx_models.OnnxFaceModels.load(staging, 1)  # float32: detection crops the named faces
@@ -317,7 +317,7 @@ def verify(models, folder: Path) -> None:
     """Load the export with the function's own runtime and hold it to the PyTorch networks."""
     import torch
 
-    from face_recognition.faces import Face
+    from face_recognizer.faces import Face
 
     runtime = onnx_models.OnnxFaceModels.load(folder)
     generator = torch.Generator().manual_seed(0)

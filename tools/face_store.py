@@ -11,7 +11,7 @@ S3 lets exactly one of two writers that read the same version win; the other get
 Failed (or 409 when they overlap in flight, or 404 when the object was deleted meanwhile), reads the
 new version and applies its change again, so two enrolments at the same time both land. The bucket
 refuses unconditional writes (components/policies.py), so no other client can skip this either.
-What is written is checked first by the recognizer's own reader (face_recognition.databases.parse):
+What is written is checked first by the recognizer's own reader (face_recognizer.databases.parse):
 an upload this tool makes is never one the recognizer refuses.
 """
 
@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from components.topology import FACES_OBJECT
-from face_recognition.databases import MAX_DATABASE_BYTES, parse
-from face_recognition.facedb import EMBEDDING_SIZE, FaceDatabaseError
+from face_recognizer.databases import MAX_DATABASE_BYTES, parse
+from face_recognizer.facedb import EMBEDDING_SIZE, FaceDatabaseError
 from pipeline_common.aws import error_code
 
 # How S3 says "someone else wrote first": a failed precondition, a conflicting request in flight,

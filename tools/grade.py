@@ -157,7 +157,7 @@ def snapshot(s3, buckets: Buckets) -> dict[str, list[dict]]:
 
 
 # The recognizer's result metadata naming the database version that answered
-# (face_recognition.service.VERSION_METADATA; boto3 gives metadata keys in lower case).
+# (face_recognizer.service.VERSION_METADATA; boto3 gives metadata keys in lower case).
 VERSION_METADATA = "face-db-version"
 
 

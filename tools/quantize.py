@@ -148,14 +148,14 @@ CHECK_GRAPH = "int8_check.onnx"  # written beside int8 graphs; the function runs
 
 
 def write_int8_check(path: Path) -> None:
-    """A one-node graph whose answer tells the CPU's int8 kernels apart (face_recognition.onnx_models.
+    """A one-node graph whose answer tells the CPU's int8 kernels apart (face_recognizer.onnx_models.
     int8_sums_exact runs it): uint8 255 times int8 127, summed over 64 terms. VNNI (vpdpbusd)
     accumulates in 32 bits and gives 255*127*64 = 2,072,640; the AVX2 path (vpmaddubsw) first adds
     pairs of products in 16 bits, which saturate at 32,767, and gives 32 * 32,767 = 1,048,544."""
     import onnx
     from onnx import TensorProto, helper
 
-    from face_recognition.onnx_models import INT8_CHECK_TERMS
+    from face_recognizer.onnx_models import INT8_CHECK_TERMS
 
     a = helper.make_tensor_value_info("a", TensorProto.UINT8, [None, INT8_CHECK_TERMS])
     b = helper.make_tensor_value_info("b", TensorProto.INT8, [INT8_CHECK_TERMS, None])
@@ -166,7 +166,7 @@ def write_int8_check(path: Path) -> None:
 
 def int8_sums_exact() -> bool:
     """Whether this machine's ONNX Runtime int8 kernels sum uint8 x int8 products exactly (VNNI)."""
-    from face_recognition.onnx_models import int8_sums_exact as run
+    from face_recognizer.onnx_models import int8_sums_exact as run
 
     with tempfile.TemporaryDirectory(prefix="vfp-int8-") as tmp:
         path = Path(tmp) / CHECK_GRAPH

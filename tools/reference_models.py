@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from face_recognition.faces import COURSE_MIN_FACE, FAST_MIN_FACE, IMAGE_SIZE, MARGIN, Analyses, Face, ModelError, rgb
+from face_recognizer.faces import COURSE_MIN_FACE, FAST_MIN_FACE, IMAGE_SIZE, MARGIN, Analyses, Face, ModelError, rgb
 from tools import weights
 
 

@@ -145,7 +145,7 @@ def sample_workload(folder: Path, torch_home: Path, *, copies: int = 2, tag: str
     import shutil
     import sys
 
-    from face_recognition.recognizer import NO_FACE
+    from face_recognizer.recognizer import NO_FACE
     from tools import weights
     from tools.grade import mapping_expectation
 

@@ -24,7 +24,7 @@ import posixpath
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from face_recognition.recognizer import NO_FACE, UNKNOWN
+from face_recognizer.recognizer import NO_FACE, UNKNOWN
 
 Ranges = list[tuple[float, float]]
 Labels = dict[str, Ranges | None]  # person → their labelled time ranges (None: present, times not labelled)

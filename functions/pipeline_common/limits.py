@@ -8,7 +8,7 @@ disagree: a frame the splitter writes is a frame the recognizer takes.
 Why these numbers (measured with the pinned ffmpeg, Pillow and ONNX Runtime; bench/README.md):
 - MAX_FRAME_PIXELS: 8K UHD, either way up. The recognizer's memory grows with the frame only by
   the decoded frame (Pillow keeps 4 bytes a pixel) and the JPEG it read; what detection holds
-  beside it is bounded (face_recognition/detection.py). The largest frame peaks at 520-610 MB
+  beside it is bounded (face_recognizer/detection.py). The largest frame peaks at 520-610 MB
   (a baseline JPEG as the splitter writes it; a progressive 4:4:4 one) against the default
   recognizerMemory of 1024 MB. The limit is a constant, not derived from the memory setting, so
   every stack accepts the same videos; a recognizerMemory under ~700 MB cannot be trusted with

@@ -12,7 +12,7 @@ from tests.conftest import run_python
 
 PEAK_PROBE = r"""
 import json, sys
-from face_recognition import service
+from face_recognizer import service
 
 env, path, key = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
 

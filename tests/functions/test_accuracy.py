@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 
 from components.project import PROJECT_DIR
-from face_recognition.onnx_models import OnnxFaceModels
+from face_recognizer.onnx_models import OnnxFaceModels
 from tools import samples
 from tools.calibrate_mtcnn import iou
 from tools.ffmpeg import run_ffmpeg

@@ -8,7 +8,7 @@ import torch
 import torchvision
 from facenet_pytorch.models.utils import detect_face as fp
 
-from face_recognition import detection
+from face_recognizer import detection
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +159,7 @@ def test_a_table_built_band_by_band_gives_the_kept_tables_numbers():
 
 @pytest.fixture(scope="module")
 def nets(model_dir):
-    from face_recognition.onnx_models import OnnxFaceModels
+    from face_recognizer.onnx_models import OnnxFaceModels
 
     return OnnxFaceModels.load(model_dir, 1)
 
@@ -189,7 +189,7 @@ def test_rnet_and_onet_in_batches_give_the_same_numbers(nets):
 def test_detection_with_tiny_memory_budgets_finds_exactly_the_same_faces(nets, monkeypatch):
     from PIL import Image
 
-    from face_recognition.onnx_models import frame_rows
+    from face_recognizer.onnx_models import frame_rows
     from tools import samples
 
     image = Image.fromarray(samples.image("pair"))

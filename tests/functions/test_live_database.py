@@ -15,13 +15,13 @@ import zipfile
 import pytest
 import torch
 
-from face_recognition import databases, service
-from face_recognition.config import ConfigError, RecognizerConfig
-from face_recognition.databases import LiveDatabase, NoDatabase
-from face_recognition.facedb import FaceDatabase
-from face_recognition.onnx_models import OnnxFaceModels
-from face_recognition.recognizer import NO_FACE, Recognizer, decode_frame
-from face_recognition.service import VERSION_METADATA, RecognitionError, RecognitionService
+from face_recognizer import databases, service
+from face_recognizer.config import ConfigError, RecognizerConfig
+from face_recognizer.databases import LiveDatabase, NoDatabase
+from face_recognizer.facedb import FaceDatabase
+from face_recognizer.onnx_models import OnnxFaceModels
+from face_recognizer.recognizer import NO_FACE, Recognizer, decode_frame
+from face_recognizer.service import VERSION_METADATA, RecognitionError, RecognitionService
 from pipeline_common.events import s3_event
 from tests.functions.test_recognizer import first_frame
 

@@ -22,10 +22,10 @@ from PIL import Image, ImageFile
 from components import dashboard
 from components import topology as T
 from components.project import PROJECT_DIR
-from face_recognition.facedb import FaceDatabase, FaceDatabaseError
-from face_recognition.onnx_models import OnnxFaceModels
-from face_recognition.recognizer import NO_FACE, UNKNOWN, FrameError, FrameTooLarge, Recognizer, decode_frame
-from face_recognition.service import RESULT_CONTENT_TYPE, RecognitionError, RecognitionService
+from face_recognizer.facedb import FaceDatabase, FaceDatabaseError
+from face_recognizer.onnx_models import OnnxFaceModels
+from face_recognizer.recognizer import NO_FACE, UNKNOWN, FrameError, FrameTooLarge, Recognizer, decode_frame
+from face_recognizer.service import RESULT_CONTENT_TYPE, RecognitionError, RecognitionService
 from pipeline_common import limits
 from pipeline_common.events import s3_event
 from tests.functions.peak_probe import recognise_in_fresh_interpreter
@@ -483,7 +483,7 @@ def import_handler(env: dict, cwd: Path) -> subprocess.CompletedProcess:
         )
     }
     return subprocess.run(
-        [sys.executable, "-c", "import face_recognition.handler"],
+        [sys.executable, "-c", "import face_recognizer.handler"],
         cwd=cwd,
         env={**base, **env},
         capture_output=True,

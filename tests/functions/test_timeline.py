@@ -15,12 +15,12 @@ import torch
 
 from components import topology
 from components.settings import load_stack_file
-from face_recognition.config import RecognizerConfig
-from face_recognition.facedb import FaceDatabase
-from face_recognition.onnx_models import OnnxFaceModels
-from face_recognition.recognizer import NO_FACE, UNKNOWN, Recognizer, decode_frame
-from face_recognition.service import TIMELINE_CONTENT_TYPE, RecognitionError, RecognitionService
-from face_recognition.timeline import FaceMatch, FrameFaces, build
+from face_recognizer.config import RecognizerConfig
+from face_recognizer.facedb import FaceDatabase
+from face_recognizer.onnx_models import OnnxFaceModels
+from face_recognizer.recognizer import NO_FACE, UNKNOWN, Recognizer, decode_frame
+from face_recognizer.service import TIMELINE_CONTENT_TYPE, RecognitionError, RecognitionService
+from face_recognizer.timeline import FaceMatch, FrameFaces, build
 from pipeline_common import frames
 from pipeline_common.events import s3_event
 from tools import samples

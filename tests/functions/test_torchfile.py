@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from face_recognition import torchfile
+from face_recognizer import torchfile
 
 
 def test_reads_what_torch_saved(tmp_path):

@@ -34,7 +34,7 @@ from packaging.version import Version
 from components import build_context, settings, topology
 from components import recognizer as recognizer_component
 from components.project import PROJECT_DIR
-from face_recognition.onnx_models import OnnxFaceModels
+from face_recognizer.onnx_models import OnnxFaceModels
 from pipeline_common.events import s3_event
 from tests.conftest import run_python
 from tests.infra.conftest import closure, restricted_site
@@ -235,7 +235,7 @@ def test_paths_and_handler_match_the_function_table():
     # The export stage runs from /build, where the function's packages and the tools it needs are
     # top-level packages, as `python -m tools.export_models` imports them.
     build = {dest.rstrip("/"): srcs for srcs, dest in copies() if dest.startswith("/build/")}
-    assert build["/build/face_recognition"] == ["functions/face_recognition/"]
+    assert build["/build/face_recognizer"] == ["functions/face_recognizer/"]
     assert build["/build/pipeline_common"] == ["functions/pipeline_common/"]
     assert "/build/face_db.pt" not in build
     assert sorted(build["/build/tools"]) == [
@@ -334,7 +334,7 @@ def test_dockerignore_sends_what_the_dockerfile_copies():
         "build/ffmpeg-layer.zip",
         "README.md",
         "functions/video_splitting/handler.py",
-        "functions/face_recognition/__pycache__/x.pyc",
+        "functions/face_recognizer/__pycache__/x.pyc",
         "docker/recognizer.Dockerfile",
         "out/bench.json",
         "tools/enroll.py",
@@ -366,7 +366,7 @@ RUN_ONE = r"""
 import json, os, sys, sysconfig
 task, site = sys.argv[1], sys.argv[2]
 assert sys.path[0] in ("", task) and site in sys.path, sys.path
-import face_recognition.handler as h
+import face_recognizer.handler as h
 event = json.loads(sys.argv[3])
 result = h.handler(event, None)
 allowed = [task, site, sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"]]
@@ -384,7 +384,7 @@ def test_handler_runs_from_exactly_the_copied_files(tmp_path, model_dir, s3, liv
     site = restricted_site(tmp_path / "site", list(requirement_lines(REQUIREMENTS)) + list(LAMBDA_BASE_PACKAGES))
     assert not (site / "moto").exists() and not (site / "pytest").exists() and not (site / "torch").exists()
     assert (site / "onnxruntime").exists()
-    assert sorted(p.name for p in task.iterdir()) == ["face_recognition", "pipeline_common"]
+    assert sorted(p.name for p in task.iterdir()) == ["face_recognizer", "pipeline_common"]
     models_in_image = task / PurePosixPath(topology.IMAGE_MODEL_DIR).relative_to(topology.IMAGE_TASK_ROOT)
     shutil.copytree(model_dir, models_in_image)
 

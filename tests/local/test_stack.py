@@ -1,5 +1,5 @@
 """The embedded stack end to end, with the real function code: a real moto server, real worker
-processes running video_splitting and face_recognition, real ffmpeg and MTCNN, the stand-in
+processes running video_splitting and face_recognizer, real ffmpeg and MTCNN, the stand-in
 vggface2 weights, and faces enrolled with them. One stack per wiring serves every test of this
 module (each test works under its own key prefix), so the recognizer's cold start is paid twice."""
 

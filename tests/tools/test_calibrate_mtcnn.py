@@ -9,7 +9,7 @@ import json
 import pytest
 from PIL import Image
 
-from face_recognition.onnx_models import GRAPHS, INT8_CHECK_GRAPH, MANIFEST, OnnxFaceModels
+from face_recognizer.onnx_models import GRAPHS, INT8_CHECK_GRAPH, MANIFEST, OnnxFaceModels
 from tools import calibrate_mtcnn, export_models, quantize, samples
 
 

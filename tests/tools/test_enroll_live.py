@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from components.topology import FACES_OBJECT
-from face_recognition.facedb import FaceDatabase
+from face_recognizer.facedb import FaceDatabase
 from tools import enroll, face_store, samples
 from tools.face_store import LiveStore, StoreError
 

@@ -17,9 +17,9 @@ import torch
 from onnx import numpy_helper
 from PIL import Image
 
-from face_recognition import service
-from face_recognition.faces import ModelError
-from face_recognition.onnx_models import FORMAT, GRAPHS, INT8_CHECK_GRAPH, MANIFEST, OnnxFaceModels
+from face_recognizer import service
+from face_recognizer.faces import ModelError
+from face_recognizer.onnx_models import FORMAT, GRAPHS, INT8_CHECK_GRAPH, MANIFEST, OnnxFaceModels
 from tools import export_models, quantize, samples, weights
 from tools.reference_models import FaceModels
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from face_recognition.facedb import FaceDatabase
+from face_recognizer.facedb import FaceDatabase
 from tools import enroll, grade, samples, workload
 from tools.ffmpeg import ffmpeg_exe
 from video_splitting.ffmpeg import first_frame

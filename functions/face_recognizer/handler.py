@@ -1,4 +1,4 @@
-"""Lambda entry point: `face_recognition.handler.handler`.
+"""Lambda entry point: `face_recognizer.handler.handler`.
 
 Settings, face database and models are loaded when Lambda imports this module (its init phase),
 once per process, and reused while the container stays warm. A misconfiguration fails here, at
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from face_recognition.service import start
+from face_recognizer.service import start
 
 _service = start()
 

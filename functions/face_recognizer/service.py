@@ -10,7 +10,7 @@ pipeline's frame limits (pipeline_common.limits: refused from its length and its
 is buffered or decoded), writes nothing and raises an error naming s3://bucket/key; the other
 frames of the same event are still processed.
 
-Each result says which face database answered: its version (face_recognition.databases) is in the
+Each result says which face database answered: its version (face_recognizer.databases) is in the
 log line and in the result object's metadata (`x-amz-meta-face-db-version`), which tools.grade and
 `local run` show.
 """
@@ -24,13 +24,13 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from face_recognition.config import ConfigError, RecognizerConfig
-from face_recognition.databases import FixedDatabase, Held, LiveDatabase, NoDatabase
-from face_recognition.facedb import FaceDatabase, FaceDatabaseError
-from face_recognition.faces import ModelError
-from face_recognition.onnx_models import OnnxFaceModels
-from face_recognition.recognizer import FrameTooLarge, Recognizer, check_names, decode_frame
-from face_recognition.timeline import FrameFaces, build, match_faces
+from face_recognizer.config import ConfigError, RecognizerConfig
+from face_recognizer.databases import FixedDatabase, Held, LiveDatabase, NoDatabase
+from face_recognizer.facedb import FaceDatabase, FaceDatabaseError
+from face_recognizer.faces import ModelError
+from face_recognizer.onnx_models import OnnxFaceModels
+from face_recognizer.recognizer import FrameTooLarge, Recognizer, check_names, decode_frame
+from face_recognizer.timeline import FrameFaces, build, match_faces
 from pipeline_common import aws, frames, limits
 from pipeline_common.env import DEFAULT_MAX_FRAMES, FIRST_FRAME, TIMELINE
 from pipeline_common.events import S3Object, process_each
@@ -108,7 +108,7 @@ class RecognitionService:
 
     def timeline(self, obj: S3Object, deadline: float | None = None) -> dict:
         """analysis: timeline: a video's sampled frames (one stage-1 object) in, `<stem>.json` (who
-        appears when: face_recognition.timeline) and `<stem>.txt` (the person seen most) out.
+        appears when: face_recognizer.timeline) and `<stem>.txt` (the person seen most) out.
 
         The frames are read as a stream, one at a time: the function holds one frame and its
         detection, as in first-frame mode, however many frames the video has. All of them are

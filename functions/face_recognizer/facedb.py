@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from face_recognition import torchfile
+from face_recognizer import torchfile
 
 EMBEDDING_SIZE = 512
 

@@ -17,8 +17,8 @@ from typing import Generic, TypeVar
 
 from PIL import Image, UnidentifiedImageError
 
-from face_recognition.facedb import FaceDatabase, FaceDatabaseError
-from face_recognition.faces import FaceFinder
+from face_recognizer.facedb import FaceDatabase, FaceDatabaseError
+from face_recognizer.faces import FaceFinder
 from pipeline_common import limits
 from pipeline_common.log import Laps
 
@@ -102,7 +102,7 @@ def identify(database: FaceDatabase, embedding, threshold: float | None) -> tupl
 class Recognizer(Generic[Models]):
     """The models and the rule that turns a distance into a name. The database it searches is the
     one it was made with, or the one each call passes (a live database changes while it runs:
-    face_recognition.databases)."""
+    face_recognizer.databases)."""
 
     def __init__(self, models: Models, database: FaceDatabase | None = None, distance_threshold: float | None = None):
         self.models = models

@@ -27,8 +27,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from face_recognition.facedb import FaceDatabase, FaceDatabaseError
-from face_recognition.recognizer import check_names
+from face_recognizer.facedb import FaceDatabase, FaceDatabaseError
+from face_recognizer.recognizer import check_names
 from pipeline_common.aws import error_code
 from pipeline_common.log import fields
 

@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from face_recognition import detection
-from face_recognition.config import PRECISIONS
-from face_recognition.facedb import EMBEDDING_SIZE
-from face_recognition.faces import FAST_MIN_FACE, IMAGE_SIZE, Analyses, Face, ModelError, crop_face, rgb
+from face_recognizer import detection
+from face_recognizer.config import PRECISIONS
+from face_recognizer.facedb import EMBEDDING_SIZE
+from face_recognizer.faces import FAST_MIN_FACE, IMAGE_SIZE, Analyses, Face, ModelError, crop_face, rgb
 
 MANIFEST = "manifest.json"
 GRAPHS = {"pnet": "pnet.onnx", "rnet": "rnet.onnx", "onet": "onet.onnx", "embedder": "inception_resnet_v1.onnx"}
@@ -162,7 +162,7 @@ class OnnxFaceModels(Analyses):
 
     def detect_faces(self, image: Image.Image) -> list[tuple[tuple[float, float, float, float], float]]:
         """analysis: timeline: EVERY face of the frame as (box, probability), largest first; the
-        caller crops and embeds them one at a time (face_recognition.timeline)."""
+        caller crops and embeds them one at a time (face_recognizer.timeline)."""
         found = detection.detect(frame_rows(rgb(image)), self, self.min_face_size)
         if found is None:
             return []

@@ -25,9 +25,9 @@ from typing import Protocol
 
 from PIL import Image
 
-from face_recognition.facedb import FaceDatabase
-from face_recognition.faces import Face, crop_face
-from face_recognition.recognizer import NO_FACE, UNKNOWN, identify
+from face_recognizer.facedb import FaceDatabase
+from face_recognizer.faces import Face, crop_face
+from face_recognizer.recognizer import NO_FACE, UNKNOWN, identify
 from pipeline_common.log import Laps
 
 Box = tuple[float, float, float, float]

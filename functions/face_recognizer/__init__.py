@@ -9,5 +9,5 @@ Layout (a thin Lambda handler over plain-Python cores that know nothing of Lambd
                    Runtime, with `detection.py` doing MTCNN's steps between them in NumPy;
 - `recognizer.py`  one decoded frame → one name (or the NO_FACE / UNKNOWN sentinels);
 - `service.py`     S3 in, S3 out: reads frames, writes `<stem>.txt` results, logs;
-- `handler.py`     the Lambda entry point (`face_recognition.handler.handler`).
+- `handler.py`     the Lambda entry point (`face_recognizer.handler.handler`).
 """

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 from PIL import Image
 
-from face_recognition.detection import FACTOR as PYRAMID_FACTOR  # facenet-pytorch's default scale step
+from face_recognizer.detection import FACTOR as PYRAMID_FACTOR  # facenet-pytorch's default scale step
 
 IMAGE_SIZE = 240  # the course's crop size (the database was made from 240x240 crops)
 MARGIN = 0
