@@ -369,7 +369,7 @@ def test_a_baked_database_is_named_by_its_fingerprint(pipeline, models, embeddin
 
 
 def test_the_function_starts_in_live_mode_from_its_environment(pipeline, model_dir, embeddings, frames):
-    """start() as the handler runs it, from the variables topology.environment sets in live mode."""
+    """start() as the handler runs it, from the variables settings.function_environment sets in live mode."""
     env = {
         "OUTPUT_BUCKET": OUTPUT,
         "MODEL_DIR": str(model_dir),
