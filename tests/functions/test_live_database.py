@@ -22,8 +22,8 @@ from face_recognizer.facedb import FaceDatabase
 from face_recognizer.onnx_models import OnnxFaceModels
 from face_recognizer.recognizer import NO_FACE, Recognizer, decode_frame
 from face_recognizer.service import VERSION_METADATA, RecognitionError, RecognitionService
-from pipeline_common.events import s3_event
 from tests.functions.test_recognizer import first_frame
+from tests.s3_events import s3_event
 
 FACES, KEY = "live-faces", "face_db.pt"
 STAGE1, OUTPUT = "live-stage-1", "live-output"

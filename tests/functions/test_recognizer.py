@@ -28,8 +28,8 @@ from face_recognizer.onnx_models import OnnxFaceModels
 from face_recognizer.recognizer import NO_FACE, UNKNOWN, FrameError, FrameTooLarge, Recognizer, decode_frame
 from face_recognizer.service import RESULT_CONTENT_TYPE, RecognitionError, RecognitionService
 from pipeline_common import limits
-from pipeline_common.events import s3_event
 from tests.functions.peak_probe import recognise_in_fresh_interpreter
+from tests.s3_events import s3_event
 from tools import samples
 from tools.ffmpeg import ffmpeg_exe
 

@@ -21,8 +21,8 @@ from PIL import Image
 from components import topology as T
 from components.project import PROJECT_DIR
 from components.settings import function_environment
-from pipeline_common.events import s3_event
 from pipeline_common.keys import frame_key
+from tests.s3_events import s3_event
 from tools import samples
 from tools.ffmpeg import ffmpeg_exe
 from video_splitting import ffmpeg as ff

@@ -22,7 +22,7 @@ from face_recognizer.recognizer import NO_FACE, UNKNOWN, Recognizer, decode_fram
 from face_recognizer.service import TIMELINE_CONTENT_TYPE, RecognitionError, RecognitionService
 from face_recognizer.timeline import FaceMatch, FrameFaces, build
 from pipeline_common import frames
-from pipeline_common.events import s3_event
+from tests.s3_events import s3_event
 from tools import samples
 from tools.ffmpeg import ffmpeg_exe
 from video_splitting import ffmpeg

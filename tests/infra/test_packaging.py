@@ -19,9 +19,9 @@ from components import settings as S
 from components import topology as T
 from components.project import FUNCTIONS_DIR, PROJECT_DIR
 from components.settings import function_environment
-from pipeline_common.events import s3_event
 from pipeline_common.keys import frame_key
 from tests.infra.conftest import restricted_site
+from tests.s3_events import s3_event
 from tools.ffmpeg import ffmpeg_exe
 
 REGION = "us-east-1"

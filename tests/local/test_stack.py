@@ -17,7 +17,8 @@ from components.settings import function_environment
 from components.topology import ARCHITECTURES, DIRECT_INVOCATION
 from local.session import run_videos
 from local.stack import LocalStack, StackError, effective_concurrency, load_settings
-from pipeline_common.events import parse_s3_objects, s3_event
+from pipeline_common.events import parse_s3_objects
+from tests.s3_events import s3_event
 from tools import samples
 from tools.grade import mapping_expectation
 
