@@ -186,6 +186,12 @@ def threshold(key: str, text: str, _: Context) -> float | None:
         raise ConfigError(f"{key}: {error}") from None
 
 
+def boolean(key: str, text: str, _: Context) -> bool:
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    raise ConfigError(f"{key}: {text!r} is not true or false")
+
+
 def email_or_empty(key: str, text: str, _: Context) -> str:
     if text and not _EMAIL.match(text):
         raise ConfigError(f"{key}: {text!r} is not an email address (leave it empty for none)")
@@ -272,6 +278,10 @@ class StackSettings:
     analysis: str = setting("analysis", one_of(ANALYSES))
     sample_fps: float = setting("sampleFps", rate(*SAMPLE_FPS_RANGE))
     max_frames: int = setting("maxFrames", integer(*MAX_FRAMES_RANGE))
+    # The library (face_recognizer.library): stage-1 objects expire after this many days (tools.forget
+    # deletes a forgotten person's at once); the appearances table's deletion protection.
+    stage1_retention_days: int = setting("stage1RetentionDays", integer(1, 3650))
+    appearances_deletion_protection: bool = setting("appearancesDeletionProtection", boolean)
     functions: Mapping[str, FunctionSettings] = field(default_factory=dict)  # by role: a block each
     region: str = "us-east-1"  # aws:region, Pulumi's own setting
 
