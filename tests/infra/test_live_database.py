@@ -19,6 +19,8 @@ from tests.infra.conftest import (
     T_BUCKET_LIFECYCLE,
     T_BUCKET_POLICY,
     T_IMAGE,
+    T_NOTIFICATION,
+    T_PERMISSION,
     T_OWNERSHIP,
     T_PAB,
     T_POLICY,
@@ -43,6 +45,9 @@ def test_the_graph_is_the_file_modes_plus_the_faces_bucket_and_the_enrolment_pol
         (T_VERSIONING, f"{name}-versioning"),
         (T_BUCKET_LIFECYCLE, f"{name}-lifecycle"),
         (T_POLICY, "buckets-faces-enrol"),
+        # each change of the database invokes the recognizer, which relabels stored results
+        (T_PERMISSION, "wiring-faces-invokes-recognizer"),
+        (T_NOTIFICATION, "wiring-faces-notifications"),
     }
 
 

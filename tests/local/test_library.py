@@ -59,7 +59,9 @@ def events(stack):
     sqs, sns = stack.client("sqs"), stack.client("sns")
     url = sqs.create_queue(QueueName="results-subscriber")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=stack.results_topic_arn, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"})
+    sns.subscribe(
+        TopicArn=stack.results_topic_arn, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"}
+    )
     return url
 
 
@@ -117,7 +119,12 @@ def test_library_end_to_end(stack, events, torch_home, videos, tmp_path, capsys)
     # 1. Results: one event each. The cameraman's video answered Collins: the only one enrolled.
     upload(stack, "clips/collins.mp4", videos["astronaut"])
     upload(stack, "clips/camera man.mp4", videos["camera"])
-    wait_for(lambda: has(stack, s.output_bucket, "clips/camera man.txt") and has(stack, s.output_bucket, "clips/collins.txt"), what="results")
+    wait_for(
+        lambda: (
+            has(stack, s.output_bucket, "clips/camera man.txt") and has(stack, s.output_bucket, "clips/collins.txt")
+        ),
+        what="results",
+    )
     assert stack.wait_idle(60)
     first = drain(stack, events)
     assert sorted(e["video"] for e in first) == ["clips/camera man.mp4", "clips/collins.mp4"], first
