@@ -476,7 +476,7 @@ class LocalStack:
             self.client,
             self.settings,
             self._arns,
-            environment=lambda role: topology.environment(role, self.settings, self.locations()),
+            environment=self.function_environment,
             ffmpeg_path=self.ffmpeg_path,
             code_dir=code_dir,
         )
@@ -559,7 +559,7 @@ class LocalStack:
 
     def _environment(self, role: str, fs: FunctionSettings) -> dict[str, str]:
         s = self.settings
-        function_env = topology.environment(role, s, self.locations())
+        function_env = self.function_environment(role)
         # The only local part: where S3 and Lambda are.
         env = sandbox_environment(
             s.region,
@@ -577,6 +577,12 @@ class LocalStack:
             }
         )
         env.update(function_env)
+        return env
+
+    def function_environment(self, role: str) -> dict[str, str]:
+        """A function's environment as the Pulumi program gives it: topology's, and for the recognizer
+        the results topic's ARN (which holds the account, so only the deployment knows it)."""
+        env = topology.environment(role, self.settings, self.locations())
         if role == topology.RECOGNIZER:
             env[topology.RESULTS_TOPIC_VARIABLE] = self.results_topic_arn
         return env

@@ -72,7 +72,9 @@ def test_stage1_objects_expire_after_the_retention_setting(base_config):
 
 
 def test_the_recognizer_may_file_results_and_nothing_more(program):
-    statements = {st["Sid"]: st for st in program.policy(program.one(T_ROLE_POLICY, "face-recognition-access"))["Statement"]}
+    statements = {
+        st["Sid"]: st for st in program.policy(program.one(T_ROLE_POLICY, "face-recognition-access"))["Statement"]
+    }
     assert statements["IndexAppearances"]["Resource"] == [
         f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/vfp-test-appearances"
     ]

@@ -90,7 +90,10 @@ def library_resources() -> set[tuple[str, str]]:
         (T_KEY, "library-results-key"),
         (T_TOPIC, "library-results"),
         (T_BUCKET_LIFECYCLE, "buckets-stage-1-lifecycle"),
-        *{(T_ALARM, f"monitoring-recognizer-{a}") for a in ("results-delivery-failures", "index-throttles", "index-errors")},
+        *{
+            (T_ALARM, f"monitoring-recognizer-{a}")
+            for a in ("results-delivery-failures", "index-throttles", "index-errors")
+        },
     }
 
 
@@ -414,7 +417,10 @@ LIBRARY_GRANTS = {
         [f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/vfp-test-appearances"],
     ),
     "PublishResults": (["sns:Publish"], [f"arn:aws:sns:{REGION}:{ACCOUNT}:vfp-test-results"]),
-    "EncryptResults": (["kms:GenerateDataKey", "kms:Decrypt"], [f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"]),
+    "EncryptResults": (
+        ["kms:GenerateDataKey", "kms:Decrypt"],
+        [f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"],
+    ),
 }
 
 
