@@ -109,7 +109,9 @@ class Filed:
 
 
 def now_iso() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) + f"{time.time() % 1:.6f}"[1:]
+    """UTC to the microsecond, fixed width: sorts as time does (the index's "newest first")."""
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
 
 
 def face_entry(match: FaceMatch) -> dict:
