@@ -11,9 +11,10 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
-from components import ffmpeg_layer, packaging, tags, topology
+from components import ffmpeg_layer, library, packaging, tags, topology
 from components import settings as stack_settings
 from components.buckets import PipelineBuckets, PipelineBucketsArgs
+from components.library_component import PipelineLibrary, PipelineLibraryArgs
 from components.monitoring import PipelineMonitoring, PipelineMonitoringArgs
 from components.recognizer import FaceRecognizer, FaceRecognizerArgs, face_db_build_arg
 from components.splitter import VideoSplitter, VideoSplitterArgs
@@ -50,8 +51,11 @@ buckets = PipelineBuckets(
         output_bucket=settings.output_bucket,
         faces_bucket=settings.faces_bucket,
         faces_history_days=settings.face_database_history_days,
+        stage1_expiration_rule=library.stage1_lifecycle_rule(settings),
     ),
 )
+# The library: who appears where (table), an event per result (topic), stored embeddings (bucket).
+appearances = PipelineLibrary("library", PipelineLibraryArgs(settings=settings))
 
 # 4. Functions. The recognizer comes first: in direct invocation the splitter's role names it.
 recognizer = FaceRecognizer(
@@ -62,6 +66,7 @@ recognizer = FaceRecognizer(
         stage1_bucket_arn=buckets.stage1.arn,
         output_bucket_arn=buckets.output.arn,
         faces_bucket_arn=buckets.faces.arn if buckets.faces else None,
+        library=appearances,
     ),
 )
 splitter = VideoSplitter(
@@ -108,6 +113,9 @@ pulumi.export("splitterDeadLetterQueueUrl", splitter.dead_letter_queue_url)
 pulumi.export("recognizerDeadLetterQueueUrl", recognizer.dead_letter_queue_url)
 pulumi.export("alarmTopicArn", monitoring.topic_arn)
 pulumi.export("dashboardUrl", monitoring.dashboard_url)
+pulumi.export(library.OUTPUT_TABLE, appearances.table.name)
+pulumi.export(library.OUTPUT_TOPIC, appearances.topic.arn)
+pulumi.export(library.OUTPUT_BUCKET, appearances.bucket.bucket_name)
 if buckets.faces is not None and buckets.enrol_policy is not None:  # faceDatabase: live
     pulumi.export("facesBucket", buckets.faces.bucket_name)
     pulumi.export("facesEnrolPolicyArn", buckets.enrol_policy.arn)

@@ -264,6 +264,7 @@ def monthly(b: Bench, s: StackSettings) -> dict[str, float]:
             (b.image_bytes + BASE_IMAGE_BYTES) / GB * ECR_STORAGE_GB_MONTH
         ),
         "KMS key of the alarm topic": KMS_KEY_MONTH,
+        "KMS key of the results topic (the library)": KMS_KEY_MONTH,
         f"{len(alarms.alarms(s))} CloudWatch alarms": len(alarms.alarms(s)) * ALARM_MONTH,
         "the dashboard (free if the account has fewer than three others)": DASHBOARD_MONTH,
     }
@@ -569,6 +570,9 @@ def report(b: Bench, s: StackSettings, *, account: int = ACCOUNT_CONCURRENCY, st
         ],
         rows,
     )
+    from bench.library_cost import report_lines
+
+    lines += report_lines(configured[topology.RECOGNIZER], s.timeline)
     lines += ["", "What to change first:", ""]
     lines += [f"{i}. {line}" for i, line in enumerate(advice(b, s, configured, cheapest, account), 1)]
     return "\n".join(lines)

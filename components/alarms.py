@@ -26,8 +26,11 @@ from components.settings import StackSettings
 
 LAMBDA_NAMESPACE = "AWS/Lambda"
 SQS_NAMESPACE = "AWS/SQS"
+SNS_NAMESPACE, DYNAMODB_NAMESPACE = "AWS/SNS", "AWS/DynamoDB"
 FUNCTION, QUEUE = "function", "dead-letter queue"  # what an alarm watches: a function, or its DLQ
-DIMENSION = {FUNCTION: "FunctionName", QUEUE: "QueueName"}  # as Lambda and SQS publish them
+TOPIC, TABLE = "results topic", "appearances table"  # the library's (the recognizer writes both)
+# As Lambda, SQS, SNS and DynamoDB publish them
+DIMENSION = {FUNCTION: "FunctionName", QUEUE: "QueueName", TOPIC: "TopicName", TABLE: "TableName"}
 COMPARISON = "GreaterThanThreshold"
 TREAT_MISSING_DATA = "notBreaching"
 ALARM, OK = "ALARM", "OK"
@@ -46,6 +49,10 @@ def invoked_asynchronously(architecture: str, role: str) -> bool:
 
 def _always(_architecture: str, _role: str) -> bool:
     return True
+
+
+def _library_writer(_architecture: str, role: str) -> bool:
+    return role == topology.RECOGNIZER
 
 
 @dataclass(frozen=True)
@@ -113,6 +120,38 @@ RULES: tuple[Rule, ...] = (
         lambda s, role: s.function(role).timeout_s * 1000 * s.alarm_duration_percent / 100,
         "{function}'s p95 duration is nearing its timeout, where Lambda ends the invocation: raise its "
         "memory (more CPU) or its timeout; the saved query 'where does the time go' shows which stage grew.",
+    ),
+    Rule(
+        "results-delivery-failures",
+        TOPIC,
+        SNS_NAMESPACE,
+        "NumberOfNotificationsFailed",
+        "Sum",
+        lambda _s, _role: 0,
+        "The results topic {topic} could not deliver events to a subscriber (a queue whose policy or key "
+        "refuses SNS, a function that fails): subscribers missed results. The results themselves are written.",
+        applies=_library_writer,
+    ),
+    Rule(
+        "index-throttles",
+        TABLE,
+        DYNAMODB_NAMESPACE,
+        "ThrottledRequests",
+        "Sum",
+        lambda _s, _role: 0,
+        "The appearances table {table} throttled {function}'s writes: results were retried (and may end "
+        "in {queue}); search may miss the newest videos until they succeed.",
+        applies=_library_writer,
+    ),
+    Rule(
+        "index-errors",
+        TABLE,
+        DYNAMODB_NAMESPACE,
+        "SystemErrors",
+        "Sum",
+        lambda _s, _role: 0,
+        "DynamoDB answered {function}'s writes to {table} with server errors; those results were retried.",
+        applies=_library_writer,
     ),
 )
 
@@ -203,7 +242,12 @@ def alarms(s: StackSettings) -> list[Alarm]:
         for rule in RULES:
             if not rule.applies(s.architecture, role):
                 continue
-            watched = function.name if rule.watches == FUNCTION else function.dead_letter_queue_name
+            watched = {
+                FUNCTION: function.name,
+                QUEUE: function.dead_letter_queue_name,
+                TOPIC: s.results_topic,
+                TABLE: s.appearances_table,
+            }[rule.watches]
             out.append(
                 Alarm(
                     rule=rule,
@@ -213,7 +257,12 @@ def alarms(s: StackSettings) -> list[Alarm]:
                     threshold=float(rule.threshold(s, role)),
                     period_s=s.alarm_period_s,
                     evaluation_periods=s.alarm_evaluation_periods,
-                    description=rule.meaning.format(function=function.name, queue=function.dead_letter_queue_name),
+                    description=rule.meaning.format(
+                        function=function.name,
+                        queue=function.dead_letter_queue_name,
+                        topic=s.results_topic,
+                        table=s.appearances_table,
+                    ),
                 )
             )
     return out

@@ -5,6 +5,7 @@ that lets a person or CI role enrol faces there."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -18,6 +19,11 @@ class SecureBucketArgs:
     # Versioned, each old version deleted this many days after a newer one replaced it, and only
     # conditional writes accepted (the faces bucket); None: unversioned, as the pipeline's buckets.
     noncurrent_version_days: int | None = None
+    # Versioned buckets refuse unconditional writes unless this is False (the library bucket, whose
+    # writer is the recognizer: a new result's faces.json is written plainly, a relabel's with If-Match).
+    conditional_writes_only: bool = True
+    # Every object expires this many days after it was written (stage-1: stage1RetentionDays); None: never.
+    expiration_rule: Any = None  # an aws.s3.BucketLifecycleConfiguration rule, as a dict
 
 
 class SecureBucket(pulumi.ComponentResource):
@@ -59,7 +65,9 @@ class SecureBucket(pulumi.ComponentResource):
             f"{name}-tls-only",
             bucket=self.bucket.id,
             policy=self.bucket.arn.apply(
-                lambda arn: policies.to_json(policies.tls_only_bucket(arn, conditional_writes_only=versioned))
+                lambda arn: policies.to_json(
+                    policies.tls_only_bucket(arn, conditional_writes_only=versioned and args.conditional_writes_only)
+                )
             ),
             # S3 refuses a policy while the public access block is being changed; order them.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.public_access_block]),
@@ -88,6 +96,11 @@ class SecureBucket(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.versioning]),
             )
 
+        if args.expiration_rule is not None:
+            self.lifecycle = aws.s3.BucketLifecycleConfiguration(
+                f"{name}-lifecycle", bucket=self.bucket.id, rules=[args.expiration_rule], opts=child
+            )
+
         self.bucket_name = self.bucket.bucket
         self.arn = self.bucket.arn
         self.register_outputs({"bucketName": self.bucket_name, "arn": self.arn})
@@ -100,6 +113,7 @@ class PipelineBucketsArgs:
     output_bucket: str
     faces_bucket: str | None = None  # faceDatabase: live
     faces_history_days: int = 1  # how long an old version of the face database is kept
+    stage1_expiration_rule: dict | None = None  # components.library.stage1_lifecycle_rule
 
 
 class PipelineBuckets(pulumi.ComponentResource):
@@ -109,7 +123,9 @@ class PipelineBuckets(pulumi.ComponentResource):
         super().__init__("videoface:index:PipelineBuckets", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.input = SecureBucket(f"{name}-input", SecureBucketArgs(args.input_bucket), child)
-        self.stage1 = SecureBucket(f"{name}-stage-1", SecureBucketArgs(args.stage1_bucket), child)
+        self.stage1 = SecureBucket(
+            f"{name}-stage-1", SecureBucketArgs(args.stage1_bucket, expiration_rule=args.stage1_expiration_rule), child
+        )
         self.output = SecureBucket(f"{name}-output", SecureBucketArgs(args.output_bucket), child)
         self.faces: SecureBucket | None = None
         self.enrol_policy: aws.iam.Policy | None = None

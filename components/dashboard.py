@@ -246,4 +246,53 @@ def dashboard_body(s: StackSettings, alarm_arns: Sequence[str] = ()) -> dict:
         _log_widget("No-face rate (%)", NO_FACE_RATE, recognizer_logs, s, x=third, y=y, w=third),
         _log_widget("Failures by error type", FAILURES_BY_TYPE, log_groups(s), s, x=2 * third, y=y, w=third),
     ]
+    widgets += library_widgets(s, y + 6)
     return {"start": "-PT3H", "periodOverride": "inherit", "widgets": widgets}
+
+
+def library_widgets(s: StackSettings, y: int) -> list[dict]:
+    """The library's row: events published and failed on the results topic; the appearances table's
+    writes, throttles and errors; relabels and their changes (from the recognizer's `relabelled` lines)."""
+    topic, table, third = s.results_topic, s.appearances_table, WIDTH // 3
+
+    def sns(metric: str, label: str) -> list:
+        return [alarms_.SNS_NAMESPACE, metric, "TopicName", topic, {"stat": "Sum", "label": label}]
+
+    def ddb(metric: str, label: str) -> list:
+        return [alarms_.DYNAMODB_NAMESPACE, metric, "TableName", table, {"stat": "Sum", "label": label}]
+
+    relabels = (
+        'filter message = "relabelled" | stats count(*) as relabels, sum(changed) as changed, '
+        "sum(unchanged) as unchanged by bin(5m)"
+    )
+    return [
+        _metric_widget(
+            f"{topic}: events",
+            [sns("NumberOfMessagesPublished", "published"), sns("NumberOfNotificationsFailed", "failed deliveries")],
+            s,
+            x=0,
+            y=y,
+            w=third,
+        ),
+        _metric_widget(
+            f"{table}: writes",
+            [
+                ddb("ConsumedWriteCapacityUnits", "write units"),
+                ddb("ThrottledRequests", "throttled"),
+                ddb("SystemErrors", "server errors"),
+            ],
+            s,
+            x=third,
+            y=y,
+            w=third,
+        ),
+        _log_widget(
+            "Relabels (results changed)",
+            relabels,
+            [s.function(topology.RECOGNIZER).log_group_name],
+            s,
+            x=2 * third,
+            y=y,
+            w=third,
+        ),
+    ]

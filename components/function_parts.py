@@ -60,6 +60,7 @@ def function_parts(
     *,
     bucket_arns: Mapping[str, pulumi.Input[str]],
     invoke_function_arn: pulumi.Input[str] | None = None,
+    extra_statements: pulumi.Input[list] | None = None,
 ) -> FunctionParts:
     """Log group, dead-letter queue, and a role allowed exactly what the function does: read the
     objects its row of topology.FUNCTIONS says it reads (and the single objects it looks up), write
@@ -85,7 +86,13 @@ def function_parts(
         opts=child,
     )
     policy = pulumi.Output.all(
-        read_objects, write_objects, log_group.arn, dlq.arn, invoke_function_arn, pulumi.Output.all(*lookups)
+        read_objects,
+        write_objects,
+        log_group.arn,
+        dlq.arn,
+        invoke_function_arn,
+        pulumi.Output.all(*lookups),
+        extra_statements or [],
     ).apply(
         lambda v: policies.to_json(
             policies.function_role(
@@ -95,6 +102,7 @@ def function_parts(
                 dead_letter_queue_arn=v[3],
                 invoke_function_arn=v[4],
                 lookup_objects=v[5],
+                extra=v[6],
             )
         )
     )
@@ -107,7 +115,13 @@ def _objects(bucket_arn: pulumi.Input[str], suffixes) -> pulumi.Output[list]:
 
 
 def lambda_function(
-    parent: pulumi.Resource, name: str, role: str, settings: StackSettings, parts: FunctionParts, **package: Any
+    parent: pulumi.Resource,
+    name: str,
+    role: str,
+    settings: StackSettings,
+    parts: FunctionParts,
+    extra_environment: Mapping[str, pulumi.Input[str]] | None = None,
+    **package: Any,
 ) -> tuple[aws.lambda_.Function, aws.lambda_.FunctionEventInvokeConfig]:
     """Function `role` of topology.FUNCTIONS as its row describes it (package type, handler,
     environment), with its role and log group, its size from the settings, and asynchronous-
@@ -120,7 +134,8 @@ def lambda_function(
         name,
         role=parts.role.arn,
         package_type=facts.package,
-        environment={"variables": function_environment(role, settings)},
+        # extra_environment: what holds an ARN only the deployment knows (the results topic's)
+        environment={"variables": {**function_environment(role, settings), **(extra_environment or {})}},
         # Our handlers already write one JSON object per line; Lambda passes text lines through.
         logging_config={"log_format": "Text", "log_group": parts.log_group.name},
         **_sizing(function),

@@ -54,6 +54,7 @@ def function_role(
     dead_letter_queue_arn: str,
     invoke_function_arn: str | None = None,
     lookup_objects: Sequence[str] = (),
+    extra: Sequence[dict] = (),
 ) -> dict:
     """A pipeline function's execution policy.
 
@@ -72,7 +73,54 @@ def function_role(
         statements.append(allow("ReadLookups", ["s3:GetObject"], lookup_objects))
     if invoke_function_arn is not None:
         statements.append(allow("InvokeNextStage", ["lambda:InvokeFunction"], [invoke_function_arn]))
-    return document(*statements)
+    return document(*statements, *extra)
+
+
+def library_writer(
+    *,
+    library_bucket_arn: str,
+    table_arn: str,
+    topic_arn: str,
+    key_arn: str,
+    timeline_objects: Sequence[str] = (),
+) -> list[dict]:
+    """What the recognizer needs for the library (face_recognizer.library, relabel): read and write
+    each video's faces.json, list them (a relabel reads every one), read and replace its appearances
+    items, publish to the results topic (and use that topic's key, as SNS asks of a publisher to an
+    encrypted topic), and in timeline mode read back a timeline it relabels."""
+    statements = [
+        allow("LibraryFaces", ["s3:GetObject", "s3:PutObject"], objects(library_bucket_arn, ("/faces.json",))),
+        allow("ListLibrary", ["s3:ListBucket"], [library_bucket_arn]),
+        allow("IndexAppearances", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem"], [table_arn]),
+        allow("PublishResults", ["sns:Publish"], [topic_arn]),
+        allow("EncryptResults", ["kms:GenerateDataKey", "kms:Decrypt"], [key_arn]),
+    ]
+    if timeline_objects:
+        statements.append(allow("ReadTimelinesToRelabel", ["s3:GetObject"], list(timeline_objects)))
+    return statements
+
+
+def results_topic_key(*, account_id: str, region: str) -> dict:
+    """The results topic's KMS key policy: the account administers it, and its IAM principals (the
+    recognizer's role, a subscriber's, the person running tools.relabel or forget) may use it
+    through SNS only, as far as their own IAM policies allow. In a key policy, Resource "*" is the key."""
+    return document(
+        {
+            "Sid": "AccountAdministersTheKey",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+            "Action": list(KEY_ADMINISTRATION),
+            "Resource": "*",
+        },
+        {
+            "Sid": "AccountUsesTheKeyThroughSns",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"kms:ViaService": f"sns.{region}.amazonaws.com"}},
+        },
+    )
 
 
 def tls_only_bucket(bucket_arn: str, *, conditional_writes_only: bool = False) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -63,6 +64,7 @@ class FaceRecognizerArgs:
     output_bucket_arn: pulumi.Input[str]
     keep_images: int = KEEP_IMAGES
     faces_bucket_arn: pulumi.Input[str] | None = None  # the live database's bucket
+    library: Any = None  # components.library_component.PipelineLibrary: what the recognizer files results in
 
 
 class FaceRecognizer(parts_.FunctionComponent):
@@ -124,6 +126,7 @@ class FaceRecognizer(parts_.FunctionComponent):
                 topology.OUTPUT: args.output_bucket_arn,
                 **({topology.FACES: args.faces_bucket_arn} if args.faces_bucket_arn is not None else {}),
             },
+            extra_statements=None if args.library is None else args.library.writer_statements(args.output_bucket_arn),
         )
 
         self.function, self.invoke_config = parts_.lambda_function(
@@ -132,6 +135,7 @@ class FaceRecognizer(parts_.FunctionComponent):
             ROLE,
             s,
             parts,
+            None if args.library is None else {topology.RESULTS_TOPIC_VARIABLE: args.library.topic.arn},
             # The digest, not the tag: a rebuilt image changes it, and so redeploys the function.
             image_uri=self.image.repo_digest,
         )

@@ -25,6 +25,7 @@ import yaml
 from components.project import PROJECT_DIR, PROJECT_FILE
 from components.topology import (
     ANALYSES,
+    APPEARANCES_TABLE_SUFFIX,
     ARCHITECTURES,
     BUCKETS,
     DIRECT_INVOCATION,
@@ -33,9 +34,11 @@ from components.topology import (
     FUNCTIONS,
     INPUT,
     LAMBDA,
+    LIBRARY,
     LIVE_DATABASE,
     OUTPUT,
     RECOGNIZER,
+    RESULTS_TOPIC_SUFFIX,
     SPLITTER,
     STAGE1,
     TIMELINE,
@@ -191,6 +194,12 @@ def threshold(key: str, text: str, _: Context) -> float | None:
         raise ConfigError(f"{key}: {error}") from None
 
 
+def boolean(key: str, text: str, _: Context) -> bool:
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    raise ConfigError(f"{key}: {text!r} is not true or false")
+
+
 def email_or_empty(key: str, text: str, _: Context) -> str:
     if text and not _EMAIL.match(text):
         raise ConfigError(f"{key}: {text!r} is not an email address (leave it empty for none)")
@@ -277,6 +286,10 @@ class StackSettings:
     analysis: str = setting("analysis", one_of(ANALYSES))
     sample_fps: float = setting("sampleFps", rate(*SAMPLE_FPS_RANGE))
     max_frames: int = setting("maxFrames", integer(*MAX_FRAMES_RANGE))
+    # The library (face_recognizer.library): stage-1 objects expire after this many days (tools.forget
+    # deletes a forgotten person's at once); the appearances table's deletion protection.
+    stage1_retention_days: int = setting("stage1RetentionDays", integer(1, 3650))
+    appearances_deletion_protection: bool = setting("appearancesDeletionProtection", boolean)
     functions: Mapping[str, FunctionSettings] = field(default_factory=dict)  # by role: a block each
     region: str = "us-east-1"  # aws:region, Pulumi's own setting
 
@@ -323,6 +336,14 @@ class StackSettings:
         return self.analysis == TIMELINE
 
     @property
+    def appearances_table(self) -> str:
+        return self.name_prefix + APPEARANCES_TABLE_SUFFIX
+
+    @property
+    def results_topic(self) -> str:
+        return self.name_prefix + RESULTS_TOPIC_SUFFIX
+
+    @property
     def faces_bucket(self) -> str | None:
         return self.bucket(FACES) if self.live_database else None
 
@@ -354,6 +375,8 @@ def _splitter_environment(s: StackSettings, where: Locations) -> dict[str, str]:
 def _recognizer_environment(s: StackSettings, where: Locations) -> dict[str, str]:
     env = {
         "OUTPUT_BUCKET": s.bucket(OUTPUT),
+        "LIBRARY_BUCKET": s.bucket(LIBRARY),
+        "APPEARANCES_TABLE": s.appearances_table,
         "MODEL_DIR": where.models,
         "MODEL_THREADS": str(model_threads(s.function(RECOGNIZER).memory_mb)),
     }
@@ -390,8 +413,8 @@ def function_lookups(role: str, s: StackSettings) -> tuple[tuple[str, str], ...]
 
 
 def stack_buckets(s: StackSettings) -> tuple[str, ...]:
-    """The stack's buckets: input, stage-1, output, and in live mode faces."""
-    return BUCKETS + ((FACES,) if s.live_database else ())
+    """The stack's buckets: input, stage-1, output, library, and in live mode faces."""
+    return (*BUCKETS, LIBRARY) + ((FACES,) if s.live_database else ())
 
 
 # ---------------------------------------------------------------------------------------------

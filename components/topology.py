@@ -28,6 +28,12 @@ FACES = "faces"
 FACES_OBJECT = "face_db.pt"
 LIVE_DATABASE = "live"  # the faceDatabase value that selects it
 SPLITTER, RECOGNIZER = "splitter", "recognizer"
+# The library (face_recognizer.library): every stack has a private, versioned `<namePrefix>-library`
+# bucket (stored face embeddings per video), the appearances table and the results topic; the
+# recognizer writes all three. Their names follow from namePrefix, written once here.
+LIBRARY = "library"
+APPEARANCES_TABLE_SUFFIX, RESULTS_TOPIC_SUFFIX = "-appearances", "-results"
+RESULTS_TOPIC_VARIABLE = "RESULTS_TOPIC_ARN"  # its ARN holds the account: the deployer adds it
 
 EVENT_DRIVEN = "event-driven"
 DIRECT_INVOCATION = "direct-invocation"
@@ -40,6 +46,7 @@ ARCHITECTURES = (EVENT_DRIVEN, DIRECT_INVOCATION)
 ANALYSES = (FIRST_FRAME, TIMELINE)  # from pipeline_common.env, which both functions read ANALYSIS with
 
 OBJECT_CREATED = "s3:ObjectCreated:*"
+OBJECT_REMOVED = "s3:ObjectRemoved:*"
 ZIP, IMAGE = "Zip", "Image"  # Lambda's package types
 CPU_ARCHITECTURE = "x86_64"  # the ffmpeg layer's binary and the image are built for linux/amd64
 ZIP_RUNTIME = "python3.11"
@@ -204,3 +211,11 @@ def check(plan: tuple[Trigger, ...], analysis: str = FIRST_FRAME) -> None:
                         f"{bucket} bucket: suffix filters {a!r} and {b!r} overlap; "
                         "S3 rejects such a notification configuration"
                     )
+
+
+def database_triggers(live_database: bool) -> tuple[Trigger, ...]:
+    """With a live database, each change of its object (enrol, remove, restore, forget) invokes the
+    recognizer, which matches every stored result again (face_recognizer.relabel)."""
+    if not live_database:
+        return ()
+    return (Trigger(FACES, RECOGNIZER, (FACES_OBJECT,), (OBJECT_CREATED, OBJECT_REMOVED)),)

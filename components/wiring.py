@@ -31,7 +31,10 @@ class EventWiring(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: EventWiringArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("videoface:index:EventWiring", name, None, opts)
-        plan = topology.triggers(args.architecture, args.analysis)
+        # With a live database its bucket notifies the recognizer of each change (a relabel).
+        plan = topology.triggers(args.architecture, args.analysis) + topology.database_triggers(
+            topology.FACES in args.buckets
+        )
         # Scoping each permission to the bucket's ARN *and* the account stops another account's
         # bucket that later takes the same name from invoking the function.
         account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self)).account_id

@@ -73,6 +73,8 @@ class RunFigures:
 
     def datapoints(self, alarm: alarms_.Alarm) -> list[float | None]:
         role, metric = alarm.role, (alarm.namespace, alarm.metric)
+        if alarm.namespace in (alarms_.SNS_NAMESPACE, alarms_.DYNAMODB_NAMESPACE):
+            return []  # moto's SNS and DynamoDB publish no metrics: no local figure (missing: not breaching)
         if metric == (alarms_.SQS_NAMESPACE, "ApproximateNumberOfMessagesVisible"):
             return [float(self.depths[role])]
         counters = self.counters[role]

@@ -83,8 +83,23 @@ def image_uri(settings: StackSettings, role: str, arns: Arns) -> str:
     return f"{arns.account}.dkr.ecr.{arns.region}.amazonaws.com/{settings.name_prefix}/{name}:{IMAGE_TAG}"
 
 
-def role_policy(role: str, settings: StackSettings, arns: Arns) -> dict:
+# The local stack makes no KMS key for the results topic (moto's topic is not encrypted): its role
+# policy names this stand-in where the deployed one names the key.
+LOCAL_RESULTS_KEY = "local-results-key"
+
+
+def role_policy(role: str, settings: StackSettings, arns: Arns, results_key_arn: str | None = None) -> dict:
     """The function's execution policy, as components/function_parts.py writes it."""
+    extra: list[dict] = []
+    if role == topology.RECOGNIZER:  # the library (components/library_component.py: writer_statements)
+        output = arns.bucket(settings.bucket(topology.OUTPUT))
+        extra = policies.library_writer(
+            library_bucket_arn=arns.bucket(settings.bucket(topology.LIBRARY)),
+            table_arn=f"arn:aws:dynamodb:{arns.region}:{arns.account}:table/{settings.appearances_table}",
+            topic_arn=f"arn:aws:sns:{arns.region}:{arns.account}:{settings.results_topic}",
+            key_arn=results_key_arn or f"arn:aws:kms:{arns.region}:{arns.account}:key/{LOCAL_RESULTS_KEY}",
+            timeline_objects=policies.objects(output, (".json",)) if settings.timeline else (),
+        )
     name = settings.function(role).name
     read_bucket, read_suffixes = topology.FUNCTIONS[role].reads[settings.analysis]
     write_bucket, write_suffixes = topology.FUNCTIONS[role].writes[settings.analysis]
@@ -98,6 +113,7 @@ def role_policy(role: str, settings: StackSettings, arns: Arns) -> dict:
         lookup_objects=[
             f"{arns.bucket(settings.bucket(bucket))}/{key}" for bucket, key in function_lookups(role, settings)
         ],
+        extra=extra,
     )
 
 

@@ -52,7 +52,7 @@ from typing import BinaryIO
 from components import topology
 from components.project import FUNCTIONS_DIR
 from components.settings import FunctionSettings, StackSettings, function_environment, load_stack_file, stack_buckets
-from local import control_plane
+from local import control_plane, library
 from local.lambda_api import LambdaApi
 from local.logs import LogShipper
 from local.metrics import MetricsPublisher
@@ -67,7 +67,7 @@ DUMMY_KEY = "local"  # moto accepts any credentials; these can never sign a requ
 _INHERITED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
 # The per-service endpoint variables `serve` prints next to AWS_ENDPOINT_URL (the SDKs' names for
 # the services the deployed stack offers a client), all naming the one endpoint.
-CLIENT_SERVICES = ("S3", "SQS", "LAMBDA", "CLOUDWATCH", "CLOUDWATCH_LOGS", "IAM", "STS")
+CLIENT_SERVICES = ("S3", "SQS", "LAMBDA", "CLOUDWATCH", "CLOUDWATCH_LOGS", "IAM", "STS", "DYNAMODB", "SNS")
 
 
 class StackError(RuntimeError):
@@ -137,7 +137,9 @@ class LocalStack:
         self._given_log_dir = Path(log_dir) if log_dir else None
         self.log_dir: Path | None = None
         self._workdir: Path | None = None
-        self.plan = topology.triggers(settings.architecture, settings.analysis)
+        self.plan = topology.triggers(settings.architecture, settings.analysis) + topology.database_triggers(
+            settings.live_database
+        )
         self.function_settings = dict(settings.functions)
         self.buckets = {role: settings.bucket(role) for role in stack_buckets(settings)}
         self.concurrency = {role: effective_concurrency(fs, concurrency) for role, fs in self.function_settings.items()}
@@ -146,6 +148,7 @@ class LocalStack:
         self.account_id: str | None = None  # what the endpoint's STS says, once started
         self.function_arns: dict[str, str] = {}  # role → ARN in the control plane
         self.alarm_topic_arn = ""  # the SNS topic the stack's alarms notify, once registered
+        self.results_topic_arn = ""  # the library's results topic (local/library.py), once created
         self.metrics_interval_s = metrics_interval_s
         self.metrics: MetricsPublisher | None = None
         self.logs: LogShipper | None = None
@@ -316,6 +319,7 @@ class LocalStack:
             # The program exports facesBucket (and the enrolment policy's ARN, which there is no local
             # IAM user to attach to) only when the database is live.
             **({target.FACES_BUCKET: s.faces_bucket} if s.live_database else {}),
+            **library.outputs(s, self.results_topic_arn),
         }
 
     def flush_telemetry(self) -> None:
@@ -433,6 +437,7 @@ class LocalStack:
             self._s3.create_bucket(Bucket=bucket, **kwargs)
         if s.live_database:
             self._version_faces_bucket()
+        self.results_topic_arn = library.create(self.client, s)
         for role in self.function_settings:
             name = control_plane.dead_letter_queue_name(self.function_name(role))
             self.dead_letter_queues[role] = self._sqs.create_queue(QueueName=name)["QueueUrl"]
@@ -471,7 +476,7 @@ class LocalStack:
             self.client,
             self.settings,
             self._arns,
-            environment=lambda role: function_environment(role, self.settings, self.locations()),
+            environment=self.function_environment,
             ffmpeg_path=self.ffmpeg_path,
             code_dir=code_dir,
         )
@@ -554,9 +559,15 @@ class LocalStack:
 
     def _environment(self, role: str, fs: FunctionSettings) -> dict[str, str]:
         s = self.settings
-        function_env = function_environment(role, s, self.locations())
+        function_env = self.function_environment(role)
         # The only local part: where S3 and Lambda are.
-        env = sandbox_environment(s.region, AWS_ENDPOINT_URL_S3=self._moto_url, AWS_ENDPOINT_URL_LAMBDA=self._moto_url)
+        env = sandbox_environment(
+            s.region,
+            AWS_ENDPOINT_URL_S3=self._moto_url,
+            AWS_ENDPOINT_URL_LAMBDA=self._moto_url,
+            AWS_ENDPOINT_URL_DYNAMODB=self._moto_url,
+            AWS_ENDPOINT_URL_SNS=self._moto_url,
+        )
         env.update(
             {  # what Lambda sets for every function
                 "AWS_LAMBDA_FUNCTION_NAME": fs.name,
@@ -566,6 +577,14 @@ class LocalStack:
             }
         )
         env.update(function_env)
+        return env
+
+    def function_environment(self, role: str) -> dict[str, str]:
+        """A function's environment as the Pulumi program gives it: topology's, and for the recognizer
+        the results topic's ARN (which holds the account, so only the deployment knows it)."""
+        env = function_environment(role, self.settings, self.locations())
+        if role == topology.RECOGNIZER:
+            env[topology.RESULTS_TOPIC_VARIABLE] = self.results_topic_arn
         return env
 
     # -- triggers --------------------------------------------------------------------------------

@@ -30,6 +30,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from components.library import OUTPUT_BUCKET as LIBRARY_BUCKET
+from components.library import OUTPUT_TABLE, OUTPUT_TOPIC
 from components.project import DEFAULT_STACK_FILE, PROJECT_DIR
 from components.topology import FIRST_FRAME, RECOGNIZER, SPLITTER
 from tools.workload import Buckets
@@ -46,7 +48,8 @@ RECOGNIZER_IMAGE = "recognizerImageUri"
 FACES_BUCKET = "facesBucket"  # only a stack whose face database is live has it (and facesEnrolPolicyArn)
 ALARM_TOPIC = "alarmTopicArn"
 DASHBOARD_URL = "dashboardUrl"
-ENDPOINT_URL = "endpointUrl"  # only a local stack's outputs have it
+ENDPOINT_URL = "endpointUrl"
+LIBRARY_OUTPUTS = (OUTPUT_TABLE, OUTPUT_TOPIC, LIBRARY_BUCKET)  # only a local stack's outputs have it
 PULUMI_OUTPUTS = (
     ARCHITECTURE,
     ANALYSIS,
@@ -59,6 +62,7 @@ PULUMI_OUTPUTS = (
     *DEAD_LETTER_QUEUE_URLS.values(),
     ALARM_TOPIC,
     DASHBOARD_URL,
+    *LIBRARY_OUTPUTS,  # the library's table, topic and bucket (tools/library_target.py reads them)
 )
 
 # Exit statuses every tool shares beyond 0 (passed) and 1 (failed): bad arguments or stack, an

@@ -121,6 +121,12 @@ class LiveDatabase:
                 )
             return self.held
 
+    def refresh(self) -> Held:
+        """Look for a new version now, whatever the interval (a notification said it changed)."""
+        with self._lock:
+            self._check()
+        return self.current()
+
     def describe(self) -> dict:
         held = self.held
         return {

@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from PIL import Image, UnidentifiedImageError
 
@@ -44,6 +44,7 @@ class Recognition:
     faces: int  # faces found in the frame (the largest one was used)
     box: tuple[float, float, float, float] | None = None
     timings_ms: dict = field(default_factory=dict, compare=False)
+    embedding: Any = field(default=None, compare=False, repr=False)  # (1, 512): kept for relabelling (library)
 
 
 def decode_frame(data: bytes, source: str) -> Image.Image:
@@ -122,7 +123,7 @@ class Recognizer(Generic[Models]):
         laps.lap("embed")
         name, distance = identify(database, embedding, self.distance_threshold)
         laps.lap("match")
-        return Recognition(name, distance, face.faces, face.box, laps.stages)
+        return Recognition(name, distance, face.faces, face.box, laps.stages, embedding)
 
     def recognise_bytes(self, data: bytes, source: str, database: FaceDatabase | None = None) -> Recognition:
         laps = Laps()

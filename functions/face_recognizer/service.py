@@ -24,12 +24,15 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from face_recognizer import library
 from face_recognizer.config import ConfigError, RecognizerConfig
 from face_recognizer.databases import FixedDatabase, Held, LiveDatabase, NoDatabase
 from face_recognizer.facedb import FaceDatabase, FaceDatabaseError
 from face_recognizer.faces import ModelError
+from face_recognizer.library import LibraryConfig, is_database_change
 from face_recognizer.onnx_models import OnnxFaceModels
 from face_recognizer.recognizer import FrameTooLarge, Recognizer, check_names, decode_frame
+from face_recognizer.relabel import Library
 from face_recognizer.timeline import FrameFaces, build, match_faces
 from pipeline_common import aws, frames, limits
 from pipeline_common.env import DEFAULT_MAX_FRAMES, FIRST_FRAME, TIMELINE
@@ -38,6 +41,7 @@ from pipeline_common.keys import result_key, timeline_key
 from pipeline_common.log import Laps, fields, get_logger, log_startup_failure, request
 
 SERVICE = "face-recognition"
+SOURCE_VIDEO_METADATA = "source-video"  # the splitter's x-amz-meta-source-video on a first frame
 RESULT_CONTENT_TYPE = "text/plain; charset=utf-8"
 # The result object's metadata key naming the database version that answered (x-amz-meta-face-db-version).
 VERSION_METADATA = "face-db-version"
@@ -63,6 +67,7 @@ class RecognitionService:
         faces: FixedDatabase | LiveDatabase | None = None,
         analysis: str = FIRST_FRAME,
         max_frames: int = DEFAULT_MAX_FRAMES,
+        library: Library | None = None,
     ):
         """`faces` is where each frame's database comes from; by default the recognizer's own, fixed.
         `analysis` TIMELINE: each object is a video's sampled frames (pipeline_common.frames), at most
@@ -78,6 +83,7 @@ class RecognitionService:
                 raise StartupError("no face database: give the recognizer one, or a live database")
             faces = FixedDatabase(recognizer.database)
         self.faces = faces
+        self.library = library  # face_recognizer.relabel: files each result; None: results only
 
     def handle_event(
         self, event: Mapping[str, Any], request_id: str | None = None, *, deadline: float | None = None
@@ -86,6 +92,8 @@ class RecognitionService:
         (time.monotonic()) is when a timeline must have been written (the invocation's end, less a
         margin to report in); None: no limit."""
         with request(request_id):
+            if self.library is not None and is_database_change(event, getattr(self.faces, "bucket", None)):
+                return [self.relabel()]
             if self.analysis == TIMELINE:
                 return process_each(
                     event, lambda obj: self.timeline(obj, deadline), log=self.log, noun="frames", error=RecognitionError
@@ -96,12 +104,17 @@ class RecognitionService:
         laps = Laps()
         held = self._held(obj)
         laps.lap("database")
-        data = self._read(obj)
+        data, metadata = self._read(obj)
         laps.lap("read")
         recognition = self.recognizer.recognise_bytes(data, str(obj), held.database)
         laps.add(recognition.timings_ms)
         out_key = result_key(obj.key)
         self._write(obj, out_key, recognition.name, held.version)
+        if self.library is not None:
+            r = recognition
+            faces = library.first_frame_faces(r.name, r.distance, r.box, r.embedding)
+            video = library.video_key(metadata.get(SOURCE_VIDEO_METADATA) or obj.key)
+            self._file(obj, video, FIRST_FRAME, out_key, None, 0.0, held.version, faces)
         laps.lap("write")
         answer = {"name": recognition.name, "distance": recognition.distance, "faces": recognition.faces}
         return self._answered("frame recognised", obj, "frame", out_key, held.version, laps, answer)
@@ -169,6 +182,10 @@ class RecognitionService:
         # The timeline first: whoever sees the text answer can read the timeline beside it.
         self._put(obj, json_key, json.dumps(document, indent=1).encode("utf-8"), TIMELINE_CONTENT_TYPE, held.version)
         self._write(obj, out_key, document["answer"], held.version)
+        if self.library is not None:
+            stored = tuple(library.frames_of(results))
+            video = library.video_key(index.video)
+            self._file(obj, video, TIMELINE, out_key, json_key, index.interval_s, held.version, stored)
         laps.lap("write")
         answer = {
             "name": document["answer"],
@@ -178,6 +195,35 @@ class RecognitionService:
             "timeline": f"s3://{self.output_bucket}/{json_key}",
         }
         return self._answered("timeline recognised", obj, "frames_object", out_key, held.version, laps, answer)
+
+    def _file(
+        self,
+        obj: S3Object,
+        video: str,
+        analysis: str,
+        out_key: str,
+        json_key: str | None,
+        interval_s: float,
+        version: str,
+        faces: tuple[dict, ...],
+    ) -> None:
+        """The library's part of a result (faces.json, the appearances table, one event)."""
+        assert self.library is not None
+        filed = library.Filed(
+            video, analysis, self.output_bucket, out_key, json_key, str(obj), interval_s,
+            self.recognizer.distance_threshold, version, library.now_iso(), faces,
+        )  # fmt: skip
+        try:
+            self.library.record(filed)
+        except Exception as exc:  # the result is written; the library's part is retried with the event
+            raise RecognitionError(f"{obj}: cannot file the result in the library ({exc})") from None
+
+    def relabel(self) -> dict:
+        """The live database changed: match every stored result again (face_recognizer.relabel)."""
+        assert self.library is not None
+        refresh = getattr(self.faces, "refresh", None)
+        held = refresh() if callable(refresh) else self.faces.current()
+        return self.library.relabel_all(held.database, held.version)
 
     def _held(self, obj: S3Object) -> Held:
         """The database (and its version) that answers for this object; a live one may look for a
@@ -237,7 +283,7 @@ class RecognitionService:
             reason = aws.error_code(exc) if isinstance(exc, ClientError) else exc
             raise RecognitionError(f"{obj}: cannot write s3://{self.output_bucket}/{key} ({reason})") from None
 
-    def _read(self, obj: S3Object) -> bytes:
+    def _read(self, obj: S3Object) -> tuple[bytes, dict]:
         from botocore.exceptions import BotoCoreError
 
         response = self._get(obj, "the frame")
@@ -251,7 +297,8 @@ class RecognitionService:
             if refusal:
                 body.close()
                 raise FrameTooLarge(f"{obj}: {refusal}")
-            return data + body.read()  # b"" at the end, where botocore checks the length it was told
+            # b"" at the end, where botocore checks the length it was told
+            return data + body.read(), response.get("Metadata") or {}
         except BotoCoreError as exc:  # cut off while reading
             raise RecognitionError(f"{obj}: cannot read the frame ({exc})") from None
 
@@ -338,4 +385,16 @@ def start(environ: Mapping[str, str] | None = None, *, s3=None, warm_up: bool = 
         faces=database,
         analysis=config.analysis,
         max_frames=config.max_frames,
+        library=open_library(environ, s3, log),
     )
+
+
+def open_library(environ: Mapping[str, str], s3, log: logging.Logger) -> Library | None:
+    """The library (face_recognizer.library) when the stack gives one; None otherwise."""
+    try:
+        config = LibraryConfig.from_env(environ)
+    except ConfigError as exc:
+        raise StartupError(str(exc)) from None
+    if config is None:
+        return None
+    return Library(config, s3=s3, dynamodb=aws.client("dynamodb"), sns=aws.client("sns"), log=log)

@@ -20,8 +20,8 @@ matched were seen; NO_FACE when no frame had a face.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from PIL import Image
 
@@ -47,6 +47,7 @@ class FaceMatch:
     distance: float
     box: Box
     probability: float
+    embedding: Any = field(default=None, compare=False, repr=False)  # (1, 512): kept for relabelling (library)
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def match_faces(
         )
         laps.lap("embed")
         name, distance = identify(database, embedding, threshold)
-        matches.append(FaceMatch(name, distance, box, probability))
+        matches.append(FaceMatch(name, distance, box, probability, embedding))
         laps.lap("match")
     return tuple(matches)
 

@@ -12,6 +12,7 @@ the input bucket notifies the splitter of every object and the splitter asks `is
 from __future__ import annotations
 
 import posixpath
+import urllib.parse
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".mpeg", ".mpg")  # lower case; any case accepted
 FRAME_SUFFIX = ".jpg"
@@ -69,3 +70,18 @@ def frames_key(video_key: str) -> str:
 def timeline_key(frames_key_: str) -> str:
     """analysis: timeline: the output object holding a video's timeline, beside its `.txt` answer."""
     return stem_key(frames_key_) + TIMELINE_SUFFIX
+
+
+# The library bucket (`<namePrefix>-library`): per-video data that is neither frame nor result.
+LIBRARY_FACES = "faces.json"
+
+
+def library_prefix(video_key: str) -> str:
+    """Where a video's library objects live: its key percent-encoded whole (no `/` left), so the
+    prefix is injective and no video's prefix is a prefix of another's."""
+    return "videos/" + urllib.parse.quote(video_key, safe="") + "/"
+
+
+def video_of_library_key(library_key: str) -> str:
+    """The video key a library object belongs to (the inverse of library_prefix)."""
+    return urllib.parse.unquote(library_key.split("/", 2)[1])

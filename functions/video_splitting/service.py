@@ -32,6 +32,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from pipeline_common import aws, frames
 from pipeline_common.events import S3Object, process_each
@@ -42,6 +43,7 @@ from video_splitting.config import ConfigError, SplitterConfig
 
 SERVICE = "video-splitting"
 FRAME_CONTENT_TYPE = "image/jpeg"
+SOURCE_VIDEO_METADATA = "source-video"  # x-amz-meta-source-video on a first frame: its video's key, quoted
 _COPY_CHUNK = 1 << 20
 _TMP_HEADROOM = 16 << 20  # left free in /tmp beside the video (ffmpeg writes nothing there itself)
 
@@ -106,7 +108,10 @@ class SplittingService:
             laps.lap("download")
             frame = ffmpeg.first_frame(self.config.ffmpeg_path, video, label=str(obj), timeout_s=timeout_s)
         laps.lap("ffmpeg")
-        self._put(obj, out, frame.jpeg, FRAME_CONTENT_TYPE, "the frame")
+        # The video's key rides with the frame (percent-encoded: metadata is ASCII), so the recognizer's
+        # library can file the answer under the video (pipeline_common.keys.library_prefix).
+        source = {SOURCE_VIDEO_METADATA: quote(obj.key, safe="")}
+        self._put(obj, out, frame.jpeg, FRAME_CONTENT_TYPE, "the frame", source)
         laps.lap("upload")
         facts = {"frame": str(out), "video_bytes": size, "frame_bytes": len(frame.jpeg), "decode": frame.method}
         self._hand_off(obj, out, laps, "frame written", facts)
@@ -212,7 +217,15 @@ class SplittingService:
             raise SplitError(f"{obj}: download ended after {written} of {size} bytes")
         return size
 
-    def _put(self, obj: S3Object, out: S3Object, body: bytes | Path, content_type: str, what: str) -> None:
+    def _put(
+        self,
+        obj: S3Object,
+        out: S3Object,
+        body: bytes | Path,
+        content_type: str,
+        what: str,
+        metadata: dict | None = None,
+    ) -> None:
         """Write `what` (bytes, or a file streamed from disk, never held in memory whole) to `out`;
         a SplitError naming the video, the object and S3's error when it cannot."""
         from botocore.exceptions import BotoCoreError, ClientError
@@ -222,7 +235,8 @@ class SplittingService:
                 with open(body, "rb") as fh:
                     self.s3.put_object(Bucket=out.bucket, Key=out.key, Body=fh, ContentType=content_type)
             else:
-                self.s3.put_object(Bucket=out.bucket, Key=out.key, Body=body, ContentType=content_type)
+                extra = {"Metadata": metadata} if metadata else {}
+                self.s3.put_object(Bucket=out.bucket, Key=out.key, Body=body, ContentType=content_type, **extra)
         except ClientError as exc:
             raise SplitError(f"{obj}: cannot write {what} to {out} ({_describe(exc)})") from None
         except (BotoCoreError, OSError) as exc:

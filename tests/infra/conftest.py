@@ -63,6 +63,7 @@ T_LIFECYCLE = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
 T_IMAGE = "docker:index/image:Image"
 T_KEY = "aws:kms/key:Key"
 T_TOPIC = "aws:sns/topic:Topic"
+T_TABLE = "aws:dynamodb/table:Table"
 T_TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
 T_SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 T_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -77,6 +78,7 @@ COMPONENTS = {
     "videoface:index:DeadLetterQueue",
     "videoface:index:EventWiring",
     "videoface:index:PipelineMonitoring",
+    "videoface:index:PipelineLibrary",
 }
 
 
@@ -123,6 +125,9 @@ class CloudMocks(pulumi.runtime.Mocks):
             state.update(keyId=rid, arn=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{rid}")
         elif typ == T_TOPIC:
             state["arn"] = rid = f"arn:aws:sns:{REGION}:{ACCOUNT}:{state['name']}"
+        elif typ == T_TABLE:
+            rid = state["name"]
+            state["arn"] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{rid}"
         elif typ == T_ALARM:
             rid = state["name"]
             state["arn"] = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{rid}"

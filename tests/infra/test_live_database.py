@@ -20,8 +20,10 @@ from tests.infra.conftest import (
     T_BUCKET_LIFECYCLE,
     T_BUCKET_POLICY,
     T_IMAGE,
+    T_NOTIFICATION,
     T_OWNERSHIP,
     T_PAB,
+    T_PERMISSION,
     T_POLICY,
     T_ROLE_POLICY,
     T_SSE,
@@ -29,7 +31,7 @@ from tests.infra.conftest import (
     Program,
     run_program,
 )
-from tests.infra.test_program import expected_resources, secure_bucket_resources
+from tests.infra.test_program import LIBRARY_GRANTS, expected_resources, secure_bucket_resources
 
 FACES = "vfp-test-faces"
 FACES_ARN = f"arn:aws:s3:::{FACES}"
@@ -44,6 +46,9 @@ def test_the_graph_is_the_file_modes_plus_the_faces_bucket_and_the_enrolment_pol
         (T_VERSIONING, f"{name}-versioning"),
         (T_BUCKET_LIFECYCLE, f"{name}-lifecycle"),
         (T_POLICY, "buckets-faces-enrol"),
+        # each change of the database invokes the recognizer, which relabels stored results
+        (T_PERMISSION, "wiring-faces-invokes-recognizer"),
+        (T_NOTIFICATION, "wiring-faces-notifications"),
     }
 
 
@@ -91,7 +96,7 @@ def test_the_faces_bucket_is_private_encrypted_tls_only_versioned_and_forgets_ol
     assert rule["noncurrentVersionExpiration"] == {"noncurrentDays": 3}  # faceDatabaseHistoryDays
     assert rule["expiration"] == {"expiredObjectDeleteMarker": True}
     # The pipeline's own buckets stay unversioned, with their TLS-only policy alone.
-    assert [r.get("bucket") for r in live.of(T_VERSIONING)] == [FACES]
+    assert sorted(r.get("bucket") for r in live.of(T_VERSIONING)) == [FACES, "vfp-test-library"]  # + the library
     for other in ("input", "stage-1", "output"):
         assert len(json.loads(live.one(T_BUCKET_POLICY, f"buckets-{other}-tls-only").get("policy"))["Statement"]) == 1
 
@@ -115,6 +120,7 @@ def test_the_recognizer_may_read_the_one_database_object_and_nothing_else_there(
         "WriteLogs": [logs],
         "SendFailedEvents": [f"arn:aws:sqs:{REGION}:{ACCOUNT}:face-recognition-dlq"],
         "ReadLookups": [DATABASE_ARN],
+        **{sid: resources for sid, (_actions, resources) in LIBRARY_GRANTS.items()},
     }
     splitter = statements(live, "video-splitting")
     assert not [r for st in splitter for r in st["Resource"] if r.startswith(FACES_ARN)]
@@ -122,7 +128,8 @@ def test_the_recognizer_may_read_the_one_database_object_and_nothing_else_there(
 
 def test_the_recognizers_environment_names_the_object_and_the_reload_bound(live):
     variables = live.function("face-recognition").get("environment")["variables"]
-    assert variables == function_environment(topology.RECOGNIZER, live.settings)
+    topic = {topology.RESULTS_TOPIC_VARIABLE: live.exports["resultsTopicArn"]}
+    assert variables == {**function_environment(topology.RECOGNIZER, live.settings), **topic}
     assert (variables["FACE_DB_BUCKET"], variables["FACE_DB_KEY"], variables["FACE_DB_RELOAD_SECONDS"]) == (
         FACES,
         topology.FACES_OBJECT,
@@ -168,13 +175,14 @@ def test_the_enrolment_policy_is_exported_to_attach_and_reaches_only_the_faces_b
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_a_file_database_stack_has_none_of_it(architecture, base_config):
     p = run_program({**base_config, "architecture": architecture})
-    assert not p.of(T_VERSIONING) and not p.of(T_POLICY)
+    assert [r.get("bucket") for r in p.of(T_VERSIONING)] == ["vfp-test-library"] and not p.of(T_POLICY)
     assert "facesBucket" not in p.exports and FACES not in {b.get("bucket") for b in p.of(T_BUCKET)}
     assert [st["Sid"] for st in statements(p, "face-recognition")] == [
         "ReadInput",
         "WriteOutput",
         "WriteLogs",
         "SendFailedEvents",
+        *LIBRARY_GRANTS,
     ]
     build = p.one(T_IMAGE, "face-recognition-image").get("build")
     assert build["target"] == recognizer_component.TARGET_BAKED

@@ -15,6 +15,7 @@ from tests.infra.conftest import (
     ACCOUNT,
     REGION,
     T_INVOKE_CONFIG,
+    T_KEY,
     T_LAYER,
     T_LOG_GROUP,
     T_PERMISSION,
@@ -51,6 +52,13 @@ def deployed_live(request, base_config):
     return run_program({**base_config, "architecture": request.param, "faceDatabase": "live"})
 
 
+def environment(role: str, s, deployed) -> dict[str, str]:
+    """What LocalStack.function_environment gives a function: topology's, and the recognizer the
+    results topic's ARN (the program's output)."""
+    topic = {topology.RESULTS_TOPIC_VARIABLE: deployed.exports["resultsTopicArn"]}
+    return {**function_environment(role, s), **(topic if role == topology.RECOGNIZER else {})}
+
+
 def test_each_function_is_registered_with_what_the_program_gives_it(deployed):
     s = deployed.settings
     for role, facts in topology.FUNCTIONS.items():
@@ -59,7 +67,7 @@ def test_each_function_is_registered_with_what_the_program_gives_it(deployed):
         layers = [r.state["arn"] for r in deployed.of(T_LAYER) if r.get("layerName") == f"{name}-ffmpeg"]
         assert (role in control_plane.FFMPEG_LAYER_FUNCTIONS) == bool(layers)
         request = control_plane.function_request(
-            role, s, role_arn="(role)", environment=function_environment(role, s), code={}, layers=layers
+            role, s, role_arn="(role)", environment=environment(role, s, deployed), code={}, layers=layers
         )
         assert request["FunctionName"] == fn.get("name") == name
         assert request["PackageType"] == fn.get("packageType") == facts.package
@@ -91,7 +99,8 @@ def test_each_role_gets_the_programs_policy_on_the_same_arns(either):
         role_policy = deployed.one(T_ROLE_POLICY, f"{name}-access")
         (program_role,) = [r for r in deployed.of(T_ROLE) if r.state["name"] == role_policy.get("role")]
         assert json.loads(program_role.get("assumeRolePolicy")) == policies.lambda_assume_role()
-        assert control_plane.role_policy(role, s, ARNS) == deployed.policy(role_policy)
+        key = deployed.one(T_KEY, "library-results-key").state["arn"]
+        assert control_plane.role_policy(role, s, ARNS, key) == deployed.policy(role_policy)
         group = deployed.by_input(T_LOG_GROUP, "name", control_plane.log_group_name(name))
         assert group.state["arn"] == ARNS.log_group(control_plane.log_group_name(name))
         queue = deployed.by_input(T_QUEUE, "name", control_plane.dead_letter_queue_name(name))

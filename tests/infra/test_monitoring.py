@@ -50,7 +50,7 @@ FUNCTIONS = ("video-splitting", "face-recognition")
 
 
 def topic_arn(program: Program) -> str:
-    [topic] = program.of(T_TOPIC)
+    topic = program.one(T_TOPIC, "monitoring-alarms")
     return topic.state["arn"]
 
 
@@ -91,6 +91,10 @@ def test_every_dead_letter_queue_and_function_has_its_alarms_notifying_the_topic
             "p95",
             0.8 * timeouts[fn] * 1000,
         )
+    # The library (issue 21): its topic's failed deliveries, its table's throttles and server errors.
+    expected[("AWS/SNS", "NumberOfNotificationsFailed", "TopicName", "vfp-test-results")] = ("statistic", "Sum", 0)
+    for metric in ("ThrottledRequests", "SystemErrors"):
+        expected[("AWS/DynamoDB", metric, "TableName", "vfp-test-appearances")] = ("statistic", "Sum", 0)
     assert set(alarms) == set(expected)
     for key, (kind, statistic, threshold) in expected.items():
         alarm = alarms[key]
@@ -135,6 +139,8 @@ def test_alarms_follow_prefixed_function_names(base_config):
     assert dimensions == {"staging-video-splitting", "staging-face-recognition"} | {
         "staging-video-splitting-dlq",
         "staging-face-recognition-dlq",
+        "vfp-stg-results",
+        "vfp-stg-appearances",
     }
     assert all(a.get("name").startswith("vfp-stg-staging-") for a in p.of(T_ALARM))
 
@@ -162,7 +168,8 @@ def test_invalid_alarm_settings_are_refused_naming_the_setting(override, expecte
 
 
 def test_the_topic_is_encrypted_with_a_key_only_cloudwatch_may_use_for_this_stacks_alarms(program):
-    [key], [topic], [policy] = program.of(T_KEY), program.of(T_TOPIC), program.of(T_TOPIC_POLICY)
+    key, topic = program.one(T_KEY, "monitoring-key"), program.one(T_TOPIC, "monitoring-alarms")
+    [policy] = program.of(T_TOPIC_POLICY)
     assert topic.get("kmsMasterKeyId") == key.state["arn"]  # a key of its own, not alias/aws/sns
     assert key.get("enableKeyRotation") is True
     arn = topic.state["arn"]
@@ -282,6 +289,8 @@ UNTAGGABLE = {
     T_OWNERSHIP: "a setting of its bucket",
     T_BUCKET_POLICY: "a setting of its bucket",
     T_NOTIFICATION: "a setting of its bucket",
+    "aws:s3/bucketVersioning:BucketVersioning": "a setting of its bucket",
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": "a setting of its bucket",
     T_PERMISSION: "a setting of its function",
     T_INVOKE_CONFIG: "a setting of its function",
     T_LAYER: "its storage counts against Lambda's free code storage; layers take no tags",
@@ -333,6 +342,7 @@ def test_every_resource_is_tagged_by_the_default_provider_or_cannot_be(program):
         T_KEY,
         T_TOPIC,
         T_ALARM,
+        "aws:dynamodb/table:Table",
     }
     assert billed <= types and all(_takes_tags(t) for t in billed)
 

@@ -30,6 +30,7 @@ from tests.infra.conftest import (
     REGION,
     T_ALARM,
     T_BUCKET,
+    T_BUCKET_LIFECYCLE,
     T_BUCKET_POLICY,
     T_DASHBOARD,
     T_FUNCTION,
@@ -49,8 +50,10 @@ from tests.infra.conftest import (
     T_ROLE,
     T_ROLE_POLICY,
     T_SSE,
+    T_TABLE,
     T_TOPIC,
     T_TOPIC_POLICY,
+    T_VERSIONING,
     EchoMocks,
     Program,
     default_tags,
@@ -73,6 +76,25 @@ def secure_bucket_resources(name: str) -> set[tuple[str, str]]:
         (T_PAB, f"{name}-public-access-block"),
         (T_SSE, f"{name}-encryption"),
         (T_BUCKET_POLICY, f"{name}-tls-only"),
+    }
+
+
+def library_resources() -> set[tuple[str, str]]:
+    """The library (issue 21): bucket (versioned, old versions expiring), table, encrypted topic,
+    stage-1's expiry rule, and the alarms on the topic and the table."""
+    return {
+        ("videoface:index:PipelineLibrary", "library"),
+        *secure_bucket_resources("library-bucket"),
+        (T_VERSIONING, "library-bucket-versioning"),
+        (T_BUCKET_LIFECYCLE, "library-bucket-lifecycle"),
+        (T_TABLE, "library-appearances"),
+        (T_KEY, "library-results-key"),
+        (T_TOPIC, "library-results"),
+        (T_BUCKET_LIFECYCLE, "buckets-stage-1-lifecycle"),
+        *{
+            (T_ALARM, f"monitoring-recognizer-{a}")
+            for a in ("results-delivery-failures", "index-throttles", "index-errors")
+        },
     }
 
 
@@ -100,6 +122,7 @@ def expected_resources(direct_invocation: bool) -> set[tuple[str, str]]:
     for role in ("splitter", "recognizer"):  # both wirings invoke both functions asynchronously
         for alarm in ("dead-letters", "errors", "throttles", "delivery-failures", "duration"):
             expected.add((T_ALARM, f"monitoring-{role}-{alarm}"))
+    expected |= library_resources()
     for bucket in ("input", "stage-1", "output"):
         expected |= secure_bucket_resources(f"buckets-{bucket}")
     for fn in ("video-splitting", "face-recognition"):
@@ -166,7 +189,7 @@ print("ok")
 def test_aws_names_come_from_the_settings(program):
     s = program.settings
     assert sorted(r.get("bucket") for r in program.of(T_BUCKET)) == sorted(
-        ["vfp-test-input", "vfp-test-stage-1", "vfp-test-output"]
+        ["vfp-test-input", "vfp-test-stage-1", "vfp-test-output", "vfp-test-library"]
     )
     assert sorted(r.get("name") for r in program.of(T_FUNCTION)) == ["face-recognition", "video-splitting"]
     assert sorted(r.get("name") for r in program.of(T_LOG_GROUP)) == [
@@ -184,8 +207,9 @@ def test_every_resource_is_a_child_of_a_component_and_components_register_output
     for r in program.resources:
         if r.parent in by_urn:
             assert by_urn[r.parent].type in COMPONENTS, f"{r.name} has a non-component parent"
-        else:  # top level: only the five components __main__ composes
+        else:  # top level: only the six components __main__ composes
             assert r.type in {
+                "videoface:index:PipelineLibrary",
                 "videoface:index:PipelineBuckets",
                 "videoface:index:FaceRecognizer",
                 "videoface:index:VideoSplitter",
@@ -382,7 +406,23 @@ def test_recognizer_role_is_least_privilege(program):
         "WriteOutput": (["s3:PutObject"], ["arn:aws:s3:::vfp-test-output/*.txt"]),
         "WriteLogs": (["logs:CreateLogStream", "logs:PutLogEvents"], [logs]),
         "SendFailedEvents": (["sqs:SendMessage"], [f"arn:aws:sqs:{REGION}:{ACCOUNT}:face-recognition-dlq"]),
+        **LIBRARY_GRANTS,
     }
+
+
+LIBRARY_GRANTS = {
+    "LibraryFaces": (["s3:GetObject", "s3:PutObject"], ["arn:aws:s3:::vfp-test-library/*/faces.json"]),
+    "ListLibrary": (["s3:ListBucket"], ["arn:aws:s3:::vfp-test-library"]),
+    "IndexAppearances": (
+        ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem"],
+        [f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/vfp-test-appearances"],
+    ),
+    "PublishResults": (["sns:Publish"], [f"arn:aws:sns:{REGION}:{ACCOUNT}:vfp-test-results"]),
+    "EncryptResults": (
+        ["kms:GenerateDataKey", "kms:Decrypt"],
+        [f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"],
+    ),
+}
 
 
 def test_no_allow_statement_uses_wildcards_in_s3_or_lambda(program):
@@ -394,7 +434,11 @@ def test_no_allow_statement_uses_wildcards_in_s3_or_lambda(program):
                 assert "*" not in action, action
             for resource in st["Resource"]:
                 assert resource != "*"
-                if resource.startswith("arn:aws:s3:::"):
+                if resource == "arn:aws:s3:::vfp-test-library":  # ListBucket: a relabel reads every faces.json
+                    assert st["Action"] == ["s3:ListBucket"]
+                elif resource == "arn:aws:s3:::vfp-test-library/*/faces.json":  # library_prefix(video)/faces.json
+                    assert st["Action"] == ["s3:GetObject", "s3:PutObject"]
+                elif resource.startswith("arn:aws:s3:::"):
                     # one named bucket, objects of one suffix (or, for the input bucket the
                     # splitter is notified of entirely, every object): one `*`, the key's folder/stem
                     bucket, key = resource.removeprefix("arn:aws:s3:::").split("/", 1)
@@ -443,7 +487,10 @@ def test_recognizer_function_runs_the_pushed_digest(program):
     assert image.urn in fn.dependencies
     assert fn.get("runtime") is None and fn.get("handler") is None and not fn.get("layers")
     assert fn.get("architectures") == ["x86_64"]
-    assert fn.get("environment") == {"variables": function_environment(topology.RECOGNIZER, s)}
+    topic = program.one(T_TOPIC, "library-results").state["arn"]
+    assert fn.get("environment") == {
+        "variables": {**function_environment(topology.RECOGNIZER, s), topology.RESULTS_TOPIC_VARIABLE: topic}
+    }
     assert fn.get("environment")["variables"]["FACE_DB_PATH"] == topology.IMAGE_FACE_DB
     assert (fn.get("memorySize"), fn.get("timeout"), fn.get("ephemeralStorage")) == (1024, 60, {"size": 512})
     assert fn.get("reservedConcurrentExecutions") is None
@@ -621,7 +668,12 @@ def test_stack_outputs(program):
         "recognizerDeadLetterQueueUrl",
         "alarmTopicArn",
         "dashboardUrl",
+        "appearancesTable",
+        "resultsTopicArn",
+        "libraryBucket",
     }
+    assert e["appearancesTable"] == "vfp-test-appearances" and e["libraryBucket"] == "vfp-test-library"
+    assert e["resultsTopicArn"] == program.one(T_TOPIC, "library-results").state["arn"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -638,7 +690,13 @@ def test_example_stack_files_deploy_what_they_say(stack, base_config):
         PROJECT_DIR / f"Pulumi.{stack}.yaml", overrides={"faceDatabase": base_config["faceDatabase"]}
     )
     assert p.settings == s
-    assert {r.get("bucket") for r in p.of(T_BUCKET)} == {s.input_bucket, s.stage1_bucket, s.output_bucket}
+    assert {r.get("bucket") for r in p.of(T_BUCKET)} == {
+        s.input_bucket,
+        s.stage1_bucket,
+        s.output_bucket,
+        s.bucket(topology.LIBRARY),
+    }
+    assert p.one(T_TABLE, "library-appearances").get("deletionProtectionEnabled") is (stack == "prod")
     assert {r.get("name") for r in p.of(T_FUNCTION)} == {s.splitter.name, s.recognizer.name}
     assert len(p.of(T_NOTIFICATION)) == (1 if s.direct_invocation else 2)
     if stack == "prod":

@@ -26,11 +26,13 @@ def load(values: dict, **kwargs) -> S.StackSettings:
 
 def test_every_setting_is_declared_with_type_default_and_description():
     for key, spec in SCHEMA.items():
-        assert spec.get("type") in ("string", "integer"), key
+        assert spec.get("type") in ("string", "integer", "boolean"), key
         assert str(spec.get("description", "")).strip(), key
         assert ("default" in spec) == (key != "namePrefix"), key  # namePrefix is the one required setting
         if spec["type"] == "integer":
             assert isinstance(spec["default"], int), key
+        if spec["type"] == "boolean":
+            assert isinstance(spec["default"], bool), key
 
 
 def test_load_reads_exactly_the_declared_settings():
@@ -147,9 +149,9 @@ def test_face_database_is_a_file_or_live(tmp_path):
     live = S.load(getter({"namePrefix": "vfp-unit", "faceDatabase": "live"}))  # no file looked for
     assert live.live_database and live.faces_bucket == "vfp-unit-faces"
     assert (live.face_database_reload_s, live.face_database_history_days) == (10, 1)  # Pulumi.yaml's defaults
-    assert stack_buckets(live) == (T.INPUT, T.STAGE1, T.OUTPUT, T.FACES)
+    assert stack_buckets(live) == (T.INPUT, T.STAGE1, T.OUTPUT, T.LIBRARY, T.FACES)
     baked = load({})
-    assert not baked.live_database and baked.faces_bucket is None and stack_buckets(baked) == T.BUCKETS
+    assert not baked.live_database and baked.faces_bucket is None and stack_buckets(baked) == (*T.BUCKETS, T.LIBRARY)
     with pytest.raises(S.ConfigError, match="faceDatabase: .*Live does not exist"):  # only the exact word
         S.load(getter({"namePrefix": "vfp-unit", "faceDatabase": "Live"}), base_dir=tmp_path)
     for key, value, allowed in (
@@ -195,6 +197,8 @@ def test_recognizer_environment():
     s = load({"recognizerMemory": "3538", "distanceThreshold": "0.8", "logLevel": "DEBUG"})
     assert function_environment(T.RECOGNIZER, s) == {
         "OUTPUT_BUCKET": "vfp-unit-output",
+        "LIBRARY_BUCKET": "vfp-unit-library",
+        "APPEARANCES_TABLE": "vfp-unit-appearances",
         "FACE_DB_PATH": "/var/task/face_db.pt",
         "MODEL_DIR": "/var/task/models",
         "LOG_LEVEL": "DEBUG",
@@ -214,6 +218,8 @@ def test_recognizer_environment_with_a_live_database():
     s = S.load(getter({"namePrefix": "vfp-unit", "faceDatabase": "live", "faceDatabaseReloadSeconds": "30"}))
     assert function_environment(T.RECOGNIZER, s, T.Locations(face_database="ignored", models="/tmp/models")) == {
         "OUTPUT_BUCKET": "vfp-unit-output",
+        "LIBRARY_BUCKET": "vfp-unit-library",
+        "APPEARANCES_TABLE": "vfp-unit-appearances",
         "FACE_DB_BUCKET": "vfp-unit-faces",
         "FACE_DB_KEY": T.FACES_OBJECT,
         "FACE_DB_RELOAD_SECONDS": "30",

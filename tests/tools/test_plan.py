@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import plan
+from bench import library_cost, plan
 from components import topology
 from components.settings import load_stack_file
 
@@ -211,6 +211,10 @@ def test_the_report_prints_the_figures_it_computed(bench, tmp_path):
     assert "| video-splitting, configured | 1,769 MB | 40 + 20 | 60 ms |" in text
     assert "723,077" in text  # the expired events of the 1M backlog at the stack's reservations
     assert "**recognizerReservedConcurrency** first" in text
+    # The library (issue 21): the index, the topic and a relabel, per 1,000 videos.
+    library = library_cost.per_1000(memory_mb=CONFIGURED["recognizer"])
+    assert f"**{plan.money(library.per_result)}**" in text and plan.money(library.relabel) in text
+    assert library.relabel > library.topic > 0 and library.index_writes > 0
     # Another measurement gives other figures: nothing in the report is fixed.
     slower = json.loads(json.dumps(BENCH))
     slower["core"]["video-splitting"]["warm_ms"]["total"]["mean_ms"] = 90
