@@ -118,6 +118,43 @@ class RecognitionService:
         laps = Laps()
         held = self._held(obj)
         laps.lap("database")
+        index, results = self.frames_faces(obj, held, laps, deadline)
+        models = self.recognizer.models
+        document = {
+            "video": index.video,
+            "frames_object": str(obj),
+            "analysis": TIMELINE,
+            "sample_fps": index.sample_fps,
+            **build(results, index.interval_s),
+            "distance_threshold": self.recognizer.distance_threshold,
+            "database": {"version": held.version},
+            "model": {
+                "source_sha256": models.manifest.get("source_sha256"),
+                "untrained": models.untrained,
+                "format": models.manifest.get("format"),
+                "precision": models.precision,  # each network's (recognizerPrecision: int8 moves the embedding)
+            },
+        }
+        out_key, json_key = result_key(obj.key), timeline_key(obj.key)
+        # The timeline first: whoever sees the text answer can read the timeline beside it.
+        self._put(obj, json_key, json.dumps(document, indent=1).encode("utf-8"), TIMELINE_CONTENT_TYPE, held.version)
+        self._write(obj, out_key, document["answer"], held.version)
+        laps.lap("write")
+        answer = {
+            "name": document["answer"],
+            "people": [p["name"] for p in document["people"]],
+            "frames": document["frames_analysed"],
+            "frames_without_face": document["frames_without_face"],
+            "timeline": f"s3://{self.output_bucket}/{json_key}",
+        }
+        return self._answered("timeline recognised", obj, "frames_object", out_key, held.version, laps, answer)
+
+    def frames_faces(
+        self, obj: S3Object, held: Held, laps: Laps, deadline: float | None = None
+    ) -> tuple[frames.Index, list[FrameFaces]]:
+        """Every face of every frame of a frames object, read as a stream one frame at a time, each
+        matched against `held`'s database; RecognitionError naming the object (and, past
+        `deadline`, how far it got)."""
         body = self._open_frames(obj)
         results: list[FrameFaces] = []
         slowest = 0.0
@@ -149,35 +186,7 @@ class RecognitionService:
             raise RecognitionError(str(exc)) from None
         finally:
             body.close()
-        models = self.recognizer.models
-        document = {
-            "video": index.video,
-            "frames_object": str(obj),
-            "analysis": TIMELINE,
-            "sample_fps": index.sample_fps,
-            **build(results, index.interval_s),
-            "distance_threshold": self.recognizer.distance_threshold,
-            "database": {"version": held.version},
-            "model": {
-                "source_sha256": models.manifest.get("source_sha256"),
-                "untrained": models.untrained,
-                "format": models.manifest.get("format"),
-                "precision": models.precision,  # each network's (recognizerPrecision: int8 moves the embedding)
-            },
-        }
-        out_key, json_key = result_key(obj.key), timeline_key(obj.key)
-        # The timeline first: whoever sees the text answer can read the timeline beside it.
-        self._put(obj, json_key, json.dumps(document, indent=1).encode("utf-8"), TIMELINE_CONTENT_TYPE, held.version)
-        self._write(obj, out_key, document["answer"], held.version)
-        laps.lap("write")
-        answer = {
-            "name": document["answer"],
-            "people": [p["name"] for p in document["people"]],
-            "frames": document["frames_analysed"],
-            "frames_without_face": document["frames_without_face"],
-            "timeline": f"s3://{self.output_bucket}/{json_key}",
-        }
-        return self._answered("timeline recognised", obj, "frames_object", out_key, held.version, laps, answer)
+        return index, results
 
     def _held(self, obj: S3Object) -> Held:
         """The database (and its version) that answers for this object; a live one may look for a

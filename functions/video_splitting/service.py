@@ -96,7 +96,13 @@ class SplittingService:
         if not is_video(obj.key):
             raise SplitError(f"{obj}: not a video the pipeline accepts: the name must end in {accepted_suffixes()}")
         if self.config.timeline:
-            return self._timeline(obj, timeout_s=timeout_s)
+            # Any length: the video's Step Functions execution samples and recognises it by segment.
+            from video_splitting.segments import Segmenter, SegmentError
+
+            try:
+                return Segmenter(self).start(obj, timeout_s=timeout_s)
+            except (SegmentError, ffmpeg.FfmpegError) as exc:
+                raise SplitError(str(exc)) from None
         out = S3Object(self.config.stage1_bucket, frame_key(obj.key))
         laps = Laps()
         with tempfile.TemporaryDirectory(prefix="vfp-split-", dir=self.temp_dir) as folder:
