@@ -72,7 +72,9 @@ splitter = VideoSplitter(
         layer_zip=ffmpeg_layer_zip,
         input_bucket_arn=buckets.input.arn,
         stage1_bucket_arn=buckets.stage1.arn,
-        recognizer_function_arn=recognizer.function_arn if settings.direct_invocation else None,
+        recognizer_function_arn=(
+            recognizer.function_arn if topology.direct_invocations(settings.architecture, settings.analysis) else None
+        ),
     ),
 )
 

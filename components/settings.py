@@ -272,6 +272,8 @@ class StackSettings:
     analysis: str = setting("analysis", one_of(ANALYSES))
     sample_fps: float = setting("sampleFps", rate(*SAMPLE_FPS_RANGE))
     max_frames: int = setting("maxFrames", integer(*MAX_FRAMES_RANGE))
+    # Timeline only: how many segments of a video its state machine's Map runs at once (inline Map's 40 at most).
+    segment_concurrency: int = setting("segmentConcurrency", integer(1, 40))
     functions: Mapping[str, FunctionSettings] = field(default_factory=dict)  # by role: a block each
     region: str = "us-east-1"  # aws:region, Pulumi's own setting
 

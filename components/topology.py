@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from components.state_machine import state_machine_name
 from pipeline_common.env import FIRST_FRAME, TIMELINE
 from pipeline_common.keys import FRAME_SUFFIX, FRAMES_SUFFIX, RESULT_SUFFIX, TIMELINE_SUFFIX
 
@@ -87,10 +88,15 @@ def model_threads(memory_mb: int) -> int:
 
 def _splitter_environment(s: StackSettings, where: Locations) -> dict[str, str]:
     env = {"STAGE1_BUCKET": s.bucket(STAGE1), "FFMPEG_PATH": where.ffmpeg}
-    if s.architecture == DIRECT_INVOCATION:
+    if s.architecture == DIRECT_INVOCATION and not s.timeline:  # timeline: the state machine invokes it
         env["RECOGNIZER_FUNCTION"] = s.function(RECOGNIZER).name
     if s.timeline:  # first-frame: no variable at all, so its environment is what it always was
-        env.update(ANALYSIS=TIMELINE, SAMPLE_FPS=repr(float(s.sample_fps)), MAX_FRAMES=str(s.max_frames))
+        env.update(
+            ANALYSIS=TIMELINE,
+            SAMPLE_FPS=repr(float(s.sample_fps)),
+            MAX_FRAMES=str(s.max_frames),
+            STATE_MACHINE_NAME=state_machine_name(s.name_prefix),
+        )
     return env
 
 
@@ -153,6 +159,9 @@ class Function:
     # Single objects it reads by name besides the ones that invoke it, as (bucket, key): the live
     # face database. IAM grants s3:GetObject on exactly these.
     looks_up: Callable[[StackSettings], tuple[tuple[str, str], ...]] = _no_lookups
+    # analysis timeline: a task of the video's state machine (components/state_machine.py), which
+    # invokes it per segment; no bucket notifies it and no function invokes it then.
+    state_machine_task: bool = False
 
     @property
     def zip_name(self) -> str:
@@ -185,6 +194,7 @@ FUNCTIONS: dict[str, Function] = {
         stages=("database", "read", "decode", "detect", "embed", "match", "write"),
         cpu_stages=("decode", "detect", "embed", "match"),
         looks_up=_recognizer_lookups,
+        state_machine_task=True,
     ),
 }
 
@@ -227,14 +237,15 @@ def triggers(architecture: str, analysis: str = FIRST_FRAME) -> tuple[Trigger, .
         Trigger(f.reads[analysis][0], f.role, f.reads[analysis][1])
         for f in FUNCTIONS.values()
         if not (architecture == DIRECT_INVOCATION and f.invoked_by)
+        and not (analysis == TIMELINE and f.state_machine_task)
     )
     check(plan, analysis)
     return plan
 
 
-def direct_invocations(architecture: str) -> tuple[tuple[str, str], ...]:
-    """(caller, callee) pairs of function-to-function invocations."""
-    if architecture != DIRECT_INVOCATION:
+def direct_invocations(architecture: str, analysis: str = FIRST_FRAME) -> tuple[tuple[str, str], ...]:
+    """(caller, callee) pairs of function-to-function invocations (timeline: none, the state machine invokes)."""
+    if architecture != DIRECT_INVOCATION or analysis == TIMELINE:
         return ()
     return tuple((f.invoked_by, f.role) for f in FUNCTIONS.values() if f.invoked_by)
 

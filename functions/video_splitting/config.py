@@ -33,7 +33,7 @@ class SplitterConfig:
     analysis: str = FIRST_FRAME
     sample_fps: float = DEFAULT_SAMPLE_FPS  # SAMPLE_FPS, timeline only
     max_frames: int = DEFAULT_MAX_FRAMES  # MAX_FRAMES, timeline only: the most frames one segment holds
-    state_machine_arn: str | None = None  # STATE_MACHINE_ARN, timeline only: the execution per video
+    state_machine: str | None = None  # STATE_MACHINE_NAME, timeline only: it runs one execution per video
 
     @property
     def timeline(self) -> bool:
@@ -50,7 +50,7 @@ class SplitterConfig:
             analysis=env.analysis(),
             sample_fps=env.sample_fps(),
             max_frames=env.max_frames(),
-            state_machine_arn=env.get("STATE_MACHINE_ARN") or None,
+            state_machine=env.get("STATE_MACHINE_NAME") or None,
         )
 
 

@@ -161,24 +161,41 @@ def _times(path: Path, count: int, where: str) -> list[float]:
 class Segmenter:
     """The splitter's timeline work: start a video's execution, or sample one of its segments."""
 
-    def __init__(self, service: Any, stepfunctions: Any = None):
+    def __init__(self, service: Any):
         self.service = service  # video_splitting.service.SplittingService: config, s3, log
         self.config = service.config
-        self._sfn = stepfunctions
 
     @property
     def sfn(self) -> Any:
-        if self._sfn is None:
+        """The Step Functions client, made once per process (kept on the service)."""
+        client = getattr(self.service, "stepfunctions", None)
+        if client is None:
             from pipeline_common import aws
 
-            self._sfn = aws.client("stepfunctions")
-        return self._sfn
+            client = self.service.stepfunctions = aws.client("stepfunctions")
+        return client
+
+    def state_machine_arn(self) -> str:
+        """The state machine's ARN from its name, this account and region (STS answers who we are
+        without any permission). By name, because the state machine's definition names the
+        splitter: the splitter naming the state machine's ARN would be a cycle Pulumi cannot create."""
+        cached = getattr(self.service, "state_machine_arn", None)
+        if cached is None:
+            from pipeline_common import aws
+
+            sts = aws.client("sts")
+            caller = sts.get_caller_identity()
+            partition, account = str(caller["Arn"]).split(":")[1], str(caller["Account"])
+            region = self.sfn.meta.region_name
+            cached = f"arn:{partition}:states:{region}:{account}:stateMachine:{self.config.state_machine}"
+            self.service.state_machine_arn = cached
+        return str(cached)
 
     def start(self, obj: S3Object, *, timeout_s: float) -> dict:
         """Plan the video's segments and start its one execution; the execution's name and ARN."""
         config = self.config
-        if not config.state_machine_arn:
-            raise SegmentError(f"{obj}: STATE_MACHINE_ARN is not set: a timeline stack starts an execution per video")
+        if not config.state_machine:
+            raise SegmentError(f"{obj}: STATE_MACHINE_NAME is not set: a timeline stack starts an execution per video")
         head = self._head(obj)
         size = int(head.get("ContentLength") or 0)
         if size == 0:
@@ -233,7 +250,7 @@ class Segmenter:
 
         try:
             response = self.sfn.start_execution(
-                stateMachineArn=self.config.state_machine_arn, name=name, input=json.dumps(document)
+                stateMachineArn=self.state_machine_arn(), name=name, input=json.dumps(document)
             )
         except ClientError as exc:
             if aws.error_code(exc) == "ExecutionAlreadyExists":
