@@ -531,7 +531,7 @@ def format_table(report: dict) -> str:
 
     lines.append("")
     if timeline:
-        lines.append(f"stage-1 exactly one <stem>.tar per upload: {mark(c['stage1_exact'])} ({detail(s1)})")
+        lines.append(f"stage-1 only the uploads' segments: {mark(c['stage1_exact'])} ({detail(s1)})")
         lines.append(f"output exactly <stem>.txt and <stem>.json per upload: {mark(c['output_exact'])} ({detail(out)})")
     else:
         lines.append(f"stage-1 exactly one <stem>.jpg per upload: {mark(c['stage1_exact'])} ({detail(s1)})")

@@ -11,7 +11,6 @@ import warnings
 import pytest
 
 from components import state_machine
-
 from tests.infra.conftest import (
     T_BUCKET,
     T_BUCKET_POLICY,

@@ -120,3 +120,17 @@ def test_a_corrupt_middle_segment_fails_the_video_by_name_and_writes_no_timeline
     # (moto's history may list an iteration that was still running after the failure, unlike AWS's)
     assert {"MapStateFailed", "TaskFailed", "ExecutionFailed"} <= set(types), types
     assert "MapStateSucceeded" not in types and "ExecutionSucceeded" not in types
+
+
+def test_a_video_longer_than_six_hours_is_refused_by_name(stack, tmp_path):
+    """A 1 KB Motion JPEG whose three frames span 8 h 20 min: refused from its header, before any segment."""
+    s = stack.settings
+    video = tmp_path / "night.mkv"
+    run_ffmpeg("-f", "lavfi", "-i", "color=c=gray:s=64x64:r=1/10000", "-t", "30000", "-c:v", "mjpeg", str(video))
+    report = run_videos(stack, [video], prefix="night/", timeout_s=120, progress=False)
+    assert report["local"]["failed"] == {"night/night.mkv": "video-splitting-dlq after 1 attempts: SplitError"}
+    [record] = [r for r in stack.dead_letters() if r["requestContext"].get("condition") == "RetriesExhausted"]
+    message = record["responsePayload"]["errorMessage"]
+    assert message == f"s3://{s.input_bucket}/night/night.mkv: 30,000 s long, over the 21,600 s (6 h) a timeline takes"
+    executions = stack.client("stepfunctions").list_executions(stateMachineArn=stack.state_machine_arn)["executions"]
+    assert all(not e["name"].startswith("night") for e in executions)
