@@ -319,6 +319,8 @@ class LocalStack:
             # The program exports facesBucket (and the enrolment policy's ARN, which there is no local
             # IAM user to attach to) only when the database is live.
             **({target.FACES_BUCKET: s.faces_bucket} if s.live_database else {}),
+            # analysis timeline: the program exports the state machine's ARN (components/workflow.py)
+            **({"stateMachineArn": self.state_machine_arn} if self.state_machine_arn else {}),
         }
 
     def flush_telemetry(self) -> None:
