@@ -160,6 +160,8 @@ def environments(args, settings, aws: dict) -> dict[str, dict]:
     )
     env = {role: {**aws, **topology.environment(role, settings, where)} for role in topology.FUNCTIONS}
     env[topology.SPLITTER].pop("RECOGNIZER_FUNCTION", None)
+    # Alone, no state machine: a timeline splitter samples the whole video into one object (per frame figures)
+    env[topology.SPLITTER].pop("STATE_MACHINE_NAME", None)
     if args.threads:
         env[topology.RECOGNIZER]["MODEL_THREADS"] = str(args.threads)
     return env

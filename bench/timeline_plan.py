@@ -3,7 +3,11 @@ timeline takes from upload, at a stack's settings, from per-segment figures meas
 local stack's function logs: `segment sampled` and `segment recognised` lines), beside Amazon
 Rekognition Video's list price for face search on a stored video.
 
-    python -m bench.timeline_plan --logs out/long/logs [--stack Pulumi.dev.yaml]
+    python -m bench.timeline_plan --logs out/long/logs [--baseline out/long/baseline.json] [--stack Pulumi.dev.yaml]
+
+With `--baseline` (bench.timeline_cpu's JSON for the same video), sampling and recognition are the
+CPU-seconds measured in one process, which a busy machine does not inflate; the logs' wall times
+are used only for what they alone have (the merge).
 
 The arithmetic, per video of N segments (N = duration / (maxFrames / sampleFps)):
 - Lambda: 1 start + N samples (splitter memory) + N recognitions (recognizer memory) + 1 merge,
@@ -71,6 +75,18 @@ def measured(logs: Path) -> Measured:
     )
 
 
+def from_baseline(m: Measured, baseline: dict, s: StackSettings) -> Measured:
+    """CPU-seconds (one process, one core) instead of the logs' wall times, per segment and per frame."""
+    frames = int(baseline["frames"])
+    n = len(segments.plan(frames / s.sample_fps, s.sample_fps, s.max_frames))
+    return Measured(
+        sample_s=float(baseline["sampling_cpu_s"]) / n,
+        recognise_frame_s=float(baseline["recognition_cpu_s_per_frame"]),
+        frames_per_segment=m.frames_per_segment,
+        merge_s=m.merge_s,
+    )
+
+
 def video(hours: float, m: Measured, s: StackSettings) -> dict:
     """Cost and time to timeline for one video of `hours`."""
     seconds = hours * 3600
@@ -127,10 +143,15 @@ def report(m: Measured, s: StackSettings) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.timeline_plan", description=__doc__.split("\n\n")[0])
     parser.add_argument("--logs", type=Path, default=Path("out/long/logs"), help="a timeline run's function logs")
+    parser.add_argument("--baseline", type=Path, help="bench.timeline_cpu's JSON: CPU-seconds instead of wall times")
     parser.add_argument("--stack", type=Path, default=DEFAULT_STACK_FILE)
     args = parser.parse_args(argv)
     try:
-        print(report(measured(args.logs), load_stack_file(args.stack, check_files=False)))
+        s = load_stack_file(args.stack, check_files=False)
+        m = measured(args.logs)
+        if args.baseline:
+            m = from_baseline(m, json.loads(args.baseline.read_text(encoding="utf-8")), s)
+        print(report(m, s))
     except (OSError, ValueError) as error:
         print(f"timeline_plan: {error}", file=sys.stderr)
         return 2
