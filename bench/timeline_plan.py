@@ -39,8 +39,8 @@ from pipeline_common import segments
 SFN_TRANSITION = 0.025 / 1000  # Step Functions standard workflows, per state transition (us-east-1, 2025)
 REKOGNITION_FACE_SEARCH_MINUTE = 0.10  # Rekognition Video, stored video face search, per minute (list price; check)
 FFMPEG_GETS = 4  # ranged GETs ffmpeg makes of the video per segment (open, index, seek, read on)
-START_S = 1.5  # the splitter's HeadObject, ffmpeg's probe of the header and StartExecution, measured locally
-COLD_START_S = 3.0  # a recognizer environment's init (models loaded), bench/README.md
+START_S = 1.0  # the start (HeadObject, ffmpeg reads the header, StartExecution): 0.37 s measured locally
+COLD_START_S = 5.0  # a recognizer environment's init (models loaded): 4.2-5.3 s measured locally
 FRAMES_PER_SEGMENT_BYTES = 7.5e6  # a 60-frame 720p segment's frames object, measured (the demo)
 
 

@@ -32,7 +32,7 @@ config:
 """
 COLLINS, CAMERAMAN = samples.PEOPLE["astronaut"], samples.PEOPLE["camera"]
 # Collins 0-23 s (across the 10 s and 20 s boundaries), a cat 23-26 s, the cameraman 26-34 s (across 30 s)
-LONG = [("astronaut", 23), ("chelsea", 3), ("camera", 8)]
+LONG: list[tuple[str, float]] = [("astronaut", 23), ("chelsea", 3), ("camera", 8)]
 
 
 def corrupt_middle(source: Path, target: Path, seconds: float, bad: tuple[float, float]) -> Path:
