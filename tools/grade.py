@@ -337,7 +337,12 @@ def grade(
     judged against the labels (tools/timelines.py)."""
     timeline = analysis == topology.TIMELINE
     contents = contents if contents is not None else snapshot(s3, buckets)
-    by_role = {role: {o["key"]: o for o in objs if o["key"].startswith(prefix)} for role, objs in contents.items()}
+    # timeline: stage-1's keys are the uploads' segment folders, `segments/<quoted key>/` (pipeline_common.segments)
+    stage1_prefix = segments.folder(prefix)[:-1] if timeline and prefix else prefix
+    by_role = {
+        role: {o["key"]: o for o in objs if o["key"].startswith(stage1_prefix if role == "stage-1" else prefix)}
+        for role, objs in contents.items()
+    }
     inputs = by_role["input"]
     if uploads is None:
         uploads = sorted(k for k in inputs if keys.is_video(k))
