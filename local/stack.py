@@ -67,7 +67,7 @@ DUMMY_KEY = "local"  # moto accepts any credentials; these can never sign a requ
 _INHERITED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
 # The per-service endpoint variables `serve` prints next to AWS_ENDPOINT_URL (the SDKs' names for
 # the services the deployed stack offers a client), all naming the one endpoint.
-CLIENT_SERVICES = ("S3", "SQS", "LAMBDA", "CLOUDWATCH", "CLOUDWATCH_LOGS", "IAM", "STS")
+CLIENT_SERVICES = ("S3", "SQS", "LAMBDA", "CLOUDWATCH", "CLOUDWATCH_LOGS", "IAM", "STS", "SFN")
 
 
 class StackError(RuntimeError):
