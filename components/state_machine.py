@@ -74,7 +74,7 @@ def definition(
             "Sample": _task(
                 splitter_arn,
                 {"action": "sample", "video.$": "$.video", "segment.$": "$.segment"},
-                result={"bucket.$": "$.Payload.bucket", "key.$": "$.Payload.key"},
+                result={"bucket.$": "$.Payload.bucket", "key.$": "$.Payload.key", "count.$": "$.Payload.frames"},
                 result_path="$.frames",
                 nxt="Recognise",
             ),

@@ -56,7 +56,10 @@ def recognise(service: Any, event: dict, deadline: float | None = None) -> dict:
     laps = Laps()
     held = service._held(source)
     laps.lap("database")
-    index, results = service.frames_faces(source, held, laps, deadline)
+    if event["frames"].get("count") == 0:  # the splitter found no picture there (past the video stream's end)
+        index, results = None, []
+    else:
+        index, results = service.frames_faces(source, held, laps, deadline)
     for frame in results:
         if not segment.start_s - _EDGE_S <= frame.t < segment.end_s + _EDGE_S:
             raise SegmentError(f"{where}: a frame at {frame.t:g} s is outside the segment")
@@ -64,7 +67,7 @@ def recognise(service: Any, event: dict, deadline: float | None = None) -> dict:
         "format": FORMAT,
         "video": str(video),
         "segment": segment.as_dict(),
-        "sample_fps": index.sample_fps,
+        "sample_fps": index.sample_fps if index is not None else None,
         "database_version": held.version,
         "frames": [{"t": f.t, "faces": [_face(m) for m in f.faces]} for f in results],
     }
@@ -128,8 +131,6 @@ def _frames(raw: dict, segment: segments.Segment, where: str) -> list[FrameFaces
         ]
     except (KeyError, TypeError, ValueError) as exc:
         raise SegmentError(f"{where}: its faces are not what recognise writes ({exc})") from None
-    if not out:
-        raise SegmentError(f"{where}: no frames")
     return out
 
 
@@ -153,15 +154,23 @@ def merge(service: Any, event: dict) -> dict:
     results: list[FrameFaces] = []
     versions: list[str] = []
     fps = 0.0
+    ended: segments.Segment | None = None
     for segment in planned:
         where = f"{video} {segment.describe()}"
         raw = _read(service, S3Object(stage1, segments.faces_key(video.key, segment.index)), where)
         frames = _frames(raw, segment, where)
+        if not frames:  # no picture there: only after the video stream's end, so nothing may follow
+            ended = ended or segment
+            continue
+        if ended is not None:
+            raise SegmentError(f"{where}: has frames after {ended.describe()}, which had none")
         if results and frames[0].t <= results[-1].t:
             raise SegmentError(f"{where}: starts at {frames[0].t:g} s, not after the segment before it")
         results.extend(frames)
         fps = float(raw["sample_fps"])
         versions.append(str(raw.get("database_version")))
+    if not results:
+        raise SegmentError(f"{video}: no segment has a frame")
     models = service.recognizer.models
     version = versions[0] if len(set(versions)) == 1 else ",".join(dict.fromkeys(versions))
     document = {

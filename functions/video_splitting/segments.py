@@ -126,6 +126,10 @@ def sample(
         raise SegmentError(f"{where}: ffmpeg did not finish within {timeout_s:g} s (raise splitterTimeout)")
     ffmpeg._refuse_if_too_large(run, where)
     written = sorted(folder.glob("[0-9]" * 6 + ".jpg"))
+    if run.ok and not written and segment.index > 0 and not _DECODER_ERROR.search(run.stderr):
+        # The container's duration is its longest stream's: a video stream that ends before an
+        # audio track leaves the last segments without a picture. Nothing to sample there.
+        return []
     if not run.ok or not written:
         raise SegmentError(f"{where}: {run.reason(url)}")
     errors = _DECODER_ERROR.findall(run.stderr)
@@ -282,6 +286,9 @@ class Segmenter:
                 max_frames=config.max_frames,
                 timeout_s=timeout_s,
             )
+            if not samples:  # past the end of the video stream: the recognizer has nothing to read
+                self.service.log.info("segment empty", extra=fields(video=str(video), segment=segment.index))
+                return {"bucket": out.bucket, "key": out.key, "frames": 0}
             index = frames.Index(
                 video=str(video),
                 sample_fps=config.sample_fps,

@@ -134,3 +134,20 @@ def test_a_video_longer_than_six_hours_is_refused_by_name(stack, tmp_path):
     assert message == f"s3://{s.input_bucket}/night/night.mkv: 30,000 s long, over the 21,600 s (6 h) a timeline takes"
     executions = stack.client("stepfunctions").list_executions(stateMachineArn=stack.state_machine_arn)["executions"]
     assert all(not e["name"].startswith("night") for e in executions)
+
+
+def test_a_sound_track_longer_than_the_picture_leaves_empty_segments_and_one_timeline(stack, tmp_path):
+    """The container's duration is its longest stream's: 25 s of sound over 15 s of picture plans a
+    third segment (20-25 s) with no picture, which is empty rather than a failure."""
+    s = stack.settings
+    picture = samples.sequence_video([("astronaut", 15)], tmp_path / "picture.mp4", size=(320, 240))
+    video = tmp_path / "talk.mp4"
+    sound = "sine=frequency=440:duration=25"
+    run_ffmpeg("-i", str(picture), "-f", "lavfi", "-i", sound, "-c:v", "copy", "-c:a", "aac", str(video))
+    report = run_videos(stack, [video], prefix="talk/", timeout_s=300, progress=False)
+    assert report["local"]["accounted_for"] and not report["local"]["failed"], report["videos"]
+    s3 = stack.client("s3")
+    document = json.loads(s3.get_object(Bucket=s.output_bucket, Key="talk/talk.json")["Body"].read())
+    assert document["segments"] == 3 and document["duration_s"] == pytest.approx(25, abs=0.1)
+    people = {p["name"]: [(r["start_s"], r["end_s"]) for r in p["ranges"]] for p in document["people"]}
+    assert people == {COLLINS: [(0.0, 15.0)]} and document["frames_analysed"] == 15
