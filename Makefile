@@ -51,6 +51,8 @@ bench: setup
 PLAN_FLAGS ?=
 plan: setup
 	$(PY) -m bench.plan $(PLAN_FLAGS)
+	@# timeline, any length: a 1-hour and a 6-hour video, from a timeline run's per-segment figures (bench/timeline_plan.py)
+	-$(PY) -m bench.timeline_plan $(if $(wildcard out/long/baseline.json),--baseline out/long/baseline.json) $(TIMELINE_PLAN_FLAGS)
 
 clean:
 	rm -rf $(VENV) build out .pytest_cache .mypy_cache .ruff_cache

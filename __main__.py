@@ -19,6 +19,7 @@ from components.monitoring import PipelineMonitoring, PipelineMonitoringArgs
 from components.recognizer import FaceRecognizer, FaceRecognizerArgs, face_db_build_arg
 from components.splitter import VideoSplitter, VideoSplitterArgs
 from components.wiring import EventWiring, EventWiringArgs
+from components.workflow import TimelineWorkflow, TimelineWorkflowArgs
 
 # 1. Settings, validated once: a bad value, or a key Pulumi.yaml does not declare (a misspelling
 #    Pulumi would silently ignore), stops preview naming the setting and what it allows.
@@ -77,7 +78,9 @@ splitter = VideoSplitter(
         layer_zip=ffmpeg_layer_zip,
         input_bucket_arn=buckets.input.arn,
         stage1_bucket_arn=buckets.stage1.arn,
-        recognizer_function_arn=recognizer.function_arn if settings.direct_invocation else None,
+        recognizer_function_arn=(
+            recognizer.function_arn if topology.direct_invocations(settings.architecture, settings.analysis) else None
+        ),
     ),
 )
 
@@ -98,7 +101,21 @@ monitoring = PipelineMonitoring(
     PipelineMonitoringArgs(settings=settings, functions={topology.SPLITTER: splitter, topology.RECOGNIZER: recognizer}),
 )
 
-# 7. Outputs.
+# 7. analysis timeline: the state machine that fans each video out over its segments (first-frame: none).
+if settings.timeline:
+    workflow = TimelineWorkflow(
+        "timeline",
+        TimelineWorkflowArgs(
+            settings=settings,
+            splitter=splitter,
+            recognizer=recognizer,
+            stage1_bucket_arn=buckets.stage1.arn,
+            alarm_topic_arn=monitoring.topic_arn,
+        ),
+    )
+    pulumi.export("stateMachineArn", workflow.state_machine_arn)
+
+# 8. Outputs.
 pulumi.export("architecture", settings.architecture)
 pulumi.export("analysis", settings.analysis)
 pulumi.export("inputBucket", buckets.input.bucket_name)

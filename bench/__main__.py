@@ -161,6 +161,8 @@ def environments(args, settings, aws: dict) -> dict[str, dict]:
     )
     env = {role: {**aws, **function_environment(role, settings, where)} for role in topology.FUNCTIONS}
     env[topology.SPLITTER].pop("RECOGNIZER_FUNCTION", None)
+    # Alone, no state machine: a timeline splitter samples the whole video into one object (per frame figures)
+    env[topology.SPLITTER].pop("STATE_MACHINE_NAME", None)
     if args.threads:
         env[topology.RECOGNIZER]["MODEL_THREADS"] = str(args.threads)
     return env
@@ -400,10 +402,15 @@ def bench_timeline(args, files: list[Path], db: Path) -> dict:
         recognise_8k = probe(
             "recognizer", env[topology.RECOGNIZER], [(settings.stage1_bucket, "largest/8k.tar")], 0, log
         )
+    from bench import timeline_cpu
+
+    # CPU-seconds per video-hour: the clip sampled and recognised one frame at a time in this process
+    cpu = timeline_cpu.measure(clip, Path(str(settings.face_database)), args.torch_home, settings.sample_fps)
     return {
         "sample_fps": settings.sample_fps,
         "max_frames": settings.max_frames,
         "videos": len(videos),
+        "cpu_per_video_hour": cpu,
         "video-splitting": per_video_and_frame(split),
         "face-recognition": per_video_and_frame(recognise),
         "largest_frames": {
@@ -570,6 +577,14 @@ def table(results: dict) -> str:
             lines.append(
                 f"  {name:<17} frames per video {n['min']}-{n['max']}; peak memory {r['peak_rss_mb']:.0f} MB"
                 + (f" + ffmpeg {r['children_peak_rss_mb']:.0f}" if r.get("children_peak_rss_mb") else "")
+            )
+        cpu = timeline.get("cpu_per_video_hour")
+        if cpu:
+            sampling, per_frame = cpu["sampling_cpu_s"], cpu["recognition_cpu_s_per_frame"]
+            lines.append(
+                f"  one process, {cpu['frames']} frames of {Path(cpu['video']).name}: sampling {sampling:.2f} "
+                f"CPU-s, recognition {per_frame:.3f} CPU-s a frame: "
+                f"{cpu['cpu_s_per_video_hour']:.0f} CPU-s per video-hour (bench/timeline_cpu.py)"
             )
         big = timeline["largest_frames"]
         sp, rc = big["video-splitting"], big["face-recognition"]

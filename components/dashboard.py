@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from components import alarms as alarms_
-from components import topology
+from components import state_machine, topology
 from components.settings import StackSettings
 
 # What the functions' log lines say, which the queries select on (tests hold them to the real lines).
@@ -247,6 +247,8 @@ def dashboard_body(s: StackSettings, alarm_arns: Sequence[str] = ()) -> dict:
         _log_widget("Failures by error type", FAILURES_BY_TYPE, log_groups(s), s, x=2 * third, y=y, w=third),
     ]
     widgets += library_widgets(s, y + 6)
+    if s.timeline:  # the videos' executions (components/workflow.py), found by the state machine's name
+        widgets.append(executions_widget(s, y=y + 12))
     return {"start": "-PT3H", "periodOverride": "inherit", "widgets": widgets}
 
 
@@ -296,3 +298,13 @@ def library_widgets(s: StackSettings, y: int) -> list[dict]:
             w=third,
         ),
     ]
+
+
+def executions_widget(s: StackSettings, *, y: int) -> dict:
+    """analysis timeline: the state machine's executions started, succeeded and failed."""
+    name = state_machine.state_machine_name(s.name_prefix)
+    metrics = '("ExecutionsStarted" OR "ExecutionsSucceeded" OR "ExecutionsFailed")'
+    search = f"SEARCH('{{AWS/States,StateMachineArn}} MetricName={metrics} \"{name}\"', 'Sum', {s.alarm_period_s})"
+    return _metric_widget(
+        f"{name}: executions (one per video)", [[{"expression": search, "id": "executions"}]], s, x=0, y=y, w=WIDTH
+    )

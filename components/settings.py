@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from components.project import PROJECT_DIR, PROJECT_FILE
+from components.state_machine import state_machine_name
 from components.topology import (
     ANALYSES,
     APPEARANCES_TABLE_SUFFIX,
@@ -290,6 +291,8 @@ class StackSettings:
     # deletes a forgotten person's at once); the appearances table's deletion protection.
     stage1_retention_days: int = setting("stage1RetentionDays", integer(1, 3650))
     appearances_deletion_protection: bool = setting("appearancesDeletionProtection", boolean)
+    # Timeline only: how many segments of a video its state machine's Map runs at once (inline Map's 40 at most).
+    segment_concurrency: int = setting("segmentConcurrency", integer(1, 40))
     functions: Mapping[str, FunctionSettings] = field(default_factory=dict)  # by role: a block each
     region: str = "us-east-1"  # aws:region, Pulumi's own setting
 
@@ -365,10 +368,15 @@ class StackSettings:
 
 def _splitter_environment(s: StackSettings, where: Locations) -> dict[str, str]:
     env = {"STAGE1_BUCKET": s.bucket(STAGE1), "FFMPEG_PATH": where.ffmpeg}
-    if s.architecture == DIRECT_INVOCATION:
+    if s.architecture == DIRECT_INVOCATION and not s.timeline:  # timeline: the state machine invokes it
         env["RECOGNIZER_FUNCTION"] = s.function(RECOGNIZER).name
     if s.timeline:  # first-frame: no variable at all, so its environment is what it always was
-        env.update(ANALYSIS=TIMELINE, SAMPLE_FPS=repr(float(s.sample_fps)), MAX_FRAMES=str(s.max_frames))
+        env.update(
+            ANALYSIS=TIMELINE,
+            SAMPLE_FPS=repr(float(s.sample_fps)),
+            MAX_FRAMES=str(s.max_frames),
+            STATE_MACHINE_NAME=state_machine_name(s.name_prefix),
+        )
     return env
 
 

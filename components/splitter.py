@@ -32,10 +32,10 @@ class VideoSplitter(parts_.FunctionComponent):
     def __init__(self, name: str, args: VideoSplitterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("videoface:index:VideoSplitter", name, None, opts)
         s = args.settings
-        if s.direct_invocation != (args.recognizer_function_arn is not None):
+        if bool(topology.direct_invocations(s.architecture, s.analysis)) != (args.recognizer_function_arn is not None):
             raise ValueError(
                 "VideoSplitter: recognizer_function_arn is required in direct-invocation "
-                "wiring and not allowed in event-driven wiring"
+                "wiring and not allowed in event-driven wiring or a timeline stack (its state machine invokes it)"
             )
 
         parts = parts_.function_parts(

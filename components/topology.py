@@ -109,6 +109,9 @@ class Function:
     # the cost plan (bench/plan.py) scales the computing ones with the CPU share a memory size buys.
     stages: tuple[str, ...] = ()
     cpu_stages: tuple[str, ...] = ()
+    # analysis timeline: a task of the video's state machine (components/state_machine.py), which
+    # invokes it per segment; no bucket notifies it and no function invokes it then.
+    state_machine_task: bool = False
 
     @property
     def zip_name(self) -> str:
@@ -138,6 +141,7 @@ FUNCTIONS: dict[str, Function] = {
         invoked_by=SPLITTER,
         stages=("database", "read", "decode", "detect", "embed", "match", "write"),
         cpu_stages=("decode", "detect", "embed", "match"),
+        state_machine_task=True,
     ),
 }
 
@@ -174,14 +178,15 @@ def triggers(architecture: str, analysis: str = FIRST_FRAME) -> tuple[Trigger, .
         Trigger(f.reads[analysis][0], f.role, f.reads[analysis][1])
         for f in FUNCTIONS.values()
         if not (architecture == DIRECT_INVOCATION and f.invoked_by)
+        and not (analysis == TIMELINE and f.state_machine_task)
     )
     check(plan, analysis)
     return plan
 
 
-def direct_invocations(architecture: str) -> tuple[tuple[str, str], ...]:
-    """(caller, callee) pairs of function-to-function invocations."""
-    if architecture != DIRECT_INVOCATION:
+def direct_invocations(architecture: str, analysis: str = FIRST_FRAME) -> tuple[tuple[str, str], ...]:
+    """(caller, callee) pairs of function-to-function invocations (timeline: none, the state machine invokes)."""
+    if architecture != DIRECT_INVOCATION or analysis == TIMELINE:
         return ()
     return tuple((f.invoked_by, f.role) for f in FUNCTIONS.values() if f.invoked_by)
 

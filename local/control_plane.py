@@ -103,7 +103,7 @@ def role_policy(role: str, settings: StackSettings, arns: Arns, results_key_arn:
     name = settings.function(role).name
     read_bucket, read_suffixes = topology.FUNCTIONS[role].reads[settings.analysis]
     write_bucket, write_suffixes = topology.FUNCTIONS[role].writes[settings.analysis]
-    callee = dict(topology.direct_invocations(settings.architecture)).get(role)
+    callee = dict(topology.direct_invocations(settings.architecture, settings.analysis)).get(role)
     return policies.function_role(
         read_objects=policies.objects(arns.bucket(settings.bucket(read_bucket)), read_suffixes),
         write_objects=policies.objects(arns.bucket(settings.bucket(write_bucket)), write_suffixes),

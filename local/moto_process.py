@@ -253,6 +253,9 @@ def main() -> None:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
+    from local import step_functions
+
+    step_functions.enable_in_server(port)  # timeline stacks: moto runs the state machine, its tasks reach us
     sys.stdout.write(json.dumps({"host": host, "port": port}) + "\n")
     sys.stdout.flush()
     sys.stdin.read()  # returns at EOF: the stack closed our stdin or is gone

@@ -52,7 +52,7 @@ from typing import BinaryIO
 from components import topology
 from components.project import FUNCTIONS_DIR
 from components.settings import FunctionSettings, StackSettings, function_environment, load_stack_file, stack_buckets
-from local import control_plane, library
+from local import control_plane, library, step_functions
 from local.lambda_api import LambdaApi
 from local.logs import LogShipper
 from local.metrics import MetricsPublisher
@@ -67,7 +67,7 @@ DUMMY_KEY = "local"  # moto accepts any credentials; these can never sign a requ
 _INHERITED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
 # The per-service endpoint variables `serve` prints next to AWS_ENDPOINT_URL (the SDKs' names for
 # the services the deployed stack offers a client), all naming the one endpoint.
-CLIENT_SERVICES = ("S3", "SQS", "LAMBDA", "CLOUDWATCH", "CLOUDWATCH_LOGS", "IAM", "STS", "DYNAMODB", "SNS")
+CLIENT_SERVICES = ("S3", "SQS", "LAMBDA", "CLOUDWATCH", "CLOUDWATCH_LOGS", "IAM", "STS", "DYNAMODB", "SNS", "SFN")
 
 
 class StackError(RuntimeError):
@@ -149,6 +149,7 @@ class LocalStack:
         self.function_arns: dict[str, str] = {}  # role → ARN in the control plane
         self.alarm_topic_arn = ""  # the SNS topic the stack's alarms notify, once registered
         self.results_topic_arn = ""  # the library's results topic (local/library.py), once created
+        self.state_machine_arn: str | None = None  # analysis timeline: the video's fan-out (local/step_functions.py)
         self.metrics_interval_s = metrics_interval_s
         self.metrics: MetricsPublisher | None = None
         self.logs: LogShipper | None = None
@@ -204,6 +205,8 @@ class LocalStack:
             self._start_moto(log_dir)
             self._create_resources()
             self._register_functions(workdir / "code")
+            if self.settings.timeline:
+                self._create_state_machine()
             self._start_telemetry()
             self._start_functions(tmp_root=workdir / "tmp", log_dir=log_dir)
         except BaseException:
@@ -320,6 +323,8 @@ class LocalStack:
             # IAM user to attach to) only when the database is live.
             **({target.FACES_BUCKET: s.faces_bucket} if s.live_database else {}),
             **library.outputs(s, self.results_topic_arn),
+            # analysis timeline: the program exports the state machine's ARN (components/workflow.py)
+            **({"stateMachineArn": self.state_machine_arn} if self.state_machine_arn else {}),
         }
 
     def flush_telemetry(self) -> None:
@@ -332,9 +337,14 @@ class LocalStack:
         return self.function_settings[role].name
 
     def dead_letters(self) -> list[dict]:
-        """Every record sent to a DLQ so far, each with the role that failed under "function"."""
+        """Every record sent to a DLQ so far, each with the role that failed under "function"
+        (timeline: also the state machine's, which it sends to the splitter's queue itself)."""
         with self._dl_lock:
-            return [dict(r) for r in self._dead_letters]
+            records = [dict(r) for r in self._dead_letters]
+        if self.state_machine_arn is not None:
+            found = step_functions.dead_letters(self.read_dead_letter_queue(topology.SPLITTER))
+            records += [{**r, "function": self.function_name(topology.SPLITTER)} for r in found]
+        return records
 
     def read_dead_letter_queue(self, role: str) -> list[dict]:
         """The messages in a function's DLQ, read through SQS and left in place."""
@@ -346,6 +356,10 @@ class LocalStack:
             if attempt:
                 time.sleep(0.05)
             if any(not r.idle() for r in self.runtimes.values()) or self._invoke_api.busy() or self._handing_off:
+                return False
+            if self.state_machine_arn is not None and step_functions.running(
+                self.client("stepfunctions"), self.state_machine_arn
+            ):
                 return False
             for url in self.event_queues.values():
                 attrs = self._sqs.get_queue_attributes(
@@ -482,6 +496,19 @@ class LocalStack:
         )
         self.alarm_topic_arn = control_plane.register_monitoring(self.client, self.settings)
 
+    def _create_state_machine(self) -> None:
+        """analysis timeline: the state machine, as the Pulumi program declares it (local/step_functions.py)."""
+        splitter_dlq = self.dead_letter_queues[topology.SPLITTER]
+        queue_arn = self._sqs.get_queue_attributes(QueueUrl=splitter_dlq, AttributeNames=["QueueArn"])["Attributes"]
+        self.state_machine_arn = step_functions.create(
+            self.client,
+            self.settings,
+            function_arns=self.function_arns,
+            dead_letter_queue_url=splitter_dlq,
+            dead_letter_queue_arn=queue_arn["QueueArn"],
+            account=self._arns.account,
+        )
+
     def _start_telemetry(self) -> None:
         """Where Lambda's metrics and the functions' log lines go: the endpoint's CloudWatch and Logs."""
         self.metrics = MetricsPublisher(self.client("cloudwatch"), interval_s=self.metrics_interval_s, log=self.log)
@@ -568,6 +595,8 @@ class LocalStack:
             AWS_ENDPOINT_URL_DYNAMODB=self._moto_url,
             AWS_ENDPOINT_URL_SNS=self._moto_url,
         )
+        if s.timeline:  # the splitter starts the video's execution (and asks STS which account it is in)
+            env.update(AWS_ENDPOINT_URL_SFN=self._moto_url, AWS_ENDPOINT_URL_STS=self._moto_url)
         env.update(
             {  # what Lambda sets for every function
                 "AWS_LAMBDA_FUNCTION_NAME": fs.name,

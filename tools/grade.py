@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
 from components import topology
-from pipeline_common import keys
+from pipeline_common import keys, segments
 from tools import cli, timelines
 from tools import cloudwatch as cw
 from tools import dead_letters as dl
@@ -337,13 +337,19 @@ def grade(
     judged against the labels (tools/timelines.py)."""
     timeline = analysis == topology.TIMELINE
     contents = contents if contents is not None else snapshot(s3, buckets)
-    by_role = {role: {o["key"]: o for o in objs if o["key"].startswith(prefix)} for role, objs in contents.items()}
+    # timeline: stage-1's keys are the uploads' segment folders, `segments/<quoted key>/` (pipeline_common.segments)
+    stage1_prefix = segments.folder(prefix)[:-1] if timeline and prefix else prefix
+    by_role = {
+        role: {o["key"]: o for o in objs if o["key"].startswith(stage1_prefix if role == "stage-1" else prefix)}
+        for role, objs in contents.items()
+    }
     inputs = by_role["input"]
     if uploads is None:
         uploads = sorted(k for k in inputs if keys.is_video(k))
-    frames = {k: keys.frames_key(k) if timeline else keys.frame_key(k) for k in uploads}
-    results = {k: keys.result_key(f) for k, f in frames.items()}
-    timeline_keys = {k: keys.timeline_key(f) for k, f in frames.items()} if timeline else {}
+    # timeline: stage-1 holds each video's segments (pipeline_common.segments); the first one's frames stand for it
+    frames = {k: segments.frames_key(k, 0) if timeline else keys.frame_key(k) for k in uploads}
+    results = {k: keys.result_key(k) for k in uploads}
+    timeline_keys = {k: keys.timeline_key(k) for k in uploads} if timeline else {}
 
     def exact(role: str, wanted: set[str]) -> dict:
         have = set(by_role[role])
@@ -354,7 +360,11 @@ def grade(
             "extra": sorted(have - wanted),
         }
 
-    stage1 = exact("stage-1", set(frames.values()))
+    stage1_wanted = set(frames.values())
+    if timeline:  # every segment object of an upload, and nothing else
+        folders = tuple(segments.folder(k) for k in uploads)
+        stage1_wanted = {k for k in by_role["stage-1"] if k.startswith(folders)} | stage1_wanted
+    stage1 = exact("stage-1", stage1_wanted)
     output = exact("output", set(results.values()) | set(timeline_keys.values()))
     texts = read_results(s3, buckets.output, sorted(set(results.values()) & set(by_role["output"])))
     found = read_timelines(s3, buckets.output, sorted(set(timeline_keys.values()) & set(by_role["output"])))
@@ -526,7 +536,7 @@ def format_table(report: dict) -> str:
 
     lines.append("")
     if timeline:
-        lines.append(f"stage-1 exactly one <stem>.tar per upload: {mark(c['stage1_exact'])} ({detail(s1)})")
+        lines.append(f"stage-1 only the uploads' segments: {mark(c['stage1_exact'])} ({detail(s1)})")
         lines.append(f"output exactly <stem>.txt and <stem>.json per upload: {mark(c['output_exact'])} ({detail(out)})")
     else:
         lines.append(f"stage-1 exactly one <stem>.jpg per upload: {mark(c['stage1_exact'])} ({detail(s1)})")

@@ -19,7 +19,20 @@ _REPORT_MARGIN_S = 3.0
 
 def handler(event, context):
     request_id = getattr(context, "aws_request_id", None)
+    if isinstance(event, dict) and event.get("action") in ("recognise", "merge"):  # a timeline execution's task
+        return segment_task(event, request_id, deadline(context))
     return {"results": _service.handle_event(event, request_id=request_id, deadline=deadline(context))}
+
+
+def segment_task(event: dict, request_id: str | None, until: float | None) -> dict:
+    """A timeline execution's task (face_recognizer.segments): one segment, or the merge."""
+    from face_recognizer import segments
+    from pipeline_common.log import request
+
+    with request(request_id):
+        if event["action"] == "merge":
+            return segments.merge(_service, event)
+        return segments.recognise(_service, event, until)
 
 
 def deadline(context) -> float | None:

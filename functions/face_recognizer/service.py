@@ -131,37 +131,7 @@ class RecognitionService:
         laps = Laps()
         held = self._held(obj)
         laps.lap("database")
-        body = self._open_frames(obj)
-        results: list[FrameFaces] = []
-        slowest = 0.0
-        try:
-            reader = frames.read(body, str(obj), max_frames=self.max_frames)
-            index = next(reader)
-            assert isinstance(index, frames.Index)
-            laps.lap("read")
-            for item in reader:
-                assert isinstance(item, tuple)
-                entry, jpeg = item
-                laps.lap("read")
-                started = time.monotonic()
-                if deadline is not None and started + slowest > deadline:
-                    raise RecognitionError(
-                        f"{obj}: stopped after {len(results)} of its {len(index.frames)} frames: the function's "
-                        "time ran out (raise recognizerTimeout, or lower maxFrames or sampleFps)"
-                    )
-                image = decode_frame(jpeg, f"{obj} ({entry.name}, {entry.t:g} s)")
-                del jpeg
-                laps.lap("decode")
-                faces = match_faces(
-                    self.recognizer.models, image, held.database, self.recognizer.distance_threshold, laps
-                )
-                del image
-                results.append(FrameFaces(entry.t, faces))
-                slowest = max(slowest, time.monotonic() - started)
-        except frames.FramesError as exc:
-            raise RecognitionError(str(exc)) from None
-        finally:
-            body.close()
+        index, results = self.frames_faces(obj, held, laps, deadline)
         models = self.recognizer.models
         document = {
             "video": index.video,
@@ -195,6 +165,45 @@ class RecognitionService:
             "timeline": f"s3://{self.output_bucket}/{json_key}",
         }
         return self._answered("timeline recognised", obj, "frames_object", out_key, held.version, laps, answer)
+
+    def frames_faces(
+        self, obj: S3Object, held: Held, laps: Laps, deadline: float | None = None
+    ) -> tuple[frames.Index, list[FrameFaces]]:
+        """Every face of every frame of a frames object, read as a stream one frame at a time, each
+        matched against `held`'s database; RecognitionError naming the object (and, past
+        `deadline`, how far it got)."""
+        body = self._open_frames(obj)
+        results: list[FrameFaces] = []
+        slowest = 0.0
+        try:
+            reader = frames.read(body, str(obj), max_frames=self.max_frames)
+            index = next(reader)
+            assert isinstance(index, frames.Index)
+            laps.lap("read")
+            for item in reader:
+                assert isinstance(item, tuple)
+                entry, jpeg = item
+                laps.lap("read")
+                started = time.monotonic()
+                if deadline is not None and started + slowest > deadline:
+                    raise RecognitionError(
+                        f"{obj}: stopped after {len(results)} of its {len(index.frames)} frames: the function's "
+                        "time ran out (raise recognizerTimeout, or lower maxFrames or sampleFps)"
+                    )
+                image = decode_frame(jpeg, f"{obj} ({entry.name}, {entry.t:g} s)")
+                del jpeg
+                laps.lap("decode")
+                faces = match_faces(
+                    self.recognizer.models, image, held.database, self.recognizer.distance_threshold, laps
+                )
+                del image
+                results.append(FrameFaces(entry.t, faces))
+                slowest = max(slowest, time.monotonic() - started)
+        except frames.FramesError as exc:
+            raise RecognitionError(str(exc)) from None
+        finally:
+            body.close()
+        return index, results
 
     def _file(
         self,

@@ -67,3 +67,10 @@ def bytes_refusal(size: int) -> str | None:
         mib = f" ({MAX_FRAME_BYTES // 2**20} MiB)" if MAX_FRAME_BYTES % 2**20 == 0 else ""
         return f"the frame is {size:,} bytes, over the pipeline's limit of {MAX_FRAME_BYTES:,} bytes{mib} for one frame"
     return None
+
+
+# analysis: timeline: the longest and largest video one timeline takes (Amazon Rekognition Video's
+# limits for a stored video). Whatever the length, a function holds one segment (pipeline_common.
+# segments), never the whole video's frames; beyond these a video is refused by name.
+MAX_VIDEO_SECONDS = 6 * 3600
+MAX_VIDEO_BYTES = 10 * 10**9

@@ -32,7 +32,8 @@ class SplitterConfig:
     # ANALYSIS: first-frame (the first frame as <stem>.jpg) or timeline (sampled frames as one <stem>.tar)
     analysis: str = FIRST_FRAME
     sample_fps: float = DEFAULT_SAMPLE_FPS  # SAMPLE_FPS, timeline only
-    max_frames: int = DEFAULT_MAX_FRAMES  # MAX_FRAMES, timeline only
+    max_frames: int = DEFAULT_MAX_FRAMES  # MAX_FRAMES, timeline only: the most frames one segment holds
+    state_machine: str | None = None  # STATE_MACHINE_NAME, timeline only: it runs one execution per video
 
     @property
     def timeline(self) -> bool:
@@ -49,6 +50,7 @@ class SplitterConfig:
             analysis=env.analysis(),
             sample_fps=env.sample_fps(),
             max_frames=env.max_frames(),
+            state_machine=env.get("STATE_MACHINE_NAME") or None,
         )
 
 

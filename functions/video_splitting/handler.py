@@ -18,10 +18,22 @@ _REPORT_MARGIN_S = 3.0
 
 def handler(event, context):
     request_id = getattr(context, "aws_request_id", None)
+    if isinstance(event, dict) and event.get("action") == "sample":  # a timeline execution's segment
+        return sample(event, request_id, ffmpeg_timeout(context, SAMPLE_TIMEOUT_S))
     # analysis timeline decodes the whole video: only the invocation's own time bounds ffmpeg then.
     limit = SAMPLE_TIMEOUT_S if _splitter.config.timeline else DEFAULT_TIMEOUT_S
     frames = _splitter.handle_event(event, request_id=request_id, timeout_s=ffmpeg_timeout(context, limit))
     return {"frames": frames}
+
+
+def sample(event: dict, request_id: str | None, timeout_s: float) -> dict:
+    """One segment of a timeline execution (video_splitting.segments); a failure raises, naming it,
+    so the state machine retries it and then fails the video."""
+    from pipeline_common.log import request
+    from video_splitting.segments import Segmenter
+
+    with request(request_id):
+        return Segmenter(_splitter).sample(event, timeout_s=timeout_s)
 
 
 def ffmpeg_timeout(context, limit: float = DEFAULT_TIMEOUT_S) -> float:

@@ -97,8 +97,18 @@ class SplittingService:
             return None
         if not is_video(obj.key):
             raise SplitError(f"{obj}: not a video the pipeline accepts: the name must end in {accepted_suffixes()}")
-        if self.config.timeline:
+        if self.config.timeline and not self.config.state_machine:
+            # No state machine (the functions' tests, the benchmark's probe): the whole video, at
+            # most maxFrames samples, as one frames object. Every stack has one (topology).
             return self._timeline(obj, timeout_s=timeout_s)
+        if self.config.timeline:
+            # Any length: the video's Step Functions execution samples and recognises it by segment.
+            from video_splitting.segments import Segmenter, SegmentError
+
+            try:
+                return Segmenter(self).start(obj, timeout_s=timeout_s)
+            except (SegmentError, ffmpeg.FfmpegError) as exc:
+                raise SplitError(str(exc)) from None
         out = S3Object(self.config.stage1_bucket, frame_key(obj.key))
         laps = Laps()
         with tempfile.TemporaryDirectory(prefix="vfp-split-", dir=self.temp_dir) as folder:

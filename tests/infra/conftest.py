@@ -69,6 +69,7 @@ T_SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 T_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 T_DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
 T_QUERY = "aws:cloudwatch/queryDefinition:QueryDefinition"
+T_STATE_MACHINE = "aws:sfn/stateMachine:StateMachine"
 OWNER = "test-owner@example.com"
 COMPONENTS = {
     "videoface:index:PipelineBuckets",
@@ -131,6 +132,8 @@ class CloudMocks(pulumi.runtime.Mocks):
         elif typ == T_ALARM:
             rid = state["name"]
             state["arn"] = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{rid}"
+        elif typ == T_STATE_MACHINE:
+            state["arn"] = rid = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{state['name']}"
         elif typ == T_DASHBOARD:
             rid = state["dashboardName"]
             state["dashboardArn"] = f"arn:aws:cloudwatch::{ACCOUNT}:dashboard/{rid}"

@@ -86,14 +86,12 @@ def test_written_suffixes_are_what_the_key_functions_produce():
             assert not result_key(key).endswith(suffix) and not timeline_key(key).endswith(suffix)
 
 
-def test_timeline_wiring_notifies_the_recognizer_of_frames_objects_only():
-    assert topology.triggers(EVENT_DRIVEN, TIMELINE) == (
-        topology.Trigger("input", "splitter", topology.EVERY_OBJECT),
-        topology.Trigger("stage-1", "recognizer", (".tar",)),
-    )
-    assert topology.triggers(DIRECT_INVOCATION, TIMELINE) == (
-        topology.Trigger("input", "splitter", topology.EVERY_OBJECT),
-    )
+def test_timeline_wiring_notifies_the_splitter_only_and_nothing_invokes_the_recognizer_but_its_state_machine():
+    for architecture in (EVENT_DRIVEN, DIRECT_INVOCATION):
+        assert topology.triggers(architecture, TIMELINE) == (
+            topology.Trigger("input", "splitter", topology.EVERY_OBJECT),
+        )
+        assert topology.direct_invocations(architecture, TIMELINE) == ()
     with pytest.raises(topology.TopologyError, match="analysis: 'everything' is not one of"):
         topology.triggers(EVENT_DRIVEN, "everything")
 

@@ -2,8 +2,8 @@
 timeline` runs it: a real moto server, real worker processes running both functions, real ffmpeg
 sampling real H.264 videos, real MTCNN and InceptionResnetV1 graphs (the stand-in weights, faces
 enrolled with them). The demo's clip of two people one after the other gives both, with their
-times, in `<stem>.json` and in the run's report and table; a video longer than the timeline takes
-ends in the splitter's dead-letter queue, named."""
+times, in `<stem>.json` and in the run's report and table; a video longer than one segment
+(maxFrames / sampleFps) gives one timeline across its segments (tests/local/test_segments.py: more)."""
 
 from __future__ import annotations
 
@@ -12,18 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from components import topology
-from components.topology import ARCHITECTURES, DIRECT_INVOCATION, TIMELINE
+from components.topology import ARCHITECTURES, TIMELINE
 from local.session import describe, run_videos
 from local.stack import LocalStack, load_settings
-from pipeline_common.events import parse_s3_objects
+from pipeline_common import segments
 from tools import samples
 from tools.grade import format_table, mapping_expectation
 from tools.timelines import judge
 
 pytestmark = pytest.mark.slow
 
-# maxFrames 10 at 1 frame a second: videos up to 10 s; the 12 s clip is refused.
+# maxFrames 10 at 1 frame a second: 10 s segments; the 12 s clip is two.
 STACK_FILE = """\
 config:
   aws:region: us-east-1
@@ -77,10 +76,11 @@ def test_two_people_one_after_the_other_are_both_in_the_json_and_the_report_with
     assert report["checks"]["results_correct"] and report["checks"]["timelines_correct"]
     assert report["local"]["accounted_for"] and not report["local"]["failed"]
     s3 = stack.client("s3")
-    stage1 = {o["Key"] for o in s3.list_objects_v2(Bucket=s.stage1_bucket, Prefix="tl/")["Contents"]}
+    stage1 = {o["Key"] for o in s3.list_objects_v2(Bucket=s.stage1_bucket, Prefix="segments/tl%2F")["Contents"]}
     output = {o["Key"] for o in s3.list_objects_v2(Bucket=s.output_bucket, Prefix="tl/")["Contents"]}
     stems = ("two people", "cat", "a b", "pair")
-    assert stage1 == {f"tl/{stem}.tar" for stem in stems}  # one frames object per video
+    # each video up to 10 s is one segment: its frames and its faces
+    assert stage1 == {k(f"tl/{stem}.mp4", 0) for stem in stems for k in (segments.frames_key, segments.faces_key)}
     assert output == {f"tl/{stem}{suffix}" for stem in stems for suffix in (".txt", ".json")}
 
     # <stem>.json: Collins 0-3 s, nobody 3-4 s, the cameraman 4-6 s, exactly at 1 fps over 10 fps stills
@@ -113,32 +113,23 @@ def test_two_people_one_after_the_other_are_both_in_the_json_and_the_report_with
     # and the table `local run` prints
     table = format_table(report) + "\n" + describe(report)
     assert f"{COLLINS} 0-3 s, {CAMERAMAN} 4-6 s; no face 3-4 s" in table
-    assert "stage-1 exactly one <stem>.tar per upload: yes" in table
+    assert "stage-1 only the uploads' segments: yes" in table
     assert f"{s.architecture}, timeline:" in table
 
 
-def test_a_video_longer_than_the_timeline_takes_ends_in_the_splitters_dlq_named(stack, clips):
+def test_a_video_longer_than_one_segment_gives_one_timeline(stack, clips):
+    """maxFrames 10 at 1 fps: 10 s segments; the 12 s clip is two, merged into one timeline."""
     s = stack.settings
     report = run_videos(stack, [clips["too long.mp4"]], prefix="long/", timeout_s=240, progress=False)
-    attempts = s.max_retry_attempts + 1
-    assert report["local"]["failed"] == {
-        "long/too long.mp4": f"video-splitting-dlq after {attempts} attempts: SplitError"
-    }
-    [record] = [
-        r
-        for r in stack.read_dead_letter_queue(topology.SPLITTER)
-        if parse_s3_objects(r["requestPayload"])[0].key == "long/too long.mp4"
-    ]
-    message = record["responsePayload"]["errorMessage"]
-    assert message.startswith(f"s3://{s.input_bucket}/long/too long.mp4: longer than timeline analysis takes")
-    assert "maxFrames=10 frames at sampleFps=1 (videos up to 10 s)" in message
+    assert report["local"]["accounted_for"] and not report["local"]["failed"]
     s3 = stack.client("s3")
-    assert "Contents" not in s3.list_objects_v2(Bucket=s.stage1_bucket, Prefix="long/")
-    assert "Contents" not in s3.list_objects_v2(Bucket=s.output_bucket, Prefix="long/")
+    document = json.loads(s3.get_object(Bucket=s.output_bucket, Key="long/too long.json")["Body"].read())
+    assert (document["segments"], document["frames_analysed"]) == (2, 12)
+    assert [(r["start_s"], r["end_s"]) for r in document["no_face"]] == [(0.0, 12.0)]  # one range across 10 s
 
 
-def test_stage1_notifies_the_recognizer_of_frames_objects_only(stack):
+def test_stage1_notifies_nothing_the_state_machine_runs_the_recognizer(stack):
     s = stack.settings
     config = stack.client("s3").get_bucket_notification_configuration(Bucket=s.stage1_bucket)
-    suffixes = [q["Filter"]["Key"]["FilterRules"][0]["Value"] for q in config.get("QueueConfigurations", [])]
-    assert suffixes == ([] if s.architecture == DIRECT_INVOCATION else [".tar"])
+    assert not config.get("QueueConfigurations") and not config.get("LambdaFunctionConfigurations")
+    assert stack.state_machine_arn is not None

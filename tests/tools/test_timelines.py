@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from pipeline_common import segments
 from tools import grade, timelines, workload
 
 
@@ -152,7 +153,8 @@ def test_grade_judges_a_timeline_stack_against_labels(aws, s3, tmp_path, capsys)
     for video, (who, no_face) in people.items():
         stem = video[:-4]
         s3.put_object(Bucket="t-input", Key=video, Body=b"v")
-        s3.put_object(Bucket="t-stage-1", Key=f"{stem}.tar", Body=b"t")
+        for key in (segments.frames_key(video, 0), segments.faces_key(video, 0)):  # its one segment
+            s3.put_object(Bucket="t-stage-1", Key=key, Body=b"t")
         s3.put_object(Bucket="t-output", Key=f"{stem}.json", Body=timeline_json(who, no_face))
         s3.put_object(Bucket="t-output", Key=f"{stem}.txt", Body=b"Collins", Metadata={"face-db-version": "v1"})
     labels = tmp_path / "labels.json"
@@ -167,7 +169,7 @@ def test_grade_judges_a_timeline_stack_against_labels(aws, s3, tmp_path, capsys)
     code = grade.main(["--expect", str(labels), "--endpoint-url", aws, "--name-prefix", "t", "--analysis", "timeline"])
     printed = capsys.readouterr().out
     assert code == 1 and "PASSED: NO (failed: timelines as labelled" in printed.splitlines()[-1]
-    assert "stage-1 exactly one <stem>.tar per upload: yes" in printed
+    assert "stage-1 only the uploads' segments: yes (4/4)" in printed
     assert "output exactly <stem>.txt and <stem>.json per upload: yes" in printed
     assert "Collins 0-3 s, Cameraman 4-6 s; no face 3-4 s" in printed
     assert "timelines as labelled (within one sampling interval): NO (1/2); per person:" in printed

@@ -1,0 +1,76 @@
+"""analysis timeline: the CPU a video's timeline needs when its frames are sampled and recognised one
+by one in ONE process (ffmpeg sampling the whole video once, then every sampled frame detected,
+embedded and matched in turn): the baseline the segmented pipeline is compared with (bench/README.md,
+Any length), as CPU-seconds per video-hour.
+
+    python -m bench.timeline_cpu VIDEO --db FACE_DB [--torch-home data/torch] [--fps 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from components.project import DEFAULT_TORCH_HOME
+from face_recognizer.facedb import FaceDatabase
+from face_recognizer.onnx_models import OnnxFaceModels
+from face_recognizer.recognizer import decode_frame
+from face_recognizer.timeline import FrameFaces, build, match_faces
+from pipeline_common.log import Laps
+from tools.export_models import ensure_exported
+from tools.ffmpeg import ffmpeg_exe
+from video_splitting import ffmpeg
+
+
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(video: Path, db: Path, torch_home: Path, fps: float) -> dict:
+    models = OnnxFaceModels.load(ensure_exported(torch_home), 1, warm_up=True)
+    database = FaceDatabase.load(db)
+    with tempfile.TemporaryDirectory(prefix="vfp-cpu-") as tmp:
+        before = children_cpu_s()
+        samples = ffmpeg.sample_frames(
+            ffmpeg_exe(), video, Path(tmp), label=str(video), fps=fps, max_frames=100_000, timeout_s=3600
+        )
+        sampling_cpu = children_cpu_s() - before
+        started = time.process_time()
+        results = []
+        for sample in samples.frames:
+            image = decode_frame(sample.path.read_bytes(), str(sample.path))
+            results.append(FrameFaces(sample.t, match_faces(models, image, database, None, Laps())))
+        recognition_cpu = time.process_time() - started
+    timeline = build(results, 1 / fps)
+    hours = (results[-1].t + 1 / fps) / 3600
+    return {
+        "video": str(video),
+        "frames": len(results),
+        "sampling_cpu_s": round(sampling_cpu, 2),
+        "recognition_cpu_s": round(recognition_cpu, 2),
+        "recognition_cpu_s_per_frame": round(recognition_cpu / len(results), 4),
+        "cpu_s_per_video_hour": round((sampling_cpu + recognition_cpu) / hours, 1),
+        "people": {p["name"]: [(r["start_s"], r["end_s"]) for r in p["ranges"]] for p in timeline["people"]},
+        "answer": timeline["answer"],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.timeline_cpu", description=__doc__.split("\n\n")[0])
+    parser.add_argument("video", type=Path)
+    parser.add_argument("--db", type=Path, required=True)
+    parser.add_argument("--torch-home", type=Path, default=DEFAULT_TORCH_HOME)
+    parser.add_argument("--fps", type=float, default=1.0)
+    args = parser.parse_args(argv)
+    print(json.dumps(measure(args.video, args.db, args.torch_home, args.fps), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""analysis: timeline on the embedded stack: moto's Step Functions interpreter runs the stack's state
+machine, the same definition the Pulumi program deploys (components/state_machine.py).
+
+Two halves, one module, so whoever changes how the stack's endpoint checks credentials sees at once
+what the interpreter sends (issue 19b: the local stack is to let in only its own credentials):
+
+- in the moto server's process (`enable_in_server`): moto's config `stepfunctions.
+  execute_state_machine` on, and MOTO_PORT set to the server's own port. moto's interpreter calls
+  a Lambda task as `boto3.client("lambda", endpoint_url=f"http://localhost:{MOTO_PORT}",
+  aws_access_key_id="ak", aws_secret_access_key="sk")` with no retries, and an SQS task likewise:
+  so each Lambda task reaches this same server's Invoke, which local/moto_process.py already hands
+  to the stack's workers (local/lambda_api.py). Nothing else is routed.
+- in the stack (`create`): the state machine's role and policy in IAM, its log group, and the
+  state machine itself, with the splitter's dead-letter queue as its dead-letter target.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+from components import state_machine
+from components.settings import StackSettings
+from components.topology import RECOGNIZER, SPLITTER
+
+# What moto's interpreter signs its Lambda and SQS calls with (moto/stepfunctions/parser/asl/utils/boto_client.py).
+INTERPRETER_CREDENTIALS = ("ak", "sk")
+
+
+def enable_in_server(port: int) -> None:
+    """In the moto server's process, once it listens on `port`: execute state machines, and send
+    their tasks to this server."""
+    from moto.core.config import default_user_config
+
+    default_user_config["stepfunctions"] = {"execute_state_machine": True}
+    os.environ["MOTO_PORT"] = str(port)
+
+
+def create(
+    client: Callable[[str], Any],
+    settings: StackSettings,
+    *,
+    function_arns: dict[str, str],
+    dead_letter_queue_url: str,
+    dead_letter_queue_arn: str,
+    account: str,
+) -> str:
+    """The stack's state machine, as components/workflow.py declares it; its ARN."""
+    name = state_machine.state_machine_name(settings.name_prefix)
+    iam, logs, sfn = client("iam"), client("logs"), client("stepfunctions")
+    role_arn = iam.create_role(
+        RoleName=f"{name}-role", AssumeRolePolicyDocument=json.dumps(state_machine.assume_role())
+    )["Role"]["Arn"]
+    iam.put_role_policy(
+        RoleName=f"{name}-role",
+        PolicyName=f"{name}-access",
+        PolicyDocument=json.dumps(
+            state_machine.role_policy(
+                function_arns=list(function_arns.values()), dead_letter_queue_arn=dead_letter_queue_arn
+            )
+        ),
+    )
+    group = state_machine.log_group_name(settings.name_prefix)
+    logs.create_log_group(logGroupName=group)
+    definition = state_machine.definition(
+        splitter_arn=function_arns[SPLITTER],
+        recognizer_arn=function_arns[RECOGNIZER],
+        dead_letter_queue_url=dead_letter_queue_url,
+        stage1_bucket=settings.stage1_bucket,
+        concurrency=settings.segment_concurrency,
+    )
+    return str(
+        sfn.create_state_machine(
+            name=name,
+            definition=json.dumps(definition),
+            roleArn=role_arn,
+            type="STANDARD",
+            loggingConfiguration={
+                "level": "ERROR",
+                "includeExecutionData": False,
+                "destinations": [
+                    {
+                        "cloudWatchLogsLogGroup": {
+                            "logGroupArn": f"arn:aws:logs:{settings.region}:{account}:log-group:{group}:*"
+                        }
+                    }
+                ],
+            },
+        )["stateMachineArn"]
+    )
+
+
+def running(sfn: Any, arn: str) -> int:
+    """How many executions of the state machine are still running."""
+    pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=arn, statusFilter="RUNNING")
+    return sum(len(page.get("executions", [])) for page in pages)
+
+
+def dead_letters(records: list[dict]) -> list[dict]:
+    """The state machine's records among a dead-letter queue's messages (it shapes them as Lambda's
+    on-failure records, with a `timeline` part), each with `function` naming the state machine."""
+    return [
+        {"function": r["requestContext"]["functionArn"].rsplit(":", 1)[-1], **r}
+        for r in records
+        if isinstance(r, dict) and "timeline" in r and "requestContext" in r
+    ]
