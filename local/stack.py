@@ -16,7 +16,11 @@ Lambda's control plane as the Pulumi program creates it (local/control_plane.py)
 `/aws/lambda/<function>` with one stream per environment (local/logs.py) and Lambda's metrics in
 CloudWatch (local/metrics.py). One endpoint serves it all, so a client sets AWS_ENDPOINT_URL
 only. Function code reaches S3 and Lambda only through AWS_ENDPOINT_URL_S3 /
-AWS_ENDPOINT_URL_LAMBDA (that endpoint) and dummy credentials.
+AWS_ENDPOINT_URL_LAMBDA (that endpoint), with credentials of their own execution role.
+
+Only the credentials the stack hands out get in (local/access.py): fresh for each stack, an
+administrator key for the caller (`admin`, in `client()`, `client_environment()` and `outputs()`),
+and for each function a session of its role, whose policy moto enforces.
 
 What differs, and why:
 - S3 cannot start a local process, so each notification goes to an SQS queue,
@@ -53,6 +57,7 @@ from components import topology
 from components.project import FUNCTIONS_DIR
 from components.settings import FunctionSettings, StackSettings, load_stack_file
 from local import control_plane
+from local import credentials as keys
 from local.lambda_api import LambdaApi
 from local.logs import LogShipper
 from local.metrics import MetricsPublisher
@@ -62,12 +67,14 @@ from local.runtime import FunctionRuntime, FunctionSpec
 WORKDIR_PREFIX = "vfp-local-"  # each stack's work folder (its functions' /tmp) in the system's temp folder
 OWNER_FILE = "owner"
 DEFAULT_CONCURRENCY = 2
-DUMMY_KEY = "local"  # moto accepts any credentials; these can never sign a request to AWS
+DUMMY_KEY = "local"  # what a child gets until it is given real ones; it can sign nothing anywhere
 # Locale and search path are all a worker inherits; everything AWS-related is set explicitly.
 _INHERITED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
 # The per-service endpoint variables `serve` prints next to AWS_ENDPOINT_URL (the SDKs' names for
 # the services the deployed stack offers a client), all naming the one endpoint.
 CLIENT_SERVICES = ("S3", "SQS", "LAMBDA", "CLOUDWATCH", "CLOUDWATCH_LOGS", "IAM", "STS")
+# outputs() keys for the administrator's credentials (a local stack's outputs only)
+ACCESS_KEY_ID, SECRET_ACCESS_KEY = "accessKeyId", "secretAccessKey"
 
 
 class StackError(RuntimeError):
@@ -165,6 +172,10 @@ class LocalStack:
         self._by_name: dict[str, FunctionRuntime] = {}  # what the Invoke handler serves, by function name
         self._started = False
         self._atexit: Callable[[], None] | None = None
+        # Fresh for each stack: the only credentials its endpoint lets in (local/access.py).
+        self.admin = keys.fresh()
+        self._invoke_token = keys.token()
+        self.function_credentials: dict[str, keys.Credentials] = {}  # role → a session of its execution role
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -196,11 +207,18 @@ class LocalStack:
             self._export_models()
             self._check_recognizer_inputs()
             # The Invoke handler first: the moto server hands it every Invoke.
-            self.lambda_api = LambdaApi(self._by_name, region=self.settings.region, log=self.log)
+            self.lambda_api = LambdaApi(
+                self._by_name,
+                region=self.settings.region,
+                log=self.log,
+                credentials={self.admin.access_key_id: self.admin},
+                invoke_token=self._invoke_token,
+            )
             self.lambda_api.start()
             self._start_moto(log_dir)
             self._create_resources()
             self._register_functions(workdir / "code")
+            self._assume_function_roles()
             self._start_telemetry()
             self._start_functions(tmp_root=workdir / "tmp", log_dir=log_dir)
         except BaseException:
@@ -277,8 +295,8 @@ class LocalStack:
             service,
             endpoint_url=self._moto_url,
             region_name=self.settings.region,
-            aws_access_key_id=DUMMY_KEY,
-            aws_secret_access_key=DUMMY_KEY,
+            aws_access_key_id=self.admin.access_key_id,
+            aws_secret_access_key=self.admin.secret_access_key,
             config=Config(retries={"mode": "standard", "max_attempts": 4}, max_pool_connections=32),
         )
 
@@ -288,8 +306,7 @@ class LocalStack:
         return {
             "AWS_ENDPOINT_URL": self._moto_url,
             **{f"AWS_ENDPOINT_URL_{service}": self._moto_url for service in CLIENT_SERVICES},
-            "AWS_ACCESS_KEY_ID": DUMMY_KEY,
-            "AWS_SECRET_ACCESS_KEY": DUMMY_KEY,
+            **self.admin.environment(),
             "AWS_DEFAULT_REGION": self.settings.region,
         }
 
@@ -313,6 +330,10 @@ class LocalStack:
             # The dashboard is in this stack's CloudWatch (get-dashboard); there is no console to link to.
             target.DASHBOARD_URL: None,
             target.ENDPOINT_URL: self._moto_url,
+            # The administrator's credentials, the only ones the endpoint lets in besides the
+            # functions' own (so `serve` writes its outputs file readable by its owner only).
+            ACCESS_KEY_ID: self.admin.access_key_id,
+            SECRET_ACCESS_KEY: self.admin.secret_access_key,
             # The program exports facesBucket (and the enrolment policy's ARN, which there is no local
             # IAM user to attach to) only when the database is live.
             **({target.FACES_BUCKET: s.faces_bucket} if s.live_database else {}),
@@ -408,17 +429,39 @@ class LocalStack:
             stderr=self._moto_log,
             start_new_session=True,
         )
-        assert moto.stdout is not None  # stdout=PIPE
-        ready, _, _ = select.select([moto.stdout], [], [], 60)
-        line = moto.stdout.readline() if ready else b""
-        if not line:
+        address = self._ask_moto({"admin": self.admin.as_json(), "invoke_token": self._invoke_token}, timeout_s=60)
+        if address is None:
             raise StackError(f"the moto server did not start (exit code {moto.poll()}); see {log_dir / 'moto.log'}")
-        address = json.loads(line)
         self.moto_port = address["port"]
         self.endpoint_url = f"http://{address['host']}:{address['port']}"
         self._s3 = self.client("s3")
         self._sqs = self.client("sqs")
         self.account_id = self.client("sts").get_caller_identity()["Account"]
+
+    def _ask_moto(self, message: dict, *, timeout_s: float) -> dict | None:
+        """One line to the moto process (on its stdin: secrets never go on a command line) and its
+        one-line answer; None when it does not answer."""
+        assert self._moto is not None and self._moto.stdin is not None and self._moto.stdout is not None
+        try:
+            self._moto.stdin.write(json.dumps(message).encode() + b"\n")
+            self._moto.stdin.flush()
+        except OSError:
+            return None
+        ready, _, _ = select.select([self._moto.stdout], [], [], timeout_s)
+        line = self._moto.stdout.readline() if ready else b""
+        return json.loads(line) if line else None
+
+    def _assume_function_roles(self) -> None:
+        """A session of each function's execution role (as Lambda takes one for an environment): the
+        credentials its workers run with, so moto holds each function to its own policy."""
+        for role in self.function_settings:
+            name = self.function_name(role)
+            answer = self._ask_moto(
+                {"assume_role": self._arns.role(control_plane.role_name(name)), "session": name}, timeout_s=30
+            )
+            if answer is None:
+                raise StackError(f"the moto server gave no credentials for {name}'s role")
+            self.function_credentials[role] = keys.Credentials.from_json(answer)
 
     @property
     def _arns(self) -> control_plane.Arns:
@@ -557,6 +600,7 @@ class LocalStack:
         function_env = topology.environment(role, s, self.locations())
         # The only local part: where S3 and Lambda are.
         env = sandbox_environment(s.region, AWS_ENDPOINT_URL_S3=self._moto_url, AWS_ENDPOINT_URL_LAMBDA=self._moto_url)
+        env.update(self.function_credentials[role].environment())  # as Lambda gives the role's session
         env.update(
             {  # what Lambda sets for every function
                 "AWS_LAMBDA_FUNCTION_NAME": fs.name,
