@@ -169,6 +169,7 @@ class LocalStack:
         self._pollers: list[threading.Thread] = []
         self._stopping = threading.Event()
         self.interrupted: dict[str, list[dict]] = {}  # function → events stop() interrupted mid-invocation
+        self.without_result: dict[str, str | None] = {}  # at stop(): upload → its dead-letter line, or None
         self._by_name: dict[str, FunctionRuntime] = {}  # what the Invoke handler serves, by function name
         self._started = False
         self._atexit: Callable[[], None] | None = None
@@ -247,9 +248,9 @@ class LocalStack:
                 if invocations:
                     self.log(
                         f"stopped {self.function_name(role)}: {what} {len(invocations)} invocation(s): "
-                        + "; ".join(describe_event(i.event) for i in invocations[:5])
-                        + (" ..." if len(invocations) > 5 else "")
+                        + "; ".join(describe_event(i.event) for i in invocations)
                     )
+        self._account_for_uploads()
         for telemetry in (self.metrics, self.logs):  # the last data points and lines, while moto still answers
             if telemetry is not None:
                 telemetry.stop()
@@ -269,6 +270,27 @@ class LocalStack:
         if self._atexit is not None:
             atexit.unregister(self._atexit)
             self._atexit = None
+
+    def _account_for_uploads(self) -> None:
+        """Name every upload left without a result, while the endpoint still answers (after the
+        workers stopped, so nothing changes under the count)."""
+        if self._moto is None or self.endpoint_url is None or not self.runtimes:
+            return
+        from local import unfinished
+        from tools.workload import Buckets
+
+        s = self.settings
+        records = [(f"{r['function']}-dlq", r) for r in self.dead_letters()]
+        try:
+            without = unfinished.uploads_without_result(
+                self._s3, Buckets(s.input_bucket, s.stage1_bucket, s.output_bucket, s.region), records
+            )
+        except Exception as exc:  # the endpoint is gone: say so rather than hide the stop
+            self.log(f"could not list the uploads left without a result: {exc}")
+            return
+        self.without_result = without
+        if without:
+            self.log("stopped with " + "\n".join(unfinished.describe(without)))
 
     # -- what callers use ------------------------------------------------------------------------
 
