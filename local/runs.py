@@ -88,17 +88,16 @@ def _point(link: Path, target: str) -> None:
 
 def prune(root: Path, *, keep: int) -> None:
     """Remove all but the newest `keep` run folders that no live stack holds."""
-    runs = sorted((p for p in root.iterdir() if RUN_NAME.fullmatch(p.name) and not p.is_symlink()), key=_mtime)
+    runs = sorted((p for p in root.iterdir() if RUN_NAME.fullmatch(p.name) and not p.is_symlink()), key=_started)
     finished = [p for p in runs if holder(p) is None]
     for folder in finished[: max(0, len(finished) - keep)]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
+def _started(path: Path) -> tuple[str, int]:
+    """A run folder's start (its name's timestamp) and, within one second and process, its number."""
+    match = RUN_NAME.fullmatch(path.name)
+    return path.name[:15], int(match.group(1)[1:]) if match and match.group(1) else 0
 
 
 def endpoint_answers(outputs: Path) -> str | None:
