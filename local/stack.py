@@ -308,7 +308,7 @@ class LocalStack:
             raise StackError("the local stack is not started: no Lambda Invoke API yet")
         return self.lambda_api
 
-    def client(self, service: str):
+    def client(self, service: str, *, attempts: int = 4, read_timeout_s: float = 60):
         """A boto3 client for this stack's endpoint (every service: S3, SQS, Lambda, CloudWatch, Logs ...)."""
         import boto3
         from botocore.config import Config
@@ -319,7 +319,11 @@ class LocalStack:
             region_name=self.settings.region,
             aws_access_key_id=self.admin.access_key_id,
             aws_secret_access_key=self.admin.secret_access_key,
-            config=Config(retries={"mode": "standard", "max_attempts": 4}, max_pool_connections=32),
+            config=Config(
+                retries={"mode": "standard", "max_attempts": attempts},
+                max_pool_connections=32,
+                read_timeout=read_timeout_s,
+            ),
         )
 
     def client_environment(self) -> dict[str, str]:
@@ -545,7 +549,9 @@ class LocalStack:
     def _start_telemetry(self) -> None:
         """Where Lambda's metrics and the functions' log lines go: the endpoint's CloudWatch and Logs."""
         self.metrics = MetricsPublisher(self.client("cloudwatch"), interval_s=self.metrics_interval_s, log=self.log)
-        self.logs = LogShipper(self.client("logs"), log=self.log)
+        # One quick attempt per send: the shipper retries with its own backoff, and a paused endpoint
+        # must not hold its thread for botocore's minute.
+        self.logs = LogShipper(self.client("logs", attempts=1, read_timeout_s=5), log=self.log)
         for role, url in self.dead_letter_queues.items():
             self.metrics.watch_queue(control_plane.dead_letter_queue_name(self.function_name(role)), url, self._sqs)
         self.metrics.start()
