@@ -291,6 +291,8 @@ def test_the_per_service_variables_serve_prints_reach_the_same_stack(served, mon
     environment = served.info["environment"]
     for key in ("AWS_ENDPOINT_URL_LAMBDA", "AWS_ENDPOINT_URL_CLOUDWATCH", "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS"):
         monkeypatch.setenv(key, environment[key])
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):  # the only credentials it lets in
+        monkeypatch.setenv(key, environment[key])
     names = {f["FunctionName"] for f in client("lambda").list_functions()["Functions"]}
     assert names == {served.settings.splitter.name, served.settings.recognizer.name}
     groups = client("logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/")["logGroups"]
