@@ -48,6 +48,7 @@ from typing import Any
 
 from components import topology
 from components.project import DEFAULT_STACK_FILE, DEFAULT_TORCH_HOME, OUT_DIR, PROJECT_DIR
+from components.settings import function_environment
 from components.topology import ARCHITECTURES
 from tools import cli
 
@@ -148,7 +149,7 @@ def alone_against_s3(settings) -> Iterator[tuple[dict, Any]]:
 
 
 def environments(args, settings, aws: dict) -> dict[str, dict]:
-    """Each function's environment as deployed (topology.environment), with this machine's files,
+    """Each function's environment as deployed (settings.function_environment), with this machine's files,
     and S3 on the probe's moto server. Alone, the splitter hands nothing to the recognizer."""
     from tools.export_models import ensure_exported
     from tools.ffmpeg import ffmpeg_exe
@@ -158,7 +159,7 @@ def environments(args, settings, aws: dict) -> dict[str, dict]:
         face_database=str(settings.face_database),
         models=str(ensure_exported(args.torch_home.resolve())),
     )
-    env = {role: {**aws, **topology.environment(role, settings, where)} for role in topology.FUNCTIONS}
+    env = {role: {**aws, **function_environment(role, settings, where)} for role in topology.FUNCTIONS}
     env[topology.SPLITTER].pop("RECOGNIZER_FUNCTION", None)
     if args.threads:
         env[topology.RECOGNIZER]["MODEL_THREADS"] = str(args.threads)

@@ -8,6 +8,8 @@ import statistics
 import time
 from importlib import metadata
 
+from local.stats import percentile
+
 
 def summary(samples_s: list[float]) -> dict:
     """p50 / p95 / max / mean of durations in seconds, reported in milliseconds."""
@@ -15,15 +17,10 @@ def summary(samples_s: list[float]) -> dict:
         return {"n": 0}
     ms = sorted(s * 1000 for s in samples_s)
 
-    def pct(p: float) -> float:
-        # nearest-rank: the value below which p% of the samples fall
-        rank = max(1, min(len(ms), round(p / 100 * len(ms) + 0.5)))
-        return ms[rank - 1]
-
     return {
         "n": len(ms),
         "p50_ms": round(statistics.median(ms), 1),
-        "p95_ms": round(pct(95), 1),
+        "p95_ms": round(percentile(ms, 95), 1),
         "max_ms": round(ms[-1], 1),
         "mean_ms": round(statistics.fmean(ms), 1),
     }

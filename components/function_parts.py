@@ -11,7 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import policies, topology
-from components.settings import FunctionSettings, StackSettings
+from components.settings import FunctionSettings, StackSettings, function_environment, function_lookups
 
 # Lambda keeps a failed event's record here; SQS holds messages at most 14 days.
 DLQ_RETENTION_S = 14 * 24 * 3600
@@ -71,10 +71,7 @@ def function_parts(
     write_bucket, write_suffixes = topology.FUNCTIONS[role].writes[settings.analysis]
     read_objects = _objects(bucket_arns[read_bucket], read_suffixes)
     write_objects = _objects(bucket_arns[write_bucket], write_suffixes)
-    lookups = [
-        pulumi.Output.concat(bucket_arns[bucket], "/", key)
-        for bucket, key in topology.FUNCTIONS[role].looks_up(settings)
-    ]
+    lookups = [pulumi.Output.concat(bucket_arns[bucket], "/", key) for bucket, key in function_lookups(role, settings)]
     child = pulumi.ResourceOptions(parent=parent)
     # Created before the function, so Lambda never makes an unmanaged one without retention.
     log_group = aws.cloudwatch.LogGroup(
@@ -123,7 +120,7 @@ def lambda_function(
         name,
         role=parts.role.arn,
         package_type=facts.package,
-        environment={"variables": topology.environment(role, settings)},
+        environment={"variables": function_environment(role, settings)},
         # Our handlers already write one JSON object per line; Lambda passes text lines through.
         logging_config={"log_format": "Text", "log_group": parts.log_group.name},
         **_sizing(function),

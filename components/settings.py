@@ -5,7 +5,7 @@ Pulumi.yaml's `config:` block is the schema (each setting's type, default and de
 StackSettings below is the table that says how each one is checked and which function environment
 variable, if any, it becomes. The Pulumi program feeds `load` pulumi.Config; the local stack feeds
 it a `Pulumi.<stack>.yaml` file. Both get the same validation, the same defaults and, through
-topology.environment, the same function environments: what runs locally is what would be deployed.
+`function_environment` below, the same function environments: what runs locally is what would be deployed.
 Adding a setting is one entry in the schema and one field here.
 
 Plain Python on purpose: importing it must not need the Pulumi engine.
@@ -27,16 +27,21 @@ from components.project import PROJECT_DIR, PROJECT_FILE
 from components.topology import (
     ANALYSES,
     ARCHITECTURES,
+    BUCKETS,
     DIRECT_INVOCATION,
     FACES,
+    FACES_OBJECT,
     FUNCTIONS,
     INPUT,
+    LAMBDA,
     LIVE_DATABASE,
     OUTPUT,
     RECOGNIZER,
     SPLITTER,
     STAGE1,
     TIMELINE,
+    Locations,
+    model_threads,
 )
 from face_recognizer.config import PRECISIONS
 from pipeline_common.env import MAX_FRAMES_RANGE, SAMPLE_FPS_RANGE, distance_or_off
@@ -323,7 +328,7 @@ class StackSettings:
         return self.bucket(FACES) if self.live_database else None
 
     def environment_of(self, role: str) -> dict[str, str]:
-        """The environment variables the settings give one function (topology.environment adds the rest)."""
+        """The environment variables the settings give one function (`function_environment` adds the rest)."""
         env = {}
         for f in fields(self):
             variable = f.metadata.get("env", {}).get(role)
@@ -331,6 +336,63 @@ class StackSettings:
             if variable and value is not None:
                 env[variable] = repr(value) if isinstance(value, float) else str(value)
         return env
+
+
+# ---------------------------------------------------------------------------------------------
+# What a stack's settings make of topology's rows: each function's environment and lookups. Here
+# rather than in topology, so the table stays pure data and nothing imports back.
+
+
+def _splitter_environment(s: StackSettings, where: Locations) -> dict[str, str]:
+    env = {"STAGE1_BUCKET": s.bucket(STAGE1), "FFMPEG_PATH": where.ffmpeg}
+    if s.architecture == DIRECT_INVOCATION:
+        env["RECOGNIZER_FUNCTION"] = s.function(RECOGNIZER).name
+    if s.timeline:  # first-frame: no variable at all, so its environment is what it always was
+        env.update(ANALYSIS=TIMELINE, SAMPLE_FPS=repr(float(s.sample_fps)), MAX_FRAMES=str(s.max_frames))
+    return env
+
+
+def _recognizer_environment(s: StackSettings, where: Locations) -> dict[str, str]:
+    env = {
+        "OUTPUT_BUCKET": s.bucket(OUTPUT),
+        "MODEL_DIR": where.models,
+        "MODEL_THREADS": str(model_threads(s.function(RECOGNIZER).memory_mb)),
+    }
+    if s.live_database:  # the object its role may read (function_lookups), and how often to look
+        env.update(
+            FACE_DB_BUCKET=s.bucket(FACES),
+            FACE_DB_KEY=FACES_OBJECT,
+            FACE_DB_RELOAD_SECONDS=str(s.face_database_reload_s),
+        )
+    else:
+        env["FACE_DB_PATH"] = where.face_database
+    if s.timeline:  # how many frames one frames object may hold; the object itself says how it was sampled
+        env.update(ANALYSIS=TIMELINE, MAX_FRAMES=str(s.max_frames))
+    return env
+
+
+# The variables only a function's wiring and packaging decide; the settings add theirs (environment_of).
+_DERIVED_ENVIRONMENT: dict[str, Callable[[StackSettings, Locations], dict[str, str]]] = {
+    SPLITTER: _splitter_environment,
+    RECOGNIZER: _recognizer_environment,
+}
+
+
+def function_environment(role: str, s: StackSettings, where: Locations = LAMBDA) -> dict[str, str]:
+    """A function's complete environment: what its wiring decides, then what the settings give it.
+    The Pulumi program deploys exactly this; the local stack runs its workers with it."""
+    return {**_DERIVED_ENVIRONMENT[role](s, where), **s.environment_of(role)}
+
+
+def function_lookups(role: str, s: StackSettings) -> tuple[tuple[str, str], ...]:
+    """Single objects a function reads by name besides those that invoke it, as (bucket, key): the
+    live face database. IAM grants s3:GetObject on exactly these."""
+    return ((FACES, FACES_OBJECT),) if role == RECOGNIZER and s.live_database else ()
+
+
+def stack_buckets(s: StackSettings) -> tuple[str, ...]:
+    """The stack's buckets: input, stage-1, output, and in live mode faces."""
+    return BUCKETS + ((FACES,) if s.live_database else ())
 
 
 # ---------------------------------------------------------------------------------------------

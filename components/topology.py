@@ -6,21 +6,17 @@ environment it gets and whether it is invoked directly are each written once, he
 function is one row (and its settings block in Pulumi.yaml); the loop check below runs on the
 wiring before anything is created.
 
-Deliberately imports nothing from components.settings (which reads this table): the environment
-builders take the validated settings as an argument.
+Pure data: the environments and lookups that depend on a stack's settings are built in
+components.settings, which reads this table (never the other way round).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from pipeline_common.env import FIRST_FRAME, TIMELINE
 from pipeline_common.keys import FRAME_SUFFIX, FRAMES_SUFFIX, RESULT_SUFFIX, TIMELINE_SUFFIX
-
-if TYPE_CHECKING:
-    from components.settings import StackSettings
 
 # Logical names (not AWS names): buckets and functions as the pipeline knows them. A function's
 # name is also the prefix of its settings block in Pulumi.yaml (splitterMemory, recognizerTimeout...).
@@ -85,47 +81,6 @@ def model_threads(memory_mb: int) -> int:
     return max(1, min(6, round(memory_mb / 1769)))
 
 
-def _splitter_environment(s: StackSettings, where: Locations) -> dict[str, str]:
-    env = {"STAGE1_BUCKET": s.bucket(STAGE1), "FFMPEG_PATH": where.ffmpeg}
-    if s.architecture == DIRECT_INVOCATION:
-        env["RECOGNIZER_FUNCTION"] = s.function(RECOGNIZER).name
-    if s.timeline:  # first-frame: no variable at all, so its environment is what it always was
-        env.update(ANALYSIS=TIMELINE, SAMPLE_FPS=repr(float(s.sample_fps)), MAX_FRAMES=str(s.max_frames))
-    return env
-
-
-def _recognizer_environment(s: StackSettings, where: Locations) -> dict[str, str]:
-    env = {
-        "OUTPUT_BUCKET": s.bucket(OUTPUT),
-        "MODEL_DIR": where.models,
-        "MODEL_THREADS": str(model_threads(s.function(RECOGNIZER).memory_mb)),
-    }
-    if s.live_database:  # the object its role may read (_recognizer_lookups), and how often to look
-        env.update(
-            FACE_DB_BUCKET=s.bucket(FACES),
-            FACE_DB_KEY=FACES_OBJECT,
-            FACE_DB_RELOAD_SECONDS=str(s.face_database_reload_s),
-        )
-    else:
-        env["FACE_DB_PATH"] = where.face_database
-    if s.timeline:  # how many frames one frames object may hold; the object itself says how it was sampled
-        env.update(ANALYSIS=TIMELINE, MAX_FRAMES=str(s.max_frames))
-    return env
-
-
-def _recognizer_lookups(s: StackSettings) -> tuple[tuple[str, str], ...]:
-    return ((FACES, FACES_OBJECT),) if s.live_database else ()
-
-
-def _no_lookups(s: StackSettings) -> tuple[tuple[str, str], ...]:
-    return ()
-
-
-def buckets(s: StackSettings) -> tuple[str, ...]:
-    """The stack's buckets: input, stage-1, output, and in live mode faces."""
-    return BUCKETS + ((FACES,) if s.live_database else ())
-
-
 @dataclass(frozen=True)
 class Function:
     """Everything the rest of the project needs to know about one function."""
@@ -138,9 +93,6 @@ class Function:
     # (bucket, suffixes of what it writes); IAM grants exactly these.
     reads: Mapping[str, tuple[str, tuple[str, ...]]]
     writes: Mapping[str, tuple[str, tuple[str, ...]]]
-    # The variables only this function's wiring and packaging decide; the stack settings add theirs
-    # (components.settings: each setting names the variable it becomes).
-    derived_environment: Callable[[StackSettings, Locations], dict[str, str]]
     # The least memory it may be given: its peak on the largest frame the pipeline accepts
     # (pipeline_common.limits: 8K), measured by `make bench` (bench/README.md), plus headroom.
     min_memory_mb: int
@@ -150,9 +102,6 @@ class Function:
     # the cost plan (bench/plan.py) scales the computing ones with the CPU share a memory size buys.
     stages: tuple[str, ...] = ()
     cpu_stages: tuple[str, ...] = ()
-    # Single objects it reads by name besides the ones that invoke it, as (bucket, key): the live
-    # face database. IAM grants s3:GetObject on exactly these.
-    looks_up: Callable[[StackSettings], tuple[tuple[str, str], ...]] = _no_lookups
 
     @property
     def zip_name(self) -> str:
@@ -167,7 +116,6 @@ FUNCTIONS: dict[str, Function] = {
         packages=("video_splitting", "pipeline_common"),
         reads={FIRST_FRAME: (INPUT, EVERY_OBJECT), TIMELINE: (INPUT, EVERY_OBJECT)},
         writes={FIRST_FRAME: (STAGE1, (FRAME_SUFFIX,)), TIMELINE: (STAGE1, (FRAMES_SUFFIX,))},
-        derived_environment=_splitter_environment,
         min_memory_mb=768,  # ~555 MB with ffmpeg: an 8K video that needs ffmpeg's ordinary decode
         stages=("download", "ffmpeg", "upload", "invoke"),
         cpu_stages=("ffmpeg",),
@@ -179,20 +127,12 @@ FUNCTIONS: dict[str, Function] = {
         packages=("face_recognizer", "pipeline_common"),
         reads={FIRST_FRAME: (STAGE1, (FRAME_SUFFIX,)), TIMELINE: (STAGE1, (FRAMES_SUFFIX,))},
         writes={FIRST_FRAME: (OUTPUT, (RESULT_SUFFIX,)), TIMELINE: (OUTPUT, (RESULT_SUFFIX, TIMELINE_SUFFIX))},
-        derived_environment=_recognizer_environment,
         min_memory_mb=768,  # 607 MB: an 8K progressive JPEG (~300 MB of it models and database)
         invoked_by=SPLITTER,
         stages=("database", "read", "decode", "detect", "embed", "match", "write"),
         cpu_stages=("decode", "detect", "embed", "match"),
-        looks_up=_recognizer_lookups,
     ),
 }
-
-
-def environment(role: str, s: StackSettings, where: Locations = LAMBDA) -> dict[str, str]:
-    """A function's complete environment: what its wiring decides, then what the settings give it.
-    The Pulumi program deploys exactly this; the local stack runs its workers with it."""
-    return {**FUNCTIONS[role].derived_environment(s, where), **s.environment_of(role)}
 
 
 class TopologyError(ValueError):

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from components import alarms as alarms_
-from local.runtime import percentile
+from local.stats import percentile
 
 if TYPE_CHECKING:
     from local.stack import LocalStack

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from components import packaging, policies, topology
-from components.settings import StackSettings
+from components.settings import StackSettings, function_lookups
 
 # components/splitter.py publishes this layer for the splitter: `<function>-ffmpeg`, ffmpeg at /opt/bin/ffmpeg.
 FFMPEG_LAYER_FUNCTIONS = (topology.SPLITTER,)
@@ -96,8 +96,7 @@ def role_policy(role: str, settings: StackSettings, arns: Arns) -> dict:
         dead_letter_queue_arn=arns.queue(dead_letter_queue_name(name)),
         invoke_function_arn=arns.function(settings.function(callee).name) if callee else None,
         lookup_objects=[
-            f"{arns.bucket(settings.bucket(bucket))}/{key}"
-            for bucket, key in topology.FUNCTIONS[role].looks_up(settings)
+            f"{arns.bucket(settings.bucket(bucket))}/{key}" for bucket, key in function_lookups(role, settings)
         ],
     )
 

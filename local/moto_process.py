@@ -24,7 +24,6 @@ patch below says what and why:
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import signal
@@ -33,6 +32,7 @@ import sys
 from local import access
 from local.credentials import Credentials
 from local.procs import die_with_parent
+from local.stats import percentile
 
 
 def one_event_per_multipart_upload() -> None:
@@ -176,13 +176,6 @@ def logs_as_aws_filters_them() -> None:
         return json.dumps({"events": events, "nextToken": next_token, "searchedLogStreams": searched})
 
     LogsResponse.filter_log_events = filter_log_events  # type: ignore[method-assign]
-
-
-def percentile(values: list[float], p: float) -> float:
-    """The nearest-rank p-th percentile of raw values."""
-    ordered = sorted(values)
-    rank = max(1, math.ceil(p / 100 * len(ordered)))
-    return ordered[min(rank, len(ordered)) - 1]
 
 
 def percentiles() -> None:

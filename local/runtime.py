@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, TypedDict
 
 from components.project import FUNCTIONS_DIR
 from local.procs import end_child, exit_status
+from local.stats import percentile
 
 if TYPE_CHECKING:
     from local.logs import LogGroup, LogStream
@@ -169,12 +170,6 @@ class _Worker:
                 pass
         if self.output is not None:  # its last lines: the pipe ends once the worker and its children are gone
             self.output.join(timeout=5)
-
-
-def percentile(ordered: list[float], p: float) -> float:
-    """Nearest rank: the smallest of the ordered values with at least p% of them at or below it."""
-    rank = max(1, -(-len(ordered) * p // 100))  # ceil(n * p / 100)
-    return ordered[int(rank) - 1]
 
 
 class FunctionRuntime:
@@ -336,7 +331,7 @@ class FunctionRuntime:
         if durations:
             st["duration_ms"] = {
                 "n": len(durations),
-                "p50": round(durations[len(durations) // 2], 1),
+                "p50": round(percentile(durations, 50), 1),
                 "p95": round(percentile(durations, 95), 1),
                 "max": round(durations[-1], 1),
                 "mean": round(sum(durations) / len(durations), 1),

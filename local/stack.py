@@ -55,7 +55,7 @@ from typing import BinaryIO
 
 from components import topology
 from components.project import FUNCTIONS_DIR
-from components.settings import FunctionSettings, StackSettings, load_stack_file
+from components.settings import FunctionSettings, StackSettings, function_environment, load_stack_file, stack_buckets
 from local import control_plane
 from local import credentials as keys
 from local.lambda_api import LambdaApi
@@ -146,7 +146,7 @@ class LocalStack:
         self._workdir: Path | None = None
         self.plan = topology.triggers(settings.architecture, settings.analysis)
         self.function_settings = dict(settings.functions)
-        self.buckets = {role: settings.bucket(role) for role in topology.buckets(settings)}
+        self.buckets = {role: settings.bucket(role) for role in stack_buckets(settings)}
         self.concurrency = {role: effective_concurrency(fs, concurrency) for role, fs in self.function_settings.items()}
 
         self.endpoint_url: str | None = None
@@ -442,7 +442,7 @@ class LocalStack:
         from face_recognizer import service
 
         try:
-            service.load(topology.environment(topology.RECOGNIZER, self.settings, self.locations()))
+            service.load(function_environment(topology.RECOGNIZER, self.settings, self.locations()))
         except service.StartupError as error:
             raise StackError(f"{self.settings.recognizer.name} would not start: {error}") from None
 
@@ -540,7 +540,7 @@ class LocalStack:
             self.client,
             self.settings,
             self._arns,
-            environment=lambda role: topology.environment(role, self.settings, self.locations()),
+            environment=lambda role: function_environment(role, self.settings, self.locations()),
             ffmpeg_path=self.ffmpeg_path,
             code_dir=code_dir,
         )
@@ -625,7 +625,7 @@ class LocalStack:
 
     def _environment(self, role: str, fs: FunctionSettings) -> dict[str, str]:
         s = self.settings
-        function_env = topology.environment(role, s, self.locations())
+        function_env = function_environment(role, s, self.locations())
         # The only local part: where S3 and Lambda are.
         env = sandbox_environment(s.region, AWS_ENDPOINT_URL_S3=self._moto_url, AWS_ENDPOINT_URL_LAMBDA=self._moto_url)
         env.update(self.function_credentials[role].environment())  # as Lambda gives the role's session

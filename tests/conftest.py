@@ -7,7 +7,10 @@ vggface2 checkpoint is a seeded untrained file that the real loading code reads.
 
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import boto3
@@ -74,11 +77,29 @@ def s3(aws):
     return boto3.client("s3", region_name=REGION, endpoint_url=aws)
 
 
+def shared_dir(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A folder every test process of this run shares (pytest-xdist's workers each have their own
+    base temp folder; its parent is the run's), so one of them builds what all of them read."""
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return root / name
+
+
+@contextmanager
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Path]:
+    """Hold the run-wide lock on the shared folder `name` while the caller builds in it (or finds it built)."""
+    folder = shared_dir(tmp_path_factory, name)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{folder}.lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def torch_home(tmp_path_factory) -> Path:
-    """A TORCH_HOME holding the stand-in vggface2 checkpoint."""
-    home = tmp_path_factory.mktemp("torch_home")
-    weights.write_untrained_checkpoint(home)
+    """A TORCH_HOME holding the stand-in vggface2 checkpoint, one for the whole run."""
+    with built_once(tmp_path_factory, "torch_home") as home:
+        weights.write_untrained_checkpoint(home)
     return home
 
 
@@ -87,7 +108,7 @@ def model_dir(torch_home) -> Path:
     """The function's ONNX graphs, exported from the stand-in weights as the image build does."""
     from tools.export_models import ensure_exported
 
-    return ensure_exported(torch_home)
+    return ensure_exported(torch_home)  # which lets one process at a time export
 
 
 @pytest.fixture(scope="session")

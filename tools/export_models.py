@@ -30,6 +30,7 @@ the local stack, the benchmark and tests re-export only when the weights change.
 from __future__ import annotations
 
 import copy
+import fcntl
 import hashlib
 import json
 import os
@@ -386,13 +387,18 @@ def ensure_exported(
         name += "-" + hashlib.sha256(json.dumps(variant, sort_keys=True).encode()).hexdigest()[:8]
     out = torch_home / "onnx" / name
     manifest = out / onnx_models.MANIFEST
-    if manifest.is_file():
-        try:
-            if json.loads(manifest.read_text(encoding="utf-8")).get("format") == onnx_models.FORMAT:
-                return out
-        except ValueError:
-            pass
-    return export(torch_home, out, precision=precision, mtcnn_int8=mtcnn, database=database, source_sha256=digest)
+    # One exporter at a time per torch_home: another process (a second local stack, a parallel test
+    # worker) may be reading the graphs that a concurrent export would replace.
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.parent / ".lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if manifest.is_file():
+            try:
+                if json.loads(manifest.read_text(encoding="utf-8")).get("format") == onnx_models.FORMAT:
+                    return out
+            except ValueError:
+                pass
+        return export(torch_home, out, precision=precision, mtcnn_int8=mtcnn, database=database, source_sha256=digest)
 
 
 def main(argv=None) -> int:

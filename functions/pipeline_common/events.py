@@ -96,26 +96,3 @@ def _from_record(index: int, record: Any) -> S3Object:
     if not bucket or not key:
         raise EventError(f"record {index} has an empty bucket or key")
     return S3Object(bucket, key)
-
-
-def s3_event(bucket: str, key: str, *, event_name: str = "ObjectCreated:Put") -> dict:
-    """An S3 notification for one object, shaped and encoded as S3 sends it.
-
-    The local stack delivers these, and tests build them; one builder keeps the two honest.
-    """
-    from urllib.parse import quote_plus
-
-    return {
-        "Records": [
-            {
-                "eventVersion": "2.1",
-                "eventSource": "aws:s3",
-                "eventName": event_name,
-                "s3": {
-                    "s3SchemaVersion": "1.0",
-                    "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
-                    "object": {"key": quote_plus(key, safe="/")},
-                },
-            }
-        ]
-    }

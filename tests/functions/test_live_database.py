@@ -22,8 +22,8 @@ from face_recognizer.facedb import FaceDatabase
 from face_recognizer.onnx_models import OnnxFaceModels
 from face_recognizer.recognizer import NO_FACE, Recognizer, decode_frame
 from face_recognizer.service import VERSION_METADATA, RecognitionError, RecognitionService
-from pipeline_common.events import s3_event
 from tests.functions.test_recognizer import first_frame
+from tests.s3_events import s3_event
 
 FACES, KEY = "live-faces", "face_db.pt"
 STAGE1, OUTPUT = "live-stage-1", "live-output"
@@ -369,7 +369,7 @@ def test_a_baked_database_is_named_by_its_fingerprint(pipeline, models, embeddin
 
 
 def test_the_function_starts_in_live_mode_from_its_environment(pipeline, model_dir, embeddings, frames):
-    """start() as the handler runs it, from the variables topology.environment sets in live mode."""
+    """start() as the handler runs it, from the variables settings.function_environment sets in live mode."""
     env = {
         "OUTPUT_BUCKET": OUTPUT,
         "MODEL_DIR": str(model_dir),

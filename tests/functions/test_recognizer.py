@@ -22,13 +22,14 @@ from PIL import Image, ImageFile
 from components import dashboard
 from components import topology as T
 from components.project import PROJECT_DIR
+from components.settings import function_environment
 from face_recognizer.facedb import FaceDatabase, FaceDatabaseError
 from face_recognizer.onnx_models import OnnxFaceModels
 from face_recognizer.recognizer import NO_FACE, UNKNOWN, FrameError, FrameTooLarge, Recognizer, decode_frame
 from face_recognizer.service import RESULT_CONTENT_TYPE, RecognitionError, RecognitionService
 from pipeline_common import limits
-from pipeline_common.events import s3_event
 from tests.functions.peak_probe import recognise_in_fresh_interpreter
+from tests.s3_events import s3_event
 from tools import samples
 from tools.ffmpeg import ffmpeg_exe
 
@@ -412,7 +413,7 @@ def test_the_largest_frame_is_recognised_within_the_recognizers_memory_setting(v
     frame = tmp_path / "frame.jpg"
     frame.write_bytes(jpeg)
     stack = S.load(lambda key: {"namePrefix": "vfp-test"}.get(key), check_files=False)
-    env = T.environment(T.RECOGNIZER, stack, T.Locations(face_database=str(enrolled), models=str(model_dir)))
+    env = function_environment(T.RECOGNIZER, stack, T.Locations(face_database=str(enrolled), models=str(model_dir)))
     probe = recognise_in_fresh_interpreter(env, frame, "8k/frame.jpg", tmp_path)
     assert probe["result"]["name"] == probe["written"]["8k/frame.txt"] == "Collins"
     memory = stack.recognizer.memory_mb

@@ -20,8 +20,9 @@ from PIL import Image
 
 from components import topology as T
 from components.project import PROJECT_DIR
-from pipeline_common.events import s3_event
+from components.settings import function_environment
 from pipeline_common.keys import frame_key
+from tests.s3_events import s3_event
 from tools import samples
 from tools.ffmpeg import ffmpeg_exe
 from video_splitting import ffmpeg as ff
@@ -710,10 +711,10 @@ def test_the_environment_the_stack_sets_is_the_one_the_splitter_reads(buckets, a
     from components import settings as S
 
     settings = S.load(lambda k: {"namePrefix": "vfp-test", "architecture": architecture}.get(k), check_files=False)
-    splitter = sp.start(T.environment(T.SPLITTER, settings, T.Locations(ffmpeg=ffmpeg_exe())))
+    splitter = sp.start(function_environment(T.SPLITTER, settings, T.Locations(ffmpeg=ffmpeg_exe())))
     assert splitter.config.stage1_bucket == settings.stage1_bucket
     assert splitter.config.recognizer_function == (settings.recognizer.name if settings.direct_invocation else None)
     # the zip cannot import components/, so the layer's path is written twice; held in step here
     from video_splitting.config import DEFAULT_FFMPEG
 
-    assert DEFAULT_FFMPEG == T.LAYER_FFMPEG == T.environment(T.SPLITTER, settings)["FFMPEG_PATH"]
+    assert DEFAULT_FFMPEG == T.LAYER_FFMPEG == function_environment(T.SPLITTER, settings)["FFMPEG_PATH"]

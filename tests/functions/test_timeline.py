@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from components import topology
-from components.settings import load_stack_file
+from components.settings import function_environment, load_stack_file
 from face_recognizer.config import RecognizerConfig
 from face_recognizer.facedb import FaceDatabase
 from face_recognizer.onnx_models import OnnxFaceModels
@@ -22,7 +22,7 @@ from face_recognizer.recognizer import NO_FACE, UNKNOWN, Recognizer, decode_fram
 from face_recognizer.service import TIMELINE_CONTENT_TYPE, RecognitionError, RecognitionService
 from face_recognizer.timeline import FaceMatch, FrameFaces, build
 from pipeline_common import frames
-from pipeline_common.events import s3_event
+from tests.s3_events import s3_event
 from tools import samples
 from tools.ffmpeg import ffmpeg_exe
 from video_splitting import ffmpeg
@@ -295,17 +295,17 @@ def test_the_stack_gives_both_functions_the_timeline_settings(tmp_path):
     )
     s = load_stack_file(stack, check_files=False)
     where = topology.Locations(ffmpeg=ffmpeg_exe(), models=str(tmp_path), face_database=str(stack))
-    split = SplitterConfig.from_env(topology.environment(topology.SPLITTER, s, where))
+    split = SplitterConfig.from_env(function_environment(topology.SPLITTER, s, where))
     assert (split.analysis, split.sample_fps, split.max_frames, split.timeline) == ("timeline", 0.5, 30, True)
-    recognise = RecognizerConfig.from_env(topology.environment(topology.RECOGNIZER, s, where))
+    recognise = RecognizerConfig.from_env(function_environment(topology.RECOGNIZER, s, where))
     assert (recognise.analysis, recognise.max_frames, recognise.timeline) == ("timeline", 30, True)
     # first-frame: neither function gets any of the variables (the environment it always had), and
     # a function without them is first-frame
     default = load_stack_file(stack, overrides={"analysis": "first-frame"}, check_files=False)
     for role in (topology.SPLITTER, topology.RECOGNIZER):
-        assert not {"ANALYSIS", "SAMPLE_FPS", "MAX_FRAMES"} & topology.environment(role, default, where).keys()
-    assert SplitterConfig.from_env(topology.environment(topology.SPLITTER, default, where)).timeline is False
-    assert RecognizerConfig.from_env(topology.environment(topology.RECOGNIZER, default, where)).timeline is False
+        assert not {"ANALYSIS", "SAMPLE_FPS", "MAX_FRAMES"} & function_environment(role, default, where).keys()
+    assert SplitterConfig.from_env(function_environment(topology.SPLITTER, default, where)).timeline is False
+    assert RecognizerConfig.from_env(function_environment(topology.RECOGNIZER, default, where)).timeline is False
 
 
 @pytest.mark.slow
@@ -337,7 +337,7 @@ def test_a_timeline_of_the_largest_frames_stays_within_the_recognizers_memory_se
     frames.write(tar, index, paths)
 
     stack = S.load(lambda key: {"namePrefix": "vfp-test", "analysis": "timeline"}.get(key), check_files=False)
-    env = topology.environment(
+    env = function_environment(
         topology.RECOGNIZER, stack, topology.Locations(face_database=str(database_file), models=str(model_dir))
     )
     assert env["ANALYSIS"] == "timeline"

@@ -35,9 +35,9 @@ from components import build_context, settings, topology
 from components import recognizer as recognizer_component
 from components.project import PROJECT_DIR
 from face_recognizer.onnx_models import OnnxFaceModels
-from pipeline_common.events import s3_event
 from tests.conftest import run_python
 from tests.infra.conftest import closure, restricted_site
+from tests.s3_events import s3_event
 from tools import samples, weights
 
 DOCKERFILE = PROJECT_DIR / "docker" / "recognizer.Dockerfile"

@@ -11,6 +11,7 @@ import pytest
 
 from components import policies, topology
 from components import recognizer as recognizer_component
+from components.settings import function_environment
 from tests.infra.conftest import (
     ACCOUNT,
     ARCHITECTURES,
@@ -121,7 +122,7 @@ def test_the_recognizer_may_read_the_one_database_object_and_nothing_else_there(
 
 def test_the_recognizers_environment_names_the_object_and_the_reload_bound(live):
     variables = live.function("face-recognition").get("environment")["variables"]
-    assert variables == topology.environment(topology.RECOGNIZER, live.settings)
+    assert variables == function_environment(topology.RECOGNIZER, live.settings)
     assert (variables["FACE_DB_BUCKET"], variables["FACE_DB_KEY"], variables["FACE_DB_RELOAD_SECONDS"]) == (
         FACES,
         topology.FACES_OBJECT,

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from components import policies, topology
+from components.settings import function_environment
 from local import control_plane
 from tests.infra.conftest import (
     ACCOUNT,
@@ -58,7 +59,7 @@ def test_each_function_is_registered_with_what_the_program_gives_it(deployed):
         layers = [r.state["arn"] for r in deployed.of(T_LAYER) if r.get("layerName") == f"{name}-ffmpeg"]
         assert (role in control_plane.FFMPEG_LAYER_FUNCTIONS) == bool(layers)
         request = control_plane.function_request(
-            role, s, role_arn="(role)", environment=topology.environment(role, s), code={}, layers=layers
+            role, s, role_arn="(role)", environment=function_environment(role, s), code={}, layers=layers
         )
         assert request["FunctionName"] == fn.get("name") == name
         assert request["PackageType"] == fn.get("packageType") == facts.package

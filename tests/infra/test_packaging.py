@@ -18,9 +18,10 @@ from components import ffmpeg_layer, packaging
 from components import settings as S
 from components import topology as T
 from components.project import FUNCTIONS_DIR, PROJECT_DIR
-from pipeline_common.events import s3_event
+from components.settings import function_environment
 from pipeline_common.keys import frame_key
 from tests.infra.conftest import restricted_site
+from tests.s3_events import s3_event
 from tools.ffmpeg import ffmpeg_exe
 
 REGION = "us-east-1"
@@ -109,7 +110,7 @@ def _run_from_zip(unpacked: Path, site: Path, env: dict, event: dict | None = No
 @pytest.mark.parametrize("architecture", T.ARCHITECTURES)
 def test_handler_imports_from_the_zip_alone_with_the_deployed_environment(unpacked, lambda_runtime_site, architecture):
     settings = S.load(lambda k: {"namePrefix": "vfp-zip", "architecture": architecture}.get(k), check_files=False)
-    env = T.environment(T.SPLITTER, settings, T.Locations(ffmpeg=ffmpeg_exe()))
+    env = function_environment(T.SPLITTER, settings, T.Locations(ffmpeg=ffmpeg_exe()))
     result = _run_from_zip(unpacked, lambda_runtime_site, env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == '"imported"'
@@ -122,7 +123,7 @@ def test_handler_from_the_zip_splits_a_real_video(unpacked, lambda_runtime_site,
     s3.create_bucket(Bucket=settings.stage1_bucket)
     key = "uploads/clip one.mp4"
     s3.put_object(Bucket=settings.input_bucket, Key=key, Body=videos["astronaut"].read_bytes())
-    env = {**T.environment(T.SPLITTER, settings, T.Locations(ffmpeg=ffmpeg_exe())), "AWS_ENDPOINT_URL": aws}
+    env = {**function_environment(T.SPLITTER, settings, T.Locations(ffmpeg=ffmpeg_exe())), "AWS_ENDPOINT_URL": aws}
     result = _run_from_zip(unpacked, lambda_runtime_site, env, s3_event(settings.input_bucket, key))
     assert result.returncode == 0, result.stderr
     frame = s3.get_object(Bucket=settings.stage1_bucket, Key=frame_key(key))["Body"].read()

@@ -20,6 +20,7 @@ from pulumi.runtime import rpc
 from components import packaging, topology
 from components import settings as stack_settings
 from components.project import PROJECT_DIR
+from components.settings import function_environment
 from tests.infra.conftest import (
     ACCOUNT,
     ARCHITECTURES,
@@ -425,7 +426,7 @@ def test_splitter_function(program, build_dir):
     assert (build_dir / topology.FUNCTIONS[topology.SPLITTER].zip_name).is_file() and (
         build_dir / "ffmpeg-layer.zip"
     ).is_file()
-    assert fn.get("environment") == {"variables": topology.environment(topology.SPLITTER, s)}
+    assert fn.get("environment") == {"variables": function_environment(topology.SPLITTER, s)}
     assert fn.get("environment")["variables"]["FFMPEG_PATH"] == "/opt/bin/ffmpeg"
     assert ("RECOGNIZER_FUNCTION" in fn.get("environment")["variables"]) == s.direct_invocation
     assert (fn.get("memorySize"), fn.get("timeout"), fn.get("ephemeralStorage")) == (1024, 30, {"size": 512})
@@ -442,7 +443,7 @@ def test_recognizer_function_runs_the_pushed_digest(program):
     assert image.urn in fn.dependencies
     assert fn.get("runtime") is None and fn.get("handler") is None and not fn.get("layers")
     assert fn.get("architectures") == ["x86_64"]
-    assert fn.get("environment") == {"variables": topology.environment(topology.RECOGNIZER, s)}
+    assert fn.get("environment") == {"variables": function_environment(topology.RECOGNIZER, s)}
     assert fn.get("environment")["variables"]["FACE_DB_PATH"] == topology.IMAGE_FACE_DB
     assert (fn.get("memorySize"), fn.get("timeout"), fn.get("ephemeralStorage")) == (1024, 60, {"size": 512})
     assert fn.get("reservedConcurrentExecutions") is None

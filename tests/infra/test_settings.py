@@ -11,6 +11,7 @@ import yaml
 from components import settings as S
 from components import topology as T
 from components.project import PROJECT_DIR
+from components.settings import function_environment, function_lookups, stack_buckets
 
 SCHEMA = S.schema()
 PROJECT = S.project_name()
@@ -173,9 +174,9 @@ def test_face_database_is_a_file_or_live(tmp_path):
     live = S.load(getter({"namePrefix": "vfp-unit", "faceDatabase": "live"}))  # no file looked for
     assert live.live_database and live.faces_bucket == "vfp-unit-faces"
     assert (live.face_database_reload_s, live.face_database_history_days) == (10, 1)  # Pulumi.yaml's defaults
-    assert T.buckets(live) == (T.INPUT, T.STAGE1, T.OUTPUT, T.FACES)
+    assert stack_buckets(live) == (T.INPUT, T.STAGE1, T.OUTPUT, T.FACES)
     baked = load({})
-    assert not baked.live_database and baked.faces_bucket is None and T.buckets(baked) == T.BUCKETS
+    assert not baked.live_database and baked.faces_bucket is None and stack_buckets(baked) == T.BUCKETS
     with pytest.raises(S.ConfigError, match="faceDatabase: .*Live does not exist"):  # only the exact word
         S.load(getter({"namePrefix": "vfp-unit", "faceDatabase": "Live"}), base_dir=tmp_path)
     for key, value, allowed in (
@@ -203,13 +204,13 @@ def test_example_stack_files():
 
 def test_splitter_environment():
     event = load({})
-    assert T.environment(T.SPLITTER, event) == {
+    assert function_environment(T.SPLITTER, event) == {
         "STAGE1_BUCKET": "vfp-unit-stage-1",
         "FFMPEG_PATH": "/opt/bin/ffmpeg",
         "LOG_LEVEL": "INFO",
     }
     direct = load({"architecture": T.DIRECT_INVOCATION, "functionPrefix": "p-"})
-    assert T.environment(T.SPLITTER, direct, T.Locations(ffmpeg="/usr/bin/ffmpeg")) == {
+    assert function_environment(T.SPLITTER, direct, T.Locations(ffmpeg="/usr/bin/ffmpeg")) == {
         "STAGE1_BUCKET": "vfp-unit-stage-1",
         "FFMPEG_PATH": "/usr/bin/ffmpeg",
         "LOG_LEVEL": "INFO",
@@ -219,7 +220,7 @@ def test_splitter_environment():
 
 def test_recognizer_environment():
     s = load({"recognizerMemory": "3538", "distanceThreshold": "0.8", "logLevel": "DEBUG"})
-    assert T.environment(T.RECOGNIZER, s) == {
+    assert function_environment(T.RECOGNIZER, s) == {
         "OUTPUT_BUCKET": "vfp-unit-output",
         "FACE_DB_PATH": "/var/task/face_db.pt",
         "MODEL_DIR": "/var/task/models",
@@ -228,17 +229,17 @@ def test_recognizer_environment():
         "DISTANCE_THRESHOLD": "0.8",
         "MODEL_PRECISION": "fp32",
     }
-    assert "DISTANCE_THRESHOLD" not in T.environment(T.RECOGNIZER, load({}))
-    assert T.environment(T.RECOGNIZER, load({"recognizerPrecision": "int8"}))["MODEL_PRECISION"] == "int8"
+    assert "DISTANCE_THRESHOLD" not in function_environment(T.RECOGNIZER, load({}))
+    assert function_environment(T.RECOGNIZER, load({"recognizerPrecision": "int8"}))["MODEL_PRECISION"] == "int8"
     with pytest.raises(S.ConfigError, match="recognizerPrecision: 'int4' is not one of fp32, int8"):
         load({"recognizerPrecision": "int4"})
-    local = T.environment(T.RECOGNIZER, s, T.Locations(face_database="/tmp/db.pt", models="/tmp/models"))
+    local = function_environment(T.RECOGNIZER, s, T.Locations(face_database="/tmp/db.pt", models="/tmp/models"))
     assert (local["FACE_DB_PATH"], local["MODEL_DIR"]) == ("/tmp/db.pt", "/tmp/models")
 
 
 def test_recognizer_environment_with_a_live_database():
     s = S.load(getter({"namePrefix": "vfp-unit", "faceDatabase": "live", "faceDatabaseReloadSeconds": "30"}))
-    assert T.environment(T.RECOGNIZER, s, T.Locations(face_database="ignored", models="/tmp/models")) == {
+    assert function_environment(T.RECOGNIZER, s, T.Locations(face_database="ignored", models="/tmp/models")) == {
         "OUTPUT_BUCKET": "vfp-unit-output",
         "FACE_DB_BUCKET": "vfp-unit-faces",
         "FACE_DB_KEY": T.FACES_OBJECT,
@@ -248,8 +249,8 @@ def test_recognizer_environment_with_a_live_database():
         "MODEL_THREADS": "1",
         "MODEL_PRECISION": "fp32",
     }
-    assert T.FUNCTIONS[T.RECOGNIZER].looks_up(s) == ((T.FACES, T.FACES_OBJECT),)
-    assert T.FUNCTIONS[T.RECOGNIZER].looks_up(load({})) == () == T.FUNCTIONS[T.SPLITTER].looks_up(s)
+    assert function_lookups(T.RECOGNIZER, s) == ((T.FACES, T.FACES_OBJECT),)
+    assert function_lookups(T.RECOGNIZER, load({})) == () == function_lookups(T.SPLITTER, s)
 
 
 def test_a_new_setting_is_one_field_of_the_table_and_one_schema_entry():

@@ -7,9 +7,10 @@ import pytest
 from tools import enroll, samples
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def face_db(tmp_path_factory, torch_home) -> Path:
-    """Collins and the cameraman, enrolled from stills with the stand-in weights (tools.enroll)."""
+    """Collins and the cameraman, enrolled from stills with the stand-in weights (tools.enroll), once
+    a run: tests read it and never write it."""
     folder = tmp_path_factory.mktemp("faces")
     for image, person in samples.PEOPLE.items():
         samples.write_image(image, folder / person / f"{image}.png")

@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError
 
 from components import topology
 from components.project import PROJECT_DIR
-from components.settings import StackSettings
+from components.settings import StackSettings, function_environment
 from local.stack import load_settings
 
 # Whole stacks, subprocesses, model loads or an 80 MB layer: `make test-fast` leaves these out.
@@ -246,7 +246,7 @@ def test_the_functions_are_what_the_stack_file_deploys(aws):
         )
         assert config["PackageType"] == topology.FUNCTIONS[role].package and config["Architectures"] == ["x86_64"]
         env = config["Environment"]["Variables"]
-        deployed = topology.environment(role, s)
+        deployed = function_environment(role, s)
         assert env.keys() == deployed.keys()
         assert {k: v for k, v in env.items() if k not in LOCATION_VARIABLES} == {
             k: v for k, v in deployed.items() if k not in LOCATION_VARIABLES

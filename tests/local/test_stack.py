@@ -17,11 +17,13 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from components import topology
+from components.settings import function_environment
 from components.topology import ARCHITECTURES, DIRECT_INVOCATION
 from local import credentials
 from local.session import run_videos
 from local.stack import LocalStack, StackError, effective_concurrency, load_settings
-from pipeline_common.events import parse_s3_objects, s3_event
+from pipeline_common.events import parse_s3_objects
+from tests.s3_events import s3_event
 from tools import samples
 from tools.grade import mapping_expectation
 
@@ -106,8 +108,8 @@ def test_each_function_gets_the_environment_the_settings_code_makes(stack):
     where = topology.Locations(
         ffmpeg=stack.ffmpeg_path, face_database=str(s.face_database), models=str(stack.model_dir)
     )
-    assert topology.environment(topology.SPLITTER, s, where).items() <= splitter.items()
-    assert topology.environment(topology.RECOGNIZER, s, where).items() <= recognizer.items()
+    assert function_environment(topology.SPLITTER, s, where).items() <= splitter.items()
+    assert function_environment(topology.RECOGNIZER, s, where).items() <= recognizer.items()
     assert ("RECOGNIZER_FUNCTION" in splitter) == (s.architecture == DIRECT_INVOCATION)
     for env in (splitter, recognizer):
         assert env["AWS_ENDPOINT_URL_S3"] == env["AWS_ENDPOINT_URL_LAMBDA"] == stack.endpoint_url

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from components.project import PROJECT_DIR
-from pipeline_common.events import s3_event
+from tests.s3_events import s3_event
 from tools import grade, target, workload
 
 OUTPUTS = {
