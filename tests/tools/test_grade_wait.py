@@ -9,7 +9,7 @@ import time
 
 import boto3
 
-from pipeline_common.events import s3_event
+from tests.s3_events import s3_event
 from tools import grade
 
 
