@@ -69,7 +69,11 @@ class LogShipper(PeriodicSender):
 
     def group(self, name: str, *, retention_days: int | None = None) -> LogGroup:
         """Create the log group (as the Pulumi program does, before the function) and its retention."""
-        self.logs.create_log_group(logGroupName=name)
+        try:
+            self.logs.create_log_group(logGroupName=name)
+        except Exception as exc:  # an attempt whose answer was lost (a busy or paused endpoint) made it
+            if not _already_exists(exc):
+                raise
         if retention_days is not None:
             self.logs.put_retention_policy(logGroupName=name, retentionInDays=retention_days)
         return LogGroup(self, name)
@@ -127,7 +131,7 @@ class LogShipper(PeriodicSender):
         try:
             self.logs.create_log_stream(logGroupName=group, logStreamName=stream)
         except Exception as exc:  # made by an attempt whose answer was lost: there it is
-            if "ResourceAlreadyExists" not in type(exc).__name__ + str(exc):
+            if not _already_exists(exc):
                 raise
 
     def _hold(self, streams: list[tuple[str, str]], unsent: dict[tuple[str, str], list[tuple[int, str]]]) -> None:
@@ -175,6 +179,10 @@ class LogShipper(PeriodicSender):
         """Lines written but not yet in CloudWatch Logs."""
         with self._lock:
             return sum(len(v) for v in self._pending.values())
+
+
+def _already_exists(exc: Exception) -> bool:
+    return "ResourceAlreadyExists" in type(exc).__name__ + str(exc)
 
 
 def _batches(events: list[tuple[int, str]]):
