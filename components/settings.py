@@ -14,6 +14,7 @@ Plain Python on purpose: importing it must not need the Pulumi engine.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -505,30 +506,54 @@ def load(
 
 
 def check_keys(keys: Iterable[str], *, source: str, project_file: Path = PROJECT_FILE) -> None:
-    """Refuse a key in this project's namespace that Pulumi.yaml does not declare.
+    """Refuse a key Pulumi would silently ignore: one in this project's namespace that Pulumi.yaml
+    does not declare, one in a misspelt namespace (`video-face-pipline:namePrefix`), and an `aws:`
+    key the AWS provider does not have (`aws:regoin`).
 
-    Pulumi itself ignores such a key, so `architecure: direct-invocation` would leave a stack
-    event-driven without a word. The error names each key, where it was found, and the nearest
-    declared setting. Keys of other namespaces (`aws:region`) are not ours to judge.
+    So `architecure: direct-invocation` cannot leave a stack event-driven without a word. The error
+    names each key, where it was found, and the nearest right one. Keys of other namespaces
+    (`pulumi:`, another provider's) are not ours to judge.
     """
-    namespace = project_name(project_file) + ":"
-    declared = schema(project_file)
-    problems = []
-    for key in sorted(keys):
-        if not key.startswith(namespace) or key[len(namespace) :] in declared:
-            continue
-        name = key[len(namespace) :]
-        nearest = difflib.get_close_matches(name, list(declared), n=1, cutoff=0.6)
-        problems.append(
-            f"{key} is not a setting of this project"
-            + (
-                f"; did you mean {namespace}{nearest[0]}?"
-                if nearest
-                else " (Pulumi.yaml's config: block lists them all)"
-            )
-        )
+    namespace = project_name(project_file)
+    declared = list(schema(project_file))
+    problems = [p for p in (_key_problem(key, namespace, declared) for key in sorted(keys)) if p]
     if problems:
         raise ConfigError(f"{source}: " + "; ".join(problems))
+
+
+def _key_problem(key: str, project: str, declared: list[str]) -> str | None:
+    space, _, name = key.partition(":")
+    if space == project:
+        known, hint = declared, " (Pulumi.yaml's config: block lists them all)"
+    elif space == "aws" and (provider := aws_provider_keys()):
+        known, hint = sorted(provider), " (the AWS provider's settings: pulumi_aws/config/vars.py)"
+    elif name and difflib.get_close_matches(space, [project], n=1, cutoff=0.8):
+        meant = (difflib.get_close_matches(name, declared, n=1, cutoff=0.6) or [name])[0]
+        return f"{key}: the namespace {space!r} is not this project's ({project}); did you mean {project}:{meant}?"
+    else:
+        return None
+    if name in known:
+        return None
+    nearest = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f"{key} is not a setting of {'this project' if space == project else 'the AWS provider'}" + (
+        f"; did you mean {space}:{nearest[0]}?" if nearest else hint
+    )
+
+
+@functools.cache
+def aws_provider_keys() -> frozenset[str]:
+    """The AWS provider's own settings (`aws:region`, `aws:defaultTags` ...), read from the installed
+    pulumi_aws's config module without importing the provider (slow); empty when it is not installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pulumi_aws")
+    if spec is None or spec.origin is None:
+        return frozenset()
+    try:
+        source = (Path(spec.origin).parent / "config" / "vars.py").read_text(encoding="utf-8")
+    except OSError:
+        return frozenset()
+    return frozenset(re.findall(r"__config__\.get\w*\('(\w+)'", source))
 
 
 def load_stack_file(stack_file: Path, overrides: Mapping[str, str] | None = None, **kwargs) -> StackSettings:
@@ -538,7 +563,15 @@ def load_stack_file(stack_file: Path, overrides: Mapping[str, str] | None = None
     """
     stack_file = Path(stack_file)
     with open(stack_file, encoding="utf-8") as fh:
-        config = (yaml.safe_load(fh) or {}).get("config") or {}
+        try:
+            document = yaml.safe_load(fh) or {}
+        except yaml.YAMLError as exc:  # say where, as Pulumi would, rather than a traceback
+            mark = getattr(exc, "problem_mark", None)
+            where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            raise ConfigError(f"{stack_file}{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("config") or {}, dict):
+        raise ConfigError(f"{stack_file}: not a Pulumi stack file (a mapping with a config: mapping)")
+    config = document.get("config") or {}
     project_file = kwargs.get("project_file", PROJECT_FILE)
     check_keys(config, source=str(stack_file), project_file=project_file)
     namespace = project_name(project_file) + ":"

@@ -5,3 +5,7 @@ and the triggers (S3 notifications, asynchronous retries, the dead-letter queue,
 API for direct invocation) behave like AWS's. Everything is made from components/settings.py and
 components/topology.py, the same code the Pulumi program uses. Entry point: `python -m local`.
 """
+
+from components.setup_check import require_setup
+
+require_setup(__name__)

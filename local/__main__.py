@@ -3,8 +3,12 @@
     python -m local demo                        # sample faces → database → videos through the stack
     python -m local run --videos DIR [--db FILE] [--stack Pulumi.dev.yaml] [--architecture A]
                         [--concurrency N] [--report out.json] [--torch-home DIR] [--expect course|FILE]
-    python -m local serve [--db FILE] [--outputs out/local/outputs.json] ...
+    python -m local serve [--db FILE] [--outputs FILE] ...
                                                 # keep a stack up for any AWS client; Ctrl-C stops it
+
+Each run's files are its own, in out/local/<run-id>/ (logs; a serve's outputs file, readable by its
+owner only, as it holds the stack's credentials; what a stop left without a result), and
+out/local/latest points at the newest (local/runs.py).
 
 Exit status of run and demo: what the verdict line says, 0 for `PASSED: yes` (every upload has
 exactly its frame and its result, each as --expect says when given) and 1 for `PASSED: NO`, the line
@@ -24,10 +28,12 @@ from pathlib import Path
 
 from components.project import DEFAULT_STACK_FILE, DEFAULT_TORCH_HOME, OUT_DIR
 from components.topology import ANALYSES, ARCHITECTURES
+from local import runs
 from tools import cli, weights
 
-DEFAULT_LOGS = OUT_DIR / "local" / "logs"
-DEFAULT_OUTPUTS = OUT_DIR / "local" / "outputs.json"  # what `serve` writes: the stack's outputs for the tools
+RUNS_DIR = OUT_DIR / "local"  # one folder per run (local/runs.py)
+# A link to the outputs of the serve that claimed it and still runs: the path the tools' examples use.
+DEFAULT_OUTPUTS = RUNS_DIR / "outputs.json"
 DEMO_DIR = OUT_DIR / "demo"
 
 
@@ -80,7 +86,7 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
         help="folder with checkpoints/20180402-114759-vggface2.pt; the untrained stand-in is "
         "written there when it is missing (default: data/torch)",
     )
-    parser.add_argument("--logs", type=Path, default=DEFAULT_LOGS, help="function logs (default: out/local/logs)")
+    parser.add_argument("--logs", type=Path, help="function logs (default: out/local/<run-id>/logs)")
     parser.add_argument(
         "--warm",
         action="store_true",
@@ -112,9 +118,13 @@ def start_stack(args):
             "faces enrolled with them",
             file=sys.stderr,
         )
-    args.logs.mkdir(parents=True, exist_ok=True)
-    for old in args.logs.glob("*.log"):
-        old.unlink()
+    args.run_dir = runs.new_run(RUNS_DIR, args.command)
+    if args.logs is None:
+        args.logs = args.run_dir / "logs"
+    else:  # a folder of the caller's: this run's logs only, and never a live stack's
+        runs.claim(args.logs)
+        for old in args.logs.glob("*.log"):
+            old.unlink()
     return LocalStack(
         settings, torch_home=args.torch_home, concurrency=args.concurrency, log_dir=args.logs, provisioned=args.warm
     ), untrained
@@ -129,10 +139,14 @@ def run(args, expect=None) -> int:
     if expect is None:
         expect = load_expectation(args.expect)
     stack, untrained = start_stack(args)
-    with stack:
-        report = run_videos(
-            stack, files, expect=expect, timeout_s=args.timeout, rate=args.rate, progress=not args.no_progress
-        )
+    try:
+        with stack:
+            report = run_videos(
+                stack, files, expect=expect, timeout_s=args.timeout, rate=args.rate, progress=not args.no_progress
+            )
+    except (KeyboardInterrupt, Stopped):  # every upload left without a result, named in the report too
+        record_stop(args, stack, report_file=args.report)
+        raise
     print(describe(report))
     if untrained:
         print(weights.banner(args.torch_home))
@@ -156,47 +170,81 @@ def demo(args) -> int:
     return run(args, expect=expect)
 
 
+def record_stop(args, stack, *, report_file: Path | None = None) -> None:
+    """What a stopped stack left without a result (every upload, named), in the run's folder and
+    in `report_file` when one was asked for."""
+    from local.stack import describe_event
+
+    record = {
+        "stopped": True,
+        "without_result": stack.without_result,  # upload → its dead-letter line, or null: unfinished
+        "interrupted": {name: [describe_event(e) for e in events] for name, events in stack.interrupted.items()},
+    }
+    for path in (args.run_dir / "stopped.json", report_file):
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    print(f"[local] what the stop left without a result: {args.run_dir / 'stopped.json'}", file=sys.stderr)
+
+
 def serve(args) -> int:
     stack, _ = start_stack(args)
-    with stack:
-        s = stack.settings
-        outputs = stack.outputs()
-        args.outputs.parent.mkdir(parents=True, exist_ok=True)
-        written = json.dumps(outputs, indent=2) + "\n"
-        args.outputs.write_text(written, encoding="utf-8")
+    outputs_file = args.outputs or args.run_dir / "outputs.json"
+    try:
+        with stack:
+            _serve(args, stack, outputs_file)
+    finally:
+        if stack.without_result or any(stack.interrupted.values()):
+            record_stop(args, stack)
+    return 0
+
+
+def _serve(args, stack, outputs_file: Path) -> None:
+    s = stack.settings
+    written = json.dumps(stack.outputs(), indent=2) + "\n"
+    runs.write_private(outputs_file, written)  # it holds the stack's credentials: its owner's only
+    linked = args.outputs is None and runs.publish(DEFAULT_OUTPUTS, outputs_file)
+    shown = DEFAULT_OUTPUTS if linked else outputs_file  # what a user types to reach this stack
+    try:
         info = {
             "pid": os.getpid(),
             "architecture": s.architecture,
             "analysis": s.analysis,
             "endpoint_url": stack.endpoint_url,
-            "outputs": str(args.outputs),
+            "outputs": str(outputs_file),
+            "run_dir": str(args.run_dir),
             "buckets": stack.buckets,  # by topology name; `faces` too when the database is live
             "functions": {stack.function_name(r): n for r, n in stack.concurrency.items()},
             "dead_letter_queues": {f"{stack.function_name(r)}-dlq": url for r, url in stack.dead_letter_queues.items()},
             "logs": str(stack.log_dir),
             "ports": stack.ports(),
-            "environment": stack.client_environment(),
+            "environment": stack.client_environment(),  # the credentials: the only ones it lets in
         }
         print(json.dumps(info), flush=True)
-        enrol = f"python -m tools.enroll FACES_DIR --outputs {args.outputs} ; " if s.live_database else ""
+        if args.outputs is None and not linked:
+            print(
+                f"[local] {DEFAULT_OUTPUTS} belongs to another running stack; this one's outputs are {outputs_file}",
+                file=sys.stderr,
+            )
+        enrol = f"python -m tools.enroll FACES_DIR --outputs {shown} ; " if s.live_database else ""
         print(
-            f"[local] serving on {stack.endpoint_url}; outputs in {args.outputs}; try: {enrol}"
-            f"python -m tools.workload VIDEOS --outputs {args.outputs} ; "
-            f"python -m tools.grade --outputs {args.outputs} --wait 120 ; Ctrl-C stops",
+            f"[local] serving on {stack.endpoint_url}; outputs and credentials in {shown}; try: {enrol}"
+            f"python -m tools.workload VIDEOS --outputs {shown} ; "
+            f"python -m tools.grade --outputs {shown} --wait 120 ; Ctrl-C stops",
             file=sys.stderr,
             flush=True,
         )
+        # Short naps, not one long sleep: the kernel may hand Ctrl-C to any of the stack's threads,
+        # and Python raises KeyboardInterrupt only when the main thread next wakes up.
+        while True:
+            time.sleep(0.2)
+    finally:  # a stopped stack's outputs would name an endpoint that is gone
+        runs.unpublish(DEFAULT_OUTPUTS, outputs_file)
         try:
-            # Short naps, not one long sleep: the kernel may hand Ctrl-C to any of the stack's threads,
-            # and Python raises KeyboardInterrupt only when the main thread next wakes up.
-            while True:
-                time.sleep(0.2)
-        finally:  # a stopped stack's outputs would name an endpoint that is gone
-            try:
-                if args.outputs.read_text(encoding="utf-8") == written:  # still ours, not a newer stack's
-                    args.outputs.unlink()
-            except OSError:
-                pass
+            if outputs_file.read_text(encoding="utf-8") == written:  # still ours, not a newer stack's
+                outputs_file.unlink()
+        except OSError:
+            pass
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -217,9 +265,9 @@ def main(argv: list[str] | None = None) -> int:
     p_serve.add_argument(
         "--outputs",
         type=Path,
-        default=DEFAULT_OUTPUTS,
-        help="write the stack's outputs here, as `pulumi stack output --json` would print them, for the tools' "
-        "--outputs (default: out/local/outputs.json)",
+        help="write the stack's outputs (and credentials; mode 0600) here, as `pulumi stack output --json` "
+        "would print them, for the tools' --outputs (default: out/local/<run-id>/outputs.json, linked "
+        "from out/local/outputs.json unless another running stack holds that)",
     )
     args = parser.parse_args(argv)
     from local.stack import StackError
@@ -236,6 +284,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError, StackError) as exc:  # bad settings, folders or files: the message names them
         print(f"local: {exc}", file=sys.stderr)
         return 2
+    finally:  # the run's folders are free for others once it has ended
+        for folder in (getattr(args, "run_dir", None), getattr(args, "logs", None)):
+            if folder is not None:
+                runs.release(folder)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,12 @@ invocation wiring) and any other client reach it through the one endpoint. What 
     unknown function → 404 ResourceNotFoundException; payload not JSON → 400
     InvalidRequestContentException; payload over Lambda's limit → 413 RequestEntityTooLargeException.
 
-Requests are not signature-checked: only this machine can reach the port, and credentials are
-dummies. It also answers a request from boto3 pointed at it directly (the tests of the runtime do).
+Every request must prove where it comes from: either the moto server, which has authenticated
+and authorized the caller (lambda:InvokeFunction on that function) and says so with the secret
+`invoke_token` only the two processes know, or a client signing with SigV4 with one of
+`credentials` (the stack's administrator: the one key that may bypass the endpoint). Anything
+else, e.g. a request with no headers, is 403 before any function runs. It also answers boto3
+pointed at it directly with those credentials (the tests of the runtime do).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
 
+from local.access import INVOKE_TOKEN_HEADER
+from local.credentials import Credentials, same, verify_sigv4
 from local.runtime import DEFAULT_ACCOUNT_ID, FunctionError, FunctionRuntime
 
 PATH_PREFIX = "/2015-03-31/functions/"
@@ -48,10 +54,14 @@ class LambdaApi:
         self,
         functions: Mapping[str, FunctionRuntime],
         *,
+        credentials: Mapping[str, Credentials],
+        invoke_token: str | None = None,
         region: str = "us-east-1",
         log: Callable[[str], None] = lambda _: None,
     ):
         self.functions = functions
+        self.credentials = dict(credentials)  # access key → credentials, for a SigV4-signed request
+        self.invoke_token = invoke_token  # what the moto server's forwarded requests carry
         self.region = region
         self.log = log
         self._in_flight = 0
@@ -108,6 +118,13 @@ class LambdaApi:
         with self._lock:
             self._in_flight -= 1
 
+    def authenticated(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> bool:
+        """Forwarded by the moto server (its token), or signed with one of `credentials`."""
+        if self.invoke_token is not None and same(headers.get(INVOKE_TOKEN_HEADER), self.invoke_token):
+            return True
+        signer = verify_sigv4(method=method, path=path, headers=headers, body=body, secret_of=self.credentials.get)
+        return signer is not None
+
 
 class _Handler(BaseHTTPRequestHandler):
     api: LambdaApi
@@ -125,15 +142,27 @@ class _Handler(BaseHTTPRequestHandler):
             self.api._leave()
 
     def do_GET(self):
-        self._drain()
+        body = self._drain()
+        if not self.api.authenticated("GET", self.path, dict(self.headers.items()), body):
+            return self._refuse()
         self._error(404, "UnknownOperationException", "only Invoke is served here")
 
     def _drain(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
+    def _refuse(self) -> None:
+        self._error(
+            403,
+            "AccessDeniedException",
+            "the local stack's Invoke port lets in only requests signed with the credentials the stack "
+            "hands out (or forwarded by its endpoint)",
+        )
+
     def _invoke(self) -> None:
         body = self._drain()
+        if not self.api.authenticated("POST", self.path, dict(self.headers.items()), body):
+            return self._refuse()
         path = urlsplit(self.path).path
         if not (path.startswith(PATH_PREFIX) and path.endswith(PATH_SUFFIX)):
             return self._error(404, "UnknownOperationException", f"no such operation: POST {path}")

@@ -11,6 +11,13 @@ FilterLogEvents and GetLogEvents find them as on AWS.
 Writers only append to a buffer; a thread creates new streams and sends the buffered lines every
 `interval_s` seconds (PutLogEvents, in Lambda's limits: 10,000 events or 1 MiB per call, 256 KiB
 per event), so a function's output never waits for the Logs API.
+
+When the endpoint fails or pauses, what was not sent stays buffered and is retried with backoff
+(1 s doubling to 16 s) for up to `retry_for_s` of failures and at most `max_held` lines; past
+either bound the held lines are dropped, counted in `dropped`, and each drop is said with its count
+(issue 19: a whole batch was lost after one failure, said once). Delivery is at least once: a
+batch whose answer was lost in the pause may arrive twice. Every line is in the function's log
+file under the run's logs folder whatever happens here.
 """
 
 from __future__ import annotations
@@ -37,18 +44,43 @@ def lambda_stream_name(started: float | None = None, version: str = "$LATEST") -
 class LogShipper(PeriodicSender):
     thread_name = "cloudwatch-logs"
 
-    def __init__(self, logs, *, interval_s: float = 1.0, log: Callable[[str], None] = lambda _: None) -> None:
+    def __init__(
+        self,
+        logs,
+        *,
+        interval_s: float = 1.0,
+        log: Callable[[str], None] = lambda _: None,
+        retry_for_s: float = 120.0,
+        max_held: int = 100_000,
+        max_backoff_s: float = 16.0,
+    ) -> None:
         super().__init__(interval_s=interval_s, log=log)
         self.logs = logs
+        self.retry_for_s = retry_for_s
+        self.max_held = max_held
+        self.max_backoff_s = max_backoff_s
+        self.dropped = 0  # lines CloudWatch Logs never got, in all
         self._pending: dict[tuple[str, str], list[tuple[int, str]]] = {}  # (group, stream) → [(ms, line)]
         self._new_streams: list[tuple[str, str]] = []
+        self._failing_since: float | None = None  # when the current outage began (monotonic)
+        self._backoff_s = 0.0
+        self._retry_at = 0.0
+        self._final = False
 
     def group(self, name: str, *, retention_days: int | None = None) -> LogGroup:
         """Create the log group (as the Pulumi program does, before the function) and its retention."""
-        self.logs.create_log_group(logGroupName=name)
+        try:
+            self.logs.create_log_group(logGroupName=name)
+        except Exception as exc:  # an attempt whose answer was lost (a busy or paused endpoint) made it
+            if not _already_exists(exc):
+                raise
         if retention_days is not None:
             self.logs.put_retention_policy(logGroupName=name, retentionInDays=retention_days)
         return LogGroup(self, name)
+
+    def stop(self) -> None:
+        self._final = True  # the last flush tries once whatever the backoff, and drops what fails
+        super().stop()
 
     def _open(self, group: str, stream: str) -> None:
         with self._lock:
@@ -64,24 +96,93 @@ class LogShipper(PeriodicSender):
             self._pending.setdefault((group, stream), []).append((at_ms, message))
 
     def _send(self) -> None:
-        """Create the streams opened since the last flush and send every buffered line."""
+        """Create the streams opened since the last flush and send every buffered line; keep what
+        did not go for a later attempt."""
+        now = time.monotonic()
+        if not self._final and now < self._retry_at:
+            return
         with self._lock:
             streams, self._new_streams = self._new_streams, []
-            pending = {k: v for k, v in self._pending.items() if v}
+            pending = {k: sorted(v, key=lambda e: e[0]) for k, v in self._pending.items() if v}
             for key in pending:
                 self._pending[key] = []
         try:
-            for group, stream in streams:
-                self.logs.create_log_stream(logGroupName=group, logStreamName=stream)
-            for (group, stream), events in pending.items():
-                for batch in _batches(sorted(events, key=lambda e: e[0])):
+            while streams:
+                self._create_stream(*streams[0])
+                streams.pop(0)
+            for (group, stream), events in list(pending.items()):
+                for batch in list(_batches(events)):
                     self.logs.put_log_events(
                         logGroupName=group,
                         logStreamName=stream,
                         logEvents=[{"timestamp": ms, "message": line} for ms, line in batch],
                     )
-        except Exception as exc:  # the Logs endpoint is gone (the stack is stopping) or refusing
-            self._failed("send function logs to CloudWatch Logs", exc)
+                    pending[(group, stream)] = events = events[len(batch) :]
+                del pending[(group, stream)]
+        except Exception as exc:  # the Logs endpoint is paused, gone (the stack is stopping) or refusing
+            self._hold(streams, pending)
+            self._failed_send(exc, now)
+            return
+        if self._failing_since is not None:
+            self.log(f"CloudWatch Logs answers again after {now - self._failing_since:.0f} s: held lines sent")
+            self._failing_since, self._backoff_s, self._retry_at = None, 0.0, 0.0
+
+    def _create_stream(self, group: str, stream: str) -> None:
+        try:
+            self.logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        except Exception as exc:  # made by an attempt whose answer was lost: there it is
+            if not _already_exists(exc):
+                raise
+
+    def _hold(self, streams: list[tuple[str, str]], unsent: dict[tuple[str, str], list[tuple[int, str]]]) -> None:
+        """Put back what did not go, ahead of what was written meanwhile; past `max_held`, drop the oldest."""
+        with self._lock:
+            self._new_streams[:0] = streams
+            for key, events in unsent.items():
+                self._pending[key] = events + self._pending.get(key, [])
+            held = sorted((e[0], i, key) for key, events in self._pending.items() for i, e in enumerate(events))
+            excess = held[: max(0, len(held) - self.max_held)]
+            for key in {k for _, _, k in excess}:
+                cut = sum(1 for _, _, k in excess if k == key)
+                self._pending[key] = self._pending[key][cut:]
+        if excess:
+            self._dropped(len(excess), f"more than {self.max_held} lines held while CloudWatch Logs fails")
+
+    def _failed_send(self, exc: Exception, now: float) -> None:
+        held = self.held()
+        if self._failing_since is None:
+            self._failing_since, self._backoff_s = now, 1.0
+            self.log(
+                f"CloudWatch Logs did not take the function logs ({type(exc).__name__}: {exc}); holding {held} "
+                f"line(s), retrying with backoff for up to {self.retry_for_s:g} s"
+            )
+        else:
+            self._backoff_s = min(self._backoff_s * 2, self.max_backoff_s)
+        self._retry_at = now + self._backoff_s
+        if self._final or now - self._failing_since >= self.retry_for_s:
+            with self._lock:
+                lost = sum(len(v) for v in self._pending.values())
+                self._pending = {k: [] for k in self._pending}
+            why = "at the stack's stop" if self._final else f"after {now - self._failing_since:.0f} s of failures"
+            self._dropped(lost, f"CloudWatch Logs did not confirm them {why} ({type(exc).__name__})")
+            self._failing_since = now  # lines written from now on get a whole retry window of their own
+
+    def _dropped(self, count: int, why: str) -> None:
+        if count:
+            self.dropped += count
+            self.log(
+                f"dropped {count} log line(s): {why}; {self.dropped} dropped in all "
+                "(every line is still in the function's log file)"
+            )
+
+    def held(self) -> int:
+        """Lines written but not yet in CloudWatch Logs."""
+        with self._lock:
+            return sum(len(v) for v in self._pending.values())
+
+
+def _already_exists(exc: Exception) -> bool:
+    return "ResourceAlreadyExists" in type(exc).__name__ + str(exc)
 
 
 def _batches(events: list[tuple[int, str]]):

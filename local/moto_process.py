@@ -2,11 +2,13 @@
 SQS, IAM, Lambda's control plane, CloudWatch and CloudWatch Logs, with Lambda's Invoke handed to the
 stack's own function runtimes.
 
-Run by the stack as `python -I -m local.moto_process PARENT_PID INVOKE_URL`; prints {"host", "port"}
-as one JSON line on stdout once it listens, and serves until its stdin closes (the parent stopped
-or died) or the kernel kills it with the parent (procs.die_with_parent). A process of its own,
-rather than a thread of the stack, gives moto its own interpreter lock and its own state, so two
-stacks never share buckets.
+Run by the stack as `python -I -m local.moto_process PARENT_PID INVOKE_URL`. The stack's secrets
+come on stdin, never on the command line (which any local user can read): a first JSON line
+{"admin": credentials, "invoke_token": ...}. It prints {"host", "port"} as one JSON line once it
+listens, then answers one command a line ({"assume_role": ARN, "session": NAME} → the session's
+credentials), until its stdin closes (the parent stopped or died) or the kernel kills it with the
+parent (procs.die_with_parent). A process of its own, rather than a thread of the stack, gives moto
+its own interpreter lock and its own state, so two stacks never share buckets.
 
 moto is used as it is, except where it would answer differently from AWS for this stack; each
 patch below says what and why:
@@ -14,7 +16,9 @@ patch below says what and why:
 - invoke_through: Invoke runs the function (moto's Lambda would need Docker for that);
 - logs_as_aws_filters_them: FilterLogEvents interleaves streams, honours logStreamNamePrefix and
   logGroupIdentifier (what `aws logs tail` and newer SDKs send);
-- percentiles: CloudWatch's pNN statistics, which moto 5.2.5 does not compute.
+- percentiles: CloudWatch's pNN statistics, which moto 5.2.5 does not compute;
+- local.access: every request authenticated and authorized (moto's IAM access control), moto's
+  own API closed.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import re
 import signal
 import sys
 
+from local import access
+from local.credentials import Credentials
 from local.procs import die_with_parent
 from local.stats import percentile
 
@@ -74,7 +80,7 @@ _ANSWER_HEADERS = (
 )
 
 
-def invoke_through(invoke_url: str) -> None:
+def invoke_through(invoke_url: str, invoke_token: str) -> None:
     """Answer Invoke (and the older InvokeAsync) by running the function on the stack's workers.
 
     moto's own Invoke would start the function in a Docker container. Here moto still resolves the
@@ -82,7 +88,9 @@ def invoke_through(invoke_url: str) -> None:
     one it does not know, as Lambda does; a known function's request goes on to the stack's Invoke
     handler (local/lambda_api.py, on loopback) and its answer comes back as it is: 202 for Event,
     200 with the result or X-Amz-Function-Error, 400/413 for a bad payload. So one endpoint serves
-    every Lambda operation, and the Lambda control plane and Invoke agree on what exists.
+    every Lambda operation, and the Lambda control plane and Invoke agree on what exists. moto has
+    authenticated and authorized the caller (lambda:InvokeFunction on that function) before this
+    runs; the handler knows the request came from here by `invoke_token`.
     """
     import urllib.error
     import urllib.request
@@ -94,7 +102,7 @@ def invoke_through(invoke_url: str) -> None:
         qualifier = self.querystring.get("Qualifier", [None])[0]
         function = self.backend.get_function(name, qualifier)  # ResourceNotFoundException (404) when unknown
         body = self.body if isinstance(self.body, bytes) else (self.body or "").encode("utf-8")
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", access.INVOKE_TOKEN_HEADER: invoke_token}
         for header in _INVOKE_HEADERS:
             if self.headers.get(header):
                 headers[header] = self.headers[header]
@@ -242,10 +250,14 @@ def main() -> None:
     die_with_parent(int(sys.argv[1]))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the stack decides when we stop
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    secrets = json.loads(sys.stdin.readline() or "null")
+    if not secrets:
+        os._exit(2)  # the stack died before handing us its secrets
     from moto.server import ThreadedMotoServer
 
+    access.enforce(Credentials.from_json(secrets["admin"]))
     one_event_per_multipart_upload()
-    invoke_through(sys.argv[2])
+    invoke_through(sys.argv[2], secrets["invoke_token"])
     logs_as_aws_filters_them()
     percentiles()
     atomic_conditional_writes()
@@ -255,10 +267,16 @@ def main() -> None:
     host, port = server.get_host_and_port()
     from local import step_functions
 
-    step_functions.enable_in_server(port)  # timeline stacks: moto runs the state machine, its tasks reach us
+    step_functions.enable_in_server(
+        port, Credentials.from_json(secrets["admin"])
+    )  # timeline stacks: moto runs the state machine, its tasks reach us
     sys.stdout.write(json.dumps({"host": host, "port": port}) + "\n")
     sys.stdout.flush()
-    sys.stdin.read()  # returns at EOF: the stack closed our stdin or is gone
+    for line in sys.stdin:  # ends at EOF: the stack closed our stdin or is gone
+        command = json.loads(line)
+        session = access.assume_role(command["assume_role"], command["session"])
+        sys.stdout.write(json.dumps(session.as_json()) + "\n")
+        sys.stdout.flush()
     os._exit(0)  # the server thread holds no state worth a graceful shutdown
 
 

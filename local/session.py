@@ -185,7 +185,7 @@ def describe(report: dict) -> str:
         if local["accounted_for"]
         else f"{local['architecture']}, {local['analysis']}: NOT every video accounted for: "
         f"{len(local['lost'])} without result or failure after {wall['until_last_outcome']:.2f} s: "
-        f"{', '.join(local['lost'][:5])}"
+        f"{', '.join(map(repr, local['lost']))}"
     )
     for name, st in local["functions"].items():
         d = st.get("duration_ms") or {}

@@ -16,7 +16,11 @@ Lambda's control plane as the Pulumi program creates it (local/control_plane.py)
 `/aws/lambda/<function>` with one stream per environment (local/logs.py) and Lambda's metrics in
 CloudWatch (local/metrics.py). One endpoint serves it all, so a client sets AWS_ENDPOINT_URL
 only. Function code reaches S3 and Lambda only through AWS_ENDPOINT_URL_S3 /
-AWS_ENDPOINT_URL_LAMBDA (that endpoint) and dummy credentials.
+AWS_ENDPOINT_URL_LAMBDA (that endpoint), with credentials of their own execution role.
+
+Only the credentials the stack hands out get in (local/access.py): fresh for each stack, an
+administrator key for the caller (`admin`, in `client()`, `client_environment()` and `outputs()`),
+and for each function a session of its role, whose policy moto enforces.
 
 What differs, and why:
 - S3 cannot start a local process, so each notification goes to an SQS queue,
@@ -53,6 +57,7 @@ from components import topology
 from components.project import FUNCTIONS_DIR
 from components.settings import FunctionSettings, StackSettings, function_environment, load_stack_file, stack_buckets
 from local import control_plane, library, step_functions
+from local import credentials as keys
 from local.lambda_api import LambdaApi
 from local.logs import LogShipper
 from local.metrics import MetricsPublisher
@@ -62,12 +67,14 @@ from local.runtime import FunctionRuntime, FunctionSpec
 WORKDIR_PREFIX = "vfp-local-"  # each stack's work folder (its functions' /tmp) in the system's temp folder
 OWNER_FILE = "owner"
 DEFAULT_CONCURRENCY = 2
-DUMMY_KEY = "local"  # moto accepts any credentials; these can never sign a request to AWS
+DUMMY_KEY = "local"  # what a child gets until it is given real ones; it can sign nothing anywhere
 # Locale and search path are all a worker inherits; everything AWS-related is set explicitly.
 _INHERITED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
 # The per-service endpoint variables `serve` prints next to AWS_ENDPOINT_URL (the SDKs' names for
 # the services the deployed stack offers a client), all naming the one endpoint.
 CLIENT_SERVICES = ("S3", "SQS", "LAMBDA", "CLOUDWATCH", "CLOUDWATCH_LOGS", "IAM", "STS", "DYNAMODB", "SNS", "SFN")
+# outputs() keys for the administrator's credentials (a local stack's outputs only)
+ACCESS_KEY_ID, SECRET_ACCESS_KEY = "accessKeyId", "secretAccessKey"
 
 
 class StackError(RuntimeError):
@@ -166,9 +173,14 @@ class LocalStack:
         self._pollers: list[threading.Thread] = []
         self._stopping = threading.Event()
         self.interrupted: dict[str, list[dict]] = {}  # function → events stop() interrupted mid-invocation
+        self.without_result: dict[str, str | None] = {}  # at stop(): upload → its dead-letter line, or None
         self._by_name: dict[str, FunctionRuntime] = {}  # what the Invoke handler serves, by function name
         self._started = False
         self._atexit: Callable[[], None] | None = None
+        # Fresh for each stack: the only credentials its endpoint lets in (local/access.py).
+        self.admin = keys.fresh()
+        self._invoke_token = keys.token()
+        self.function_credentials: dict[str, keys.Credentials] = {}  # role → a session of its execution role
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -200,11 +212,18 @@ class LocalStack:
             self._export_models()
             self._check_recognizer_inputs()
             # The Invoke handler first: the moto server hands it every Invoke.
-            self.lambda_api = LambdaApi(self._by_name, region=self.settings.region, log=self.log)
+            self.lambda_api = LambdaApi(
+                self._by_name,
+                region=self.settings.region,
+                log=self.log,
+                credentials={self.admin.access_key_id: self.admin},
+                invoke_token=self._invoke_token,
+            )
             self.lambda_api.start()
             self._start_moto(log_dir)
             self._create_resources()
             self._register_functions(workdir / "code")
+            self._assume_function_roles()
             if self.settings.timeline:
                 self._create_state_machine()
             self._start_telemetry()
@@ -235,9 +254,9 @@ class LocalStack:
                 if invocations:
                     self.log(
                         f"stopped {self.function_name(role)}: {what} {len(invocations)} invocation(s): "
-                        + "; ".join(describe_event(i.event) for i in invocations[:5])
-                        + (" ..." if len(invocations) > 5 else "")
+                        + "; ".join(describe_event(i.event) for i in invocations)
                     )
+        self._account_for_uploads()
         for telemetry in (self.metrics, self.logs):  # the last data points and lines, while moto still answers
             if telemetry is not None:
                 telemetry.stop()
@@ -258,6 +277,27 @@ class LocalStack:
             atexit.unregister(self._atexit)
             self._atexit = None
 
+    def _account_for_uploads(self) -> None:
+        """Name every upload left without a result, while the endpoint still answers (after the
+        workers stopped, so nothing changes under the count)."""
+        if self._moto is None or self.endpoint_url is None or not self.runtimes:
+            return
+        from local import unfinished
+        from tools.workload import Buckets
+
+        s = self.settings
+        records = [(f"{r['function']}-dlq", r) for r in self.dead_letters()]
+        try:
+            without = unfinished.uploads_without_result(
+                self._s3, Buckets(s.input_bucket, s.stage1_bucket, s.output_bucket, s.region), records
+            )
+        except Exception as exc:  # the endpoint is gone: say so rather than hide the stop
+            self.log(f"could not list the uploads left without a result: {exc}")
+            return
+        self.without_result = without
+        if without:
+            self.log("stopped with " + "\n".join(unfinished.describe(without)))
+
     # -- what callers use ------------------------------------------------------------------------
 
     @property
@@ -274,7 +314,7 @@ class LocalStack:
             raise StackError("the local stack is not started: no Lambda Invoke API yet")
         return self.lambda_api
 
-    def client(self, service: str):
+    def client(self, service: str, *, attempts: int = 4, read_timeout_s: float = 60):
         """A boto3 client for this stack's endpoint (every service: S3, SQS, Lambda, CloudWatch, Logs ...)."""
         import boto3
         from botocore.config import Config
@@ -283,9 +323,13 @@ class LocalStack:
             service,
             endpoint_url=self._moto_url,
             region_name=self.settings.region,
-            aws_access_key_id=DUMMY_KEY,
-            aws_secret_access_key=DUMMY_KEY,
-            config=Config(retries={"mode": "standard", "max_attempts": 4}, max_pool_connections=32),
+            aws_access_key_id=self.admin.access_key_id,
+            aws_secret_access_key=self.admin.secret_access_key,
+            config=Config(
+                retries={"mode": "standard", "max_attempts": attempts},
+                max_pool_connections=32,
+                read_timeout=read_timeout_s,
+            ),
         )
 
     def client_environment(self) -> dict[str, str]:
@@ -294,8 +338,7 @@ class LocalStack:
         return {
             "AWS_ENDPOINT_URL": self._moto_url,
             **{f"AWS_ENDPOINT_URL_{service}": self._moto_url for service in CLIENT_SERVICES},
-            "AWS_ACCESS_KEY_ID": DUMMY_KEY,
-            "AWS_SECRET_ACCESS_KEY": DUMMY_KEY,
+            **self.admin.environment(),
             "AWS_DEFAULT_REGION": self.settings.region,
         }
 
@@ -319,6 +362,10 @@ class LocalStack:
             # The dashboard is in this stack's CloudWatch (get-dashboard); there is no console to link to.
             target.DASHBOARD_URL: None,
             target.ENDPOINT_URL: self._moto_url,
+            # The administrator's credentials, the only ones the endpoint lets in besides the
+            # functions' own (so `serve` writes its outputs file readable by its owner only).
+            ACCESS_KEY_ID: self.admin.access_key_id,
+            SECRET_ACCESS_KEY: self.admin.secret_access_key,
             # The program exports facesBucket (and the enrolment policy's ARN, which there is no local
             # IAM user to attach to) only when the database is live.
             **({target.FACES_BUCKET: s.faces_bucket} if s.live_database else {}),
@@ -426,17 +473,39 @@ class LocalStack:
             stderr=self._moto_log,
             start_new_session=True,
         )
-        assert moto.stdout is not None  # stdout=PIPE
-        ready, _, _ = select.select([moto.stdout], [], [], 60)
-        line = moto.stdout.readline() if ready else b""
-        if not line:
+        address = self._ask_moto({"admin": self.admin.as_json(), "invoke_token": self._invoke_token}, timeout_s=60)
+        if address is None:
             raise StackError(f"the moto server did not start (exit code {moto.poll()}); see {log_dir / 'moto.log'}")
-        address = json.loads(line)
         self.moto_port = address["port"]
         self.endpoint_url = f"http://{address['host']}:{address['port']}"
         self._s3 = self.client("s3")
         self._sqs = self.client("sqs")
         self.account_id = self.client("sts").get_caller_identity()["Account"]
+
+    def _ask_moto(self, message: dict, *, timeout_s: float) -> dict | None:
+        """One line to the moto process (on its stdin: secrets never go on a command line) and its
+        one-line answer; None when it does not answer."""
+        assert self._moto is not None and self._moto.stdin is not None and self._moto.stdout is not None
+        try:
+            self._moto.stdin.write(json.dumps(message).encode() + b"\n")
+            self._moto.stdin.flush()
+        except OSError:
+            return None
+        ready, _, _ = select.select([self._moto.stdout], [], [], timeout_s)
+        line = self._moto.stdout.readline() if ready else b""
+        return json.loads(line) if line else None
+
+    def _assume_function_roles(self) -> None:
+        """A session of each function's execution role (as Lambda takes one for an environment): the
+        credentials its workers run with, so moto holds each function to its own policy."""
+        for role in self.function_settings:
+            name = self.function_name(role)
+            answer = self._ask_moto(
+                {"assume_role": self._arns.role(control_plane.role_name(name)), "session": name}, timeout_s=30
+            )
+            if answer is None:
+                raise StackError(f"the moto server gave no credentials for {name}'s role")
+            self.function_credentials[role] = keys.Credentials.from_json(answer)
 
     @property
     def _arns(self) -> control_plane.Arns:
@@ -512,7 +581,9 @@ class LocalStack:
     def _start_telemetry(self) -> None:
         """Where Lambda's metrics and the functions' log lines go: the endpoint's CloudWatch and Logs."""
         self.metrics = MetricsPublisher(self.client("cloudwatch"), interval_s=self.metrics_interval_s, log=self.log)
-        self.logs = LogShipper(self.client("logs"), log=self.log)
+        # One quick attempt per send: the shipper retries with its own backoff, and a paused endpoint
+        # must not hold its thread for botocore's minute.
+        self.logs = LogShipper(self.client("logs", attempts=1, read_timeout_s=5), log=self.log)
         for role, url in self.dead_letter_queues.items():
             self.metrics.watch_queue(control_plane.dead_letter_queue_name(self.function_name(role)), url, self._sqs)
         self.metrics.start()
@@ -597,6 +668,7 @@ class LocalStack:
         )
         if s.timeline:  # the splitter starts the video's execution (and asks STS which account it is in)
             env.update(AWS_ENDPOINT_URL_SFN=self._moto_url, AWS_ENDPOINT_URL_STS=self._moto_url)
+        env.update(self.function_credentials[role].environment())  # as Lambda gives the role's session
         env.update(
             {  # what Lambda sets for every function
                 "AWS_LAMBDA_FUNCTION_NAME": fs.name,

@@ -6,10 +6,11 @@ what the interpreter sends (issue 19b: the local stack is to let in only its own
 
 - in the moto server's process (`enable_in_server`): moto's config `stepfunctions.
   execute_state_machine` on, and MOTO_PORT set to the server's own port. moto's interpreter calls
-  a Lambda task as `boto3.client("lambda", endpoint_url=f"http://localhost:{MOTO_PORT}",
-  aws_access_key_id="ak", aws_secret_access_key="sk")` with no retries, and an SQS task likewise:
-  so each Lambda task reaches this same server's Invoke, which local/moto_process.py already hands
-  to the stack's workers (local/lambda_api.py). Nothing else is routed.
+  a Lambda task as `boto3.client("lambda", endpoint_url=f"http://localhost:{MOTO_PORT}", ...)` with
+  no retries, and an SQS task likewise: so each Lambda task reaches this same server's Invoke, which
+  local/moto_process.py already hands to the stack's workers (local/lambda_api.py). Its clients sign
+  with the stack's administrator key instead of moto's fixed ak/sk (the stack refuses those), so
+  locally the state machine's role policy is not what limits its tasks (local/README.md).
 - in the stack (`create`): the state machine's role and policy in IAM, its log group, and the
   state machine itself, with the splitter's dead-letter queue as its dead-letter target.
 """
@@ -24,18 +25,36 @@ from typing import Any
 from components import state_machine
 from components.settings import StackSettings
 from components.topology import RECOGNIZER, SPLITTER
-
-# What moto's interpreter signs its Lambda and SQS calls with (moto/stepfunctions/parser/asl/utils/boto_client.py).
-INTERPRETER_CREDENTIALS = ("ak", "sk")
+from local.credentials import Credentials
 
 
-def enable_in_server(port: int) -> None:
+def enable_in_server(port: int, credentials: Credentials) -> None:
     """In the moto server's process, once it listens on `port`: execute state machines, and send
-    their tasks to this server."""
+    their tasks to this server signed with `credentials` (moto's interpreter signs with the fixed
+    keys ak/sk, which a stack that lets in only its own credentials refuses)."""
     from moto.core.config import default_user_config
+    from moto.stepfunctions.parser.asl.utils import boto_client
 
     default_user_config["stepfunctions"] = {"execute_state_machine": True}
     os.environ["MOTO_PORT"] = str(port)
+    boto_client.boto3 = _SignedAs(credentials)
+
+
+class _SignedAs:
+    """Stands in for the boto3 module in moto's interpreter: the clients it makes sign as the stack."""
+
+    def __init__(self, credentials: Credentials):
+        self.credentials = credentials
+
+    def client(self, *args: Any, **kwargs: Any) -> Any:
+        import boto3
+
+        kwargs.update(
+            aws_access_key_id=self.credentials.access_key_id,
+            aws_secret_access_key=self.credentials.secret_access_key,
+            aws_session_token=self.credentials.session_token,
+        )
+        return boto3.client(*args, **kwargs)
 
 
 def create(

@@ -187,24 +187,64 @@ def read_results(s3, bucket: str, result_keys: list[str]) -> dict[str, tuple[str
         return dict(pool.map(read, result_keys))
 
 
-def wait_for_results(s3, buckets: Buckets, uploads: list[str], timeout_s: float, *, progress: bool = True) -> bool:
-    """Poll the output bucket until every upload has its result, or time runs out; on a terminal a
-    progress bar counts the results (nothing is drawn when stderr is a pipe or a file)."""
+def wait_for_results(
+    s3,
+    buckets: Buckets,
+    uploads: list[str],
+    timeout_s: float,
+    *,
+    progress: bool = True,
+    dead_lettered: Callable[[list[str]], set[str]] | None = None,
+) -> bool:
+    """Poll the output bucket until every upload has its result or, when `dead_lettered` says which
+    of the missing ones have a dead-letter record, every upload has one or the other (no result will
+    come for a dead-lettered video: waiting on would only end in blaming the time); or until time
+    runs out. On a terminal a progress bar counts the outcomes (nothing is drawn when stderr is a
+    pipe or a file)."""
     from tqdm import tqdm
 
-    wanted = {keys.result_key(keys.frame_key(k)) for k in uploads}
+    wanted = {keys.result_key(keys.frame_key(k)): k for k in uploads}
     deadline = time.monotonic() + timeout_s
+    failed: set[str] = set()
     # disable=None: tqdm draws only on a terminal.
     drawn = None if progress else True
-    with tqdm(total=len(wanted), unit="result", desc="waiting", file=sys.stderr, disable=drawn) as bar:
+    with tqdm(total=len(wanted), unit="outcome", desc="waiting", file=sys.stderr, disable=drawn) as bar:
         while True:
-            present = {o["key"] for o in list_objects(s3, buckets.output)} & wanted
-            bar.update(len(present) - bar.n)
-            if len(present) == len(wanted):
+            present = {o["key"] for o in list_objects(s3, buckets.output)} & wanted.keys()
+            missing = [video for result, video in wanted.items() if result not in present]
+            if missing and dead_lettered is not None:
+                failed = dead_lettered(missing)
+            bar.update(len(wanted) - len(missing) + len(failed & set(missing)) - bar.n)
+            if not missing:
+                return True
+            if not set(missing) - failed:
+                bar.close()
+                print(
+                    f"grade: stopped waiting: every upload has a result or a dead-letter record "
+                    f"({len(missing)} dead-lettered, no result will come for them)",
+                    file=sys.stderr,
+                )
                 return True
             if time.monotonic() >= deadline:
                 return False
             time.sleep(1.0)
+
+
+def dead_letter_check(sqs, target: Target) -> Callable[[list[str]], set[str]]:
+    """Which of some videos a record in the stack's dead-letter queues explains (for the wait)."""
+
+    def dead_lettered(videos: list[str]) -> set[str]:
+        records: list[tuple[str, dict]] = []
+        for role, url in target.dead_letter_queues.items():
+            try:
+                url = url or sqs.get_queue_url(QueueName=f"{target.functions[role]}-dlq")["QueueUrl"]
+                records.extend((dl.queue_name(url), r) for r in dl.peek(sqs, url))
+            except Exception as exc:  # a queue it may not read: wait for results only, as before
+                if aws_failure(exc) is not None:
+                    raise
+        return set(dl.match(records, target.buckets, videos))
+
+    return dead_lettered
 
 
 # -- the rest of the story: CloudWatch and the dead-letter queues --------------------------------
@@ -664,7 +704,8 @@ def run(target: Target, args, expect: Expectation | None, uploads: list[str] | N
                 for o in list_objects(s3, buckets.input)
                 if o["key"].startswith(args.prefix) and keys.is_video(o["key"])
             )
-        wait_for_results(s3, buckets, uploads, args.wait, progress=not args.no_progress)
+        dead_lettered = dead_letter_check(target.client("sqs"), target)
+        wait_for_results(s3, buckets, uploads, args.wait, progress=not args.no_progress, dead_lettered=dead_lettered)
     contents = snapshot(s3, buckets)
     report = grade(
         s3, buckets, expect=expect, uploads=uploads, contents=contents, prefix=args.prefix, analysis=target.analysis

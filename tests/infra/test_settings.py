@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,32 @@ def test_a_misspelt_key_in_a_stack_file_is_an_error_naming_the_key_the_file_and_
     )
     assert f"{PROJECT}:zzzz is not a setting of this project" in message
     S.check_keys([f"{PROJECT}:architecture", "aws:region", "other:anything"], source="x")  # all fine
+
+
+def test_a_misspelt_namespace_or_aws_key_is_refused_by_name(tmp_path):
+    """Issue 19: both passed silently, so the stack ran with the default prefix and region."""
+    stack = tmp_path / "Pulumi.typo.yaml"
+    stack.write_text("config:\n  video-face-pipline:namePrefix: mine\n  aws:regoin: eu-west-1\n")
+    with pytest.raises(S.ConfigError) as err:
+        S.load_stack_file(stack, check_files=False)
+    message = str(err.value)
+    assert (
+        f"video-face-pipline:namePrefix: the namespace 'video-face-pipline' is not this project's ({PROJECT}); "
+        f"did you mean {PROJECT}:namePrefix?" in message
+    )
+    assert "aws:regoin is not a setting of the AWS provider; did you mean aws:region?" in message
+    assert {"region", "defaultTags", "profile"} <= S.aws_provider_keys()  # read from the installed provider
+    S.check_keys(["aws:defaultTags", "pulumi:disable-default-providers", "gcp:project"], source="x")  # all fine
+
+
+def test_a_stack_file_that_is_not_yaml_names_the_file_and_line(tmp_path):
+    stack = tmp_path / "Pulumi.broken.yaml"
+    stack.write_text(f"config:\n  {PROJECT}:namePrefix: [unclosed\n  aws:region: us-east-1\n")
+    with pytest.raises(S.ConfigError, match=rf"^{re.escape(str(stack))}, line 3, column \d+: not valid YAML: "):
+        S.load_stack_file(stack, check_files=False)
+    stack.write_text("- just\n- a list\n")
+    with pytest.raises(S.ConfigError, match="not a Pulumi stack file"):
+        S.load_stack_file(stack, check_files=False)
 
 
 def test_defaults_come_from_the_schema():

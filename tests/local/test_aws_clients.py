@@ -90,12 +90,14 @@ def served(request, face_db, torch_home, tmp_path_factory):
 
 @pytest.fixture
 def aws(served, monkeypatch):
-    """An AWS client's environment with the stack's endpoint: AWS_ENDPOINT_URL and nothing else
-    (conftest gives every test dummy credentials and the region)."""
+    """An AWS client's environment with the stack's endpoint: AWS_ENDPOINT_URL and the credentials
+    `serve` printed, nothing else (conftest gives every test the region)."""
     for key in list(os.environ):
         if key.startswith("AWS_ENDPOINT_URL_"):
             monkeypatch.delenv(key)
     monkeypatch.setenv("AWS_ENDPOINT_URL", served.info["endpoint_url"])
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, served.info["environment"][key])
     return served
 
 
@@ -291,6 +293,8 @@ def test_the_per_service_variables_serve_prints_reach_the_same_stack(served, mon
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     environment = served.info["environment"]
     for key in ("AWS_ENDPOINT_URL_LAMBDA", "AWS_ENDPOINT_URL_CLOUDWATCH", "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS"):
+        monkeypatch.setenv(key, environment[key])
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):  # the only credentials it lets in
         monkeypatch.setenv(key, environment[key])
     names = {f["FunctionName"] for f in client("lambda").list_functions()["Functions"]}
     assert names == {served.settings.splitter.name, served.settings.recognizer.name}

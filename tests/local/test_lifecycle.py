@@ -170,6 +170,42 @@ def test_ctrl_c_or_a_crash_of_the_stack_leaves_nothing_behind(how, setup_files, 
         proc.stderr.close()
 
 
+def test_stopping_serve_mid_burst_names_every_upload_left_without_a_result(setup_files, torch_home, videos, tmp_path):
+    """Issue 19: a stop mid-burst accounted for every upload by count but named only five. Now each
+    one is named when the stack stops, and in the run's stopped.json."""
+    stack_file, db = setup_files
+    proc, info = serve(stack_file, db, torch_home, tmp_path / "logs")
+    assert proc.stdout is not None and proc.stderr is not None
+    env = info["environment"]
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name=env["AWS_DEFAULT_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
+    uploads = [f"burst/{n:02d} clip.mp4" for n in range(16)]
+    try:
+        for key in uploads:  # one worker per function: the burst outlasts the stop below
+            s3.upload_file(str(videos["astronaut"]), info["buckets"]["input"], key)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+        err = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    stopped = json.loads((Path(info["run_dir"]) / "stopped.json").read_text())
+    without = stopped["without_result"]
+    assert set(without) <= set(uploads) and len(without) >= 6, without  # more than the five once named
+    assert f"{len(without)} upload(s) without a result" in err
+    for key in without:
+        assert repr(key) in err, key  # every one of them, by name
+    assert not Path(info["outputs"]).exists()  # its outputs went with it
+
+
 def test_the_work_folder_of_a_stack_killed_with_minus_9_goes_at_the_next_start(tmp_path):
     """A stack that dies without stop() leaves its functions' /tmp behind; the next one removes
     every such folder whose owner is gone, and no other."""

@@ -11,8 +11,10 @@ models, enrolled from its own video."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -66,7 +68,8 @@ def enrol(stack, torch_home, tmp_path, *args: str, person: str | None = None, cl
         (tmp_path / "faces" / person).mkdir(parents=True)
         (tmp_path / "faces" / person / "clip.mp4").symlink_to(clip)
         args = (str(tmp_path / "faces"), "--torch-home", str(torch_home), *args)
-    code = enroll.main([*args, "--endpoint-url", stack.endpoint_url, "--name-prefix", PREFIX, "--quiet"])
+    with mock.patch.dict(os.environ, stack.admin.environment()):  # the credentials the stack handed out
+        code = enroll.main([*args, "--endpoint-url", stack.endpoint_url, "--name-prefix", PREFIX, "--quiet"])
     assert code == 0
 
 
@@ -142,7 +145,8 @@ def test_people_come_and_go_on_a_running_stack(stack, clips, torch_home, tmp_pat
 
     # tools.grade, against the running stack, shows which database answered each video.
     capsys.readouterr()
-    code = grade.main(["--endpoint-url", stack.endpoint_url, "--name-prefix", PREFIX, "--prefix", "corrupt-"])
+    with mock.patch.dict(os.environ, stack.admin.environment()):
+        code = grade.main(["--endpoint-url", stack.endpoint_url, "--name-prefix", PREFIX, "--prefix", "corrupt-"])
     table = capsys.readouterr().out
     assert code == 0 and f"face database versions that answered: {v_ac} (2)" in table
     assert sum(1 for line in table.splitlines() if line.startswith("corrupt-") and line.endswith(v_ac)) == 2

@@ -8,6 +8,8 @@ import json
 import os
 import textwrap
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import boto3
@@ -15,6 +17,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from local import credentials
 from local.lambda_api import LambdaApi, function_name
 from local.procs import alive
 from local.runtime import FunctionError, FunctionRuntime, FunctionSpec
@@ -313,20 +316,50 @@ def lambda_api(code_dir):
         runtime, failures = make(code_dir, handler, retries=1)
         runtimes[handler.split(".")[1]] = runtime
         runtime.failures = failures
-    api = LambdaApi(runtimes)
+    admin = credentials.fresh()
+    api = LambdaApi(runtimes, credentials={admin.access_key_id: admin}, invoke_token="forwarded-by-moto")
     api.start()
-    client = boto3.client(
-        "lambda",
-        endpoint_url=api.url,
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-        config=Config(retries={"max_attempts": 1}),
-    )
+    client = lambda_client(api.url, admin)
     yield api, runtimes, client
     api.stop()
     for runtime in runtimes.values():
         runtime.stop()
+
+
+def lambda_client(url: str, creds: credentials.Credentials):
+    return boto3.client(
+        "lambda",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id=creds.access_key_id,
+        aws_secret_access_key=creds.secret_access_key,
+        config=Config(retries={"max_attempts": 1}),
+    )
+
+
+def test_the_invoke_port_refuses_whoever_does_not_hold_the_stacks_credentials(lambda_api):
+    api, runtimes, client = lambda_api
+    url = f"{api.url}/2015-03-31/functions/echo/invocations"
+    naked = urllib.request.Request(url, data=b"{}", method="POST")  # issue 19: no headers at all
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(naked, timeout=10)
+    assert refused.value.code == 403
+    forged = urllib.request.Request(url, data=b"{}", method="POST", headers={"X-Local-Invoke-Token": "guess"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(forged, timeout=10)
+    assert refused.value.code == 403
+    admin_key = api.credentials and next(iter(api.credentials))
+    for stranger in (credentials.fresh(), credentials.Credentials(admin_key, "a-wrong-secret")):
+        with pytest.raises(ClientError) as err:
+            lambda_client(api.url, stranger).invoke(FunctionName="echo", Payload=b"{}")
+        assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert runtimes["echo"].stats["invocations"] == 0  # nothing ran for any of them
+    forwarded = urllib.request.Request(
+        url, data=b"{}", method="POST", headers={"X-Local-Invoke-Token": "forwarded-by-moto"}
+    )
+    with urllib.request.urlopen(forwarded, timeout=30) as answer:
+        assert answer.status == 200
+    assert client.invoke(FunctionName="echo", Payload=b"{}")["StatusCode"] == 200
 
 
 def test_request_response_returns_the_handlers_result(lambda_api):

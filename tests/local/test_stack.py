@@ -7,14 +7,19 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.error
+import urllib.request
 from pathlib import Path
 
+import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from components import topology
 from components.settings import function_environment
 from components.topology import ARCHITECTURES, DIRECT_INVOCATION
+from local import credentials
 from local.session import run_videos
 from local.stack import LocalStack, StackError, effective_concurrency, load_settings
 from pipeline_common.events import parse_s3_objects
@@ -109,7 +114,7 @@ def test_each_function_gets_the_environment_the_settings_code_makes(stack):
     for env in (splitter, recognizer):
         assert env["AWS_ENDPOINT_URL_S3"] == env["AWS_ENDPOINT_URL_LAMBDA"] == stack.endpoint_url
         assert env["AWS_CONFIG_FILE"] == os.devnull and env["AWS_SHARED_CREDENTIALS_FILE"] == os.devnull
-        assert not {"AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"} & env.keys()
+        assert not {"AWS_PROFILE", "AWS_ENDPOINT_URL"} & env.keys()
     assert stack.runtimes[topology.SPLITTER].spec.timeout_s == s.splitter.timeout_s
     assert stack.runtimes[topology.RECOGNIZER].spec.memory_mb == s.recognizer.memory_mb
 
@@ -321,6 +326,101 @@ def test_the_invoke_api_serves_the_real_functions(stack, videos):
         client.invoke(FunctionName="no-such-function", Payload=b"{}")
     assert err.value.response["Error"]["Code"] == "ResourceNotFoundException"
     assert stack.wait_idle(120)
+
+
+# -- who gets in (issue 19) --------------------------------------------------------------------------
+
+
+def as_client(service: str, env: dict[str, str], endpoint: str):
+    """A client with the credentials in `env` (a worker's environment, or the stack's)."""
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=env.get("AWS_SESSION_TOKEN"),
+        config=Config(retries={"max_attempts": 1}),
+    )
+
+
+def refused(call, **kwargs) -> str:
+    """`call(**kwargs)` is refused (403); its error code."""
+    with pytest.raises(ClientError) as err:
+        call(**kwargs)
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403, err.value.response
+    return err.value.response["Error"]["Code"]
+
+
+def test_the_endpoint_and_the_invoke_port_refuse_whoever_lacks_the_stacks_credentials(stack):
+    s = stack.settings
+    for url, method in (
+        (f"{stack.endpoint_url}/{s.output_bucket}?list-type=2", "GET"),  # read every result
+        (f"{stack.endpoint_url}/{s.output_bucket}/forged.txt", "PUT"),  # forge one
+        (f"{stack.endpoint_url}/moto-api/reset-auth", "POST"),  # switch the checks off
+        (f"{stack.endpoint_url}/moto-api/data.json", "GET"),  # moto's own view of everything
+        (f"{stack.lambda_api.url}/2015-03-31/functions/{s.recognizer.name}/invocations", "POST"),
+    ):
+        request = urllib.request.Request(url, data=b"{}" if method != "GET" else None, method=method)
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(request, timeout=10)
+        assert err.value.code == 403, url
+    admin = stack.admin.environment()
+    for env in (credentials.fresh().environment(), {**admin, "AWS_SECRET_ACCESS_KEY": "not-the-secret"}):
+        refused(as_client("s3", env, stack.endpoint_url).list_objects_v2, Bucket=s.output_bucket)
+        refused(as_client("sqs", env, stack.endpoint_url).list_queues)
+        refused(as_client("lambda", env, stack.lambda_api.url).invoke, FunctionName=s.splitter.name)
+    as_client("s3", admin, stack.endpoint_url).list_objects_v2(Bucket=s.output_bucket)  # the stack's own: in
+    direct = as_client("lambda", admin, stack.lambda_api.url)
+    assert direct.invoke(FunctionName=s.splitter.name, InvocationType="DryRun")["StatusCode"] == 204
+
+
+def test_each_function_acts_as_its_own_role_and_is_refused_beyond_it(stack):
+    s = stack.settings
+    envs = {role: runtime.spec.env for role, runtime in stack.runtimes.items()}
+    for role, env in envs.items():
+        assert env["AWS_ACCESS_KEY_ID"] != stack.admin.access_key_id and env["AWS_SESSION_TOKEN"]
+        arn = as_client("sts", env, stack.endpoint_url).get_caller_identity()["Arn"]
+        name = stack.function_name(role)
+        assert arn == f"arn:aws:sts::{stack.account_id}:assumed-role/{name}-role/{name}"
+    splitter = as_client("s3", envs[topology.SPLITTER], stack.endpoint_url)
+    recognizer = as_client("s3", envs[topology.RECOGNIZER], stack.endpoint_url)
+    # What the roles do not allow: the splitter forging a result, the recognizer a frame or a video.
+    refused(splitter.put_object, Bucket=s.output_bucket, Key="role/forged.txt", Body=b"Mallory")
+    refused(splitter.put_object, Bucket=s.stage1_bucket, Key="role/frame.txt", Body=b"x")  # not its suffix
+    refused(splitter.list_objects_v2, Bucket=s.output_bucket)
+    refused(recognizer.put_object, Bucket=s.stage1_bucket, Key="role/frame.jpg", Body=b"x")
+    refused(recognizer.put_object, Bucket=s.input_bucket, Key="role/clip.mp4", Body=b"x")
+    refused(recognizer.delete_object, Bucket=s.output_bucket, Key="role/x.txt")
+    admin = stack.client("s3")
+    assert "Contents" not in admin.list_objects_v2(Bucket=s.output_bucket, Prefix="role/")
+
+    # The real function code, asked to read outside its role, is refused by it (before S3 would
+    # look for the object: without s3:ListBucket a missing key is 403 too, as on S3).
+    lambda_ = stack.client("lambda")
+    for role, bucket, key in (
+        (topology.SPLITTER, s.output_bucket, "role/clip.mp4"),
+        (topology.RECOGNIZER, s.input_bucket, "role/frame.jpg"),
+    ):
+        event = json.dumps({"bucket": bucket, "key": key})
+        response = lambda_.invoke(FunctionName=stack.function_name(role), Payload=event)
+        error = json.loads(response["Payload"].read())
+        assert response["FunctionError"] == "Unhandled" and "AccessDenied" in error["errorMessage"], error
+
+    # Invoke: only a direct-invocation stack's splitter may invoke the recognizer, and nothing else.
+    invoke = {role: as_client("lambda", env, stack.endpoint_url).invoke for role, env in envs.items()}
+    if s.architecture == DIRECT_INVOCATION:
+        dry_run = invoke[topology.SPLITTER](FunctionName=s.recognizer.name, InvocationType="DryRun")
+        assert dry_run["StatusCode"] == 204
+    else:
+        refused(invoke[topology.SPLITTER], FunctionName=s.recognizer.name, InvocationType="DryRun")
+    for caller, callee in (
+        (topology.SPLITTER, s.splitter.name),
+        (topology.RECOGNIZER, s.splitter.name),
+        (topology.RECOGNIZER, s.recognizer.name),
+    ):
+        assert refused(invoke[caller], FunctionName=callee, InvocationType="DryRun") == "AccessDeniedException"
+    assert stack.wait_idle(60)
 
 
 # -- settings ----------------------------------------------------------------------------------------
