@@ -35,6 +35,7 @@ here asserts a figure.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import logging
@@ -44,13 +45,19 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from components import topology
 from components.project import DEFAULT_STACK_FILE, DEFAULT_TORCH_HOME, OUT_DIR, PROJECT_DIR
 from components.settings import function_environment
 from components.topology import ARCHITECTURES
 from tools import cli
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
+    from components.settings import StackSettings
+    from tools.grade import Expectation
 
 DEFAULT_WORK = OUT_DIR / "bench"
 # --baseline: the recognizer's PyTorch paths, measured like the function on the same frames.
@@ -63,7 +70,7 @@ PRECISIONS: dict[str, dict] = {
 }
 
 
-def prepare_inputs(args) -> tuple[list[Path], Path, object | None]:
+def prepare_inputs(args: argparse.Namespace) -> tuple[list[Path], Path | None, Expectation | None]:
     """The videos, the face database, and what each video should give."""
     from tools import weights
     from tools.grade import load_expectation
@@ -75,6 +82,13 @@ def prepare_inputs(args) -> tuple[list[Path], Path, object | None]:
         return video_files(args.videos), args.db, load_expectation(args.expect)
     videos, db, expect = sample_workload(args.work / "samples", args.torch_home, copies=args.copies, tag="bench")
     return video_files(videos), db, expect
+
+
+def database_file(settings: StackSettings) -> Path:
+    """The face database file the stack bakes in (the benchmark measures a file, not `live`)."""
+    if not isinstance(settings.face_database, Path):
+        raise SystemExit("the benchmark runs the recognizer with a database file (faceDatabase: a path)")
+    return settings.face_database
 
 
 # -- 1. each function alone --------------------------------------------------------------------------
@@ -120,7 +134,7 @@ def probe(
 
 
 @contextlib.contextmanager
-def alone_against_s3(settings) -> Iterator[tuple[dict, Any]]:
+def alone_against_s3(settings: StackSettings) -> Iterator[tuple[dict[str, str], BaseClient]]:
     """A moto server in this process with the stack's buckets: the environment that points a probe
     at it (and nowhere else), and an S3 client for it."""
     import boto3
@@ -148,7 +162,7 @@ def alone_against_s3(settings) -> Iterator[tuple[dict, Any]]:
         server.stop()
 
 
-def environments(args, settings, aws: dict) -> dict[str, dict]:
+def environments(args: argparse.Namespace, settings: StackSettings, aws: dict[str, str]) -> dict[str, dict]:
     """Each function's environment as deployed (settings.function_environment), with this machine's files,
     and S3 on the probe's moto server. Alone, the splitter hands nothing to the recognizer."""
     from tools.export_models import ensure_exported
@@ -166,7 +180,7 @@ def environments(args, settings, aws: dict) -> dict[str, dict]:
     return env
 
 
-def bench_core(args, settings, files: list[Path]) -> dict:
+def bench_core(args: argparse.Namespace, settings: StackSettings, files: list[Path]) -> dict:
     """Both functions alone, against S3 on a moto server in this process."""
     from bench.stats import summary
     from tools.export_models import ensure_exported
@@ -188,7 +202,7 @@ def bench_core(args, settings, files: list[Path]) -> dict:
         results["face-recognition"] = probe("recognizer", env[topology.RECOGNIZER], objects, args.repeat, log)
         if args.int8:
             for label, variant in PRECISIONS.items():
-                models = ensure_exported(args.torch_home.resolve(), database=settings.face_database, **variant)
+                models = ensure_exported(args.torch_home.resolve(), database=database_file(settings), **variant)
                 row_env = {
                     **env[topology.RECOGNIZER],
                     "MODEL_DIR": str(models),
@@ -258,13 +272,13 @@ def _norm(v: list[float]) -> float:
     return sum(x * x for x in v) ** 0.5
 
 
-def bench_image(args, settings) -> dict:
+def bench_image(args: argparse.Namespace, settings: StackSettings) -> dict:
     """What the recognizer image adds to its base (bench/image.py): for ECR storage in the cost plan."""
     from bench import image
     from tools.export_models import ensure_exported
 
     print("[bench] the recognizer image's own layers: sizes, and gzip'd", file=sys.stderr)
-    return image.measure(ensure_exported(args.torch_home.resolve()), settings.face_database)
+    return image.measure(ensure_exported(args.torch_home.resolve()), database_file(settings))
 
 
 # -- 3. the largest frame the pipeline accepts --------------------------------------------------------
@@ -281,7 +295,7 @@ def largest_video(work: Path) -> Path:
     return video
 
 
-def bench_largest_frame(args, settings) -> dict:
+def bench_largest_frame(args: argparse.Namespace, settings: StackSettings) -> dict:
     """Peak memory of each function alone on the largest frame the pipeline accepts."""
     from pipeline_common import keys, limits
 
@@ -341,7 +355,7 @@ def per_video_and_frame(r: dict) -> dict:
     }
 
 
-def bench_timeline(args, files: list[Path], db: Path) -> dict:
+def bench_timeline(args: argparse.Namespace, files: list[Path], db: Path | None) -> dict:
     """analysis: timeline, each function alone in a fresh interpreter against S3 on moto: the splitter
     sampling each video into one frames object, the recognizer matching every face of every frame;
     per video and per frame. Then the recognizer's peak memory on a frames object of 8K frames, the
@@ -427,18 +441,20 @@ def bench_timeline(args, files: list[Path], db: Path) -> dict:
 # -- 4. the live database ----------------------------------------------------------------------------
 
 
-def bench_live_database(settings, db: Path) -> dict:
+def bench_live_database(settings: StackSettings) -> dict:
     from bench import live_database
 
     print("[bench] live database: looks for a new version, and reloads", file=sys.stderr)
     with alone_against_s3(settings) as (_, s3):
-        return live_database.measure(s3, db)
+        return live_database.measure(s3, database_file(settings))
 
 
 # -- 2. the local stack ------------------------------------------------------------------------------
 
 
-def bench_stack(args, files: list[Path], db: Path, expect, architecture: str) -> dict:
+def bench_stack(
+    args: argparse.Namespace, files: list[Path], db: Path | None, expect: Expectation | None, architecture: str
+) -> dict:
     from local.session import run_videos
     from local.stack import LocalStack, load_settings
 
@@ -492,110 +508,139 @@ def table(results: dict) -> str:
     lines = []
     core = results.get("core")
     if core:
-        lines.append("each function alone, warm, one at a time (ms)")
-        width = max(len(name) for name in core)
-        lines.append(f"  {'function':<{width}} {'stage':<8} {'n':>4} {'p50':>8} {'p95':>8} {'max':>8}")
-        for name, r in core.items():
-            for stage, st in r["warm_ms"].items():
-                lines.append(
-                    f"  {name:<{width}} {stage:<8} {st['n']:>4} {st['p50_ms']:>8.1f} {st['p95_ms']:>8.1f} "
-                    f"{st['max_ms']:>8.1f}"
-                )
-        lines.append("")
-        lines.append("CPU time per object, warm (ms; the function's process, plus ffmpeg's for the splitter: ")
-        lines.append("  what its own work cost, which other load on a shared machine moves far less than wall time)")
-        for name, r in core.items():
-            cpu = r.get("warm_cpu_ms") or {}
-            parts = ", ".join(f"{stage} {st['p50_ms']:.1f}/{st['p95_ms']:.1f}" for stage, st in cpu.items())
-            lines.append(f"  {name:<{width}} p50/p95: {parts}")
-        lines.append("")
-        lines.append("cold start: new interpreter → first result (ms)")
-        for name, r in core.items():
-            parts = ", ".join(f"{k} {v:.0f}" for k, v in r["cold_start_ms"].items() if k != "total")
-            lines.append(f"  {name:<{width}} {r['cold_start_ms']['total']:>7.0f}  = {parts}")
-        lines.append("")
-        lines.append("peak resident memory of the function's process (MB)")
-        for name, r in core.items():
-            threads = f", {r['threads'] or 'default'} thread(s)" if "threads" in r else ""
-            child = f", ffmpeg's own peak {r['children_peak_rss_mb']:.0f}" if r.get("children_peak_rss_mb") else ""
-            lines.append(
-                f"  {name:<{width}} {r['peak_rss_mb']:>7.0f}  (after imports {r['rss_after_imports_mb']:.0f}"
-                f"{threads}{child})"
-            )
-        lines.append("")
+        lines.extend(core_lines(core))
     precisions = results.get("precisions")
     if core and precisions:
         lines.extend(precision_table(core, precisions))
     largest = results.get("largest_frame")
     if largest:
-        frame, split, rec = largest["frame"], largest["video-splitting"], largest["face-recognition"]
-        lines.append(
-            f"peak memory on the largest frame the pipeline accepts ({frame['width']}x{frame['height']}), "
-            "each function alone, fresh interpreter (MB)"
-        )
-        lines.append(
-            f"  video-splitting   {split['peak_rss_mb']:>5.0f} + ffmpeg {split['ffmpeg_peak_rss_mb']:.0f} "
-            f"= {split['peak_rss_mb'] + split['ffmpeg_peak_rss_mb']:.0f} of {split['memory_mb']}  "
-            f"(ffmpeg {split['stages_ms'].get('ffmpeg', 0):.0f} ms)"
-        )
-        lines.append(
-            f"  face-recognition  {rec['peak_rss_mb']:>5.0f} of {rec['memory_mb']}  "
-            f"(decode {rec['stages_ms'].get('decode', 0):.0f} ms, detect {rec['stages_ms'].get('detect', 0):.0f} ms)"
-        )
-        lines.append("")
+        lines.extend(largest_frame_lines(largest))
     live = results.get("live_database")
     if live:
-        lines.append("live face database: the recognizer's look for a new version (ms; S3 on moto, loopback)")
-        for what, st in live.items():
-            lines.append(f"  {what:<32} {st['n']:>4} {st['p50_ms']:>8.1f} {st['p95_ms']:>8.1f} {st['max_ms']:>8.1f}")
-        lines.append("")
+        lines.extend(live_database_lines(live))
     timeline = results.get("timeline")
     if timeline:
-        lines.append(
-            f"analysis timeline, each function alone, warm (sampleFps {timeline['sample_fps']:g}, "
-            f"maxFrames {timeline['max_frames']}; {timeline['videos']} videos; ms)"
-        )
-        lines.append(
-            f"  {'function':<17} {'stage':<8} {'per video p50':>14} {'p95':>8} {'per frame p50':>14} {'p95':>8}"
-        )
-        for name in ("video-splitting", "face-recognition"):
-            r = timeline[name]
-            for stage, st in r["per_video_ms"].items():
-                fr = r["per_frame_ms"][stage]
-                lines.append(
-                    f"  {name:<17} {stage:<8} {st['p50_ms']:>14.1f} {st['p95_ms']:>8.1f} {fr['p50_ms']:>14.1f} "
-                    f"{fr['p95_ms']:>8.1f}"
-                )
-            n = r["frames_per_video"]
-            lines.append(
-                f"  {name:<17} frames per video {n['min']}-{n['max']}; peak memory {r['peak_rss_mb']:.0f} MB"
-                + (f" + ffmpeg {r['children_peak_rss_mb']:.0f}" if r.get("children_peak_rss_mb") else "")
-            )
-        big = timeline["largest_frames"]
-        sp, rc = big["video-splitting"], big["face-recognition"]
-        lines.append(
-            f"  largest frames ({big['width']}x{big['height']}): splitter {sp['peak_rss_mb']:.0f} + ffmpeg "
-            f"{sp['ffmpeg_peak_rss_mb']:.0f} of {sp['memory_mb']} MB; recognizer, {big['frames']} such frames in "
-            f"one object, {rc['peak_rss_mb']:.0f} of {rc['memory_mb']} MB"
-        )
-        lines.append("")
+        lines.extend(timeline_lines(timeline))
     for arch, r in results.get("stack", {}).items():
-        lat = r["per_video_latency_s"] or {}
-        lines.append(
-            f"local stack, {arch}{' (provisioned)' if r['provisioned'] else ' (cold)'}: {r['videos']} videos "
-            f"at once → {r['results']} results, {r['failed']} failed in {r['wall_s']} s "
-            f"({r['videos_per_s']} videos/s); upload→result p50 {lat.get('p50')} s, max {lat.get('max')} s; "
-            f"exact bucket contents: {'yes' if r['exact_bucket_contents'] else 'NO'}; "
-            f"results as expected: {_yes(r['results_correct'])}"
-        )
-        for name, st in r["functions"].items():
-            d = st.get("duration_ms") or {}
-            lines.append(
-                f"  {name:<17} {st['invocations']:>4} invocations, duration p50 {d.get('p50', 0):.0f} ms "
-                f"max {d.get('max', 0):.0f} ms, {st['concurrency']} worker(s), "
-                f"peak memory {st['max_memory_used_mb']:.0f} MB of {st['memory_mb']}"
-            )
+        lines.extend(stack_lines(arch, r))
     return "\n".join(lines)
+
+
+def core_lines(core: dict) -> list[str]:
+    """Each function alone: warm latency per stage, CPU time, cold start, peak memory."""
+    lines = []
+    lines.append("each function alone, warm, one at a time (ms)")
+    width = max(len(name) for name in core)
+    lines.append(f"  {'function':<{width}} {'stage':<8} {'n':>4} {'p50':>8} {'p95':>8} {'max':>8}")
+    for name, r in core.items():
+        for stage, st in r["warm_ms"].items():
+            lines.append(
+                f"  {name:<{width}} {stage:<8} {st['n']:>4} {st['p50_ms']:>8.1f} {st['p95_ms']:>8.1f} "
+                f"{st['max_ms']:>8.1f}"
+            )
+    lines.append("")
+    lines.append("CPU time per object, warm (ms; the function's process, plus ffmpeg's for the splitter: ")
+    lines.append("  what its own work cost, which other load on a shared machine moves far less than wall time)")
+    for name, r in core.items():
+        cpu = r.get("warm_cpu_ms") or {}
+        parts = ", ".join(f"{stage} {st['p50_ms']:.1f}/{st['p95_ms']:.1f}" for stage, st in cpu.items())
+        lines.append(f"  {name:<{width}} p50/p95: {parts}")
+    lines.append("")
+    lines.append("cold start: new interpreter → first result (ms)")
+    for name, r in core.items():
+        parts = ", ".join(f"{k} {v:.0f}" for k, v in r["cold_start_ms"].items() if k != "total")
+        lines.append(f"  {name:<{width}} {r['cold_start_ms']['total']:>7.0f}  = {parts}")
+    lines.append("")
+    lines.append("peak resident memory of the function's process (MB)")
+    for name, r in core.items():
+        threads = f", {r['threads'] or 'default'} thread(s)" if "threads" in r else ""
+        child = f", ffmpeg's own peak {r['children_peak_rss_mb']:.0f}" if r.get("children_peak_rss_mb") else ""
+        lines.append(
+            f"  {name:<{width}} {r['peak_rss_mb']:>7.0f}  (after imports {r['rss_after_imports_mb']:.0f}"
+            f"{threads}{child})"
+        )
+    lines.append("")
+    return lines
+
+
+def largest_frame_lines(largest: dict) -> list[str]:
+    lines = []
+    frame, split, rec = largest["frame"], largest["video-splitting"], largest["face-recognition"]
+    lines.append(
+        f"peak memory on the largest frame the pipeline accepts ({frame['width']}x{frame['height']}), "
+        "each function alone, fresh interpreter (MB)"
+    )
+    lines.append(
+        f"  video-splitting   {split['peak_rss_mb']:>5.0f} + ffmpeg {split['ffmpeg_peak_rss_mb']:.0f} "
+        f"= {split['peak_rss_mb'] + split['ffmpeg_peak_rss_mb']:.0f} of {split['memory_mb']}  "
+        f"(ffmpeg {split['stages_ms'].get('ffmpeg', 0):.0f} ms)"
+    )
+    lines.append(
+        f"  face-recognition  {rec['peak_rss_mb']:>5.0f} of {rec['memory_mb']}  "
+        f"(decode {rec['stages_ms'].get('decode', 0):.0f} ms, detect {rec['stages_ms'].get('detect', 0):.0f} ms)"
+    )
+    lines.append("")
+    return lines
+
+
+def live_database_lines(live: dict) -> list[str]:
+    lines = []
+    lines.append("live face database: the recognizer's look for a new version (ms; S3 on moto, loopback)")
+    for what, st in live.items():
+        lines.append(f"  {what:<32} {st['n']:>4} {st['p50_ms']:>8.1f} {st['p95_ms']:>8.1f} {st['max_ms']:>8.1f}")
+    lines.append("")
+    return lines
+
+
+def timeline_lines(timeline: dict) -> list[str]:
+    lines = []
+    lines.append(
+        f"analysis timeline, each function alone, warm (sampleFps {timeline['sample_fps']:g}, "
+        f"maxFrames {timeline['max_frames']}; {timeline['videos']} videos; ms)"
+    )
+    lines.append(f"  {'function':<17} {'stage':<8} {'per video p50':>14} {'p95':>8} {'per frame p50':>14} {'p95':>8}")
+    for name in ("video-splitting", "face-recognition"):
+        r = timeline[name]
+        for stage, st in r["per_video_ms"].items():
+            fr = r["per_frame_ms"][stage]
+            lines.append(
+                f"  {name:<17} {stage:<8} {st['p50_ms']:>14.1f} {st['p95_ms']:>8.1f} {fr['p50_ms']:>14.1f} "
+                f"{fr['p95_ms']:>8.1f}"
+            )
+        n = r["frames_per_video"]
+        lines.append(
+            f"  {name:<17} frames per video {n['min']}-{n['max']}; peak memory {r['peak_rss_mb']:.0f} MB"
+            + (f" + ffmpeg {r['children_peak_rss_mb']:.0f}" if r.get("children_peak_rss_mb") else "")
+        )
+    big = timeline["largest_frames"]
+    sp, rc = big["video-splitting"], big["face-recognition"]
+    lines.append(
+        f"  largest frames ({big['width']}x{big['height']}): splitter {sp['peak_rss_mb']:.0f} + ffmpeg "
+        f"{sp['ffmpeg_peak_rss_mb']:.0f} of {sp['memory_mb']} MB; recognizer, {big['frames']} such frames in "
+        f"one object, {rc['peak_rss_mb']:.0f} of {rc['memory_mb']} MB"
+    )
+    lines.append("")
+    return lines
+
+
+def stack_lines(arch: str, r: dict) -> list[str]:
+    lines = []
+    lat = r["per_video_latency_s"] or {}
+    lines.append(
+        f"local stack, {arch}{' (provisioned)' if r['provisioned'] else ' (cold)'}: {r['videos']} videos "
+        f"at once → {r['results']} results, {r['failed']} failed in {r['wall_s']} s "
+        f"({r['videos_per_s']} videos/s); upload→result p50 {lat.get('p50')} s, max {lat.get('max')} s; "
+        f"exact bucket contents: {'yes' if r['exact_bucket_contents'] else 'NO'}; "
+        f"results as expected: {_yes(r['results_correct'])}"
+    )
+    for name, st in r["functions"].items():
+        d = st.get("duration_ms") or {}
+        lines.append(
+            f"  {name:<17} {st['invocations']:>4} invocations, duration p50 {d.get('p50', 0):.0f} ms "
+            f"max {d.get('max', 0):.0f} ms, {st['concurrency']} worker(s), "
+            f"peak memory {st['max_memory_used_mb']:.0f} MB of {st['memory_mb']}"
+        )
+    return lines
 
 
 def precision_table(core: dict, precisions: dict) -> list[str]:
@@ -645,7 +690,7 @@ def precision_table(core: dict, precisions: dict) -> list[str]:
     return lines
 
 
-def _yes(value) -> str:
+def _yes(value: bool | None) -> str:
     return "n/a" if value is None else ("yes" if value else "NO")
 
 
@@ -728,7 +773,7 @@ def main(argv: list[str] | None = None) -> int:
         results["image"] = bench_image(args, settings)
         if not args.skip_largest_frame:
             results["largest_frame"] = bench_largest_frame(args, settings)
-        results["live_database"] = bench_live_database(settings, db)
+        results["live_database"] = bench_live_database(settings)
         if not args.skip_timeline:
             results["timeline"] = bench_timeline(args, files, db)
     if not args.skip_stack:

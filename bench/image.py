@@ -66,10 +66,12 @@ def measure(models: Path, face_database: Path) -> dict:
     """Bytes of each part, their total, and the total as one gzip'd tar (what a pushed layer weighs)."""
     parts = image_files(models, face_database)
     counter = _Counter()
-    with gzip.GzipFile(fileobj=counter, mode="wb", compresslevel=6, mtime=0) as gz:
-        with tarfile.open(fileobj=gz, mode="w") as tar:
-            for files in parts.values():
-                for path in files:
-                    tar.add(str(path), arcname=str(path), recursive=False)
+    with (
+        gzip.GzipFile(fileobj=counter, mode="wb", compresslevel=6, mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w") as tar,
+    ):
+        for files in parts.values():
+            for path in files:
+                tar.add(str(path), arcname=str(path), recursive=False)
     sizes = {name: sum(p.stat().st_size for p in files) for name, files in parts.items()}
     return {"parts_bytes": sizes, "bytes": sum(sizes.values()), "gzip_bytes": counter.bytes}

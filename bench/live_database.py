@@ -16,10 +16,14 @@ import io
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from components import topology
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
 
 LARGE_FACES = 10_000
 
@@ -35,7 +39,7 @@ def synthetic_database(faces: int) -> bytes:
     return buffer.getvalue()
 
 
-def measure(s3, database: Path, *, looks: int = 50, reloads: int = 3) -> dict:
+def measure(s3: BaseClient, database: Path, *, looks: int = 50, reloads: int = 3) -> dict:
     from bench.stats import summary
     from face_recognizer.databases import LiveDatabase
 

@@ -500,7 +500,14 @@ def check_keys(keys: Iterable[str], *, source: str, project_file: Path = PROJECT
         raise ConfigError(f"{source}: " + "; ".join(problems))
 
 
-def load_stack_file(stack_file: Path, overrides: Mapping[str, str] | None = None, **kwargs) -> StackSettings:
+def load_stack_file(
+    stack_file: Path,
+    overrides: Mapping[str, str] | None = None,
+    *,
+    base_dir: Path = PROJECT_DIR,
+    project_file: Path = PROJECT_FILE,
+    check_files: bool = True,
+) -> StackSettings:
     """Settings from a `Pulumi.<stack>.yaml` file, as `pulumi up` on that stack would see them.
 
     `overrides` (un-namespaced keys) win over the file, as `pulumi config set` would.
@@ -508,11 +515,14 @@ def load_stack_file(stack_file: Path, overrides: Mapping[str, str] | None = None
     stack_file = Path(stack_file)
     with open(stack_file, encoding="utf-8") as fh:
         config = (yaml.safe_load(fh) or {}).get("config") or {}
-    project_file = kwargs.get("project_file", PROJECT_FILE)
     check_keys(config, source=str(stack_file), project_file=project_file)
     namespace = project_name(project_file) + ":"
     values = {k[len(namespace) :]: v for k, v in config.items() if k.startswith(namespace)}
     values.update(overrides or {})
     return load(
-        lambda key: None if values.get(key) is None else str(values[key]), region=config.get("aws:region"), **kwargs
+        lambda key: None if values.get(key) is None else str(values[key]),
+        region=config.get("aws:region"),
+        base_dir=base_dir,
+        project_file=project_file,
+        check_files=check_files,
     )

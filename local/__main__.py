@@ -21,10 +21,18 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from components.project import DEFAULT_STACK_FILE, DEFAULT_TORCH_HOME, OUT_DIR
 from components.topology import ANALYSES, ARCHITECTURES
 from tools import cli, weights
+
+if TYPE_CHECKING:
+    from types import FrameType
+    from typing import NoReturn
+
+    from local.stack import LocalStack
+    from tools.grade import Expectation
 
 DEFAULT_LOGS = OUT_DIR / "local" / "logs"
 DEFAULT_OUTPUTS = OUT_DIR / "local" / "outputs.json"  # what `serve` writes: the stack's outputs for the tools
@@ -46,7 +54,7 @@ def _stop_on_signals() -> None:
     Python keeps an inherited "ignore", so `serve &` from a script would otherwise ignore `kill -INT`.
     """
 
-    def stop(signum, _frame):
+    def stop(signum: int, _frame: FrameType | None) -> NoReturn:
         raise Stopped(signum)
 
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -101,7 +109,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true")
 
 
-def start_stack(args):
+def start_stack(args: argparse.Namespace) -> tuple[LocalStack, bool]:
     from local.stack import LocalStack, load_settings
 
     settings = load_settings(args.stack, db=args.db, architecture=args.architecture, analysis=args.analysis)
@@ -120,7 +128,7 @@ def start_stack(args):
     ), untrained
 
 
-def run(args, expect=None) -> int:
+def run(args: argparse.Namespace, expect: Expectation | None = None) -> int:
     from local.session import describe, run_videos
     from tools.grade import load_expectation
     from tools.workload import video_files
@@ -143,7 +151,7 @@ def run(args, expect=None) -> int:
     return 0 if report["passed"] else 1  # the verdict line, PASSED: yes or NO, says the same
 
 
-def demo(args) -> int:
+def demo(args: argparse.Namespace) -> int:
     if args.videos is not None:  # someone else's videos and database
         return run(args)
     if args.db is not None:
@@ -156,7 +164,8 @@ def demo(args) -> int:
     return run(args, expect=expect)
 
 
-def serve(args) -> int:
+def serve(args: argparse.Namespace) -> int:
+
     stack, _ = start_stack(args)
     with stack:
         s = stack.settings

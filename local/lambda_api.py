@@ -114,17 +114,17 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as botocore expects
     server_version = "local-lambda"
 
-    def log_message(self, format, *args):
+    def log_message(self, format: str, *args: object) -> None:
         pass  # access lines would drown the function logs; errors are answered, not logged
 
-    def do_POST(self):
+    def do_POST(self) -> None:
         self.api._enter()
         try:
             self._invoke()
         finally:
             self.api._leave()
 
-    def do_GET(self):
+    def do_GET(self) -> None:
         self._drain()
         self._error(404, "UnknownOperationException", "only Invoke is served here")
 

@@ -17,9 +17,13 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from local.sender import PeriodicSender
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
 
 MAX_EVENTS_PER_CALL = 10_000
 MAX_BYTES_PER_CALL = 1_048_576
@@ -37,7 +41,9 @@ def lambda_stream_name(started: float | None = None, version: str = "$LATEST") -
 class LogShipper(PeriodicSender):
     thread_name = "cloudwatch-logs"
 
-    def __init__(self, logs, *, interval_s: float = 1.0, log: Callable[[str], None] = lambda _: None) -> None:
+    def __init__(
+        self, logs: BaseClient, *, interval_s: float = 1.0, log: Callable[[str], None] = lambda _: None
+    ) -> None:
         super().__init__(interval_s=interval_s, log=log)
         self.logs = logs
         self._pending: dict[tuple[str, str], list[tuple[int, str]]] = {}  # (group, stream) → [(ms, line)]
@@ -84,7 +90,7 @@ class LogShipper(PeriodicSender):
             self._failed("send function logs to CloudWatch Logs", exc)
 
 
-def _batches(events: list[tuple[int, str]]):
+def _batches(events: list[tuple[int, str]]) -> Iterator[list[tuple[int, str]]]:
     """Runs of events within PutLogEvents' limits on count and bytes."""
     batch: list[tuple[int, str]] = []
     size = 0

@@ -8,6 +8,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from components import topology
 from local import alarms
@@ -26,6 +27,9 @@ from tools.grade import (
 )
 from tools.target import Target
 from tools.workload import Buckets, upload_videos
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
 
 
 @dataclass
@@ -51,14 +55,14 @@ def failed_videos(stack: LocalStack, videos: list[str]) -> dict[str, str]:
     return failed
 
 
-def _listing(s3, bucket: str) -> set[str]:
+def _listing(s3: BaseClient, bucket: str) -> set[str]:
     present: set[str] = set()
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         present.update(o["Key"] for o in page.get("Contents", []))
     return present
 
 
-def outcome(stack: LocalStack, s3, videos: list[str], seen: dict[str, float] | None = None) -> Outcome:
+def outcome(stack: LocalStack, s3: BaseClient, videos: list[str], seen: dict[str, float] | None = None) -> Outcome:
     """Where each video stands; `seen` collects when each frame and result key first appeared."""
     now = time.time()
     present = _listing(s3, stack.settings.output_bucket)

@@ -28,6 +28,7 @@ refused (one line says which, no traceback). `--wait` shows its progress on a te
 
 from __future__ import annotations
 
+import argparse
 import json
 import posixpath
 import re
@@ -38,7 +39,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from components import topology
 from pipeline_common import keys
@@ -47,6 +48,9 @@ from tools import cloudwatch as cw
 from tools import dead_letters as dl
 from tools.target import Target, aws_failure, failure_status, preflight, resolve_target
 from tools.workload import Buckets, add_target_arguments
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
 
 COURSE_NAMES = ["Trump", "Biden", "Bean", "Depp", "Diesel", "Floki", "Freeman", "Obama"]
 COURSE_DEADLINE_S = 300
@@ -136,7 +140,7 @@ def load_expectation(spec: str | None) -> Expectation | None:
 # -- reading a stack ---------------------------------------------------------------------------------
 
 
-def list_objects(s3, bucket: str) -> list[dict]:
+def list_objects(s3: BaseClient, bucket: str) -> list[dict]:
     """Every object in a bucket: key, size, ETag, LastModified (ISO, UTC)."""
     objects = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
@@ -152,7 +156,7 @@ def list_objects(s3, bucket: str) -> list[dict]:
     return objects
 
 
-def snapshot(s3, buckets: Buckets) -> dict[str, list[dict]]:
+def snapshot(s3: BaseClient, buckets: Buckets) -> dict[str, list[dict]]:
     return {role: list_objects(s3, name) for role, name in buckets.as_dict().items()}
 
 
@@ -161,7 +165,7 @@ def snapshot(s3, buckets: Buckets) -> dict[str, list[dict]]:
 VERSION_METADATA = "face-db-version"
 
 
-def read_timelines(s3, bucket: str, timeline_keys: list[str]) -> dict[str, dict | None]:
+def read_timelines(s3: BaseClient, bucket: str, timeline_keys: list[str]) -> dict[str, dict | None]:
     """analysis: timeline: each `<stem>.json` in short (timelines.summary); None for one that is not JSON."""
 
     def read(key: str) -> tuple[str, dict | None]:
@@ -175,7 +179,7 @@ def read_timelines(s3, bucket: str, timeline_keys: list[str]) -> dict[str, dict 
         return dict(pool.map(read, timeline_keys))
 
 
-def read_results(s3, bucket: str, result_keys: list[str]) -> dict[str, tuple[str, str | None]]:
+def read_results(s3: BaseClient, bucket: str, result_keys: list[str]) -> dict[str, tuple[str, str | None]]:
     """Each result's text and the database version that gave it (None for a result written without one)."""
 
     def read(key: str) -> tuple[str, tuple[str, str | None]]:
@@ -187,7 +191,9 @@ def read_results(s3, bucket: str, result_keys: list[str]) -> dict[str, tuple[str
         return dict(pool.map(read, result_keys))
 
 
-def wait_for_results(s3, buckets: Buckets, uploads: list[str], timeout_s: float, *, progress: bool = True) -> bool:
+def wait_for_results(
+    s3: BaseClient, buckets: Buckets, uploads: list[str], timeout_s: float, *, progress: bool = True
+) -> bool:
     """Poll the output bucket until every upload has its result, or time runs out; on a terminal a
     progress bar counts the results (nothing is drawn when stderr is a pipe or a file)."""
     from tqdm import tqdm
@@ -217,7 +223,7 @@ def run_window(report: dict, contents: dict[str, list[dict]] | None = None) -> d
     return datetime.fromtimestamp(min(times), UTC) if times else None
 
 
-def add_cloudwatch(report: dict, cloudwatch, functions: dict[str, str], since: datetime | None) -> None:
+def add_cloudwatch(report: dict, cloudwatch: BaseClient, functions: dict[str, str], since: datetime | None) -> None:
     """report["cloudwatch"]: each function's figures from `since` (the first upload) until now."""
     if since is None:
         return
@@ -232,7 +238,7 @@ def add_cloudwatch(report: dict, cloudwatch, functions: dict[str, str], since: d
 
 
 def wait_for_figures(
-    report: dict, cloudwatch, functions: dict[str, str], since: datetime | None, timeout_s: float
+    report: dict, cloudwatch: BaseClient, functions: dict[str, str], since: datetime | None, timeout_s: float
 ) -> None:
     """CloudWatch lags a run (by up to a few minutes on AWS, seconds locally): wait until each
     function has at least the invocations the buckets show (one per upload for the splitter, one
@@ -251,7 +257,7 @@ def wait_for_figures(
         time.sleep(2.0)
 
 
-def add_dead_letters(report: dict, sqs, target: Target) -> None:
+def add_dead_letters(report: dict, sqs: BaseClient, target: Target) -> None:
     """report["dead_letters"]: each queue's records, and for every video without a result the
     record that explains it (also in that video's note)."""
     queues: dict[str, int] = {}
@@ -321,7 +327,7 @@ def _when(iso: str | None) -> float | None:
 
 
 def grade(
-    s3,
+    s3: BaseClient,
     buckets: Buckets,
     *,
     expect: Expectation | None = None,
@@ -468,6 +474,24 @@ def latency_summary(seconds: list[float]) -> dict | None:
 
 def format_table(report: dict) -> str:
     """The per-video table and a summary, for people."""
+    lines = video_table(report)
+    lines.append("")
+    lines.extend(summary_lines(report))
+    lines.extend(story_lines(report))
+    lines.append(verdict(report))
+    return "\n".join(lines)
+
+
+def _mark(value: bool | None) -> str:
+    return {True: "yes", False: "NO", None: "-"}[value]
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def video_table(report: dict) -> list[str]:
+    """One line per upload, under a header: its frame, result, expectation, latency (and timeline)."""
     headers = ["video", "frame", "result", "expected", "ok", "frame s", "result s", "database"]
     timeline = report.get("analysis") == topology.TIMELINE
     if timeline:  # who appears when, and whether that is what the labels say
@@ -477,15 +501,8 @@ def format_table(report: dict) -> str:
     if notes:
         headers.append("note")
 
-    def mark(value) -> str:
-        return {True: "yes", False: "NO", None: "-"}[value]
-
-    def num(value) -> str:
-        return "-" if value is None else f"{value:.2f}"
-
     # A local run also records when it saw each object, finer than S3's whole-second LastModified.
     observed = report["latency_s"].get("observed")
-    frame_col, result_col = ("frame_seen_s", "result_seen_s") if observed else ("frame_latency_s", "result_latency_s")
     table = [headers]
     for r in report["videos"]:
         row = [
@@ -493,57 +510,70 @@ def format_table(report: dict) -> str:
             r["frame"] if r["frame_present"] else "(missing)",
             r["result"] if r["result"] is not None else "(missing)",
             r["expected"] if r["expected"] is not None else "-",
-            mark(r["correct"]),
-            num(r.get(frame_col)),
-            num(r.get(result_col)),
+            _mark(r["correct"]),
+            _num(r.get("frame_seen_s") if observed else r["frame_latency_s"]),
+            _num(r.get("result_seen_s") if observed else r["result_latency_s"]),
             r.get("face_db_version") or "-",
         ]
         if timeline:
             found, judged = r.get("timeline"), r.get("timeline_judged")
             row.append(timelines.describe(found) if found else "(missing)")
-            row.append("-" if judged is None else mark(judged["correct"]) + _differences(judged))
+            row.append("-" if judged is None else _mark(judged["correct"]) + _differences(judged))
         if notes:
             row.append(r.get("note", ""))
         table.append(row)
     widths = [max(len(str(row[i])) for row in table) for i in range(len(headers))]
     lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
 
-    c, s1, out, lat = report["checks"], report["stage1"], report["output"], report["latency_s"]
 
-    def detail(part: dict) -> str:
-        bits = [f"{part['present']}/{part['expected']}"]
-        if part["missing"]:
-            bits.append(
-                f"missing {len(part['missing'])}: {', '.join(part['missing'][:5])}"
-                + (" …" if len(part["missing"]) > 5 else "")
-            )
-        if part["extra"]:
-            bits.append(
-                f"extra {len(part['extra'])}: {', '.join(part['extra'][:5])}" + (" …" if len(part["extra"]) > 5 else "")
-            )
-        return "; ".join(bits)
+def _detail(part: dict) -> str:
+    bits = [f"{part['present']}/{part['expected']}"]
+    if part["missing"]:
+        bits.append(
+            f"missing {len(part['missing'])}: {', '.join(part['missing'][:5])}"
+            + (" …" if len(part["missing"]) > 5 else "")
+        )
+    if part["extra"]:
+        bits.append(
+            f"extra {len(part['extra'])}: {', '.join(part['extra'][:5])}" + (" …" if len(part["extra"]) > 5 else "")
+        )
+    return "; ".join(bits)
 
-    lines.append("")
+
+def summary_lines(report: dict) -> list[str]:
+    """The bucket checks, the results and timelines as judged, the database versions, the latency."""
+    timeline = report.get("analysis") == topology.TIMELINE
+    c, s1, out = report["checks"], report["stage1"], report["output"]
+    lines = []
     if timeline:
-        lines.append(f"stage-1 exactly one <stem>.tar per upload: {mark(c['stage1_exact'])} ({detail(s1)})")
-        lines.append(f"output exactly <stem>.txt and <stem>.json per upload: {mark(c['output_exact'])} ({detail(out)})")
+        lines.append(f"stage-1 exactly one <stem>.tar per upload: {_mark(c['stage1_exact'])} ({_detail(s1)})")
+        lines.append(
+            f"output exactly <stem>.txt and <stem>.json per upload: {_mark(c['output_exact'])} ({_detail(out)})"
+        )
     else:
-        lines.append(f"stage-1 exactly one <stem>.jpg per upload: {mark(c['stage1_exact'])} ({detail(s1)})")
-        lines.append(f"output exactly one <stem>.txt per upload:  {mark(c['output_exact'])} ({detail(out)})")
+        lines.append(f"stage-1 exactly one <stem>.jpg per upload: {_mark(c['stage1_exact'])} ({_detail(s1)})")
+        lines.append(f"output exactly one <stem>.txt per upload:  {_mark(c['output_exact'])} ({_detail(out)})")
     if report["judged"]:
-        lines.append(f"results as expected: {mark(c['results_correct'])} ({report['correct']}/{report['judged']})")
+        lines.append(f"results as expected: {_mark(c['results_correct'])} ({report['correct']}/{report['judged']})")
     else:
         lines.append("results as expected: - (no expectation given)")
     if timeline:
         if report.get("timelines_judged"):
             lines.append(
-                f"timelines as labelled (within one sampling interval): {mark(c.get('timelines_correct'))} "
+                f"timelines as labelled (within one sampling interval): {_mark(c.get('timelines_correct'))} "
                 f"({report['timelines_correct']}/{report['timelines_judged']}); per person:"
             )
             lines.extend(timelines.score_lines(report.get("timeline_scores") or {}))
         else:
             lines.append("timelines as labelled: - (no labels given)")
+    lines.extend(_version_and_latency_lines(report))
+    return lines
+
+
+def _version_and_latency_lines(report: dict) -> list[str]:
+    lines = []
     answered: dict[str, int] = {}
     for r in report["videos"]:
         if r["result"] is not None:
@@ -551,16 +581,15 @@ def format_table(report: dict) -> str:
             answered[version] = answered.get(version, 0) + 1
     if answered:
         lines.append("face database versions that answered: " + ", ".join(f"{v} ({n})" for v, n in answered.items()))
-    for figures in ([observed] if observed else []) + [lat]:
+    observed = report["latency_s"].get("observed")
+    for figures in ([observed] if observed else []) + [report["latency_s"]]:
         per = figures["per_video"]
         lines.append(
-            f"end to end (first upload → last result): {num(figures['end_to_end'])} s"
+            f"end to end (first upload → last result): {_num(figures['end_to_end'])} s"
             + (f"; per video p50 {per['p50']:.2f} s, max {per['max']:.2f} s" if per else "")
             + f"  [{figures['source']}]"
         )
-    lines.extend(story_lines(report))
-    lines.append(verdict(report))
-    return "\n".join(lines)
+    return lines
 
 
 def _differences(judged: dict) -> str:
@@ -642,7 +671,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if report["passed"] else 1
 
 
-def run(target: Target, args, expect: Expectation | None, uploads: list[str] | None) -> dict:
+def run(target: Target, args: argparse.Namespace, expect: Expectation | None, uploads: list[str] | None) -> dict:
     preflight(target)
     buckets = target.buckets
     s3 = target.client("s3")

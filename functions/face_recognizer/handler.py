@@ -8,6 +8,7 @@ start-up, with one StartupError naming the variable or file, before any request 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from face_recognizer.service import start
 
@@ -17,12 +18,12 @@ _service = start()
 _REPORT_MARGIN_S = 3.0
 
 
-def handler(event, context):
+def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     request_id = getattr(context, "aws_request_id", None)
     return {"results": _service.handle_event(event, request_id=request_id, deadline=deadline(context))}
 
 
-def deadline(context) -> float | None:
+def deadline(context: object) -> float | None:
     """When the invocation must have written its results (time.monotonic()); None without a context."""
     remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
     if not callable(remaining_ms):

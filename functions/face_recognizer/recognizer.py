@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from PIL import Image, UnidentifiedImageError
 
@@ -92,7 +92,7 @@ def check_names(database: FaceDatabase, source: str = "face database") -> FaceDa
     return database
 
 
-def identify(database: FaceDatabase, embedding, threshold: float | None) -> tuple[str, float]:
+def identify(database: FaceDatabase, embedding: Any, threshold: float | None) -> tuple[str, float]:
     """One face's name and distance: the nearest entry's, or UNKNOWN when a distance threshold is set
     and the nearest is farther than it (both analyses name faces by this one rule)."""
     name, distance = database.nearest(embedding)
