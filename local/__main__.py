@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from typing import NoReturn
 
     from local.stack import LocalStack
-    from tools.grade import Expectation
+    from tools.grading.expectations import Expectation
 
 DEFAULT_LOGS = OUT_DIR / "local" / "logs"
 DEFAULT_OUTPUTS = OUT_DIR / "local" / "outputs.json"  # what `serve` writes: the stack's outputs for the tools
@@ -130,7 +130,7 @@ def start_stack(args: argparse.Namespace) -> tuple[LocalStack, bool]:
 
 def run(args: argparse.Namespace, expect: Expectation | None = None) -> int:
     from local.session import describe, run_videos
-    from tools.grade import load_expectation
+    from tools.grading.expectations import load_expectation
     from tools.workload import video_files
 
     files = video_files(args.videos)

@@ -16,7 +16,7 @@ import numpy as np
 from tools import ffmpeg
 
 if TYPE_CHECKING:
-    from tools.grade import MappingExpectation
+    from tools.grading.expectations import MappingExpectation
 
 # name → who is in it (None: no face). `pair` holds two faces; see FaceRecognizer's choice rule.
 PEOPLE = {"astronaut": "Collins", "camera": "Cameraman"}
@@ -155,7 +155,7 @@ def sample_workload(
 
     from face_recognizer.recognizer import NO_FACE
     from tools import weights
-    from tools.grade import mapping_expectation
+    from tools.grading.expectations import mapping_expectation
 
     videos, faces = folder / "videos", folder / "faces"
     for old in (videos, faces):
