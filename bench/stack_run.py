@@ -7,17 +7,36 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from components import topology
 
 if TYPE_CHECKING:
     from tools.grading.expectations import Expectation
+    from tools.grading.records import LatencySummary
+
+
+class StackFigures(TypedDict):
+    """One wiring's run (results["stack"][architecture] in the JSON; bench/plan.py reads it)."""
+
+    videos: int
+    accounted_for: bool
+    results: int
+    failed: int
+    exact_bucket_contents: bool
+    results_correct: bool | None
+    wall_s: float | None  # first upload → last result, as polled
+    videos_per_s: float | None
+    per_video_latency_s: LatencySummary | None
+    functions: dict[str, dict]  # function name → the local runtime's summary
+    provisioned: bool
+    objects: dict[str, dict[str, int]]  # bucket role → count, bytes
+    log_bytes: dict[str, int]  # function name → bytes it logged
 
 
 def bench_stack(
     args: argparse.Namespace, files: list[Path], db: Path | None, expect: Expectation | None, architecture: str
-) -> dict:
+) -> StackFigures:
     from local.session import run_videos
     from local.stack import LocalStack, load_settings
 
@@ -38,7 +57,7 @@ def bench_stack(
         print(f"[bench] {architecture}: {len(files)} videos through the local stack", file=sys.stderr)
         report = run_videos(stack, files, expect=expect, timeout_s=args.timeout, progress=False)
     local = report["local"]
-    observed = report["latency_s"]["observed"]
+    observed = report["latency_s"]["observed"]  # run_videos always adds it
     wall = observed["end_to_end"]
     # What the run left, for the cost plan (bench/plan.py): each bucket's objects and each function's
     # log bytes (START/END/REPORT and its JSON lines, as CloudWatch Logs would ingest them).

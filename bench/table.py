@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bench.stack_run import StackFigures
+
 
 def table(results: dict) -> str:
     lines = []
@@ -122,13 +127,14 @@ def timeline_lines(timeline: dict) -> list[str]:
     return lines
 
 
-def stack_lines(arch: str, r: dict) -> list[str]:
+def stack_lines(arch: str, r: StackFigures) -> list[str]:
     lines = []
-    lat = r["per_video_latency_s"] or {}
+    lat = r["per_video_latency_s"]
+    p50, slowest = (lat["p50"], lat["max"]) if lat else (None, None)
     lines.append(
         f"local stack, {arch}{' (provisioned)' if r['provisioned'] else ' (cold)'}: {r['videos']} videos "
         f"at once → {r['results']} results, {r['failed']} failed in {r['wall_s']} s "
-        f"({r['videos_per_s']} videos/s); upload→result p50 {lat.get('p50')} s, max {lat.get('max')} s; "
+        f"({r['videos_per_s']} videos/s); upload→result p50 {p50} s, max {slowest} s; "
         f"exact bucket contents: {'yes' if r['exact_bucket_contents'] else 'NO'}; "
         f"results as expected: {_yes(r['results_correct'])}"
     )
