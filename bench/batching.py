@@ -17,12 +17,16 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from components.project import DEFAULT_TORCH_HOME
 from tools import cli
 
+if TYPE_CHECKING:
+    from onnxruntime import InferenceSession
 
-def _session(path: Path, threads: int):
+
+def _session(path: Path, threads: int) -> InferenceSession:
     import onnxruntime as ort
 
     options = ort.SessionOptions()  # as face_recognizer/onnx_models.py opens the function's graphs
@@ -91,10 +95,10 @@ def measure(torch_home: Path, *, threads: int = 1, repeat: int = 5) -> list[dict
             name = session.get_inputs()[0].name
             x = rng.random((n, 3, h, w), dtype=np.float32)
 
-            def singly(s=session, k=name, x=x) -> object:
+            def singly(s: InferenceSession = session, k: str = name, x: np.ndarray = x) -> object:
                 return [s.run(None, {k: x[i : i + 1]}) for i in range(len(x))]
 
-            def together(s=session, k=name, x=x) -> object:
+            def together(s: InferenceSession = session, k: str = name, x: np.ndarray = x) -> object:
                 return s.run(None, {k: x})
 
             one_at_a_time, batched = _best_ms(singly, repeat), _best_ms(together, repeat)

@@ -6,15 +6,21 @@ The base image itself is not measured: the cost plan adds a named estimate of it
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import importlib.metadata as md
+import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packaging.requirements import Requirement
 
 from components.project import FUNCTIONS_DIR, PROJECT_DIR
+
+if TYPE_CHECKING:
+    from components.settings import StackSettings
 
 REQUIREMENTS = PROJECT_DIR / "requirements" / "recognizer.txt"
 CODE = ("face_recognizer", "pipeline_common")  # what the Dockerfile copies into /var/task
@@ -66,10 +72,21 @@ def measure(models: Path, face_database: Path) -> dict:
     """Bytes of each part, their total, and the total as one gzip'd tar (what a pushed layer weighs)."""
     parts = image_files(models, face_database)
     counter = _Counter()
-    with gzip.GzipFile(fileobj=counter, mode="wb", compresslevel=6, mtime=0) as gz:
-        with tarfile.open(fileobj=gz, mode="w") as tar:
-            for files in parts.values():
-                for path in files:
-                    tar.add(str(path), arcname=str(path), recursive=False)
+    with (
+        gzip.GzipFile(fileobj=counter, mode="wb", compresslevel=6, mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w") as tar,
+    ):
+        for files in parts.values():
+            for path in files:
+                tar.add(str(path), arcname=str(path), recursive=False)
     sizes = {name: sum(p.stat().st_size for p in files) for name, files in parts.items()}
     return {"parts_bytes": sizes, "bytes": sum(sizes.values()), "gzip_bytes": counter.bytes}
+
+
+def bench_image(args: argparse.Namespace, settings: StackSettings) -> dict:
+    """What the recognizer image adds to its base (bench/image.py): for ECR storage in the cost plan."""
+    from bench.alone import database_file
+    from tools.export_models import ensure_exported
+
+    print("[bench] the recognizer image's own layers: sizes, and gzip'd", file=sys.stderr)
+    return measure(ensure_exported(args.torch_home.resolve()), database_file(settings))

@@ -14,12 +14,19 @@ from __future__ import annotations
 
 import io
 import logging
+import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from components import topology
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
+    from components.settings import StackSettings
 
 LARGE_FACES = 10_000
 
@@ -35,7 +42,7 @@ def synthetic_database(faces: int) -> bytes:
     return buffer.getvalue()
 
 
-def measure(s3, database: Path, *, looks: int = 50, reloads: int = 3) -> dict:
+def measure(s3: BaseClient, database: Path, *, looks: int = 50, reloads: int = 3) -> dict:
     from bench.stats import summary
     from face_recognizer.databases import LiveDatabase
 
@@ -67,3 +74,12 @@ def measure(s3, database: Path, *, looks: int = 50, reloads: int = 3) -> dict:
             times.append(look())
         results[f"reload ({label}, {len(blob) / 1e6:.2f} MB)"] = summary(times)
     return results
+
+
+def bench_live_database(settings: StackSettings) -> dict:
+    """4. live database: the look for a new version and a reload, against S3 on a moto server."""
+    from bench.alone import alone_against_s3, database_file
+
+    print("[bench] live database: looks for a new version, and reloads", file=sys.stderr)
+    with alone_against_s3(settings) as (_, s3):
+        return measure(s3, database_file(settings))

@@ -20,6 +20,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from components import alarms, topology
 from components.project import DEFAULT_STACK_FILE, OUT_DIR
@@ -98,7 +99,7 @@ def bench_name(role: str) -> str:
     return str(schema()[f"{role}FunctionName"]["default"])
 
 
-def _get(data: Mapping, *path: str):
+def _get(data: Mapping, *path: str) -> Any:  # a value of the benchmark's JSON
     node = data
     for key in path:
         if not isinstance(node, Mapping) or key not in node:
@@ -405,7 +406,7 @@ def advice(
             f"Nothing to change for safety: at the stack's concurrency no backlog up to {BACKLOGS[-1]:,} uploads "
             f"outlives maxEventAgeSeconds ({s.max_event_age_s:,} s), so none reaches a dead-letter queue unprocessed."
         )
-    default = drain(b, s, BACKLOGS[-1], configured, {r: None for r in topology.FUNCTIONS}, account)
+    default = drain(b, s, BACKLOGS[-1], configured, dict.fromkeys(topology.FUNCTIONS), account)
     out.append(
         f"At the account's default concurrency, {BACKLOGS[-1]:,} uploads drain in {duration(default.seconds)}, "
         f"limited by {default.limit.text}"
@@ -524,7 +525,7 @@ def report(b: Bench, s: StackSettings, *, account: int = ACCOUNT_CONCURRENCY, st
     lines += ["", f"Every month, whatever the volume: {money(sum(fixed.values()))}", ""]
     lines += _table(["per month", "cost"], [[k, money(v)] for k, v in fixed.items()])
     limits = reserved(s, account)
-    nothing_reserved: dict[str, int | None] = {r: None for r in topology.FUNCTIONS}
+    nothing_reserved: dict[str, int | None] = dict.fromkeys(topology.FUNCTIONS)
     scenarios = {f"account default ({account:,}, nothing reserved)": nothing_reserved}
     if any(v is not None for v in limits.values()):
         scenarios[

@@ -38,8 +38,19 @@ from pathlib import Path  # noqa: E402
 # nothing ahead of them that they need. Type checkers treat any TYPE_CHECKING as true.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from contextlib import AbstractContextManager
+    from typing import Any
+
+    from PIL import Image
+
+    from face_recognizer.facedb import FaceDatabase
+    from face_recognizer.faces import Face
     from face_recognizer.onnx_models import OnnxFaceModels
+    from face_recognizer.recognizer import Recognition
+    from face_recognizer.service import RecognitionService
     from tools.reference_models import FaceModels
+    from video_splitting.service import SplittingService
 
 
 def vm(field: str) -> float:
@@ -59,7 +70,7 @@ def children_peak() -> float:
 class Laps(logging.Handler):
     """Keeps the `ms` field of every log line the function writes per object."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.records: list[dict] = []
         self.frames: list[int] = []  # analysis timeline: the frames each object held (1 otherwise)
@@ -72,23 +83,23 @@ class Laps(logging.Handler):
 
 
 class Phases:
-    def __init__(self):
+    def __init__(self) -> None:
         self.ms: dict[str, float] = {}
 
-    def __call__(self, name: str):
+    def __call__(self, name: str) -> AbstractContextManager[None]:
         phases = self
 
         class _Lap:
-            def __enter__(self):
+            def __enter__(self) -> None:
                 self.t = time.perf_counter()
 
-            def __exit__(self, *exc):
+            def __exit__(self, *exc: object) -> None:
                 phases.ms[name] = round((time.perf_counter() - self.t) * 1000, 1)
 
         return _Lap()
 
 
-def recognizer(spec: dict, phase: Phases):
+def recognizer(spec: dict, phase: Phases) -> tuple[RecognitionService, Laps, float, dict[str, Any]]:
     """The function as deployed (runtime "onnx"), or the PyTorch paths it replaced, for comparison:
     "torch" (facenet-pytorch with the same detection shortcuts) and "torch-exact" (the course's)."""
     runtime = spec.get("runtime", "onnx")
@@ -155,7 +166,7 @@ class Answers:
     and the CPU time its detection and embedding took (process time: what the function's own code
     spent, whatever else the machine runs; its log's `ms` are wall time)."""
 
-    def __init__(self, svc):
+    def __init__(self, svc: RecognitionService) -> None:
         self.by_key: dict[str, dict] = {}
         self.recording = False
         self.cpu_ms: dict[str, float] = {}
@@ -163,22 +174,22 @@ class Answers:
         recognizer, models = svc.recognizer, svc.recognizer.models
         find, embed, recognise = models.find_face, models.embed_face, recognizer.recognise_bytes
 
-        def find_face(image):
+        def find_face(image: Image.Image) -> Face | None:
             started = time.process_time()
             try:
                 return find(image)
             finally:
                 self.cpu_ms["detect"] = (time.process_time() - started) * 1000
 
-        def embed_face(face):
+        def embed_face(face: Face) -> Any:
             started = time.process_time()
             self._embedding = embed(face)
             self.cpu_ms["embed"] = (time.process_time() - started) * 1000
             return self._embedding
 
-        def recognise_bytes(data, source, *database):  # the database, when the recognizer is given one per frame
+        def recognise_bytes(data: bytes, source: str, database: FaceDatabase | None = None) -> Recognition:
             self._embedding = None
-            result = recognise(data, source, *database)
+            result = recognise(data, source, database)
             if self.recording:
                 embedding = None if self._embedding is None else [float(v) for v in self._embedding.reshape(-1)]
                 self.by_key[source] = {
@@ -191,7 +202,7 @@ class Answers:
 
         models.find_face = find_face
         models.embed_face = embed_face
-        recognizer.recognise_bytes = recognise_bytes
+        recognizer.recognise_bytes = recognise_bytes  # type: ignore[method-assign]  # the probe's instrument
 
 
 def cpu_now() -> tuple[float, float]:
@@ -199,7 +210,7 @@ def cpu_now() -> tuple[float, float]:
     return time.process_time(), (lambda r: r.ru_utime + r.ru_stime)(resource.getrusage(resource.RUSAGE_CHILDREN))
 
 
-def splitter(spec: dict, phase: Phases):
+def splitter(spec: dict, phase: Phases) -> tuple[SplittingService, Laps, float, dict[str, Any]]:
     with phase("imports"):
         import boto3  # noqa: F401
 
@@ -219,19 +230,23 @@ def main(spec_path: str, spawned_at: float) -> None:
 
     phase = Phases()
     phase.ms["interpreter"] = round((T_MAIN - spawned_at) * 1000, 1)
-    svc, laps, rss_after_imports, extra = {"recognizer": recognizer, "splitter": splitter}[spec["function"]](
-        spec, phase
-    )
+    recognition: RecognitionService | None = None
+    process: Callable[[S3Object], object]
+    if spec["function"] == "recognizer":
+        recognition, laps, rss_after_imports, extra = recognizer(spec, phase)
+        # analysis timeline: the recognizer's objects are frames objects
+        process = recognition.timeline if recognition.analysis == "timeline" else recognition.process
+    else:
+        split, laps, rss_after_imports, extra = splitter(spec, phase)
+        process = split.process  # the splitter's process() takes both kinds of video
     objects = [S3Object(bucket, key) for bucket, key in spec["objects"]]
-    # analysis timeline: the recognizer's objects are frames objects (the splitter's process() takes both)
-    process = svc.timeline if getattr(svc, "analysis", None) == "timeline" else svc.process
     with phase("first_invocation"):
         process(objects[0])
     cold_total_ms = round((time.time() - spawned_at) * 1000, 1)
     cold_stages = laps.records[-1] if laps.records else {}
     laps.records.clear()
     laps.frames.clear()
-    answers = Answers(svc) if spec["function"] == "recognizer" else None
+    answers = Answers(recognition) if recognition is not None else None
     cpu: list[dict] = []
     for repeat in range(spec["repeats"]):
         if answers is not None:

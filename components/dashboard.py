@@ -111,7 +111,10 @@ def _lambda(metric: str, function_name: str, stat: str, label: str | None = None
     return [alarms_.LAMBDA_NAMESPACE, metric, "FunctionName", function_name, {"stat": stat, "label": label or metric}]
 
 
-def _metric_widget(title: str, metrics: list[list], s: StackSettings, *, x: int, y: int, w: int, **extra) -> dict:
+def _metric_widget(
+    title: str, metrics: list[list], s: StackSettings, *, x: int, y: int, w: int, **extra: object
+) -> dict:
+
     properties = {
         "title": title,
         "region": s.region,

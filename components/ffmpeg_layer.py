@@ -216,7 +216,7 @@ def _up_to_date(target: Path, binary: bytes) -> bool:
         and info.external_attr >> 16 == _MODE
         and info.create_system == 3
         and info.file_size == len(binary)
-        and info.CRC == zlib.crc32(binary)
+        and zlib.crc32(binary) == info.CRC
         and target.stat().st_size <= ZIP_LIMIT
     )
 

@@ -3,7 +3,7 @@ asynchronous-invocation settings. Both function components build these the same 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
@@ -110,7 +110,7 @@ def function_parts(
     return FunctionParts(log_group, dlq, execution_role, role_policy)
 
 
-def _objects(bucket_arn: pulumi.Input[str], suffixes) -> pulumi.Output[list]:
+def _objects(bucket_arn: pulumi.Input[str], suffixes: Sequence[str]) -> pulumi.Output[list]:
     return pulumi.Output.from_input(bucket_arn).apply(lambda arn: policies.objects(arn, suffixes))
 
 

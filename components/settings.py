@@ -556,7 +556,14 @@ def aws_provider_keys() -> frozenset[str]:
     return frozenset(re.findall(r"__config__\.get\w*\('(\w+)'", source))
 
 
-def load_stack_file(stack_file: Path, overrides: Mapping[str, str] | None = None, **kwargs) -> StackSettings:
+def load_stack_file(
+    stack_file: Path,
+    overrides: Mapping[str, str] | None = None,
+    *,
+    base_dir: Path = PROJECT_DIR,
+    project_file: Path = PROJECT_FILE,
+    check_files: bool = True,
+) -> StackSettings:
     """Settings from a `Pulumi.<stack>.yaml` file, as `pulumi up` on that stack would see them.
 
     `overrides` (un-namespaced keys) win over the file, as `pulumi config set` would.
@@ -572,11 +579,14 @@ def load_stack_file(stack_file: Path, overrides: Mapping[str, str] | None = None
     if not isinstance(document, dict) or not isinstance(document.get("config") or {}, dict):
         raise ConfigError(f"{stack_file}: not a Pulumi stack file (a mapping with a config: mapping)")
     config = document.get("config") or {}
-    project_file = kwargs.get("project_file", PROJECT_FILE)
     check_keys(config, source=str(stack_file), project_file=project_file)
     namespace = project_name(project_file) + ":"
     values = {k[len(namespace) :]: v for k, v in config.items() if k.startswith(namespace)}
     values.update(overrides or {})
     return load(
-        lambda key: None if values.get(key) is None else str(values[key]), region=config.get("aws:region"), **kwargs
+        lambda key: None if values.get(key) is None else str(values[key]),
+        region=config.get("aws:region"),
+        base_dir=base_dir,
+        project_file=project_file,
+        check_files=check_files,
     )

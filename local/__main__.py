@@ -25,11 +25,19 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from components.project import DEFAULT_STACK_FILE, DEFAULT_TORCH_HOME, OUT_DIR
 from components.topology import ANALYSES, ARCHITECTURES
 from local import runs
 from tools import cli, weights
+
+if TYPE_CHECKING:
+    from types import FrameType
+    from typing import NoReturn
+
+    from local.stack import LocalStack
+    from tools.grading.expectations import Expectation
 
 RUNS_DIR = OUT_DIR / "local"  # one folder per run (local/runs.py)
 # A link to the outputs of the serve that claimed it and still runs: the path the tools' examples use.
@@ -52,7 +60,7 @@ def _stop_on_signals() -> None:
     Python keeps an inherited "ignore", so `serve &` from a script would otherwise ignore `kill -INT`.
     """
 
-    def stop(signum, _frame):
+    def stop(signum: int, _frame: FrameType | None) -> NoReturn:
         raise Stopped(signum)
 
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -107,7 +115,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true")
 
 
-def start_stack(args):
+def start_stack(args: argparse.Namespace) -> tuple[LocalStack, bool]:
     from local.stack import LocalStack, load_settings
 
     settings = load_settings(args.stack, db=args.db, architecture=args.architecture, analysis=args.analysis)
@@ -130,9 +138,9 @@ def start_stack(args):
     ), untrained
 
 
-def run(args, expect=None) -> int:
+def run(args: argparse.Namespace, expect: Expectation | None = None) -> int:
     from local.session import describe, run_videos
-    from tools.grade import load_expectation
+    from tools.grading.expectations import load_expectation
     from tools.workload import video_files
 
     files = video_files(args.videos)
@@ -157,7 +165,7 @@ def run(args, expect=None) -> int:
     return 0 if report["passed"] else 1  # the verdict line, PASSED: yes or NO, says the same
 
 
-def demo(args) -> int:
+def demo(args: argparse.Namespace) -> int:
     if args.videos is not None:  # someone else's videos and database
         return run(args)
     if args.db is not None:
@@ -170,7 +178,7 @@ def demo(args) -> int:
     return run(args, expect=expect)
 
 
-def record_stop(args, stack, *, report_file: Path | None = None) -> None:
+def record_stop(args: argparse.Namespace, stack: LocalStack, *, report_file: Path | None = None) -> None:
     """What a stopped stack left without a result (every upload, named), in the run's folder and
     in `report_file` when one was asked for."""
     from local.stack import describe_event
@@ -187,7 +195,7 @@ def record_stop(args, stack, *, report_file: Path | None = None) -> None:
     print(f"[local] what the stop left without a result: {args.run_dir / 'stopped.json'}", file=sys.stderr)
 
 
-def serve(args) -> int:
+def serve(args: argparse.Namespace) -> int:
     stack, _ = start_stack(args)
     outputs_file = args.outputs or args.run_dir / "outputs.json"
     try:
@@ -199,7 +207,7 @@ def serve(args) -> int:
     return 0
 
 
-def _serve(args, stack, outputs_file: Path) -> None:
+def _serve(args: argparse.Namespace, stack: LocalStack, outputs_file: Path) -> None:
     s = stack.settings
     written = json.dumps(stack.outputs(), indent=2) + "\n"
     runs.write_private(outputs_file, written)  # it holds the stack's credentials: its owner's only

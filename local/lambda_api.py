@@ -131,20 +131,21 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as botocore expects
     server_version = "local-lambda"
 
-    def log_message(self, format, *args):
+    def log_message(self, format: str, *args: object) -> None:
         pass  # access lines would drown the function logs; errors are answered, not logged
 
-    def do_POST(self):
+    def do_POST(self) -> None:
         self.api._enter()
         try:
             self._invoke()
         finally:
             self.api._leave()
 
-    def do_GET(self):
+    def do_GET(self) -> None:
         body = self._drain()
         if not self.api.authenticated("GET", self.path, dict(self.headers.items()), body):
-            return self._refuse()
+            self._refuse()
+            return
         self._error(404, "UnknownOperationException", "only Invoke is served here")
 
     def _drain(self) -> bytes:

@@ -24,9 +24,13 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from local.sender import PeriodicSender
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
 
 MAX_EVENTS_PER_CALL = 10_000
 MAX_BYTES_PER_CALL = 1_048_576
@@ -46,7 +50,7 @@ class LogShipper(PeriodicSender):
 
     def __init__(
         self,
-        logs,
+        logs: BaseClient,
         *,
         interval_s: float = 1.0,
         log: Callable[[str], None] = lambda _: None,
@@ -185,7 +189,7 @@ def _already_exists(exc: Exception) -> bool:
     return "ResourceAlreadyExists" in type(exc).__name__ + str(exc)
 
 
-def _batches(events: list[tuple[int, str]]):
+def _batches(events: list[tuple[int, str]]) -> Iterator[list[tuple[int, str]]]:
     """Runs of events within PutLogEvents' limits on count and bytes."""
     batch: list[tuple[int, str]] = []
     size = 0

@@ -24,9 +24,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from components import metrics as m
 from local.sender import PeriodicSender
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
 
 MAX_DATA_PER_REQUEST = 1000  # PutMetricData's limit of data points per call
 MAX_VALUES_PER_DATUM = 150  # ... and of distinct values in one data point
@@ -42,7 +46,9 @@ class MetricsPublisher(PeriodicSender):
 
     thread_name = "cloudwatch-metrics"
 
-    def __init__(self, cloudwatch, *, interval_s: float = 2.0, log: Callable[[str], None] = lambda _: None) -> None:
+    def __init__(
+        self, cloudwatch: BaseClient, *, interval_s: float = 2.0, log: Callable[[str], None] = lambda _: None
+    ) -> None:
         super().__init__(interval_s=interval_s, log=log)
         self.cloudwatch = cloudwatch
         # (metric, dimension value, minute) → {value: how many times}
@@ -61,7 +67,7 @@ class MetricsPublisher(PeriodicSender):
     def function(self, name: str) -> FunctionMetrics:
         return FunctionMetrics(self, name)
 
-    def watch_queue(self, name: str, url: str, sqs) -> None:
+    def watch_queue(self, name: str, url: str, sqs: BaseClient) -> None:
         """Publish the queue's ApproximateNumberOfMessagesVisible as SQS does: sampled at every flush,
         sent when it changes and at least once a minute."""
         with self._lock:

@@ -28,6 +28,8 @@ import os
 import re
 import signal
 import sys
+from collections.abc import Callable
+from typing import Any, SupportsFloat
 
 from local import access
 from local.credentials import Credentials
@@ -51,14 +53,14 @@ def one_event_per_multipart_upload() -> None:
     completing = threading.local()
     complete, put = S3Backend.complete_multipart_upload, S3Backend.put_object
 
-    def complete_multipart_upload(self, *args, **kwargs):
+    def complete_multipart_upload(self: S3Backend, *args: Any, **kwargs: Any) -> Any:
         completing.active = True
         try:
             return complete(self, *args, **kwargs)
         finally:
             completing.active = False
 
-    def put_object(self, *args, **kwargs):
+    def put_object(self: S3Backend, *args: Any, **kwargs: Any) -> Any:
         if getattr(completing, "active", False):
             kwargs["disable_notification"] = True
         return put(self, *args, **kwargs)
@@ -98,7 +100,9 @@ def invoke_through(invoke_url: str, invoke_token: str) -> None:
 
     from moto.awslambda.responses import LambdaResponse
 
-    def forward(self, name: str, invocation_type: str | None = None):
+    def forward(
+        self: LambdaResponse, name: str, invocation_type: str | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
         qualifier = self.querystring.get("Qualifier", [None])[0]
         function = self.backend.get_function(name, qualifier)  # ResourceNotFoundException (404) when unknown
         body = self.body if isinstance(self.body, bytes) else (self.body or "").encode("utf-8")
@@ -124,10 +128,10 @@ def invoke_through(invoke_url: str, invoke_token: str) -> None:
             reply["status"] = str(answer.status)  # moto takes the status code from here
         return answer.status, reply, payload
 
-    def invoke(self):
+    def invoke(self: LambdaResponse) -> tuple[int, dict[str, str], bytes]:
         return forward(self, unquote(self.path.rsplit("/", 2)[-2]))
 
-    def invoke_async(self):
+    def invoke_async(self: LambdaResponse) -> tuple[int, dict[str, str], str]:
         index = -3 if self.path.endswith("/") else -2
         status, headers, _ = forward(self, unquote(self.path.rsplit("/", 3)[index]), "Event")
         return status, headers, json.dumps({"Status": status})
@@ -148,7 +152,7 @@ def logs_as_aws_filters_them() -> None:
     from moto.logs.exceptions import InvalidParameterException, ResourceNotFoundException
     from moto.logs.responses import LogsResponse
 
-    def filter_log_events(self) -> str:
+    def filter_log_events(self: LogsResponse) -> str:
         group = self._get_param("logGroupName")
         identifier = self._get_param("logGroupIdentifier")
         if identifier and not group:  # arn:aws:logs:REGION:ACCOUNT:log-group:NAME[:*], or the name
@@ -192,13 +196,13 @@ def percentiles() -> None:
     pattern = re.compile(r"p(\d{1,2}(?:\.\d+)?|100)")
     get_statistic, get_metric_statistics = Statistics.get_statistics_for_type, CloudWatchResponse.get_metric_statistics
 
-    def get_statistics_for_type(self, stat: str):
+    def get_statistics_for_type(self: Statistics, stat: str) -> SupportsFloat | None:
         match = pattern.fullmatch(stat)
         if match is None or not self.metric_single_values_list:
             return get_statistic(self, stat)
         return percentile(self.metric_single_values_list, float(match.group(1)))
 
-    def get_metric_statistics_with_percentiles(self):
+    def get_metric_statistics_with_percentiles(self: CloudWatchResponse) -> Any:
         result = get_metric_statistics(self)
         wanted = [p for p in self._get_param("ExtendedStatistics", []) or [] if pattern.fullmatch(p)]
         for datapoint in result.result["Datapoints"] if wanted else []:  # type: ignore[index]
@@ -231,9 +235,10 @@ def atomic_conditional_writes(stripes: int = 64) -> None:
         return  # already made atomic in this process
     locks = [threading.Lock() for _ in range(stripes)]
 
-    def one_writer_per_key(method):
+    def one_writer_per_key(method: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(method)  # keeps moto's own as __wrapped__
-        def write(self, *args, **kwargs):
+        def write(self: S3Response, *args: Any, **kwargs: Any) -> Any:
+
             with locks[hash((self.bucket_name, self.parse_key_name())) % stripes]:
                 return method(self, *args, **kwargs)
 

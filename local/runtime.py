@@ -26,6 +26,7 @@ which queued events it dropped (a stopped local stack has nobody to retry them l
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -40,7 +41,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, TextIO, TypedDict
 
 from components.project import FUNCTIONS_DIR
 from local.procs import end_child, exit_status
@@ -122,7 +123,9 @@ class Invocation:
 class _Worker:
     """The parent's handle on one execution environment."""
 
-    def __init__(self, proc: subprocess.Popen, to_worker, from_worker: int, output: threading.Thread | None = None):
+    def __init__(
+        self, proc: subprocess.Popen, to_worker: TextIO, from_worker: int, output: threading.Thread | None = None
+    ) -> None:
         self.proc = proc
         self.to_worker = to_worker
         self.from_worker = from_worker
@@ -156,18 +159,14 @@ class _Worker:
 
     def interrupt(self) -> None:
         """SIGKILL, from any thread: the slot that owns this worker sees its pipe close and reaps it."""
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
     def stop(self, *, kill: bool = False) -> None:
         end_child(self.proc, self.to_worker, kill=kill)  # at EOF the worker returns from main()
         for closer in (self.to_worker.close, lambda: os.close(self.from_worker)):
-            try:
+            with contextlib.suppress(OSError):
                 closer()
-            except OSError:
-                pass
         if self.output is not None:  # its last lines: the pipe ends once the worker and its children are gone
             self.output.join(timeout=5)
 

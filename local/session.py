@@ -8,24 +8,53 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
 
 from components import topology
 from local import alarms
 from local.stack import LocalStack
 from pipeline_common import keys
 from tools import dead_letters
-from tools.grade import (
-    Expectation,
-    add_cloudwatch,
-    add_dead_letters,
-    format_table,
-    grade,
-    latency_summary,
-    run_window,
-    snapshot,
-)
+from tools.grading.checks import grade, latency_summary
+from tools.grading.expectations import Expectation
+from tools.grading.reading import snapshot
+from tools.grading.records import Contents, Hint, Report
+from tools.grading.report import format_table
+from tools.grading.story import add_cloudwatch, add_dead_letters, run_window
 from tools.target import Target
 from tools.workload import Buckets, upload_videos
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
+
+class LocalRun(TypedDict):
+    """What the local stack itself saw of a run (report["local"])."""
+
+    architecture: str
+    analysis: str
+    functions: dict[str, dict]  # function name → its runtime's summary (environments, retries, memory)
+    face_database: str
+    torch_home: str
+    model_dir: str
+    untrained_weights: bool
+    logs: str
+    wall_s: dict[str, float]  # upload, until_last_outcome
+    settled: bool
+    accounted_for: bool
+    succeeded: int
+    failed: dict[str, str]  # video → why it failed
+    lost: list[str]  # videos without result or failure
+    upload_errors: list[str]
+
+
+class LocalReport(Report):
+    """The grader's report of a local run, plus what only the local stack can tell."""
+
+    local: LocalRun
+    objects: Contents  # every object in every bucket
+    dead_letter_queues: dict[str, list[dict]]  # queue name → its records
+    alarms: list[dict]  # the deployed stack's alarms, evaluated on this run (local.alarms)
 
 
 @dataclass
@@ -51,14 +80,14 @@ def failed_videos(stack: LocalStack, videos: list[str]) -> dict[str, str]:
     return failed
 
 
-def _listing(s3, bucket: str) -> set[str]:
+def _listing(s3: BaseClient, bucket: str) -> set[str]:
     present: set[str] = set()
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         present.update(o["Key"] for o in page.get("Contents", []))
     return present
 
 
-def outcome(stack: LocalStack, s3, videos: list[str], seen: dict[str, float] | None = None) -> Outcome:
+def outcome(stack: LocalStack, s3: BaseClient, videos: list[str], seen: dict[str, float] | None = None) -> Outcome:
     """Where each video stands; `seen` collects when each frame and result key first appeared."""
     now = time.time()
     present = _listing(s3, stack.settings.output_bucket)
@@ -81,7 +110,7 @@ def run_videos(
     rate: float | None = None,
     prefix: str = "",
     progress: bool = True,
-) -> dict:
+) -> LocalReport:
     """Upload `files`, wait for every result or failure (at most `timeout_s`), and report."""
     s = stack.settings
     s3 = stack.client("s3")
@@ -109,9 +138,9 @@ def run_videos(
 
     buckets = Buckets(s.input_bucket, s.stage1_bucket, s.output_bucket, s.region)
     contents = snapshot(s3, buckets)
-    report = grade(s3, buckets, expect=expect, uploads=videos, contents=contents, prefix=prefix, analysis=s.analysis)
+    graded = grade(s3, buckets, expect=expect, uploads=videos, contents=contents, prefix=prefix, analysis=s.analysis)
     upload_end = {u.key: u.finished for u in uploads}
-    for row in report["videos"]:
+    for row in graded["videos"]:
         end = upload_end[row["video"]]
         row["frame_seen_s"] = round(seen[row["frame"]] - end, 3) if row["frame"] in seen else None
         row["result_seen_s"] = round(seen[row["result_key"]] - end, 3) if row["result_key"] in seen else None
@@ -119,14 +148,14 @@ def run_videos(
             row["note"] = "failed: " + state.failed[row["video"]]
         elif row["video"] in state.pending:
             row["note"] = f"no result after {timeout_s:g} s"
-    observed = [r["result_seen_s"] for r in report["videos"] if r["result_seen_s"] is not None]
-    last = max((seen[r["result_key"]] for r in report["videos"] if r["result_key"] in seen), default=None)
-    report["latency_s"]["observed"] = {
+    observed = [seen_s for r in graded["videos"] if (seen_s := r.get("result_seen_s")) is not None]
+    last = max((seen[r["result_key"]] for r in graded["videos"] if r["result_key"] in seen), default=None)
+    graded["latency_s"]["observed"] = {
         "source": "polled every 0.1 s from the end of each upload",
         "end_to_end": round(last - min(u.started for u in uploads), 3) if last else None,
         "per_video": latency_summary(observed),
     }
-    report["local"] = {
+    local: LocalRun = {
         "architecture": s.architecture,
         "analysis": s.analysis,
         "functions": stack.summary(),
@@ -143,15 +172,22 @@ def run_videos(
         "lost": state.pending,
         "upload_errors": [u.error for u in uploads if u.error],
     }
-    if report["checks"]["results_correct"] is False and report["local"]["untrained_weights"]:
-        report["hint"] = (
+    hint: Hint = {}
+    if graded["checks"]["results_correct"] is False and local["untrained_weights"]:
+        hint["hint"] = (
             "the recognizer ran the untrained stand-in weights: names match only faces enrolled with those same weights"
         )
-    report["objects"] = contents
-    report["dead_letter_queues"] = {
+    dead_letter_queues = {
         f"{stack.function_name(role)}-dlq": stack.read_dead_letter_queue(role) for role in topology.FUNCTIONS
     }
-    report["alarms"] = alarms.evaluate_run(stack, before)  # the deployed stack's alarms, on this run
+    report: LocalReport = {
+        **graded,
+        "local": local,
+        **hint,
+        "objects": contents,
+        "dead_letter_queues": dead_letter_queues,
+        "alarms": alarms.evaluate_run(stack, before),  # the deployed stack's alarms, on this run
+    }
     # What tools.grade adds against any stack, read here as it reads it: through the stack's endpoint.
     target = Target(
         buckets,
@@ -172,7 +208,7 @@ def untrained(torch_home: Path) -> bool:
     return weights.is_untrained(torch_home)
 
 
-def describe(report: dict) -> str:
+def describe(report: LocalReport) -> str:
     """The grader's table (with CloudWatch's figures and the dead-letter explanations) plus what the
     local stack itself saw: wall time, each function's environments, retries and memory."""
     lines = [format_table(report), ""]

@@ -51,7 +51,7 @@ import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from components import topology
 from components.project import FUNCTIONS_DIR
@@ -63,6 +63,9 @@ from local.logs import LogShipper
 from local.metrics import MetricsPublisher
 from local.procs import alive, end_child, start_time
 from local.runtime import FunctionRuntime, FunctionSpec
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
 
 WORKDIR_PREFIX = "vfp-local-"  # each stack's work folder (its functions' /tmp) in the system's temp folder
 OWNER_FILE = "owner"
@@ -187,7 +190,7 @@ class LocalStack:
     def __enter__(self) -> LocalStack:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def start(self) -> LocalStack:
@@ -314,7 +317,7 @@ class LocalStack:
             raise StackError("the local stack is not started: no Lambda Invoke API yet")
         return self.lambda_api
 
-    def client(self, service: str, *, attempts: int = 4, read_timeout_s: float = 60):
+    def client(self, service: str, *, attempts: int = 4, read_timeout_s: float = 60) -> BaseClient:
         """A boto3 client for this stack's endpoint (every service: S3, SQS, Lambda, CloudWatch, Logs ...)."""
         import boto3
         from botocore.config import Config
@@ -799,7 +802,7 @@ def sandbox_environment(region: str, **endpoints: str) -> dict[str, str]:
     return env
 
 
-def peek_queue(sqs, url: str) -> list[dict]:
+def peek_queue(sqs: BaseClient, url: str) -> list[dict]:
     """Every message body in a queue (JSON-decoded), read and then made visible again."""
     from tools.dead_letters import peek
 

@@ -120,10 +120,7 @@ class Nets:
         if self.inputs is not None:
             self.inputs[name].append(x.copy())
         started = time.process_time()
-        if name in self.which:
-            out = self.int8[name].run(None, {"image": x})
-        else:
-            out = getattr(self.fp32, name)(x)
+        out = self.int8[name].run(None, {"image": x}) if name in self.which else getattr(self.fp32, name)(x)
         self.cpu[name] += time.process_time() - started
         return out
 

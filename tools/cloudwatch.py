@@ -14,8 +14,12 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from components import metrics as m
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
 
 
 @dataclass
@@ -62,7 +66,7 @@ def window(start: datetime, end: datetime) -> tuple[datetime, datetime, int]:
     return first, last, m.PERIOD_S * max(1, math.ceil(minutes / 1440))
 
 
-def metric_data(cloudwatch, queries: list[dict], start: datetime, end: datetime) -> dict[str, list[float]]:
+def metric_data(cloudwatch: BaseClient, queries: list[dict], start: datetime, end: datetime) -> dict[str, list[float]]:
     """GetMetricData over every page: query id → its values."""
     values: dict[str, list[float]] = {q["Id"]: [] for q in queries}
     kwargs: dict = {"MetricDataQueries": queries, "StartTime": start, "EndTime": end}
@@ -75,7 +79,9 @@ def metric_data(cloudwatch, queries: list[dict], start: datetime, end: datetime)
         kwargs["NextToken"] = page["NextToken"]
 
 
-def function_figures(cloudwatch, functions: list[str], start: datetime, end: datetime) -> dict[str, FunctionFigures]:
+def function_figures(
+    cloudwatch: BaseClient, functions: list[str], start: datetime, end: datetime
+) -> dict[str, FunctionFigures]:
     """Each function's CloudWatch figures between `start` and `end` (timezone-aware)."""
     first, last, period = window(start, end)
     queries, ids = [], {}

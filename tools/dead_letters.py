@@ -10,13 +10,17 @@ every message in its queue (each is made visible again), so anyone can look agai
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from pipeline_common import keys
 from pipeline_common.events import EventError, parse_s3_objects
 from tools.workload import Buckets
 
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
 
-def peek(sqs, url: str) -> list[dict]:
+
+def peek(sqs: BaseClient, url: str) -> list[dict]:
     """Every message body in a queue (JSON-decoded), read and then made visible again."""
     seen: dict[str, dict] = {}
     handles = []

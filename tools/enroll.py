@@ -32,6 +32,7 @@ is an error, and nothing is written.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
@@ -42,12 +43,17 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from components.project import DEFAULT_TORCH_HOME
 from pipeline_common import keys
 from tools import cli, weights
 from tools.face_store import LiveStore, Snapshot, StoreError, add, database_bytes, remove, restore
 from tools.ffmpeg import ffmpeg_exe
+
+if TYPE_CHECKING:
+    from face_recognizer.faces import Analyses
+    from face_recognizer.onnx_models import OnnxFaceModels
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -187,7 +193,7 @@ def video_frames(video: Path, *, frames: int, interval_s: float, ffmpeg: str) ->
 # -- the database ----------------------------------------------------------------------------------
 
 
-def load_models(torch_home: Path, *, threads: int | None = None):
+def load_models(torch_home: Path, *, threads: int | None = None) -> OnnxFaceModels:
     """The function's own models, exported from the weights in `torch_home` (once per checkpoint)."""
     from face_recognizer.onnx_models import OnnxFaceModels
     from tools.export_models import ensure_exported
@@ -197,7 +203,7 @@ def load_models(torch_home: Path, *, threads: int | None = None):
 
 def enroll(
     samples: list[Sample],
-    models,
+    models: Analyses,
     *,
     frames: int = 1,
     interval_s: float = 0.5,
@@ -286,7 +292,7 @@ def listing(where: str, snapshot: Snapshot, history: list[dict] | None = None) -
     return "\n".join(lines)
 
 
-def live_store(args) -> LiveStore:
+def live_store(args: argparse.Namespace) -> LiveStore:
     """The live database of the stack the target arguments name (as tools.workload and grade address one)."""
     from tools.target import resolve_target
 
@@ -299,7 +305,7 @@ def live_store(args) -> LiveStore:
     return LiveStore(target.client("s3"), target.buckets.faces)
 
 
-def embed_people(args, say: Callable[[str], None]) -> tuple[list, list[str], list[str]]:
+def embed_people(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[list, list[str], list[str]]:
     """The embeddings of the pictures the arguments name, with the recognizer's own models."""
     torch_home = args.torch_home or Path(os.environ.get("TORCH_HOME") or DEFAULT_TORCH_HOME)
     if not weights.have_weights(torch_home):
@@ -316,7 +322,7 @@ def embed_people(args, say: Callable[[str], None]) -> tuple[list, list[str], lis
     return enroll(samples, models, frames=args.frames, interval_s=args.interval, progress=say)
 
 
-def run(args) -> str:
+def run(args: argparse.Namespace) -> str:
     """Do what the arguments ask; the line that says what was done."""
     say = (lambda _: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
     adding = args.folder is not None or args.mapping is not None

@@ -37,8 +37,9 @@ import os
 import shutil
 import sys
 import warnings
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -46,6 +47,13 @@ from face_recognizer import onnx_models
 from face_recognizer.config import PRECISIONS
 from face_recognizer.faces import FAST_MIN_FACE, IMAGE_SIZE
 from tools import cli, weights
+
+if TYPE_CHECKING:
+    import torch
+
+    from face_recognizer.faces import Face
+    from tools.calibration import GateFace
+    from tools.reference_models import FaceModels
 
 OPSET = 17
 MTCNN = ("pnet", "rnet", "onet")
@@ -75,7 +83,7 @@ def int8_file(name: str) -> str:
 # -- MTCNN's PReLU, as ONNX Runtime runs it fast ------------------------------------------------------
 
 
-def _prelu_as_relu(net):
+def _prelu_as_relu(net: torch.nn.Module) -> torch.nn.Module:
     """A copy of an MTCNN network whose PReLUs compute relu(x) + a * min(x, 0).
 
     The same numbers to the bit (for x > 0: x + a*0 = x; for x <= 0: 0 + a*x), but ONNX Runtime
@@ -86,11 +94,11 @@ def _prelu_as_relu(net):
     import torch
 
     class ReluPlusNegativePart(torch.nn.Module):
-        def __init__(self, prelu: torch.nn.PReLU):
+        def __init__(self, prelu: torch.nn.PReLU) -> None:
             super().__init__()
             self.slope = torch.nn.Parameter(prelu.weight.detach().clone(), requires_grad=False)
 
-        def forward(self, x):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
             slope = self.slope.view(1, -1, *([1] * (x.dim() - 2)))
             return torch.relu(x) + slope * torch.clamp(x, max=0.0)
 
@@ -198,7 +206,15 @@ def write_manifest(folder: Path, manifest: dict) -> None:
     (folder / onnx_models.MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
 
-def _int8(staging: Path, manifest: dict, record, mtcnn_int8, precision, database, people) -> None:
+def _int8(
+    staging: Path,
+    manifest: dict,
+    record: dict,
+    mtcnn_int8: Collection[str],
+    precision: str,
+    database: Path | None,
+    people: Path | None,
+) -> None:
     """Replace the named graphs in `staging` by their int8 graphs, recording what they agreed to."""
     import onnxruntime
 
@@ -305,7 +321,7 @@ def gate_embedder(staging: Path, *, database: Path | None = None, people: Path |
     return figures
 
 
-def _embeddings(graph: Path, faces) -> np.ndarray:
+def _embeddings(graph: Path, faces: Sequence[Face | GateFace]) -> np.ndarray:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -314,7 +330,7 @@ def _embeddings(graph: Path, faces) -> np.ndarray:
     return np.concatenate([session.run(None, {"face": f.crop[None]})[0] for f in faces])
 
 
-def verify(models, folder: Path) -> None:
+def verify(models: FaceModels, folder: Path) -> None:
     """Load the export with the function's own runtime and hold it to the PyTorch networks."""
     import torch
 
@@ -401,7 +417,7 @@ def ensure_exported(
         return export(torch_home, out, precision=precision, mtcnn_int8=mtcnn, database=database, source_sha256=digest)
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = cli.parser("python -m tools.export_models", __doc__)
     parser.add_argument(
         "--torch-home",

@@ -22,6 +22,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +30,9 @@ from components.topology import FACES_OBJECT
 from face_recognizer.databases import MAX_DATABASE_BYTES, parse
 from face_recognizer.facedb import EMBEDDING_SIZE, FaceDatabaseError
 from pipeline_common.aws import error_code
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
 
 # How S3 says "someone else wrote first": a failed precondition, a conflicting request in flight,
 # or (If-Match on an object deleted since it was read) no such key.
@@ -137,7 +141,7 @@ def _refuse_broken(current: Snapshot) -> None:
 
 
 class LiveStore:
-    def __init__(self, s3, bucket: str, key: str = FACES_OBJECT):
+    def __init__(self, s3: BaseClient, bucket: str, key: str = FACES_OBJECT) -> None:
         self.s3, self.bucket, self.key = s3, bucket, key
 
     @property
@@ -206,7 +210,11 @@ class LiveStore:
         return sorted(found, key=lambda v: v["last_modified"], reverse=True)
 
     def update(
-        self, change: Callable[[Snapshot], Change], *, attempts: int = MAX_ATTEMPTS, sleep=time.sleep
+        self,
+        change: Callable[[Snapshot], Change],
+        *,
+        attempts: int = MAX_ATTEMPTS,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> Written:
         """Read, change, write conditionally; on a conflict, read again and apply the change again."""
         conflicts = 0
@@ -249,7 +257,7 @@ class LiveStore:
         if current.exists:
             self._write("delete_object", IfMatch=current.etag)
 
-    def _write(self, operation: str, **kwargs) -> dict:
+    def _write(self, operation: str, **kwargs: object) -> dict:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
@@ -290,7 +298,7 @@ class _Conflict(Exception):
     """Another writer changed the database since it was read."""
 
 
-def _row(embedding) -> np.ndarray:
+def _row(embedding: Any) -> np.ndarray:
     """One embedding as a (1, 512) float32 array, from an array or a (CPU) torch tensor."""
     if hasattr(embedding, "detach"):
         embedding = embedding.detach().cpu().numpy()

@@ -20,10 +20,17 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tools import cli
 from tools.target import TargetError, failure_status
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
+    from face_recognizer.library import Filed
+    from face_recognizer.relabel import Library, Stored
+    from tools.library_target import LibraryTarget
 
 
 @dataclass
@@ -53,7 +60,7 @@ def _names(blob: bytes) -> set[str]:
     return {face["name"] for frame in doc.get("frames") or () for face in frame["faces"]}
 
 
-def survey(lt, library, name: str) -> Plan:
+def survey(lt: LibraryTarget, library: Library, name: str) -> Plan:
     """Everything that names `name`: library versions, database versions, index items."""
     from face_recognizer.library import Filed
     from face_recognizer.relabel import Stored
@@ -94,7 +101,7 @@ def describe(plan: Plan, name: str) -> str:
     return "\n".join(lines)
 
 
-def forget_results(library, plan: Plan, name: str, receipt: Receipt) -> None:
+def forget_results(library: Library, plan: Plan, name: str, receipt: Receipt) -> None:
     from face_recognizer.library import UNKNOWN_NAME
     from face_recognizer.relabel import Stored
 
@@ -127,7 +134,7 @@ def forget_results(library, plan: Plan, name: str, receipt: Receipt) -> None:
         receipt.library_versions_deleted.append(f"{key}@{version_id}")
 
 
-def _without(stored, name: str, unknown: str):
+def _without(stored: Stored, name: str, unknown: str) -> tuple[Filed, list[str]]:
     """The result with `name`'s faces made unknown and their embeddings dropped; their thumbnails."""
     frames, thumbs, n = [], [], 0
     for frame in stored.filed.frames:
@@ -142,7 +149,7 @@ def _without(stored, name: str, unknown: str):
     return stored.filed.with_frames(frames, stored.filed.database_version), thumbs
 
 
-def _versions(s3, bucket: str, key: str) -> list[dict]:
+def _versions(s3: BaseClient, bucket: str, key: str) -> list[dict]:
     found = []
     for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key):
         for kind in ("Versions", "DeleteMarkers"):
@@ -150,14 +157,14 @@ def _versions(s3, bucket: str, key: str) -> list[dict]:
     return found
 
 
-def _delete_all_versions(s3, bucket: str, key: str) -> list[str]:
+def _delete_all_versions(s3: BaseClient, bucket: str, key: str) -> list[str]:
     versions = _versions(s3, bucket, key)
     for v in versions:
         s3.delete_object(Bucket=bucket, Key=key, VersionId=v["VersionId"])
     return [f"s3://{bucket}/{key}"] if versions else []
 
 
-def forget_database(lt, name: str, plan: Plan, receipt: Receipt) -> None:
+def forget_database(lt: LibraryTarget, name: str, plan: Plan, receipt: Receipt) -> None:
     from tools.face_store import LiveStore, remove
 
     if not lt.target.buckets.faces:
@@ -174,7 +181,7 @@ def forget_database(lt, name: str, plan: Plan, receipt: Receipt) -> None:
             receipt.database_versions_deleted.append(version["version"])
 
 
-def forget(lt, name: str, plan: Plan) -> Receipt:
+def forget(lt: LibraryTarget, name: str, plan: Plan) -> Receipt:
     library, receipt = lt.library(), Receipt()
     forget_results(library, plan, name, receipt)
     forget_database(lt, name, plan, receipt)

@@ -37,11 +37,11 @@ class _Inputs:
     def __init__(self, feeds: Iterable[Mapping[str, np.ndarray]]):
         self._feeds: Iterator[Mapping[str, np.ndarray]] = iter(feeds)
 
-    def get_next(self):
+    def get_next(self) -> Mapping[str, np.ndarray] | None:
         return next(self._feeds, None)
 
 
-def _quantize_static(fp32: Path, int8: Path, *, reader, cache: Path, exclude: Iterable[str]) -> None:
+def _quantize_static(fp32: Path, int8: Path, *, reader: _Inputs | None, cache: Path, exclude: Iterable[str]) -> None:
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
     quiet = logging.getLogger().level

@@ -23,6 +23,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -30,6 +31,9 @@ from PIL import Image
 
 from face_recognizer.faces import COURSE_MIN_FACE, FAST_MIN_FACE, IMAGE_SIZE, MARGIN, Analyses, Face, ModelError, rgb
 from tools import weights
+
+if TYPE_CHECKING:
+    from facenet_pytorch import MTCNN, InceptionResnetV1
 
 
 def default_torch_home() -> Path:
@@ -68,7 +72,9 @@ def _fold_batchnorm(model: torch.nn.Module) -> torch.nn.Module:
 class FaceModels(Analyses):
     """MTCNN + InceptionResnetV1(pretrained='vggface2'), ready to find and embed faces."""
 
-    def __init__(self, mtcnn, resnet, *, fast: bool, untrained: bool, checkpoint: Path):
+    def __init__(
+        self, mtcnn: MTCNN, resnet: InceptionResnetV1, *, fast: bool, untrained: bool, checkpoint: Path
+    ) -> None:
         self.mtcnn = mtcnn
         self.resnet = resnet
         self.fast = fast

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING, Any
 
 from tools import cli
 from tools.target import TargetError, failure_status
 
+if TYPE_CHECKING:
+    from tools.library_target import LibraryTarget
 
-def current_database(lt):
+
+def current_database(lt: LibraryTarget) -> tuple[Any, str]:
     """The live database and its version, as the recognizer would load it."""
     from face_recognizer.databases import parse
     from tools.face_store import LiveStore, database_bytes

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tools import ffmpeg
+
+if TYPE_CHECKING:
+    from tools.grading.expectations import MappingExpectation
 
 # name → who is in it (None: no face). `pair` holds two faces; see FaceRecognizer's choice rule.
 PEOPLE = {"astronaut": "Collins", "camera": "Cameraman"}
@@ -127,17 +131,21 @@ def sequence_video(
     return video
 
 
-def make_video(name: str, video: Path, **kwargs) -> Path:
+def make_video(
+    name: str, video: Path, *, seconds: float = 1.0, fps: int = 10, size: tuple[int, int] | None = None
+) -> Path:
     """A short video of sample image `name`."""
     still = video.with_suffix(".still.png")
     try:
         write_image(name, still)
-        return still_to_video(still, video, **kwargs)
+        return still_to_video(still, video, seconds=seconds, fps=fps, size=size)
     finally:
         still.unlink(missing_ok=True)
 
 
-def sample_workload(folder: Path, torch_home: Path, *, copies: int = 2, tag: str = "local"):
+def sample_workload(
+    folder: Path, torch_home: Path, *, copies: int = 2, tag: str = "local"
+) -> tuple[Path, Path, MappingExpectation]:
     """Sample videos of scikit-image's faces (`copies` per person, plus one without a face) in
     FOLDER/videos, those people enrolled into FOLDER/face_db.pt with the weights in `torch_home`
     (the stand-in when there are none), and what each video should give:
@@ -147,7 +155,7 @@ def sample_workload(folder: Path, torch_home: Path, *, copies: int = 2, tag: str
 
     from face_recognizer.recognizer import NO_FACE
     from tools import weights
-    from tools.grade import mapping_expectation
+    from tools.grading.expectations import mapping_expectation
 
     videos, faces = folder / "videos", folder / "faces"
     for old in (videos, faces):

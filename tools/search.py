@@ -15,12 +15,16 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tools import cli
 from tools.target import TargetError, failure_status
 
+if TYPE_CHECKING:
+    from tools.library_target import LibraryTarget
 
-def nearest_person(picture: Path, torch_home: Path, lt) -> tuple[str, float]:
+
+def nearest_person(picture: Path, torch_home: Path, lt: LibraryTarget) -> tuple[str, float]:
     """The live database's nearest name to the face in `picture`, and its distance."""
     from PIL import Image
 

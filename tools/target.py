@@ -29,12 +29,16 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from components.library import OUTPUT_BUCKET as LIBRARY_BUCKET
 from components.library import OUTPUT_TABLE, OUTPUT_TOPIC
 from components.project import DEFAULT_STACK_FILE, PROJECT_DIR
 from components.topology import FIRST_FRAME, RECOGNIZER, SPLITTER
 from tools.workload import Buckets
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
 
 # The stack outputs (__main__.py's pulumi.export names) the tools read.
 ARCHITECTURE = "architecture"
@@ -89,7 +93,7 @@ class Target:
     def region(self) -> str | None:
         return self.buckets.region
 
-    def client(self, service: str, *, attempts: int = 5):
+    def client(self, service: str, *, attempts: int = 5) -> BaseClient:
         """A boto3 client for this stack: its endpoint and region, the SDK's usual credentials."""
         import boto3
         from botocore.config import Config
@@ -106,7 +110,7 @@ class Target:
         )
 
 
-def add_outputs_argument(group) -> None:
+def add_outputs_argument(group: argparse._ActionsContainer) -> None:
     group.add_argument(
         "--outputs",
         type=Path,
@@ -182,7 +186,7 @@ def from_stack_file(stack_file: Path) -> Target:
     return Target(
         buckets=Buckets(s.input_bucket, s.stage1_bucket, s.output_bucket, s.region, s.faces_bucket),
         functions={role: s.function(role).name for role in FUNCTION_NAMES},
-        dead_letter_queues={role: None for role in FUNCTION_NAMES},
+        dead_letter_queues=dict.fromkeys(FUNCTION_NAMES),
         source=f"stack file {stack_file}",
         analysis=s.analysis,
     )

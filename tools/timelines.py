@@ -209,7 +209,7 @@ def scores(judged: list[tuple[dict, Labels]]) -> dict[str, dict]:
 
 
 def score_lines(per_person: dict[str, dict]) -> list[str]:
-    def pct(v) -> str:
+    def pct(v: float | None) -> str:
         return "-" if v is None else f"{v:.0%}"
 
     lines = []

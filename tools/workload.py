@@ -24,9 +24,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline_common import keys
 from tools import cli
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
 
 
 @dataclass(frozen=True)
@@ -104,7 +108,7 @@ def video_files(folder: Path, *, warn: Callable[[str], None] = lambda line: prin
 
 
 def upload_videos(
-    s3,
+    s3: BaseClient,
     bucket: str,
     files: list[Path],
     *,

@@ -26,11 +26,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from face_recognizer.facedb import FaceDatabase, FaceDatabaseError
 from face_recognizer.recognizer import check_names
 from pipeline_common.aws import error_code
 from pipeline_common.log import fields
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
 
 # The largest database object read (~30,000 faces at 2 KiB each): a bigger upload is refused before
 # it is read, so a wrong file cannot take the function's memory.
@@ -73,14 +77,14 @@ class LiveDatabase:
 
     def __init__(
         self,
-        s3,
+        s3: BaseClient,
         bucket: str,
         key: str,
         *,
         reload_s: float,
         log: logging.Logger,
         clock: Callable[[], float] = time.monotonic,
-    ):
+    ) -> None:
         self.s3, self.bucket, self.key = s3, bucket, key
         self.reload_s = reload_s
         self.log = log

@@ -28,11 +28,12 @@ faces are found they are ordered largest box first (MTCNN's select_largest, the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 THRESHOLDS = (0.6, 0.7, 0.7)  # facenet-pytorch MTCNN defaults, P/R/O-Net
 FACTOR = 0.709  # pyramid scale step (its default)
@@ -48,6 +49,9 @@ PNET_TILE_PIXELS = 1 << 17  # P-Net runs on bands of a pyramid level of about th
 RNET_BATCH = 128  # crops per R-Net run
 ONET_BATCH = 32  # crops per O-Net run
 _INDEX_ELEMENTS = 1 << 20  # table lookups gathered per numpy call while resampling (8 MB of indices)
+
+# One resampling request: y0, y1, x0, x1 (each (N,)), out_h, out_w.
+Query = tuple[ArrayLike, ArrayLike, ArrayLike, ArrayLike, int, int]
 
 
 class Nets(Protocol):
@@ -114,7 +118,9 @@ class IntegralImage:
         self._setup(rows, height, width, cache_bytes, band_bytes)
         return self
 
-    def _setup(self, rows, h: int, w: int, cache_bytes: int | None, band_bytes: int | None) -> None:
+    def _setup(
+        self, rows: Callable[[int, int], np.ndarray], h: int, w: int, cache_bytes: int | None, band_bytes: int | None
+    ) -> None:
         cache_bytes = TABLE_CACHE_BYTES if cache_bytes is None else cache_bytes
         band_bytes = BAND_BYTES if band_bytes is None else band_bytes
         self.height, self.width = h, w
@@ -135,7 +141,7 @@ class IntegralImage:
     def whole(self, out_h: int, out_w: int) -> np.ndarray:
         return self.resample(*_whole_frame(self.height, self.width), out_h, out_w)
 
-    def resample_all(self, queries) -> list[np.ndarray]:
+    def resample_all(self, queries: Sequence[Query]) -> list[np.ndarray]:
         """`resample` for several (y0, y1, x0, x1, out_h, out_w) at once, in one pass over the frame."""
         plans = [_Windows(self, *q) for q in queries]
         last = max((p.last_row for p in plans), default=-1)
@@ -145,7 +151,7 @@ class IntegralImage:
                 plan.take(r0, r0 + len(band), flat)
         return [plan.result() for plan in plans]
 
-    def _bands(self, last: int):
+    def _bands(self, last: int) -> Iterator[tuple[int, np.ndarray]]:
         """(first table row, table rows) from row 0 until `last` is covered: the kept table, or bands."""
         if last < 0:
             return
@@ -212,7 +218,16 @@ class _Windows:
     4 bytes). Either way a request holds nothing but its output, whatever the frame's size.
     """
 
-    def __init__(self, integral: IntegralImage, y0, y1, x0, x1, out_h: int, out_w: int):
+    def __init__(
+        self,
+        integral: IntegralImage,
+        y0: ArrayLike,
+        y1: ArrayLike,
+        x0: ArrayLike,
+        x1: ArrayLike,
+        out_h: int,
+        out_w: int,
+    ) -> None:
         self.ys, self.ye = _bins(np.asarray(y0), np.asarray(y1), out_h)  # (N, out_h)
         self.xs, self.xe = _bins(np.asarray(x0), np.asarray(x1), out_w)  # (N, out_w)
         n = len(self.ys)
@@ -311,7 +326,13 @@ def nms_min(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarr
     return _suppress(boxes, scores, extent=1, keeps=lambda inter, top, rest: inter / np.minimum(top, rest) <= threshold)
 
 
-def _suppress(boxes: np.ndarray, scores: np.ndarray, *, extent: int, keeps) -> np.ndarray:
+def _suppress(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    *,
+    extent: int,
+    keeps: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
+) -> np.ndarray:
     """Greedy suppression: take the best-scoring box, drop the rest it overlaps, repeat.
 
     extent: 0 for continuous coordinates, 1 when a box's edges are inclusive pixel indices.
@@ -424,7 +445,7 @@ def _pnet(nets: Nets, level: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(regs, axis=2), np.concatenate(probs, axis=2)
 
 
-def _batched(net, crops: np.ndarray, batch: int) -> list[np.ndarray]:
+def _batched(net: Callable[[np.ndarray], Sequence[np.ndarray]], crops: np.ndarray, batch: int) -> list[np.ndarray]:
     """`net` over the crops, `batch` at a time (each crop's outputs do not depend on the others)."""
     if len(crops) <= batch:
         return list(net(np.ascontiguousarray(crops)))
@@ -432,7 +453,7 @@ def _batched(net, crops: np.ndarray, batch: int) -> list[np.ndarray]:
     return [np.concatenate([part[k] for part in parts]) for k in range(len(parts[0]))]
 
 
-def detect(frame, nets: Nets, min_face_size: float) -> Detections | None:
+def detect(frame: np.ndarray | IntegralImage, nets: Nets, min_face_size: float) -> Detections | None:
     """Every face in a frame, largest first; None when there is none.
 
     frame: an HxWx3 uint8 RGB array, or an IntegralImage over one (IntegralImage.from_rows reads

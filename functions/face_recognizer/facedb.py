@@ -104,20 +104,25 @@ class FaceDatabase:
                     f"{where}: name {i} ({name!r}) must be a non-empty single-line string "
                     "without surrounding whitespace"
                 )
-        matrix = np.ascontiguousarray(np.stack([r.reshape(EMBEDDING_SIZE) for r in rows]), dtype=np.float32)
+        matrix = np.ascontiguousarray(
+            np.stack([r.reshape(EMBEDDING_SIZE) for r in rows if r is not None]), dtype=np.float32
+        )
         if not np.isfinite(matrix).all():
             raise FaceDatabaseError(f"{where}: holds non-finite embedding values")
         return cls(embeddings=matrix, names=tuple(names))
 
     def nearest(self, embedding: Any) -> tuple[str, float]:
         """The closest entry's name and its Euclidean distance to `embedding` ((1, 512) or (512,))."""
-        query = _array(embedding).reshape(1, EMBEDDING_SIZE).astype(np.float32)
+        array = _array(embedding)
+        if array is None:
+            raise TypeError(f"an embedding is an array or a tensor, not {type(embedding).__name__}")
+        query = array.reshape(1, EMBEDDING_SIZE).astype(np.float32)
         distances = np.linalg.norm(self.embeddings - query, axis=1)
         best = int(np.argmin(distances))  # first of equal minima, as the course's list.index(min)
         return self.names[best], float(distances[best])
 
 
-def _array(value: Any):
+def _array(value: Any) -> np.ndarray | None:
     """A NumPy view of an array or a (CPU) torch tensor, without importing torch; None for anything else."""
     if isinstance(value, np.ndarray):
         return value

@@ -17,6 +17,7 @@ course code finds. `tools/reference_models.FaceModels.load(fast=False)` keeps th
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -79,7 +80,7 @@ class Analyses(ABC):
             return Analysis(embedding=None, box=None, probability=None, faces=0)
         return Analysis(embedding=self.embed_face(face), box=face.box, probability=face.probability, faces=face.faces)
 
-    def embed(self, image: Image.Image):
+    def embed(self, image: Image.Image) -> Any:
         """The (1, 512) embedding of the face recognition would choose in `image`; None when no face.
 
         The enrolment tool builds databases with this, so enrolled faces and recognised faces go
@@ -88,7 +89,7 @@ class Analyses(ABC):
         return self.analyse(image).embedding
 
 
-def crop_face(image: Image.Image, box) -> np.ndarray:
+def crop_face(image: Image.Image, box: Sequence[float]) -> np.ndarray:
     """The (3, 240, 240) float32 crop facenet-pytorch's MTCNN.extract makes of a PIL frame (margin 0):
     the box truncated to whole pixels inside the frame, resized bilinearly, then standardised."""
     width, height = image.size

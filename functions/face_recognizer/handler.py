@@ -8,6 +8,7 @@ start-up, with one StartupError naming the variable or file, before any request 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from face_recognizer.service import start
 
@@ -17,7 +18,7 @@ _service = start()
 _REPORT_MARGIN_S = 3.0
 
 
-def handler(event, context):
+def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     request_id = getattr(context, "aws_request_id", None)
     if isinstance(event, dict) and event.get("action") in ("recognise", "merge"):  # a timeline execution's task
         return segment_task(event, request_id, deadline(context))
@@ -35,7 +36,7 @@ def segment_task(event: dict, request_id: str | None, until: float | None) -> di
         return segments.recognise(_service, event, until)
 
 
-def deadline(context) -> float | None:
+def deadline(context: object) -> float | None:
     """When the invocation must have written its results (time.monotonic()); None without a context."""
     remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
     if not callable(remaining_ms):

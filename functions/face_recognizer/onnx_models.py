@@ -131,14 +131,17 @@ class OnnxFaceModels(Analyses):
 
     # -- the three MTCNN networks, for detection.detect ----------------------------------------
 
-    def pnet(self, x: np.ndarray):
-        return self._sessions["pnet"].run(None, {"image": x})
+    def pnet(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        reg, prob = self._sessions["pnet"].run(None, {"image": x})
+        return reg, prob
 
-    def rnet(self, x: np.ndarray):
-        return self._sessions["rnet"].run(None, {"image": x})
+    def rnet(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        reg, prob = self._sessions["rnet"].run(None, {"image": x})
+        return reg, prob
 
-    def onet(self, x: np.ndarray):
-        return self._sessions["onet"].run(None, {"image": x})
+    def onet(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        reg, points, prob = self._sessions["onet"].run(None, {"image": x})
+        return reg, points, prob
 
     # -- the pipeline ----------------------------------------------------------------------------
 

@@ -93,7 +93,7 @@ def check_names(database: FaceDatabase, source: str = "face database") -> FaceDa
     return database
 
 
-def identify(database: FaceDatabase, embedding, threshold: float | None) -> tuple[str, float]:
+def identify(database: FaceDatabase, embedding: Any, threshold: float | None) -> tuple[str, float]:
     """One face's name and distance: the nearest entry's, or UNKNOWN when a distance threshold is set
     and the nearest is farther than it (both analyses name faces by this one rule)."""
     name, distance = database.nearest(embedding)

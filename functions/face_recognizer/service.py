@@ -22,7 +22,7 @@ import logging
 import os
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from face_recognizer import library
 from face_recognizer.config import ConfigError, RecognizerConfig
@@ -39,6 +39,10 @@ from pipeline_common.env import DEFAULT_MAX_FRAMES, FIRST_FRAME, TIMELINE
 from pipeline_common.events import S3Object, process_each
 from pipeline_common.keys import result_key, timeline_key
 from pipeline_common.log import Laps, fields, get_logger, log_startup_failure, request
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+    from botocore.response import StreamingBody
 
 SERVICE = "face-recognition"
 SOURCE_VIDEO_METADATA = "source-video"  # the splitter's x-amz-meta-source-video on a first frame
@@ -62,13 +66,13 @@ class RecognitionService:
         recognizer: Recognizer,
         output_bucket: str,
         *,
-        s3=None,
+        s3: BaseClient | None = None,
         logger: logging.Logger | None = None,
         faces: FixedDatabase | LiveDatabase | None = None,
         analysis: str = FIRST_FRAME,
         max_frames: int = DEFAULT_MAX_FRAMES,
         library: Library | None = None,
-    ):
+    ) -> None:
         """`faces` is where each frame's database comes from; by default the recognizer's own, fixed.
         `analysis` TIMELINE: each object is a video's sampled frames (pipeline_common.frames), at most
         `max_frames` of them."""
@@ -253,7 +257,7 @@ class RecognitionService:
         self.log.info(message, extra=fields(**facts, untrained_weights=untrained, ms=laps.ms()))
         return {"bucket": obj.bucket, "key": obj.key, **answer, "output": output, "face_db_version": version}
 
-    def _open_frames(self, obj: S3Object):
+    def _open_frames(self, obj: S3Object) -> StreamingBody:
         """The frames object's body, to be read as a stream; refused from its length when it could
         not be one the splitter writes with MAX_FRAMES."""
         response = self._get(obj, "the frames")
@@ -334,7 +338,9 @@ def load(environ: Mapping[str, str], *, warm_up: bool = False) -> tuple[Recogniz
         raise StartupError(str(exc)) from exc
 
 
-def faces(config: RecognizerConfig, recognizer: Recognizer, s3, log: logging.Logger) -> FixedDatabase | LiveDatabase:
+def faces(
+    config: RecognizerConfig, recognizer: Recognizer, s3: BaseClient, log: logging.Logger
+) -> FixedDatabase | LiveDatabase:
     """Where each frame's database comes from: the file load() read, or the live object, read now."""
     live = config.live_database
     if live is None:
@@ -343,7 +349,9 @@ def faces(config: RecognizerConfig, recognizer: Recognizer, s3, log: logging.Log
     return LiveDatabase(s3, live.bucket, live.key, reload_s=live.reload_s, log=log).load()
 
 
-def start(environ: Mapping[str, str] | None = None, *, s3=None, warm_up: bool = True) -> RecognitionService:
+def start(
+    environ: Mapping[str, str] | None = None, *, s3: BaseClient | None = None, warm_up: bool = True
+) -> RecognitionService:
     """Read the settings, load the face database and the models: once per process.
 
     Any problem becomes one StartupError whose message names the variable or file at fault. A live
@@ -398,7 +406,7 @@ def start(environ: Mapping[str, str] | None = None, *, s3=None, warm_up: bool = 
     )
 
 
-def open_library(environ: Mapping[str, str], s3, log: logging.Logger) -> Library | None:
+def open_library(environ: Mapping[str, str], s3: Any, log: logging.Logger) -> Library | None:
     """The library (face_recognizer.library) when the stack gives one; None otherwise."""
     try:
         config = LibraryConfig.from_env(environ)

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
 from PIL import Image
 
 from face_recognizer.facedb import FaceDatabase
@@ -38,7 +39,7 @@ class EveryFace(Protocol):
 
     def detect_faces(self, image: Image.Image) -> list[tuple[Box, float]]: ...
 
-    def embed_face(self, face: Face): ...
+    def embed_face(self, face: Face) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)

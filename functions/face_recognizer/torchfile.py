@@ -14,6 +14,7 @@ import collections
 import io
 import pickle
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +42,13 @@ class TorchFileError(ValueError):
 
 
 class _StorageType:
-    def __init__(self, dtype):
+    def __init__(self, dtype: type[np.generic]) -> None:
         self.dtype = np.dtype(dtype)
 
 
-def _rebuild_tensor(storage: np.ndarray, offset: int, size, stride, *_ignored) -> np.ndarray:
+def _rebuild_tensor(
+    storage: np.ndarray, offset: int, size: Sequence[int], stride: Sequence[int], *_ignored: object
+) -> np.ndarray:
     size, stride = tuple(size), tuple(stride)
     count = int(np.prod(size)) if size else 1
     if offset < 0 or (count and offset + sum((n - 1) * s for n, s in zip(size, stride, strict=True)) >= storage.size):
@@ -69,7 +72,7 @@ class _Unpickler(pickle.Unpickler):
             return collections.OrderedDict
         raise TorchFileError(f"it refers to {module}.{name}, which a file of tensors, lists and strings never needs")
 
-    def persistent_load(self, pid) -> np.ndarray:
+    def persistent_load(self, pid: object) -> np.ndarray:
         if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage" and isinstance(pid[1], _StorageType)):
             raise TorchFileError(f"unexpected storage reference {pid!r:.80}")
         _, kind, key, _location, numel = pid

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
-def client(service: str):
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+    from botocore.exceptions import ClientError
+
+
+def client(service: str) -> BaseClient:
     """A boto3 client with standard retries. Endpoint and credentials come from the ordinary AWS
     settings (the role on Lambda; AWS_ENDPOINT_URL[_<SERVICE>] and dummy keys on the local stack)."""
     import boto3
@@ -12,6 +18,6 @@ def client(service: str):
     return boto3.client(service, config=Config(retries={"mode": "standard", "max_attempts": 4}))
 
 
-def error_code(exc) -> str:
+def error_code(exc: ClientError) -> str:
     """A botocore ClientError's code as S3 and the other services name it ("NoSuchKey", "304", ...)."""
     return str(exc.response.get("Error", {}).get("Code", "error"))

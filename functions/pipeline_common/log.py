@@ -62,7 +62,7 @@ def get_logger(service: str) -> logging.Logger:
     return logger
 
 
-def fields(**values) -> dict:
+def fields(**values: object) -> dict[str, dict[str, object]]:
     """`logger.info("msg", extra=fields(key=...))` attaches structured fields to one line."""
     return {"fields": values}
 

@@ -7,6 +7,8 @@ here, at start-up, with one StartupError naming the variable, before any request
 
 from __future__ import annotations
 
+from typing import Any
+
 from video_splitting.ffmpeg import DEFAULT_TIMEOUT_S, SAMPLE_TIMEOUT_S
 from video_splitting.service import start
 
@@ -16,7 +18,7 @@ _splitter = start()
 _REPORT_MARGIN_S = 3.0
 
 
-def handler(event, context):
+def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     request_id = getattr(context, "aws_request_id", None)
     if isinstance(event, dict) and event.get("action") == "sample":  # a timeline execution's segment
         return sample(event, request_id, ffmpeg_timeout(context, SAMPLE_TIMEOUT_S))
@@ -36,7 +38,7 @@ def sample(event: dict, request_id: str | None, timeout_s: float) -> dict:
         return Segmenter(_splitter).sample(event, timeout_s=timeout_s)
 
 
-def ffmpeg_timeout(context, limit: float = DEFAULT_TIMEOUT_S) -> float:
+def ffmpeg_timeout(context: object, limit: float = DEFAULT_TIMEOUT_S) -> float:
     """ffmpeg's time limit for one video: `limit`, or less when the invocation has less left."""
     remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
     if not callable(remaining_ms):

@@ -31,7 +31,7 @@ import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from pipeline_common import aws, frames
@@ -40,6 +40,10 @@ from pipeline_common.keys import accepted_suffixes, frame_key, frames_key, is_fo
 from pipeline_common.log import Laps, fields, get_logger, log_startup_failure, request
 from video_splitting import ffmpeg
 from video_splitting.config import ConfigError, SplitterConfig
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+    from botocore.exceptions import ClientError
 
 SERVICE = "video-splitting"
 FRAME_CONTENT_TYPE = "image/jpeg"
@@ -61,11 +65,11 @@ class SplittingService:
         self,
         config: SplitterConfig,
         *,
-        s3=None,
-        lambda_=None,
+        s3: BaseClient | None = None,
+        lambda_: BaseClient | None = None,
         logger: logging.Logger | None = None,
         temp_dir: str | None = None,
-    ):
+    ) -> None:
         self.config = config
         self.s3 = s3 if s3 is not None else aws.client("s3")
         self.lambda_ = None
@@ -252,7 +256,7 @@ class SplittingService:
         except (BotoCoreError, OSError) as exc:
             raise SplitError(f"{obj}: cannot write {what} to {out} ({exc})") from None
 
-    def _invoke_recognizer(self, lambda_, obj: S3Object, frame: S3Object) -> None:
+    def _invoke_recognizer(self, lambda_: BaseClient, obj: S3Object, frame: S3Object) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
         # The recognizer takes the key as is (a direct payload is not URL-encoded).
@@ -271,7 +275,7 @@ class SplittingService:
             )
 
 
-def _describe(exc) -> str:
+def _describe(exc: ClientError) -> str:
     error = exc.response.get("Error", {})
     code = error.get("Code") or str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "error"))
     # Without s3:ListBucket, S3 answers a missing key with 403, not 404: say so rather than guess.
@@ -288,7 +292,9 @@ def _describe(exc) -> str:
     return f"{code}: {meaning}" if meaning else code
 
 
-def start(environ: Mapping[str, str] | None = None, *, s3=None, lambda_=None) -> SplittingService:
+def start(
+    environ: Mapping[str, str] | None = None, *, s3: BaseClient | None = None, lambda_: BaseClient | None = None
+) -> SplittingService:
     """Read the settings, check the ffmpeg binary and create the AWS clients: once per process.
 
     Any problem becomes one StartupError whose message names the variable at fault.

@@ -90,7 +90,7 @@ COMPONENTS = {
 class CloudMocks(pulumi.runtime.Mocks):
     """Echo each resource's inputs and add the attributes AWS computes, shaped as AWS shapes them."""
 
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):  # noqa: C901 - one branch per resource type
         state = dict(args.inputs)
         typ, name = args.typ, args.name
         rid = f"{name}-id"

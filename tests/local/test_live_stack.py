@@ -73,7 +73,7 @@ def enrol(stack, torch_home, tmp_path, *args: str, person: str | None = None, cl
     assert code == 0
 
 
-def recognise(stack, clips, tmp_path: Path, run: str, *people: str) -> dict[str, tuple[str, str]]:
+def recognise(stack, clips, tmp_path: Path, run: str, *people: str) -> dict[str, tuple[str | None, str | None]]:
     """Upload each person's clip under `run/`; person → (result, database version that gave it)."""
     folder = tmp_path / run
     folder.mkdir()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -96,7 +97,7 @@ def test_two_people_one_after_the_other_are_both_in_the_json_and_the_report_with
     assert text == COLLINS
 
     # the report: each row carries the timeline and how it compares with the label
-    rows = {r["video"]: r for r in report["videos"]}
+    rows: dict[str, Any] = {r["video"]: r for r in report["videos"]}  # rows known to hold their timelines
     row = rows["tl/two people.mp4"]
     assert row["result"] == COLLINS and row["correct"]
     assert row["timeline"]["people"] == {COLLINS: [(0.0, 3.0)], CAMERAMAN: [(4.0, 6.0)]}

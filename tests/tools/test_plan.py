@@ -175,7 +175,7 @@ def test_a_small_reserved_concurrency_loses_a_large_backlog_past_the_maximum_eve
     assert d.expired == 1_000_000 - 276_923
     assert d.environments == {topology.SPLITTER: 990, topology.RECOGNIZER: 10}  # the pool is 1,000 - 10
     assert plan.drain(bench, s, 100_000, CONFIGURED, limits, 1000).expired == 0  # 1,300 s
-    first = plan.advice(bench, s, CONFIGURED, {r: 768 for r in CONFIGURED}, 1000)[0]
+    first = plan.advice(bench, s, CONFIGURED, dict.fromkeys(CONFIGURED, 768), 1000)[0]
     # 1,000,000 within 3,600 s at 0.130 s each: 36.1 environments.
     assert (
         first.startswith("**recognizerReservedConcurrency** first")
