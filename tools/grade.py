@@ -46,6 +46,7 @@ from tools import cli, timelines
 from tools import cloudwatch as cw
 from tools import dead_letters as dl
 from tools.target import Target, aws_failure, failure_status, preflight, resolve_target
+from tools.text import printable
 from tools.workload import Buckets, add_target_arguments
 
 COURSE_NAMES = ["Trump", "Biden", "Bean", "Depp", "Diesel", "Floki", "Freeman", "Obama"]
@@ -408,6 +409,7 @@ def grade(
         "stage1_exact": not stage1["missing"] and not stage1["extra"],
         "output_exact": not output["missing"] and not output["extra"],
         "results_correct": all(r["correct"] for r in judged) if judged else None,
+        "results_distinct": len(set(results.values())) == len(results),  # no two uploads share a result
         "within_deadline": end_to_end is not None and end_to_end <= COURSE_DEADLINE_S and not output["missing"],
     }
     judged_timelines = [r for r in rows if r.get("labels") is not None]
@@ -504,7 +506,7 @@ def format_table(report: dict) -> str:
             row.append("-" if judged is None else mark(judged["correct"]) + _differences(judged))
         if notes:
             row.append(r.get("note", ""))
-        table.append(row)
+        table.append([printable(cell) for cell in row])
     widths = [max(len(str(row[i])) for row in table) for i in range(len(headers))]
     lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -560,7 +562,7 @@ def format_table(report: dict) -> str:
         )
     lines.extend(story_lines(report))
     lines.append(verdict(report))
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)  # keys may hold control characters
 
 
 def _differences(judged: dict) -> str:
@@ -580,6 +582,7 @@ CHECK_NAMES = {
     "stage1_exact": "stage-1 contents",
     "output_exact": "output contents",
     "results_correct": "results as expected",
+    "results_distinct": "a result of its own for every upload",
     "within_deadline": f"every result within {COURSE_DEADLINE_S} s",
     "timelines_correct": "timelines as labelled",
 }
