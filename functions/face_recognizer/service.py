@@ -118,11 +118,11 @@ class RecognitionService:
         laps = Laps()
         held = self._held(obj)
         laps.lap("database")
-        body = self._open_frames(obj)
+        body, size = self._open_frames(obj)
         results: list[FrameFaces] = []
         slowest = 0.0
         try:
-            reader = frames.read(body, str(obj), max_frames=self.max_frames)
+            reader = frames.read(body, str(obj), max_frames=self.max_frames, size=size)
             index = next(reader)
             assert isinstance(index, frames.Index)
             laps.lap("read")
@@ -198,9 +198,9 @@ class RecognitionService:
         self.log.info(message, extra=fields(**facts, untrained_weights=untrained, ms=laps.ms()))
         return {"bucket": obj.bucket, "key": obj.key, **answer, "output": output, "face_db_version": version}
 
-    def _open_frames(self, obj: S3Object):
-        """The frames object's body, to be read as a stream; refused from its length when it could
-        not be one the splitter writes with MAX_FRAMES."""
+    def _open_frames(self, obj: S3Object) -> tuple[Any, int]:
+        """The frames object's body, to be read as a stream, and its length; refused from its length
+        when it could not be one the splitter writes with MAX_FRAMES."""
         response = self._get(obj, "the frames")
         size, largest = int(response.get("ContentLength") or 0), frames.largest_object(self.max_frames)
         if size > largest:
@@ -209,7 +209,7 @@ class RecognitionService:
                 f"{obj}: {size:,} bytes, more than {self.max_frames} frames (MAX_FRAMES) at the pipeline's "
                 f"frame limit can take ({largest:,})"
             )
-        return response["Body"]
+        return response["Body"], size
 
     def _get(self, obj: S3Object, what: str) -> dict:
         """GetObject's response, or a RecognitionError naming the object, `what` it is and S3's error."""

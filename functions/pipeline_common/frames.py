@@ -18,7 +18,10 @@ Read as a stream (`read`): the index first, then one frame at a time, each check
 index and the pipeline's frame limits (pipeline_common.limits) before it is buffered, so the reader
 holds one frame, never the video's. Only the splitter may write stage-1 objects (its role), but the
 reader trusts nothing it has not checked: a member it does not expect, a size over the limit, more
-frames than `max_frames`, or a truncated object is a FramesError naming the object.
+frames than `max_frames`, or a truncated object is a FramesError naming the object. Extended tar
+headers (GNU long names, pax records), which tarfile would read whole into memory before any other
+check, are bounded from their declared size before a byte of them is read (the splitter writes
+none), and an object longer than the tar its own index describes is refused.
 """
 
 from __future__ import annotations
@@ -41,6 +44,10 @@ CONTENT_TYPE = "application/x-tar"
 MAX_INDEX_BYTES = 1 << 20  # ~10,000 frames' entries; maxFrames allows at most 900
 _NAME = re.compile(r"^\d{6}\.jpg$")
 _TAR_OVERHEAD = 1024  # a member's header and padding, at most
+MAX_HEADER_BYTES = 4096  # an extended header's body (GNU long name, pax): the splitter writes none
+_EXTENDED = {tarfile.GNUTYPE_LONGNAME: "GNU long name", tarfile.GNUTYPE_LONGLINK: "GNU long link"} | {
+    kind: "pax" for kind in (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE)
+}
 S3_PUT_LIMIT = 5 * 2**30  # the largest object one PutObject may write
 
 
@@ -80,6 +87,37 @@ class Index:
         }
 
 
+class _HeaderRefused(tarfile.TarError):
+    """An extended or sparse header refused from its declared size, before it is read."""
+
+
+class _BoundedInfo(tarfile.TarInfo):
+    """A tar header whose extended records are checked against MAX_HEADER_BYTES before tarfile reads
+    them (it reads a GNU long name or a pax record whole, whatever size the header declares)."""
+
+    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+        kind = _EXTENDED.get(self.type)
+        if kind is not None and self.size > MAX_HEADER_BYTES:
+            raise _HeaderRefused(
+                f"a {kind} header of {self.size:,} bytes, over the {MAX_HEADER_BYTES:,} "
+                "a frames object's headers may take"
+            )
+        if self.type == tarfile.GNUTYPE_SPARSE:
+            raise _HeaderRefused("a sparse member, which a frames object never holds")
+        return super()._proc_member(tarfile_)  # type: ignore[misc]
+
+
+def _block(n: int) -> int:
+    return -(-n // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+
+
+def tar_size(index_bytes: int, frames: tuple[Entry, ...]) -> int:
+    """The bytes of the tar `write` makes of an index of `index_bytes` and these frames: a header
+    and the padded body per member, two zero blocks, padding to tarfile's record size."""
+    body = sum(tarfile.BLOCKSIZE + _block(n) for n in (index_bytes, *(e.size for e in frames))) + 2 * tarfile.BLOCKSIZE
+    return -(-body // tarfile.RECORDSIZE) * tarfile.RECORDSIZE
+
+
 def frame_name(i: int) -> str:
     """The member name of the i-th frame (0-based)."""
     return f"{i + 1:06d}.jpg"
@@ -112,11 +150,16 @@ def write(target: Path, index: Index, frames: list[Path], *, remove: bool = True
     return target.stat().st_size
 
 
-def read(fileobj: IO[bytes], source: str, *, max_frames: int) -> Iterator[Index | tuple[Entry, bytes]]:
+def read(
+    fileobj: IO[bytes], source: str, *, max_frames: int, size: int | None = None
+) -> Iterator[Index | tuple[Entry, bytes]]:
     """The index, then (entry, JPEG bytes) for each frame in order, read as a stream; FramesError
-    naming `source` for anything the splitter would not have written."""
+    naming `source` for anything the splitter would not have written. `size`, when known (the
+    object's length), may not exceed the tar the index describes."""
     try:
-        tar = tarfile.open(fileobj=fileobj, mode="r|")
+        tar = tarfile.open(fileobj=fileobj, mode="r|", tarinfo=_BoundedInfo)
+    except _HeaderRefused as exc:
+        raise FramesError(f"{source}: refused before reading it: {exc}") from None
     except tarfile.TarError as exc:
         raise FramesError(f"{source}: not a frames object (a tar of sampled frames): {exc}") from None
     with tar:
@@ -127,6 +170,12 @@ def read(fileobj: IO[bytes], source: str, *, max_frames: int) -> Iterator[Index 
         if first.size > MAX_INDEX_BYTES:
             raise FramesError(f"{source}: its {INDEX} is {first.size:,} bytes, over {MAX_INDEX_BYTES:,}")
         index = parse_index(_body(tar, first, source), source, max_frames=max_frames)
+        described = tar_size(first.size, index.frames)
+        if size is not None and size > described:
+            raise FramesError(
+                f"{source}: {size:,} bytes, more than the {described:,} of the tar its index describes "
+                f"({len(index.frames)} frame{'' if len(index.frames) == 1 else 's'})"
+            )
         yield index
         for entry in index.frames:
             member = _next(members, source)
@@ -146,6 +195,8 @@ def read(fileobj: IO[bytes], source: str, *, max_frames: int) -> Iterator[Index 
 def _next(members: Iterator[tarfile.TarInfo], source: str) -> tarfile.TarInfo | None:
     try:
         return next(members, None)
+    except _HeaderRefused as exc:
+        raise FramesError(f"{source}: refused before reading it: {exc}") from None
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise FramesError(f"{source}: unreadable as a tar ({exc})") from None
 
