@@ -167,7 +167,13 @@ class RecognitionService:
         }
         out_key, json_key = result_key(obj.key), timeline_key(obj.key)
         # The timeline first: whoever sees the text answer can read the timeline beside it.
-        self._put(obj, json_key, json.dumps(document, indent=1).encode("utf-8"), TIMELINE_CONTENT_TYPE, held.version)
+        self._put(
+            obj,
+            json_key,
+            json.dumps(document, indent=1, allow_nan=False).encode("utf-8"),
+            TIMELINE_CONTENT_TYPE,
+            held.version,
+        )
         self._write(obj, out_key, document["answer"], held.version)
         laps.lap("write")
         answer = {
@@ -251,9 +257,13 @@ class RecognitionService:
             if refusal:
                 body.close()
                 raise FrameTooLarge(f"{obj}: {refusal}")
-            return data + body.read()  # b"" at the end, where botocore checks the length it was told
+            data += body.read()  # b"" at the end, where botocore checks the length it was told
         except BotoCoreError as exc:  # cut off while reading
             raise RecognitionError(f"{obj}: cannot read the frame ({exc})") from None
+        not_jpeg = limits.jpeg_refusal(data) if data else None  # empty: decode_frame names it
+        if not_jpeg:
+            raise RecognitionError(f"{obj}: {not_jpeg}; the pipeline's frames are JPEGs")
+        return data
 
     def _write(self, obj: S3Object, out_key: str, name: str, version: str) -> None:
         """`<stem>.txt`: the name, as the course's grader reads it."""

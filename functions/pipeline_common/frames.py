@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import IO
 
 from pipeline_common import limits
+from pipeline_common.env import SAMPLE_FPS_RANGE
 
 FORMAT = 1
 INDEX = "index.json"
@@ -139,7 +140,7 @@ def write(target: Path, index: Index, frames: list[Path], *, remove: bool = True
     once it is in, when `remove`, so the folder holds the frames about once, not twice). Its size."""
     if len(frames) != len(index.frames):
         raise ValueError(f"{len(frames)} frame files for {len(index.frames)} index entries")
-    blob = json.dumps(index.as_dict(), separators=(",", ":")).encode("utf-8")
+    blob = json.dumps(index.as_dict(), separators=(",", ":"), allow_nan=False).encode("utf-8")
     with tarfile.open(target, "w", format=tarfile.USTAR_FORMAT) as tar:
         tar.addfile(_info(INDEX, len(blob)), io.BytesIO(blob))
         for entry, path in zip(index.frames, frames, strict=True):
@@ -186,7 +187,11 @@ def read(
                     f"{source}: found {member.name!r} ({member.size:,} bytes) where the index lists "
                     f"{entry.name} ({entry.size:,} bytes)"
                 )
-            yield entry, _body(tar, member, source)
+            jpeg = _body(tar, member, source)
+            refusal = limits.jpeg_refusal(jpeg)
+            if refusal:
+                raise FramesError(f"{source}: {entry.name}: {refusal}")
+            yield entry, jpeg
         extra = _next(members, source)
         if extra is not None:
             raise FramesError(f"{source}: holds {extra.name!r} beyond the {len(index.frames)} frames its index lists")
@@ -222,13 +227,17 @@ def parse_index(blob: bytes, source: str, *, max_frames: int) -> Index:
         fps = float(raw["sample_fps"])
         entries = raw["frames"]
         video, declared = str(raw["video"]), int(raw["max_frames"])
-        if not (math.isfinite(fps) and fps > 0) or not isinstance(entries, list):
-            raise ValueError("sample_fps or frames")
+        if not isinstance(entries, list):
+            raise ValueError("frames is not a list")
+        if not SAMPLE_FPS_RANGE[0] <= fps <= SAMPLE_FPS_RANGE[1]:  # nan too: no interval may be infinite
+            raise ValueError(f"sample_fps {fps!r} is outside {SAMPLE_FPS_RANGE[0]:g}..{SAMPLE_FPS_RANGE[1]:g}")
         frames = tuple(
             Entry(str(e["name"]), float(e["t"]), int(e["width"]), int(e["height"]), int(e["size"])) for e in entries
         )
     except FramesError:
         raise
+    except RecursionError:
+        raise FramesError(f"{source}: its {INDEX} is nested too deeply to be a frames index") from None
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise FramesError(f"{source}: its {INDEX} is not a frames index ({type(exc).__name__}: {exc})") from None
     if not frames:

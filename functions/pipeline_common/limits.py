@@ -67,3 +67,17 @@ def bytes_refusal(size: int) -> str | None:
         mib = f" ({MAX_FRAME_BYTES // 2**20} MiB)" if MAX_FRAME_BYTES % 2**20 == 0 else ""
         return f"the frame is {size:,} bytes, over the pipeline's limit of {MAX_FRAME_BYTES:,} bytes{mib} for one frame"
     return None
+
+
+# What the splitter writes and the recognizer reads as a frame: a JPEG (SOI, then a marker), nothing
+# Pillow would also open (a PNG, a GIF) in its place.
+JPEG_MAGIC = b"\xff\xd8\xff"
+_SIGNATURES = {b"\x89PNG": "a PNG", b"GIF8": "a GIF", b"RIFF": "a RIFF (WebP?)", b"BM": "a BMP"}
+
+
+def jpeg_refusal(data: bytes) -> str | None:
+    """Why `data` is refused where a JPEG is promised (from its first bytes), or None."""
+    if data.startswith(JPEG_MAGIC):
+        return None
+    kind = next((what for magic, what in _SIGNATURES.items() if data.startswith(magic)), None)
+    return f"not a JPEG ({kind} file)" if kind else f"not a JPEG (it starts with {data[:4]!r})"

@@ -203,15 +203,16 @@ def _tar(members: list[tuple[str, bytes]]) -> bytes:
     return out.getvalue()
 
 
-def _jpeg() -> bytes:
+def _jpeg(kind: str = "JPEG") -> bytes:
     from PIL import Image
 
     out = io.BytesIO()
-    Image.new("RGB", (8, 8)).save(out, format="JPEG")
+    Image.new("RGB", (8, 8)).save(out, format=kind)
     return out.getvalue()
 
 
 JPEG = _jpeg()
+PNG = _jpeg("PNG")  # a picture Pillow opens as readily, where a JPEG is promised
 
 
 def _index(n: int, size: int) -> bytes:
@@ -231,9 +232,27 @@ def _index(n: int, size: int) -> bytes:
         (_tar([("index.json", _index(2, len(JPEG))), ("000001.jpg", JPEG)]), "ends after 000002.jpg is listed"),
         (_tar([("index.json", _index(61, 3))]), "61 frames, over MAX_FRAMES=60"),
         (_tar([("index.json", _index(1, len(JPEG))), ("000001.jpg", JPEG), ("extra", b"")]), "holds 'extra' beyond"),
-        (_tar([("index.json", _index(1, 3)), ("000001.jpg", b"abc")]), "not a readable image"),
+        (_tar([("index.json", _index(1, 3)), ("000001.jpg", b"abc")]), "000001.jpg: not a JPEG"),
+        (_tar([("index.json", _index(1, len(PNG))), ("000001.jpg", PNG)]), r"000001.jpg: not a JPEG \(a PNG file\)"),
+        (_tar([("index.json", b"[" * 100_000 + b"]" * 100_000)]), "nested too deeply"),
+        (
+            _tar([("index.json", _index(1, 3).replace(b'"sample_fps": 1.0', b'"sample_fps": 1e-300'))]),
+            "sample_fps 1e-300 is outside 0.01..30",
+        ),
     ],
-    ids=["not-a-tar", "no-index", "empty-index", "path-member", "truncated", "too-many", "extra", "not-a-jpeg"],
+    ids=[
+        "not-a-tar",
+        "no-index",
+        "empty-index",
+        "path-member",
+        "truncated",
+        "too-many",
+        "extra",
+        "not-a-jpeg",
+        "png",
+        "deep-index",
+        "tiny-fps",
+    ],
 )
 def test_a_frames_object_the_splitter_would_not_write_is_refused_naming_it(buckets, models, database, blob, message):
     buckets.put_object(Bucket=STAGE1, Key="bad.tar", Body=blob)

@@ -311,3 +311,14 @@ def test_control_characters_in_keys_are_escaped_in_the_table(aws, s3):
     assert table.isprintable() is False  # the newlines between lines only
     assert all(line.isprintable() for line in table.splitlines())
     assert "clear\\x1bc\\x07\\u2028me é.mp4" in table and "missing 1: clear\\x1bc\\x07\\u2028me é.jpg" in table
+
+
+def test_counts_take_the_number_of_their_noun(tmp_path, capsys):
+    """`1 embeddings of 1 people` read badly to a newcomer."""
+    from tools.text import plural
+
+    assert [plural(n, "embedding") for n in (0, 1, 2)] == ["0 embeddings", "1 embedding", "2 embeddings"]
+    db = tmp_path / "one.pt"
+    enroll.save_database(db, [torch.ones(1, 512)], ["Solo"])
+    assert enroll.main(["--list", "--out", str(db)]) == 0
+    assert ": 1 embedding of 1 person\n  Solo  1" in capsys.readouterr().out
