@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 import tarfile
 import time
 from pathlib import Path
@@ -179,6 +180,40 @@ def test_a_video_longer_than_max_frames_is_refused_naming_it_and_writes_nothing(
         splitter(buckets, max_frames=3).handle_event(s3_event(INPUT, "long.mp4"))
     assert "Contents" not in buckets.list_objects_v2(Bucket=STAGE1)
     assert tmpdir_watch() == []  # the temporary folder is gone
+
+
+def test_a_truncated_video_is_refused_not_given_a_timeline_of_part_of_it(buckets, clips, tmp_path):
+    """The first half of a real file (its index up front, as phones and `-movflags +faststart` write
+    it): ffmpeg decodes what is there, says "partial file" and exits 0. Its timeline once came from
+    the frames before the cut, presented as the whole video's."""
+    whole = tmp_path / "whole.mp4"
+    subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-v",
+            "error",
+            "-i",
+            str(clips["sequence"]),
+            "-c",
+            "copy",
+            "-movflags",
+            "+faststart",
+            str(whole),
+        ],
+        check=True,
+    )
+    data = whole.read_bytes()
+    assert data.find(b"moov") < data.find(b"mdat")  # the index first: half the file still opens
+    buckets.put_object(Bucket=INPUT, Key="whole.mp4", Body=data)
+    assert splitter(buckets).handle_event(s3_event(INPUT, "whole.mp4"))[0]["frames"] == 5  # whole: no complaint
+    buckets.put_object(Bucket=INPUT, Key="cut/half.mp4", Body=data[: len(data) // 2])
+    with pytest.raises(
+        SplitError,
+        match=r"s3://tl-input/cut/half.mp4: truncated or damaged: ffmpeg could not decode all of it \(.*partial file.*"
+        r"sampled only up to \d s, so it is refused rather than given a timeline of part of it",
+    ):
+        splitter(buckets).handle_event(s3_event(INPUT, "cut/half.mp4"))
+    assert [o["Key"] for o in buckets.list_objects_v2(Bucket=STAGE1)["Contents"]] == ["whole.tar"]
 
 
 def test_the_frames_object_is_one_deterministic_tar(buckets, clips):
