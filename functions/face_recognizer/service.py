@@ -31,9 +31,10 @@ from face_recognizer.faces import ModelError
 from face_recognizer.onnx_models import OnnxFaceModels
 from face_recognizer.recognizer import FrameTooLarge, Recognizer, check_names, decode_frame
 from face_recognizer.timeline import FrameFaces, build, match_faces
+from face_recognizer.workload import TimelineWork
 from pipeline_common import aws, frames, limits
 from pipeline_common.env import DEFAULT_MAX_FRAMES, FIRST_FRAME, TIMELINE
-from pipeline_common.events import S3Object, process_each
+from pipeline_common.events import Permanent, S3Object, process_each
 from pipeline_common.keys import result_key, timeline_key
 from pipeline_common.log import Laps, fields, get_logger, log_startup_failure, request
 
@@ -50,6 +51,10 @@ class StartupError(RuntimeError):
 
 class RecognitionError(RuntimeError):
     """One or more frames of an event could not be recognised; the message names each object."""
+
+
+class TimelineTooLong(RecognitionError, Permanent):
+    """The frames object's timeline cannot be made in the invocation's time, and never will be."""
 
 
 class RecognitionService:
@@ -120,31 +125,31 @@ class RecognitionService:
         laps.lap("database")
         body, size = self._open_frames(obj)
         results: list[FrameFaces] = []
-        slowest = 0.0
+        crowded = 0  # frames with more faces than MAX_FACES_PER_FRAME
         try:
             reader = frames.read(body, str(obj), max_frames=self.max_frames, size=size)
             index = next(reader)
             assert isinstance(index, frames.Index)
             laps.lap("read")
+            work = TimelineWork(len(index.frames))
             for item in reader:
                 assert isinstance(item, tuple)
                 entry, jpeg = item
                 laps.lap("read")
                 started = time.monotonic()
-                if deadline is not None and started + slowest > deadline:
-                    raise RecognitionError(
-                        f"{obj}: stopped after {len(results)} of its {len(index.frames)} frames: the function's "
-                        "time ran out (raise recognizerTimeout, or lower maxFrames or sampleFps)"
-                    )
+                refusal = work.refusal(started, deadline, laps.stages)
+                if refusal:
+                    raise TimelineTooLong(f"{obj}: {refusal}")
                 image = decode_frame(jpeg, f"{obj} ({entry.name}, {entry.t:g} s)")
                 del jpeg
                 laps.lap("decode")
-                faces = match_faces(
+                faces, found = match_faces(
                     self.recognizer.models, image, held.database, self.recognizer.distance_threshold, laps
                 )
                 del image
                 results.append(FrameFaces(entry.t, faces))
-                slowest = max(slowest, time.monotonic() - started)
+                crowded += found > len(faces)
+                work.frame_done(time.monotonic() - started, len(faces))
         except frames.FramesError as exc:
             raise RecognitionError(str(exc)) from None
         finally:
@@ -157,6 +162,8 @@ class RecognitionService:
             "sample_fps": index.sample_fps,
             **build(results, index.interval_s),
             "distance_threshold": self.recognizer.distance_threshold,
+            "max_faces_per_frame": limits.MAX_FACES_PER_FRAME,  # the largest boxes first
+            "frames_over_face_cap": crowded,
             "database": {"version": held.version},
             "model": {
                 "source_sha256": models.manifest.get("source_sha256"),
