@@ -152,5 +152,6 @@ def test_only_timeline_stacks_name_the_queue_in_the_recognizers_environment():
 
     where = topology.Locations(face_database="/db.pt", models="/m")
     for analysis, expected in ((topology.TIMELINE, "face-recognition-dlq"), (topology.FIRST_FRAME, None)):
-        stack = S.load(lambda key, a=analysis: {"namePrefix": "vfp-test", "analysis": a}.get(key), check_files=False)
+        config = {"namePrefix": "vfp-test", "analysis": analysis}
+        stack = S.load(config.get, check_files=False)
         assert topology.environment(topology.RECOGNIZER, stack, where).get("DEAD_LETTER_QUEUE") == expected

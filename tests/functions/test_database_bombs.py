@@ -32,7 +32,7 @@ class _Storage:
 
 class _Tensor:
     def __init__(self, storage: _Storage, size: tuple[int, ...], stride: tuple[int, ...]):
-        self.args = (storage, 0, size, stride, False, collections.OrderedDict())
+        self.args: tuple = (storage, 0, size, stride, False, collections.OrderedDict())
 
     def __reduce__(self):
         return (torch._utils._rebuild_tensor_v2, self.args)
