@@ -59,7 +59,7 @@ def test_a_pax_header_is_bounded_too(tmp_path):
 
 def test_an_object_longer_than_its_index_describes_is_refused(tmp_path):
     jpeg = tmp_path / "f.jpg"
-    jpeg.write_bytes(b"\xff\xd8" + b"\0" * 5000)
+    jpeg.write_bytes(b"\xff\xd8\xff" + b"\0" * 4999)
     index = frames.Index("s3://v/x.mp4", 1.0, 60, (frames.Entry(frames.frame_name(0), 0.0, 8, 8, 5002),))
     written = frames.write(tmp_path / "x.tar", index, [jpeg])
     blob = (tmp_path / "x.tar").read_bytes()
@@ -72,6 +72,19 @@ def test_an_object_longer_than_its_index_describes_is_refused(tmp_path):
         frames.FramesError, match=r"1,0\d\d,\d\d\d bytes, more than the 10,240 of the tar its index describes"
     ):
         _read_all(padded, size=len(padded))
+
+
+@pytest.mark.parametrize("fps", [1e-300, 0.0, float("nan"), float("inf")])
+def test_no_sampling_rate_can_make_an_infinite_interval(fps):
+    """A tiny sampleFps once wrote `Infinity` into the timeline (not JSON)."""
+    from pipeline_common.env import ConfigError
+    from video_splitting.config import SplitterConfig
+
+    with pytest.raises(ConfigError, match="sample_fps=.* is outside 0.01..30"):
+        SplitterConfig("b", "/bin/true", None, analysis="timeline", sample_fps=fps)
+    if fps != fps or fps == float("inf"):  # what JSON cannot hold is refused before a byte is written
+        with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
+            frames.write(Path("/nonexistent/x.tar"), frames.Index("s3://v/x.mp4", fps, 60, ()), [])
 
 
 PROBE = r"""
