@@ -29,7 +29,7 @@ from face_recognizer.databases import FixedDatabase, Held, LiveDatabase, NoDatab
 from face_recognizer.facedb import FaceDatabase, FaceDatabaseError
 from face_recognizer.faces import ModelError
 from face_recognizer.onnx_models import OnnxFaceModels
-from face_recognizer.recognizer import FrameTooLarge, Recognizer, check_names, decode_frame
+from face_recognizer.recognizer import FrameError, FrameTooLarge, Recognizer, check_names, decode_frame
 from face_recognizer.timeline import FrameFaces, build, match_faces
 from face_recognizer.workload import TimelineWork
 from pipeline_common import aws, frames, limits
@@ -269,7 +269,7 @@ class RecognitionService:
             raise RecognitionError(f"{obj}: cannot read the frame ({exc})") from None
         not_jpeg = limits.jpeg_refusal(data) if data else None  # empty: decode_frame names it
         if not_jpeg:
-            raise RecognitionError(f"{obj}: {not_jpeg}; the pipeline's frames are JPEGs")
+            raise FrameError(f"{obj}: {not_jpeg}; the pipeline's frames are JPEGs")
         return data
 
     def _write(self, obj: S3Object, out_key: str, name: str, version: str) -> None:
