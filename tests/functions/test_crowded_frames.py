@@ -27,7 +27,7 @@ from pipeline_common.events import s3_event
 from pipeline_common.log import Laps
 from tools import dead_letters, samples
 
-STAGE1, OUTPUT = "cr-stage-1", "cr-output"
+STAGE1, OUTPUT = "cr-stage-1", "cr-output"  # the buckets a stack named `cr` has
 CROWD = 16  # the issue's: 16 faces in every frame
 
 
@@ -155,3 +155,56 @@ def test_only_timeline_stacks_name_the_queue_in_the_recognizers_environment():
         config = {"namePrefix": "vfp-test", "analysis": analysis}
         stack = S.load(config.get, check_files=False)
         assert topology.environment(topology.RECOGNIZER, stack, where).get("DEAD_LETTER_QUEUE") == expected
+
+
+HANDLER_PROBE = r"""
+import json, sys
+from face_recognizer import handler
+
+
+class Context:
+    aws_request_id = "req-crowd"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:face-recognition"
+
+    def get_remaining_time_in_millis(self):
+        return 9000  # 6 s once the handler's 3 s reporting margin is kept back
+
+
+print(json.dumps(handler.handler(json.loads(sys.argv[1]), Context())))
+"""
+
+
+@pytest.mark.slow
+def test_the_handler_dead_letters_a_timeline_that_would_time_out_again_without_a_retry(
+    aws, buckets, models, database, crowd, model_dir, tmp_path
+):
+    """The deployed entry point in a fresh interpreter, its environment as a timeline stack gives it:
+    the invocation returns (so Lambda retries nothing) and the dead-letter queue holds the reason."""
+    from components import settings as S
+    from tests.conftest import run_python
+
+    sqs = boto3.client("sqs", region_name="us-east-1", endpoint_url=aws)
+    url = sqs.create_queue(QueueName="face-recognition-dlq")["QueueUrl"]
+    buckets.put_object(Bucket=STAGE1, Key="crowd.tar", Body=_frames_object(tmp_path, crowd, 30))
+    db = tmp_path / "db.pt"
+    torch.save([[torch.from_numpy(database.embeddings[0].copy()).reshape(1, 512)], ["Collins"]], db)
+    stack = S.load({"namePrefix": "cr", "analysis": "timeline"}.get, check_files=False)
+    env = topology.environment(
+        topology.RECOGNIZER, stack, topology.Locations(face_database=str(db), models=str(model_dir))
+    )
+    assert env["DEAD_LETTER_QUEUE"] == "face-recognition-dlq" and env["OUTPUT_BUCKET"] == OUTPUT
+    import os
+
+    answer = run_python(
+        HANDLER_PROBE,
+        json.dumps(s3_event(STAGE1, "crowd.tar")),
+        cwd=Path.cwd(),
+        env={**os.environ, **env, "AWS_ENDPOINT_URL": aws},
+    )
+    assert answer["dead_lettered"]["errorType"] == "RecognitionError"  # the event's error, as Lambda would record it
+    assert "a retry would stop the same way" in answer["dead_lettered"]["errorMessage"]
+    [message] = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    record = json.loads(message["Body"])
+    assert record["requestContext"]["condition"] == dead_letter.CONDITION == "PermanentError"
+    assert "crowd.tar: stopped after" in record["responsePayload"]["errorMessage"]
+    assert "Contents" not in buckets.list_objects_v2(Bucket=OUTPUT)
