@@ -45,7 +45,7 @@ def measure(video: Path, db: Path, torch_home: Path, fps: float) -> dict:
         results = []
         for sample in samples.frames:
             image = decode_frame(sample.path.read_bytes(), str(sample.path))
-            results.append(FrameFaces(sample.t, match_faces(models, image, database, None, Laps())))
+            results.append(FrameFaces(sample.t, match_faces(models, image, database, None, Laps())[0]))
         recognition_cpu = time.process_time() - started
     timeline = build(results, 1 / fps)
     hours = (results[-1].t + 1 / fps) / 3600

@@ -398,7 +398,12 @@ def _recognizer_environment(s: StackSettings, where: Locations) -> dict[str, str
     else:
         env["FACE_DB_PATH"] = where.face_database
     if s.timeline:  # how many frames one frames object may hold; the object itself says how it was sampled
-        env.update(ANALYSIS=TIMELINE, MAX_FRAMES=str(s.max_frames))
+        # and where a timeline too long for the timeout is dead-lettered at once (it would recur)
+        env.update(
+            ANALYSIS=TIMELINE,
+            MAX_FRAMES=str(s.max_frames),
+            DEAD_LETTER_QUEUE=s.function(RECOGNIZER).dead_letter_queue_name,
+        )
     return env
 
 

@@ -168,8 +168,14 @@ def run(args: argparse.Namespace, expect: Expectation | None = None) -> int:
 def demo(args: argparse.Namespace) -> int:
     if args.videos is not None:  # someone else's videos and database
         return run(args)
-    if args.db is not None:
-        raise SystemExit("demo: --db needs --videos (without them the demo enrols its own sample faces)")
+    alone = [flag for flag, given in (("--db", args.db is not None), ("--expect", args.expect is not None)) if given]
+    if alone:  # the sample videos come with their own database and expectations: say so, exit 2
+        print(
+            f"local: demo: {' and '.join(alone)} need{'s' if len(alone) == 1 else ''} --videos "
+            "(without them the demo enrols its own sample faces and knows what each sample shows)",
+            file=sys.stderr,
+        )
+        return 2
     from tools.samples import sample_workload
 
     args.videos, args.db, expect = sample_workload(DEMO_DIR, args.torch_home, tag="demo")

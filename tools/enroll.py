@@ -50,6 +50,7 @@ from pipeline_common import keys
 from tools import cli, weights
 from tools.face_store import LiveStore, Snapshot, StoreError, add, database_bytes, remove, restore
 from tools.ffmpeg import ffmpeg_exe
+from tools.text import plural
 
 if TYPE_CHECKING:
     from face_recognizer.faces import Analyses
@@ -279,7 +280,10 @@ def listing(where: str, snapshot: Snapshot, history: list[dict] | None = None) -
         lines = [f"{where}: no database (nobody enrolled)"]
     else:
         people = snapshot.people()
-        lines = [f"{where} version {snapshot.version}: {len(snapshot.names)} embeddings of {len(people)} people"]
+        lines = [
+            f"{where} version {snapshot.version}: {plural(len(snapshot.names), 'embedding')} of "
+            f"{plural(len(people), 'person', 'people')}"
+        ]
         lines += [f"  {name}  {count}" for name, count in people.items()]
     if history:
         lines.append(f"versions ({len(history)}, newest first; old ones expire after faceDatabaseHistoryDays):")
@@ -331,8 +335,10 @@ def run(args: argparse.Namespace) -> str:
             embeddings, names, skipped = embed_people(args, say)
             save_database(args.out, embeddings, names)
             people = sorted(set(names))
-            return f"wrote {args.out}: {len(names)} embeddings of {len(people)} people ({', '.join(people)})" + (
-                f"; skipped {len(skipped)} without a face" if skipped else ""
+            return (
+                f"wrote {args.out}: {plural(len(names), 'embedding')} of "
+                f"{plural(len(people), 'person', 'people')} ({', '.join(people)})"
+                + (f"; skipped {len(skipped)} without a face" if skipped else "")
             )
         if args.remove is not None:
             return remove_from_file(args.out, args.remove)

@@ -30,6 +30,7 @@ from components.topology import FACES_OBJECT
 from face_recognizer.databases import MAX_DATABASE_BYTES, parse
 from face_recognizer.facedb import EMBEDDING_SIZE, FaceDatabaseError
 from pipeline_common.aws import error_code
+from tools.text import plural
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -100,7 +101,7 @@ def add(embeddings: Sequence, names: Sequence[str]) -> Callable[[Snapshot], Chan
         return Change(
             current.embeddings + tuple(e for e, _ in fresh),
             current.names + tuple(n for _, n in fresh),
-            f"added {len(fresh)} embeddings of {', '.join(people)}"
+            f"added {plural(len(fresh), 'embedding')} of {', '.join(people)}"
             + (f" ({len(new) - len(fresh)} already there)" if len(fresh) < len(new) else ""),
         )
 
@@ -117,7 +118,7 @@ def remove(name: str) -> Callable[[Snapshot], Change]:
             raise StoreError(f"{name!r} is not in the face database (it holds {held})")
         kept = [(e, n) for e, n in zip(current.embeddings, current.names, strict=True) if n != name]
         removed = len(current.names) - len(kept)
-        summary = f"removed {name!r} ({removed} embeddings)"
+        summary = f"removed {name!r} ({plural(removed, 'embedding')})"
         if not kept:  # an empty file is not a database the recognizer accepts: delete it instead
             return Change(None, (), summary + "; nobody is left, so the database is deleted")
         return Change(tuple(e for e, _ in kept), tuple(n for _, n in kept), summary)
@@ -130,7 +131,9 @@ def restore(old: Snapshot) -> Callable[[Snapshot], Change]:
     whatever the current one holds: the way out of a version the recognizer refused."""
 
     def change(current: Snapshot) -> Change:
-        return Change(old.embeddings, old.names, f"restored version {old.version} ({len(old.names)} embeddings)")
+        return Change(
+            old.embeddings, old.names, f"restored version {old.version} ({plural(len(old.names), 'embedding')})"
+        )
 
     return change
 

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from face_recognizer.facedb import FaceDatabase, FaceDatabaseError
+from face_recognizer.facedb import MAX_DATABASE_BYTES, FaceDatabase, FaceDatabaseError
 from face_recognizer.recognizer import check_names
 from pipeline_common.aws import error_code
 from pipeline_common.log import fields
@@ -36,9 +36,6 @@ from pipeline_common.log import fields
 if TYPE_CHECKING:
     from botocore.client import BaseClient
 
-# The largest database object read (~30,000 faces at 2 KiB each): a bigger upload is refused before
-# it is read, so a wrong file cannot take the function's memory.
-MAX_DATABASE_BYTES = 64 * 1024 * 1024
 # What S3 answers for an object that is not there (or a bucket): NoSuchKey, or AccessDenied when the reader may not
 # list the bucket (the recognizer may not: it may read one object and nothing else).
 _GONE = {"NoSuchKey", "404", "AccessDenied", "403", "NoSuchBucket"}

@@ -21,6 +21,13 @@ import numpy as np
 from face_recognizer import torchfile
 
 EMBEDDING_SIZE = 512
+# The largest database file or object read (~30,000 faces at 2 KiB each): a bigger one is refused
+# before it is read, so a wrong file cannot take the function's memory.
+MAX_DATABASE_BYTES = 64 * 2**20
+# What its contents may expand to (its members inflated, plus the arrays built from them), checked
+# before anything is expanded (torchfile): 30,000 faces need ~125 MB of it; a deflated or stride-0
+# bomb is refused at the first tensor or member that would go past it.
+MAX_EXPANDED_BYTES = 160 * 2**20
 
 
 class FaceDatabaseError(ValueError):
@@ -39,6 +46,11 @@ class FaceDatabase:
     def load(cls, path: str | Path) -> FaceDatabase:
         path = Path(path)
         try:
+            size = path.stat().st_size
+            if size > MAX_DATABASE_BYTES:
+                raise FaceDatabaseError(
+                    f"face database {path}: {size:,} bytes, over the {MAX_DATABASE_BYTES:,} it may hold"
+                )
             blob = path.read_bytes()
         except OSError as exc:
             raise FaceDatabaseError(f"face database {path}: cannot read it ({exc.strerror or exc})") from None
@@ -48,7 +60,7 @@ class FaceDatabase:
     def from_bytes(cls, blob: bytes, *, source: str) -> FaceDatabase:
         """A database from a torch.save file's bytes (a file's, or an S3 object's); `source` names it."""
         try:
-            data = torchfile.loads(blob)
+            data = torchfile.loads(blob, max_bytes=MAX_EXPANDED_BYTES)
         except torchfile.TorchFileError as exc:
             raise FaceDatabaseError(f"face database {source}: {exc}") from None
         if not (isinstance(data, (list, tuple)) and len(data) == 2):

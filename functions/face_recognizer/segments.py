@@ -25,7 +25,7 @@ from face_recognizer.timeline import FaceMatch, FrameFaces, build
 from pipeline_common import segments
 from pipeline_common.env import TIMELINE
 from pipeline_common.events import S3Object
-from pipeline_common.keys import result_key, timeline_key
+from pipeline_common.keys import frame_key, frames_key, result_key, timeline_key
 from pipeline_common.log import Laps, fields
 
 FORMAT = 1
@@ -60,7 +60,7 @@ def recognise(service: Any, event: dict, deadline: float | None = None) -> dict:
     if event["frames"].get("count") == 0:  # the splitter found no picture there (past the video stream's end)
         index, results = None, []
     else:
-        index, results = service.frames_faces(source, held, laps, deadline)
+        index, results, _crowded = service.frames_faces(source, held, laps, deadline)
     for frame in results:
         if not segment.start_s - _EDGE_S <= frame.t < segment.end_s + _EDGE_S:
             raise SegmentError(f"{where}: a frame at {frame.t:g} s is outside the segment")
@@ -189,7 +189,7 @@ def merge(service: Any, event: dict) -> dict:
             "precision": models.precision,
         },
     }
-    out_key, json_key = result_key(video.key), timeline_key(video.key)
+    out_key, json_key = result_key(frame_key(video.key)), timeline_key(frames_key(video.key))
     body = json.dumps(document, indent=1).encode("utf-8")
     service._put(video, json_key, body, "application/json", version)  # the timeline first, then the answer
     service._write(video, out_key, document["answer"], version)

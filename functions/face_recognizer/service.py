@@ -31,18 +31,18 @@ from face_recognizer.facedb import FaceDatabase, FaceDatabaseError
 from face_recognizer.faces import ModelError
 from face_recognizer.library import LibraryConfig, is_database_change
 from face_recognizer.onnx_models import OnnxFaceModels
-from face_recognizer.recognizer import FrameTooLarge, Recognizer, check_names, decode_frame
+from face_recognizer.recognizer import FrameError, FrameTooLarge, Recognizer, check_names, decode_frame
 from face_recognizer.relabel import Library
 from face_recognizer.timeline import FrameFaces, build, match_faces
+from face_recognizer.workload import TimelineWork
 from pipeline_common import aws, frames, limits
 from pipeline_common.env import DEFAULT_MAX_FRAMES, FIRST_FRAME, TIMELINE
-from pipeline_common.events import S3Object, process_each
+from pipeline_common.events import Permanent, S3Object, process_each
 from pipeline_common.keys import result_key, timeline_key
 from pipeline_common.log import Laps, fields, get_logger, log_startup_failure, request
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
-    from botocore.response import StreamingBody
 
 SERVICE = "face-recognition"
 SOURCE_VIDEO_METADATA = "source-video"  # the splitter's x-amz-meta-source-video on a first frame
@@ -58,6 +58,10 @@ class StartupError(RuntimeError):
 
 class RecognitionError(RuntimeError):
     """One or more frames of an event could not be recognised; the message names each object."""
+
+
+class TimelineTooLong(RecognitionError, Permanent):
+    """The frames object's timeline cannot be made in the invocation's time, and never will be."""
 
 
 class RecognitionService:
@@ -135,7 +139,7 @@ class RecognitionService:
         laps = Laps()
         held = self._held(obj)
         laps.lap("database")
-        index, results = self.frames_faces(obj, held, laps, deadline)
+        index, results, crowded = self.frames_faces(obj, held, laps, deadline)
         models = self.recognizer.models
         document = {
             "video": index.video,
@@ -144,6 +148,8 @@ class RecognitionService:
             "sample_fps": index.sample_fps,
             **build(results, index.interval_s),
             "distance_threshold": self.recognizer.distance_threshold,
+            "max_faces_per_frame": limits.MAX_FACES_PER_FRAME,  # the largest boxes first
+            "frames_over_face_cap": crowded,
             "database": {"version": held.version},
             "model": {
                 "source_sha256": models.manifest.get("source_sha256"),
@@ -154,7 +160,13 @@ class RecognitionService:
         }
         out_key, json_key = result_key(obj.key), timeline_key(obj.key)
         # The timeline first: whoever sees the text answer can read the timeline beside it.
-        self._put(obj, json_key, json.dumps(document, indent=1).encode("utf-8"), TIMELINE_CONTENT_TYPE, held.version)
+        self._put(
+            obj,
+            json_key,
+            json.dumps(document, indent=1, allow_nan=False).encode("utf-8"),
+            TIMELINE_CONTENT_TYPE,
+            held.version,
+        )
         self._write(obj, out_key, document["answer"], held.version)
         if self.library is not None:
             stored = tuple(library.frames_of(results))
@@ -172,42 +184,42 @@ class RecognitionService:
 
     def frames_faces(
         self, obj: S3Object, held: Held, laps: Laps, deadline: float | None = None
-    ) -> tuple[frames.Index, list[FrameFaces]]:
+    ) -> tuple[frames.Index, list[FrameFaces], int]:
         """Every face of every frame of a frames object, read as a stream one frame at a time, each
-        matched against `held`'s database; RecognitionError naming the object (and, past
-        `deadline`, how far it got)."""
-        body = self._open_frames(obj)
+        matched against `held`'s database, and how many frames had more faces than the cap;
+        RecognitionError naming the object (TimelineTooLong when the rest cannot fit before `deadline`)."""
+        body, size = self._open_frames(obj)
         results: list[FrameFaces] = []
-        slowest = 0.0
+        crowded = 0  # frames with more faces than MAX_FACES_PER_FRAME
         try:
-            reader = frames.read(body, str(obj), max_frames=self.max_frames)
+            reader = frames.read(body, str(obj), max_frames=self.max_frames, size=size)
             index = next(reader)
             assert isinstance(index, frames.Index)
             laps.lap("read")
+            work = TimelineWork(len(index.frames))
             for item in reader:
                 assert isinstance(item, tuple)
                 entry, jpeg = item
                 laps.lap("read")
                 started = time.monotonic()
-                if deadline is not None and started + slowest > deadline:
-                    raise RecognitionError(
-                        f"{obj}: stopped after {len(results)} of its {len(index.frames)} frames: the function's "
-                        "time ran out (raise recognizerTimeout, or lower maxFrames or sampleFps)"
-                    )
+                refusal = work.refusal(started, deadline, laps.stages)
+                if refusal:
+                    raise TimelineTooLong(f"{obj}: {refusal}")
                 image = decode_frame(jpeg, f"{obj} ({entry.name}, {entry.t:g} s)")
                 del jpeg
                 laps.lap("decode")
-                faces = match_faces(
+                faces, found = match_faces(
                     self.recognizer.models, image, held.database, self.recognizer.distance_threshold, laps
                 )
                 del image
                 results.append(FrameFaces(entry.t, faces))
-                slowest = max(slowest, time.monotonic() - started)
+                crowded += found > len(faces)
+                work.frame_done(time.monotonic() - started, len(faces))
         except frames.FramesError as exc:
             raise RecognitionError(str(exc)) from None
         finally:
             body.close()
-        return index, results
+        return index, results, crowded
 
     def _file(
         self,
@@ -257,9 +269,9 @@ class RecognitionService:
         self.log.info(message, extra=fields(**facts, untrained_weights=untrained, ms=laps.ms()))
         return {"bucket": obj.bucket, "key": obj.key, **answer, "output": output, "face_db_version": version}
 
-    def _open_frames(self, obj: S3Object) -> StreamingBody:
-        """The frames object's body, to be read as a stream; refused from its length when it could
-        not be one the splitter writes with MAX_FRAMES."""
+    def _open_frames(self, obj: S3Object) -> tuple[Any, int]:
+        """The frames object's body, to be read as a stream, and its length; refused from its length
+        when it could not be one the splitter writes with MAX_FRAMES."""
         response = self._get(obj, "the frames")
         size, largest = int(response.get("ContentLength") or 0), frames.largest_object(self.max_frames)
         if size > largest:
@@ -268,7 +280,7 @@ class RecognitionService:
                 f"{obj}: {size:,} bytes, more than {self.max_frames} frames (MAX_FRAMES) at the pipeline's "
                 f"frame limit can take ({largest:,})"
             )
-        return response["Body"]
+        return response["Body"], size
 
     def _get(self, obj: S3Object, what: str) -> dict:
         """GetObject's response, or a RecognitionError naming the object, `what` it is and S3's error."""
@@ -310,10 +322,13 @@ class RecognitionService:
             if refusal:
                 body.close()
                 raise FrameTooLarge(f"{obj}: {refusal}")
-            # b"" at the end, where botocore checks the length it was told
-            return data + body.read(), response.get("Metadata") or {}
+            data += body.read()  # b"" at the end, where botocore checks the length it was told
         except BotoCoreError as exc:  # cut off while reading
             raise RecognitionError(f"{obj}: cannot read the frame ({exc})") from None
+        not_jpeg = limits.jpeg_refusal(data) if data else None  # empty: decode_frame names it
+        if not_jpeg:
+            raise FrameError(f"{obj}: {not_jpeg}; the pipeline's frames are JPEGs")
+        return data, response.get("Metadata") or {}
 
     def _write(self, obj: S3Object, out_key: str, name: str, version: str) -> None:
         """`<stem>.txt`: the name, as the course's grader reads it."""

@@ -1,8 +1,9 @@
 """analysis: timeline: every face of every sampled frame, matched, then who appears when.
 
-Per frame (`match_faces`): detection runs once and finds every face (largest first); each face is
-cropped, embedded and matched against the database in turn, so a crowded frame holds one crop at a
-time. The same rule as first-frame mode turns a distance into a name: the nearest entry, or
+Per frame (`match_faces`): detection runs once and finds every face (largest first); the largest
+MAX_FACES_PER_FRAME of them (pipeline_common.limits: what bounds a frame's time) are each cropped,
+embedded and matched against the database in turn, so a crowded frame holds one crop at a time.
+The same rule as first-frame mode turns a distance into a name: the nearest entry, or
 UNKNOWN when a distance threshold is set and the face is farther than it.
 
 Per video (`build`): for each person, the frames they are seen in, grouped into time ranges of
@@ -29,6 +30,7 @@ from PIL import Image
 from face_recognizer.facedb import FaceDatabase
 from face_recognizer.faces import Face, crop_face
 from face_recognizer.recognizer import NO_FACE, UNKNOWN, identify
+from pipeline_common import limits
 from pipeline_common.log import Laps
 
 Box = tuple[float, float, float, float]
@@ -59,12 +61,13 @@ class FrameFaces:
 
 def match_faces(
     models: EveryFace, image: Image.Image, database: FaceDatabase, threshold: float | None, laps: Laps
-) -> tuple[FaceMatch, ...]:
-    """Every face of `image`, each named by the database (laps: detect, embed, match)."""
+) -> tuple[tuple[FaceMatch, ...], int]:
+    """The largest MAX_FACES_PER_FRAME faces of `image`, each named by the database (laps: detect,
+    embed, match), and how many faces detection found."""
     found = models.detect_faces(image)
     laps.lap("detect")
     matches = []
-    for box, probability in found:
+    for box, probability in found[: limits.MAX_FACES_PER_FRAME]:
         embedding = models.embed_face(
             Face(box=box, probability=probability, faces=len(found), crop=crop_face(image, box))
         )
@@ -72,7 +75,7 @@ def match_faces(
         name, distance = identify(database, embedding, threshold)
         matches.append(FaceMatch(name, distance, box, probability, embedding))
         laps.lap("match")
-    return tuple(matches)
+    return tuple(matches), len(found)
 
 
 def _runs(indices: list[int]) -> list[tuple[int, int]]:

@@ -17,6 +17,11 @@ from pipeline_common.log import fields
 T = TypeVar("T")
 
 
+class Permanent(Exception):
+    """A failure that every retry would meet again (the same object, the same settings): the
+    function dead-letters it at once rather than let Lambda retry it (handlers, `permanent`)."""
+
+
 class EventError(ValueError):
     """The invocation payload is not a shape this function accepts."""
 
@@ -40,20 +45,24 @@ def process_each(
 ) -> list[T]:
     """`process` every object the event names, and the rest when one fails (they are independent);
     then raise `error` naming each failure, so the invocation fails and Lambda retries the event or
-    dead-letters it. Retrying re-runs the ones that succeeded, which write the same key again."""
-    results, failures = [], []
+    dead-letters it. Retrying re-runs the ones that succeeded, which write the same key again. The
+    error's `permanent` is true when every failure was Permanent (a retry would change nothing)."""
+    results, failures, permanent = [], [], True
     for obj in parse_s3_objects(event):
         try:
             results.append(process(obj))
         except Exception as exc:
             message = str(exc) if str(obj) in str(exc) else f"{obj}: {exc}"
             failures.append(message)
+            permanent = permanent and isinstance(exc, Permanent)
             log.error(
                 f"{noun} failed",
                 extra=fields(**{noun: str(obj)}, error=message, error_type=type(exc).__name__),
             )
     if failures:
-        raise error("; ".join(failures))
+        failed = error("; ".join(failures))
+        failed.permanent = permanent  # type: ignore[attr-defined]  # every failure would recur: see Permanent
+        raise failed
     return results
 
 

@@ -18,7 +18,10 @@ Read as a stream (`read`): the index first, then one frame at a time, each check
 index and the pipeline's frame limits (pipeline_common.limits) before it is buffered, so the reader
 holds one frame, never the video's. Only the splitter may write stage-1 objects (its role), but the
 reader trusts nothing it has not checked: a member it does not expect, a size over the limit, more
-frames than `max_frames`, or a truncated object is a FramesError naming the object.
+frames than `max_frames`, or a truncated object is a FramesError naming the object. Extended tar
+headers (GNU long names, pax records), which tarfile would read whole into memory before any other
+check, are bounded from their declared size before a byte of them is read (the splitter writes
+none), and an object longer than the tar its own index describes is refused.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from pathlib import Path
 from typing import IO
 
 from pipeline_common import limits
+from pipeline_common.env import SAMPLE_FPS_RANGE
 
 FORMAT = 1
 INDEX = "index.json"
@@ -41,6 +45,10 @@ CONTENT_TYPE = "application/x-tar"
 MAX_INDEX_BYTES = 1 << 20  # ~10,000 frames' entries; maxFrames allows at most 900
 _NAME = re.compile(r"^\d{6}\.jpg$")
 _TAR_OVERHEAD = 1024  # a member's header and padding, at most
+MAX_HEADER_BYTES = 4096  # an extended header's body (GNU long name, pax): the splitter writes none
+_EXTENDED = {tarfile.GNUTYPE_LONGNAME: "GNU long name", tarfile.GNUTYPE_LONGLINK: "GNU long link"} | dict.fromkeys(
+    (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE), "pax"
+)
 S3_PUT_LIMIT = 5 * 2**30  # the largest object one PutObject may write
 
 
@@ -80,6 +88,37 @@ class Index:
         }
 
 
+class _HeaderRefused(tarfile.TarError):
+    """An extended or sparse header refused from its declared size, before it is read."""
+
+
+class _BoundedInfo(tarfile.TarInfo):
+    """A tar header whose extended records are checked against MAX_HEADER_BYTES before tarfile reads
+    them (it reads a GNU long name or a pax record whole, whatever size the header declares)."""
+
+    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+        kind = _EXTENDED.get(self.type)
+        if kind is not None and self.size > MAX_HEADER_BYTES:
+            raise _HeaderRefused(
+                f"a {kind} header of {self.size:,} bytes, over the {MAX_HEADER_BYTES:,} "
+                "a frames object's headers may take"
+            )
+        if self.type == tarfile.GNUTYPE_SPARSE:
+            raise _HeaderRefused("a sparse member, which a frames object never holds")
+        return super()._proc_member(tarfile_)  # type: ignore[misc]
+
+
+def _block(n: int) -> int:
+    return -(-n // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+
+
+def tar_size(index_bytes: int, frames: tuple[Entry, ...]) -> int:
+    """The bytes of the tar `write` makes of an index of `index_bytes` and these frames: a header
+    and the padded body per member, two zero blocks, padding to tarfile's record size."""
+    body = sum(tarfile.BLOCKSIZE + _block(n) for n in (index_bytes, *(e.size for e in frames))) + 2 * tarfile.BLOCKSIZE
+    return -(-body // tarfile.RECORDSIZE) * tarfile.RECORDSIZE
+
+
 def frame_name(i: int) -> str:
     """The member name of the i-th frame (0-based)."""
     return f"{i + 1:06d}.jpg"
@@ -101,7 +140,7 @@ def write(target: Path, index: Index, frames: list[Path], *, remove: bool = True
     once it is in, when `remove`, so the folder holds the frames about once, not twice). Its size."""
     if len(frames) != len(index.frames):
         raise ValueError(f"{len(frames)} frame files for {len(index.frames)} index entries")
-    blob = json.dumps(index.as_dict(), separators=(",", ":")).encode("utf-8")
+    blob = json.dumps(index.as_dict(), separators=(",", ":"), allow_nan=False).encode("utf-8")
     with tarfile.open(target, "w", format=tarfile.USTAR_FORMAT) as tar:
         tar.addfile(_info(INDEX, len(blob)), io.BytesIO(blob))
         for entry, path in zip(index.frames, frames, strict=True):
@@ -112,11 +151,16 @@ def write(target: Path, index: Index, frames: list[Path], *, remove: bool = True
     return target.stat().st_size
 
 
-def read(fileobj: IO[bytes], source: str, *, max_frames: int) -> Iterator[Index | tuple[Entry, bytes]]:
+def read(
+    fileobj: IO[bytes], source: str, *, max_frames: int, size: int | None = None
+) -> Iterator[Index | tuple[Entry, bytes]]:
     """The index, then (entry, JPEG bytes) for each frame in order, read as a stream; FramesError
-    naming `source` for anything the splitter would not have written."""
+    naming `source` for anything the splitter would not have written. `size`, when known (the
+    object's length), may not exceed the tar the index describes."""
     try:
-        tar = tarfile.open(fileobj=fileobj, mode="r|")
+        tar = tarfile.open(fileobj=fileobj, mode="r|", tarinfo=_BoundedInfo)
+    except _HeaderRefused as exc:
+        raise FramesError(f"{source}: refused before reading it: {exc}") from None
     except tarfile.TarError as exc:
         raise FramesError(f"{source}: not a frames object (a tar of sampled frames): {exc}") from None
     with tar:
@@ -127,6 +171,12 @@ def read(fileobj: IO[bytes], source: str, *, max_frames: int) -> Iterator[Index 
         if first.size > MAX_INDEX_BYTES:
             raise FramesError(f"{source}: its {INDEX} is {first.size:,} bytes, over {MAX_INDEX_BYTES:,}")
         index = parse_index(_body(tar, first, source), source, max_frames=max_frames)
+        described = tar_size(first.size, index.frames)
+        if size is not None and size > described:
+            raise FramesError(
+                f"{source}: {size:,} bytes, more than the {described:,} of the tar its index describes "
+                f"({len(index.frames)} frame{'' if len(index.frames) == 1 else 's'})"
+            )
         yield index
         for entry in index.frames:
             member = _next(members, source)
@@ -137,7 +187,11 @@ def read(fileobj: IO[bytes], source: str, *, max_frames: int) -> Iterator[Index 
                     f"{source}: found {member.name!r} ({member.size:,} bytes) where the index lists "
                     f"{entry.name} ({entry.size:,} bytes)"
                 )
-            yield entry, _body(tar, member, source)
+            jpeg = _body(tar, member, source)
+            refusal = limits.jpeg_refusal(jpeg)
+            if refusal:
+                raise FramesError(f"{source}: {entry.name}: {refusal}")
+            yield entry, jpeg
         extra = _next(members, source)
         if extra is not None:
             raise FramesError(f"{source}: holds {extra.name!r} beyond the {len(index.frames)} frames its index lists")
@@ -146,6 +200,8 @@ def read(fileobj: IO[bytes], source: str, *, max_frames: int) -> Iterator[Index 
 def _next(members: Iterator[tarfile.TarInfo], source: str) -> tarfile.TarInfo | None:
     try:
         return next(members, None)
+    except _HeaderRefused as exc:
+        raise FramesError(f"{source}: refused before reading it: {exc}") from None
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise FramesError(f"{source}: unreadable as a tar ({exc})") from None
 
@@ -171,13 +227,17 @@ def parse_index(blob: bytes, source: str, *, max_frames: int) -> Index:
         fps = float(raw["sample_fps"])
         entries = raw["frames"]
         video, declared = str(raw["video"]), int(raw["max_frames"])
-        if not (math.isfinite(fps) and fps > 0) or not isinstance(entries, list):
-            raise ValueError("sample_fps or frames")
+        if not isinstance(entries, list):
+            raise ValueError("frames is not a list")
+        if not SAMPLE_FPS_RANGE[0] <= fps <= SAMPLE_FPS_RANGE[1]:  # nan too: no interval may be infinite
+            raise ValueError(f"sample_fps {fps!r} is outside {SAMPLE_FPS_RANGE[0]:g}..{SAMPLE_FPS_RANGE[1]:g}")
         frames = tuple(
             Entry(str(e["name"]), float(e["t"]), int(e["width"]), int(e["height"]), int(e["size"])) for e in entries
         )
     except FramesError:
         raise
+    except RecursionError:
+        raise FramesError(f"{source}: its {INDEX} is nested too deeply to be a frames index") from None
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise FramesError(f"{source}: its {INDEX} is not a frames index ({type(exc).__name__}: {exc})") from None
     if not frames:

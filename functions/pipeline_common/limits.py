@@ -28,6 +28,13 @@ MAX_FRAME_PIXELS = MAX_FRAME_WIDTH_8K * MAX_FRAME_HEIGHT_8K  # 33,177,600: 8K UH
 MAX_FRAME_SIDE = 16384
 MAX_FRAME_BYTES = 32 * 2**20
 
+# analysis: timeline: the most faces of one frame that are embedded and matched, the largest boxes
+# first (managed services cap the same way: Rekognition returns at most 100). Each face costs one
+# embedding (~70 ms on the one thread a 1024 MB recognizer has; bench/README.md) after the frame's
+# detection (~0.2 s at 720p), so at this cap a frame costs at most ~0.9 s and the default 60-frame
+# timeline ~54 s, within the default recognizerTimeout of 60 s. More faces are counted, not embedded.
+MAX_FACES_PER_FRAME = 10
+
 # ffmpeg checks its -max_pixels against the picture it allocates, which is the frame rounded up
 # to the codec's blocks and the decoder's row alignment (measured with the pinned ffmpeg 7.0.2:
 # a 7690x4310 H.264 frame is checked as 7744x4310). So the decoder gets the limit grown by that
@@ -74,3 +81,16 @@ def bytes_refusal(size: int) -> str | None:
 # segments), never the whole video's frames; beyond these a video is refused by name.
 MAX_VIDEO_SECONDS = 6 * 3600
 MAX_VIDEO_BYTES = 10 * 10**9
+
+# What the splitter writes and the recognizer reads as a frame: a JPEG (SOI, then a marker), nothing
+# Pillow would also open (a PNG, a GIF) in its place.
+JPEG_MAGIC = b"\xff\xd8\xff"
+_SIGNATURES = {b"\x89PNG": "a PNG", b"GIF8": "a GIF", b"RIFF": "a RIFF (WebP?)", b"BM": "a BMP"}
+
+
+def jpeg_refusal(data: bytes) -> str | None:
+    """Why `data` is refused where a JPEG is promised (from its first bytes), or None."""
+    if data.startswith(JPEG_MAGIC):
+        return None
+    kind = next((what for magic, what in _SIGNATURES.items() if data.startswith(magic)), None)
+    return f"not a JPEG ({kind} file)" if kind else f"not a JPEG (it starts with {data[:4]!r})"

@@ -12,7 +12,16 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pipeline_common.env import DEFAULT_MAX_FRAMES, DEFAULT_SAMPLE_FPS, FIRST_FRAME, TIMELINE, ConfigError, Env
+from pipeline_common.env import (
+    DEFAULT_MAX_FRAMES,
+    DEFAULT_SAMPLE_FPS,
+    FIRST_FRAME,
+    MAX_FRAMES_RANGE,
+    SAMPLE_FPS_RANGE,
+    TIMELINE,
+    ConfigError,
+    Env,
+)
 
 DEFAULT_FFMPEG = "/opt/bin/ffmpeg"  # where the ffmpeg layer puts the binary (components.topology.LAYER_FFMPEG)
 
@@ -34,6 +43,15 @@ class SplitterConfig:
     sample_fps: float = DEFAULT_SAMPLE_FPS  # SAMPLE_FPS, timeline only
     max_frames: int = DEFAULT_MAX_FRAMES  # MAX_FRAMES, timeline only: the most frames one segment holds
     state_machine: str | None = None  # STATE_MACHINE_NAME, timeline only: it runs one execution per video
+
+    def __post_init__(self) -> None:
+        """The sampling bounds hold however the settings are made (from_env, or a caller's own): a
+        tiny rate would make the interval between samples infinite, which no JSON may hold."""
+        lo, hi = SAMPLE_FPS_RANGE
+        if not lo <= self.sample_fps <= hi:  # nan too
+            raise ConfigError(f"sample_fps={self.sample_fps!r} is outside {lo:g}..{hi:g}")
+        if not MAX_FRAMES_RANGE[0] <= self.max_frames <= MAX_FRAMES_RANGE[1]:
+            raise ConfigError(f"max_frames={self.max_frames!r} is outside {MAX_FRAMES_RANGE[0]}..{MAX_FRAMES_RANGE[1]}")
 
     @property
     def timeline(self) -> bool:

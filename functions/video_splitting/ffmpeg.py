@@ -301,6 +301,20 @@ _SAMPLE_PATTERN = "%06d.jpg"  # ffmpeg numbers from 1: pipeline_common.frames.fr
 _NO_SPACE = "No space left on device"
 
 
+class Damaged(FfmpegError):
+    """ffmpeg decoded the video only in part (cut short, or corrupt inside): a timeline of it would
+    pass for the whole video's. The message names the video and what ffmpeg said."""
+
+
+# What ffmpeg says (and still exits 0) when the file ends before its container says it does, or a
+# packet cannot be decoded: the demuxer's "partial file", the decoders' errors. Each means frames
+# the container lists were never decoded.
+_DAMAGE = re.compile(
+    rb"partial file|Decoding error|error while decoding|corrupt (input )?packet|Invalid NAL unit|"
+    rb"Error splitting the input|concealing \d+ (DC, AC, MV )?errors|Packet corrupt|missing picture"
+)
+
+
 class TooLong(FfmpegError):
     """The video needs more than `max_frames` samples at the sampling rate; the message names it."""
 
@@ -393,6 +407,7 @@ def sample_frames(
             "timeouts) or lower sampleFps"
         )
     times = _sample_times(folder / SAMPLE_TIMES, len(written), label)
+    _refuse_if_damaged(run, label, times[-1], str(video))
     frames = []
     for path, t in zip(written, times, strict=True):
         size = path.stat().st_size
@@ -409,6 +424,19 @@ def sample_frames(
             raise FrameTooLarge(f"{label}: {refusal}")
         frames.append(Sample(path, t, dims[0], dims[1], size))
     return Samples(tuple(frames), run.ms)
+
+
+def _refuse_if_damaged(run: _Run, label: str, last_t: float, temp_path: str) -> None:
+    """Damaged when ffmpeg reported frames it could not decode, though it exited 0."""
+    if _DAMAGE.search(run.stderr) is None:
+        return
+    said = _Run(1, b"", run.stderr, 0).reason(temp_path).removeprefix("not a readable video (").removesuffix(")")
+    said = re.sub(r"\[[^\]]* @ 0x[0-9a-f]+\] |\[(error|fatal|panic)\] ", "", said)
+    raise Damaged(
+        f"{label}: truncated or damaged: ffmpeg could not decode all of it ({said}); "
+        f"its frames were sampled only up to {last_t:g} s, so it is refused rather than given a timeline "
+        "of part of it as if whole"
+    )
 
 
 def _sample_times(path: Path, count: int, label: str) -> list[float]:

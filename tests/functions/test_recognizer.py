@@ -265,6 +265,17 @@ def test_corrupt_frame_is_a_clear_error_and_writes_nothing(models, enrolled, fra
     assert outputs(buckets) == {}
 
 
+def test_a_png_where_a_jpeg_is_promised_is_refused(models, enrolled, frames, buckets):
+    """Pillow opens a PNG as readily as a JPEG; the pipeline's frames are JPEGs, so a `.jpg` holding
+    something else is not what the splitter wrote."""
+    png = io.BytesIO()
+    Image.open(io.BytesIO(frames["astronaut"])).save(png, format="PNG")
+    put(buckets, "png/frame.jpg", png.getvalue())
+    with pytest.raises(RecognitionError, match=r"s3://test-stage-1/png/frame\.jpg: not a JPEG \(a PNG file\)"):
+        service(models, enrolled, buckets).handle_event(s3_event(STAGE1, "png/frame.jpg"))
+    assert outputs(buckets) == {}
+
+
 def test_a_bad_frame_does_not_stop_the_others_in_the_same_event(models, enrolled, frames, buckets):
     svc = service(models, enrolled, buckets)
     put(buckets, "bad.jpg", b"\xff\xd8\xff garbage")

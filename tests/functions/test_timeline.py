@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 import tarfile
 import time
 from pathlib import Path
@@ -181,6 +182,40 @@ def test_a_video_longer_than_max_frames_is_refused_naming_it_and_writes_nothing(
     assert tmpdir_watch() == []  # the temporary folder is gone
 
 
+def test_a_truncated_video_is_refused_not_given_a_timeline_of_part_of_it(buckets, clips, tmp_path):
+    """The first half of a real file (its index up front, as phones and `-movflags +faststart` write
+    it): ffmpeg decodes what is there, says "partial file" and exits 0. Its timeline once came from
+    the frames before the cut, presented as the whole video's."""
+    whole = tmp_path / "whole.mp4"
+    subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-v",
+            "error",
+            "-i",
+            str(clips["sequence"]),
+            "-c",
+            "copy",
+            "-movflags",
+            "+faststart",
+            str(whole),
+        ],
+        check=True,
+    )
+    data = whole.read_bytes()
+    assert data.find(b"moov") < data.find(b"mdat")  # the index first: half the file still opens
+    buckets.put_object(Bucket=INPUT, Key="whole.mp4", Body=data)
+    assert splitter(buckets).handle_event(s3_event(INPUT, "whole.mp4"))[0]["frames"] == 5  # whole: no complaint
+    buckets.put_object(Bucket=INPUT, Key="cut/half.mp4", Body=data[: len(data) // 2])
+    with pytest.raises(
+        SplitError,
+        match=r"s3://tl-input/cut/half.mp4: truncated or damaged: ffmpeg could not decode all of it \(.*partial file.*"
+        r"sampled only up to \d s, so it is refused rather than given a timeline of part of it",
+    ):
+        splitter(buckets).handle_event(s3_event(INPUT, "cut/half.mp4"))
+    assert [o["Key"] for o in buckets.list_objects_v2(Bucket=STAGE1)["Contents"]] == ["whole.tar"]
+
+
 def test_the_frames_object_is_one_deterministic_tar(buckets, clips):
     buckets.upload_file(str(clips["sequence"]), INPUT, "seq.mp4")
     one = splitter(buckets).handle_event(s3_event(INPUT, "seq.mp4"))
@@ -203,15 +238,16 @@ def _tar(members: list[tuple[str, bytes]]) -> bytes:
     return out.getvalue()
 
 
-def _jpeg() -> bytes:
+def _jpeg(kind: str = "JPEG") -> bytes:
     from PIL import Image
 
     out = io.BytesIO()
-    Image.new("RGB", (8, 8)).save(out, format="JPEG")
+    Image.new("RGB", (8, 8)).save(out, format=kind)
     return out.getvalue()
 
 
 JPEG = _jpeg()
+PNG = _jpeg("PNG")  # a picture Pillow opens as readily, where a JPEG is promised
 
 
 def _index(n: int, size: int) -> bytes:
@@ -231,9 +267,27 @@ def _index(n: int, size: int) -> bytes:
         (_tar([("index.json", _index(2, len(JPEG))), ("000001.jpg", JPEG)]), "ends after 000002.jpg is listed"),
         (_tar([("index.json", _index(61, 3))]), "61 frames, over MAX_FRAMES=60"),
         (_tar([("index.json", _index(1, len(JPEG))), ("000001.jpg", JPEG), ("extra", b"")]), "holds 'extra' beyond"),
-        (_tar([("index.json", _index(1, 3)), ("000001.jpg", b"abc")]), "not a readable image"),
+        (_tar([("index.json", _index(1, 3)), ("000001.jpg", b"abc")]), "000001.jpg: not a JPEG"),
+        (_tar([("index.json", _index(1, len(PNG))), ("000001.jpg", PNG)]), r"000001.jpg: not a JPEG \(a PNG file\)"),
+        (_tar([("index.json", b"[" * 100_000 + b"]" * 100_000)]), "nested too deeply"),
+        (
+            _tar([("index.json", _index(1, 3).replace(b'"sample_fps": 1.0', b'"sample_fps": 1e-300'))]),
+            "sample_fps 1e-300 is outside 0.01..30",
+        ),
     ],
-    ids=["not-a-tar", "no-index", "empty-index", "path-member", "truncated", "too-many", "extra", "not-a-jpeg"],
+    ids=[
+        "not-a-tar",
+        "no-index",
+        "empty-index",
+        "path-member",
+        "truncated",
+        "too-many",
+        "extra",
+        "not-a-jpeg",
+        "png",
+        "deep-index",
+        "tiny-fps",
+    ],
 )
 def test_a_frames_object_the_splitter_would_not_write_is_refused_naming_it(buckets, models, database, blob, message):
     buckets.put_object(Bucket=STAGE1, Key="bad.tar", Body=blob)

@@ -51,7 +51,7 @@ def test_video_keys_in_any_letter_case():
     for key in ("notes.txt", "clip.mp4.txt", ".mp4", "dir.mp4/", "clip", "clip.jpg"):
         assert not is_video(key), key
     assert is_folder_marker("dir/") and not is_folder_marker("dir/clip.mp4")
-    assert frame_key("dir/CLIP.MP4") == "dir/CLIP.jpg"
+    assert frame_key("dir/CLIP.MP4") == "dir/CLIP.MP4.jpg"  # only the course's exact `.mp4` is dropped
 
 
 def test_a_rule_without_filter_overlaps_every_other_rule_of_its_bucket():

@@ -25,7 +25,8 @@ from local.stack import LocalStack, StackError, effective_concurrency, load_sett
 from pipeline_common.events import parse_s3_objects
 from tests.s3_events import s3_event
 from tools import samples
-from tools.grade import mapping_expectation
+from tools.grade import grade, mapping_expectation
+from tools.workload import Buckets
 
 # Whole stacks, subprocesses, model loads or an 80 MB layer: `make test-fast` leaves these out.
 pytestmark = pytest.mark.slow
@@ -130,6 +131,7 @@ def test_videos_in_give_one_frame_and_one_result_each_with_the_right_names(stack
         "stage1_exact": True,
         "output_exact": True,
         "results_correct": True,
+        "results_distinct": True,
         "within_deadline": True,
     }
     assert report["correct"] == report["judged"] == len(EXPECTED)
@@ -200,7 +202,7 @@ def test_an_upper_case_suffix_is_a_video_and_anything_else_leaves_a_dead_letter_
         "case/Holiday.Mov": "Cameraman",
     }
     s3 = stack.client("s3")
-    assert sorted(listing(s3, s.stage1_bucket, "case/")) == ["case/CLIP.jpg", "case/Holiday.jpg"]
+    assert sorted(listing(s3, s.stage1_bucket, "case/")) == ["case/CLIP.MP4.jpg", "case/Holiday.Mov.jpg"]
 
     s3.put_object(Bucket=s.input_bucket, Key="case/notes.txt", Body=b"not a video")
     s3.put_object(Bucket=s.input_bucket, Key="case/folder/", Body=b"")  # what the console's "Create folder" makes
@@ -213,7 +215,35 @@ def test_an_upper_case_suffix_is_a_video_and_anything_else_leaves_a_dead_letter_
     assert set(records) == {"case/notes.txt"}  # the folder marker is not an upload of anything
     message = records["case/notes.txt"]["responsePayload"]["errorMessage"]
     assert f"s3://{s.input_bucket}/case/notes.txt: not a video" in message and ".mp4" in message
-    assert sorted(listing(s3, s.stage1_bucket, "case/")) == ["case/CLIP.jpg", "case/Holiday.jpg"]
+    assert sorted(listing(s3, s.stage1_bucket, "case/")) == ["case/CLIP.MP4.jpg", "case/Holiday.Mov.jpg"]
+
+
+def test_keys_that_differ_only_in_a_doubled_slash_get_a_frame_and_a_result_each(stack, videos):
+    """`slash/x.mp4` and `slash//x.mp4` (the issue's `dup/x.mp4` and `dup//x.mp4`) once shared one
+    frame and one result (the second overwrote the first) and the grade still passed. S3 keys are
+    opaque strings: each upload gets its own."""
+    s, s3 = stack.settings, stack.client("s3")
+    uploads = {"slash/x.mp4": "astronaut", "slash//x.mp4": "camera"}
+    for key, video in uploads.items():
+        s3.put_object(Bucket=s.input_bucket, Key=key, Body=videos[video].read_bytes())
+    assert stack.wait_idle(180)
+    assert sorted(listing(s3, s.stage1_bucket, "slash/")) == ["slash//x.jpg", "slash/x.jpg"]
+    assert sorted(listing(s3, s.output_bucket, "slash/")) == ["slash//x.txt", "slash/x.txt"]
+    answers = {
+        k: s3.get_object(Bucket=s.output_bucket, Key=k)["Body"].read().decode() for k in ("slash/x.txt", "slash//x.txt")
+    }
+    assert answers == {"slash/x.txt": "Collins", "slash//x.txt": "Cameraman"}
+    report = grade(
+        s3,
+        Buckets(s.input_bucket, s.stage1_bucket, s.output_bucket),
+        uploads=sorted(uploads),
+        prefix="slash/",
+    )
+    assert report["passed"] and report["checks"]["results_distinct"]
+    assert {r["video"]: r["result"] for r in report["videos"]} == {
+        "slash/x.mp4": "Collins",
+        "slash//x.mp4": "Cameraman",
+    }
 
 
 def test_a_multipart_upload_is_one_event_as_on_s3(stack, tmp_path):

@@ -57,7 +57,7 @@ def versions(s3) -> tuple[list[dict], list[dict]]:
 def test_add_list_remove_and_purge_on_a_live_database(aws, bucket, people, torch_home, capsys):
     th = ["--torch-home", str(torch_home)]
     assert cli(aws, str(people / "collins"), *th) == 0
-    assert "added 1 embeddings of Collins; now version" in capsys.readouterr().out
+    assert "added 1 embedding of Collins; now version" in capsys.readouterr().out
     assert cli(aws, str(people / "cameraman"), *th) == 0
     embeddings, names = stored(bucket)
     assert names == ["Collins", "Cameraman"]  # the course's format: (1, 512) tensors and names
@@ -76,7 +76,7 @@ def test_add_list_remove_and_purge_on_a_live_database(aws, bucket, people, torch
 
     assert cli(aws, "--remove", "Cameraman") == 0
     out = capsys.readouterr().out
-    assert "removed 'Cameraman' (1 embeddings)" in out and "older versions still hold 'Cameraman'" in out
+    assert "removed 'Cameraman' (1 embedding)" in out and "older versions still hold 'Cameraman'" in out
     assert stored(bucket)[1] == ["Collins"]
     assert cli(aws, "--remove", "Cameraman") == 2
     assert "'Cameraman' is not in the face database (it holds Collins)" in capsys.readouterr().err
@@ -101,7 +101,7 @@ def test_a_broken_version_is_named_and_a_good_one_restored(aws, bucket, people, 
     assert cli(aws, "--remove", "Collins") == 2  # nothing is changed on top of a broken version
     assert "restore a good version first (--restore VERSION" in capsys.readouterr().err
     assert cli(aws, "--restore", good["VersionId"]) == 0
-    assert f"restored version {good['VersionId']} (1 embeddings)" in capsys.readouterr().out
+    assert f"restored version {good['VersionId']} (1 embedding)" in capsys.readouterr().out
     assert stored(bucket)[1] == ["Collins"]
 
 

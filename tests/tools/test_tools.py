@@ -281,3 +281,44 @@ def test_grade_with_a_json_expectation_and_a_prefix(aws, s3, tmp_path):
     assert report["passed"] and report["correct"] == 1 and report["output"]["extra"] == []
     with pytest.raises(ValueError, match="neither 'course' nor a readable JSON file"):
         grade.load_expectation(str(tmp_path / "nope.json"))
+
+
+def test_two_uploads_sharing_one_result_do_not_pass(aws, s3):
+    """`dup/x.mp4` and `dup//x.mp4` once both became `dup/x.txt`: one result for two uploads, and
+    grade said PASSED. Each upload must have its own frame and result."""
+    for bucket in ("input", "stage-1", "output"):
+        s3.create_bucket(Bucket=f"d-{bucket}")
+    for key in ("dup/x.mp4", "dup//x.mp4"):
+        s3.put_object(Bucket="d-input", Key=key, Body=b"v")
+    s3.put_object(Bucket="d-stage-1", Key="dup/x.jpg", Body=b"j")  # what the old naming left: one of each
+    s3.put_object(Bucket="d-output", Key="dup/x.txt", Body=b"Collins")
+    report = grade.grade(s3, workload.Buckets("d-input", "d-stage-1", "d-output"))
+    assert not report["passed"] and report["checks"]["results_distinct"] is True
+    assert report["output"]["missing"] == ["dup//x.txt"] and report["stage1"]["missing"] == ["dup//x.jpg"]
+    assert {r["video"]: r["result_key"] for r in report["videos"]} == {
+        "dup//x.mp4": "dup//x.txt",
+        "dup/x.mp4": "dup/x.txt",
+    }
+
+
+def test_control_characters_in_keys_are_escaped_in_the_table(aws, s3):
+    """A key holding ESC c (the terminal's reset) once cleared the reader's screen."""
+    for bucket in ("input", "stage-1", "output"):
+        s3.create_bucket(Bucket=f"e-{bucket}")
+    key = "clear\x1bc\x07\u2028me é.mp4"
+    s3.put_object(Bucket="e-input", Key=key, Body=b"v")
+    table = grade.format_table(grade.grade(s3, workload.Buckets("e-input", "e-stage-1", "e-output")))
+    assert table.isprintable() is False  # the newlines between lines only
+    assert all(line.isprintable() for line in table.splitlines())
+    assert "clear\\x1bc\\x07\\u2028me é.mp4" in table and "missing 1: clear\\x1bc\\x07\\u2028me é.jpg" in table
+
+
+def test_counts_take_the_number_of_their_noun(tmp_path, capsys):
+    """`1 embeddings of 1 people` read badly to a newcomer."""
+    from tools.text import plural
+
+    assert [plural(n, "embedding") for n in (0, 1, 2)] == ["0 embeddings", "1 embedding", "2 embeddings"]
+    db = tmp_path / "one.pt"
+    enroll.save_database(db, [torch.ones(1, 512)], ["Solo"])
+    assert enroll.main(["--list", "--out", str(db)]) == 0
+    assert ": 1 embedding of 1 person\n  Solo  1" in capsys.readouterr().out

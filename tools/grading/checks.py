@@ -65,8 +65,8 @@ def grade(
         uploads = sorted(k for k in inputs if keys.is_video(k))
     # timeline: stage-1 holds each video's segments (pipeline_common.segments); the first one's frames stand for it
     frames = {k: segments.frames_key(k, 0) if timeline else keys.frame_key(k) for k in uploads}
-    results = {k: keys.result_key(k) for k in uploads}
-    timeline_keys = {k: keys.timeline_key(k) for k in uploads} if timeline else {}
+    results = {k: keys.result_key(keys.frame_key(k)) for k in uploads}
+    timeline_keys = {k: keys.timeline_key(keys.frames_key(k)) for k in uploads} if timeline else {}
 
     stage1_wanted = set(frames.values())
     if timeline:  # every segment object of an upload, and nothing else
@@ -96,6 +96,7 @@ def grade(
         "stage1_exact": not stage1["missing"] and not stage1["extra"],
         "output_exact": not output["missing"] and not output["extra"],
         "results_correct": all(r["correct"] for r in judged) if judged else None,
+        "results_distinct": len(set(results.values())) == len(results),  # no two uploads share a result
         "within_deadline": end_to_end is not None and end_to_end <= COURSE_DEADLINE_S and not output["missing"],
     }
     judged_timelines = [r for r in rows if r.get("labels") is not None]

@@ -93,7 +93,7 @@ def wait_for_results(
     pipe or a file)."""
     from tqdm import tqdm
 
-    wanted = {keys.result_key(k): k for k in uploads}
+    wanted = {keys.result_key(keys.frame_key(k)): k for k in uploads}
     deadline = time.monotonic() + timeout_s
     failed: set[str] = set()
     # disable=None: tqdm draws only on a terminal.

@@ -55,6 +55,7 @@ class Checks(TypedDict):
     stage1_exact: bool
     output_exact: bool
     results_correct: bool | None
+    results_distinct: bool
     within_deadline: bool
     timelines_correct: NotRequired[bool | None]  # analysis: timeline only
 

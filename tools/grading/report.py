@@ -7,6 +7,7 @@ from tools import timelines
 from tools.grading.checks import COURSE_DEADLINE_S
 from tools.grading.records import BucketCheck, Report
 from tools.grading.story import story_lines
+from tools.text import printable
 
 
 def format_table(report: Report) -> str:
@@ -16,7 +17,7 @@ def format_table(report: Report) -> str:
     lines.extend(summary_lines(report))
     lines.extend(story_lines(report))
     lines.append(verdict(report))
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)  # keys may hold control characters
 
 
 def _mark(value: bool | None) -> str:
@@ -58,7 +59,7 @@ def video_table(report: Report) -> list[str]:
             row.append("-" if judged is None else _mark(judged["correct"]) + _differences(judged))
         if notes:
             row.append(r.get("note", ""))
-        table.append(row)
+        table.append([printable(cell) for cell in row])
     widths = [max(len(str(row[i])) for row in table) for i in range(len(headers))]
     lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -146,6 +147,7 @@ CHECK_NAMES = {
     "stage1_exact": "stage-1 contents",
     "output_exact": "output contents",
     "results_correct": "results as expected",
+    "results_distinct": "a result of its own for every upload",
     "within_deadline": f"every result within {COURSE_DEADLINE_S} s",
     "timelines_correct": "timelines as labelled",
 }
