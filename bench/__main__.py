@@ -27,9 +27,9 @@
 Prints a table and writes every figure, with the machine and versions, to out/bench/ (JSON), so two
 runs can be compared; `--baseline` adds the recognizer's PyTorch paths (the one the ONNX runtime
 replaced, and the course's exact one) for a before/after on the same machine; `--int8` adds the
-recognizer with int8 MTCNN, and with int8 MTCNN and int8 embedding, beside float32 on the same
-frames: per-stage latency, cold start, peak memory, and how their answers agree with float32's in
-this run (names, faces, chosen box, embedding) beside the figures their export recorded. Nothing
+recognizer with the int8 embedding beside float32 on the same frames: per-stage latency, cold
+start, peak memory, and how their answers agree with float32's in this run (names, faces, chosen
+box, embedding) beside the figures their export recorded. Nothing
 here asserts a figure.
 """
 
@@ -55,18 +55,18 @@ DEFAULT_WORK = OUT_DIR / "bench"
 # --baseline: the recognizer's PyTorch paths, measured like the function on the same frames.
 BASELINES = {"torch": "PyTorch path", "torch-exact": "course's exact path"}
 # --int8: the recognizer's graphs at each precision (tools/export_models.py variants), side by side.
+# (int8 MTCNN was measured and rejected; bench/README.md says how to reproduce it.)
 PRECISIONS: dict[str, dict] = {
-    "fp32": {"precision": "fp32", "mtcnn_int8": ()},
-    "int8 detection": {"precision": "fp32", "mtcnn_int8": ("pnet", "rnet", "onet")},
-    "int8 detection + embedding": {"precision": "int8", "mtcnn_int8": ("pnet", "rnet", "onet")},
+    "fp32": {"precision": "fp32"},
+    "int8 embedding": {"precision": "int8"},
 }
 
 
 def prepare_inputs(args) -> tuple[list[Path], Path, object | None]:
     """The videos, the face database, and what each video should give."""
-    from tools import weights
+    from tools.demo.samples import sample_workload
     from tools.grade import load_expectation
-    from tools.samples import sample_workload
+    from tools.modelbuild import weights
     from tools.workload import video_files
 
     if args.videos is not None:
@@ -150,8 +150,8 @@ def alone_against_s3(settings) -> Iterator[tuple[dict, Any]]:
 def environments(args, settings, aws: dict) -> dict[str, dict]:
     """Each function's environment as deployed (topology.environment), with this machine's files,
     and S3 on the probe's moto server. Alone, the splitter hands nothing to the recognizer."""
-    from tools.export_models import ensure_exported
-    from tools.ffmpeg import ffmpeg_exe
+    from tools.modelbuild.export_models import ensure_exported
+    from tools.modelbuild.ffmpeg import ffmpeg_exe
 
     where = topology.Locations(
         ffmpeg=ffmpeg_exe(),
@@ -168,7 +168,7 @@ def environments(args, settings, aws: dict) -> dict[str, dict]:
 def bench_core(args, settings, files: list[Path]) -> dict:
     """Both functions alone, against S3 on a moto server in this process."""
     from bench.stats import summary
-    from tools.export_models import ensure_exported
+    from tools.modelbuild.export_models import ensure_exported
 
     with alone_against_s3(settings) as (aws, s3):
         env = environments(args, settings, aws)
@@ -222,7 +222,7 @@ def bench_core(args, settings, files: list[Path]) -> dict:
 
 def compare_precisions(results: dict) -> dict:
     """Which row is each precision, and how its answers agree with float32's on the same frames."""
-    from tools.calibrate_mtcnn import iou
+    from bench.stats import iou
 
     rows = {}
     for label in PRECISIONS:
@@ -260,7 +260,7 @@ def _norm(v: list[float]) -> float:
 def bench_image(args, settings) -> dict:
     """What the recognizer image adds to its base (bench/image.py): for ECR storage in the cost plan."""
     from bench import image
-    from tools.export_models import ensure_exported
+    from tools.modelbuild.export_models import ensure_exported
 
     print("[bench] the recognizer image's own layers: sizes, and gzip'd", file=sys.stderr)
     return image.measure(ensure_exported(args.torch_home.resolve()), settings.face_database)
@@ -272,7 +272,7 @@ def bench_image(args, settings) -> dict:
 def largest_video(work: Path) -> Path:
     """The astronaut as a one-frame H.264 video of the largest frame the pipeline accepts (made once)."""
     from pipeline_common.limits import MAX_FRAME_HEIGHT_8K, MAX_FRAME_WIDTH_8K
-    from tools import samples
+    from tools.demo import samples
 
     video = work / "largest" / f"astronaut-{MAX_FRAME_WIDTH_8K}x{MAX_FRAME_HEIGHT_8K}.mp4"
     if not video.is_file():
@@ -347,7 +347,7 @@ def bench_timeline(args, files: list[Path], db: Path) -> dict:
     largest the pipeline accepts, against its memory setting."""
     from local.stack import load_settings
     from pipeline_common import frames, keys
-    from tools import samples
+    from tools.demo import samples
 
     settings = load_settings(args.stack, db=db, analysis=topology.TIMELINE)
     clip = samples.sequence_video(samples.SEQUENCE, args.work / "timeline" / "two-people.mp4")
@@ -617,7 +617,7 @@ def precision_table(core: dict, precisions: dict) -> list[str]:
             f"box IoU min {a['chosen_box_iou_min']} ({a['chosen_box_iou_under_0.98']} under 0.98), "
             f"embedding cosine min {a['embedding_cosine_min']}"
         )
-    lines.append("  what each int8 graph's export recorded (tools/mtcnn_int8.json; the embedding's gate):")
+    lines.append("  what each int8 graph's export recorded (the embedding's gate):")
     for label, agreement in precisions["exported"].items():
         for network, figures in (agreement or {}).items():
             if network == "embedder":
@@ -627,12 +627,7 @@ def precision_table(core: dict, precisions: dict) -> list[str]:
                     + (" (untrained weights: the mechanism only)" if figures.get("weights_untrained") else "")
                 )
             else:
-                iou = figures["chosen_box_iou"]
-                said = (
-                    f"{'kept' if figures['kept'] else 'REFUSED (measured only)'}: {figures['frames_failing']} of "
-                    f"{figures['frames']} frames failing, chosen-box IoU min {iou['min']} median {iou['median']}, "
-                    f"faces lost/gained on {figures['frames_losing_a_face']}/{figures['frames_gaining_a_face']}"
-                )
+                said = json.dumps(figures)
             lines.append(f"    {label:<28} {network:<8} {said}")
     exact = {core[name].get("int8_sums_exact") for name in precisions["rows"].values()} - {None}
     if exact:
@@ -671,7 +666,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--int8",
         action="store_true",
-        help="also time the recognizer with int8 MTCNN, and with int8 MTCNN and embedding, beside float32 on "
+        help="also time the recognizer with the int8 embedding beside float32 on "
         "the same frames, and compare their answers (the int8 embedding's export passes its gate first)",
     )
     parser.add_argument("--concurrency", type=int, help="local stack workers per function (default: the stack's)")
@@ -700,7 +695,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench.stats import machine
     from local.stack import load_settings
-    from tools import weights
+    from tools.modelbuild import weights
 
     args.work.mkdir(parents=True, exist_ok=True)
     files, db, expect = prepare_inputs(args)

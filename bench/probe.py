@@ -39,7 +39,7 @@ from pathlib import Path  # noqa: E402
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from face_recognizer.onnx_models import OnnxFaceModels
-    from tools.reference_models import FaceModels
+    from tools.modelbuild.reference_models import FaceModels
 
 
 def vm(field: str) -> float:
@@ -124,7 +124,7 @@ def recognizer(spec: dict, phase: Phases):
             "int8_sums_exact": loaded.int8_sums_exact,
         }
     else:
-        from tools.reference_models import FaceModels
+        from tools.modelbuild.reference_models import FaceModels
 
         if cfg.threads:
             torch.set_num_threads(cfg.threads)

@@ -24,7 +24,8 @@ from pathlib import Path
 
 from components.project import DEFAULT_STACK_FILE, DEFAULT_TORCH_HOME, OUT_DIR
 from components.topology import ANALYSES, ARCHITECTURES
-from tools import cli, weights
+from tools import cli
+from tools.modelbuild import weights
 
 DEFAULT_LOGS = OUT_DIR / "local" / "logs"
 DEFAULT_OUTPUTS = OUT_DIR / "local" / "outputs.json"  # what `serve` writes: the stack's outputs for the tools
@@ -148,7 +149,7 @@ def demo(args) -> int:
         return run(args)
     if args.db is not None:
         raise SystemExit("demo: --db needs --videos (without them the demo enrols its own sample faces)")
-    from tools.samples import sample_workload
+    from tools.demo.samples import sample_workload
 
     args.videos, args.db, expect = sample_workload(DEMO_DIR, args.torch_home, tag="demo")
     if args.report is None:

@@ -130,7 +130,7 @@ class LocalStack:
         self.provisioned = provisioned  # every environment initialised before start() returns
         self.log = log or (lambda line: print(f"[local] {line}", file=sys.stderr, flush=True))
         if ffmpeg_path is None:
-            from tools.ffmpeg import ffmpeg_exe
+            from tools.modelbuild.ffmpeg import ffmpeg_exe
 
             ffmpeg_path = ffmpeg_exe()
         self.ffmpeg_path = ffmpeg_path
@@ -313,6 +313,9 @@ class LocalStack:
             # The dashboard is in this stack's CloudWatch (get-dashboard); there is no console to link to.
             target.DASHBOARD_URL: None,
             target.ENDPOINT_URL: self._moto_url,
+            # and the credentials it accepts: a tool given this file needs none in its environment
+            target.ACCESS_KEY_ID: DUMMY_KEY,
+            target.SECRET_ACCESS_KEY: DUMMY_KEY,
             # The program exports facesBucket (and the enrolment policy's ARN, which there is no local
             # IAM user to attach to) only when the database is live.
             **({target.FACES_BUCKET: s.faces_bucket} if s.live_database else {}),
@@ -377,7 +380,7 @@ class LocalStack:
 
     def _export_models(self) -> None:
         """What the image build does: export the recognizer's graphs from the weights (cached per checkpoint)."""
-        from tools.export_models import ensure_exported
+        from tools.modelbuild.export_models import ensure_exported
 
         t0 = time.monotonic()
         s = self.settings  # the graphs the image build would make for these settings; a live database

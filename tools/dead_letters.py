@@ -13,7 +13,7 @@ import json
 
 from pipeline_common import keys
 from pipeline_common.events import EventError, parse_s3_objects
-from tools.workload import Buckets
+from tools.target import Buckets
 
 
 def peek(sqs, url: str) -> list[dict]:

@@ -45,8 +45,7 @@ from pipeline_common import keys
 from tools import cli, timelines
 from tools import cloudwatch as cw
 from tools import dead_letters as dl
-from tools.target import Target, aws_failure, failure_status, preflight, resolve_target
-from tools.workload import Buckets, add_target_arguments
+from tools.target import Buckets, Target, add_target_arguments, aws_failure, failure_status, preflight, resolve_target
 
 COURSE_NAMES = ["Trump", "Biden", "Bean", "Depp", "Diesel", "Floki", "Freeman", "Obama"]
 COURSE_DEADLINE_S = 300

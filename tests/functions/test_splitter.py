@@ -22,8 +22,8 @@ from components import topology as T
 from components.project import PROJECT_DIR
 from pipeline_common.events import s3_event
 from pipeline_common.keys import frame_key
-from tools import samples
-from tools.ffmpeg import ffmpeg_exe
+from tools.demo import samples
+from tools.modelbuild.ffmpeg import ffmpeg_exe
 from video_splitting import ffmpeg as ff
 from video_splitting import service as sp
 

@@ -412,11 +412,12 @@ def closure(requirements: list[str]) -> set[str]:
     return {k.split("[")[0] for k in seen}
 
 
-def restricted_site(target: Path, requirements: list[str]) -> Path:
+def restricted_site(target: Path, requirements: list[str], no_deps: list[str] = ()) -> Path:  # type: ignore[assignment]
     """A site-packages folder holding only the distributions `requirements` need (symlinked from this
-    venv's): what a Lambda image or runtime would have, and nothing else. An interpreter run with
-    `-S -s` and PYTHONPATH naming only this folder sees no other third-party package."""
-    needed = closure(requirements)
+    venv's), plus `no_deps` without their dependencies (`pip install --no-deps`): what a Lambda image
+    or runtime would have, and nothing else. An interpreter run with `-S -s` and PYTHONPATH naming
+    only this folder sees no other third-party package (nor the project's editable install)."""
+    needed = closure(requirements) | {canonicalize_name(Requirement(r).name) for r in no_deps}
     target.mkdir()
     for name in sorted(needed):
         dist = md.distribution(name)

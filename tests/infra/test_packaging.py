@@ -21,7 +21,7 @@ from components.project import FUNCTIONS_DIR, PROJECT_DIR
 from pipeline_common.events import s3_event
 from pipeline_common.keys import frame_key
 from tests.infra.conftest import restricted_site
-from tools.ffmpeg import ffmpeg_exe
+from tools.modelbuild.ffmpeg import ffmpeg_exe
 
 REGION = "us-east-1"
 

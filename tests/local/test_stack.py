@@ -17,7 +17,7 @@ from components.topology import ARCHITECTURES, DIRECT_INVOCATION
 from local.session import run_videos
 from local.stack import LocalStack, StackError, effective_concurrency, load_settings
 from pipeline_common.events import parse_s3_objects, s3_event
-from tools import samples
+from tools.demo import samples
 from tools.grade import mapping_expectation
 
 # Whole stacks, subprocesses, model loads or an 80 MB layer: `make test-fast` leaves these out.

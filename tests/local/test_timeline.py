@@ -17,7 +17,7 @@ from components.topology import ARCHITECTURES, DIRECT_INVOCATION, TIMELINE
 from local.session import describe, run_videos
 from local.stack import LocalStack, load_settings
 from pipeline_common.events import parse_s3_objects
-from tools import samples
+from tools.demo import samples
 from tools.grade import format_table, mapping_expectation
 from tools.timelines import judge
 

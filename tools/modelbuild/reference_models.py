@@ -29,7 +29,8 @@ import torch
 from PIL import Image
 
 from face_recognizer.faces import COURSE_MIN_FACE, FAST_MIN_FACE, IMAGE_SIZE, MARGIN, Analyses, Face, ModelError, rgb
-from tools import weights
+
+from . import weights
 
 
 def default_torch_home() -> Path:

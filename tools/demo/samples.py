@@ -10,24 +10,10 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import numpy as np
+from tools.modelbuild import ffmpeg
+from tools.modelbuild.pictures import PEOPLE, image
 
-from tools import ffmpeg
-
-# name → who is in it (None: no face). `pair` holds two faces; see FaceRecognizer's choice rule.
-PEOPLE = {"astronaut": "Collins", "camera": "Cameraman"}
-
-
-def image(name: str) -> np.ndarray:
-    """An RGB uint8 image by name: astronaut, camera, chelsea, coffee or pair."""
-    from skimage import data
-
-    if name == "pair":
-        return np.concatenate([image("astronaut"), image("camera")], axis=1)
-    img = getattr(data, name)()
-    if img.ndim == 2:
-        img = np.stack([img] * 3, axis=-1)
-    return np.ascontiguousarray(img[..., :3])
+__all__ = ["PEOPLE", "image"]
 
 
 def write_image(name: str, path: Path) -> Path:
@@ -146,8 +132,8 @@ def sample_workload(folder: Path, torch_home: Path, *, copies: int = 2, tag: str
     import sys
 
     from face_recognizer.recognizer import NO_FACE
-    from tools import weights
     from tools.grade import mapping_expectation
+    from tools.modelbuild import weights
 
     videos, faces = folder / "videos", folder / "faces"
     for old in (videos, faces):
