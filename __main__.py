@@ -11,7 +11,7 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
-from components import ffmpeg_layer, packaging, tags, topology
+from components import alarm_subscriber, ffmpeg_layer, packaging, tags, topology
 from components import settings as stack_settings
 from components.buckets import PipelineBuckets, PipelineBucketsArgs
 from components.monitoring import PipelineMonitoring, PipelineMonitoringArgs
@@ -31,6 +31,9 @@ try:
     face_db = None if settings.live_database else face_db_build_arg(Path(settings.face_database))
     # Cost-allocation tags: the provider adds the stack file's default tags to everything taggable.
     tags.check(pulumi.Config("aws").get_object("defaultTags"), project=pulumi.get_project(), stack=pulumi.get_stack())
+    # Alarms that reach nobody: a warning; a placeholder subscriber: refused (components/alarm_subscriber.py).
+    if (no_subscriber := alarm_subscriber.no_subscriber_warning(settings, pulumi.get_stack())) is not None:
+        pulumi.log.warn(no_subscriber)
 except stack_settings.ConfigError as error:
     raise pulumi.RunError(f"invalid stack configuration: {error}") from error
 

@@ -295,14 +295,14 @@ def run_program(
     return Program(list(monitor.registered.values()), exports, monitor.outputs_registered, settings)
 
 
-def run_failing(config: dict[str, Any]) -> tuple[pulumi.RunError, int]:
+def run_failing(config: dict[str, Any], *, stack: str = "test") -> tuple[pulumi.RunError, int]:
     """Run a config that must be refused; return the error and how many resources were declared."""
     mocks = CloudMocks()
     monitor = RecordingMonitor(mocks)
     runtime_settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="test", preview=True, monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=True, monitor=monitor)
     pulumi.runtime.set_all_config(
-        {k: v for k, v in ({**base_provider_config("test"), **config_keys(config)}).items() if v is not None}
+        {k: v for k, v in ({**base_provider_config(stack), **config_keys(config)}).items() if v is not None}
     )
     with pytest.raises(pulumi.RunError) as info:
         pulumi.runtime.test(lambda: runpy.run_path(str(MAIN), run_name="__main__"))()

@@ -264,7 +264,7 @@ def test_the_functions_are_what_the_stack_file_deploys(aws):
         concurrency = lam.get_function_concurrency(FunctionName=fs.name).get("ReservedConcurrentExecutions")
         assert concurrency == (fs.reserved_concurrency if fs.reserved_concurrency >= 0 else None)
     splitter = lam.get_function_configuration(FunctionName=s.splitter.name)
-    assert (splitter["Handler"], splitter["Runtime"]) == (topology.FUNCTIONS[topology.SPLITTER].handler, "python3.11")
+    assert (splitter["Handler"], splitter["Runtime"]) == (topology.FUNCTIONS[topology.SPLITTER].handler, "python3.13")
     assert [layer["Arn"].split(":")[-2] for layer in splitter["Layers"]] == [f"{s.splitter.name}-ffmpeg"]
     recognizer = lam.get_function(FunctionName=s.recognizer.name)
     assert recognizer["Code"]["ImageUri"].split("/", 1)[1].startswith(f"{s.name_prefix}/{s.recognizer.name}:")
