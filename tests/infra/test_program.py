@@ -449,6 +449,20 @@ def test_recognizer_function_runs_the_pushed_digest(program):
     assert fn.get("reservedConcurrentExecutions") is None
 
 
+def test_the_pushed_image_is_one_platform_with_no_attestation_index(program):
+    """Lambda refuses an image index (what provenance/SBOM attestations or several platforms make):
+    the build asks for exactly one platform, BuildKit through the engine's build API (no attestation
+    is requested there), and passes nothing that would ask for one."""
+    build = program.one(T_IMAGE, "face-recognition-image").get("build")
+    assert build["platform"] == "linux/amd64" and "," not in build["platform"]
+    assert build["builderVersion"] == "BuilderBuildKit"  # the Dockerfile's RUN --mount needs BuildKit
+    assert not {k for k in build["args"] if "ATTEST" in k.upper() or "SBOM" in k.upper() or "PROVENANCE" in k.upper()}
+    assert set(build) <= {"context", "dockerfile", "platform", "builderVersion", "target", "args"}
+    workflows = (PROJECT_DIR / ".github" / "workflows").glob("*.yml")
+    deploying = [w for w in workflows if "pulumi/actions" in w.read_text() and "up" in w.read_text()]
+    assert deploying and all("BUILDX_NO_DEFAULT_ATTESTATIONS" in w.read_text() for w in deploying)
+
+
 def test_log_groups_exist_before_the_functions_with_retention(program):
     for fn_name in ("video-splitting", "face-recognition"):
         group = program.by_input(T_LOG_GROUP, "name", f"/aws/lambda/{fn_name}")
