@@ -26,7 +26,14 @@ try:
         set(pulumi.runtime.config.CONFIG.get()) | set(pulumi.runtime.config.get_config_env()),
         source=f"Pulumi.{pulumi.get_stack()}.yaml",
     )
-    settings = stack_settings.load(pulumi.Config().get, region=aws.config.region)
+    # Unset namePrefix: one unique to this stack and account (S3 bucket names are global).
+    settings = stack_settings.load(
+        pulumi.Config().get,
+        region=aws.config.region,
+        default_name_prefix=stack_settings.derived_name_prefix(
+            pulumi.get_project(), pulumi.get_stack(), aws.get_caller_identity().account_id
+        ),
+    )
     # A database file is baked into the image; a live one lives in the faces bucket, not in any image.
     face_db = None if settings.live_database else face_db_build_arg(Path(settings.face_database))
     # Cost-allocation tags: the provider adds the stack file's default tags to everything taggable.

@@ -291,7 +291,11 @@ def run_program(
     for urn, res in monitor.registered.items():
         res.state = monitor.resources[urn].state
     expected = {k.split(":", 1)[1]: v for k, v in all_config.items() if k.startswith(PROJECT + ":")}
-    settings = stack_settings.load(lambda key: expected.get(key), region=REGION)
+    settings = stack_settings.load(
+        lambda key: expected.get(key),
+        region=REGION,
+        default_name_prefix=stack_settings.derived_name_prefix(PROJECT, stack, ACCOUNT),
+    )
     return Program(list(monitor.registered.values()), exports, monitor.outputs_registered, settings)
 
 

@@ -459,7 +459,7 @@ def test_the_pushed_image_is_one_platform_with_no_attestation_index(program):
     assert not {k for k in build["args"] if "ATTEST" in k.upper() or "SBOM" in k.upper() or "PROVENANCE" in k.upper()}
     assert set(build) <= {"context", "dockerfile", "platform", "builderVersion", "target", "args"}
     workflows = (PROJECT_DIR / ".github" / "workflows").glob("*.yml")
-    deploying = [w for w in workflows if "pulumi/actions" in w.read_text() and "up" in w.read_text()]
+    deploying = [w for w in workflows if "pulumi/actions" in w.read_text() and "command: up" in w.read_text()]
     assert deploying and all("BUILDX_NO_DEFAULT_ATTESTATIONS" in w.read_text() for w in deploying)
 
 
@@ -706,11 +706,22 @@ def test_a_misspelt_setting_is_refused_not_ignored(base_config):
     assert declared == 0
 
 
-def test_missing_name_prefix_is_refused(base_config):
+def test_a_stack_without_a_name_prefix_gets_one_unique_to_the_stack_and_account(base_config):
+    """S3 bucket names are global: a new stack's first deploy must not collide (vfp-dev-input is
+    probably taken); setting namePrefix keeps the course's naming."""
     config = {k: v for k, v in base_config.items() if k != "namePrefix"}
-    error, declared = run_failing(config)
-    assert "namePrefix: required" in str(error) and "pulumi config set namePrefix" in str(error)
-    assert declared == 0
+    p = run_program(config, stack="staging")
+    assert {r.get("bucket") for r in p.of(T_BUCKET)} == {
+        f"vfp-staging-{ACCOUNT}-input",
+        f"vfp-staging-{ACCOUNT}-stage-1",
+        f"vfp-staging-{ACCOUNT}-output",
+    }
+    assert p.exports["inputBucket"] == f"vfp-staging-{ACCOUNT}-input"
+    named = run_program({**config, "namePrefix": "vfp-course"})
+    assert {r.get("bucket") for r in named.of(T_BUCKET)} >= {"vfp-course-input", "vfp-course-output"}
+    long = stack_settings.derived_name_prefix(PROJECT, "A_Very-Long.Stack Name/For Testing Purposes!", ACCOUNT)
+    context = stack_settings.Context(base_dir=PROJECT_DIR, check_files=False)
+    assert stack_settings.bucket_prefix("namePrefix", long, context) == long  # always a valid prefix
 
 
 def test_face_database_the_image_build_would_not_see_is_refused(base_config):

@@ -1,9 +1,7 @@
 """No function or layer on a deprecated Lambda runtime, and the function code checked against the
 runtimes it runs on (ruff's per-file target version, mypy's python version in `make lint`).
 
-Dates from the AWS Lambda runtimes page (docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html):
-the day each Python runtime is deprecated (after which Lambda blocks creating functions on it,
-following a grace period).
+The deprecation dates are components/runtimes.py's, from the AWS Lambda runtimes page.
 """
 
 from __future__ import annotations
@@ -13,23 +11,9 @@ import tomllib
 
 from components import topology
 from components.project import PROJECT_DIR
+from components.runtimes import image_python, supported
 from tests.infra.conftest import T_FUNCTION, T_LAYER
 from tests.infra.test_image_contents import IMAGE_PYTHON
-
-DEPRECATED_ON = {
-    "python3.9": dt.date(2025, 12, 15),
-    "python3.10": dt.date(2026, 6, 30),
-    "python3.11": dt.date(2026, 6, 30),
-    "python3.12": dt.date(2028, 10, 31),
-    "python3.13": dt.date(2029, 6, 30),
-    "python3.14": dt.date(2029, 6, 30),
-}
-# A runtime must have at least this long left, so a stack deployed now is not blocked within the year.
-MARGIN = dt.timedelta(days=365)
-
-
-def supported(runtime: str, today: dt.date | None = None) -> bool:
-    return DEPRECATED_ON[runtime] - (today or dt.date.today()) > MARGIN
 
 
 def test_no_function_or_layer_is_on_a_deprecated_runtime(program):
@@ -37,7 +21,8 @@ def test_no_function_or_layer_is_on_a_deprecated_runtime(program):
     runtimes += [r for layer in program.of(T_LAYER) for r in layer.get("compatibleRuntimes")]
     assert runtimes and all(isinstance(r, str) for r in runtimes)
     assert [r for r in runtimes if not supported(r)] == []
-    assert supported(f"python{IMAGE_PYTHON}")  # the recognizer image's base (docker/recognizer.Dockerfile)
+    dockerfile = (PROJECT_DIR / "docker" / "recognizer.Dockerfile").read_text()
+    assert image_python(dockerfile) == f"python{IMAGE_PYTHON}" and supported(image_python(dockerfile))
 
 
 def test_the_check_refuses_the_runtime_main_had():
