@@ -9,7 +9,7 @@ the AWS API references document, and the stub checks the request the tool sends.
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,7 @@ def simulated(actions: list[str], denied: set[str]) -> dict:
 class Account:
     """moto for S3 and STS; stubbed Lambda and IAM clients holding the documented responses."""
 
-    def __init__(self, endpoint: str, *, quota: int = 1000, unreserved: int = 1000, denied: set[str] = frozenset()):
+    def __init__(self, endpoint: str, *, quota: int = 1000, unreserved: int = 1000, denied: Collection[str] = ()):
         self.endpoint = endpoint
         self.lam = boto3.client("lambda", region_name=REGION)
         self.iam = boto3.client("iam", region_name=REGION)
