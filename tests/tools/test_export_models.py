@@ -1,4 +1,4 @@
-"""tools/export_models.py: the graphs the function runs, made and checked from the weights, and the
+"""tools/modelbuild/export_models.py: the graphs the function runs, made and checked from the weights, and the
 gate an int8 embedding network must pass before it is written (its mechanism, with the stand-in
 weights: an honest int8 export passes, a damaged one is refused and nothing is written)."""
 

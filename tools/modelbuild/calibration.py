@@ -9,7 +9,7 @@ image build has them without any other download (and without the course's data).
   nearest-entry check;
 - each of these mirrored left to right: 204 faces in all.
 
-Every other face calibrates the int8 graph; the gate checks all of them (tools/export_models.py).
+Every other face calibrates the int8 graph; the gate checks all of them (tools/modelbuild/export_models.py).
 A deployer's own pictures of the database's people can be added with `--people DIR`
 (`people_faces`): the image build has none, so there the nearest-entry check covers only the two
 named faces above, and only when the database names them.

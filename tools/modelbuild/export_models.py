@@ -123,7 +123,7 @@ def export(
     if precision not in PRECISIONS:
         raise ValueError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
     torch_home = Path(torch_home)
-    models = FaceModels.load(torch_home, fast=True)  # folded batch norm, no classifier: see tools/reference_models.py
+    models = FaceModels.load(torch_home, fast=True)  # folded batch norm, no classifier: reference_models.py
     staging = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
