@@ -459,7 +459,11 @@ def export_command(build: Path, torch_home: Path, precision: str) -> list[str]:
     ]
 
 
-def test_the_export_stage_runs_its_command_from_exactly_its_own_files(tmp_path, torch_home):
+@pytest.mark.parametrize(
+    "precision",
+    ["fp32", pytest.param("int8", marks=pytest.mark.slow)],  # int8: the gate, its pictures
+)
+def test_the_export_stage_runs_its_command_from_exactly_its_own_files(tmp_path, torch_home, precision):
     """`python -m modelbuild.export_models`, from the stage's WORKDIR (/build), in an interpreter
     that sees only the stage's copied files and the packages its RUN lines install: no editable
     install, no project root. This is what failed on main (tools.cli was neither copied nor sent)."""
@@ -474,7 +478,7 @@ def test_the_export_stage_runs_its_command_from_exactly_its_own_files(tmp_path, 
     assert not list(build.rglob("__pycache__"))
     site = restricted_site(tmp_path / "site", EXPORT_SITE, no_deps=list(requirement_lines(NODEPS)))
     assert (site / "torch").exists() and (site / "facenet_pytorch").exists() and not (site / "moto").exists()
-    command = export_command(build, torch_home, "fp32")
+    command = export_command(build, torch_home, precision)
     env = {
         "PATH": os.environ.get("PATH", ""),
         "PYTHONPATH": str(site),
@@ -486,7 +490,7 @@ def test_the_export_stage_runs_its_command_from_exactly_its_own_files(tmp_path, 
     )
     assert done.returncode == 0, done.stderr[-3000:]
     manifest = json.loads((build / "models" / "manifest.json").read_text())
-    assert manifest["precision"]["embedder"] == "fp32" and manifest["untrained"] is True
+    assert manifest["precision"]["embedder"] == precision and manifest["untrained"] is True
     # and nothing it imported came from outside those files (the project's checkout, this venv)
     probe = subprocess.run(
         [
