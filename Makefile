@@ -22,6 +22,9 @@ lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	# the function code against the Lambda runtimes' standard library (tests/infra/test_runtimes.py holds the versions)
+	$(PY) -m mypy --python-version 3.13 functions/video_splitting functions/pipeline_common
+	$(PY) -m mypy --python-version 3.12 functions/face_recognizer functions/pipeline_common
 
 # The test command (README and .ci/run run exactly this): lint, then every test.
 test: lint

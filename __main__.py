@@ -11,7 +11,7 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
-from components import ffmpeg_layer, library, packaging, tags, topology
+from components import alarm_subscriber, ffmpeg_layer, library, packaging, tags, topology
 from components import settings as stack_settings
 from components.buckets import PipelineBuckets, PipelineBucketsArgs
 from components.library_component import PipelineLibrary, PipelineLibraryArgs
@@ -28,11 +28,21 @@ try:
         set(pulumi.runtime.config.CONFIG.get()) | set(pulumi.runtime.config.get_config_env()),
         source=f"Pulumi.{pulumi.get_stack()}.yaml",
     )
-    settings = stack_settings.load(pulumi.Config().get, region=aws.config.region)
+    # Unset namePrefix: one unique to this stack and account (S3 bucket names are global).
+    settings = stack_settings.load(
+        pulumi.Config().get,
+        region=aws.config.region,
+        default_name_prefix=stack_settings.derived_name_prefix(
+            pulumi.get_project(), pulumi.get_stack(), aws.get_caller_identity().account_id
+        ),
+    )
     # A database file is baked into the image; a live one lives in the faces bucket, not in any image.
     face_db = None if settings.live_database else face_db_build_arg(Path(settings.face_database))
     # Cost-allocation tags: the provider adds the stack file's default tags to everything taggable.
     tags.check(pulumi.Config("aws").get_object("defaultTags"), project=pulumi.get_project(), stack=pulumi.get_stack())
+    # Alarms that reach nobody: a warning; a placeholder subscriber: refused (components/alarm_subscriber.py).
+    if (no_subscriber := alarm_subscriber.no_subscriber_warning(settings, pulumi.get_stack())) is not None:
+        pulumi.log.warn(no_subscriber)
 except stack_settings.ConfigError as error:
     raise pulumi.RunError(f"invalid stack configuration: {error}") from error
 

@@ -27,9 +27,9 @@
 Prints a table and writes every figure, with the machine and versions, to out/bench/ (JSON), so two
 runs can be compared; `--baseline` adds the recognizer's PyTorch paths (the one the ONNX runtime
 replaced, and the course's exact one) for a before/after on the same machine; `--int8` adds the
-recognizer with int8 MTCNN, and with int8 MTCNN and int8 embedding, beside float32 on the same
-frames: per-stage latency, cold start, peak memory, and how their answers agree with float32's in
-this run (names, faces, chosen box, embedding) beside the figures their export recorded. Nothing
+recognizer with the int8 embedding beside float32 on the same frames: per-stage latency, cold
+start, peak memory, and how their answers agree with float32's in this run (names, faces, chosen
+box, embedding) beside the figures their export recorded. Nothing
 here asserts a figure.
 """
 
@@ -61,9 +61,9 @@ DEFAULT_WORK = OUT_DIR / "bench"
 
 def prepare_inputs(args: argparse.Namespace) -> tuple[list[Path], Path | None, Expectation | None]:
     """The videos, the face database, and what each video should give."""
-    from tools import weights
+    from tools.demo.samples import sample_workload
     from tools.grading.expectations import load_expectation
-    from tools.samples import sample_workload
+    from tools.modelbuild import weights
     from tools.workload import video_files
 
     if args.videos is not None:
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--int8",
         action="store_true",
-        help="also time the recognizer with int8 MTCNN, and with int8 MTCNN and embedding, beside float32 on "
+        help="also time the recognizer with the int8 embedding beside float32 on "
         "the same frames, and compare their answers (the int8 embedding's export passes its gate first)",
     )
     parser.add_argument("--concurrency", type=int, help="local stack workers per function (default: the stack's)")
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench.stats import machine
     from local.stack import load_settings
-    from tools import weights
+    from tools.modelbuild import weights
 
     args.work.mkdir(parents=True, exist_ok=True)
     files, db, expect = prepare_inputs(args)

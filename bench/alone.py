@@ -104,8 +104,8 @@ def alone_against_s3(settings: StackSettings) -> Iterator[tuple[dict[str, str], 
 def environments(args: argparse.Namespace, settings: StackSettings, aws: dict[str, str]) -> dict[str, dict]:
     """Each function's environment as deployed (settings.function_environment), with this machine's files,
     and S3 on the probe's moto server. Alone, the splitter hands nothing to the recognizer."""
-    from tools.export_models import ensure_exported
-    from tools.ffmpeg import ffmpeg_exe
+    from tools.modelbuild.export_models import ensure_exported
+    from tools.modelbuild.ffmpeg import ffmpeg_exe
 
     where = topology.Locations(
         ffmpeg=ffmpeg_exe(),
@@ -124,7 +124,7 @@ def environments(args: argparse.Namespace, settings: StackSettings, aws: dict[st
 def largest_video(work: Path) -> Path:
     """The astronaut as a one-frame H.264 video of the largest frame the pipeline accepts (made once)."""
     from pipeline_common.limits import MAX_FRAME_HEIGHT_8K, MAX_FRAME_WIDTH_8K
-    from tools import samples
+    from tools.demo import samples
 
     video = work / "largest" / f"astronaut-{MAX_FRAME_WIDTH_8K}x{MAX_FRAME_HEIGHT_8K}.mp4"
     if not video.is_file():

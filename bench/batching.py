@@ -54,9 +54,9 @@ def measure(torch_home: Path, *, threads: int = 1, repeat: int = 5) -> list[dict
     import torch
 
     from face_recognizer.faces import IMAGE_SIZE
-    from tools.export_models import OPSET
-    from tools.reference_models import FaceModels
-    from tools.weights import prepare
+    from tools.modelbuild.export_models import OPSET
+    from tools.modelbuild.reference_models import FaceModels
+    from tools.modelbuild.weights import prepare
 
     prepare(torch_home)
     models = FaceModels.load(torch_home, fast=True)

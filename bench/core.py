@@ -19,16 +19,15 @@ if TYPE_CHECKING:
 BASELINES = {"torch": "PyTorch path", "torch-exact": "course's exact path"}
 # --int8: the recognizer's graphs at each precision (tools/export_models.py variants), side by side.
 PRECISIONS: dict[str, dict] = {
-    "fp32": {"precision": "fp32", "mtcnn_int8": ()},
-    "int8 detection": {"precision": "fp32", "mtcnn_int8": ("pnet", "rnet", "onet")},
-    "int8 detection + embedding": {"precision": "int8", "mtcnn_int8": ("pnet", "rnet", "onet")},
+    "fp32": {"precision": "fp32"},
+    "int8 embedding": {"precision": "int8"},
 }
 
 
 def bench_core(args: argparse.Namespace, settings: StackSettings, files: list[Path]) -> dict:
     """Both functions alone, against S3 on a moto server in this process."""
     from bench.stats import summary
-    from tools.export_models import ensure_exported
+    from tools.modelbuild.export_models import ensure_exported
 
     with alone_against_s3(settings) as (aws, s3):
         env = environments(args, settings, aws)
@@ -120,7 +119,7 @@ def _norm(v: list[float]) -> float:
 def bench_image(args: argparse.Namespace, settings: StackSettings) -> dict:
     """What the recognizer image adds to its base (bench/image.py): for ECR storage in the cost plan."""
     from bench import image
-    from tools.export_models import ensure_exported
+    from tools.modelbuild.export_models import ensure_exported
 
     print("[bench] the recognizer image's own layers: sizes, and gzip'd", file=sys.stderr)
     return image.measure(ensure_exported(args.torch_home.resolve()), database_file(settings))

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from face_recognizer.onnx_models import OnnxFaceModels
     from face_recognizer.recognizer import Recognition
     from face_recognizer.service import RecognitionService
-    from tools.reference_models import FaceModels
+    from tools.modelbuild.reference_models import FaceModels
     from video_splitting.service import SplittingService
 
 
@@ -135,7 +135,7 @@ def recognizer(spec: dict, phase: Phases) -> tuple[RecognitionService, Laps, flo
             "int8_sums_exact": loaded.int8_sums_exact,
         }
     else:
-        from tools.reference_models import FaceModels
+        from tools.modelbuild.reference_models import FaceModels
 
         if cfg.threads:
             torch.set_num_threads(cfg.threads)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -177,7 +178,7 @@ def precision_table(core: dict, precisions: dict) -> list[str]:
             f"box IoU min {a['chosen_box_iou_min']} ({a['chosen_box_iou_under_0.98']} under 0.98), "
             f"embedding cosine min {a['embedding_cosine_min']}"
         )
-    lines.append("  what each int8 graph's export recorded (tools/mtcnn_int8.json; the embedding's gate):")
+    lines.append("  what each int8 graph's export recorded (the embedding's gate):")
     for label, agreement in precisions["exported"].items():
         for network, figures in (agreement or {}).items():
             if network == "embedder":
@@ -187,12 +188,7 @@ def precision_table(core: dict, precisions: dict) -> list[str]:
                     + (" (untrained weights: the mechanism only)" if figures.get("weights_untrained") else "")
                 )
             else:
-                iou = figures["chosen_box_iou"]
-                said = (
-                    f"{'kept' if figures['kept'] else 'REFUSED (measured only)'}: {figures['frames_failing']} of "
-                    f"{figures['frames']} frames failing, chosen-box IoU min {iou['min']} median {iou['median']}, "
-                    f"faces lost/gained on {figures['frames_losing_a_face']}/{figures['frames_gaining_a_face']}"
-                )
+                said = json.dumps(figures)
             lines.append(f"    {label:<28} {network:<8} {said}")
     exact = {core[name].get("int8_sums_exact") for name in precisions["rows"].values()} - {None}
     if exact:

@@ -39,7 +39,7 @@ def bench_timeline(args: argparse.Namespace, files: list[Path], db: Path | None)
     largest the pipeline accepts, against its memory setting."""
     from local.stack import load_settings
     from pipeline_common import frames, keys
-    from tools import samples
+    from tools.demo import samples
 
     settings = load_settings(args.stack, db=db, analysis=topology.TIMELINE)
     clip = samples.sequence_video(samples.SEQUENCE, args.work / "timeline" / "two-people.mp4")

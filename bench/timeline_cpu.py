@@ -22,8 +22,8 @@ from face_recognizer.onnx_models import OnnxFaceModels
 from face_recognizer.recognizer import decode_frame
 from face_recognizer.timeline import FrameFaces, build, match_faces
 from pipeline_common.log import Laps
-from tools.export_models import ensure_exported
-from tools.ffmpeg import ffmpeg_exe
+from tools.modelbuild.export_models import ensure_exported
+from tools.modelbuild.ffmpeg import ffmpeg_exe
 from video_splitting import ffmpeg
 
 

@@ -23,7 +23,13 @@ ROLE = topology.RECOGNIZER
 # relative to the project.
 BUILD_CONTEXT = "."
 DOCKERFILE = "docker/recognizer.Dockerfile"
+# Lambda accepts only a single-platform image manifest, never an index (such as the one BuildKit's
+# provenance/SBOM attestations make). So: one platform, and BuildKit through the Docker Engine's build
+# API (pulumi-docker's docker.Image), which asks for no attestation (the buildx CLI adds them by
+# default; CI and the README also set BUILDX_NO_DEFAULT_ATTESTATIONS=1 for any buildx on the path).
+# BuildKit, not the legacy builder: the Dockerfile's `RUN --mount` needs it. tests/infra/test_program.py.
 PLATFORM = "linux/amd64"
+BUILDER = docker.BuilderVersion.BUILDER_BUILD_KIT
 IMAGE_TAG = "latest"  # moves with every push; the function is pinned to the digest, not the tag
 KEEP_IMAGES = 5
 # The Dockerfile's last two stages: `runtime` is the function without a face database (what
@@ -103,6 +109,7 @@ class FaceRecognizer(parts_.FunctionComponent):
                 context=BUILD_CONTEXT,
                 dockerfile=DOCKERFILE,
                 platform=PLATFORM,
+                builder_version=BUILDER,
                 # MODEL_PRECISION: the export stage makes the embedding graph the function will be told to run.
                 target=TARGET_LIVE if args.face_db is None else TARGET_BAKED,
                 args={"MODEL_PRECISION": s.recognizer_precision}

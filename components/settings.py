@@ -457,6 +457,15 @@ def declared_keys() -> list[str]:
 # Loading
 
 
+def derived_name_prefix(project: str, stack: str, account_id: str) -> str:
+    """The bucket prefix of a stack that sets none: the project's initials, the stack and the account,
+    unique to both (S3 names are global), within namePrefix's 45 characters (vfp-dev-123456789012)."""
+    initials = "".join(word[0] for word in re.split(r"[^a-z0-9]+", project.lower()) if word) or "stack"
+    room = 45 - len(initials) - len(account_id) - 2
+    middle = re.sub(r"[^a-z0-9]+", "-", stack.lower()).strip("-")[:room].strip("-") or "stack"
+    return f"{initials}-{middle}-{account_id}"
+
+
 def load(
     get: Callable[[str], str | None],
     *,
@@ -464,6 +473,7 @@ def load(
     base_dir: Path = PROJECT_DIR,
     project_file: Path = PROJECT_FILE,
     check_files: bool = True,
+    default_name_prefix: str | None = None,
 ) -> StackSettings:
     """Validated settings from a getter of raw config strings (None when unset).
 
@@ -475,6 +485,8 @@ def load(
 
     def read(key: str, check: Check, ctx: Context) -> Any:
         value = get(key)
+        if key == "namePrefix" and not value and default_name_prefix:  # `pulumi up` derives one
+            value = default_name_prefix
         if value is None:
             if "default" not in spec[key]:
                 raise ConfigError(
@@ -568,6 +580,7 @@ def load_stack_file(
     base_dir: Path = PROJECT_DIR,
     project_file: Path = PROJECT_FILE,
     check_files: bool = True,
+    default_name_prefix: str | None = None,
 ) -> StackSettings:
     """Settings from a `Pulumi.<stack>.yaml` file, as `pulumi up` on that stack would see them.
 
@@ -594,4 +607,5 @@ def load_stack_file(
         base_dir=base_dir,
         project_file=project_file,
         check_files=check_files,
+        default_name_prefix=default_name_prefix,
     )

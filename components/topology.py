@@ -49,7 +49,7 @@ OBJECT_CREATED = "s3:ObjectCreated:*"
 OBJECT_REMOVED = "s3:ObjectRemoved:*"
 ZIP, IMAGE = "Zip", "Image"  # Lambda's package types
 CPU_ARCHITECTURE = "x86_64"  # the ffmpeg layer's binary and the image are built for linux/amd64
-ZIP_RUNTIME = "python3.11"
+ZIP_RUNTIME = "python3.13"
 
 # Suffixes meaning "every object": the input bucket notifies the splitter of everything created
 # in it, because S3's suffix filters are case-sensitive (a `.mp4` rule misses `CLIP.MP4`) and an

@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # The face-recognition function's container image (AWS Lambda, Python 3.12), in three stages:
 #   export  - CPU-only PyTorch + facenet-pytorch download the vggface2 weights and export MTCNN and
-#             InceptionResnetV1 to ONNX (tools/export_models.py, which checks the export against
+#             InceptionResnetV1 to ONNX (tools/modelbuild/, copied whole; it checks the export against
 #             PyTorch before writing it). With MODEL_PRECISION=int8 (the stack's recognizerPrecision)
 #             it also quantises the embedding network and refuses, failing the build, unless the
 #             int8 graph agrees with float32 on the gate's real faces (scikit-image's, from PyPI,
@@ -49,21 +49,20 @@ RUN python -c "from facenet_pytorch import InceptionResnetV1; InceptionResnetV1(
         echo "$VGGFACE2_SHA256  /build/torch/checkpoints/20180402-114759-vggface2.pt" | sha256sum -c -; \
     fi
 
-# The export runs the function's own model code (the export is loaded with it and checked), and the
-# PyTorch reference it is made from; from /build, where both are top-level packages. The int8 gate
-# also reads the face database (its nearest-entry check) and scikit-image's faces (tools/calibration.py).
-# MTCNN's networks are int8 only where tools/mtcnn_int8.json keeps them (decided on real frames by
-# tools/calibrate_mtcnn.py; it keeps none), built from the ranges recorded there: no frames needed here.
+# The export runs the function's own model code (the export is loaded with it and checked) and the
+# model build package (tools/modelbuild/: the PyTorch reference, the export, the int8 gate and its
+# pictures), which imports nothing but itself and these two; from /build, where all three are
+# top-level packages. The int8 gate also reads the face database (its nearest-entry check).
+# tests/infra/test_image_contents.py runs this stage's command from exactly these files.
 COPY functions/face_recognizer/ /build/face_recognizer/
 COPY functions/pipeline_common/ /build/pipeline_common/
-COPY tools/__init__.py tools/weights.py tools/reference_models.py tools/export_models.py tools/quantize.py \
-     tools/calibration.py tools/samples.py tools/ffmpeg.py tools/mtcnn_int8.json /build/tools/
+COPY tools/modelbuild/ /build/modelbuild/
 ARG MODEL_PRECISION=fp32
 # FACE_DB (the baked target's database) is read through a bind mount of the build context, so it
 # never lands in a layer; a live database has none at build time (the gate then checks cosines only).
 ARG FACE_DB=
 RUN --mount=type=bind,target=/context \
-    cd /build && python -m tools.export_models --torch-home /build/torch --out /build/models \
+    cd /build && python -m modelbuild.export_models --torch-home /build/torch --out /build/models \
         --precision "$MODEL_PRECISION" ${FACE_DB:+--db "/context/$FACE_DB"}
 
 

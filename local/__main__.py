@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING
 from components.project import DEFAULT_STACK_FILE, DEFAULT_TORCH_HOME, OUT_DIR
 from components.topology import ANALYSES, ARCHITECTURES
 from local import runs
-from tools import cli, weights
+from tools import cli
+from tools.modelbuild import weights
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -176,7 +177,7 @@ def demo(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    from tools.samples import sample_workload
+    from tools.demo.samples import sample_workload
 
     args.videos, args.db, expect = sample_workload(DEMO_DIR, args.torch_home, tag="demo")
     if args.report is None:

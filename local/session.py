@@ -203,7 +203,7 @@ def run_videos(
 
 
 def untrained(torch_home: Path) -> bool:
-    from tools import weights
+    from tools.modelbuild import weights
 
     return weights.is_untrained(torch_home)
 

@@ -140,7 +140,7 @@ class LocalStack:
         self.provisioned = provisioned  # every environment initialised before start() returns
         self.log = log or (lambda line: print(f"[local] {line}", file=sys.stderr, flush=True))
         if ffmpeg_path is None:
-            from tools.ffmpeg import ffmpeg_exe
+            from tools.modelbuild.ffmpeg import ffmpeg_exe
 
             ffmpeg_path = ffmpeg_exe()
         self.ffmpeg_path = ffmpeg_path
@@ -445,7 +445,7 @@ class LocalStack:
 
     def _export_models(self) -> None:
         """What the image build does: export the recognizer's graphs from the weights (cached per checkpoint)."""
-        from tools.export_models import ensure_exported
+        from tools.modelbuild.export_models import ensure_exported
 
         t0 = time.monotonic()
         s = self.settings  # the graphs the image build would make for these settings; a live database

@@ -16,7 +16,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tools import samples, weights
+from tools.demo import samples
+from tools.modelbuild import weights
 
 REGION = "us-east-1"
 
@@ -106,7 +107,7 @@ def torch_home(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def model_dir(torch_home) -> Path:
     """The function's ONNX graphs, exported from the stand-in weights as the image build does."""
-    from tools.export_models import ensure_exported
+    from tools.modelbuild.export_models import ensure_exported
 
     return ensure_exported(torch_home)  # which lets one process at a time export
 

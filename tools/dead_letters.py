@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from pipeline_common import keys
 from pipeline_common.events import EventError, parse_s3_objects
-from tools.workload import Buckets
+from tools.target import Buckets
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient

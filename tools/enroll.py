@@ -33,162 +33,42 @@ is an error, and nothing is written.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
 import os
-import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from components.project import DEFAULT_TORCH_HOME
-from pipeline_common import keys
-from tools import cli, weights
+from tools import cli
 from tools.face_store import LiveStore, Snapshot, StoreError, add, database_bytes, remove, restore
-from tools.ffmpeg import ffmpeg_exe
+from tools.modelbuild import weights
+from tools.modelbuild.media import IMAGE_SUFFIXES, MediaError, Sample, from_folders, from_mapping, is_media, is_video
+from tools.modelbuild.media import pictures as _pictures
 from tools.text import plural
 
 if TYPE_CHECKING:
     from face_recognizer.faces import Analyses
     from face_recognizer.onnx_models import OnnxFaceModels
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+__all__ = ["IMAGE_SUFFIXES", "EnrollError", "Sample", "from_folders", "from_mapping", "is_media", "is_video"]
+
+EnrollError = MediaError  # bad input: the message names the file, folder or person at fault
 
 
-class EnrollError(ValueError):
-    """Bad input: the message names the file, folder or person at fault."""
+def splitter_first_frame(ffmpeg: str, video: Path) -> bytes:
+    """A video's first frame cut by the splitter's own ffmpeg code: exactly the frame the pipeline recognises."""
+    from video_splitting.ffmpeg import FfmpegError, first_frame
 
-
-@dataclass(frozen=True)
-class Sample:
-    path: Path
-    name: str
-
-
-def is_video(path: Path) -> bool:
-    """A video by the pipeline's own rule (its suffix, in any letter case)."""
-    return keys.is_video(path.name)
-
-
-def is_media(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_SUFFIXES or is_video(path)
-
-
-# -- which pictures show whom --------------------------------------------------------------------
-
-
-def from_folders(root: Path) -> list[Sample]:
-    """`root/<Name>/<picture or video>`: every image or video under a person's folder."""
-    root = Path(root)
-    if not root.is_dir():
-        raise EnrollError(f"{root}: not a folder (expected one sub-folder per person)")
-    samples: list[Sample] = []
-    for person in sorted(p for p in root.iterdir() if p.is_dir()):
-        files = sorted(f for f in person.rglob("*") if f.is_file() and is_media(f))
-        if not files:
-            raise EnrollError(f"{person}: no images ({', '.join(IMAGE_SUFFIXES)}) or videos for {person.name!r}")
-        samples.extend(Sample(f, person.name) for f in files)
-    if not samples:
-        raise EnrollError(f"{root}: no person folders in it")
-    return samples
-
-
-def from_mapping(mapping: Path) -> list[Sample]:
-    """A JSON object {"file": "Name"} or CSV lines `file,Name`; files relative to the mapping's folder."""
-    mapping = Path(mapping)
     try:
-        text = mapping.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise EnrollError(f"{mapping}: cannot read it ({exc.strerror or exc})") from None
-    if mapping.suffix.lower() == ".json":
-        try:
-            pairs = json.loads(text)
-        except ValueError as exc:
-            raise EnrollError(f"{mapping}: not JSON ({exc})") from None
-        if not isinstance(pairs, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in pairs.items()):
-            raise EnrollError(f'{mapping}: expected a JSON object {{"file": "Name", ...}}')
-        rows = list(pairs.items())
-    else:
-        rows = []
-        for number, row in enumerate(csv.reader(io.StringIO(text)), 1):
-            if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
-                continue
-            if len(row) != 2:
-                raise EnrollError(f"{mapping} line {number}: expected `file,Name`, got {len(row)} fields")
-            rows.append((row[0].strip(), row[1].strip()))
-    if not rows:
-        raise EnrollError(f"{mapping}: names no files")
-    samples = []
-    for file, name in rows:
-        path = Path(file) if Path(file).is_absolute() else mapping.parent / file
-        if not path.is_file():
-            raise EnrollError(f"{mapping}: {file}: no such file")
-        if not is_media(path):
-            raise EnrollError(f"{mapping}: {file}: not an image or video by its suffix")
-        samples.append(Sample(path, name))
-    return samples
-
-
-# -- pictures --------------------------------------------------------------------------------------
+        return first_frame(ffmpeg, video, label=str(video)).jpeg
+    except FfmpegError as exc:
+        raise EnrollError(str(exc)) from None
 
 
 def pictures(path: Path, *, frames: int = 1, interval_s: float = 0.5, ffmpeg: str | None = None) -> list:
-    """The PIL images to enrol from one file: the image itself, or frames of a video."""
-    from PIL import Image, UnidentifiedImageError
-
-    if not is_video(path):
-        try:
-            with Image.open(path) as img:
-                img.load()
-                return [img.convert("RGB")]
-        except (UnidentifiedImageError, OSError) as exc:
-            raise EnrollError(f"{path}: not a readable image ({exc})") from None
-    ffmpeg = ffmpeg or ffmpeg_exe()
-    jpegs = video_frames(path, frames=frames, interval_s=interval_s, ffmpeg=ffmpeg)
-    return [Image.open(io.BytesIO(j)).convert("RGB") for j in jpegs]
-
-
-def video_frames(video: Path, *, frames: int, interval_s: float, ffmpeg: str) -> list[bytes]:
-    """JPEG frames of a video: the first (by the splitter's own code), or `frames` frames
-    `interval_s` apart."""
-    if frames == 1:
-        from video_splitting.ffmpeg import FfmpegError, first_frame
-
-        try:
-            return [first_frame(ffmpeg, video, label=str(video)).jpeg]
-        except FfmpegError as exc:
-            raise EnrollError(str(exc)) from None
-    with tempfile.TemporaryDirectory(prefix="vfp-enroll-") as folder:
-        pattern = os.path.join(folder, "frame-%04d.jpg")
-        run = subprocess.run(
-            [
-                ffmpeg,
-                "-nostdin",
-                "-loglevel",
-                "error",
-                "-i",
-                str(video),
-                "-vf",
-                f"fps=1/{interval_s:g}",
-                "-frames:v",
-                str(frames),
-                "-q:v",
-                "2",
-                pattern,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        files = sorted(Path(folder).glob("frame-*.jpg"))
-        if run.returncode != 0 or not files:
-            detail = " ".join(run.stderr.split())[-300:] or f"exit code {run.returncode}"
-            raise EnrollError(f"{video}: ffmpeg gave no frames ({detail})")
-        return [f.read_bytes() for f in files]
+    """The PIL images to enrol from one file (videos: the splitter's first frame, or `frames` frames)."""
+    return _pictures(path, frames=frames, interval_s=interval_s, ffmpeg=ffmpeg, first_frame=splitter_first_frame)
 
 
 # -- the database ----------------------------------------------------------------------------------
@@ -197,7 +77,7 @@ def video_frames(video: Path, *, frames: int, interval_s: float, ffmpeg: str) ->
 def load_models(torch_home: Path, *, threads: int | None = None) -> OnnxFaceModels:
     """The function's own models, exported from the weights in `torch_home` (once per checkpoint)."""
     from face_recognizer.onnx_models import OnnxFaceModels
-    from tools.export_models import ensure_exported
+    from tools.modelbuild.export_models import ensure_exported
 
     return OnnxFaceModels.load(ensure_exported(torch_home), threads)
 
@@ -367,7 +247,7 @@ def run(args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from tools.workload import add_target_arguments
+    from tools.target import add_target_arguments
 
     parser = cli.parser("python -m tools.enroll", __doc__)
     source = parser.add_mutually_exclusive_group(required=True)

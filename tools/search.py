@@ -29,9 +29,9 @@ def nearest_person(picture: Path, torch_home: Path, lt: LibraryTarget) -> tuple[
     from PIL import Image
 
     from face_recognizer.databases import parse
-    from tools import weights
     from tools.enroll import load_models
     from tools.face_store import LiveStore
+    from tools.modelbuild import weights
 
     if not weights.have_weights(torch_home):
         raise TargetError(f"no vggface2 weights at {weights.checkpoint_path(torch_home)} (--torch-home)")

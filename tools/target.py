@@ -8,12 +8,14 @@ from, first found wins:
 1. `--outputs FILE`: such a JSON file, saved from Pulumi or written by `local serve`;
 2. `pulumi stack output --json`, when the Pulumi CLI is installed and a stack is selected here,
    and neither `--stack` nor bucket names were given;
-3. the stack file (`--stack`, default Pulumi.dev.yaml): its namePrefix, function names and region,
-   which are what the Pulumi program would deploy.
+3. `--stack NAME|FILE` (default Pulumi.dev.yaml): a stack name's `pulumi stack output -s NAME`
+   when the CLI knows it, else its Pulumi.<NAME>.yaml; a stack file's namePrefix, function names
+   and region, which are what the Pulumi program would deploy.
 
 `--name-prefix` and the `--*-bucket` flags override the buckets, `--region` the region. The endpoint
 is `--endpoint-url`, else the AWS_ENDPOINT_URL the SDK reads itself, else the outputs' `endpointUrl`
-(a local stack's); credentials are always the SDK's usual ones.
+(a local stack's); credentials are the local stack's outputs' own (`accessKeyId`), else the SDK's
+usual ones, with `--profile` as the AWS CLI has it.
 
 Explicit flags win over the Pulumi CLI on purpose: `--outputs out/local/outputs.json` must grade the
 local stack even on a machine where a Pulumi stack is selected.
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -35,7 +38,6 @@ from components.library import OUTPUT_BUCKET as LIBRARY_BUCKET
 from components.library import OUTPUT_TABLE, OUTPUT_TOPIC
 from components.project import DEFAULT_STACK_FILE, PROJECT_DIR
 from components.topology import FIRST_FRAME, RECOGNIZER, SPLITTER
-from tools.workload import Buckets
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -52,8 +54,11 @@ RECOGNIZER_IMAGE = "recognizerImageUri"
 FACES_BUCKET = "facesBucket"  # only a stack whose face database is live has it (and facesEnrolPolicyArn)
 ALARM_TOPIC = "alarmTopicArn"
 DASHBOARD_URL = "dashboardUrl"
-ENDPOINT_URL = "endpointUrl"
-LIBRARY_OUTPUTS = (OUTPUT_TABLE, OUTPUT_TOPIC, LIBRARY_BUCKET)  # only a local stack's outputs have it
+ENDPOINT_URL = "endpointUrl"  # only a local stack's outputs have it
+# A local stack's outputs carry the credentials it accepts, so a tool needs nothing in its environment.
+ACCESS_KEY_ID, SECRET_ACCESS_KEY = "accessKeyId", "secretAccessKey"
+STACK_NAME = re.compile(r"[A-Za-z0-9_.-]+")  # what `pulumi stack` accepts as a name (no organisation)
+LIBRARY_OUTPUTS = (OUTPUT_TABLE, OUTPUT_TOPIC, LIBRARY_BUCKET)
 PULUMI_OUTPUTS = (
     ARCHITECTURE,
     ANALYSIS,
@@ -76,6 +81,18 @@ EXIT_UNREACHABLE = 3
 EXIT_CREDENTIALS = 4
 
 
+@dataclass(frozen=True)
+class Buckets:
+    input: str
+    stage1: str
+    output: str
+    region: str | None = None
+    faces: str | None = None  # the live face database's bucket (tools.enroll); not one grade checks
+
+    def as_dict(self) -> dict:
+        return {"input": self.input, "stage-1": self.stage1, "output": self.output}
+
+
 class TargetError(ValueError):
     """The stack cannot be addressed as asked; the message says what is missing."""
 
@@ -88,6 +105,8 @@ class Target:
     endpoint_url: str | None = None  # None: AWS, or whatever AWS_ENDPOINT_URL says
     source: str = ""  # where all this came from, for messages
     analysis: str = FIRST_FRAME  # what the stack makes of a video: which objects to expect
+    profile: str | None = None  # an AWS CLI profile (--profile); None: the SDK's usual chain
+    credentials: tuple[str, str] | None = None  # (key id, secret) a local stack's outputs carry
 
     @property
     def region(self) -> str | None:
@@ -98,8 +117,12 @@ class Target:
         import boto3
         from botocore.config import Config
 
-        return boto3.session.Session().client(
+        session = boto3.session.Session(profile_name=self.profile)
+        key_id, secret = self.credentials or (None, None)
+        return session.client(
             service,
+            aws_access_key_id=key_id,
+            aws_secret_access_key=secret,
             endpoint_url=self.endpoint_url,
             region_name=self.region,
             config=Config(
@@ -108,6 +131,29 @@ class Target:
                 connect_timeout=10,
             ),
         )
+
+
+def add_target_arguments(parser: argparse.ArgumentParser) -> None:
+    """The "which stack" options every tool shares (tools/README.md, Which stack)."""
+    g = parser.add_argument_group("which stack (AWS or local; tools/README.md, Which stack)")
+    add_outputs_argument(g)
+    g.add_argument(
+        "--stack",
+        default=None,
+        help="a Pulumi stack name (its `pulumi stack output`, else Pulumi.<name>.yaml) or a stack file whose "
+        "namePrefix names the buckets (default: `pulumi stack output` when a stack is selected, else Pulumi.dev.yaml)",
+    )
+    g.add_argument("--profile", help="the AWS CLI profile to use (default: the SDK's usual credentials)")
+    g.add_argument("--name-prefix", help="bucket prefix: <prefix>-input, <prefix>-stage-1, <prefix>-output")
+    g.add_argument("--input-bucket")
+    g.add_argument("--stage1-bucket")
+    g.add_argument("--output-bucket")
+    g.add_argument("--faces-bucket", help="the live face database's bucket (default: <prefix>-faces)")
+    g.add_argument(
+        "--endpoint-url",
+        help="S3 endpoint for a non-AWS stack, e.g. the local stack's (default: AWS, or $AWS_ENDPOINT_URL)",
+    )
+    g.add_argument("--region", help="AWS region (default: the stack file's aws:region, else your AWS config)")
 
 
 def add_outputs_argument(group: argparse._ActionsContainer) -> None:
@@ -134,14 +180,15 @@ def read_outputs(path: Path) -> dict:
     return outputs
 
 
-def pulumi_outputs(cwd: Path = PROJECT_DIR) -> dict | None:
-    """`pulumi stack output --json` of the selected stack; None without the CLI or a selected stack."""
+def pulumi_outputs(cwd: Path = PROJECT_DIR, stack: str | None = None) -> dict | None:
+    """`pulumi stack output --json [-s STACK]` (the selected stack by default); None without the CLI
+    or such a stack."""
     pulumi = shutil.which("pulumi")
     if pulumi is None:
         return None
     try:
         done = subprocess.run(
-            [pulumi, "stack", "output", "--json", "--non-interactive"],
+            [pulumi, "stack", "output", "--json", "--non-interactive", *(["--stack", stack] if stack else [])],
             cwd=cwd,
             capture_output=True,
             text=True,
@@ -173,6 +220,11 @@ def from_outputs(outputs: dict, source: str) -> Target:
         endpoint_url=outputs.get(ENDPOINT_URL),
         source=source,
         analysis=outputs.get(ANALYSIS) or FIRST_FRAME,
+        credentials=(
+            (str(outputs[ACCESS_KEY_ID]), str(outputs[SECRET_ACCESS_KEY]))
+            if outputs.get(ACCESS_KEY_ID) and outputs.get(SECRET_ACCESS_KEY)
+            else None
+        ),
     )
 
 
@@ -192,6 +244,27 @@ def from_stack_file(stack_file: Path) -> Target:
     )
 
 
+def stack_file_of(stack: str | Path, project_dir: Path = PROJECT_DIR) -> Path | None:
+    """`--stack`'s stack file: the file it names, else a stack name's Pulumi.<name>.yaml; None if neither."""
+    path = Path(stack)
+    if path.is_file():
+        return path
+    if STACK_NAME.fullmatch(str(stack)) and (named := project_dir / f"Pulumi.{stack}.yaml").is_file():
+        return named
+    return None
+
+
+def from_stack(stack: str | Path) -> Target:
+    """`--stack`: a stack name (its `pulumi stack output -s NAME`, else Pulumi.<name>.yaml) or a stack file."""
+    named = STACK_NAME.fullmatch(str(stack)) and not Path(stack).is_file()
+    if named and (outputs := pulumi_outputs(stack=str(stack))) is not None:
+        return from_outputs(outputs, f"pulumi stack output -s {stack}")
+    stack_file = stack_file_of(stack)
+    if stack_file is None:
+        raise TargetError(f"--stack {stack}: neither a stack file nor a stack with a Pulumi.{stack}.yaml here")
+    return from_stack_file(stack_file)
+
+
 def resolve_target(args: argparse.Namespace) -> Target:
     """The stack the command line names (see the module's docstring for the order)."""
     buckets_given = args.name_prefix or (args.input_bucket and args.stage1_bucket and args.output_bucket)
@@ -200,7 +273,7 @@ def resolve_target(args: argparse.Namespace) -> Target:
     elif args.stack is None and not buckets_given and (outputs := pulumi_outputs()) is not None:
         target = from_outputs(outputs, "pulumi stack output")
     else:
-        target = from_stack_file(args.stack or DEFAULT_STACK_FILE)
+        target = from_stack(args.stack or DEFAULT_STACK_FILE)
     b = target.buckets
     prefix = args.name_prefix
     buckets = Buckets(
@@ -212,7 +285,16 @@ def resolve_target(args: argparse.Namespace) -> Target:
     )
     endpoint = args.endpoint_url or (None if os.environ.get("AWS_ENDPOINT_URL") else target.endpoint_url)
     analysis = getattr(args, "analysis", None) or target.analysis
-    return Target(buckets, target.functions, target.dead_letter_queues, endpoint, target.source, analysis)
+    return Target(
+        buckets,
+        target.functions,
+        target.dead_letter_queues,
+        endpoint,
+        target.source,
+        analysis,
+        profile=getattr(args, "profile", None),
+        credentials=target.credentials,
+    )
 
 
 def aws_failure(exc: BaseException, target: Target | None = None) -> tuple[str, int] | None:

@@ -10,12 +10,10 @@ the stack's outputs (`--outputs FILE`, or `pulumi stack output`) or the stack fi
 `--prefix`); only files with a video suffix the pipeline accepts are sent. A failed upload is
 reported by name at the end and the others still go.
 
-This module also holds the "which stack" options every tool shares (add_target_arguments).
 """
 
 from __future__ import annotations
 
-import argparse
 import mimetypes
 import sys
 import threading
@@ -28,21 +26,12 @@ from typing import TYPE_CHECKING
 
 from pipeline_common import keys
 from tools import cli
+from tools.target import Buckets, add_target_arguments, failure_status, preflight, resolve_target
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
 
-
-@dataclass(frozen=True)
-class Buckets:
-    input: str
-    stage1: str
-    output: str
-    region: str | None = None
-    faces: str | None = None  # the live face database's bucket (tools.enroll); not one grade checks
-
-    def as_dict(self) -> dict:
-        return {"input": self.input, "stage-1": self.stage1, "output": self.output}
+__all__ = ["Buckets", "add_target_arguments"]
 
 
 @dataclass
@@ -52,40 +41,6 @@ class Upload:
     started: float = 0.0  # epoch seconds, this machine's clock
     finished: float = 0.0
     error: str | None = None
-
-
-# -- which stack -----------------------------------------------------------------------------------
-
-
-def add_target_arguments(parser: argparse.ArgumentParser) -> None:
-    from tools.target import add_outputs_argument
-
-    g = parser.add_argument_group("which stack (AWS or local; tools/README.md, Which stack)")
-    add_outputs_argument(g)
-    g.add_argument(
-        "--stack",
-        type=Path,
-        default=None,
-        help="Pulumi stack file whose namePrefix names the buckets (default: `pulumi stack output` when a "
-        "stack is selected, else Pulumi.dev.yaml)",
-    )
-    g.add_argument("--name-prefix", help="bucket prefix: <prefix>-input, <prefix>-stage-1, <prefix>-output")
-    g.add_argument("--input-bucket")
-    g.add_argument("--stage1-bucket")
-    g.add_argument("--output-bucket")
-    g.add_argument("--faces-bucket", help="the live face database's bucket (default: <prefix>-faces)")
-    g.add_argument(
-        "--endpoint-url",
-        help="S3 endpoint for a non-AWS stack, e.g. the local stack's (default: AWS, or $AWS_ENDPOINT_URL)",
-    )
-    g.add_argument("--region", help="AWS region (default: the stack file's aws:region, else your AWS config)")
-
-
-def resolve_buckets(args: argparse.Namespace) -> Buckets:
-    """Explicit bucket flags win, then --name-prefix, then the stack's outputs or stack file."""
-    from tools.target import resolve_target
-
-    return resolve_target(args).buckets
 
 
 # -- uploading ---------------------------------------------------------------------------------------
@@ -170,7 +125,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rate is not None and args.rate <= 0:
         parser.error("--rate must be positive")
-    from tools.target import failure_status, preflight, resolve_target
 
     try:
         files = video_files(args.videos)

@@ -10,7 +10,7 @@ path to stock facenet-pytorch's boxes and embeddings.
 
 Precision: each network's graph is float32 or int8 (static QDQ quantisation), as the manifest says;
 the export decides which (tools/export_models.py: the embedding network's int8 graph only after it
-passed its agreement gate, MTCNN's networks only where tools/mtcnn_int8.json keeps them) and records
+passed its agreement gate, MTCNN's networks always float32) and records
 the agreement figures, which the function logs at start.
 """
 

@@ -20,12 +20,12 @@ import pytest
 import torch
 from PIL import Image
 
+from bench.stats import iou
 from components.project import PROJECT_DIR
 from face_recognizer.onnx_models import OnnxFaceModels
-from tools import samples
-from tools.calibrate_mtcnn import iou
-from tools.ffmpeg import run_ffmpeg
-from tools.reference_models import FaceModels
+from tools.demo import samples
+from tools.modelbuild.ffmpeg import run_ffmpeg
+from tools.modelbuild.reference_models import FaceModels
 
 # Whole stacks, subprocesses, model loads or an 80 MB layer: `make test-fast` leaves these out.
 pytestmark = pytest.mark.slow
@@ -115,7 +115,7 @@ def check(models: FaceModels, reference: CourseReference, name: str, image: Imag
     ref_box, ref_embedding = reference.box(image), reference.embedding(image)
     assert ref_box is not None and ref_embedding is not None, f"{name}: the reference finds no face"
     analysis = models.analyse(image)
-    assert analysis.embedding is not None, f"{name}: the fast path lost the face"
+    assert analysis.embedding is not None and analysis.box is not None, f"{name}: the fast path lost the face"
     overlap = iou(analysis.box, ref_box)
     cosine = torch.nn.functional.cosine_similarity(torch.as_tensor(analysis.embedding), ref_embedding).item()
     assert overlap >= MIN_IOU, f"{name}: box {analysis.box} vs reference {ref_box.tolist()}, IoU {overlap:.3f}"

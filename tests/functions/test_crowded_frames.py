@@ -26,7 +26,8 @@ from face_recognizer.workload import TimelineWork
 from pipeline_common import dead_letter, frames, limits
 from pipeline_common.log import Laps
 from tests.s3_events import s3_event
-from tools import dead_letters, samples
+from tools import dead_letters
+from tools.demo import samples
 
 STAGE1, OUTPUT = "cr-stage-1", "cr-output"  # the buckets a stack named `cr` has
 CROWD = 16  # the issue's: 16 faces in every frame

@@ -190,7 +190,7 @@ def test_detection_with_tiny_memory_budgets_finds_exactly_the_same_faces(nets, m
     from PIL import Image
 
     from face_recognizer.onnx_models import frame_rows
-    from tools import samples
+    from tools.demo import samples
 
     image = Image.fromarray(samples.image("pair"))
     expected = detection.detect(np.asarray(image), nets, nets.min_face_size)

@@ -31,8 +31,8 @@ from face_recognizer.service import RESULT_CONTENT_TYPE, RecognitionError, Recog
 from pipeline_common import limits
 from tests.functions.peak_probe import recognise_in_fresh_interpreter
 from tests.s3_events import s3_event
-from tools import samples
-from tools.ffmpeg import ffmpeg_exe
+from tools.demo import samples
+from tools.modelbuild.ffmpeg import ffmpeg_exe
 
 STAGE1, OUTPUT = "test-stage-1", "test-output"
 

@@ -23,8 +23,8 @@ from components.project import PROJECT_DIR
 from components.settings import function_environment
 from pipeline_common.keys import frame_key
 from tests.s3_events import s3_event
-from tools import samples
-from tools.ffmpeg import ffmpeg_exe
+from tools.demo import samples
+from tools.modelbuild.ffmpeg import ffmpeg_exe
 from video_splitting import ffmpeg as ff
 from video_splitting import service as sp
 

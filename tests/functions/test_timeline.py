@@ -24,8 +24,8 @@ from face_recognizer.service import TIMELINE_CONTENT_TYPE, RecognitionError, Rec
 from face_recognizer.timeline import FaceMatch, FrameFaces, build
 from pipeline_common import frames
 from tests.s3_events import s3_event
-from tools import samples
-from tools.ffmpeg import ffmpeg_exe
+from tools.demo import samples
+from tools.modelbuild.ffmpeg import ffmpeg_exe
 from video_splitting import ffmpeg
 from video_splitting.config import SplitterConfig
 from video_splitting.service import SplitError, SplittingService

@@ -299,18 +299,22 @@ def run_program(
     for urn, res in monitor.registered.items():
         res.state = monitor.resources[urn].state
     expected = {k.split(":", 1)[1]: v for k, v in all_config.items() if k.startswith(PROJECT + ":")}
-    settings = stack_settings.load(lambda key: expected.get(key), region=REGION)
+    settings = stack_settings.load(
+        lambda key: expected.get(key),
+        region=REGION,
+        default_name_prefix=stack_settings.derived_name_prefix(PROJECT, stack, ACCOUNT),
+    )
     return Program(list(monitor.registered.values()), exports, monitor.outputs_registered, settings)
 
 
-def run_failing(config: dict[str, Any]) -> tuple[pulumi.RunError, int]:
+def run_failing(config: dict[str, Any], *, stack: str = "test") -> tuple[pulumi.RunError, int]:
     """Run a config that must be refused; return the error and how many resources were declared."""
     mocks = CloudMocks()
     monitor = RecordingMonitor(mocks)
     runtime_settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack="test", preview=True, monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=True, monitor=monitor)
     pulumi.runtime.set_all_config(
-        {k: v for k, v in ({**base_provider_config("test"), **config_keys(config)}).items() if v is not None}
+        {k: v for k, v in ({**base_provider_config(stack), **config_keys(config)}).items() if v is not None}
     )
     with pytest.raises(pulumi.RunError) as info:
         pulumi.runtime.test(lambda: runpy.run_path(str(MAIN), run_name="__main__"))()
@@ -420,11 +424,12 @@ def closure(requirements: list[str]) -> set[str]:
     return {k.split("[")[0] for k in seen}
 
 
-def restricted_site(target: Path, requirements: list[str]) -> Path:
+def restricted_site(target: Path, requirements: list[str], no_deps: list[str] = ()) -> Path:  # type: ignore[assignment]
     """A site-packages folder holding only the distributions `requirements` need (symlinked from this
-    venv's): what a Lambda image or runtime would have, and nothing else. An interpreter run with
-    `-S -s` and PYTHONPATH naming only this folder sees no other third-party package."""
-    needed = closure(requirements)
+    venv's), plus `no_deps` without their dependencies (`pip install --no-deps`): what a Lambda image
+    or runtime would have, and nothing else. An interpreter run with `-S -s` and PYTHONPATH naming
+    only this folder sees no other third-party package (nor the project's editable install)."""
+    needed = closure(requirements) | {canonicalize_name(Requirement(r).name) for r in no_deps}
     target.mkdir()
     for name in sorted(needed):
         dist = md.distribution(name)

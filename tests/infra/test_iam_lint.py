@@ -11,6 +11,7 @@ import warnings
 import pytest
 
 from components import state_machine
+from components.project import PROJECT_DIR
 from tests.infra.conftest import (
     T_BUCKET,
     T_BUCKET_POLICY,
@@ -124,3 +125,75 @@ def test_every_policy_of_a_live_database_stack_passes_the_iam_linter(live):
 def test_the_linter_would_catch_a_mistake(statement, issue):
     """The check above is only worth something if parliament flags what we could get wrong."""
     assert any(f.startswith(issue) for f in findings({"Version": "2012-10-17", "Statement": [statement]}))
+
+
+# -- the deploy role's policy (deploy/deploy-role-policy.json, README: Deploy) ------------------------
+
+DEPLOY_POLICY = PROJECT_DIR / "deploy" / "deploy-role-policy.json"
+# What parliament's community auditors say of any role that deploys infrastructure, by design: it
+# creates roles, policies, keys and bucket policies, pushes images (an ECR login token), and updates
+# function code. Anything else (an unknown action, an action on the wrong resource type) is a finding.
+DEPLOY_ROLE_BY_DESIGN = {
+    "PERMISSIONS_MANAGEMENT_ACTIONS",
+    "PRIVILEGE_ESCALATION",
+    "CREDENTIALS_EXPOSURE",
+    "RESOURCE_POLICY_PRIVILEGE_ESCALATION",
+}
+# The calls `pulumi up` makes to create each resource type the program declares (and the image push).
+CREATES = {
+    T_BUCKET: {"s3:CreateBucket", "s3:PutBucketTagging"},
+    T_BUCKET_POLICY: {"s3:PutBucketPolicy"},
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": {"s3:PutBucketPublicAccessBlock"},
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": {
+        "s3:PutEncryptionConfiguration"
+    },
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": {"s3:PutBucketOwnershipControls"},
+    "aws:s3/bucketVersioning:BucketVersioning": {"s3:PutBucketVersioning"},
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": {"s3:PutLifecycleConfiguration"},
+    "aws:s3/bucketNotification:BucketNotification": {"s3:PutBucketNotification"},
+    T_POLICY: {"iam:CreatePolicy"},
+    T_ROLE: {"iam:CreateRole", "iam:PassRole", "iam:TagRole"},
+    T_ROLE_POLICY: {"iam:PutRolePolicy"},
+    "aws:lambda/function:Function": {"lambda:CreateFunction", "lambda:PutFunctionConcurrency", "lambda:TagResource"},
+    "aws:lambda/layerVersion:LayerVersion": {"lambda:PublishLayerVersion"},
+    "aws:lambda/permission:Permission": {"lambda:AddPermission"},
+    "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig": {"lambda:PutFunctionEventInvokeConfig"},
+    "aws:cloudwatch/logGroup:LogGroup": {"logs:CreateLogGroup", "logs:PutRetentionPolicy"},
+    "aws:sqs/queue:Queue": {"sqs:CreateQueue", "sqs:SetQueueAttributes"},
+    # Lambda writes the repository's policy itself when it first pulls the image (issue 24)
+    "aws:ecr/repository:Repository": {"ecr:CreateRepository", "ecr:SetRepositoryPolicy", "ecr:GetRepositoryPolicy"},
+    "aws:ecr/lifecyclePolicy:LifecyclePolicy": {"ecr:PutLifecyclePolicy"},
+    "docker:index/image:Image": {"ecr:GetAuthorizationToken", "ecr:InitiateLayerUpload", "ecr:PutImage"},
+    T_KEY: {"kms:CreateKey", "kms:PutKeyPolicy", "kms:EnableKeyRotation"},
+    "aws:sns/topic:Topic": {"sns:CreateTopic"},
+    "aws:dynamodb/table:Table": {"dynamodb:CreateTable", "dynamodb:UpdateContinuousBackups", "dynamodb:TagResource"},
+    "aws:sfn/stateMachine:StateMachine": {"states:CreateStateMachine", "states:TagResource"},
+    T_TOPIC_POLICY: {"sns:SetTopicAttributes"},
+    "aws:sns/topicSubscription:TopicSubscription": {"sns:Subscribe"},
+    "aws:cloudwatch/metricAlarm:MetricAlarm": {"cloudwatch:PutMetricAlarm"},
+    "aws:cloudwatch/dashboard:Dashboard": {"cloudwatch:PutDashboard"},
+    "aws:cloudwatch/queryDefinition:QueryDefinition": {"logs:PutQueryDefinition"},
+}
+
+
+def test_the_deploy_role_policy_passes_the_linter_but_for_what_a_deploy_role_is():
+    document = json.loads(DEPLOY_POLICY.read_text())
+    found = {
+        f.issue
+        for f in parliament.analyze_policy_string(json.dumps(document), include_community_auditors=True).findings
+    }
+    assert found <= DEPLOY_ROLE_BY_DESIGN, found - DEPLOY_ROLE_BY_DESIGN
+    # and the same check refuses what could be wrong in it: a misspelt action
+    document["Statement"][0]["Action"].append("s3:CreateBuckets")
+    broken = {f.issue for f in parliament.analyze_policy_string(json.dumps(document)).findings}
+    assert broken - DEPLOY_ROLE_BY_DESIGN
+
+
+def test_the_deploy_role_may_create_everything_the_program_declares(program, live, timeline):
+    from tools.preflight import deploy_actions
+
+    allowed = set(deploy_actions(DEPLOY_POLICY))
+    declared = {r.type for p in (program, live, timeline) for r in p.resources if r.custom}
+    assert declared <= set(CREATES), declared - set(CREATES)  # a new resource type needs its row
+    missing = {t: CREATES[t] - allowed for t in declared if CREATES[t] - allowed}
+    assert missing == {}

@@ -38,7 +38,8 @@ from face_recognizer.onnx_models import OnnxFaceModels
 from tests.conftest import run_python
 from tests.infra.conftest import closure, restricted_site
 from tests.s3_events import s3_event
-from tools import samples, weights
+from tools.demo import samples
+from tools.modelbuild import weights
 
 DOCKERFILE = PROJECT_DIR / "docker" / "recognizer.Dockerfile"
 REQUIREMENTS = PROJECT_DIR / "requirements" / "recognizer.txt"
@@ -216,8 +217,8 @@ def test_paths_and_handler_match_the_function_table():
     checkpoint = weights.checkpoint_path(Path(home)).as_posix()
     bake = [r for r in of("RUN") if "pretrained='vggface2'" in r]
     assert len(bake) == 1 and f"test -s {checkpoint}" in bake[0] and f"  {checkpoint}" in bake[0]
-    [export] = [shlex.split(r.split("&&")[-1]) for r in of("RUN") if "tools.export_models" in r]
-    assert export[:3] == ["python", "-m", "tools.export_models"]
+    [export] = [shlex.split(r.split("&&")[-1]) for r in of("RUN") if "modelbuild.export_models" in r]
+    assert export[:3] == ["python", "-m", "modelbuild.export_models"]
     assert export[export.index("--torch-home") + 1] == home
     # It makes the embedding graph of the precision the stack asks for (the component passes the
     # build argument; tests/infra/test_program.py), gated against the database the image will hold.
@@ -225,33 +226,20 @@ def test_paths_and_handler_match_the_function_table():
     assert args()["MODEL_PRECISION"] == settings.schema()["recognizerPrecision"]["default"] == "fp32"
     # The database the image will hold, when it holds one, mounted rather than copied (no layer has it).
     assert export[export.index("${FACE_DB:+--db") + 1] == "/context/$FACE_DB}"
-    [run_export] = [r for r in of("RUN", "export") if "tools.export_models" in r]
+    [run_export] = [r for r in of("RUN", "export") if "modelbuild.export_models" in r]
     assert run_export.startswith("--mount=type=bind,target=/context ")
-    # MTCNN: only what tools/mtcnn_int8.json keeps (the export's default), never its measurement-only graphs
-    assert not any(token.startswith("--mtcnn-int8") for token in export)
+    # int8 MTCNN was rejected: the export has no such option any more
+    assert not any(token.startswith("--mtcnn") for token in export)
     [(stage, src, dest)] = stage_copies()
     assert stage == "export" and src.rstrip("/") == export[export.index("--out") + 1]
     assert dest.rstrip("/") == topology.IMAGE_MODEL_DIR
-    # The export stage runs from /build, where the function's packages and the tools it needs are
-    # top-level packages, as `python -m tools.export_models` imports them.
+    # The export stage runs from /build, where the function's packages and the model build package
+    # are top-level packages, as `python -m modelbuild.export_models` imports them: the package whole.
     build = {dest.rstrip("/"): srcs for srcs, dest in copies() if dest.startswith("/build/")}
     assert build["/build/face_recognizer"] == ["functions/face_recognizer/"]
     assert build["/build/pipeline_common"] == ["functions/pipeline_common/"]
-    assert "/build/face_db.pt" not in build
-    assert sorted(build["/build/tools"]) == [
-        "tools/__init__.py",
-        "tools/calibration.py",
-        "tools/export_models.py",
-        "tools/ffmpeg.py",
-        "tools/mtcnn_int8.json",
-        "tools/quantize.py",
-        "tools/reference_models.py",
-        "tools/samples.py",
-        "tools/weights.py",
-    ]
-    # every tools module the export imports is among them
-    for module in ("calibration", "quantize", "samples", "ffmpeg", "weights", "reference_models"):
-        assert f"tools/{module}.py" in build["/build/tools"], module
+    assert build["/build/modelbuild"] == ["tools/modelbuild/"]
+    assert "/build/face_db.pt" not in build and "/build/tools" not in build
 
 
 def test_versions_come_only_from_the_requirements_files():
@@ -318,7 +306,7 @@ def test_dockerignore_sends_what_the_dockerfile_copies():
     wanted = [args()["FACE_DB"]]
     for srcs, _ in copies():
         for src in srcs:
-            if src.startswith("functions/"):
+            if src.endswith("/"):
                 wanted += [p.relative_to(PROJECT_DIR).as_posix() for p in (PROJECT_DIR / src).rglob("*.py")]
             elif not src.startswith("$"):
                 wanted.append(src)
@@ -338,6 +326,9 @@ def test_dockerignore_sends_what_the_dockerfile_copies():
         "docker/recognizer.Dockerfile",
         "out/bench.json",
         "tools/enroll.py",
+        "tools/cli.py",
+        "tools/demo/samples.py",
+        "tools/modelbuild/__pycache__/x.pyc",
     ]:
         assert dockerignore_excludes(path), f"{path} would be sent to the builder"
 
@@ -345,18 +336,33 @@ def test_dockerignore_sends_what_the_dockerfile_copies():
 # -- the copied files are all the handler needs --------------------------------------------------
 
 
-def image_task_root(target: Path, stage: str | None = None) -> Path:
-    """/var/task as the Dockerfile (or one stage of it) fills it with code (the database and weights
-    come from the test)."""
-    target.mkdir()
+def stage_context(stage: str, root: Path) -> Path:
+    """The files one stage copies from the build context, laid out under `root` as the image has them
+    (`root` stands for /): exactly its COPY lines, each source through .dockerignore as the builder
+    receives it. Not the database (a `${FACE_DB}` source), which the tests supply themselves."""
+    root.mkdir(exist_ok=True)
     for srcs, dest in copies(stage):
-        if dest.startswith(topology.IMAGE_TASK_ROOT + "/") and all(s.startswith("functions/") for s in srcs):
-            for src in srcs:
-                shutil.copytree(
-                    PROJECT_DIR / src,
-                    target / PurePosixPath(dest).relative_to(topology.IMAGE_TASK_ROOT),
-                    ignore=shutil.ignore_patterns("__pycache__"),
-                )
+        for src in srcs:
+            if src.startswith("$"):
+                continue
+            source = PROJECT_DIR / src
+            files = sorted(f for f in source.rglob("*") if f.is_file()) if source.is_dir() else [source]
+            for f in files:
+                relative = f.relative_to(PROJECT_DIR).as_posix()
+                if dockerignore_excludes(relative):
+                    continue
+                inside = f.relative_to(source).as_posix() if source.is_dir() else f.name
+                target = root / PurePosixPath(dest).relative_to("/") / inside
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(f, target)
+    return root
+
+
+def image_task_root(target: Path, stage: str | None = None) -> Path:
+    """/var/task as the runtime stage fills it with code (the database and weights come from the test)."""
+    root = stage_context(recognizer_component.TARGET_LIVE, target.with_name(target.name + "-root"))
+    task = root / PurePosixPath(topology.IMAGE_TASK_ROOT).relative_to("/")
+    task.rename(target)
     return target
 
 
@@ -431,3 +437,97 @@ def test_the_isolated_interpreter_really_is_isolated(tmp_path):
         timeout=60,
     )
     assert proc.returncode != 0 and "No module named 'moto'" in proc.stderr
+
+
+# -- the export stage, started as Docker starts it ------------------------------------------------
+
+# What the export stage's python imports from outside its copied files: the installs of its RUN lines.
+EXPORT_SITE = [*requirement_lines(REQUIREMENTS), *requirement_lines(EXPORT_REQUIREMENTS)]
+
+
+def export_command(build: Path, torch_home: Path, precision: str) -> list[str]:
+    """The export stage's RUN, as its shell would expand it with FACE_DB unset, paths under `build`."""
+    [run] = [r for r in of("RUN", "export") if "modelbuild.export_models" in r]
+    command = run.split("&&")[-1].replace('${FACE_DB:+--db "/context/$FACE_DB"}', "")
+    command = command.replace("$MODEL_PRECISION", precision)
+    tokens = shlex.split(command)
+    assert tokens[:2] == ["python", "-m"], tokens
+    home = envs()["TORCH_HOME"]
+    return [
+        str(torch_home) if token == home else (f"{build}/{token[7:]}" if token.startswith("/build/") else token)
+        for token in tokens[1:]
+    ]
+
+
+@pytest.mark.parametrize(
+    "precision",
+    ["fp32", pytest.param("int8", marks=pytest.mark.slow)],  # int8: the gate, its pictures
+)
+def test_the_export_stage_runs_its_command_from_exactly_its_own_files(tmp_path, torch_home, precision):
+    """`python -m modelbuild.export_models`, from the stage's WORKDIR (/build), in an interpreter
+    that sees only the stage's copied files and the packages its RUN lines install: no editable
+    install, no project root. This is what failed on main (tools.cli was neither copied nor sent)."""
+    root = stage_context("export", tmp_path / "root")
+    build = root / "build"
+    assert sorted(p.name for p in build.iterdir()) == [
+        "face_recognizer",
+        "modelbuild",
+        "pipeline_common",
+        "requirements",
+    ]
+    assert not list(build.rglob("__pycache__"))
+    site = restricted_site(tmp_path / "site", EXPORT_SITE, no_deps=list(requirement_lines(NODEPS)))
+    assert (site / "torch").exists() and (site / "facenet_pytorch").exists() and not (site / "moto").exists()
+    command = export_command(build, torch_home, precision)
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(site),
+        "TORCH_HOME": str(torch_home),
+        "HOME": str(tmp_path),
+    }
+    done = subprocess.run(
+        [sys.executable, "-S", "-s", *command], cwd=build, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    manifest = json.loads((build / "models" / "manifest.json").read_text())
+    assert manifest["precision"]["embedder"] == precision and manifest["untrained"] is True
+    # and nothing it imported came from outside those files (the project's checkout, this venv)
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-S",
+            "-s",
+            "-c",
+            "import sys, json, modelbuild.export_models, modelbuild.calibration, modelbuild.media, modelbuild.pictures;"
+            "print(json.dumps(sorted({getattr(m, '__file__', None) or '' for m in list(sys.modules.values())})))",
+        ],
+        cwd=build,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert probe.returncode == 0, probe.stderr[-3000:]
+    outside = [
+        f
+        for f in json.loads(probe.stdout)
+        if f.startswith(str(PROJECT_DIR)) and not f.startswith(str(PROJECT_DIR / ".venv"))
+    ]
+    assert outside == [], "imported from the checkout rather than the stage's files"
+
+
+def test_the_isolated_export_interpreter_does_not_see_the_checkout(tmp_path):
+    """The check above would prove nothing if the stage's interpreter still found the checkout's tools."""
+    root = stage_context("export", tmp_path / "root")
+    site = restricted_site(tmp_path / "site", EXPORT_SITE, no_deps=list(requirement_lines(NODEPS)))
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(site)}
+    for module in ("tools.cli", "tools.enroll", "video_splitting", "components"):
+        proc = subprocess.run(
+            [sys.executable, "-S", "-s", "-c", f"import {module}"],
+            cwd=root / "build",
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode != 0 and "No module named" in proc.stderr, module

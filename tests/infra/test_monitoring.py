@@ -200,10 +200,26 @@ def test_the_topic_is_encrypted_with_a_key_only_cloudwatch_may_use_for_this_stac
 
 def test_an_email_is_subscribed_only_when_alarm_email_is_set(program, base_config):
     assert program.of(T_SUBSCRIPTION) == []
-    p = run_program({**base_config, "architecture": program.settings.architecture, "alarmEmail": "ops@example.com"})
+    p = run_program({**base_config, "architecture": program.settings.architecture, "alarmEmail": "ops@team.io"})
     [subscription] = p.of(T_SUBSCRIPTION)
-    assert subscription.get("protocol") == "email" and subscription.get("endpoint") == "ops@example.com"
+    assert subscription.get("protocol") == "email" and subscription.get("endpoint") == "ops@team.io"
     assert subscription.get("topic") == topic_arn(p)
+
+
+def test_a_stack_without_a_subscriber_is_warned_about_and_a_placeholder_is_refused(base_config, monkeypatch):
+    """Alarms that reach nobody deploy only with a warning in preview; a documentation address
+    (Pulumi.prod.yaml's placeholder) stops preview until it is changed."""
+    import pulumi
+
+    warned: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda message, *a, **k: warned.append(message))
+    run_program(base_config, preview=True)
+    assert len([w for w in warned if "alarmEmail is not set" in w]) == 1
+    warned.clear()
+    run_program({**base_config, "alarmEmail": "ops@team.io"}, preview=True)
+    assert not [w for w in warned if "alarmEmail" in w]
+    error, declared = run_failing({**base_config, "alarmEmail": "ops@example.com"})
+    assert "placeholder" in str(error) and declared == 0
 
 
 def test_stack_outputs_name_the_topic_and_the_dashboard(program):

@@ -22,7 +22,7 @@ from components.settings import function_environment
 from pipeline_common.keys import frame_key
 from tests.infra.conftest import restricted_site
 from tests.s3_events import s3_event
-from tools.ffmpeg import ffmpeg_exe
+from tools.modelbuild.ffmpeg import ffmpeg_exe
 
 REGION = "us-east-1"
 

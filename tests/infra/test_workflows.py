@@ -100,3 +100,44 @@ def test_dependabot_watches_every_place_a_version_is_pinned():
     watched = {(u["package-ecosystem"], u["directory"]) for u in config["updates"]}
     assert watched == {("pip", "/"), ("pip", "/requirements"), ("docker", "/docker"), ("github-actions", "/")}
     assert (PROJECT_DIR / "docker" / "recognizer.Dockerfile").is_file()  # Dependabot reads *Dockerfile* names
+
+
+@pytest.mark.parametrize("name", ["preview.yml", "pulumi-up-stack.yml"])
+def test_a_first_run_creates_the_stack_rather_than_failing(name):
+    """pulumi/actions fails on a stack that does not exist unless `upsert` (its documented input) is set."""
+    (step,) = pulumi_steps(load(name))
+    assert step["with"]["upsert"] is True
+
+
+def test_dependabot_pull_requests_skip_only_what_needs_secrets_or_oidc():
+    """Dependabot's pull requests get no secrets and no OIDC token: the preview cannot run, the tests can."""
+    doc = load("preview.yml")
+    assert doc["jobs"]["preview"]["if"] == "github.actor != 'dependabot[bot]'"
+    assert "if" not in doc["jobs"]["test"]
+    for job in doc["jobs"].values():
+        uses_secrets = "secrets." in yaml.safe_dump(job) or any(
+            s.get("uses", "").startswith("aws-actions/configure-aws-credentials@") for s in job.get("steps", [])
+        )
+        assert not uses_secrets or "dependabot" in job.get("if", ""), job.get("name")
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in WORKFLOWS.glob("*.yml")))
+def test_python_installs_are_cached_and_tests_take_torch_from_the_cpu_index(name):
+    doc = load(name)
+    for s in steps(doc):
+        if s.get("uses", "").startswith("actions/setup-python@"):
+            assert s["with"]["cache"] == "pip" and "requirements/*.txt" in s["with"]["cache-dependency-path"]
+    test_job = doc["jobs"].get("test")
+    if test_job is not None:  # `make setup` installs torch: the CPU build
+        assert test_job["env"]["PIP_INDEX_URL"] == "https://download.pytorch.org/whl/cpu"
+        assert test_job["env"]["PIP_EXTRA_INDEX_URL"] == "https://pypi.org/simple"
+
+
+def test_the_deploy_runs_preflight_before_pulumi_up():
+    doc = load("pulumi-up-stack.yml")
+    runs = [s.get("run", "") or s.get("uses", "") for s in steps(doc)]
+    preflight = next(i for i, r in enumerate(runs) if "-m tools.preflight --stack" in r)
+    up = next(i for i, r in enumerate(runs) if r.startswith("pulumi/actions@"))
+    assert preflight < up
+    install = next(r for r in runs if "pip install" in r and "requirements.txt" in r)
+    assert "requirements/aws.txt" in install  # preflight asks AWS with boto3

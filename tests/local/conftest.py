@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from tools import enroll, samples
+from tools import enroll
+from tools.demo import samples
 
 
 @pytest.fixture(scope="session")

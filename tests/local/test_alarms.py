@@ -14,7 +14,8 @@ from components import topology
 from components.settings import load_stack_file
 from local.session import describe, run_videos
 from local.stack import LocalStack, load_settings
-from tools import enroll, samples
+from tools import enroll
+from tools.demo import samples
 
 STACK_FILE = """\
 config:

@@ -269,7 +269,7 @@ def test_the_functions_are_what_the_stack_file_deploys(aws):
         concurrency = lam.get_function_concurrency(FunctionName=fs.name).get("ReservedConcurrentExecutions")
         assert concurrency == (fs.reserved_concurrency if fs.reserved_concurrency >= 0 else None)
     splitter = lam.get_function_configuration(FunctionName=s.splitter.name)
-    assert (splitter["Handler"], splitter["Runtime"]) == (topology.FUNCTIONS[topology.SPLITTER].handler, "python3.11")
+    assert (splitter["Handler"], splitter["Runtime"]) == (topology.FUNCTIONS[topology.SPLITTER].handler, "python3.13")
     assert [layer["Arn"].split(":")[-2] for layer in splitter["Layers"]] == [f"{s.splitter.name}-ffmpeg"]
     recognizer = lam.get_function(FunctionName=s.recognizer.name)
     assert recognizer["Code"]["ImageUri"].split("/", 1)[1].startswith(f"{s.name_prefix}/{s.recognizer.name}:")
@@ -384,3 +384,20 @@ def test_a_poisoned_upload_shows_in_the_dlq_depth_and_grade_explains_it(aws, tmp
     assert figures[s.recognizer.name]["concurrency_max"] == 2
     assert report["dead_letters"]["queues"] == {queue: 1, f"{s.recognizer.name}-dlq": 0}
     assert f"{s.splitter.name}: {len(UPLOADS) + attempts} invocations, {attempts} errors" in done.stdout
+
+
+def test_a_tool_given_the_outputs_file_needs_no_credentials_in_its_environment(served, monkeypatch, tmp_path):
+    """Issue 19 item 13: the local stack's outputs carry what a tool needs, its credentials included."""
+    import argparse
+
+    from tools import target
+
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    parser = argparse.ArgumentParser()
+    target.add_target_arguments(parser)
+    t = target.resolve_target(parser.parse_args(["--outputs", str(served.outputs)]))
+    names = {b["Name"] for b in t.client("s3").list_buckets()["Buckets"]}
+    assert served.settings.input_bucket in names

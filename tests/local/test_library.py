@@ -21,7 +21,8 @@ import pytest
 
 from components import topology
 from local.stack import LocalStack, load_settings
-from tools import enroll, forget, relabel, samples, search
+from tools import enroll, forget, relabel, search
+from tools.demo import samples
 
 pytestmark = pytest.mark.slow
 

@@ -21,7 +21,8 @@ from components import topology
 from components.project import PROJECT_DIR
 from local.procs import alive, descendants
 from local.stack import OWNER_FILE, WORKDIR_PREFIX, LocalStack, load_settings, owner_stamp, remove_stale_workdirs
-from tools import enroll, samples
+from tools import enroll
+from tools.demo import samples
 
 # Whole stacks, subprocesses, model loads or an 80 MB layer: `make test-fast` leaves these out.
 pytestmark = pytest.mark.slow

@@ -22,7 +22,8 @@ import pytest
 from components import topology
 from local.session import describe, run_videos
 from local.stack import LocalStack, load_settings
-from tools import enroll, grade, samples
+from tools import enroll, grade
+from tools.demo import samples
 
 pytestmark = pytest.mark.slow
 

@@ -15,9 +15,9 @@ from components.topology import ARCHITECTURES, TIMELINE
 from local.session import run_videos
 from local.stack import LocalStack, load_settings
 from pipeline_common import segments
-from tools import samples
-from tools.ffmpeg import run_ffmpeg
+from tools.demo import samples
 from tools.grade import mapping_expectation
+from tools.modelbuild.ffmpeg import run_ffmpeg
 
 pytestmark = pytest.mark.slow
 

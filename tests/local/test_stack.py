@@ -24,7 +24,7 @@ from local.session import run_videos
 from local.stack import LocalStack, StackError, effective_concurrency, load_settings
 from pipeline_common.events import parse_s3_objects
 from tests.s3_events import s3_event
-from tools import samples
+from tools.demo import samples
 from tools.grade import grade, mapping_expectation
 from tools.workload import Buckets
 

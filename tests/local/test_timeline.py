@@ -17,7 +17,7 @@ from components.topology import ARCHITECTURES, TIMELINE
 from local.session import describe, run_videos
 from local.stack import LocalStack, load_settings
 from pipeline_common import segments
-from tools import samples
+from tools.demo import samples
 from tools.grade import format_table, mapping_expectation
 from tools.timelines import judge
 

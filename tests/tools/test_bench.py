@@ -70,17 +70,17 @@ def test_bench_reports_stage_latency_cold_start_memory_and_both_wirings(tmp_path
 
     # --int8: the three precisions side by side from this run, each with its agreement figures
     precisions = report["precisions"]
-    assert list(precisions["rows"]) == ["fp32", "int8 detection", "int8 detection + embedding"]
+    assert list(precisions["rows"]) == ["fp32", "int8 embedding"]  # int8 MTCNN was rejected: gone
     for label, name in precisions["rows"].items():
         r = core[name]
         assert r["warm_ms"]["total"]["n"] == 4 and r["cold_start_ms"]["total"] > 0 and r["peak_rss_mb"] > 0, label
         agreement = precisions["this_run"][label]
         assert agreement["frames"] == 4 and 0 <= agreement["same_name"] <= 4, label
         assert -1 <= agreement["embedding_cosine_min"] <= 1 and 0 <= agreement["chosen_box_iou_min"] <= 1, label
-    assert core[precisions["rows"]["int8 detection + embedding"]]["precision"]["embedder"] == "int8"
+    assert core[precisions["rows"]["int8 embedding"]]["precision"]["embedder"] == "int8"
     assert precisions["this_run"]["fp32"]["chosen_box_iou_min"] == 1.0  # itself
-    exported = precisions["exported"]["int8 detection + embedding"]
-    assert exported["embedder"]["min_cosine"] >= 0.99 and set(exported) == {"pnet", "rnet", "onet", "embedder"}
+    exported = precisions["exported"]["int8 embedding"]
+    assert exported["embedder"]["min_cosine"] >= 0.99 and set(exported) == {"embedder"}
     assert "the recognizer at each precision" in done.stdout
 
     largest = report["largest_frame"]  # each function alone on the largest frame the pipeline accepts

@@ -15,7 +15,8 @@ import torch
 
 from components.topology import FACES_OBJECT
 from face_recognizer.facedb import FaceDatabase
-from tools import enroll, face_store, samples
+from tools import enroll, face_store
+from tools.demo import samples
 from tools.face_store import LiveStore, StoreError
 
 PREFIX = "vfp-enrol"

@@ -1,4 +1,4 @@
-"""tools/export_models.py: the graphs the function runs, made and checked from the weights, and the
+"""tools/modelbuild/export_models.py: the graphs the function runs, made and checked from the weights, and the
 gate an int8 embedding network must pass before it is written (its mechanism, with the stand-in
 weights: an honest int8 export passes, a damaged one is refused and nothing is written)."""
 
@@ -20,8 +20,9 @@ from PIL import Image
 from face_recognizer import service
 from face_recognizer.faces import ModelError
 from face_recognizer.onnx_models import FORMAT, GRAPHS, INT8_CHECK_GRAPH, MANIFEST, OnnxFaceModels
-from tools import export_models, quantize, samples, weights
-from tools.reference_models import FaceModels
+from tools.demo import samples
+from tools.modelbuild import export_models, quantize, weights
+from tools.modelbuild.reference_models import FaceModels
 
 # Whole stacks, subprocesses, model loads or an 80 MB layer: `make test-fast` leaves these out.
 slow = pytest.mark.slow
@@ -271,7 +272,7 @@ def test_int8_variants_are_cached_apart_from_the_float32_export(torch_home, mode
     # which folder each variant gets, without exporting again: the float32 one is the plain digest
     digest = export_models.sha256(weights.checkpoint_path(torch_home))[:16]
     assert model_dir.name == digest
-    assert export_models.ensure_exported(torch_home, mtcnn_int8=()) == model_dir
+    assert export_models.ensure_exported(torch_home, precision="fp32") == model_dir
 
 
 @slow

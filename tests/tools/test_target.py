@@ -272,3 +272,68 @@ def test_waiting_shows_progress_on_a_terminal_and_nothing_when_piped(aws, s3):
     assert code == 1 and err == "" and "PASSED: NO" in out  # piped: not a byte of progress
     code, out, err = run_grade(*args, env=env, stderr_tty=True)
     assert code == 1 and "waiting:" in err and "1/2" in err and "PASSED: NO" in out
+
+
+# -- issue 19 items 13 and 14: a stack by name, --profile, a local stack's outputs suffice ----------------
+
+
+EU = {"LocationConstraint": "eu-west-1"}  # OUTPUTS' region
+
+
+def no_credentials(monkeypatch, tmp_path) -> None:
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+
+
+def test_a_local_stacks_outputs_carry_its_credentials(aws, tmp_path, monkeypatch):
+    """No AWS credentials in the environment: the outputs file is enough ("Unable to locate credentials" on main)."""
+    no_credentials(monkeypatch, tmp_path)
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    path = tmp_path / "outputs.json"
+    path.write_text(
+        json.dumps({**OUTPUTS, "endpointUrl": aws, target.ACCESS_KEY_ID: "local", target.SECRET_ACCESS_KEY: "local"})
+    )
+    t = target.resolve_target(parse("--outputs", str(path)))
+    t.client("s3").create_bucket(Bucket="o-input", CreateBucketConfiguration=EU)
+    assert [b["Name"] for b in t.client("s3").list_buckets()["Buckets"]] == ["o-input"]
+
+
+def test_stack_accepts_a_name_as_pulumi_users_type_it(tmp_path, monkeypatch, fake_pulumi):
+    """`--stack prod`: `pulumi stack output -s prod` when the CLI knows the stack, else Pulumi.prod.yaml."""
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no pulumi CLI
+    t = target.resolve_target(parse("--stack", "prod"))
+    assert t.buckets.input == "vfp-prod-input" and "Pulumi.prod.yaml" in t.source
+    with pytest.raises(target.TargetError, match="no-such-stack"):
+        target.resolve_target(parse("--stack", "no-such-stack"))
+    # with the CLI: its outputs of that stack (the fake answers only when asked for `--stack prod`)
+    script = fake_pulumi(None)
+    script.write_text(
+        f"#!{sys.executable}\nimport sys, json\n"
+        f"ok = sys.argv[1:3] == ['stack', 'output'] and sys.argv[-2:] == ['--stack', 'prod']\n"
+        f"print(json.dumps({OUTPUTS!r})) if ok else sys.exit(255)\n"
+    )
+    t = target.resolve_target(parse("--stack", "prod"))
+    assert t.buckets.input == "o-input" and t.source == "pulumi stack output -s prod"
+
+
+def test_profile_picks_the_aws_cli_profile(aws, tmp_path, monkeypatch):
+    no_credentials(monkeypatch, tmp_path)
+    (tmp_path / "no-credentials").write_text("[deployer]\naws_access_key_id = AKIDEPLOYER\naws_secret_access_key = s\n")
+    t = target.resolve_target(parse("--outputs", str(write_outputs(tmp_path)), "--profile", "deployer"))
+    assert t.profile == "deployer"
+    t.client("s3").create_bucket(
+        Bucket="o-input", CreateBucketConfiguration=EU
+    )  # signed with the profile's keys (none in the environment)
+    import botocore.exceptions
+
+    other = target.resolve_target(parse("--outputs", str(write_outputs(tmp_path)), "--profile", "nobody"))
+    with pytest.raises(botocore.exceptions.ProfileNotFound):
+        other.client("s3")
+
+
+def write_outputs(tmp_path: Path) -> Path:
+    path = tmp_path / "aws-outputs.json"
+    path.write_text(json.dumps(OUTPUTS))
+    return path

@@ -13,8 +13,9 @@ import torch
 from PIL import Image
 
 from face_recognizer.facedb import FaceDatabase
-from tools import enroll, grade, samples, workload
-from tools.ffmpeg import ffmpeg_exe
+from tools import enroll, grade, workload
+from tools.demo import samples
+from tools.modelbuild.ffmpeg import ffmpeg_exe
 from video_splitting.ffmpeg import first_frame
 
 # -- enroll ----------------------------------------------------------------------------------------

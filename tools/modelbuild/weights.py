@@ -38,7 +38,7 @@ def write_untrained_checkpoint(torch_home: Path, *, seed: int = 0) -> Path:
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     torch.save(model.state_dict(), tmp)
     os.replace(tmp, path)
-    marker(torch_home).write_text("untrained stand-in written by tools/weights.py\n")
+    marker(torch_home).write_text("untrained stand-in written by tools/modelbuild/weights.py\n")
     return path
 
 

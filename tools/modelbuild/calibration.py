@@ -5,11 +5,11 @@ image build has them without any other download (and without the course's data).
   100 different photographs), each resized to the recognizer's 240x240 crop as `crop_face` resizes
   a face (bilinear), grey in all three channels;
 - the astronaut (Eileen Collins) and the cameraman, found, chosen and cropped by the recognizer's
-  own detection, and named (tools/samples.PEOPLE), so a database that holds them gets its
+  own detection, and named (pictures.PEOPLE), so a database that holds them gets its
   nearest-entry check;
 - each of these mirrored left to right: 204 faces in all.
 
-Every other face calibrates the int8 graph; the gate checks all of them (tools/export_models.py).
+Every other face calibrates the int8 graph; the gate checks all of them (tools/modelbuild/export_models.py).
 A deployer's own pictures of the database's people can be added with `--people DIR`
 (`people_faces`): the image build has none, so there the nearest-entry check covers only the two
 named faces above, and only when the database names them.
@@ -61,7 +61,7 @@ def named_faces(models: FaceFinder) -> list[GateFace]:
     """The sample people's faces as the recognizer would crop them."""
     from PIL import Image
 
-    from tools.samples import PEOPLE, image
+    from .pictures import PEOPLE, image
 
     found = []
     for name, person in PEOPLE.items():
@@ -87,8 +87,8 @@ def calibrating(faces: list[GateFace]) -> list[GateFace]:
 
 
 def people_faces(models: FaceFinder, folder: Path) -> list[GateFace]:
-    """Pictures of the database's people, one sub-folder per person (as tools.enroll reads them)."""
-    from tools.enroll import from_folders, pictures
+    """Pictures of the database's people, one sub-folder per person (as tools.enroll reads them; media.py)."""
+    from .media import from_folders, pictures
 
     found = []
     for sample in from_folders(folder):

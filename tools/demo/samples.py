@@ -11,27 +11,13 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from tools import ffmpeg
+from tools.modelbuild import ffmpeg
+from tools.modelbuild.pictures import PEOPLE, image
 
 if TYPE_CHECKING:
     from tools.grading.expectations import MappingExpectation
 
-# name → who is in it (None: no face). `pair` holds two faces; see FaceRecognizer's choice rule.
-PEOPLE = {"astronaut": "Collins", "camera": "Cameraman"}
-
-
-def image(name: str) -> np.ndarray:
-    """An RGB uint8 image by name: astronaut, camera, chelsea, coffee or pair."""
-    from skimage import data
-
-    if name == "pair":
-        return np.concatenate([image("astronaut"), image("camera")], axis=1)
-    img = getattr(data, name)()
-    if img.ndim == 2:
-        img = np.stack([img] * 3, axis=-1)
-    return np.ascontiguousarray(img[..., :3])
+__all__ = ["PEOPLE", "image"]
 
 
 def write_image(name: str, path: Path) -> Path:
@@ -154,8 +140,8 @@ def sample_workload(
     import sys
 
     from face_recognizer.recognizer import NO_FACE
-    from tools import weights
     from tools.grading.expectations import mapping_expectation
+    from tools.modelbuild import weights
 
     videos, faces = folder / "videos", folder / "faces"
     for old in (videos, faces):

@@ -1,7 +1,7 @@
 """The reference runtime: MTCNN and InceptionResnetV1 in PyTorch, as facenet-pytorch runs them.
 
 The function itself runs the ONNX export of these networks (onnx_models.py, no torch at run time);
-this module is what that export is made from (tools/export_models.py) and checked against, and
+this module is what that export is made from (tools/modelbuild/export_models.py) and checked against, and
 the PyTorch paths (this one's fast default and the course's exact one) that tests and the
 benchmark compare the function with.
 Recognition semantics (which face, which crop, which settings) are in faces.py.
@@ -30,7 +30,8 @@ import torch
 from PIL import Image
 
 from face_recognizer.faces import COURSE_MIN_FACE, FAST_MIN_FACE, IMAGE_SIZE, MARGIN, Analyses, Face, ModelError, rgb
-from tools import weights
+
+from . import weights
 
 if TYPE_CHECKING:
     from facenet_pytorch import MTCNN, InceptionResnetV1
@@ -106,7 +107,7 @@ class FaceModels(Analyses):
         if not checkpoint.is_file():
             raise ModelError(
                 f"vggface2 weights not found at {checkpoint} (TORCH_HOME={home}); the image "
-                "bakes them in at build time, tests write a stand-in with tools/weights.py"
+                "bakes them in at build time, tests write a stand-in with tools/modelbuild/weights.py"
             )
 
         from facenet_pytorch import MTCNN, InceptionResnetV1

@@ -7,18 +7,13 @@ its int8 kernels multiply uint8 by int8 and accumulate in 32 bits without satura
 without VNNI the same kernels add pairs of products in 16 bits, which can saturate
 (`int8_sums_exact` tells which one a machine runs; bench/README.md has what this machine does).
 
-Two ways in:
-- `ranges`: run calibration inputs through a graph and keep each tensor's (min, max); these
-  numbers, not the inputs, are what tools/mtcnn_int8.json records (calibration data never enters
-  the project), and `quantize(..., ranges=...)` rebuilds the same int8 graph from them, byte for
-  byte, anywhere the same onnxruntime and the same fp32 graph are.
-- `quantize(..., inputs=...)`: calibrate and quantise in one go (the embedding network, whose
-  calibration set is made in the image build itself: tools/calibration.py).
+`quantize(..., feeds=...)` calibrates and quantises in one go (the embedding network, whose
+calibration set is made in the image build itself: calibration.py). Int8 MTCNN was measured and
+rejected (bench/README.md).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
@@ -27,7 +22,6 @@ from pathlib import Path
 import numpy as np
 
 INT8_SUFFIX = ".int8.onnx"
-Ranges = dict[str, list[float]]  # tensor name -> [min, max] as float32 values
 
 
 class _Inputs:
@@ -62,49 +56,10 @@ def _quantize_static(fp32: Path, int8: Path, *, reader: _Inputs | None, cache: P
         logging.getLogger().setLevel(quiet)
 
 
-def ranges(fp32: Path, feeds: Iterable[Mapping[str, np.ndarray]], *, exclude: Iterable[str] = ()) -> Ranges:
-    """Every calibrated tensor's [min, max] over the feeds (the graph's own input names)."""
+def quantize(fp32: Path, int8: Path, *, feeds: Iterable[Mapping[str, np.ndarray]], exclude: Iterable[str] = ()) -> None:
+    """Write the int8 (QDQ) graph of `fp32` to `int8`, calibrated on `feeds` (min/max ranges)."""
     with tempfile.TemporaryDirectory(prefix="vfp-quant-") as tmp:
-        cache = Path(tmp) / "ranges.json"
-        _quantize_static(fp32, Path(tmp) / "scratch.onnx", reader=_Inputs(feeds), cache=cache, exclude=exclude)
-        data = json.loads(cache.read_text(encoding="utf-8"))["data"]
-    return {
-        name: [float(np.float32(t["lowest"]["data"][0])), float(np.float32(t["highest"]["data"][0]))]
-        for name, t in sorted(data.items())
-    }
-
-
-def quantize(
-    fp32: Path,
-    int8: Path,
-    *,
-    ranges: Ranges | None = None,
-    feeds: Iterable[Mapping[str, np.ndarray]] | None = None,
-    exclude: Iterable[str] = (),
-) -> None:
-    """Write the int8 (QDQ) graph of `fp32` to `int8`, from recorded `ranges` or by calibrating on `feeds`."""
-    from onnxruntime.quantization.calibrate import CalibrationMethod, TensorsData, save_tensors_data
-
-    if (ranges is None) == (feeds is None):
-        raise ValueError("quantize: give either ranges or feeds")
-    with tempfile.TemporaryDirectory(prefix="vfp-quant-") as tmp:
-        cache = Path(tmp) / "ranges.json"
-        reader = None
-        if ranges is not None:
-            data = {name: (np.float32(lo), np.float32(hi)) for name, (lo, hi) in ranges.items()}
-            save_tensors_data(TensorsData(CalibrationMethod.MinMax, data), cache)
-        else:
-            reader = _Inputs(feeds or ())
-        _quantize_static(fp32, int8, reader=reader, cache=cache, exclude=exclude)
-
-
-def missing_tensors(graph: Path, recorded: Ranges) -> list[str]:
-    """Recorded tensor names the graph does not have (a record made from a different export)."""
-    import onnx
-
-    model = onnx.load(str(graph), load_external_data=False)
-    names = {i.name for i in model.graph.input} | {o for n in model.graph.node for o in n.output}
-    return sorted(set(recorded) - names)
+        _quantize_static(fp32, int8, reader=_Inputs(feeds), cache=Path(tmp) / "ranges.json", exclude=exclude)
 
 
 def nodes_after(graph: Path, op_type: str) -> list[str]:
@@ -122,24 +77,6 @@ def nodes_after(graph: Path, op_type: str) -> list[str]:
             tainted |= set(node.output)
             found.append(node.name)
     return found
-
-
-def heads(graph: Path, *, also: Iterable[str] = ()) -> list[str]:
-    """The nodes that produce a graph output (through a Softmax to the layer before it), and every
-    node whose type is in `also`: what MTCNN's quantisation leaves in float."""
-    import onnx
-
-    model = onnx.load(str(graph), load_external_data=False)
-    producer = {o: n for n in model.graph.node for o in n.output}
-    found = []
-    for output in model.graph.output:
-        node = producer[output.name]
-        found.append(node.name)
-        if node.op_type == "Softmax":
-            found.append(producer[node.input[0]].name)
-    also = set(also)
-    found += [n.name for n in model.graph.node if n.op_type in also]
-    return sorted(set(found))
 
 
 # -- which int8 kernels this CPU runs -----------------------------------------------------------------
