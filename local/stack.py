@@ -39,6 +39,7 @@ What differs, and why:
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import os
 import select
@@ -51,7 +52,7 @@ import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from components import topology
 from components.project import FUNCTIONS_DIR
@@ -78,6 +79,16 @@ _INHERITED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
 CLIENT_SERVICES = ("S3", "SQS", "LAMBDA", "CLOUDWATCH", "CLOUDWATCH_LOGS", "IAM", "STS", "DYNAMODB", "SNS", "SFN")
 # outputs() keys for the administrator's credentials (a local stack's outputs only)
 ACCESS_KEY_ID, SECRET_ACCESS_KEY = "accessKeyId", "secretAccessKey"
+
+
+_SESSION_LOCK = threading.Lock()  # a boto3 Session is not thread-safe; the clients it makes are
+
+
+@functools.cache
+def _session() -> Any:
+    import boto3
+
+    return boto3.session.Session()
 
 
 class StackError(RuntimeError):
@@ -319,21 +330,21 @@ class LocalStack:
 
     def client(self, service: str, *, attempts: int = 4, read_timeout_s: float = 60) -> BaseClient:
         """A boto3 client for this stack's endpoint (every service: S3, SQS, Lambda, CloudWatch, Logs ...)."""
-        import boto3
         from botocore.config import Config
 
-        return boto3.session.Session().client(
-            service,
-            endpoint_url=self._moto_url,
-            region_name=self.settings.region,
-            aws_access_key_id=self.admin.access_key_id,
-            aws_secret_access_key=self.admin.secret_access_key,
-            config=Config(
-                retries={"mode": "standard", "max_attempts": attempts},
-                max_pool_connections=32,
-                read_timeout=read_timeout_s,
-            ),
-        )
+        with _SESSION_LOCK:  # one session: each new one would parse botocore's endpoint and service data again
+            return _session().client(
+                service,
+                endpoint_url=self._moto_url,
+                region_name=self.settings.region,
+                aws_access_key_id=self.admin.access_key_id,
+                aws_secret_access_key=self.admin.secret_access_key,
+                config=Config(
+                    retries={"mode": "standard", "max_attempts": attempts},
+                    max_pool_connections=32,
+                    read_timeout=read_timeout_s,
+                ),
+            )
 
     def client_environment(self) -> dict[str, str]:
         """Environment that points any AWS SDK or CLI at this stack: AWS_ENDPOINT_URL is enough; the
