@@ -117,6 +117,8 @@ def _credentials(auth: dict[str, str], lookup: Lookup) -> tuple[BotoCredentials,
     if len(scope) != 5 or scope[4] != "aws4_request" or scope[1] != auth["X-Amz-Date"][:8]:
         raise Refused("400 Bad Request", "AuthorizationQueryParametersError", "bad X-Amz-Credential scope")
     key_id, _, region, service, _ = scope
+    if service != "s3":
+        raise Refused("403 Forbidden", "AccessDenied", "the local stack accepts presigned URLs for S3 only")
     try:
         credentials = lookup(key_id, auth.get("X-Amz-Security-Token"))
     except KeyError as error:
