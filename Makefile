@@ -26,13 +26,14 @@ lint: setup
 	$(PY) -m mypy --python-version 3.13 functions/video_splitting functions/pipeline_common
 	$(PY) -m mypy --python-version 3.12 functions/face_recognizer functions/pipeline_common
 
-# The test command (README and .ci/run run exactly this): lint, then every test.
+# The test command (README and .ci/run run exactly this): lint, then every test, one worker per core
+# (pytest-xdist; a test file stays on one worker, so its module-scoped stack is started once).
 test: lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadfile
 
 # The inner loop: no lint, no tests marked slow (whole stacks, subprocesses, model loads).
 test-fast: setup
-	$(PY) -m pytest -m "not slow" -q
+	$(PY) -m pytest -m "not slow" -q -n auto --dist loadfile
 
 # The README's first command: sample faces → enrolled database → videos through the local stack.
 # Any folder and database instead (names are meaningless with the untrained stand-in weights):
