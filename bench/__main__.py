@@ -2,35 +2,11 @@
 
     python -m bench                                    # sample videos it makes, enrolled faces
     python -m bench --videos ../shared/data/cse546/test_case_2 --db ../shared/data/cse546/data.pt
-    python -m bench --skip-stack | --skip-core | --skip-largest-frame | --architectures direct-invocation | --cold ...
+    python -m bench --skip-stack | --skip-core | --skip-largest-frame | --skip-timeline | --cold ...
+    python -m bench --baseline | --int8 | --architectures direct-invocation
 
-1. core: each function in a fresh interpreter (bench/probe.py) against S3 on a moto server: the
-   cold start split into phases, then every video (splitter) or frame (recognizer) `--repeat`
-   times, warm, one at a time: per-stage p50 / p95 / max; the process's peak resident memory.
-2. stack: the local stack in each wiring at the stack's concurrency: every video uploaded at once,
-   wall time until the last result, videos per second, per-video latency from upload to result,
-   each function's invocation durations and its workers' peak memory. Environments are initialised
-   before the uploads (as with provisioned concurrency) unless `--cold`, so throughput is not
-   mixed with the cold start that part 1 measures.
-3. largest frame (with part 1, a few seconds; --skip-largest-frame leaves it out): an 8K UHD video,
-   the largest frame the pipeline accepts (pipeline_common.limits), split and recognised by each
-   function alone in a fresh interpreter: each one's peak resident memory (the splitter's with
-   ffmpeg's beside it) against its memory setting, and the time it took.
-4. live database (with part 1, a few seconds): what faceDatabase: live costs the recognizer: the
-   conditional GET a look for a new version takes when nothing changed, and a reload
-   (bench/live_database.py).
-5. analysis timeline (with part 1; --skip-timeline leaves it out): each function alone with the
-   stack's sampleFps and maxFrames, over the videos and the demo's two-people clip: per video and
-   per frame, per stage; then peak memory on the largest frames the pipeline accepts (an 8K
-   video sampled, and a frames object of several 8K frames recognised) against the memory settings.
-
-Prints a table and writes every figure, with the machine and versions, to out/bench/ (JSON), so two
-runs can be compared; `--baseline` adds the recognizer's PyTorch paths (the one the ONNX runtime
-replaced, and the course's exact one) for a before/after on the same machine; `--int8` adds the
-recognizer with the int8 embedding beside float32 on the same frames: per-stage latency, cold
-start, peak memory, and how their answers agree with float32's in this run (names, faces, chosen
-box, embedding) beside the figures their export recorded. Nothing
-here asserts a figure.
+Parts (core, stack, largest frame, live database, timeline) and what each measures: bench/README.md.
+Prints a table and writes every figure, with machine and versions, to out/bench/; nothing is asserted.
 """
 
 from __future__ import annotations

@@ -1,24 +1,8 @@
-"""One function measured in a fresh interpreter: its cold start split into phases, then its warm
-per-stage latency over every object it is given, then its peak memory. Run by bench/__main__.py:
+"""One function measured in a fresh interpreter, so its cold start is real: phases, warm latency, memory.
 
     python -m bench.probe SPEC.json SPAWNED_AT     → one JSON object on stdout
 
-SPAWNED_AT: the parent's time.time() just before the spawn.
-SPEC: {"function": "splitter" | "recognizer", "env": the function's environment (from components/settings.py),
-       "objects": [[bucket, key], ...], "repeats": N,
-       "runtime": the recognizer's "onnx" (deployed) | "torch" | "torch-exact", "torch_home": for the torch ones}
-
-The phases are the steps the handler's start() takes, timed one by one (recognizer: imports,
-settings, database, model sessions (or network construction and weights for the torch paths),
-warm-up, clients); the first object is then the cold invocation. Stage latencies come from the
-function's own structured log line for each object (its `ms` field), so the benchmark times
-exactly what the function reports in CloudWatch.
-Memory: the process's peak resident set (VmHWM) and its largest child's (ffmpeg's, for the
-splitter; Lambda counts both against the function's memory setting).
-Answers (recognizer): what each object gave on the first warm pass (name, faces, chosen box,
-embedding), so the benchmark can compare one precision's answers with another's from the same run.
-CPU time of every warm object beside its wall time: the function's own process time, plus its
-children's (ffmpeg's) for the splitter; on a shared machine it moves far less with other load.
+Run by bench/__main__.py; the SPEC fields and what is measured how: bench/README.md, How it measures.
 """
 
 from __future__ import annotations

@@ -1,24 +1,9 @@
-"""analysis timeline, any length: what a 1-hour and a 6-hour video cost on AWS and how long its
-timeline takes from upload, at a stack's settings, from per-segment figures measured here (the
-local stack's function logs: `segment sampled` and `segment recognised` lines), beside Amazon
-Rekognition Video's list price for face search on a stored video.
+"""analysis timeline, any length: what a 1-hour and a 6-hour video cost on AWS and how long it takes.
 
     python -m bench.timeline_plan --logs out/long/logs [--baseline out/long/baseline.json] [--stack Pulumi.dev.yaml]
 
-With `--baseline` (bench.timeline_cpu's JSON for the same video), sampling and recognition are the
-CPU-seconds measured in one process, which a busy machine does not inflate; the logs' wall times
-are used only for what they alone have (the merge).
-
-The arithmetic, per video of N segments (N = duration / (maxFrames / sampleFps)):
-- Lambda: 1 start + N samples (splitter memory) + N recognitions (recognizer memory) + 1 merge,
-  each measured CPU-bound time scaled by the CPU share the memory buys (bench.plan.cpu_share), plus
-  a request each;
-- Step Functions (standard): the state transitions, 2 per segment (Sample, Recognise) + 4 (Map,
-  Merge, its end, the start), at the list price per 1,000;
-- S3: per segment 2 PUTs (frames, faces) and 2 GETs (the recognizer's, the merge's) plus ffmpeg's
-  ranged GETs of the video (FFMPEG_GETS), and a month of the segment objects' storage;
-- time: the start (probe) + ceil(N / segmentConcurrency) rounds of (sample + recognise) + merge +
-  a cold start per round's new environments (the first round).
+From the local stack's per-segment log figures (or bench.timeline_cpu's CPU-seconds with --baseline),
+beside Rekognition Video's list price; the arithmetic is in bench/README.md (Any length).
 """
 
 from __future__ import annotations

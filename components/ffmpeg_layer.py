@@ -2,23 +2,8 @@
 
     python -m components.ffmpeg_layer [--out build] [--source auto|installed|wheel] [--cache DIR]
 
-The binary is the static ffmpeg 7.0.2 (johnvansickle.com build) that the imageio-ffmpeg 0.6.0
-manylinux2014_x86_64 wheel carries: 80 MB unpacked, 28 MB zipped, inside Lambda's 50 MB
-direct-upload and 250 MB unpacked limits. (imageio-ffmpeg 0.8's binary is 172 MB; that is why
-0.6.0 is pinned.) Both the wheel and the binary are pinned by sha256; anything else is refused.
-
-Where the binary comes from (`--source`):
-- `installed`: the imageio_ffmpeg package of this interpreter, when it is that same version (the
-  project's venv pins it); its binary's checksum is verified. No network.
-- `wheel`: `pip download` of the pinned wheel into a cache folder; the wheel's checksum is verified
-  before it is opened, then the binary's.
-- `auto` (default): `installed` when possible, else `wheel`.
-
-The zip is reproducible (one entry, fixed timestamp, mode and compression), so the same binary
-always gives the same bytes and `pulumi up` does not redeploy the layer for nothing. An up-to-date
-zip already in the output folder is kept as is.
-
-The Pulumi program builds it with `build()`, once per process and output folder.
+A pinned, checksummed static ffmpeg in a reproducible zip, so `pulumi up` never redeploys the layer
+for nothing; sources and sizes: components/README.md (The ffmpeg layer).
 """
 
 from __future__ import annotations

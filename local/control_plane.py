@@ -1,27 +1,8 @@
 """The stack's functions in moto's Lambda control plane, made as the Pulumi program makes them, so
-GetFunction, ListFunctions, GetFunctionConfiguration, GetFunctionEventInvokeConfig,
-GetFunctionConcurrency and GetPolicy answer what they would for the deployed stack.
+GetFunction, ListFunctions, GetFunctionConfiguration, GetPolicy and the rest answer as for the deployed stack.
 
-Per function, in the Pulumi program's order (components/function_parts.py, splitter.py,
-recognizer.py, wiring.py): its log group with the stack's retention; an execution role trusted by
-Lambda with the same least-privilege policy (components/policies.py) on the local resources'
-ARNs; for the splitter its ffmpeg layer; the function itself (package type, handler and runtime or
-image, memory, timeout, ephemeral storage, architecture, layers, role, environment); its
-asynchronous-invocation settings (retries, event age, the dead-letter queue as on-failure
-destination); its reserved concurrency when the settings reserve any; and the permission that
-lets each notifying bucket invoke it.
-
-What differs, because nothing is built or pushed here:
-- the splitter's code is the very zip `pulumi up` uploads (packaging.function_zip, reproducible, so
-  its CodeSha256 is the deployed one's for the same tree); the workers run the same files from
-  functions/;
-- the recognizer's ImageUri names the private ECR repository the stack pushes to, with the tag it
-  moves (`latest`), not a digest: there is no image locally; moto does not look the image up;
-- the ffmpeg layer is registered under its deployed name, but its content is a small stand-in
-  archive (a note saying where the workers' ffmpeg is): the real layer is an 80 MB binary that
-  the workers already run from the imageio-ffmpeg wheel (the same static build);
-- the environment holds what the workers run with: the deployed variables, with this machine's
-  paths for ffmpeg, the face database and the models instead of /opt and /var/task.
+What is registered per function and what differs because nothing is built here (code, image, ffmpeg
+layer, environment): docs/decisions/0004-local-lambda-emulation.md.
 """
 
 from __future__ import annotations

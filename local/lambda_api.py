@@ -1,25 +1,8 @@
 """Lambda's Invoke, for the stack's function runtimes, on loopback.
 
-Clients never call it directly: the stack's AWS endpoint (the moto server, local/moto_process.py)
-resolves the function in Lambda's control plane and hands every Invoke of a known function here,
-passing the answer back as it is. So the splitter's ordinary `boto3.client("lambda")` (direct-
-invocation wiring) and any other client reach it through the one endpoint. What it speaks
-(https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html):
-
-    POST /2015-03-31/functions/{FunctionName}/invocations[?Qualifier=...]
-    X-Amz-Invocation-Type: Event           → 202, empty body; queued with the function's retries and DLQ
-                           RequestResponse → 200, the handler's JSON result; on a function error also
-                                             X-Amz-Function-Error: Unhandled and {errorMessage, errorType}
-                           DryRun          → 204
-    unknown function → 404 ResourceNotFoundException; payload not JSON → 400
-    InvalidRequestContentException; payload over Lambda's limit → 413 RequestEntityTooLargeException.
-
-Every request must prove where it comes from: either the moto server, which has authenticated
-and authorized the caller (lambda:InvokeFunction on that function) and says so with the secret
-`invoke_token` only the two processes know, or a client signing with SigV4 with one of
-`credentials` (the stack's administrator: the one key that may bypass the endpoint). Anything
-else, e.g. a request with no headers, is 403 before any function runs. It also answers boto3
-pointed at it directly with those credentials (the tests of the runtime do).
+Clients reach it only through the moto server (local/moto_process.py), which hands it every Invoke,
+so any client uses one endpoint; a request must carry the server's secret token or the admin's SigV4.
+Status codes and headers: docs/decisions/0004-local-lambda-emulation.md.
 """
 
 from __future__ import annotations

@@ -1,23 +1,8 @@
-"""The local stack's CloudWatch Logs: each function's log group, one log stream per execution
-environment, every line the environment wrote, in the moto server's Logs, where `aws logs tail`,
-FilterLogEvents and GetLogEvents find them as on AWS.
+"""The local stack's CloudWatch Logs: one log stream per execution environment in moto's Logs, so
+`aws logs tail`, FilterLogEvents and GetLogEvents find a function's lines as on AWS.
 
-    shipper = LogShipper(stack.client("logs")).start()
-    group = shipper.group("/aws/lambda/face-recognition", retention_days=14)   # created now
-    stream = group.new_stream()       # Lambda's naming: 2025/01/31/[$LATEST]<32 hex digits>
-    stream.write("START RequestId: ...")
-    shipper.stop()                    # the last flush
-
-Writers only append to a buffer; a thread creates new streams and sends the buffered lines every
-`interval_s` seconds (PutLogEvents, in Lambda's limits: 10,000 events or 1 MiB per call, 256 KiB
-per event), so a function's output never waits for the Logs API.
-
-When the endpoint fails or pauses, what was not sent stays buffered and is retried with backoff
-(1 s doubling to 16 s) for up to `retry_for_s` of failures and at most `max_held` lines; past
-either bound the held lines are dropped, counted in `dropped`, and each drop is said with its count
-(issue 19: a whole batch was lost after one failure, said once). Delivery is at least once: a
-batch whose answer was lost in the pause may arrive twice. Every line is in the function's log
-file under the run's logs folder whatever happens here.
+Writers only append to a buffer and a thread ships it, so a function never waits for the Logs API;
+batching, retries and what is dropped when: docs/decisions/0004-local-lambda-emulation.md.
 """
 
 from __future__ import annotations

@@ -1,22 +1,8 @@
 """The local stack's CloudWatch metrics: what Lambda and SQS publish for the deployed stack, put into
 the moto server's CloudWatch so that any client reads them there as it would on AWS.
 
-    publisher = MetricsPublisher(stack.client("cloudwatch")).start()
-    recognizer = publisher.function("face-recognition")     # handed to the function's runtime
-    recognizer.invocation(started=t0, duration_ms=812.4, error=False)
-    publisher.watch_queue("face-recognition-dlq", url, sqs)  # its depth, sampled at each flush
-    publisher.stop()                                         # the last flush
-
-Names, units and dimensions are components/metrics.py's. The runtime only records (a dictionary
-update under a lock); a thread sends what accumulated every `interval_s` seconds in one
-PutMetricData call per namespace and 1,000 data points, so nothing waits for CloudWatch on an
-invocation's path.
-
-Resolution is Lambda's: one minute. Each value is recorded with the minute it happened in (its
-timestamp is that minute's start) and sent as Values/Counts, one number per invocation as Lambda
-sends them, so Sum, Average, Minimum, Maximum, SampleCount and percentiles over any period of
-whole minutes are exactly what the run did: `Invocations` Sum = attempts, `Duration` Average =
-their mean, `ConcurrentExecutions` Maximum = the most environments busy at once.
+The runtime only records; a thread sends every `interval_s`, so no invocation waits for CloudWatch.
+One-minute resolution and the statistics it makes exact: docs/decisions/0004-local-lambda-emulation.md.
 """
 
 from __future__ import annotations

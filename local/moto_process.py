@@ -1,24 +1,8 @@
-"""The stack's AWS endpoint: a moto server in a child process on a free loopback port, serving S3,
-SQS, IAM, Lambda's control plane, CloudWatch and CloudWatch Logs, with Lambda's Invoke handed to the
-stack's own function runtimes.
+"""The stack's AWS endpoint: a moto server in a child process on a free loopback port, with Lambda's
+Invoke handed to the stack's own function runtimes.
 
-Run by the stack as `python -I -m local.moto_process PARENT_PID INVOKE_URL`. The stack's secrets
-come on stdin, never on the command line (which any local user can read): a first JSON line
-{"admin": credentials, "invoke_token": ...}. It prints {"host", "port"} as one JSON line once it
-listens, then answers one command a line ({"assume_role": ARN, "session": NAME} → the session's
-credentials), until its stdin closes (the parent stopped or died) or the kernel kills it with the
-parent (procs.die_with_parent). A process of its own, rather than a thread of the stack, gives moto
-its own interpreter lock and its own state, so two stacks never share buckets.
-
-moto is used as it is, except where it would answer differently from AWS for this stack; each
-patch below says what and why:
-- one_event_per_multipart_upload: S3 notifies once per completed multipart upload;
-- invoke_through: Invoke runs the function (moto's Lambda would need Docker for that);
-- logs_as_aws_filters_them: FilterLogEvents interleaves streams, honours logStreamNamePrefix and
-  logGroupIdentifier (what `aws logs tail` and newer SDKs send);
-- percentiles: CloudWatch's pNN statistics, which moto 5.2.5 does not compute;
-- local.access: every request authenticated and authorized (moto's IAM access control), moto's
-  own API closed.
+A process of its own gives moto its own interpreter lock and state; secrets come on stdin, never argv.
+The protocol and each patch to moto, with why: docs/decisions/0004-local-lambda-emulation.md.
 """
 
 from __future__ import annotations

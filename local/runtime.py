@@ -1,27 +1,8 @@
 """Lambda's service side for one function: its invocation queue, up to N warm execution
 environments, asynchronous retries and the on-failure destination.
 
-Each concurrency slot is a thread that owns at most one worker process (local/worker.py) and keeps
-it warm between invocations; a slot with no live worker starts one when work arrives (a cold
-start), as Lambda does. Asynchronous invocations (S3 notifications, InvocationType=Event) are
-retried on error `max_retry_attempts` times and then handed to `on_failure` as a record shaped like
-Lambda's on-failure destination message; events older than `max_event_age_s` go there unprocessed.
-Lambda waits about one, then two minutes between retries; locally the waits are `retry_delay_s`
-times the attempt number, which changes timing, not outcome.
-
-What Lambda publishes about a function goes where Lambda sends it, when the stack gives the runtime
-somewhere to send it: each environment's output (START/END/REPORT and the handler's own lines) to
-a log stream of its own (`logs`, local/logs.py) as well as the function's log file, and the
-invocation metrics (`metrics`, local/metrics.py): attempts, errors, durations, the concurrency
-reached, throttles, and for asynchronous events their age and what was dropped.
-
-A worker that times out is killed (Sandbox.Timedout) and one that dies mid-invocation is
-replaced (Runtime.ExitError); either way the next invocation in that slot is a cold start, with an
-empty /tmp of its own, as a new Lambda environment gets.
-
-stop() is prompt, the way Lambda freezes an environment: a worker in the middle of an invocation
-is killed at once rather than waited for, and stop() says which invocations it interrupted and
-which queued events it dropped (a stopped local stack has nobody to retry them later).
+One thread per concurrency slot keeps one worker process warm, so cold starts, timeouts and crashes
+happen as on Lambda; retries, logs, metrics and stop(): docs/decisions/0004-local-lambda-emulation.md.
 """
 
 from __future__ import annotations

@@ -1,22 +1,8 @@
 """One emulated Lambda execution environment: an interpreter that imports a handler once and then
 serves invocations until its parent closes the pipe.
 
-A new process is a cold start (the handler module's set-up runs again); a process kept between
-invocations is a warm container. Run by local/runtime.py as
-
-    cd CODE_DIR && python -s -E -u -m local.worker PARENT_PID READ_FD WRITE_FD module.attr
-
-`-s -E` keep the user's site-packages and PYTHON* variables out, and `-m` from CODE_DIR puts that
-folder first on sys.path, so the handler sees what Lambda gives it: its task root first on the path
-and the environment the parent built. Messages are JSON lines on two inherited pipes, so the handler's own stdout and
-stderr (its logs) stay free and go to the function's log file, with Lambda's START / END /
-REPORT lines around each invocation.
-
-parent → worker: {"request_id", "event", "timeout_ms", "function_arn"}
-worker → parent: {"status": "ready", "pid", "init_ms"} once, then per invocation
-                 {"status": "ok", "result", "duration_ms", "max_rss_mb"} or
-                 {"status": "error", "errorType", "errorMessage", "duration_ms", "max_rss_mb"};
-                 at start-up instead of ready: {"status": "init_error", "errorType", "errorMessage"}.
+A new process is a cold start, a kept one a warm container. Messages go over inherited pipes so the
+handler's stdout/stderr stay its logs; the command line and protocol: docs/decisions/0004-local-lambda-emulation.md.
 """
 
 from __future__ import annotations

@@ -10,24 +10,8 @@ stack's live database (faceDatabase: live), and remove and list people there.
     python -m tools.enroll --list --out data/face_db.pt               # the same for a file
     python -m tools.enroll FACES_DIR --endpoint-url http://127.0.0.1:PORT --name-prefix P   # local serve
 
-A stack is addressed as tools.workload and tools.grade address one (--stack, --name-prefix,
---faces-bucket, --endpoint-url). Each change to a live database is one conditional PUT of the whole
-new database, retried on conflict, so a concurrent enrolment is never lost (tools/face_store.py); the
-running recognizer uses it within faceDatabaseReloadSeconds. A file is written afresh from the
-pictures, as before; a live database gains them.
-
-The result is what `torch.load` of the course's data.pt gives: `[embeddings, names]`, a list of
-(1, 512) tensors and a list of names, one per enrolled picture. Each embedding comes from the
-recognizer's own models (`OnnxFaceModels.embed`: same detector settings, same largest-face choice,
-same crop, same graphs, exported from the weights in TORCH_HOME by tools/export_models.py), so a
-database is only meaningful with the weights it was
-made with: the real vggface2 file in production, or the untrained stand-in that offline machines
-use (then a banner says so). Videos give their first frame, cut by the splitter's own ffmpeg code,
-i.e. exactly the frame the pipeline will recognise; `--frames N` takes N frames instead, one every
-`--interval` seconds.
-
-Pictures in which no face is found are listed and skipped; a person left with no picture at all
-is an error, and nothing is written.
+Embeddings come from the recognizer's own models, so a database only fits the weights it was made
+with; pictures without a face are skipped, a person left with none is an error (tools/README.md).
 """
 
 from __future__ import annotations

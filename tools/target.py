@@ -1,24 +1,7 @@
 """Which stack a tool works on, AWS or local, and what it is made of: one way to address a stack.
 
-A stack is what its outputs say, the JSON `pulumi stack output --json` prints (names and ARNs of
-the buckets, functions and dead-letter queues, __main__.py's exports); `python -m local serve`
-writes the same JSON for the local stack (plus `endpointUrl`, where it listens). Where they come
-from, first found wins:
-
-1. `--outputs FILE`: such a JSON file, saved from Pulumi or written by `local serve`;
-2. `pulumi stack output --json`, when the Pulumi CLI is installed and a stack is selected here,
-   and neither `--stack` nor bucket names were given;
-3. `--stack NAME|FILE` (default Pulumi.dev.yaml): a stack name's `pulumi stack output -s NAME`
-   when the CLI knows it, else its Pulumi.<NAME>.yaml; a stack file's namePrefix, function names
-   and region, which are what the Pulumi program would deploy.
-
-`--name-prefix` and the `--*-bucket` flags override the buckets, `--region` the region. The endpoint
-is `--endpoint-url`, else the AWS_ENDPOINT_URL the SDK reads itself, else the outputs' `endpointUrl`
-(a local stack's); credentials are the local stack's outputs' own (`accessKeyId`), else the SDK's
-usual ones, with `--profile` as the AWS CLI has it.
-
-Explicit flags win over the Pulumi CLI on purpose: `--outputs out/local/outputs.json` must grade the
-local stack even on a machine where a Pulumi stack is selected.
+A stack is its outputs' JSON (Pulumi's, or `local serve`'s), so every tool works unchanged on both.
+Where the outputs come from, and why explicit flags win over the Pulumi CLI: tools/README.md, Which stack.
 """
 
 from __future__ import annotations

@@ -1,20 +1,7 @@
 """Timelines (analysis: timeline) judged against labels: which people a video shows, and optionally when.
 
-A label, per video, in an `--expect` JSON file (`{video: label}`; the key is the video's key, file
-name or stem, as for text answers):
-
-    "Collins"                                   the text answer; the video shows Collins (and nobody else)
-    ["Collins", "Cameraman"]                    the people it shows, at some time
-    {"answer": "Collins",                       both; `people` may also give each person's time ranges
-     "people": {"Collins": [[0, 3]], "Cameraman": [[4, 6]]}}   (seconds; null: present, times not labelled)
-
-`no-face` and `unknown` name nobody. `--expect course` labels each course video with its one person.
-
-Per video, a timeline is as expected when it names exactly the labelled people and, where times are
-labelled, each person's ranges match within one sampling interval (the timeline's own `interval_s`):
-every labelled second is covered by a found range widened by that much, and every found second lies
-in a labelled range widened by that much. Per person, over all labelled videos: recall and precision
-of the videos they were found in, and where times are labelled, of the seconds.
+Times match within one sampling interval, because that is as exact as a timeline can be. The label
+format and the recall/precision it prints: tools/README.md (grade, Timelines).
 """
 
 from __future__ import annotations

@@ -1,22 +1,8 @@
 """Which face database answers a frame, and which version of it: a file baked into the image, or the
 live database in the stack's faces bucket, reloaded while the function runs.
 
-Both give `current()`, a `Held` database and its version, asked for before each frame:
-
-- `FixedDatabase` (faceDatabase: a file): read once at init; its version is the fingerprint of its
-  names and embeddings (FaceDatabase.fingerprint), the same whichever file holds them.
-- `LiveDatabase` (faceDatabase: live): one object, read at init. Before a frame, when at least
-  `reload_s` seconds have passed since it last looked, it sends one conditional GET
-  (If-None-Match: the ETag of the last version it saw): S3 answers 304 without a body while nothing
-  changed, so a warm function pays one small request per interval, never a download per frame. A new
-  version is parsed by the same allow-list reader as a file (torchfile), checked as a file is
-  (FaceDatabase.from_entries, the reserved names) and only then swapped in; its version is S3's
-  VersionId. A version that fails the checks is refused with one error naming it, the last good one
-  keeps answering, and the refused one is not downloaded again (its ETag is the one asked about
-  next). An object that is gone (everyone removed, or nobody enrolled yet) leaves nothing to answer
-  with: each frame then fails naming the object, so its event ends in the dead-letter queue with the
-  reason, rather than a removed person going on being named. S3 unreachable: the last good version
-  keeps answering and the next look tries again.
+Both give `current()`, asked before each frame. The live one looks with a conditional GET at most
+every `reload_s`, so a warm function never downloads per frame: functions/README.md (The face database).
 """
 
 from __future__ import annotations

@@ -1,29 +1,8 @@
 """MTCNN's detection pipeline in NumPy, around any runner of its three networks.
 
-The same steps and constants as facenet-pytorch 2.6's `detect_face` for one image (scale pyramid,
-P-Net proposals with per-scale and global non-maximum suppression, R-Net and O-Net refinement,
-box regression, squaring and clipping), so a given set of network weights finds the same boxes.
-What differs is only how the work is done, because that is where the time went (bench/, README
-Performance):
-
-- Area resampling. facenet-pytorch resizes the whole frame once per pyramid scale and every
-  candidate crop one at a time with `interpolate(mode="area")` (adaptive average pooling); that
-  was about half of detection. Here one integer integral image of the frame answers every window
-  sum of every scale and every crop with four lookups. Window bounds follow adaptive pooling's
-  rule, and the sums of 8-bit pixels are exact integers, so the resampled values are the same
-  numbers (to float32 rounding of one division).
-- No torch: the networks are whatever `nets` runs (ONNX Runtime in the function), so the function
-  does not import torch at all.
-- Bounded memory (issue 9): apart from the frame itself, what detection holds does not grow
-  with the frame. The integral table is uint32 and, for frames above TABLE_CACHE_BYTES, built band
-  by band and never held whole (IntegralImage); P-Net runs on bands of rows of a large pyramid level
-  (`_pnet`: P-Net is convolutional, so a band with its receptive field gives the very same cells);
-  R-Net and O-Net take their crops in batches. Each of these gives bit-for-bit the numbers the
-  one-piece computation gives (tests/functions/test_detection.py checks each against it), so the boxes are
-  the same. Beside the decoded frame, an 8K frame's detection went from ~1.3 GB to ~120 MB.
-
-Detection semantics: faces smaller than `min_face_size` pixels are not searched for; when several
-faces are found they are ordered largest box first (MTCNN's select_largest, the course's choice).
+The same steps and constants as facenet-pytorch 2.6's `detect_face`, so the same weights find the
+same boxes; only how the work is done differs (integral-image resampling, no torch, bounded memory),
+because that is where the time and memory went: docs/decisions/0001-mtcnn-detection-in-numpy.md.
 """
 
 from __future__ import annotations

@@ -1,21 +1,8 @@
 """analysis: timeline: every face of every sampled frame, matched, then who appears when.
 
-Per frame (`match_faces`): detection runs once and finds every face (largest first); the largest
-MAX_FACES_PER_FRAME of them (pipeline_common.limits: what bounds a frame's time) are each cropped,
-embedded and matched against the database in turn, so a crowded frame holds one crop at a time.
-The same rule as first-frame mode turns a distance into a name: the nearest entry, or
-UNKNOWN when a distance threshold is set and the face is farther than it.
-
-Per video (`build`): for each person, the frames they are seen in, grouped into time ranges of
-consecutive samples. A range starts at its first sample's time and ends where the next sample was
-taken (the first frame they were no longer seen in), or, after the video's last sample, one
-sampling interval later: so every boundary is exact to within one sampling interval. Each range
-keeps its best (smallest) distance and that face's box. Frames without any face form the no-face
-ranges the same way; faces nobody in the database is near enough form the `unknown` ranges.
-
-The text answer is the person seen in the most frames, ties going to the smaller best distance
-(then the name, so the answer never depends on dictionary order); UNKNOWN when only faces nobody
-matched were seen; NO_FACE when no frame had a face.
+`match_faces` embeds at most MAX_FACES_PER_FRAME faces a frame, one crop at a time; `build` groups
+each person's frames into ranges exact to one sampling interval and picks the text answer.
+The rules: functions/README.md (Timeline).
 """
 
 from __future__ import annotations

@@ -1,27 +1,8 @@
 """analysis: timeline: the one stage-1 object that carries a video's sampled frames to the recognizer.
 
-Why one object per video, not a frame per object (or a manifest naming them): one video is then
-one PUT, one S3 notification (or one direct invocation: the payload stays `{"bucket", "key"}`, far
-below Lambda's 256 KB asynchronous limit), one recognizer invocation and one GET, whatever the
-number of frames; S3 requests are most of what a video costs (bench/plan.py). Nothing else ever
-sees a frame, so nothing is gained by giving each its own key.
-
-The object is an ordinary tar (ustar; `tar tvf` lists it), written deterministically (fixed names,
-times, owners and modes), so a retried video rewrites the same bytes:
-
-    index.json      {"format": 1, "video": "s3://...", "sample_fps": 1.0, "max_frames": 60,
-                     "frames": [{"name": "000001.jpg", "t": 0.0, "width": W, "height": H, "size": N}, ...]}
-    000001.jpg      the first frame (t = 0), exactly the JPEG first-frame mode writes for this video
-    000002.jpg      the first frame at or after 1 / sample_fps seconds, ...
-
-Read as a stream (`read`): the index first, then one frame at a time, each checked against the
-index and the pipeline's frame limits (pipeline_common.limits) before it is buffered, so the reader
-holds one frame, never the video's. Only the splitter may write stage-1 objects (its role), but the
-reader trusts nothing it has not checked: a member it does not expect, a size over the limit, more
-frames than `max_frames`, or a truncated object is a FramesError naming the object. Extended tar
-headers (GNU long names, pax records), which tarfile would read whole into memory before any other
-check, are bounded from their declared size before a byte of them is read (the splitter writes
-none), and an object longer than the tar its own index describes is refused.
+One deterministic tar per video keeps a video one PUT, one notification and one invocation, and a
+retry the same bytes; the reader streams it one frame at a time and trusts nothing it has not
+checked. Format and checks: docs/decisions/0003-frames-object.md.
 """
 
 from __future__ import annotations

@@ -1,24 +1,7 @@
 """The largest frame the pipeline accepts: one definition that both functions ship with.
 
-The splitter refuses a video whose frame is larger (ffmpeg's decoder is bounded before it
-allocates the frame, then the JPEG it wrote is checked); the recognizer refuses a larger frame
-from its header, before decoding a pixel. Both read the numbers here, at call time, so they cannot
-disagree: a frame the splitter writes is a frame the recognizer takes.
-
-Why these numbers (measured with the pinned ffmpeg, Pillow and ONNX Runtime; bench/README.md):
-- MAX_FRAME_PIXELS: 8K UHD, either way up. The recognizer's memory grows with the frame only by
-  the decoded frame (Pillow keeps 4 bytes a pixel) and the JPEG it read; what detection holds
-  beside it is bounded (face_recognizer/detection.py). The largest frame peaks at 520-610 MB
-  (a baseline JPEG as the splitter writes it; a progressive 4:4:4 one) against the default
-  recognizerMemory of 1024 MB. The limit is a constant, not derived from the memory setting, so
-  every stack accepts the same videos; a recognizerMemory under ~700 MB cannot be trusted with
-  the largest frames.
-- MAX_FRAME_SIDE: bounds one row of the detector's integral table, so a frame of the allowed
-  area cannot be one pixel tall and 33 million wide. Portrait 8K, DCI-width frames and panoramas
-  up to 16384 wide fit.
-- MAX_FRAME_BYTES: the largest frame object the recognizer reads into memory, and the largest JPEG
-  the splitter writes. The 8K astronaut is 1.5 MB as the splitter's JPEG; random pixels, the
-  worst case for JPEG, come to 32.8 MB at 8K, just under it.
+Both functions read these numbers at call time, so a frame the splitter writes is a frame the
+recognizer takes. Why these numbers: docs/decisions/0002-frame-limits.md.
 """
 
 from __future__ import annotations

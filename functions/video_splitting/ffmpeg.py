@@ -1,26 +1,8 @@
 """The first frame of a local video file as JPEG bytes, through the ffmpeg binary.
 
-ffmpeg always runs from an argument list (never a shell), reads only the private temp file it is
-given (`-protocol_whitelist file`), only through the video demuxers a user may upload
-(`-format_whitelist`: a playlist or concat script posing as a video is refused before it can name
-other files), with `-nostdin` and a timeout. Its stderr is summarised into the error, with the temp
-path replaced by the object's name.
-
-Speed (figures in the README's Performance section): ffmpeg's defaults probe the streams by
-decoding them, and its h264 decoder decodes several frames ahead before it hands over the first.
-Decoding the keyframes alone (`-discard nokey`) with no probing halves the CPU time per video, but
-it is only the first frame when the first keyframe is also the first frame shown. That is what
-cameras, phones and encoders write, and ffmpeg can prove it on the way: the frame's presentation
-timestamp is 0, the start of the input. The fast run lets through only the first frame it decodes
-(`trim`) and only if that frame is at 0 (`select`); otherwise it ends with no frame, quickly. A
-video cut without re-encoding (an edit list that starts after a keyframe), a stream that starts
-elsewhere, or a container that needs probing then gets the ordinary decode, so the frame is always
-the first frame and exactly the bytes the ordinary decode gives.
-
-Frame size (pipeline_common.limits, the limit the recognizer applies too): the decoder is given
-`-max_pixels`, so ffmpeg refuses an over-limit picture before allocating it, whatever the video
-claims; the limit is then checked exactly on the JPEG ffmpeg wrote (its header's width and height,
-and its length), so a frame the splitter writes is always one the recognizer accepts.
+ffmpeg runs from an argument list on one private file, through whitelisted demuxers only; a fast
+keyframe-only run is tried first and the ordinary decode follows when it cannot prove the frame is
+the first: docs/decisions/0005-first-frame-fast-path.md.
 """
 
 from __future__ import annotations

@@ -3,26 +3,8 @@
     python -m tools.export_models --torch-home DIR --out DIR [--precision int8 --db FACE_DB]
     python -m modelbuild.export_models ...      (the image build runs this, from its copy of the package)
 
-Reads facenet-pytorch's bundled MTCNN weights and `InceptionResnetV1(pretrained='vggface2')` from
-TORCH_HOME, through the same loading code as the reference path (reference_models.py), and
-writes the graphs plus manifest.json (format, each network's file and precision, the int8 graphs'
-agreement figures, source checkpoint and its SHA-256, whether it is the untrained stand-in,
-versions). Nothing is written unless every graph computes what PyTorch does (`verify`), and an
-int8 embedding network only if it passes its agreement gate (`gate_embedder`).
-
-Precision (the stack's recognizerPrecision becomes `--precision`):
-- fp32 (default): every network in float32.
-- int8: the embedding network statically quantised (quantize.py), calibrated on the
-  shippable faces of calibration.py, and kept only if, on every one of those faces (and any
-  given with --people), its embedding has cosine >= 0.99 with float32's and, for every face of a
-  person the database names, the nearest database entry is the same one. Otherwise the export
-  fails (GateError) and writes nothing. Where these weights are the untrained stand-in, the gate
-  tests only its own mechanism; the int8 embedding's accuracy is checked only where the real
-  weights are, i.e. in the image build.
-MTCNN's networks stay float32 (int8 MTCNN was measured and rejected: bench/README.md).
-
-`ensure_exported` caches an export per checkpoint content (and variant) under TORCH_HOME/onnx/, so
-the local stack, the benchmark and tests re-export only when the weights change.
+Nothing is written unless every graph computes what PyTorch does, and an int8 embedder only past its
+agreement gate; the manifest, the gate and the cache: tools/README.md (export_models).
 """
 
 from __future__ import annotations
