@@ -1,48 +1,29 @@
-"""The benchmark runs and reports every figure it promises. Figures are printed, never asserted:
-this checks that each one is there and is a measurement (positive, from real runs), not its size."""
+"""The benchmark reports every figure it promises. Figures are printed, never asserted: this checks
+that each one is there and is a measurement (positive, from real runs), not its size.
+
+The whole benchmark takes minutes, so its table and the cost plan are checked on a recorded run
+(tests/tools/data/bench-report.json: `python -m bench --copies 1 --repeat 1 --baseline --int8`, paths
+made relative), and a small run of its core and one stack (`test_a_small_bench_run`) shows the code
+still measures what the recording holds."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from bench.table import table
 from components.project import PROJECT_DIR
 
-# Whole stacks, subprocesses, model loads or an 80 MB layer: `make test-fast` leaves these out.
-pytestmark = pytest.mark.slow
+RECORDED = Path(__file__).parent / "data" / "bench-report.json"
 
 
-def test_bench_reports_stage_latency_cold_start_memory_and_both_wirings(tmp_path, torch_home):
-    out = tmp_path / "bench.json"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench",
-            "--work",
-            str(tmp_path / "work"),
-            "--torch-home",
-            str(torch_home),
-            "--copies",
-            "1",
-            "--repeat",
-            "1",
-            "--baseline",
-            "--int8",
-            "--out",
-            str(out),
-        ],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(out.read_text())
-
+def check_full_report(report: dict, printed: str) -> None:
+    """Every section of a full run (--baseline --int8, every part) holds real measurements, and the
+    table prints each."""
     assert report["machine"]["cpus"] >= 1 and report["machine"]["versions"]["onnxruntime"]
     # one video of each sample person, one without a face, the two-people clip
     assert report["inputs"]["count"] == 4 and report["inputs"]["untrained_weights"] is True
@@ -81,7 +62,7 @@ def test_bench_reports_stage_latency_cold_start_memory_and_both_wirings(tmp_path
     assert precisions["this_run"]["fp32"]["chosen_box_iou_min"] == 1.0  # itself
     exported = precisions["exported"]["int8 embedding"]
     assert exported["embedder"]["min_cosine"] >= 0.99 and set(exported) == {"embedder"}
-    assert "the recognizer at each precision" in done.stdout
+    assert "the recognizer at each precision" in printed
 
     largest = report["largest_frame"]  # each function alone on the largest frame the pipeline accepts
     assert largest["frame"]["pixels"] == largest["frame"]["width"] * largest["frame"]["height"] > 0
@@ -89,13 +70,13 @@ def test_bench_reports_stage_latency_cold_start_memory_and_both_wirings(tmp_path
         r = largest[name]
         assert r["memory_mb"] > 0 and r["peak_rss_mb"] > 0 and r["stages_ms"][stage] > 0, name
     assert largest["video-splitting"]["ffmpeg_peak_rss_mb"] > 0 and largest["video-splitting"]["frame_bytes"] > 0
-    assert "peak memory on the largest frame the pipeline accepts" in done.stdout
+    assert "peak memory on the largest frame the pipeline accepts" in printed
 
     live = report["live_database"]  # what faceDatabase: live costs a frame: a look, and a reload
     assert live["unchanged_look"]["n"] == 50 and live["unchanged_look"]["p50_ms"] > 0
     reloads = [v for k, v in live.items() if k.startswith("reload (")]
     assert len(reloads) == 2 and all(r["n"] == 3 and r["p50_ms"] > 0 for r in reloads)
-    assert "live face database: the recognizer's look for a new version" in done.stdout
+    assert "live face database: the recognizer's look for a new version" in printed
 
     timeline = report["timeline"]  # analysis timeline, each function alone: per video and per frame
     # the videos and the demo's two-people clip, always added
@@ -114,7 +95,7 @@ def test_bench_reports_stage_latency_cold_start_memory_and_both_wirings(tmp_path
     assert big["frames"] > 1 and big["width"] * big["height"] == largest["frame"]["pixels"]
     assert big["face-recognition"]["peak_rss_mb"] > 0 and big["face-recognition"]["stages_ms"]["detect"] > 0
     assert big["video-splitting"]["ffmpeg_peak_rss_mb"] > 0
-    assert "analysis timeline, each function alone" in done.stdout and "per frame p50" in done.stdout
+    assert "analysis timeline, each function alone" in printed and "per frame p50" in printed
 
     for arch in ("event-driven", "direct-invocation"):
         run = report["stack"][arch]
@@ -124,7 +105,7 @@ def test_bench_reports_stage_latency_cold_start_memory_and_both_wirings(tmp_path
         for fn in run["functions"].values():
             assert fn["invocations"] == 4 and fn["max_memory_used_mb"] > 0
 
-    assert "cold start" in done.stdout and "local stack, direct-invocation" in done.stdout
+    assert "cold start" in printed and "local stack, direct-invocation" in printed
 
     # What the cost plan reads besides (bench/plan.py): each run's objects and log bytes, the image's size.
     for arch in ("event-driven", "direct-invocation"):
@@ -136,7 +117,13 @@ def test_bench_reports_stage_latency_cold_start_memory_and_both_wirings(tmp_path
     assert image["gzip_bytes"] > 0 and image["bytes"] > image["gzip_bytes"]
     assert image["parts_bytes"]["onnxruntime"] > 0 and image["parts_bytes"]["models"] > 0
 
-    # ... and the plan turns this very report into its tables.
+
+def test_the_table_and_the_plan_from_a_recorded_run(tmp_path):
+    report = json.loads(RECORDED.read_text())
+    check_full_report(report, table(report))
+    out = tmp_path / "bench.json"
+    out.write_text(json.dumps(report))
+    # The plan turns the report into its tables.
     planned = subprocess.run(
         [sys.executable, "-m", "bench.plan", "--bench", str(out), "--stack", "Pulumi.prod.yaml"],
         cwd=PROJECT_DIR,
@@ -148,6 +135,34 @@ def test_bench_reports_stage_latency_cold_start_memory_and_both_wirings(tmp_path
     assert "Cost per 1,000 videos" in planned.stdout and "What to change first" in planned.stdout
 
 
+@pytest.mark.slow
+def test_a_small_bench_run_measures_what_the_recording_holds(tmp_path, torch_home):
+    """The core (both functions alone) and one stack run, for real: the same shape as the recording's."""
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--work", str(tmp_path / "work"), "--torch-home", str(torch_home)]
+        + ["--copies", "1", "--repeat", "1", "--skip-largest-frame", "--skip-timeline"]
+        + ["--architectures", "event-driven", "--out", str(out)],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report, recorded = json.loads(out.read_text()), json.loads(RECORDED.read_text())
+    assert report["inputs"]["count"] == recorded["inputs"]["count"] == 4
+    for name in ("video-splitting", "face-recognition"):
+        r, shape = report["core"][name], recorded["core"][name]
+        assert set(r["warm_ms"]) == set(shape["warm_ms"]) and r["warm_ms"]["total"]["p50_ms"] > 0, name
+        assert set(r["cold_start_ms"]) == set(shape["cold_start_ms"]) and r["peak_rss_mb"] > 0, name
+    run = report["stack"]["event-driven"]
+    assert run["accounted_for"] and run["results"] == 4 and run["failed"] == 0 and run["results_correct"]
+    assert set(run) == set(recorded["stack"]["event-driven"])
+    assert report["live_database"]["unchanged_look"]["n"] == 50 and report["image"]["gzip_bytes"] > 0
+    assert "cold start" in done.stdout and "local stack, event-driven" in done.stdout
+
+
+@pytest.mark.slow
 def test_batching_is_measured_against_one_at_a_time(torch_home):
     """bench/batching.py: the embedder and P-Net, batched and one at a time, on one thread."""
     from bench import batching
