@@ -49,3 +49,10 @@ def recognise_in_fresh_interpreter(env: dict[str, str], path: Path, key: str, cw
     """Run the probe with exactly the function's environment over this process's (minus its keys)."""
     base = {k: v for k, v in os.environ.items() if k not in env}
     return run_python(PEAK_PROBE, json.dumps(env), str(path), key, cwd=cwd, env=base)
+
+
+def without_library(env: dict[str, str]) -> dict[str, str]:
+    """A recognizer environment with the library off: the library's table and topic need DynamoDB and
+    SNS, which a probe's S3 does not serve, and its few KB a result are not what these probes measure
+    (tests/local/test_library.py runs the library on the embedded stack)."""
+    return {k: v for k, v in env.items() if k not in ("LIBRARY_BUCKET", "APPEARANCES_TABLE", "RESULTS_TOPIC_ARN")}

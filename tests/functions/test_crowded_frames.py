@@ -184,6 +184,7 @@ def test_the_handler_dead_letters_a_timeline_that_would_time_out_again_without_a
     the invocation returns (so Lambda retries nothing) and the dead-letter queue holds the reason."""
     from components import settings as S
     from tests.conftest import run_python
+    from tests.functions.peak_probe import without_library
 
     sqs = boto3.client("sqs", region_name="us-east-1", endpoint_url=aws)
     url = sqs.create_queue(QueueName="face-recognition-dlq")["QueueUrl"]
@@ -195,6 +196,7 @@ def test_the_handler_dead_letters_a_timeline_that_would_time_out_again_without_a
         topology.RECOGNIZER, stack, topology.Locations(face_database=str(db), models=str(model_dir))
     )
     assert env["DEAD_LETTER_QUEUE"] == "face-recognition-dlq" and env["OUTPUT_BUCKET"] == OUTPUT
+    env = without_library(env)
     import os
 
     answer = run_python(
