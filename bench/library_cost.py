@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.plan import GB, LAMBDA_GB_SECOND, LAMBDA_REQUEST, S3_GET, S3_PUT, S3_STORAGE_GB_MONTH, gb_seconds
+from bench.prices import GB, LAMBDA_GB_SECOND, LAMBDA_REQUEST, S3_GET, S3_PUT, S3_STORAGE_GB_MONTH, gb_seconds
 
 # Prices (us-east-1, on demand; from memory of the price pages in mid-2025, like bench/plan.py's)
 DYNAMODB_WRITE_UNIT = 0.625 / 1_000_000  # on-demand write request unit (since the 2024-11 price cut)
@@ -64,7 +64,8 @@ def per_1000(
 
 
 def report_lines(memory_mb: int, timeline: bool) -> list[str]:
-    from bench.plan import _table, money
+    from bench.prices import money
+    from bench.prices import table as _table
 
     c = per_1000(memory_mb=memory_mb, timeline=timeline)
     lines = [

@@ -22,26 +22,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# prices: us-east-1, x86_64, on-demand, without free tiers or volume tiers (bench/prices.py)
+from bench.prices import (
+    ALARM_MONTH,
+    DASHBOARD_MONTH,
+    ECR_STORAGE_GB_MONTH,
+    GB,
+    KMS_KEY_MONTH,
+    LAMBDA_GB_SECOND,
+    LAMBDA_REQUEST,
+    LOGS_INGESTION_GB,
+    PRICES_REGION,
+    PRICES_TAKEN,
+    S3_GET,
+    S3_PUT,
+    S3_STORAGE_GB_MONTH,
+    gb_seconds,
+    money,
+)
+from bench.prices import table as _table
 from components import alarms, topology
 from components.project import DEFAULT_STACK_FILE, OUT_DIR
 from components.settings import MAX_MEMORY_MB, StackSettings, load_stack_file, schema
 
-# -- prices: us-east-1, x86_64, on-demand, without free tiers or volume tiers ------------------------
-# Taken from AWS's public price pages as the author knew them in mid-2025 (not fetched: these
-# machines have no internet). Check them at aws.amazon.com/<service>/pricing before relying on them.
-PRICES_REGION = "us-east-1"
-PRICES_TAKEN = "2025-06 (from memory of aws.amazon.com/*/pricing; check before relying on them)"
-LAMBDA_GB_SECOND = 0.0000166667  # x86_64, first 6 billion GB-s a month
-LAMBDA_REQUEST = 0.20 / 1_000_000
-S3_PUT = 0.005 / 1000  # PUT, COPY, POST, LIST (S3 Standard)
-S3_GET = 0.0004 / 1000  # GET, SELECT and the rest
-S3_STORAGE_GB_MONTH = 0.023  # S3 Standard, first 50 TB
-ECR_STORAGE_GB_MONTH = 0.10
-LOGS_INGESTION_GB = 0.50  # CloudWatch Logs, standard class
-KMS_KEY_MONTH = 1.00
-ALARM_MONTH = 0.10  # a standard-resolution metric alarm
-DASHBOARD_MONTH = 3.00  # beyond the account's first three dashboards
-GB = 2**30  # AWS bills storage and data in binary gigabytes
 # Since 2025-08-01 Lambda bills the INIT phase of on-demand functions of every kind (before, only
 # container images and custom runtimes): a cold start's init is billed like its duration.
 INIT_BILLED = True
@@ -170,11 +173,6 @@ def duration_ms(m: Measured, memory_mb: float) -> float:
 
 def init_ms(m: Measured, memory_mb: float) -> float:
     return m.init_ms / cpu_share(memory_mb)  # imports and model loading compute too
-
-
-def gb_seconds(memory_mb: float, ms: float) -> float:
-    """What Lambda bills for one invocation: memory × duration, rounded up to the millisecond."""
-    return memory_mb / 1024 * math.ceil(ms) / 1000
 
 
 def lambda_cost_per_video(m: Measured, memory_mb: float) -> float:
@@ -436,13 +434,6 @@ def advice(
 # -- the report -----------------------------------------------------------------------------------------
 
 
-def money(v: float) -> str:
-    if v == 0:
-        return "$0"
-    digits = max(2, 2 - math.floor(math.log10(abs(v))))
-    return f"${v:,.{digits}f}"
-
-
 def percent(part: float, whole: float) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "n/a"
 
@@ -455,11 +446,6 @@ def duration(seconds: float) -> str:
     if seconds < 2 * 86400:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:.1f} days"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(["---"] + ["---:"] * (len(header) - 1)) + " |"]
-    return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
 def report(b: Bench, s: StackSettings, *, account: int = ACCOUNT_CONCURRENCY, stack_name: str = "") -> str:
