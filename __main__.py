@@ -50,6 +50,7 @@ buckets = PipelineBuckets(
         output_bucket=settings.output_bucket,
         faces_bucket=settings.faces_bucket,
         faces_history_days=settings.face_database_history_days,
+        library_bucket=settings.bucket(topology.LIBRARY),
     ),
 )
 
@@ -62,6 +63,7 @@ recognizer = FaceRecognizer(
         stage1_bucket_arn=buckets.stage1.arn,
         output_bucket_arn=buckets.output.arn,
         faces_bucket_arn=buckets.faces.arn if buckets.faces else None,
+        library_bucket_arn=buckets.library.arn if buckets.library else None,
     ),
 )
 splitter = VideoSplitter(
@@ -108,6 +110,8 @@ pulumi.export("splitterDeadLetterQueueUrl", splitter.dead_letter_queue_url)
 pulumi.export("recognizerDeadLetterQueueUrl", recognizer.dead_letter_queue_url)
 pulumi.export("alarmTopicArn", monitoring.topic_arn)
 pulumi.export("dashboardUrl", monitoring.dashboard_url)
+if buckets.library is not None:
+    pulumi.export("libraryBucket", buckets.library.bucket_name)
 if buckets.faces is not None and buckets.enrol_policy is not None:  # faceDatabase: live
     pulumi.export("facesBucket", buckets.faces.bucket_name)
     pulumi.export("facesEnrolPolicyArn", buckets.enrol_policy.arn)

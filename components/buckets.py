@@ -1,5 +1,6 @@
 """The pipeline's buckets, each private, encrypted at rest and reachable over TLS only: input,
-stage-1 and output, and with faceDatabase: live the versioned faces bucket, with the managed policy
+stage-1 and output, the versioned library (face thumbnails and boxes), and with faceDatabase: live
+the versioned faces bucket, with the managed policy
 that lets a person or CI role enrol faces there."""
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ class SecureBucketArgs:
     # Versioned, each old version deleted this many days after a newer one replaced it, and only
     # conditional writes accepted (the faces bucket); None: unversioned, as the pipeline's buckets.
     noncurrent_version_days: int | None = None
+    # A versioned bucket refuses unconditional writes (the faces bucket) unless this is False (the
+    # library, which the recognizer overwrites as any retried answer does).
+    conditional_writes_only: bool = True
 
 
 class SecureBucket(pulumi.ComponentResource):
@@ -55,11 +59,12 @@ class SecureBucket(pulumi.ComponentResource):
             opts=child,
         )
         versioned = args.noncurrent_version_days is not None
+        conditional = versioned and args.conditional_writes_only
         self.policy = aws.s3.BucketPolicy(
             f"{name}-tls-only",
             bucket=self.bucket.id,
             policy=self.bucket.arn.apply(
-                lambda arn: policies.to_json(policies.tls_only_bucket(arn, conditional_writes_only=versioned))
+                lambda arn: policies.to_json(policies.tls_only_bucket(arn, conditional_writes_only=conditional))
             ),
             # S3 refuses a policy while the public access block is being changed; order them.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.public_access_block]),
@@ -100,6 +105,8 @@ class PipelineBucketsArgs:
     output_bucket: str
     faces_bucket: str | None = None  # faceDatabase: live
     faces_history_days: int = 1  # how long an old version of the face database is kept
+    library_bucket: str | None = None  # `<prefix>-library`: face thumbnails and boxes (topology.LIBRARY)
+    library_history_days: int = 1  # how long a replaced thumbnail or faces.json is kept
 
 
 class PipelineBuckets(pulumi.ComponentResource):
@@ -112,12 +119,20 @@ class PipelineBuckets(pulumi.ComponentResource):
         self.stage1 = SecureBucket(f"{name}-stage-1", SecureBucketArgs(args.stage1_bucket), child)
         self.output = SecureBucket(f"{name}-output", SecureBucketArgs(args.output_bucket), child)
         self.faces: SecureBucket | None = None
+        self.library: SecureBucket | None = None
         self.enrol_policy: aws.iam.Policy | None = None
         outputs: dict[str, pulumi.Input[str]] = {
             "input": self.input.bucket_name,
             "stage1": self.stage1.bucket_name,
             "output": self.output.bucket_name,
         }
+        if args.library_bucket is not None:
+            self.library = SecureBucket(
+                f"{name}-library",
+                SecureBucketArgs(args.library_bucket, args.library_history_days, conditional_writes_only=False),
+                child,
+            )
+            outputs["library"] = self.library.bucket_name
         if args.faces_bucket is not None:
             self.faces = SecureBucket(
                 f"{name}-faces", SecureBucketArgs(args.faces_bucket, args.faces_history_days), child
@@ -138,4 +153,6 @@ class PipelineBuckets(pulumi.ComponentResource):
         buckets = {topology.INPUT: self.input, topology.STAGE1: self.stage1, topology.OUTPUT: self.output}
         if self.faces is not None:
             buckets[topology.FACES] = self.faces
+        if self.library is not None:
+            buckets[topology.LIBRARY] = self.library
         return buckets

@@ -75,6 +75,12 @@ def function_parts(
         pulumi.Output.concat(bucket_arns[bucket], "/", key)
         for bucket, key in topology.FUNCTIONS[role].looks_up(settings)
     ]
+    library = topology.FUNCTIONS[role].library_writes
+    library_objects = (
+        pulumi.Output.from_input(bucket_arns[topology.LIBRARY]).apply(lambda arn: [f"{arn}/{p}" for p in library])
+        if library
+        else pulumi.Output.from_input([])
+    )
     child = pulumi.ResourceOptions(parent=parent)
     # Created before the function, so Lambda never makes an unmanaged one without retention.
     log_group = aws.cloudwatch.LogGroup(
@@ -88,7 +94,13 @@ def function_parts(
         opts=child,
     )
     policy = pulumi.Output.all(
-        read_objects, write_objects, log_group.arn, dlq.arn, invoke_function_arn, pulumi.Output.all(*lookups)
+        read_objects,
+        write_objects,
+        log_group.arn,
+        dlq.arn,
+        invoke_function_arn,
+        pulumi.Output.all(*lookups),
+        library_objects,
     ).apply(
         lambda v: policies.to_json(
             policies.function_role(
@@ -98,6 +110,7 @@ def function_parts(
                 dead_letter_queue_arn=v[3],
                 invoke_function_arn=v[4],
                 lookup_objects=v[5],
+                library_objects=v[6],
             )
         )
     )

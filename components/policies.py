@@ -54,6 +54,7 @@ def function_role(
     dead_letter_queue_arn: str,
     invoke_function_arn: str | None = None,
     lookup_objects: Sequence[str] = (),
+    library_objects: Sequence[str] = (),
 ) -> dict:
     """A pipeline function's execution policy.
 
@@ -70,6 +71,8 @@ def function_role(
     ]
     if lookup_objects:
         statements.append(allow("ReadLookups", ["s3:GetObject"], lookup_objects))
+    if library_objects:  # each answer's face thumbnails and boxes (face_recognizer.library)
+        statements.append(allow("WriteLibrary", ["s3:PutObject"], library_objects))
     if invoke_function_arn is not None:
         statements.append(allow("InvokeNextStage", ["lambda:InvokeFunction"], [invoke_function_arn]))
     return document(*statements)

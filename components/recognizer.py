@@ -63,6 +63,7 @@ class FaceRecognizerArgs:
     output_bucket_arn: pulumi.Input[str]
     keep_images: int = KEEP_IMAGES
     faces_bucket_arn: pulumi.Input[str] | None = None  # the live database's bucket
+    library_bucket_arn: pulumi.Input[str] | None = None  # face thumbnails and boxes (topology.LIBRARY)
 
 
 class FaceRecognizer(parts_.FunctionComponent):
@@ -123,6 +124,7 @@ class FaceRecognizer(parts_.FunctionComponent):
                 topology.STAGE1: args.stage1_bucket_arn,
                 topology.OUTPUT: args.output_bucket_arn,
                 **({topology.FACES: args.faces_bucket_arn} if args.faces_bucket_arn is not None else {}),
+                **({topology.LIBRARY: args.library_bucket_arn} if args.library_bucket_arn is not None else {}),
             },
         )
 

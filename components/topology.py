@@ -31,6 +31,11 @@ BUCKETS = (INPUT, STAGE1, OUTPUT)
 FACES = "faces"
 FACES_OBJECT = "face_db.pt"
 LIVE_DATABASE = "live"  # the faceDatabase value that selects it
+# `<namePrefix>-library`: per-video data that is neither the frame nor the result (face thumbnails
+# and boxes for the HTML report, tools/report), under pipeline_common.keys.library_prefix(video).
+# Private, encrypted, versioned; the recognizer writes there (LIBRARY_BUCKET) and reads nothing.
+LIBRARY = "library"
+LIBRARY_OBJECTS = "videos/*"  # every key library_prefix makes
 SPLITTER, RECOGNIZER = "splitter", "recognizer"
 
 EVENT_DRIVEN = "event-driven"
@@ -99,6 +104,7 @@ def _recognizer_environment(s: StackSettings, where: Locations) -> dict[str, str
         "OUTPUT_BUCKET": s.bucket(OUTPUT),
         "MODEL_DIR": where.models,
         "MODEL_THREADS": str(model_threads(s.function(RECOGNIZER).memory_mb)),
+        "LIBRARY_BUCKET": s.bucket(LIBRARY),
     }
     if s.live_database:  # the object its role may read (_recognizer_lookups), and how often to look
         env.update(
@@ -122,8 +128,8 @@ def _no_lookups(s: StackSettings) -> tuple[tuple[str, str], ...]:
 
 
 def buckets(s: StackSettings) -> tuple[str, ...]:
-    """The stack's buckets: input, stage-1, output, and in live mode faces."""
-    return BUCKETS + ((FACES,) if s.live_database else ())
+    """The stack's buckets: input, stage-1, output, library, and in live mode faces."""
+    return BUCKETS + (LIBRARY,) + ((FACES,) if s.live_database else ())
 
 
 @dataclass(frozen=True)
@@ -153,6 +159,8 @@ class Function:
     # Single objects it reads by name besides the ones that invoke it, as (bucket, key): the live
     # face database. IAM grants s3:GetObject on exactly these.
     looks_up: Callable[[StackSettings], tuple[tuple[str, str], ...]] = _no_lookups
+    # Key patterns it writes in the library bucket (IAM grants s3:PutObject on exactly these).
+    library_writes: tuple[str, ...] = ()
 
     @property
     def zip_name(self) -> str:
@@ -185,6 +193,7 @@ FUNCTIONS: dict[str, Function] = {
         stages=("database", "read", "decode", "detect", "embed", "match", "write"),
         cpu_stages=("decode", "detect", "embed", "match"),
         looks_up=_recognizer_lookups,
+        library_writes=(LIBRARY_OBJECTS,),
     ),
 }
 

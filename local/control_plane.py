@@ -99,6 +99,10 @@ def role_policy(role: str, settings: StackSettings, arns: Arns) -> dict:
             f"{arns.bucket(settings.bucket(bucket))}/{key}"
             for bucket, key in topology.FUNCTIONS[role].looks_up(settings)
         ],
+        library_objects=[
+            f"{arns.bucket(settings.bucket(topology.LIBRARY))}/{pattern}"
+            for pattern in topology.FUNCTIONS[role].library_writes
+        ],
     )
 
 

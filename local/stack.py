@@ -316,6 +316,7 @@ class LocalStack:
             # The program exports facesBucket (and the enrolment policy's ARN, which there is no local
             # IAM user to attach to) only when the database is live.
             **({target.FACES_BUCKET: s.faces_bucket} if s.live_database else {}),
+            target.LIBRARY_BUCKET: self.buckets[topology.LIBRARY],
         }
 
     def flush_telemetry(self) -> None:
@@ -433,6 +434,10 @@ class LocalStack:
             self._s3.create_bucket(Bucket=bucket, **kwargs)
         if s.live_database:
             self._version_faces_bucket()
+        # The library as the program makes it: versioned (its old versions' lifecycle is not put here).
+        self._s3.put_bucket_versioning(
+            Bucket=self.buckets[topology.LIBRARY], VersioningConfiguration={"Status": "Enabled"}
+        )
         for role in self.function_settings:
             name = control_plane.dead_letter_queue_name(self.function_name(role))
             self.dead_letter_queues[role] = self._sqs.create_queue(QueueName=name)["QueueUrl"]

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from components.project import DEFAULT_STACK_FILE, PROJECT_DIR
-from components.topology import FIRST_FRAME, RECOGNIZER, SPLITTER
+from components.topology import FIRST_FRAME, LIBRARY, RECOGNIZER, SPLITTER
 from tools.workload import Buckets
 
 # The stack outputs (__main__.py's pulumi.export names) the tools read.
@@ -44,6 +44,7 @@ FUNCTION_ARNS = {SPLITTER: "splitterFunctionArn", RECOGNIZER: "recognizerFunctio
 DEAD_LETTER_QUEUE_URLS = {SPLITTER: "splitterDeadLetterQueueUrl", RECOGNIZER: "recognizerDeadLetterQueueUrl"}
 RECOGNIZER_IMAGE = "recognizerImageUri"
 FACES_BUCKET = "facesBucket"  # only a stack whose face database is live has it (and facesEnrolPolicyArn)
+LIBRARY_BUCKET = "libraryBucket"  # face thumbnails and boxes (a stack deployed before it existed has none)
 ALARM_TOPIC = "alarmTopicArn"
 DASHBOARD_URL = "dashboardUrl"
 ENDPOINT_URL = "endpointUrl"  # only a local stack's outputs have it
@@ -59,6 +60,7 @@ PULUMI_OUTPUTS = (
     *DEAD_LETTER_QUEUE_URLS.values(),
     ALARM_TOPIC,
     DASHBOARD_URL,
+    LIBRARY_BUCKET,
 )
 
 # Exit statuses every tool shares beyond 0 (passed) and 1 (failed): bad arguments or stack, an
@@ -158,7 +160,12 @@ def from_outputs(outputs: dict, source: str) -> Target:
     region = arn.split(":")[3] if arn.count(":") >= 6 else None  # arn:aws:lambda:REGION:ACCOUNT:function:NAME
     return Target(
         buckets=Buckets(
-            outputs[INPUT_BUCKET], outputs[STAGE1_BUCKET], outputs[OUTPUT_BUCKET], region, outputs.get(FACES_BUCKET)
+            outputs[INPUT_BUCKET],
+            outputs[STAGE1_BUCKET],
+            outputs[OUTPUT_BUCKET],
+            region,
+            outputs.get(FACES_BUCKET),
+            outputs.get(LIBRARY_BUCKET),
         ),
         functions={role: outputs.get(key) or default_function_name(role) for role, key in FUNCTION_NAMES.items()},
         dead_letter_queues={role: outputs.get(key) for role, key in DEAD_LETTER_QUEUE_URLS.items()},
@@ -176,7 +183,7 @@ def from_stack_file(stack_file: Path) -> Target:
     except OSError as exc:
         raise TargetError(f"stack file {stack_file}: {exc.strerror or exc}") from None
     return Target(
-        buckets=Buckets(s.input_bucket, s.stage1_bucket, s.output_bucket, s.region, s.faces_bucket),
+        buckets=Buckets(s.input_bucket, s.stage1_bucket, s.output_bucket, s.region, s.faces_bucket, s.bucket(LIBRARY)),
         functions={role: s.function(role).name for role in FUNCTION_NAMES},
         dead_letter_queues={role: None for role in FUNCTION_NAMES},
         source=f"stack file {stack_file}",
@@ -201,6 +208,7 @@ def resolve_target(args: argparse.Namespace) -> Target:
         output=args.output_bucket or (f"{prefix}-output" if prefix else b.output),
         region=args.region or b.region,
         faces=getattr(args, "faces_bucket", None) or (f"{prefix}-faces" if prefix else b.faces),
+        library=getattr(args, "library_bucket", None) or (f"{prefix}-{LIBRARY}" if prefix else b.library),
     )
     endpoint = args.endpoint_url or (None if os.environ.get("AWS_ENDPOINT_URL") else target.endpoint_url)
     analysis = getattr(args, "analysis", None) or target.analysis

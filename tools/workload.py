@@ -36,6 +36,7 @@ class Buckets:
     output: str
     region: str | None = None
     faces: str | None = None  # the live face database's bucket (tools.enroll); not one grade checks
+    library: str | None = None  # face thumbnails and boxes (tools.report); not one grade checks
 
     def as_dict(self) -> dict:
         return {"input": self.input, "stage-1": self.stage1, "output": self.output}
@@ -70,6 +71,7 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--stage1-bucket")
     g.add_argument("--output-bucket")
     g.add_argument("--faces-bucket", help="the live face database's bucket (default: <prefix>-faces)")
+    g.add_argument("--library-bucket", help="face thumbnails and boxes, for tools.report (default: <prefix>-library)")
     g.add_argument(
         "--endpoint-url",
         help="S3 endpoint for a non-AWS stack, e.g. the local stack's (default: AWS, or $AWS_ENDPOINT_URL)",

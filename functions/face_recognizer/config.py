@@ -53,6 +53,8 @@ class RecognizerConfig:
     # <stem>.json and <stem>.txt out); MAX_FRAMES bounds the frames one timeline object may hold.
     analysis: str = FIRST_FRAME
     max_frames: int = DEFAULT_MAX_FRAMES
+    # LIBRARY_BUCKET: where each answer's face thumbnails and boxes go (face_recognizer.library); None: nowhere.
+    library_bucket: str | None = None
 
     @property
     def timeline(self) -> bool:
@@ -79,6 +81,9 @@ class RecognizerConfig:
             precision=_precision(env),
             analysis=env.analysis(),
             max_frames=env.max_frames(),
+            library_bucket=env.bucket("LIBRARY_BUCKET", receives="face thumbnails")
+            if env.get("LIBRARY_BUCKET")
+            else None,
         )
 
 

@@ -28,13 +28,22 @@ from face_recognizer.config import ConfigError, RecognizerConfig
 from face_recognizer.databases import FixedDatabase, Held, LiveDatabase, NoDatabase
 from face_recognizer.facedb import FaceDatabase, FaceDatabaseError
 from face_recognizer.faces import ModelError
+from face_recognizer.library import (
+    Library,
+    LibraryError,
+    face_key,
+    thumbnail,
+    timeline_faces,
+    video_key_from_metadata,
+    video_key_from_uri,
+)
 from face_recognizer.onnx_models import OnnxFaceModels
-from face_recognizer.recognizer import FrameTooLarge, Recognizer, check_names, decode_frame
-from face_recognizer.timeline import FrameFaces, build, match_faces
+from face_recognizer.recognizer import UNKNOWN, FrameTooLarge, Recognizer, check_names, decode_frame
+from face_recognizer.timeline import SCHEMA_VERSION, FrameFaces, build, match_faces
 from pipeline_common import aws, frames, limits
 from pipeline_common.env import DEFAULT_MAX_FRAMES, FIRST_FRAME, TIMELINE
 from pipeline_common.events import S3Object, process_each
-from pipeline_common.keys import result_key, timeline_key
+from pipeline_common.keys import result_key, thumb_name, timeline_key
 from pipeline_common.log import Laps, fields, get_logger, log_startup_failure, request
 
 SERVICE = "face-recognition"
@@ -63,10 +72,13 @@ class RecognitionService:
         faces: FixedDatabase | LiveDatabase | None = None,
         analysis: str = FIRST_FRAME,
         max_frames: int = DEFAULT_MAX_FRAMES,
+        library: Library | None = None,
     ):
         """`faces` is where each frame's database comes from; by default the recognizer's own, fixed.
         `analysis` TIMELINE: each object is a video's sampled frames (pipeline_common.frames), at most
-        `max_frames` of them."""
+        `max_frames` of them. `library`: where each answer's faces (thumbnails, boxes) go for the HTML
+        report (face_recognizer.library); None: nowhere."""
+        self.library = library
         self.recognizer = recognizer
         self.analysis = analysis
         self.max_frames = max_frames
@@ -96,11 +108,15 @@ class RecognitionService:
         laps = Laps()
         held = self._held(obj)
         laps.lap("database")
-        data = self._read(obj)
+        data, metadata = self._read(obj)
         laps.lap("read")
         recognition = self.recognizer.recognise_bytes(data, str(obj), held.database)
         laps.add(recognition.timings_ms)
         out_key = result_key(obj.key)
+        video_key = video_key_from_metadata(metadata)
+        if self.library is not None and video_key is not None:
+            self._write_library(obj, video_key, self._first_frame_faces(obj, data, recognition))
+            laps.lap("write")
         self._write(obj, out_key, recognition.name, held.version)
         laps.lap("write")
         answer = {"name": recognition.name, "distance": recognition.distance, "faces": recognition.faces}
@@ -120,6 +136,8 @@ class RecognitionService:
         laps.lap("database")
         body = self._open_frames(obj)
         results: list[FrameFaces] = []
+        crops: dict = {}
+        size: tuple[int, int] | None = None
         slowest = 0.0
         try:
             reader = frames.read(body, str(obj), max_frames=self.max_frames)
@@ -142,6 +160,10 @@ class RecognitionService:
                 faces = match_faces(
                     self.recognizer.models, image, held.database, self.recognizer.distance_threshold, laps
                 )
+                if self.library is not None:  # each face's crop, until the ranges say which are best
+                    for face in faces:
+                        crops[face_key(entry.t, face.box)] = thumbnail(image, face.box)
+                    size = image.size
                 del image
                 results.append(FrameFaces(entry.t, faces))
                 slowest = max(slowest, time.monotonic() - started)
@@ -151,6 +173,7 @@ class RecognitionService:
             body.close()
         models = self.recognizer.models
         document = {
+            "schema_version": SCHEMA_VERSION,
             "video": index.video,
             "frames_object": str(obj),
             "analysis": TIMELINE,
@@ -166,6 +189,11 @@ class RecognitionService:
             },
         }
         out_key, json_key = result_key(obj.key), timeline_key(obj.key)
+        video_key = video_key_from_uri(index.video)
+        if self.library is not None and video_key is not None:
+            entries, thumbs = timeline_faces(document, crops)
+            faces_doc = {"analysis": TIMELINE, "frame_size": list(size) if size else None, "faces": entries}
+            self._write_library(obj, video_key, (faces_doc, thumbs))
         # The timeline first: whoever sees the text answer can read the timeline beside it.
         self._put(obj, json_key, json.dumps(document, indent=1).encode("utf-8"), TIMELINE_CONTENT_TYPE, held.version)
         self._write(obj, out_key, document["answer"], held.version)
@@ -178,6 +206,33 @@ class RecognitionService:
             "timeline": f"s3://{self.output_bucket}/{json_key}",
         }
         return self._answered("timeline recognised", obj, "frames_object", out_key, held.version, laps, answer)
+
+    def _first_frame_faces(self, obj: S3Object, data: bytes, recognition) -> tuple[dict, list[bytes]]:
+        """faces.json's document and thumbnail for a first frame: the face that answered, if any."""
+        image = decode_frame(data, str(obj))
+        entries: list[dict] = []
+        thumbs: list[bytes] = []
+        if recognition.box is not None:
+            thumbs.append(thumbnail(image, recognition.box))
+            entries.append(
+                {
+                    "kind": "person" if recognition.name != UNKNOWN else "unknown",
+                    "name": recognition.name,
+                    "t": 0.0,
+                    "box": [round(float(v), 1) for v in recognition.box[:4]],
+                    "distance": None if recognition.distance is None else round(recognition.distance, 4),
+                    "faces_in_frame": recognition.faces,
+                    "thumb": thumb_name(0),
+                }
+            )
+        return {"analysis": FIRST_FRAME, "frame_size": list(image.size), "faces": entries}, thumbs
+
+    def _write_library(self, obj: S3Object, video_key: str, faces: tuple[dict, list[bytes]]) -> None:
+        assert self.library is not None
+        try:
+            self.library.write(video_key, *faces)
+        except LibraryError as exc:
+            raise RecognitionError(f"{obj}: {exc}") from None
 
     def _held(self, obj: S3Object) -> Held:
         """The database (and its version) that answers for this object; a live one may look for a
@@ -237,7 +292,7 @@ class RecognitionService:
             reason = aws.error_code(exc) if isinstance(exc, ClientError) else exc
             raise RecognitionError(f"{obj}: cannot write s3://{self.output_bucket}/{key} ({reason})") from None
 
-    def _read(self, obj: S3Object) -> bytes:
+    def _read(self, obj: S3Object) -> tuple[bytes, dict]:
         from botocore.exceptions import BotoCoreError
 
         response = self._get(obj, "the frame")
@@ -251,7 +306,8 @@ class RecognitionService:
             if refusal:
                 body.close()
                 raise FrameTooLarge(f"{obj}: {refusal}")
-            return data + body.read()  # b"" at the end, where botocore checks the length it was told
+            # b"" at the end, where botocore checks the length it was told
+            return data + body.read(), response.get("Metadata") or {}
         except BotoCoreError as exc:  # cut off while reading
             raise RecognitionError(f"{obj}: cannot read the frame ({exc})") from None
 
@@ -318,6 +374,7 @@ def start(environ: Mapping[str, str] | None = None, *, s3=None, warm_up: bool = 
             int8_agreement=models.agreement,  # what each int8 graph was checked against (export_models)
             int8_sums_exact=models.int8_sums_exact,
             analysis=config.analysis,
+            library_bucket=config.library_bucket,
         ),
     )
     if models.int8_sums_exact is False:
@@ -338,4 +395,5 @@ def start(environ: Mapping[str, str] | None = None, *, s3=None, warm_up: bool = 
         faces=database,
         analysis=config.analysis,
         max_frames=config.max_frames,
+        library=None if config.library_bucket is None else Library(s3, config.library_bucket),
     )

@@ -12,6 +12,7 @@ the input bucket notifies the splitter of every object and the splitter asks `is
 from __future__ import annotations
 
 import posixpath
+import urllib.parse
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".mpeg", ".mpg")  # lower case; any case accepted
 FRAME_SUFFIX = ".jpg"
@@ -69,3 +70,27 @@ def frames_key(video_key: str) -> str:
 def timeline_key(frames_key_: str) -> str:
     """analysis: timeline: the output object holding a video's timeline, beside its `.txt` answer."""
     return stem_key(frames_key_) + TIMELINE_SUFFIX
+
+
+# The library bucket (`<namePrefix>-library`): per-video data that is neither the frame nor the
+# result (face thumbnails for the HTML report, boxes), under one prefix per video. The video key is
+# quoted whole (no `/` kept), so the prefix is injective and no video's prefix is another's prefix.
+LIBRARY_FACES = "faces.json"
+
+
+def library_prefix(video_key: str) -> str:
+    return "videos/" + urllib.parse.quote(video_key, safe="") + "/"
+
+
+def library_faces_key(video_key: str) -> str:
+    return library_prefix(video_key) + LIBRARY_FACES
+
+
+def thumb_name(n: int) -> str:
+    """The n-th thumbnail's name inside a video's library prefix (faces.json names each range's)."""
+    return f"thumb-{n}.jpg"
+
+
+# The stage-1 frame's metadata naming the video it came from (the splitter writes it, quoted: S3
+# metadata is ASCII; the recognizer files the frame's faces under that video's library prefix).
+VIDEO_METADATA = "video-key"

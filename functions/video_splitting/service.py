@@ -29,13 +29,14 @@ import logging
 import os
 import shutil
 import tempfile
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pipeline_common import aws, frames
 from pipeline_common.events import S3Object, process_each
-from pipeline_common.keys import accepted_suffixes, frame_key, frames_key, is_folder_marker, is_video
+from pipeline_common.keys import VIDEO_METADATA, accepted_suffixes, frame_key, frames_key, is_folder_marker, is_video
 from pipeline_common.log import Laps, fields, get_logger, log_startup_failure, request
 from video_splitting import ffmpeg
 from video_splitting.config import ConfigError, SplitterConfig
@@ -222,7 +223,11 @@ class SplittingService:
                 with open(body, "rb") as fh:
                     self.s3.put_object(Bucket=out.bucket, Key=out.key, Body=fh, ContentType=content_type)
             else:
-                self.s3.put_object(Bucket=out.bucket, Key=out.key, Body=body, ContentType=content_type)
+                # The video it came from (face_recognizer.library files the frame's faces under it).
+                metadata = {VIDEO_METADATA: urllib.parse.quote(obj.key, safe="")}
+                self.s3.put_object(
+                    Bucket=out.bucket, Key=out.key, Body=body, ContentType=content_type, Metadata=metadata
+                )
         except ClientError as exc:
             raise SplitError(f"{obj}: cannot write {what} to {out} ({_describe(exc)})") from None
         except (BotoCoreError, OSError) as exc:

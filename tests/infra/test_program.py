@@ -29,6 +29,7 @@ from tests.infra.conftest import (
     REGION,
     T_ALARM,
     T_BUCKET,
+    T_BUCKET_LIFECYCLE,
     T_BUCKET_POLICY,
     T_DASHBOARD,
     T_FUNCTION,
@@ -50,6 +51,7 @@ from tests.infra.conftest import (
     T_SSE,
     T_TOPIC,
     T_TOPIC_POLICY,
+    T_VERSIONING,
     EchoMocks,
     Program,
     default_tags,
@@ -99,8 +101,10 @@ def expected_resources(direct_invocation: bool) -> set[tuple[str, str]]:
     for role in ("splitter", "recognizer"):  # both wirings invoke both functions asynchronously
         for alarm in ("dead-letters", "errors", "throttles", "delivery-failures", "duration"):
             expected.add((T_ALARM, f"monitoring-{role}-{alarm}"))
-    for bucket in ("input", "stage-1", "output"):
+    for bucket in ("input", "stage-1", "output", "library"):
         expected |= secure_bucket_resources(f"buckets-{bucket}")
+    # The library is versioned, its old versions expiring (thumbnails a new answer replaced).
+    expected |= {(T_VERSIONING, "buckets-library-versioning"), (T_BUCKET_LIFECYCLE, "buckets-library-lifecycle")}
     for fn in ("video-splitting", "face-recognition"):
         expected |= {
             (T_FUNCTION, fn),
@@ -165,7 +169,7 @@ print("ok")
 def test_aws_names_come_from_the_settings(program):
     s = program.settings
     assert sorted(r.get("bucket") for r in program.of(T_BUCKET)) == sorted(
-        ["vfp-test-input", "vfp-test-stage-1", "vfp-test-output"]
+        ["vfp-test-input", "vfp-test-stage-1", "vfp-test-output", "vfp-test-library"]
     )
     assert sorted(r.get("name") for r in program.of(T_FUNCTION)) == ["face-recognition", "video-splitting"]
     assert sorted(r.get("name") for r in program.of(T_LOG_GROUP)) == [
@@ -324,13 +328,16 @@ def test_no_function_can_trigger_itself(program):
         for arn, _events, suffix in targets:
             function_name = arns[arn]
             for written_bucket, pattern in _writes(program, function_name):
+                if written_bucket == "vfp-test-library":  # notifies nothing (asserted below)
+                    continue
                 assert pattern.startswith("*") and not pattern[1:].count("*")
                 written_suffix = pattern[1:]
                 assert not (written_bucket == bucket and written_suffix.endswith(suffix or "")), (
                     f"{function_name} writes {pattern} to {bucket}, which invokes it"
                 )
-    # The output bucket, where results land, notifies nothing at all.
+    # The output bucket, where results land, and the library notify nothing at all.
     assert "vfp-test-output" not in _notification_targets(program)
+    assert "vfp-test-library" not in _notification_targets(program)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -381,6 +388,8 @@ def test_recognizer_role_is_least_privilege(program):
         "WriteOutput": (["s3:PutObject"], ["arn:aws:s3:::vfp-test-output/*.txt"]),
         "WriteLogs": (["logs:CreateLogStream", "logs:PutLogEvents"], [logs]),
         "SendFailedEvents": (["sqs:SendMessage"], [f"arn:aws:sqs:{REGION}:{ACCOUNT}:face-recognition-dlq"]),
+        # Face thumbnails and boxes, under a video's library prefix only (pipeline_common.keys).
+        "WriteLibrary": (["s3:PutObject"], ["arn:aws:s3:::vfp-test-library/videos/*"]),
     }
 
 
@@ -398,6 +407,9 @@ def test_no_allow_statement_uses_wildcards_in_s3_or_lambda(program):
                     # splitter is notified of entirely, every object): one `*`, the key's folder/stem
                     bucket, key = resource.removeprefix("arn:aws:s3:::").split("/", 1)
                     assert bucket in buckets and "*" not in bucket
+                    if bucket == "vfp-test-library":  # every video's prefix (library_prefix)
+                        assert key == "videos/*", resource
+                        continue
                     assert (key.startswith("*.") or (key == "*" and bucket == "vfp-test-input")) and "*" not in key[
                         1:
                     ], resource
@@ -620,7 +632,9 @@ def test_stack_outputs(program):
         "recognizerDeadLetterQueueUrl",
         "alarmTopicArn",
         "dashboardUrl",
+        "libraryBucket",
     }
+    assert e["libraryBucket"] == "vfp-test-library"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -637,7 +651,12 @@ def test_example_stack_files_deploy_what_they_say(stack, base_config):
         PROJECT_DIR / f"Pulumi.{stack}.yaml", overrides={"faceDatabase": base_config["faceDatabase"]}
     )
     assert p.settings == s
-    assert {r.get("bucket") for r in p.of(T_BUCKET)} == {s.input_bucket, s.stage1_bucket, s.output_bucket}
+    assert {r.get("bucket") for r in p.of(T_BUCKET)} == {
+        s.input_bucket,
+        s.stage1_bucket,
+        s.output_bucket,
+        s.bucket(topology.LIBRARY),
+    }
     assert {r.get("name") for r in p.of(T_FUNCTION)} == {s.splitter.name, s.recognizer.name}
     assert len(p.of(T_NOTIFICATION)) == (1 if s.direct_invocation else 2)
     if stack == "prod":

@@ -146,9 +146,9 @@ def test_face_database_is_a_file_or_live(tmp_path):
     live = S.load(getter({"namePrefix": "vfp-unit", "faceDatabase": "live"}))  # no file looked for
     assert live.live_database and live.faces_bucket == "vfp-unit-faces"
     assert (live.face_database_reload_s, live.face_database_history_days) == (10, 1)  # Pulumi.yaml's defaults
-    assert T.buckets(live) == (T.INPUT, T.STAGE1, T.OUTPUT, T.FACES)
+    assert T.buckets(live) == (T.INPUT, T.STAGE1, T.OUTPUT, T.LIBRARY, T.FACES)
     baked = load({})
-    assert not baked.live_database and baked.faces_bucket is None and T.buckets(baked) == T.BUCKETS
+    assert not baked.live_database and baked.faces_bucket is None and T.buckets(baked) == (*T.BUCKETS, T.LIBRARY)
     with pytest.raises(S.ConfigError, match="faceDatabase: .*Live does not exist"):  # only the exact word
         S.load(getter({"namePrefix": "vfp-unit", "faceDatabase": "Live"}), base_dir=tmp_path)
     for key, value, allowed in (
@@ -194,6 +194,7 @@ def test_recognizer_environment():
     s = load({"recognizerMemory": "3538", "distanceThreshold": "0.8", "logLevel": "DEBUG"})
     assert T.environment(T.RECOGNIZER, s) == {
         "OUTPUT_BUCKET": "vfp-unit-output",
+        "LIBRARY_BUCKET": "vfp-unit-library",
         "FACE_DB_PATH": "/var/task/face_db.pt",
         "MODEL_DIR": "/var/task/models",
         "LOG_LEVEL": "DEBUG",
@@ -213,6 +214,7 @@ def test_recognizer_environment_with_a_live_database():
     s = S.load(getter({"namePrefix": "vfp-unit", "faceDatabase": "live", "faceDatabaseReloadSeconds": "30"}))
     assert T.environment(T.RECOGNIZER, s, T.Locations(face_database="ignored", models="/tmp/models")) == {
         "OUTPUT_BUCKET": "vfp-unit-output",
+        "LIBRARY_BUCKET": "vfp-unit-library",
         "FACE_DB_BUCKET": "vfp-unit-faces",
         "FACE_DB_KEY": T.FACES_OBJECT,
         "FACE_DB_RELOAD_SECONDS": "30",
