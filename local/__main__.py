@@ -29,6 +29,7 @@ from tools import cli, weights
 DEFAULT_LOGS = OUT_DIR / "local" / "logs"
 DEFAULT_OUTPUTS = OUT_DIR / "local" / "outputs.json"  # what `serve` writes: the stack's outputs for the tools
 DEMO_DIR = OUT_DIR / "demo"
+DEFAULT_HTML = OUT_DIR / "local" / "html"
 
 
 class Stopped(BaseException):
@@ -96,6 +97,14 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "appears and when (tools/timelines.py)",
     )
     parser.add_argument("--report", type=Path, help="write the JSON report here")
+    parser.add_argument(
+        "--html",
+        type=Path,
+        nargs="?",
+        const=DEFAULT_HTML,
+        help=f"write the HTML report (who appears when; tools/report) into this folder (default {DEFAULT_HTML}; "
+        "demo writes one to out/demo/html unless told otherwise)",
+    )
     parser.add_argument("--rate", type=float, help="uploads per second (default: all at once)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for every outcome (default 600)")
     parser.add_argument("--no-progress", action="store_true")
@@ -133,6 +142,7 @@ def run(args, expect=None) -> int:
         report = run_videos(
             stack, files, expect=expect, timeout_s=args.timeout, rate=args.rate, progress=not args.no_progress
         )
+        html = write_html(stack, report, args.html) if getattr(args, "html", None) else None
     print(describe(report))
     if untrained:
         print(weights.banner(args.torch_home))
@@ -140,7 +150,18 @@ def run(args, expect=None) -> int:
         args.report.parent.mkdir(parents=True, exist_ok=True)
         args.report.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
         print(f"report: {args.report}")
+    if html is not None:
+        print(f"html report: {html} (open it in a browser: file://{html.resolve()})")
     return 0 if report["passed"] else 1  # the verdict line, PASSED: yes or NO, says the same
+
+
+def write_html(stack, report: dict, out_dir: Path) -> Path:
+    """The HTML report of this run (tools/report), read from the stack before it stops."""
+    from tools.report import from_stack
+    from tools.target import from_outputs
+
+    target = from_outputs(stack.outputs(), "the local stack")
+    return from_stack(stack.client("s3"), target.buckets, report, out_dir, source="the local stack (python -m local)")
 
 
 def demo(args) -> int:
@@ -153,6 +174,8 @@ def demo(args) -> int:
     args.videos, args.db, expect = sample_workload(DEMO_DIR, args.torch_home, tag="demo")
     if args.report is None:
         args.report = DEMO_DIR / "report.json"
+    if args.html is None:
+        args.html = DEMO_DIR / "html"
     return run(args, expect=expect)
 
 

@@ -28,6 +28,7 @@ refused (one line says which, no traceback). `--wait` shows its progress on a te
 
 from __future__ import annotations
 
+import html
 import json
 import posixpath
 import re
@@ -466,8 +467,16 @@ def latency_summary(seconds: list[float]) -> dict | None:
     }
 
 
-def format_table(report: dict) -> str:
-    """The per-video table and a summary, for people."""
+def _mark(value) -> str:
+    return {True: "yes", False: "NO", None: "-"}[value]
+
+
+def _num(value) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def table_rows(report: dict) -> list[list[str]]:
+    """The per-video table: a header row, then one row per video (format_table, markdown_table)."""
     headers = ["video", "frame", "result", "expected", "ok", "frame s", "result s", "database"]
     timeline = report.get("analysis") == topology.TIMELINE
     if timeline:  # who appears when, and whether that is what the labels say
@@ -477,12 +486,7 @@ def format_table(report: dict) -> str:
     if notes:
         headers.append("note")
 
-    def mark(value) -> str:
-        return {True: "yes", False: "NO", None: "-"}[value]
-
-    def num(value) -> str:
-        return "-" if value is None else f"{value:.2f}"
-
+    mark, num = _mark, _num
     # A local run also records when it saw each object, finer than S3's whole-second LastModified.
     observed = report["latency_s"].get("observed")
     frame_col, result_col = ("frame_seen_s", "result_seen_s") if observed else ("frame_latency_s", "result_latency_s")
@@ -505,10 +509,48 @@ def format_table(report: dict) -> str:
         if notes:
             row.append(r.get("note", ""))
         table.append(row)
-    widths = [max(len(str(row[i])) for row in table) for i in range(len(headers))]
+    return table
+
+
+def format_table(report: dict) -> str:
+    """The per-video table and a summary, for people."""
+    table = table_rows(report)
+    lines = _aligned(table)
+    lines.append("")
+    lines.extend(summary_lines(report))
+    return "\n".join(lines)
+
+
+def _aligned(table: list[list[str]]) -> list[str]:
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(table[0]))]
     lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
 
+
+def _markdown_cell(value: object) -> str:
+    """A table cell's text for Markdown: pipes escaped, no line breaks, HTML's specials escaped."""
+    text = " ".join(str(value).split())
+    return html.escape(text, quote=False).replace("|", "\\|")
+
+
+def markdown_table(report: dict) -> str:
+    """The same table and summary as Markdown (GitHub's tables), for a CI step summary:
+    `python -m tools.grade ... --markdown >> "$GITHUB_STEP_SUMMARY"`."""
+    table = table_rows(report)
+    lines = ["| " + " | ".join(_markdown_cell(c) for c in table[0]) + " |"]
+    lines.append("|" + "|".join(" --- " for _ in table[0]) + "|")
+    lines.extend("| " + " | ".join(_markdown_cell(c) for c in row) + " |" for row in table[1:])
+    lines.append("")
+    lines.extend(f"- {_markdown_cell(line.strip())}" for line in summary_lines(report) if line.strip())
+    return "\n".join(lines)
+
+
+def summary_lines(report: dict) -> list[str]:
+    """What the table is followed by: the bucket checks, the answers, latency, the story, the verdict."""
+    lines: list[str] = []
+    mark = _mark
+    num = _num
     c, s1, out, lat = report["checks"], report["stage1"], report["output"], report["latency_s"]
 
     def detail(part: dict) -> str:
@@ -524,7 +566,8 @@ def format_table(report: dict) -> str:
             )
         return "; ".join(bits)
 
-    lines.append("")
+    timeline = report.get("analysis") == topology.TIMELINE
+    observed = report["latency_s"].get("observed")
     if timeline:
         lines.append(f"stage-1 exactly one <stem>.tar per upload: {mark(c['stage1_exact'])} ({detail(s1)})")
         lines.append(f"output exactly <stem>.txt and <stem>.json per upload: {mark(c['output_exact'])} ({detail(out)})")
@@ -560,7 +603,7 @@ def format_table(report: dict) -> str:
         )
     lines.extend(story_lines(report))
     lines.append(verdict(report))
-    return "\n".join(lines)
+    return lines
 
 
 def _differences(judged: dict) -> str:
@@ -611,6 +654,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prefix", default="", help="key prefix the videos were uploaded under")
     parser.add_argument("--wait", type=float, default=0, help="seconds to wait for every result first")
     parser.add_argument("--json", type=Path, help="write the full report here")
+    parser.add_argument(
+        "--markdown", action="store_true", help="print the table and summary as Markdown (a CI step summary)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar while waiting")
     parser.add_argument(
         "--analysis",
@@ -634,7 +680,7 @@ def main(argv: list[str] | None = None) -> int:
         report = run(target, args, expect, uploads)
     except Exception as exc:
         return failure_status("grade", exc, target)
-    print(format_table(report))
+    print(markdown_table(report) if args.markdown else format_table(report))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")
