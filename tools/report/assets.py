@@ -40,7 +40,11 @@ table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: .35rem .6rem; border-bottom: 1px solid var(--line); vertical-align: top; }
 td { overflow-wrap: anywhere; }
 th { font-weight: 600; }
-.num { text-align: right; font-variant-numeric: tabular-nums; }
+.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+caption { text-align: left; padding: .25rem 0; }
+dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; }
+dl.facts dt { font-weight: 600; }
+dl.facts dd { margin: 0; overflow-wrap: anywhere; }
 .status-answered { color: var(--ok); }
 .status-dead-lettered { color: var(--bad); }
 .status-pending { color: var(--wait); }
@@ -72,6 +76,10 @@ svg.frame .box-label { fill: var(--box); font: bold 28px system-ui, sans-serif; 
   body { padding: .5rem; font-size: 15px; }
   th, td { padding: .3rem .35rem; }
   .wide { display: none; }
+  .thumb { width: 44px; }
+  svg.lanes { min-width: 600px; }
+  svg.lanes text { font-size: 22px; }
+  svg.lanes .tick-label { font-size: 19px; }
 }
 """
 

@@ -155,7 +155,7 @@ def _range_table(rows: list[dict]) -> str:
         cells.append(
             f'<tr id="{_e(r["anchor"])}"><th scope="row">{_e(who)}</th>'
             f'<td class="num">{_e(seconds(r["start_s"]))}</td><td class="num">{_e(seconds(r["end_s"]))}</td>'
-            f'<td class="num">{_e(r.get("frames", "-"))}</td>'
+            f'<td class="num wide">{_e(r.get("frames", "-"))}</td>'
             f'<td class="num">{_e(distance(r.get("best_distance")))}</td>'
             f'<td class="num wide">{_e(seconds(r.get("best_at_s")))}</td><td>{picture}</td></tr>'
         )
@@ -163,7 +163,7 @@ def _range_table(rows: list[dict]) -> str:
         '<div class="scroll"><table><caption class="meta">Every range: who, from, to, frames sampled, the '
         "best (smallest) distance to the database and when that face was seen.</caption>"
         '<thead><tr><th scope="col">who</th><th scope="col" class="num">from</th><th scope="col" class="num">to</th>'
-        '<th scope="col" class="num">frames</th><th scope="col" class="num">best distance</th>'
+        '<th scope="col" class="num wide">frames</th><th scope="col" class="num">best distance</th>'
         '<th scope="col" class="num wide">best at</th><th scope="col">face</th></tr></thead>'
         f"<tbody>{''.join(cells)}</tbody></table></div>"
     )
@@ -191,7 +191,8 @@ def _timeline_section(video: dict) -> str:
     )
     return (
         '<h2 id="timeline">Timeline</h2>'
-        f'<p class="meta">{facts}</p>{graphic}{LEGEND}<h2 id="ranges">Ranges</h2>{_range_table(rows)}'
+        f'<p class="meta">{facts}</p><div class="scroll">{graphic}</div>{LEGEND}'
+        f'<h2 id="ranges">Ranges</h2>{_range_table(rows)}'
     )
 
 
@@ -257,7 +258,7 @@ def video_page(video: dict, model: dict) -> str:
         section = "<p>No result yet, so nothing to draw.</p>"
     body = (
         '<p><a href="index.html">← All videos</a></p>'
-        f"<h1>{_e(video['video'])}</h1><dl>{dl}</dl>{section}"
+        f'<h1>{_e(video["video"])}</h1><dl class="facts">{dl}</dl>{section}'
         '<p><a href="index.html">← All videos</a></p>'
     )
     return page(f"{video['video']}: who appears when", body)
