@@ -66,10 +66,10 @@ svg.lanes .track { fill: var(--track); }
 .bar { stroke: var(--fg); stroke-width: 1; }
 .thumb { width: 64px; height: auto; border-radius: 4px; border: 1px solid var(--line); display: block; }
 figure { margin: 1rem 0; }
-svg.frame { max-width: 100%; height: auto; display: block; }
+svg.frame { width: 100%; max-width: 40rem; height: auto; display: block; }
 svg.frame .box { fill: none; stroke: var(--box); stroke-width: 4; vector-effect: non-scaling-stroke; }
-svg.frame .box-label { fill: var(--box); font: bold 28px system-ui, sans-serif; paint-order: stroke;
-  stroke: #000; stroke-width: 4px; }
+svg.frame .box-label { fill: var(--box); font-weight: bold; font-family: system-ui, sans-serif;
+  paint-order: stroke; stroke: #000; stroke-width: 3px; }
 .legend { display: flex; flex-wrap: wrap; gap: 1rem; padding: 0; list-style: none; color: var(--muted); }
 .swatch { display: inline-block; width: 1.5rem; height: 1rem; vertical-align: middle; border: 1px solid var(--fg); }
 @media (max-width: 600px) {

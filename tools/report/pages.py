@@ -204,12 +204,14 @@ def _first_frame_section(video: dict) -> str:
     out = ['<h2 id="frame">The first frame</h2>']
     if frame and size:
         w, h = (int(v) for v in size)
+        font = max(12, round(max(w, h) / 24))  # the name's size, in the frame's pixels
         boxes = []
         for face in entries:
             x1, y1, x2, y2 = (float(v) for v in face["box"][:4])
             boxes.append(
                 f'<rect class="box" x="{x1:.1f}" y="{y1:.1f}" width="{x2 - x1:.1f}" height="{y2 - y1:.1f}"/>'
-                f'<text class="box-label" x="{x1:.1f}" y="{max(y1 - 8, 28):.1f}">{_e(face.get("name"))}</text>'
+                f'<text class="box-label" x="{x1:.1f}" y="{max(y1 - font / 3, font):.1f}" font-size="{font}">'
+                f"{_e(face.get('name'))}</text>"
             )
         said = "; ".join(
             f"{face.get('name')} in the box from ({face['box'][0]:g}, {face['box'][1]:g}) to "
