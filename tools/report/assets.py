@@ -76,6 +76,12 @@ svg.frame .box-label { fill: var(--box); font-weight: bold; font-family: system-
   body { padding: .5rem; font-size: 15px; }
   th, td { padding: .3rem .35rem; }
   .wide { display: none; }
+  table.cards, table.cards caption, table.cards tbody, table.cards tr, table.cards td { display: block; }
+  table.cards thead { position: absolute; left: -9999px; }
+  table.cards tr { border-bottom: 1px solid var(--line); padding: .4rem 0; }
+  table.cards tr[hidden] { display: none; }
+  table.cards td { border: 0; padding: .1rem 0; text-align: left; }
+  table.cards td::before { content: attr(data-label) ": "; font-weight: 600; }
   .thumb { width: 44px; }
   svg.lanes { min-width: 600px; }
   svg.lanes text { font-size: 22px; }

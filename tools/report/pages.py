@@ -49,7 +49,7 @@ def _status_cell(video: dict) -> str:
     status = video["status"]
     text = STATUS_TEXT.get(status, status)
     reason = f'<br><span class="meta">{_e(video.get("reason"))}</span>' if video.get("reason") else ""
-    return f'<td class="status-{_e(status)}">{_e(text)}{reason}</td>'
+    return f'<td class="status-{_e(status)}" data-label="status">{_e(text)}{reason}</td>'
 
 
 def library_page(model: dict) -> str:
@@ -62,10 +62,11 @@ def library_page(model: dict) -> str:
         people = ", ".join(v.get("people") or []) or "-"
         words = " ".join([v["video"], v["status"], v.get("answer") or "", people, v.get("reason") or ""])
         rows.append(
-            f'<tr data-filter="{_e(words)}"><td><a href="{_e(v["page"])}">{_e(v["video"])}</a></td>'
-            f"{_status_cell(v)}<td>{_e(v.get('answer') or '-')}</td><td>{_e(people)}</td>"
-            f'<td class="num">{_e(seconds(v.get("duration_s")))}</td>'
-            f'<td class="wide">{_e(v.get("database") or "-")}</td></tr>'
+            f'<tr data-filter="{_e(words)}"><td data-label="video"><a href="{_e(v["page"])}">{_e(v["video"])}</a></td>'
+            f'{_status_cell(v)}<td data-label="answer">{_e(v.get("answer") or "-")}</td>'
+            f'<td data-label="people">{_e(people)}</td>'
+            f'<td class="num" data-label="duration">{_e(seconds(v.get("duration_s")))}</td>'
+            f'<td class="wide" data-label="database">{_e(v.get("database") or "-")}</td></tr>'
         )
     by_person: dict[str, list[dict]] = {}
     for v in videos:
@@ -87,8 +88,9 @@ def library_page(model: dict) -> str:
         + '<form class="filter" role="search"><label for="filter">Filter videos and people</label>'
         '<input id="filter" type="search" placeholder="a name, a video, a status" autocomplete="off">'
         ' <span id="filter-count" class="meta" aria-live="polite"></span></form>'
-        '<h2 id="videos">Videos</h2><div class="scroll"><table><caption class="meta">Each video\'s status, '
-        "answer, the people seen in it, its duration and the face database version that answered.</caption>"
+        '<h2 id="videos">Videos</h2><div class="scroll"><table class="cards">'
+        '<caption class="meta">Each video\'s status, answer, the people seen in it, its duration and '
+        "the face database version that answered.</caption>"
         '<thead><tr><th scope="col">video</th><th scope="col">status</th><th scope="col">answer</th>'
         '<th scope="col">people</th><th scope="col" class="num">duration</th>'
         '<th scope="col" class="wide">database</th></tr></thead>'
