@@ -89,8 +89,10 @@ def test_the_faces_bucket_is_private_encrypted_tls_only_versioned_and_forgets_ol
     assert rule["status"] == "Enabled" and rule["filter"] == {}  # every object
     assert rule["noncurrentVersionExpiration"] == {"noncurrentDays": 3}  # faceDatabaseHistoryDays
     assert rule["expiration"] == {"expiredObjectDeleteMarker": True}
-    # The pipeline's own buckets stay unversioned, with their TLS-only policy alone.
-    assert [r.get("bucket") for r in live.of(T_VERSIONING)] == [FACES]
+    # The pipeline's own buckets stay unversioned, with their TLS-only policy alone; the library
+    # (thumbnails) is versioned too, but takes the recognizer's plain writes.
+    assert sorted(r.get("bucket") for r in live.of(T_VERSIONING)) == [FACES, "vfp-test-library"]
+    assert len(json.loads(live.one(T_BUCKET_POLICY, "buckets-library-tls-only").get("policy"))["Statement"]) == 1
     for other in ("input", "stage-1", "output"):
         assert len(json.loads(live.one(T_BUCKET_POLICY, f"buckets-{other}-tls-only").get("policy"))["Statement"]) == 1
 
@@ -114,6 +116,7 @@ def test_the_recognizer_may_read_the_one_database_object_and_nothing_else_there(
         "WriteLogs": [logs],
         "SendFailedEvents": [f"arn:aws:sqs:{REGION}:{ACCOUNT}:face-recognition-dlq"],
         "ReadLookups": [DATABASE_ARN],
+        "WriteLibrary": ["arn:aws:s3:::vfp-test-library/videos/*"],
     }
     splitter = statements(live, "video-splitting")
     assert not [r for st in splitter for r in st["Resource"] if r.startswith(FACES_ARN)]
@@ -167,13 +170,14 @@ def test_the_enrolment_policy_is_exported_to_attach_and_reaches_only_the_faces_b
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_a_file_database_stack_has_none_of_it(architecture, base_config):
     p = run_program({**base_config, "architecture": architecture})
-    assert not p.of(T_VERSIONING) and not p.of(T_POLICY)
+    assert [r.get("bucket") for r in p.of(T_VERSIONING)] == ["vfp-test-library"] and not p.of(T_POLICY)
     assert "facesBucket" not in p.exports and FACES not in {b.get("bucket") for b in p.of(T_BUCKET)}
     assert [st["Sid"] for st in statements(p, "face-recognition")] == [
         "ReadInput",
         "WriteOutput",
         "WriteLogs",
         "SendFailedEvents",
+        "WriteLibrary",
     ]
     build = p.one(T_IMAGE, "face-recognition-image").get("build")
     assert build["target"] == recognizer_component.TARGET_BAKED
