@@ -385,3 +385,59 @@ def test_report_cli_refuses_without_out(capsys):
         main([])
     assert stopped.value.code == 2
     assert "--out" in capsys.readouterr().err
+
+
+def test_the_report_cli_reads_any_stack_by_its_flags(s3, moto_endpoint, tmp_path, capsys):
+    """`python -m tools.report --out DIR` with the other tools' target flags, first-frame: the frame
+    copied from stage-1 and drawn with the box faces.json records."""
+    from tools.report.__main__ import main
+
+    for role in ("input", "stage-1", "output", "library"):
+        s3.create_bucket(Bucket=f"cli-{role}")
+    s3.put_object(Bucket="cli-input", Key="a <b>.mp4", Body=b"video")
+    s3.put_object(Bucket="cli-input", Key="waiting.mp4", Body=b"video")
+    s3.put_object(Bucket="cli-stage-1", Key="a <b>.jpg", Body=b"\xff\xd8frame")
+    s3.put_object(Bucket="cli-output", Key="a <b>.txt", Body=b"Collins", Metadata={"face-db-version": "v7"})
+    faces = {
+        "analysis": "first-frame",
+        "frame_size": [64, 48],
+        "faces": [
+            {
+                "kind": "person",
+                "name": "Collins",
+                "t": 0.0,
+                "box": [1, 2, 30, 40],
+                "distance": 0.1,
+                "thumb": "thumb-0.jpg",
+            }
+        ],
+    }
+    prefix = keys.library_prefix("a <b>.mp4")
+    s3.put_object(Bucket="cli-library", Key=prefix + "faces.json", Body=json.dumps(faces).encode())
+    s3.put_object(Bucket="cli-library", Key=prefix + "thumb-0.jpg", Body=b"\xff\xd8thumb")
+    out = tmp_path / "html"
+    code = main(
+        [
+            "--out",
+            str(out),
+            "--name-prefix",
+            "cli",
+            "--endpoint-url",
+            moto_endpoint,
+            "--region",
+            "us-east-1",
+            "--analysis",
+            "first-frame",
+        ]
+    )
+    assert code == 0 and f"html report: {out / 'index.html'}" in capsys.readouterr().out
+    built = json.loads((out / "model.json").read_text())
+    first, waiting = built["videos"]
+    assert (first["status"], first["answer"], first["database"]) == ("answered", "Collins", "v7")
+    assert (out / first["frame"]).read_bytes() == b"\xff\xd8frame" and first["thumbs"] == {
+        "thumb-0.jpg": "media/0/thumb-0.jpg"
+    }
+    assert waiting["status"] == "pending"
+    page = Page((out / first["page"]).read_text())
+    assert [a["href"] for a in page.all("image")] == ["media/0/frame.jpg"]
+    assert "a <b>.mp4" in page.words
