@@ -140,7 +140,7 @@ def alone_against_s3(settings) -> Iterator[tuple[dict, Any]]:
             aws_access_key_id=aws["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=aws["AWS_SECRET_ACCESS_KEY"],
         )
-        for role in topology.BUCKETS:
+        for role in topology.buckets(settings):  # the library too: the recognizer files its faces there
             s3.create_bucket(Bucket=settings.bucket(role))
         yield aws, s3
     finally:
