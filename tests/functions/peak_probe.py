@@ -20,6 +20,7 @@ env, path, key = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
 class S3:
     # What the service asks of S3, served from a file: the object in (a stream), what it writes kept.
     written = {}
+    library = {}  # the library bucket's objects (face_recognizer.library): key -> bytes
 
     def get_object(self, Bucket, Key):
         body = open(path, "rb")
@@ -28,8 +29,11 @@ class S3:
         body.seek(0)
         return {"ContentLength": size, "Body": body}
 
-    def put_object(self, Bucket, Key, Body, ContentType, Metadata):
-        self.written[Key] = Body.decode()
+    def put_object(self, Bucket, Key, Body, ContentType, Metadata=None):
+        if Bucket == env.get("LIBRARY_BUCKET"):
+            self.library[Key] = len(Body)
+        else:
+            self.written[Key] = Body.decode()
 
 
 def hwm_mb():
@@ -41,7 +45,8 @@ s3 = S3()
 svc = service.start(env, s3=s3)   # as the handler starts it: settings, database, models, warm-up
 started = hwm_mb()
 [result] = svc.handle_event({"bucket": "stage-1", "key": key})
-print(json.dumps({"result": result, "written": s3.written, "started_mb": started, "peak_mb": hwm_mb()}))
+print(json.dumps({"result": result, "written": s3.written, "library": s3.library, "started_mb": started,
+                  "peak_mb": hwm_mb()}))
 """
 
 
