@@ -25,7 +25,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from components.project import DEFAULT_STACK_FILE, DEFAULT_TORCH_HOME, OUT_DIR
 from components.topology import ANALYSES, ARCHITECTURES
@@ -179,7 +179,7 @@ def run(args: argparse.Namespace, expect: Expectation | None = None) -> int:
     return 0 if report["passed"] else 1  # the verdict line, PASSED: yes or NO, says the same
 
 
-def write_html(stack: LocalStack, report: dict, out_dir: Path) -> Path:
+def write_html(stack: LocalStack, report: Any, out_dir: Path) -> Path:
     """The HTML report of this run (tools/report), read from the stack before it stops."""
     from components.library import OUTPUT_BUCKET
     from tools.report import from_stack

@@ -1,7 +1,8 @@
-"""The recognizer's library writes (face_recognizer.library), both analyses, real splitter, real
-ffmpeg, real ONNX graphs, S3 over moto's server: each range's best face as a small JPEG under the
-video's library prefix, faces.json naming it with its box; in first-frame mode the face that
-answered, found through the frame's video-key metadata; and the log line the dashboard counts."""
+"""The recognizer's thumbnails for the HTML report (face_recognizer.thumbnails), both analyses, real
+splitter, real ffmpeg, real ONNX graphs, S3 over moto's server: each range's best face as a small
+JPEG under the video's library prefix, report.json naming it with its box; in first-frame mode the
+face that answered, found through the frame's source-video metadata; and the log line the dashboard
+counts."""
 
 from __future__ import annotations
 
@@ -13,15 +14,15 @@ import pytest
 from PIL import Image
 
 from components import dashboard, topology
-from face_recognizer.library import Library, thumbnail
 from face_recognizer.recognizer import Recognizer
 from face_recognizer.service import RecognitionService
+from face_recognizer.thumbnails import Thumbnails, thumbnail
 from pipeline_common import keys
-from pipeline_common.events import s3_event
-from tools import samples
-from tools.ffmpeg import ffmpeg_exe
+from tests.s3_events import s3_event
+from tools.demo import samples
+from tools.modelbuild.ffmpeg import ffmpeg_exe
 from video_splitting.config import SplitterConfig
-from video_splitting.service import SplittingService
+from video_splitting.service import SOURCE_VIDEO_METADATA, SplittingService
 
 INPUT, STAGE1, OUTPUT, LIBRARY = "lb-input", "lb-stage-1", "lb-output", "lb-library"
 A, B = samples.PEOPLE["astronaut"], samples.PEOPLE["camera"]
@@ -72,7 +73,7 @@ def _run(s3, clip, models, database, analysis: str) -> tuple[RecognitionService,
     config = SplitterConfig(STAGE1, ffmpeg_exe(), None, analysis=analysis, sample_fps=1.0, max_frames=60)
     [written] = SplittingService(config, s3=s3).handle_event(s3_event(INPUT, KEY))
     service = RecognitionService(
-        Recognizer(models, database, None), OUTPUT, s3=s3, analysis=analysis, library=Library(s3, LIBRARY)
+        Recognizer(models, database, None), OUTPUT, s3=s3, analysis=analysis, thumbnails=Thumbnails(s3, LIBRARY)
     )
     [handler] = service.log.handlers
     assert isinstance(handler, logging.StreamHandler)
@@ -91,7 +92,7 @@ def _faces(s3) -> tuple[dict, dict[str, bytes]]:
     assert prefix == "videos/dir%2Ftwo%20people%2B.mp4/"
     listed = {o["Key"] for o in s3.list_objects_v2(Bucket=LIBRARY)["Contents"]}
     assert all(k.startswith(prefix) for k in listed)
-    faces = json.loads(s3.get_object(Bucket=LIBRARY, Key=prefix + "faces.json")["Body"].read())
+    faces = json.loads(s3.get_object(Bucket=LIBRARY, Key=prefix + "report.json")["Body"].read())
     thumbs = {k[len(prefix) :]: s3.get_object(Bucket=LIBRARY, Key=k)["Body"].read() for k in listed if "thumb-" in k}
     return faces, thumbs
 
@@ -125,7 +126,7 @@ def test_a_timeline_files_each_ranges_best_face_under_the_video(buckets, clip, m
 def test_a_first_frame_files_the_face_that_answered_with_its_box(buckets, clip, models, database):
     _, line = _run(buckets, clip, models, database, topology.FIRST_FRAME)
     head = buckets.head_object(Bucket=STAGE1, Key="dir/two people+.jpg")
-    assert head["Metadata"] == {keys.VIDEO_METADATA: "dir%2Ftwo%20people%2B.mp4"}
+    assert head["Metadata"][SOURCE_VIDEO_METADATA] == "dir%2Ftwo%20people%2B.mp4"
     faces, thumbs = _faces(buckets)
     [face] = faces["faces"]
     assert faces["analysis"] == "first-frame" and face["name"] == A == line["name"]
@@ -141,3 +142,58 @@ def test_a_thumbnail_keeps_the_face_and_a_margin_within_the_frame():
     assert small.size == (80, 96)  # 130 x 156 with the margin, fitted into 96 px
     corner = _small_jpeg(thumbnail(frame, (-20, -20, 30, 30)))  # a box past the edge: clamped
     assert corner.size[0] > 0
+
+
+def test_a_segmented_timeline_gives_the_whole_videos_thumbnails_and_leaves_no_crops(
+    buckets, clip, models, database, tmp_path
+):
+    """Step Functions' path (face_recognizer.segments): a segment a second, so every person's range
+    spans several segments; each recognise writes its ranges' best crops, the merge copies the
+    merged ranges' bests to thumbnails and deletes the crops. The report names each range of the
+    merged timeline with its best face's time, box and a thumbnail, as the whole video's does."""
+    from face_recognizer import segments as recognise_segments
+    from pipeline_common import frames, segments
+    from video_splitting import ffmpeg
+
+    service, _ = _run(buckets, clip, models, database, topology.TIMELINE)  # the whole video at once
+    whole, _ = _faces(buckets)
+    for o in buckets.list_objects_v2(Bucket=LIBRARY)["Contents"]:
+        buckets.delete_object(Bucket=LIBRARY, Key=o["Key"])
+
+    sampled = ffmpeg.sample_frames(ffmpeg_exe(), clip, tmp_path, label="clip", fps=1.0, max_frames=60)
+    duration = sampled.frames[-1].t + 1.0
+    plan = segments.plan(duration, 1.0, 1)
+    assert len(plan) == len(sampled.frames) == 5
+    video = {"bucket": INPUT, "key": KEY}
+    for segment, sample in zip(plan, sampled.frames, strict=True):
+        entry = frames.Entry(frames.frame_name(0), sample.t, sample.width, sample.height, sample.size)
+        tar = tmp_path / f"{segment.index}.tar"
+        frames.write(tar, frames.Index(f"s3://{INPUT}/{KEY}", 1.0, 1, (entry,)), [sample.path], remove=False)
+        key = segments.frames_key(KEY, segment.index)
+        buckets.upload_file(str(tar), STAGE1, key)
+        event = {"video": video, "segment": segment.as_dict(), "frames": {"bucket": STAGE1, "key": key, "count": 1}}
+        recognise_segments.recognise(service, event)
+    crops = [o["Key"] for o in buckets.list_objects_v2(Bucket=LIBRARY)["Contents"]]
+    assert crops and all(k.startswith(keys.library_prefix(KEY) + "crops/") for k in crops)
+
+    merge = {"video": video, "stage1_bucket": STAGE1, "segments": [s.as_dict() for s in plan], "duration_s": duration}
+    recognise_segments.merge(service, merge)
+    report, thumbs = _faces(buckets)  # lists the library: only report.json and the thumbnails are left
+    listed = {o["Key"] for o in buckets.list_objects_v2(Bucket=LIBRARY)["Contents"]}
+    assert listed == {keys.library_report_key(KEY)} | {keys.library_prefix(KEY) + name for name in thumbs}
+    timeline = json.loads(buckets.get_object(Bucket=OUTPUT, Key="dir/two people+.json")["Body"].read())
+    ranges = [(p["name"], r) for p in timeline["people"] for r in p["ranges"]]
+    assert [(f["name"], f["start_s"], f["end_s"], f["box"], f["t"]) for f in report["faces"]] == [
+        (name, r["start_s"], r["end_s"], r["box"], r["best_at_s"]) for name, r in ranges
+    ]
+    assert [r["end_s"] - r["start_s"] for _, r in ranges] == [2.0, 2.0]  # each across two segments
+    # the same people and ranges as the whole video's report (the frames were sampled apart: boxes may differ)
+    assert [(f["name"], f["start_s"], f["end_s"]) for f in report["faces"]] == [
+        (f["name"], f["start_s"], f["end_s"]) for f in whole["faces"]
+    ]
+    assert report["frame_size"] == whole["frame_size"]
+    assert set(thumbs) == {f["thumb"] for f in report["faces"]} == {"thumb-0.jpg", "thumb-1.jpg"}
+    for data in thumbs.values():
+        _small_jpeg(data)
+    assert timeline["schema_version"] == 2 and timeline["duration_s"] == round(duration, 3)
+    assert timeline["segments"] == 5

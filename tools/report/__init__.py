@@ -30,7 +30,7 @@ def write(model: dict, out_dir: Path) -> Path:
 
 
 def from_stack(
-    s3: Any, buckets: Any, library: str | None, grade_report: dict, out_dir: Path, *, source: str = ""
+    s3: Any, buckets: Any, library: str | None, grade_report: Any, out_dir: Path, *, source: str = ""
 ) -> Path:
     """Read what a graded stack holds (tools.grade's report with its dead letters; `library`: its
     library bucket, with report.json and thumbnails) and write the report."""

@@ -86,7 +86,7 @@ def build(
     s3: Any,
     buckets: Any,
     library: str | None,
-    grade_report: dict,
+    grade_report: Any,
     out_dir: Path,
     *,
     source: str = "",
