@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -21,7 +22,8 @@ from local.__main__ import write_html
 from local.session import run_videos
 from local.stack import LocalStack, load_settings
 from tests.browser import Chromium
-from tools import report, samples
+from tools import report
+from tools.demo import samples
 from tools.grade import mapping_expectation
 
 pytestmark = pytest.mark.slow
@@ -40,7 +42,7 @@ TOO_LONG = "too long.mp4"
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory, face_db, torch_home) -> tuple[Path, dict]:
+def rendered(tmp_path_factory, face_db, torch_home) -> tuple[Path, Any]:
     """The demo's videos (one of each person, the cat, the sequence) and one too long for the
     timeline, run through a timeline stack; the report's folder and the run's report."""
     videos = tmp_path_factory.mktemp("report-videos")
@@ -146,7 +148,7 @@ def test_the_sequence_page_draws_each_person_at_their_labelled_times_with_their_
         " [...g.querySelectorAll('rect.bar')].map(r => (b => [b.left, b.right])(r.getBoundingClientRect()))])"
     )
     lanes = dict(bars)
-    labelled: dict = samples.SEQUENCE_LABEL["people"]  # type: ignore[assignment]
+    labelled: Any = samples.SEQUENCE_LABEL["people"]
     for person, ranges in labelled.items():
         assert len(lanes[person]) == len(ranges)
         for (left, right), (start, end) in zip(lanes[person], ranges, strict=True):

@@ -1,7 +1,7 @@
 """The HTML report's builders (tools/report) on recorded results, without a stack: every page
 parses, hostile keys and names are escaped everywhere, the lanes sit where their times say, the
 pages link only to files the report wrote, and nothing names another host. The model is read from a
-stack over moto's S3 server here too: thumbnails copied under the report's own names, a faces.json
+stack over moto's S3 server here too: thumbnails copied under the report's own names, a report.json
 naming anything but `thumb-<n>.jpg` is not followed. The browser's view: tests/local/test_report.py."""
 
 from __future__ import annotations
@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import re
 from html.parser import HTMLParser
+from typing import Any
 
 import pytest
 
 from pipeline_common import keys
 from tools import grade, report
 from tools.report import lanes, model, pages
-from tools.workload import Buckets
+from tools.target import Buckets
 
 HOSTILE = '<script>alert("x")</script>&"\'.mp4'
 
@@ -298,14 +299,14 @@ def test_durations_of_old_and_new_timelines():
 
 
 def test_the_model_read_from_s3_copies_thumbnails_under_its_own_names(moto_s3, tmp_path):
-    s3, buckets = moto_s3
+    s3, buckets, library = moto_s3
     key = "dir/seq 0.mp4"
     prefix = keys.library_prefix(key)
     faces = json.loads(json.dumps(FACES))
     faces["faces"].append({**faces["faces"][0], "thumb": "../../etc/passwd"})  # never followed
-    s3.put_object(Bucket=buckets.library, Key=keys.library_faces_key(key), Body=json.dumps(faces).encode())
+    s3.put_object(Bucket=library, Key=keys.library_report_key(key), Body=json.dumps(faces).encode())
     for name in ("thumb-0.jpg", "thumb-1.jpg"):
-        s3.put_object(Bucket=buckets.library, Key=prefix + name, Body=b"\xff\xd8jpeg")
+        s3.put_object(Bucket=library, Key=prefix + name, Body=b"\xff\xd8jpeg")
     s3.put_object(Bucket=buckets.output, Key="dir/seq 0.json", Body=json.dumps(TIMELINE).encode())
     rows = [
         {"video": key, "result": "Collins", "face_db_version": "v1"},
@@ -313,7 +314,7 @@ def test_the_model_read_from_s3_copies_thumbnails_under_its_own_names(moto_s3, t
         {"video": "later.mp4", "result": None},
     ]
     graded = {"analysis": "timeline", "videos": rows, "dead_letters": {"videos": {"gone.mp4": "dlq: TooLong"}}}
-    built = model.build(s3, buckets, graded, tmp_path)
+    built = model.build(s3, buckets, library, graded, tmp_path)
     first, gone, later = built["videos"]
     assert first["thumbs"] == {"thumb-0.jpg": "media/0/thumb-0.jpg", "thumb-1.jpg": "media/0/thumb-1.jpg"}
     assert (tmp_path / "media/0/thumb-0.jpg").read_bytes() == b"\xff\xd8jpeg"
@@ -329,10 +330,10 @@ def test_the_model_read_from_s3_copies_thumbnails_under_its_own_names(moto_s3, t
 
 @pytest.fixture
 def moto_s3(s3):
-    buckets = Buckets("r-input", "r-stage-1", "r-output", "us-east-1", None, "r-library")
+    buckets = Buckets("r-input", "r-stage-1", "r-output", "us-east-1", None)
     for name in ("r-input", "r-stage-1", "r-output", "r-library"):
         s3.create_bucket(Bucket=name)
-    return s3, buckets
+    return s3, buckets, "r-library"
 
 
 def test_grade_prints_its_table_as_markdown():
@@ -352,7 +353,7 @@ def test_grade_prints_its_table_as_markdown():
             "note": "",
         },
     ]
-    graded = {
+    graded: Any = {
         "videos": rows,
         "checks": {
             "uploads_present": True,
@@ -389,7 +390,7 @@ def test_report_cli_refuses_without_out(capsys):
 
 def test_the_report_cli_reads_any_stack_by_its_flags(s3, moto_endpoint, tmp_path, capsys):
     """`python -m tools.report --out DIR` with the other tools' target flags, first-frame: the frame
-    copied from stage-1 and drawn with the box faces.json records."""
+    copied from stage-1 and drawn with the box report.json records (the library bucket from the prefix)."""
     from tools.report.__main__ import main
 
     for role in ("input", "stage-1", "output", "library"):
@@ -413,7 +414,7 @@ def test_the_report_cli_reads_any_stack_by_its_flags(s3, moto_endpoint, tmp_path
         ],
     }
     prefix = keys.library_prefix("a <b>.mp4")
-    s3.put_object(Bucket="cli-library", Key=prefix + "faces.json", Body=json.dumps(faces).encode())
+    s3.put_object(Bucket="cli-library", Key=keys.library_report_key("a <b>.mp4"), Body=json.dumps(faces).encode())
     s3.put_object(Bucket="cli-library", Key=prefix + "thumb-0.jpg", Body=b"\xff\xd8thumb")
     out = tmp_path / "html"
     code = main(
