@@ -92,13 +92,13 @@ def library_writer(
     statements = [
         allow("LibraryFaces", ["s3:GetObject", "s3:PutObject"], objects(library_bucket_arn, ("/faces.json",))),
         allow("ListLibrary", ["s3:ListBucket"], [library_bucket_arn]),
-        # The HTML report's thumbnails and report.json (face_recognizer.thumbnails); a segmented timeline's
-        # crops, written by recognise, copied (read) and deleted by the merge.
-        allow("LibraryThumbnails", ["s3:PutObject"], objects(library_bucket_arn, ("/thumb-*.jpg", "/report.json"))),
+        # The HTML report's (face_recognizer.thumbnails): report.json, and the JPEGs (thumb-<n>.jpg, and a
+        # timeline segment's crops/<segment>-<k>.jpg, which the merge copies from and then deletes).
+        allow("LibraryReport", ["s3:PutObject"], objects(library_bucket_arn, ("/report.json",))),
         allow(
-            "LibraryCrops",
+            "LibraryThumbnails",
             ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-            objects(library_bucket_arn, ("/crops/*",)),
+            objects(library_bucket_arn, (".jpg",)),
         ),
         allow("IndexAppearances", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem"], [table_arn]),
         allow("PublishResults", ["sns:Publish"], [topic_arn]),
