@@ -4,9 +4,9 @@
     python -m tools.forget NAME --yes ...                                          # no question; a receipt
 
 What goes (face_recognizer.library and relabel say where each lives):
-- every result that named NAME: those faces become `unknown`, their stored embeddings (and any face
-  thumbnails, `thumb-<n>.jpg` beside faces.json) are deleted, `<stem>.txt`/`.json` are rewritten,
-  and each such video's stage-1 objects (its frames) are deleted;
+- every result that named NAME: those faces become `unknown`, their stored embeddings (and that
+  video's HTML report faces, `report.json` and every `thumb-<n>.jpg`, all versions) are deleted,
+  `<stem>.txt`/`.json` are rewritten, and each such video's stage-1 objects (its frames) are deleted;
 - every older version of a library `faces.json` that names NAME (a relabelled result's history);
 - NAME's items in the appearances table;
 - NAME in the live face database: a new version without them, then every version that held them.
@@ -118,8 +118,9 @@ def forget_results(library: Library, plan: Plan, name: str, receipt: Receipt) ->
         else:
             raise RuntimeError(f"{key}: changed five times while it was being rewritten; run forget again")
         receipt.results_rewritten.append(new.video)
-        for thumb in thumbs:
-            receipt.thumbnails_deleted += _delete_all_versions(s3, library.config.bucket, new.prefix + thumb)
+        if thumbs:  # the HTML report's faces of this video (face_recognizer.thumbnails) name them too
+            for report_key in _report_objects(s3, library.config.bucket, new.prefix):
+                receipt.thumbnails_deleted += _delete_all_versions(s3, library.config.bucket, report_key)
         bucket, _, stage1_key = new.stage1[len("s3://") :].partition("/")
         receipt.stage1_deleted += _delete_all_versions(s3, bucket, stage1_key)
         # The versions before the rewrite named them.
@@ -147,6 +148,20 @@ def _without(stored: Stored, name: str, unknown: str) -> tuple[Filed, list[str]]
             n += 1
         frames.append({**frame, "faces": faces})
     return stored.filed.with_frames(frames, stored.filed.database_version), thumbs
+
+
+def _report_objects(s3: BaseClient, bucket: str, prefix: str) -> list[str]:
+    """A video's report.json and thumbnails (any version, deleted ones too)."""
+    from pipeline_common.keys import LIBRARY_REPORT
+
+    keys = set()
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
+        for kind in ("Versions", "DeleteMarkers"):
+            for v in page.get(kind, []):
+                rest = v["Key"][len(prefix) :]
+                if rest == LIBRARY_REPORT or (rest.startswith("thumb-") and rest.endswith(".jpg")):
+                    keys.add(v["Key"])
+    return sorted(keys)
 
 
 def _versions(s3: BaseClient, bucket: str, key: str) -> list[dict]:
