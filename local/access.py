@@ -10,9 +10,13 @@ so the role's policy, the one components/policies.py writes for `pulumi up`, dec
 function may do. What moto does not enforce is listed in local/README.md (Credentials).
 
 Fixed here, where moto's access control would refuse what IAM allows or let in what it refuses:
-- requests without a SigV4 Authorization header (moto would fail with a 500), presigned URLs
-  (moto cannot check them) and moto's own API (/moto-api: reset, seed, its dashboard and data,
-  switching authentication off) are refused with 403 before moto sees them;
+- requests without a SigV4 Authorization header (moto would fail with a 500) and moto's own API
+  (/moto-api: reset, seed, its dashboard and data, switching authentication off) are refused with
+  403 before moto sees them; a SigV4 presigned URL (which moto cannot check) is verified here
+  (local/presigned.py) and handed to moto signed in its headers by the same identity;
+- the resource of an action moto judges on "*" (DynamoDB, SNS, Step Functions, Logs, CloudWatch,
+  an SQS queue it does not know) is the ARN the request names (local/resources.py), so a policy's
+  resource scoping holds; where it cannot be told, a statement is judged by its action alone;
 - Lambda: Invoke is authorized as IAM's `lambda:InvokeFunction` on the function's ARN (moto
   checks `lambda:Invoke` on "*", which no least-privilege policy grants);
 - a policy's wildcards match as IAM's do (`*` and `?` only, over any character, newline included;
@@ -28,6 +32,7 @@ import re
 from typing import Any
 from urllib.parse import unquote
 
+from local import presigned, resources
 from local.credentials import Credentials, fresh
 
 ADMIN_USER = "local-admin"
@@ -47,6 +52,7 @@ def enforce(admin: Credentials) -> None:
     _create_admin(admin)
     _refuse_unsigned_requests()
     _lambda_as_iam_names_it()
+    _resources_as_iam_names_them()
     _wildcards_as_iam_matches_them()
     _signatures_over_the_body_sent()
 
@@ -84,13 +90,26 @@ def assume_role(role_arn: str, session: str) -> Credentials:
     return Credentials(role.access_key_id, secret, role.session_token)
 
 
-def _refuse(start_response: Any, code: str, message: str) -> list[bytes]:
+def _secret_of(key_id: str, token: str | None) -> Any:
+    """The botocore credentials of a key the stack made (the administrator's, or a role session's
+    with its token), looked up as moto's own authenticator does; KeyError with S3's code if none."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.iam.access_control import CreateAccessKeyFailure, create_access_key
+
+    try:
+        key = create_access_key(DEFAULT_ACCOUNT_ID, "aws", key_id, {"X-Amz-Security-Token": token} if token else {})
+    except CreateAccessKeyFailure as failure:
+        raise KeyError("InvalidToken" if failure.reason == "InvalidToken" else "InvalidAccessKeyId") from None
+    return key.create_credentials()
+
+
+def _refuse(start_response: Any, code: str, message: str, status: str = "403 Forbidden") -> list[bytes]:
     body = (
         f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>"
         "<RequestId>local</RequestId></ErrorResponse>"
     ).encode()
     start_response(
-        "403 Forbidden",
+        status,
         [("Content-Type", "text/xml"), ("Content-Length", str(len(body))), ("x-amzn-ErrorType", code)],
     )
     return [body]
@@ -107,12 +126,24 @@ def _refuse_unsigned_requests() -> None:
         path = environ.get("PATH_INFO", "")
         if path.startswith(_CLOSED_PATHS):
             return _refuse(start_response, "AccessDenied", "moto's own API is closed on the local stack")
+        kind = presigned.query_auth_kind(environ)
+        if kind == "sigv4" and "HTTP_AUTHORIZATION" not in environ:
+            try:
+                presigned.as_header_signed(environ, *presigned.verify(environ, _secret_of))
+            except presigned.Refused as refused:
+                return _refuse(start_response, refused.code, refused.message, refused.status)
+        elif kind == "sigv2":
+            return _refuse(
+                start_response,
+                "AccessDenied",
+                "the local stack accepts SigV4 presigned URLs only (a client with signature_version='s3v4')",
+            )
         if not environ.get("HTTP_AUTHORIZATION", "").startswith("AWS4-HMAC-SHA256 "):
             return _refuse(
                 start_response,
                 "MissingAuthenticationToken",
                 "Request is missing a SigV4 Authentication Token: the local stack lets in only the "
-                "credentials it hands out (its outputs file; presigned URLs are not accepted)",
+                "credentials it hands out (its outputs file)",
             )
         return call(self, environ, start_response)
 
@@ -167,6 +198,64 @@ def _lambda_as_iam_names_it() -> None:
 
     LambdaResponse._determine_resource = determine_resource  # type: ignore[attr-defined]
     LambdaResponse._authenticate_and_authorize_normal_action = authorize  # type: ignore[method-assign]
+
+
+# The resource of a request whose resource local/resources.py cannot tell: an Allow statement for
+# the action matches whatever its Resource, a Deny only one whose Resource is "*".
+UNDETERMINED = "local:undetermined-resource"
+
+
+def _resources_as_iam_names_them() -> None:
+    from moto.core.exceptions import AccessDeniedError, JsonRESTError
+    from moto.core.responses import BaseResponse
+
+    class _JsonAccessDenied(JsonRESTError):
+        code = 403
+
+        def __init__(self, message: str) -> None:
+            super().__init__("AccessDeniedException", message)
+
+    from moto.iam.access_control import IAMPolicyStatement, IAMRequest
+
+    class ScopedIAMRequest(IAMRequest):
+        def check_action_permitted(self, resource: str) -> None:
+            self._resource = resource
+            super().check_action_permitted(resource)
+
+        def _raise_access_denied(self) -> None:  # in the protocol the service speaks, naming the resource
+            scope = "" if self._resource in ("*", UNDETERMINED) else f" on resource: {self._resource}"
+            if "x-amz-json" in str(self._headers.get("Content-Type", "")):
+                message = f"User: {self._access_key.arn} is not authorized to perform: {self._action}{scope}"
+                raise _JsonAccessDenied(message)
+            raise AccessDeniedError(user_arn=self._access_key.arn, action=f"{self._action}{scope}")
+
+    def authorize(self: Any, resource: str = "*") -> None:
+        if resource != "*":  # moto determined it (an SQS queue it knows, an IAM role)
+            self._authenticate_and_authorize_action(ScopedIAMRequest, resource)
+            return
+        credential = str(self.headers.get("Authorization", "")).partition("Credential=")[2].split("/")
+        service = credential[3] if len(credential) > 3 else self.service_name
+        found = resources.resources(
+            f"{service}:{self._get_action()}",
+            resources.params_of(self.querystring, getattr(self, "raw_body", None) or self.body),
+            self.region,
+            self.current_account,
+        )
+        for arn in found or [UNDETERMINED]:
+            self._authenticate_and_authorize_action(ScopedIAMRequest, arn)
+
+    judge = IAMPolicyStatement.is_action_permitted
+
+    def is_action_permitted(self: Any, action: str, resource: str = "*", *args: Any, **kwargs: Any) -> Any:
+        if resource == UNDETERMINED:
+            statement = self._statement
+            if statement.get("Effect") == "Allow" and statement.get("Resource"):
+                return judge(IAMPolicyStatement({**statement, "Resource": "*"}), action, "*", *args, **kwargs)
+            resource = "*"
+        return judge(self, action, resource, *args, **kwargs)
+
+    BaseResponse._authenticate_and_authorize_normal_action = authorize  # type: ignore[method-assign]
+    IAMPolicyStatement.is_action_permitted = is_action_permitted  # type: ignore[method-assign]
 
 
 def iam_pattern(pattern: str) -> re.Pattern[str]:

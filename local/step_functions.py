@@ -11,8 +11,9 @@ what the interpreter sends (issue 19b: the local stack is to let in only its own
   local/moto_process.py already hands to the stack's workers (local/lambda_api.py). Its clients sign
   with the stack's administrator key instead of moto's fixed ak/sk (the stack refuses those), so
   locally the state machine's role policy is not what limits its tasks (local/README.md).
-- in the stack (`create`): the state machine's role and policy in IAM, its log group, and the
-  state machine itself, with the splitter's dead-letter queue as its dead-letter target.
+- in the stack (`create`): the state machine's role and policy in IAM, its log group, the state
+  machine itself, with the splitter's dead-letter queue as its dead-letter target, and the
+  workflow's statements on the function roles (the splitter starts its executions).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 from components import state_machine
 from components.settings import StackSettings
 from components.topology import RECOGNIZER, SPLITTER
+from local.control_plane import role_name
 from local.credentials import Credentials
 
 
@@ -90,7 +92,7 @@ def create(
         stage1_bucket=settings.stage1_bucket,
         concurrency=settings.segment_concurrency,
     )
-    return str(
+    arn = str(
         sfn.create_state_machine(
             name=name,
             definition=json.dumps(definition),
@@ -109,6 +111,22 @@ def create(
             },
         )["stateMachineArn"]
     )
+    _workflow_policies(iam, settings, arn)
+    return arn
+
+
+def _workflow_policies(iam: Any, settings: StackSettings, arn: str) -> None:
+    """What components/workflow.py adds to the function roles: the splitter starts this state
+    machine's executions, the recognizer keeps each segment's faces beside its frames."""
+    for role, policy in (
+        (SPLITTER, state_machine.splitter_policy(arn)),
+        (RECOGNIZER, state_machine.recognizer_policy(f"arn:aws:s3:::{settings.stage1_bucket}")),
+    ):
+        iam.put_role_policy(
+            RoleName=role_name(settings.function(role).name),
+            PolicyName=f"{settings.function(role).name}-workflow",
+            PolicyDocument=json.dumps(policy),
+        )
 
 
 def running(sfn: Any, arn: str) -> int:

@@ -122,7 +122,7 @@ def forget_results(library: Library, plan: Plan, name: str, receipt: Receipt) ->
             for report_key in _report_objects(s3, library.config.bucket, new.prefix):
                 receipt.thumbnails_deleted += _delete_all_versions(s3, library.config.bucket, report_key)
         bucket, _, stage1_key = new.stage1[len("s3://") :].partition("/")
-        receipt.stage1_deleted += _delete_all_versions(s3, bucket, stage1_key)
+        receipt.stage1_deleted += _delete_stage1(s3, bucket, stage1_key)
         # The versions before the rewrite named them.
         for version in _versions(s3, library.config.bucket, key):
             if not version["IsLatest"]:
@@ -177,6 +177,18 @@ def _delete_all_versions(s3: BaseClient, bucket: str, key: str) -> list[str]:
     for v in versions:
         s3.delete_object(Bucket=bucket, Key=key, VersionId=v["VersionId"])
     return [f"s3://{bucket}/{key}"] if versions else []
+
+
+def _delete_stage1(s3: BaseClient, bucket: str, key: str) -> list[str]:
+    """A result's stage-1 objects: its frame or frames object, or (a timeline's segments, filed as
+    their folder `segments/<quoted key>/`) every object in that folder."""
+    if not key.endswith("/"):
+        return _delete_all_versions(s3, bucket, key)
+    keys: set[str] = set()
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key):
+        for kind in ("Versions", "DeleteMarkers"):
+            keys.update(v["Key"] for v in page.get(kind, []))
+    return [deleted for k in sorted(keys) for deleted in _delete_all_versions(s3, bucket, k)]
 
 
 def forget_database(lt: LibraryTarget, name: str, plan: Plan, receipt: Receipt) -> None:

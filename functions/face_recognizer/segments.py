@@ -226,7 +226,8 @@ def merge(service: Any, event: dict) -> dict:
     service._write(video, out_key, document["answer"], version)
     if service.library is not None:  # the index, the stored embeddings and the video's one event
         stored = tuple(library.frames_of(results))
-        service._file(video, video.key, TIMELINE, out_key, json_key, 1.0 / fps, version, stored)
+        folder = S3Object(stage1, segments.folder(video.key))  # its stage-1 objects: forget deletes them
+        service._file(folder, video.key, TIMELINE, out_key, json_key, 1.0 / fps, version, stored)
     if service.thumbnails is not None:  # the result is written: the segments' crops are not needed again
         crops.delete(service.thumbnails, video)
     service.log.info(

@@ -11,11 +11,13 @@ if TYPE_CHECKING:
 
 def client(service: str) -> BaseClient:
     """A boto3 client with standard retries. Endpoint and credentials come from the ordinary AWS
-    settings (the role on Lambda; AWS_ENDPOINT_URL[_<SERVICE>] and dummy keys on the local stack)."""
+    settings (the role on Lambda; AWS_ENDPOINT_URL[_<SERVICE>] and the stack's keys locally). S3
+    presigns with SigV4 (botocore's default presigned URL is SigV2, which new regions refuse)."""
     import boto3
     from botocore.config import Config
 
-    return boto3.client(service, config=Config(retries={"mode": "standard", "max_attempts": 4}))
+    signing = {"signature_version": "s3v4"} if service == "s3" else {}
+    return boto3.client(service, config=Config(retries={"mode": "standard", "max_attempts": 4}, **signing))
 
 
 def error_code(exc: ClientError) -> str:

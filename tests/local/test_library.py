@@ -21,6 +21,7 @@ import pytest
 
 from components import topology
 from local.stack import LocalStack, load_settings
+from pipeline_common import segments
 from tools import enroll, forget, relabel, search
 from tools.demo import samples
 
@@ -50,7 +51,12 @@ def stack(request, tmp_path_factory, torch_home):
     analysis, architecture = request.param
     folder = tmp_path_factory.mktemp("library-stack")
     settings = load_settings(stack_file(folder, architecture), analysis=analysis)
-    with LocalStack(settings, torch_home=torch_home, concurrency=1, log_dir=folder / "logs") as running:
+    with (
+        LocalStack(settings, torch_home=torch_home, concurrency=1, log_dir=folder / "logs") as running,
+        pytest.MonkeyPatch.context() as env,
+    ):
+        for name, value in running.admin.environment().items():  # the tools use the key serve prints
+            env.setenv(name, value)
         yield running
 
 
@@ -104,6 +110,11 @@ def wait_for(predicate, timeout_s: float = 120, what: str = "") -> None:
 
 def text(stack, key: str) -> str:
     return stack.client("s3").get_object(Bucket=stack.settings.output_bucket, Key=key)["Body"].read().decode()
+
+
+def stage1_of(stem: str, timeline: bool) -> str:
+    """Where a video's stage-1 objects are: its segments' folder (timeline), or its frame."""
+    return segments.folder(stem + ".mp4") if timeline else stem + ".jpg"
 
 
 def has(stack, bucket: str, key: str) -> bool:
@@ -182,9 +193,9 @@ def test_library_end_to_end(stack, events, torch_home, videos, tmp_path, capsys)
     assert_forgotten(stack, "Collins")
     for key in ("clips/collins", "later/collins again"):
         assert text(stack, f"{key}.txt") == "unknown"
-        assert not has(stack, s.stage1_bucket, key + (".tar" if timeline else ".jpg"))
+        assert not has(stack, s.stage1_bucket, stage1_of(key, timeline))
     assert text(stack, "clips/camera man.txt") == before_camera == "Cameraman"
-    assert has(stack, s.stage1_bucket, "clips/camera man" + (".tar" if timeline else ".jpg"))
+    assert has(stack, s.stage1_bucket, stage1_of("clips/camera man", timeline))
     camera = run_json(capsys, search.main, "Cameraman", *target(stack))
     assert [f["video"] for f in camera] == ["clips/camera man.mp4"]
 
