@@ -38,16 +38,16 @@ config:
   video-face-pipeline:maxFrames: "10"
 """
 COLLINS, CAMERAMAN = samples.PEOPLE["astronaut"], samples.PEOPLE["camera"]
-TOO_LONG = "too long.mp4"
+DAMAGED = "damaged <video>.mp4"  # the splitter refuses it: dead-lettered, as the report says
 
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory, face_db, torch_home) -> tuple[Path, Any]:
-    """The demo's videos (one of each person, the cat, the sequence) and one too long for the
-    timeline, run through a timeline stack; the report's folder and the run's report."""
+    """The demo's videos (one of each person, the cat, the sequence) and one the splitter refuses,
+    run through a timeline stack; the report's folder and the run's report."""
     videos = tmp_path_factory.mktemp("report-videos")
     labels = samples.make_sample_set(videos, copies=1)
-    samples.sequence_video([("coffee", 12)], videos / TOO_LONG, size=(160, 120), fps=2)
+    (videos / DAMAGED).write_bytes(b"not a video at all\n" * 64)
     stack_file = tmp_path_factory.mktemp("stack") / "Pulumi.html.yaml"
     stack_file.write_text(STACK_FILE)
     settings = load_settings(stack_file, db=face_db, analysis=TIMELINE)
@@ -112,7 +112,7 @@ def test_the_library_page_names_every_video_and_person_with_its_status(rendered,
         "[...document.querySelectorAll('tbody tr')].map(r => [...r.cells].map(c => c.innerText.trim()))"
     )
     by_video = {r[0]: r for r in rows}
-    assert by_video[TOO_LONG][1].startswith("✗ dead-lettered") and "video-splitting-dlq" in by_video[TOO_LONG][1]
+    assert by_video[DAMAGED][1].startswith("✗ dead-lettered") and "video-splitting-dlq" in by_video[DAMAGED][1]
     assert by_video["sequence_0.mp4"][1:5] == ["✓ answered", COLLINS, f"{COLLINS}, {CAMERAMAN}", "6 s"]
     assert by_video["chelsea_0.mp4"][2:4] == ["no-face", "-"]
     # the filter box (the page's only script) hides what does not match, and shows it all again
