@@ -83,7 +83,10 @@ def recognise(service: Any, event: dict, deadline: float | None = None) -> dict:
     }
     if crops is not None and index is not None and results:
         document["frame_size"] = list(crops.frame_size) if crops.frame_size else None
-        document["crops"] = _write_crops(service, video.key, segment.index, build(results, index.interval_s), crops)
+        # The segment's own timeline from its faces as the merge will read them (distances rounded as
+        # stored), so each range's best is the face the merge's range picks among equals.
+        stored = [FrameFaces(float(f["t"]), tuple(_match(m) for m in f["faces"])) for f in document["frames"]]
+        document["crops"] = _write_crops(service, video.key, segment.index, build(stored, index.interval_s), crops)
     out = S3Object(source.bucket, segments.faces_key(video.key, segment.index))
     _put(service, out, json.dumps(document, separators=(",", ":")).encode("utf-8"), where)
     laps.lap("write")
