@@ -119,8 +119,7 @@ def forget_results(library: Library, plan: Plan, name: str, receipt: Receipt) ->
             raise RuntimeError(f"{key}: changed five times while it was being rewritten; run forget again")
         receipt.results_rewritten.append(new.video)
         if thumbs:  # the HTML report's faces of this video (face_recognizer.thumbnails) name them too
-            for report_key in _report_objects(s3, library.config.bucket, new.prefix):
-                receipt.thumbnails_deleted += _delete_all_versions(s3, library.config.bucket, report_key)
+            _forget_report(s3, library.config.bucket, new.prefix, receipt)
         bucket, _, stage1_key = new.stage1[len("s3://") :].partition("/")
         receipt.stage1_deleted += _delete_stage1(s3, bucket, stage1_key)
         # The versions before the rewrite named them.
@@ -128,6 +127,7 @@ def forget_results(library: Library, plan: Plan, name: str, receipt: Receipt) ->
             if not version["IsLatest"]:
                 s3.delete_object(Bucket=library.config.bucket, Key=key, VersionId=version["VersionId"])
                 receipt.library_versions_deleted.append(f"{key}@{version['VersionId']}")
+    forget_reports(s3, library.config.bucket, name, receipt)
     for key, version_id in plan.old_versions:
         if key in plan.current:
             continue  # its old versions went with its rewrite above
@@ -148,6 +148,33 @@ def _without(stored: Stored, name: str, unknown: str) -> tuple[Filed, list[str]]
             n += 1
         frames.append({**frame, "faces": faces})
     return stored.filed.with_frames(frames, stored.filed.database_version), thumbs
+
+
+def forget_reports(s3: BaseClient, bucket: str, name: str, receipt: Receipt) -> None:
+    """Every video whose HTML report (any report.json version) names `name` loses its report and
+    thumbnails: a relabel renames faces.json's faces, not the report's, so its names may be older."""
+    from pipeline_common.keys import LIBRARY_REPORT
+
+    prefixes = set()
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix="videos/"):
+        for v in page.get("Versions", []):
+            if not v["Key"].endswith("/" + LIBRARY_REPORT):
+                continue
+            body = s3.get_object(Bucket=bucket, Key=v["Key"], VersionId=v["VersionId"])["Body"].read()
+            try:
+                faces = json.loads(body).get("faces") or []
+            except (ValueError, AttributeError):
+                faces = []
+            if any(isinstance(f, dict) and f.get("name") == name for f in faces):
+                prefixes.add(v["Key"][: -len(LIBRARY_REPORT)])
+    for prefix in sorted(prefixes):
+        _forget_report(s3, bucket, prefix, receipt)
+
+
+def _forget_report(s3: BaseClient, bucket: str, prefix: str, receipt: Receipt) -> None:
+    for key in _report_objects(s3, bucket, prefix):
+        deleted = _delete_all_versions(s3, bucket, key)
+        receipt.thumbnails_deleted += [k for k in deleted if k not in receipt.thumbnails_deleted]
 
 
 def _report_objects(s3: BaseClient, bucket: str, prefix: str) -> list[str]:
