@@ -18,6 +18,9 @@ from components.settings import StackSettings
 
 # What the functions' log lines say, which the queries select on (tests hold them to the real lines).
 RECOGNISED = "frame recognised"  # face_recognizer.service: one per frame, with `name` and `faces`
+TIMELINE_RECOGNISED = "timeline recognised"  # its timeline twin: one per video, `name` the person seen most
+# Either analysis's one line per answer: the widgets count answers, whichever the stack gives.
+ANSWERED = f'(message = "{RECOGNISED}" or message = "{TIMELINE_RECOGNISED}")'
 NO_FACE = "no-face"  # face_recognizer.recognizer.NO_FACE
 # Lambda's own lines for failures that never reach the function's logger (Log format Text).
 LAMBDA_FAILURES = r"/Task timed out|Runtime exited/"
@@ -52,13 +55,13 @@ def all_stages() -> list[str]:
     return list(dict.fromkeys(stage for f in topology.FUNCTIONS.values() for stage in f.stages))
 
 
-RESULTS_BY_NAME = f'filter message = "{RECOGNISED}"\n| stats count(*) as frames by name\n| sort frames desc\n| limit 50'
+RESULTS_BY_NAME = f"filter {ANSWERED}\n| stats count(*) as results by name\n| sort results desc\n| limit 50"
 # The no-face sentinel as it stands in a line (json.dumps' separators): exact, where the name field
 # alone would also match a person whose name merely contains "no-face". strcontains gives 1 or 0.
 NO_FACE_IN_LINE = f'"name": "{NO_FACE}"'
 NO_FACE_RATE = (
-    f'filter message = "{RECOGNISED}"\n'
-    f"| stats count(*) as frames, sum(strcontains(@message, '{NO_FACE_IN_LINE}')) as no_face, "
+    f"filter {ANSWERED}\n"
+    f"| stats count(*) as results, sum(strcontains(@message, '{NO_FACE_IN_LINE}')) as no_face, "
     f"100 * sum(strcontains(@message, '{NO_FACE_IN_LINE}')) / count(*) as no_face_percent by bin(1h)"
 )
 FAILURES_BY_TYPE = (

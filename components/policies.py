@@ -85,12 +85,21 @@ def library_writer(
     timeline_objects: Sequence[str] = (),
 ) -> list[dict]:
     """What the recognizer needs for the library (face_recognizer.library, relabel): read and write
-    each video's faces.json, list them (a relabel reads every one), read and replace its appearances
+    each video's faces.json, write its report.json and thumbnails (and a timeline segment's crops,
+    which the merge copies and deletes), list them (a relabel reads every one), read and replace its appearances
     items, publish to the results topic (and use that topic's key, as SNS asks of a publisher to an
     encrypted topic), and in timeline mode read back a timeline it relabels."""
     statements = [
         allow("LibraryFaces", ["s3:GetObject", "s3:PutObject"], objects(library_bucket_arn, ("/faces.json",))),
         allow("ListLibrary", ["s3:ListBucket"], [library_bucket_arn]),
+        # The HTML report's (face_recognizer.thumbnails): report.json, and the JPEGs (thumb-<n>.jpg, and a
+        # timeline segment's crops/<segment>-<k>.jpg, which the merge copies from and then deletes).
+        allow("LibraryReport", ["s3:PutObject"], objects(library_bucket_arn, ("/report.json",))),
+        allow(
+            "LibraryThumbnails",
+            ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            objects(library_bucket_arn, (".jpg",)),
+        ),
         allow("IndexAppearances", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem"], [table_arn]),
         allow("PublishResults", ["sns:Publish"], [topic_arn]),
         allow("EncryptResults", ["kms:GenerateDataKey", "kms:Decrypt"], [key_arn]),

@@ -25,7 +25,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from components.project import DEFAULT_STACK_FILE, DEFAULT_TORCH_HOME, OUT_DIR
 from components.topology import ANALYSES, ARCHITECTURES
@@ -44,6 +44,7 @@ RUNS_DIR = OUT_DIR / "local"  # one folder per run (local/runs.py)
 # A link to the outputs of the serve that claimed it and still runs: the path the tools' examples use.
 DEFAULT_OUTPUTS = RUNS_DIR / "outputs.json"
 DEMO_DIR = OUT_DIR / "demo"
+DEFAULT_HTML = OUT_DIR / "local" / "html"
 
 
 class Stopped(BaseException):
@@ -111,6 +112,14 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "appears and when (tools/timelines.py)",
     )
     parser.add_argument("--report", type=Path, help="write the JSON report here")
+    parser.add_argument(
+        "--html",
+        type=Path,
+        nargs="?",
+        const=DEFAULT_HTML,
+        help=f"write the HTML report (who appears when; tools/report) into this folder (default {DEFAULT_HTML}; "
+        "demo writes one to out/demo/html unless told otherwise)",
+    )
     parser.add_argument("--rate", type=float, help="uploads per second (default: all at once)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for every outcome (default 600)")
     parser.add_argument("--no-progress", action="store_true")
@@ -148,11 +157,13 @@ def run(args: argparse.Namespace, expect: Expectation | None = None) -> int:
     if expect is None:
         expect = load_expectation(args.expect)
     stack, untrained = start_stack(args)
+    html = None
     try:
         with stack:
             report = run_videos(
                 stack, files, expect=expect, timeout_s=args.timeout, rate=args.rate, progress=not args.no_progress
             )
+            html = write_html(stack, report, args.html) if getattr(args, "html", None) else None
     except (KeyboardInterrupt, Stopped):  # every upload left without a result, named in the report too
         record_stop(args, stack, report_file=args.report)
         raise
@@ -163,7 +174,27 @@ def run(args: argparse.Namespace, expect: Expectation | None = None) -> int:
         args.report.parent.mkdir(parents=True, exist_ok=True)
         args.report.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
         print(f"report: {args.report}")
+    if html is not None:
+        print(f"html report: {html} (open it in a browser: file://{html.resolve()})")
     return 0 if report["passed"] else 1  # the verdict line, PASSED: yes or NO, says the same
+
+
+def write_html(stack: LocalStack, report: Any, out_dir: Path) -> Path:
+    """The HTML report of this run (tools/report), read from the stack before it stops."""
+    from components.library import OUTPUT_BUCKET
+    from tools.report import from_stack
+    from tools.target import from_outputs
+
+    outputs = stack.outputs()
+    target = from_outputs(outputs, "the local stack")
+    return from_stack(
+        stack.client("s3"),
+        target.buckets,
+        outputs.get(OUTPUT_BUCKET),
+        report,
+        out_dir,
+        source="the local stack (python -m local)",
+    )
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -182,6 +213,8 @@ def demo(args: argparse.Namespace) -> int:
     args.videos, args.db, expect = sample_workload(DEMO_DIR, args.torch_home, tag="demo")
     if args.report is None:
         args.report = DEMO_DIR / "report.json"
+    if args.html is None:
+        args.html = DEMO_DIR / "html"
     return run(args, expect=expect)
 
 

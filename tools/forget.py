@@ -4,9 +4,9 @@
     python -m tools.forget NAME --yes ...                                          # no question; a receipt
 
 What goes (face_recognizer.library and relabel say where each lives):
-- every result that named NAME: those faces become `unknown`, their stored embeddings (and any face
-  thumbnails, `thumb-<n>.jpg` beside faces.json) are deleted, `<stem>.txt`/`.json` are rewritten,
-  and each such video's stage-1 objects (its frames) are deleted;
+- every result that named NAME: those faces become `unknown`, their stored embeddings (and that
+  video's HTML report faces, `report.json` and every `thumb-<n>.jpg`, all versions) are deleted,
+  `<stem>.txt`/`.json` are rewritten, and each such video's stage-1 objects (its frames) are deleted;
 - every older version of a library `faces.json` that names NAME (a relabelled result's history);
 - NAME's items in the appearances table;
 - NAME in the live face database: a new version without them, then every version that held them.
@@ -118,8 +118,8 @@ def forget_results(library: Library, plan: Plan, name: str, receipt: Receipt) ->
         else:
             raise RuntimeError(f"{key}: changed five times while it was being rewritten; run forget again")
         receipt.results_rewritten.append(new.video)
-        for thumb in thumbs:
-            receipt.thumbnails_deleted += _delete_all_versions(s3, library.config.bucket, new.prefix + thumb)
+        if thumbs:  # the HTML report's faces of this video (face_recognizer.thumbnails) name them too
+            _forget_report(s3, library.config.bucket, new.prefix, receipt)
         bucket, _, stage1_key = new.stage1[len("s3://") :].partition("/")
         receipt.stage1_deleted += _delete_stage1(s3, bucket, stage1_key)
         # The versions before the rewrite named them.
@@ -127,6 +127,7 @@ def forget_results(library: Library, plan: Plan, name: str, receipt: Receipt) ->
             if not version["IsLatest"]:
                 s3.delete_object(Bucket=library.config.bucket, Key=key, VersionId=version["VersionId"])
                 receipt.library_versions_deleted.append(f"{key}@{version['VersionId']}")
+    forget_reports(s3, library.config.bucket, name, receipt)
     for key, version_id in plan.old_versions:
         if key in plan.current:
             continue  # its old versions went with its rewrite above
@@ -147,6 +148,47 @@ def _without(stored: Stored, name: str, unknown: str) -> tuple[Filed, list[str]]
             n += 1
         frames.append({**frame, "faces": faces})
     return stored.filed.with_frames(frames, stored.filed.database_version), thumbs
+
+
+def forget_reports(s3: BaseClient, bucket: str, name: str, receipt: Receipt) -> None:
+    """Every video whose HTML report (any report.json version) names `name` loses its report and
+    thumbnails: a relabel renames faces.json's faces, not the report's, so its names may be older."""
+    from pipeline_common.keys import LIBRARY_REPORT
+
+    prefixes = set()
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix="videos/"):
+        for v in page.get("Versions", []):
+            if not v["Key"].endswith("/" + LIBRARY_REPORT):
+                continue
+            body = s3.get_object(Bucket=bucket, Key=v["Key"], VersionId=v["VersionId"])["Body"].read()
+            try:
+                faces = json.loads(body).get("faces") or []
+            except (ValueError, AttributeError):
+                faces = []
+            if any(isinstance(f, dict) and f.get("name") == name for f in faces):
+                prefixes.add(v["Key"][: -len(LIBRARY_REPORT)])
+    for prefix in sorted(prefixes):
+        _forget_report(s3, bucket, prefix, receipt)
+
+
+def _forget_report(s3: BaseClient, bucket: str, prefix: str, receipt: Receipt) -> None:
+    for key in _report_objects(s3, bucket, prefix):
+        deleted = _delete_all_versions(s3, bucket, key)
+        receipt.thumbnails_deleted += [k for k in deleted if k not in receipt.thumbnails_deleted]
+
+
+def _report_objects(s3: BaseClient, bucket: str, prefix: str) -> list[str]:
+    """A video's report.json and thumbnails (any version, deleted ones too)."""
+    from pipeline_common.keys import LIBRARY_REPORT
+
+    keys = set()
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
+        for kind in ("Versions", "DeleteMarkers"):
+            for v in page.get(kind, []):
+                rest = v["Key"][len(prefix) :]
+                if rest == LIBRARY_REPORT or (rest.startswith("thumb-") and rest.endswith(".jpg")):
+                    keys.add(v["Key"])
+    return sorted(keys)
 
 
 def _versions(s3: BaseClient, bucket: str, key: str) -> list[dict]:

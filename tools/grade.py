@@ -47,7 +47,7 @@ from tools.grading.expectations import (
 )
 from tools.grading.reading import dead_letter_check, list_objects, snapshot, wait_for_results
 from tools.grading.records import Report
-from tools.grading.report import format_table
+from tools.grading.report import format_table, markdown_table
 from tools.grading.story import add_cloudwatch, add_dead_letters, run_window, wait_for_figures
 from tools.target import Target, failure_status, preflight, resolve_target
 from tools.workload import add_target_arguments
@@ -58,6 +58,7 @@ __all__ = [
     "Expectation",
     "course_expectation",
     "format_table",
+    "markdown_table",
     "grade",
     "load_expectation",
     "mapping_expectation",
@@ -79,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prefix", default="", help="key prefix the videos were uploaded under")
     parser.add_argument("--wait", type=float, default=0, help="seconds to wait for every result first")
     parser.add_argument("--json", type=Path, help="write the full report here")
+    parser.add_argument(
+        "--markdown", action="store_true", help="print the table and summary as Markdown (a CI step summary)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar while waiting")
     parser.add_argument(
         "--analysis",
@@ -102,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         report = run(target, args, expect, uploads)
     except Exception as exc:
         return failure_status("grade", exc, target)
-    print(format_table(report))
+    print(markdown_table(report) if args.markdown else format_table(report))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")

@@ -12,6 +12,12 @@ sampling grid, so a person seen across a boundary is one run, hence one range, a
 unknown runs), written as `<stem>.json` then `<stem>.txt`, the person seen most over the whole
 video. A segment that is missing, or whose frames are not within its time range, fails the merge
 naming it: never a partial timeline presented as complete.
+
+Thumbnails (face_recognizer.thumbnails, when the library is on): `recognise` builds the segment's
+own timeline and writes the crop of each of its ranges' best faces to the library bucket
+(`crops/<segment>-<k>.jpg` under the video's prefix), listed in the segment's JSON; a merged range's
+best face is the best of its pieces' bests, so `merge` copies each one's crop to `thumb-<n>.jpg`,
+writes report.json, and deletes the crops once the result is written.
 """
 
 from __future__ import annotations
@@ -21,11 +27,12 @@ import time
 from typing import Any
 
 from face_recognizer import library
-from face_recognizer.timeline import FaceMatch, FrameFaces, build
+from face_recognizer.thumbnails import Crops, FaceKey, ThumbnailError, crop_key, face_key, timeline_faces
+from face_recognizer.timeline import SCHEMA_VERSION, FaceMatch, FrameFaces, build
 from pipeline_common import segments
 from pipeline_common.env import TIMELINE
 from pipeline_common.events import S3Object
-from pipeline_common.keys import frame_key, frames_key, result_key, timeline_key
+from pipeline_common.keys import frame_key, frames_key, library_prefix, result_key, timeline_key
 from pipeline_common.log import Laps, fields
 
 FORMAT = 1
@@ -57,10 +64,11 @@ def recognise(service: Any, event: dict, deadline: float | None = None) -> dict:
     laps = Laps()
     held = service._held(source)
     laps.lap("database")
+    crops = Crops() if service.thumbnails is not None else None
     if event["frames"].get("count") == 0:  # the splitter found no picture there (past the video stream's end)
         index, results = None, []
     else:
-        index, results, _crowded = service.frames_faces(source, held, laps, deadline)
+        index, results, _crowded = service.frames_faces(source, held, laps, deadline, crops)
     for frame in results:
         if not segment.start_s - _EDGE_S <= frame.t < segment.end_s + _EDGE_S:
             raise SegmentError(f"{where}: a frame at {frame.t:g} s is outside the segment")
@@ -73,6 +81,12 @@ def recognise(service: Any, event: dict, deadline: float | None = None) -> dict:
         # each face as the library stores it (its embedding too), so the merge can file the video
         "frames": library.frames_of(results),
     }
+    if crops is not None and index is not None and results:
+        document["frame_size"] = list(crops.frame_size) if crops.frame_size else None
+        # The segment's own timeline from its faces as the merge will read them (distances rounded as
+        # stored), so each range's best is the face the merge's range picks among equals.
+        stored = [FrameFaces(float(f["t"]), tuple(_match(m) for m in f["faces"])) for f in document["frames"]]
+        document["crops"] = _write_crops(service, video.key, segment.index, build(stored, index.interval_s), crops)
     out = S3Object(source.bucket, segments.faces_key(video.key, segment.index))
     _put(service, out, json.dumps(document, separators=(",", ":")).encode("utf-8"), where)
     laps.lap("write")
@@ -81,6 +95,21 @@ def recognise(service: Any, event: dict, deadline: float | None = None) -> dict:
         extra=fields(video=str(video), segment=segment.index, frames=len(results), faces_object=str(out), ms=laps.ms()),
     )
     return {"index": segment.index, "frames": len(results)}
+
+
+def _write_crops(service: Any, video_key: str, segment: int, timeline: dict, crops: Crops) -> list[dict]:
+    """The crops of the segment's own ranges' best faces, in the library; {t, box, key} each."""
+    entries, thumbs = timeline_faces(timeline, crops.faces)
+    listed = [e for e in entries if e["thumb"] is not None]
+    out = []
+    for k, (entry, data) in enumerate(zip(listed, thumbs, strict=True)):
+        key = crop_key(video_key, segment, k)
+        try:
+            service.thumbnails.put(key, data, "image/jpeg")
+        except ThumbnailError as exc:
+            raise SegmentError(f"s3://{video_key} segment {segment}: {exc}") from None
+        out.append({"t": entry["t"], "box": entry["box"], "key": key})
+    return out
 
 
 def _put(service: Any, out: S3Object, body: bytes, where: str) -> None:
@@ -154,11 +183,13 @@ def merge(service: Any, event: dict) -> dict:
     results: list[FrameFaces] = []
     versions: list[str] = []
     fps = 0.0
+    crops = _SegmentCrops(library_prefix(video.key))
     ended: segments.Segment | None = None
     for segment in planned:
         where = f"{video} {segment.describe()}"
         raw = _read(service, S3Object(stage1, segments.faces_key(video.key, segment.index)), where)
         frames = _frames(raw, segment, where)
+        crops.add(raw)
         if not frames:  # no picture there: only after the video stream's end, so nothing may follow
             ended = ended or segment
             continue
@@ -174,12 +205,13 @@ def merge(service: Any, event: dict) -> dict:
     models = service.recognizer.models
     version = versions[0] if len(set(versions)) == 1 else ",".join(dict.fromkeys(versions))
     document = {
+        "schema_version": SCHEMA_VERSION,
         "video": str(video),
         "analysis": TIMELINE,
         "sample_fps": fps,
-        "duration_s": round(duration_s, 3),
         "segments": len(planned),
         **build(results, 1.0 / fps),
+        "duration_s": round(duration_s, 3),  # the video's, which the samples' span (build's) is within
         "distance_threshold": service.recognizer.distance_threshold,
         "database": {"version": version},
         "model": {
@@ -191,12 +223,16 @@ def merge(service: Any, event: dict) -> dict:
     }
     out_key, json_key = result_key(frame_key(video.key)), timeline_key(frames_key(video.key))
     body = json.dumps(document, indent=1).encode("utf-8")
+    if service.thumbnails is not None:  # each range's best face, before the result
+        crops.write(service.thumbnails, video, document)
     service._put(video, json_key, body, "application/json", version)  # the timeline first, then the answer
     service._write(video, out_key, document["answer"], version)
     if service.library is not None:  # the index, the stored embeddings and the video's one event
         stored = tuple(library.frames_of(results))
         folder = S3Object(stage1, segments.folder(video.key))  # its stage-1 objects: forget deletes them
         service._file(folder, video.key, TIMELINE, out_key, json_key, 1.0 / fps, version, stored)
+    if service.thumbnails is not None:  # the result is written: the segments' crops are not needed again
+        crops.delete(service.thumbnails, video)
     service.log.info(
         "timeline merged",
         extra=fields(
@@ -210,3 +246,36 @@ def merge(service: Any, event: dict) -> dict:
         ),
     )
     return {"name": document["answer"], "segments": len(planned), "frames": len(results)}
+
+
+class _SegmentCrops:
+    """The crops the segments wrote (recognise), by the face each is of."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix + "crops/"
+        self.by_face: dict[FaceKey, str] = {}
+        self.frame_size: list | None = None
+
+    def add(self, raw: dict) -> None:
+        try:
+            for c in raw.get("crops") or ():
+                key = str(c["key"])
+                if key.startswith(self.prefix):  # only this video's crops
+                    self.by_face[face_key(c["t"], c["box"])] = key
+        except (KeyError, TypeError, ValueError):
+            return  # a segment's listing that is not what recognise writes: its ranges get no thumbnail
+        self.frame_size = self.frame_size or raw.get("frame_size")
+
+    def write(self, thumbnails: Any, video: S3Object, document: dict) -> None:
+        entries, sources = timeline_faces(document, self.by_face)
+        report = {"analysis": TIMELINE, "frame_size": self.frame_size, "faces": entries}
+        try:
+            thumbnails.write_copied(video.key, report, sources)
+        except ThumbnailError as exc:
+            raise SegmentError(f"{video}: {exc}") from None
+
+    def delete(self, thumbnails: Any, video: S3Object) -> None:
+        try:
+            thumbnails.delete(sorted(set(self.by_face.values())))
+        except ThumbnailError as exc:
+            raise SegmentError(f"{video}: {exc}") from None

@@ -21,7 +21,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from face_recognizer import library
@@ -33,7 +33,8 @@ from face_recognizer.library import LibraryConfig, is_database_change
 from face_recognizer.onnx_models import OnnxFaceModels
 from face_recognizer.recognizer import FrameError, FrameTooLarge, Recognizer, check_names, decode_frame
 from face_recognizer.relabel import Library
-from face_recognizer.timeline import FrameFaces, build, match_faces
+from face_recognizer.thumbnails import Crops, ThumbnailError, Thumbnails, first_frame, timeline_faces
+from face_recognizer.timeline import SCHEMA_VERSION, FrameFaces, build, match_faces
 from face_recognizer.workload import TimelineWork
 from pipeline_common import aws, frames, limits
 from pipeline_common.env import DEFAULT_MAX_FRAMES, FIRST_FRAME, TIMELINE
@@ -76,6 +77,7 @@ class RecognitionService:
         analysis: str = FIRST_FRAME,
         max_frames: int = DEFAULT_MAX_FRAMES,
         library: Library | None = None,
+        thumbnails: Thumbnails | None = None,
     ) -> None:
         """`faces` is where each frame's database comes from; by default the recognizer's own, fixed.
         `analysis` TIMELINE: each object is a video's sampled frames (pipeline_common.frames), at most
@@ -92,6 +94,7 @@ class RecognitionService:
             faces = FixedDatabase(recognizer.database)
         self.faces = faces
         self.library = library  # face_recognizer.relabel: files each result; None: results only
+        self.thumbnails = thumbnails  # each answer's face thumbnails for the HTML report (face_recognizer.thumbnails)
 
     def handle_event(
         self, event: Mapping[str, Any], request_id: str | None = None, *, deadline: float | None = None
@@ -117,6 +120,12 @@ class RecognitionService:
         recognition = self.recognizer.recognise_bytes(data, str(obj), held.database)
         laps.add(recognition.timings_ms)
         out_key = result_key(obj.key)
+        if self.thumbnails is not None:  # before the result: whoever sees a result finds its faces
+            r = recognition
+            video = library.video_key(metadata.get(SOURCE_VIDEO_METADATA) or obj.key)
+            image = decode_frame(data, str(obj))
+            self._thumbnails(obj, lambda t: t.write(video, *first_frame(image, r.name, r.distance, r.box, r.faces)))
+            del image
         self._write(obj, out_key, recognition.name, held.version)
         if self.library is not None:
             r = recognition
@@ -139,9 +148,11 @@ class RecognitionService:
         laps = Laps()
         held = self._held(obj)
         laps.lap("database")
-        index, results, crowded = self.frames_faces(obj, held, laps, deadline)
+        crops = Crops() if self.thumbnails is not None else None
+        index, results, crowded = self.frames_faces(obj, held, laps, deadline, crops)
         models = self.recognizer.models
         document = {
+            "schema_version": SCHEMA_VERSION,
             "video": index.video,
             "frames_object": str(obj),
             "analysis": TIMELINE,
@@ -159,6 +170,12 @@ class RecognitionService:
             },
         }
         out_key, json_key = result_key(obj.key), timeline_key(obj.key)
+        if crops is not None:  # each range's best face, before the result
+            entries, thumbs = timeline_faces(document, crops.faces)
+            size = list(crops.frame_size) if crops.frame_size else None
+            report = {"analysis": TIMELINE, "frame_size": size, "faces": entries}
+            video = library.video_key(index.video)
+            self._thumbnails(obj, lambda t: t.write(video, report, thumbs))
         # The timeline first: whoever sees the text answer can read the timeline beside it.
         self._put(
             obj,
@@ -183,11 +200,12 @@ class RecognitionService:
         return self._answered("timeline recognised", obj, "frames_object", out_key, held.version, laps, answer)
 
     def frames_faces(
-        self, obj: S3Object, held: Held, laps: Laps, deadline: float | None = None
+        self, obj: S3Object, held: Held, laps: Laps, deadline: float | None = None, crops: Crops | None = None
     ) -> tuple[frames.Index, list[FrameFaces], int]:
         """Every face of every frame of a frames object, read as a stream one frame at a time, each
         matched against `held`'s database, and how many frames had more faces than the cap;
-        RecognitionError naming the object (TimelineTooLong when the rest cannot fit before `deadline`)."""
+        RecognitionError naming the object (TimelineTooLong when the rest cannot fit before `deadline`).
+        `crops`: each face's crop is kept there too (the report's thumbnails)."""
         body, size = self._open_frames(obj)
         results: list[FrameFaces] = []
         crowded = 0  # frames with more faces than MAX_FACES_PER_FRAME
@@ -211,6 +229,8 @@ class RecognitionService:
                 faces, found = match_faces(
                     self.recognizer.models, image, held.database, self.recognizer.distance_threshold, laps
                 )
+                if crops is not None:
+                    crops.add(entry.t, image, [face.box for face in faces])
                 del image
                 results.append(FrameFaces(entry.t, faces))
                 crowded += found > len(faces)
@@ -242,6 +262,13 @@ class RecognitionService:
             self.library.record(filed)
         except Exception as exc:  # the result is written; the library's part is retried with the event
             raise RecognitionError(f"{obj}: cannot file the result in the library ({exc})") from None
+
+    def _thumbnails(self, obj: S3Object, write: Callable[[Thumbnails], object]) -> None:
+        assert self.thumbnails is not None
+        try:
+            write(self.thumbnails)
+        except ThumbnailError as exc:
+            raise RecognitionError(f"{obj}: {exc}") from None
 
     def relabel(self) -> dict:
         """The live database changed: match every stored result again (face_recognizer.relabel)."""
@@ -417,7 +444,8 @@ def start(
         faces=database,
         analysis=config.analysis,
         max_frames=config.max_frames,
-        library=open_library(environ, s3, log),
+        library=(opened := open_library(environ, s3, log)),
+        thumbnails=None if opened is None else Thumbnails(s3, opened.config.bucket),
     )
 
 

@@ -21,6 +21,9 @@ from pipeline_common import limits
 from pipeline_common.log import Laps
 
 Box = tuple[float, float, float, float]
+# The `<stem>.json` document's version: 2 added `schema_version` and `duration_s` (1 had neither;
+# readers of either take both: tools/timelines.py).
+SCHEMA_VERSION = 2
 
 
 class EveryFace(Protocol):
@@ -129,6 +132,9 @@ def build(frames: list[FrameFaces], interval_s: float) -> dict:
         "frames_without_face": len(without),
         "interval_s": _seconds(interval_s),
         "last_frame_s": _seconds(frames[-1].t),
+        # The span the samples cover: the last sample's time plus one interval, the video's length to
+        # within one sampling interval (the same bound as every range's end).
+        "duration_s": _seconds(ends[-1]),
         "people": people,
         "unknown": {"frames": len(unknown), "ranges": ranges(unknown)},
         "no_face": ranges(without),

@@ -103,7 +103,8 @@ def timeline_key(frames_key_: str) -> str:
 
 
 # The library bucket (`<namePrefix>-library`): per-video data that is neither frame nor result.
-LIBRARY_FACES = "faces.json"
+LIBRARY_FACES = "faces.json"  # face_recognizer.library: each face's embedding, box, name (never a picture)
+LIBRARY_REPORT = "report.json"  # face_recognizer.thumbnails: each range's best face and its thumbnail, for tools.report
 
 
 def library_prefix(video_key: str) -> str:
@@ -115,3 +116,13 @@ def library_prefix(video_key: str) -> str:
 def video_of_library_key(library_key: str) -> str:
     """The video key a library object belongs to (the inverse of library_prefix)."""
     return urllib.parse.unquote(library_key.split("/", 2)[1])
+
+
+def library_report_key(video_key: str) -> str:
+    """The HTML report's document of a video's faces (face_recognizer.thumbnails)."""
+    return library_prefix(video_key) + LIBRARY_REPORT
+
+
+def thumb_name(n: int) -> str:
+    """The n-th thumbnail's name inside a video's library prefix (report.json names each range's)."""
+    return f"thumb-{n}.jpg"

@@ -13,6 +13,7 @@ from tests.conftest import run_python
 PEAK_PROBE = r"""
 import json, sys
 from face_recognizer import service
+from pipeline_common import aws
 
 env, path, key = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
 
@@ -20,6 +21,7 @@ env, path, key = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
 class S3:
     # What the service asks of S3, served from a file: the object in (a stream), what it writes kept.
     written = {}
+    library = {}  # the library bucket's objects (face_recognizer.library): key -> bytes
 
     def get_object(self, Bucket, Key):
         body = open(path, "rb")
@@ -28,8 +30,23 @@ class S3:
         body.seek(0)
         return {"ContentLength": size, "Body": body}
 
-    def put_object(self, Bucket, Key, Body, ContentType, Metadata):
-        self.written[Key] = Body.decode()
+    def put_object(self, Bucket, Key, Body, ContentType, Metadata=None, **conditions):
+        if Bucket == env.get("LIBRARY_BUCKET"):
+            self.library[Key] = len(Body)
+        else:
+            self.written[Key] = Body.decode()
+
+
+class Recorded:
+    # The library's table and topic (face_recognizer.relabel): every call answered empty, its name kept.
+    calls = []
+
+    def __getattr__(self, name):
+        return lambda **kwargs: self.calls.append(name) or {"MessageId": "probe"}
+
+
+real_client = aws.client
+aws.client = lambda name, *a, **kw: Recorded() if name in ("dynamodb", "sns") else real_client(name, *a, **kw)
 
 
 def hwm_mb():
@@ -38,10 +55,12 @@ def hwm_mb():
 
 
 s3 = S3()
+env.setdefault("RESULTS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:probe-results")  # the deployer's
 svc = service.start(env, s3=s3)   # as the handler starts it: settings, database, models, warm-up
 started = hwm_mb()
 [result] = svc.handle_event({"bucket": "stage-1", "key": key})
-print(json.dumps({"result": result, "written": s3.written, "started_mb": started, "peak_mb": hwm_mb()}))
+print(json.dumps({"result": result, "written": s3.written, "library": s3.library, "started_mb": started,
+                  "peak_mb": hwm_mb()}))
 """
 
 

@@ -22,7 +22,7 @@ from face_recognizer.onnx_models import OnnxFaceModels
 from face_recognizer.recognizer import NO_FACE, UNKNOWN, Recognizer, decode_frame
 from face_recognizer.service import TIMELINE_CONTENT_TYPE, RecognitionError, RecognitionService
 from face_recognizer.timeline import FaceMatch, FrameFaces, build
-from pipeline_common import frames
+from pipeline_common import frames, keys
 from tests.s3_events import s3_event
 from tools.demo import samples
 from tools.modelbuild.ffmpeg import ffmpeg_exe
@@ -399,6 +399,11 @@ def test_a_timeline_of_the_largest_frames_stays_within_the_recognizers_memory_se
     timeline = json.loads(probe["written"]["8k/clip.json"])
     assert timeline["frames_analysed"] == 4 and probe["written"]["8k/clip.txt"] == timeline["answer"] == A
     assert [(r["start_s"], r["end_s"]) for r in timeline["people"][0]["ranges"]] == [(0.0, 4.0)]
+    assert timeline["schema_version"] == 2 and timeline["duration_s"] == 4.0
+    # The range's best face as a small thumbnail in the library, under the video's prefix, named by report.json.
+    prefix = keys.library_prefix("8k/clip.mp4")
+    assert set(probe["library"]) == {prefix + "faces.json", prefix + "report.json", prefix + "thumb-0.jpg"}
+    assert 500 < probe["library"][prefix + "thumb-0.jpg"] < 8000
     memory = stack.recognizer.memory_mb
     assert probe["peak_mb"] < memory, (
         f"four 8K frames peaked at {probe['peak_mb']:.0f} MB, over recognizerMemory {memory} MB "

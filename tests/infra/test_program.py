@@ -418,6 +418,12 @@ def test_recognizer_role_is_least_privilege(program):
 LIBRARY_GRANTS = {
     "LibraryFaces": (["s3:GetObject", "s3:PutObject"], ["arn:aws:s3:::vfp-test-library/*/faces.json"]),
     "ListLibrary": (["s3:ListBucket"], ["arn:aws:s3:::vfp-test-library"]),
+    # the HTML report's: report.json, thumbnails and a timeline segment's crops (face_recognizer.thumbnails)
+    "LibraryReport": (["s3:PutObject"], ["arn:aws:s3:::vfp-test-library/*/report.json"]),
+    "LibraryThumbnails": (
+        ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+        ["arn:aws:s3:::vfp-test-library/*.jpg"],
+    ),
     "IndexAppearances": (
         ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem"],
         [f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/vfp-test-appearances"],
@@ -443,6 +449,8 @@ def test_no_allow_statement_uses_wildcards_in_s3_or_lambda(program):
                     assert st["Action"] == ["s3:ListBucket"]
                 elif resource == "arn:aws:s3:::vfp-test-library/*/faces.json":  # library_prefix(video)/faces.json
                     assert st["Action"] == ["s3:GetObject", "s3:PutObject"]
+                elif resource == "arn:aws:s3:::vfp-test-library/*/report.json":  # the HTML report's
+                    assert st["Action"] == ["s3:PutObject"]
                 elif resource.startswith("arn:aws:s3:::"):
                     # one named bucket, objects of one suffix (or, for the input bucket the
                     # splitter is notified of entirely, every object): one `*`, the key's folder/stem

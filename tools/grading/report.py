@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 from components import topology
 from tools import timelines
 from tools.grading.checks import COURSE_DEADLINE_S
@@ -30,6 +32,34 @@ def _num(value: float | None) -> str:
 
 def video_table(report: Report) -> list[str]:
     """One line per upload, under a header: its frame, result, expectation, latency (and timeline)."""
+    table = table_rows(report)
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(table[0]))]
+    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
+
+
+def markdown_cell(value: object) -> str:
+    """A table cell's text for Markdown: pipes escaped, no line breaks, HTML's specials escaped."""
+    text = " ".join(printable(str(value)).split())
+    return html.escape(text, quote=False).replace("|", "\\|")
+
+
+def markdown_table(report: Report) -> str:
+    """The same table and summary as Markdown (GitHub's tables), for a CI step summary:
+    `python -m tools.grade ... --markdown >> "$GITHUB_STEP_SUMMARY"`."""
+    table = table_rows(report)
+    lines = ["| " + " | ".join(markdown_cell(c) for c in table[0]) + " |"]
+    lines.append("|" + "|".join(" --- " for _ in table[0]) + "|")
+    lines.extend("| " + " | ".join(markdown_cell(c) for c in row) + " |" for row in table[1:])
+    lines.append("")
+    summary = [*summary_lines(report), *story_lines(report), verdict(report)]
+    lines.extend(f"- {markdown_cell(line.strip())}" for line in summary if line.strip())
+    return "\n".join(lines)
+
+
+def table_rows(report: Report) -> list[list[str]]:
+    """The per-video table: a header row, then one row per upload (video_table, markdown_table)."""
     headers = ["video", "frame", "result", "expected", "ok", "frame s", "result s", "database"]
     timeline = report.get("analysis") == topology.TIMELINE
     if timeline:  # who appears when, and whether that is what the labels say
@@ -60,10 +90,7 @@ def video_table(report: Report) -> list[str]:
         if notes:
             row.append(r.get("note", ""))
         table.append([printable(cell) for cell in row])
-    widths = [max(len(str(row[i])) for row in table) for i in range(len(headers))]
-    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return lines
+    return table
 
 
 def _detail(part: BucketCheck) -> str:
