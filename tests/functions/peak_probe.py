@@ -71,7 +71,7 @@ def recognise_in_fresh_interpreter(env: dict[str, str], path: Path, key: str, cw
 
 
 def without_library(env: dict[str, str]) -> dict[str, str]:
-    """A recognizer environment with the library off: the library's table and topic need DynamoDB and
-    SNS, which a probe's S3 does not serve, and its few KB a result are not what these probes measure
-    (tests/local/test_library.py runs the library on the embedded stack)."""
+    """A recognizer environment with the library off, for a test that runs the handler against moto's
+    S3 and SQS only (the library's table and topic need DynamoDB and SNS; tests/local/test_library.py
+    runs the library on the embedded stack)."""
     return {k: v for k, v in env.items() if k not in ("LIBRARY_BUCKET", "APPEARANCES_TABLE", "RESULTS_TOPIC_ARN")}

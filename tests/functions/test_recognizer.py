@@ -29,7 +29,7 @@ from face_recognizer.onnx_models import OnnxFaceModels
 from face_recognizer.recognizer import NO_FACE, UNKNOWN, FrameError, FrameTooLarge, Recognizer, decode_frame
 from face_recognizer.service import RESULT_CONTENT_TYPE, RecognitionError, RecognitionService
 from pipeline_common import limits
-from tests.functions.peak_probe import recognise_in_fresh_interpreter, without_library
+from tests.functions.peak_probe import recognise_in_fresh_interpreter
 from tests.s3_events import s3_event
 from tools.demo import samples
 from tools.modelbuild.ffmpeg import ffmpeg_exe
@@ -424,7 +424,7 @@ def test_the_largest_frame_is_recognised_within_the_recognizers_memory_setting(v
     frame.write_bytes(jpeg)
     stack = S.load(lambda key: {"namePrefix": "vfp-test"}.get(key), check_files=False)
     env = function_environment(T.RECOGNIZER, stack, T.Locations(face_database=str(enrolled), models=str(model_dir)))
-    probe = recognise_in_fresh_interpreter(without_library(env), frame, "8k/frame.jpg", tmp_path)
+    probe = recognise_in_fresh_interpreter(env, frame, "8k/frame.jpg", tmp_path)
     assert probe["result"]["name"] == probe["written"]["8k/frame.txt"] == "Collins"
     memory = stack.recognizer.memory_mb
     assert probe["peak_mb"] < memory, (

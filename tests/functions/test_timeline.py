@@ -372,7 +372,7 @@ def test_a_timeline_of_the_largest_frames_stays_within_the_recognizers_memory_se
     first-frame mode (tests/functions/test_recognizer.py)."""
     from components import settings as S
     from pipeline_common import limits
-    from tests.functions.peak_probe import recognise_in_fresh_interpreter, without_library
+    from tests.functions.peak_probe import recognise_in_fresh_interpreter
 
     sampled = ffmpeg.sample_frames(ffmpeg_exe(), video_8k, tmp_path, label="8k", fps=1.0, max_frames=60)
     [first] = sampled.frames
@@ -395,7 +395,7 @@ def test_a_timeline_of_the_largest_frames_stays_within_the_recognizers_memory_se
         topology.RECOGNIZER, stack, topology.Locations(face_database=str(database_file), models=str(model_dir))
     )
     assert env["ANALYSIS"] == "timeline"
-    probe = recognise_in_fresh_interpreter(without_library(env), tar, "8k/clip.tar", tmp_path)
+    probe = recognise_in_fresh_interpreter(env, tar, "8k/clip.tar", tmp_path)
     timeline = json.loads(probe["written"]["8k/clip.json"])
     assert timeline["frames_analysed"] == 4 and probe["written"]["8k/clip.txt"] == timeline["answer"] == A
     assert [(r["start_s"], r["end_s"]) for r in timeline["people"][0]["ranges"]] == [(0.0, 4.0)]
