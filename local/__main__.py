@@ -182,7 +182,7 @@ def run(args: argparse.Namespace, expect: Expectation | None = None) -> int:
 def write_html(stack: LocalStack, report: Any, out_dir: Path) -> Path:
     """The HTML report of this run (tools/report), read from the stack before it stops."""
     from components.library import OUTPUT_BUCKET
-    from tools.report import from_stack
+    from tools.report.site import from_stack
     from tools.target import from_outputs
 
     outputs = stack.outputs()

@@ -22,9 +22,9 @@ from local.__main__ import write_html
 from local.session import run_videos
 from local.stack import LocalStack, load_settings
 from tests.browser import Chromium
-from tools import report
 from tools.demo import samples
 from tools.grade import mapping_expectation
+from tools.report import site
 
 pytestmark = pytest.mark.slow
 
@@ -224,7 +224,7 @@ def test_a_first_frame_page_draws_the_face_box_over_the_frame(tmp_path, browser)
         "frame": "media/0/frame.jpg",
         "thumbs": {"thumb-0.jpg": "media/0/thumb-0.jpg"},
     }
-    report.write({"title": "t", "analysis": "first-frame", "videos": [video]}, tmp_path)
+    site.write({"title": "t", "analysis": "first-frame", "videos": [video]}, tmp_path)
     browser.navigate((tmp_path / "video-0.html").as_uri())
     where = browser.evaluate(
         "(() => { const s = document.querySelector('svg.frame').getBoundingClientRect();"

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from pipeline_common import keys
-from tools import grade, report
-from tools.report import lanes, model, pages
+from tools import grade
+from tools.report import lanes, model, pages, site
 from tools.target import Buckets
 
 HOSTILE = '<script>alert("x")</script>&"\'.mp4'
@@ -279,7 +279,7 @@ def test_a_first_frame_page_draws_the_box_over_the_frame():
 
 
 def test_nothing_on_any_page_names_another_host(tmp_path):
-    index = report.write(the_model(video()), tmp_path)
+    index = site.write(the_model(video()), tmp_path)
     assert index == tmp_path / "index.html"
     for path in tmp_path.glob("*.html"):
         p = Page(path.read_text(encoding="utf-8"))

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(target: Target, args: argparse.Namespace) -> Path:
     from tools import grade
-    from tools.report import from_stack
+    from tools.report.site import from_stack
 
     preflight(target)
     s3 = target.client("s3")
