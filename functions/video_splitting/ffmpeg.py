@@ -47,10 +47,12 @@ class Frame:
     attempts_ms: tuple  # wall time of each ffmpeg run, in order
 
 
-def _input_options() -> list[str]:
+def input_options(protocols: str = "file") -> list[str]:
+    """How every ffmpeg run here reads a video: only `protocols`, only the allowed demuxers, the picture
+    alone, one thread, at most the largest frame the pipeline accepts."""
     return [
         "-protocol_whitelist",
-        "file",
+        protocols,
         "-format_whitelist",
         ",".join(ALLOWED_DEMUXERS),
         "-an",
@@ -86,7 +88,7 @@ def _command(ffmpeg: str, video: Path, *, decoding: Sequence[str] = (), filters:
     """ffmpeg reading `video` under the input restrictions (`decoding`: more input options), through
     `filters`, writing one JPEG to stdout."""
     quiet = ["-nostdin", "-hide_banner", "-loglevel", "level+error"]
-    return [ffmpeg, *quiet, *_input_options(), *decoding, "-i", f"file:{video}", *filters, *_output_options()]
+    return [ffmpeg, *quiet, *input_options(), *decoding, "-i", f"file:{video}", *filters, *_output_options()]
 
 
 def fast_args(ffmpeg: str, video: Path) -> list[str]:
@@ -333,7 +335,7 @@ def sample_args(ffmpeg: str, video: Path, folder: Path, *, fps: float, max_frame
     return [
         ffmpeg,
         *quiet,
-        *_input_options(),
+        *input_options(),
         "-i",
         f"file:{video}",
         "-vf",

@@ -38,22 +38,6 @@ class SegmentError(RuntimeError):
     """A video or one of its segments cannot be planned or sampled; the message names both."""
 
 
-def _input_options() -> list[str]:
-    return [
-        "-protocol_whitelist",
-        _PROTOCOLS,
-        "-format_whitelist",
-        ",".join(ffmpeg.ALLOWED_DEMUXERS),
-        "-an",
-        "-sn",
-        "-dn",
-        "-threads",
-        "1",
-        "-max_pixels",
-        str(limits.decoder_max_pixels()),
-    ]
-
-
 def presigned(s3: Any, obj: S3Object) -> str:
     return str(
         s3.generate_presigned_url("get_object", Params={"Bucket": obj.bucket, "Key": obj.key}, ExpiresIn=_URL_SECONDS)
@@ -62,7 +46,19 @@ def presigned(s3: Any, obj: S3Object) -> str:
 
 def probe_args(ffmpeg_path: str, url: str) -> list[str]:
     """ffmpeg opening the video and writing nothing: its header says the duration."""
-    return [ffmpeg_path, "-nostdin", "-hide_banner", *_input_options(), "-i", url, "-f", "null", "-frames:v", "0", "-"]
+    return [
+        ffmpeg_path,
+        "-nostdin",
+        "-hide_banner",
+        *ffmpeg.input_options(_PROTOCOLS),
+        "-i",
+        url,
+        "-f",
+        "null",
+        "-frames:v",
+        "0",
+        "-",
+    ]
 
 
 def duration(ffmpeg_path: str, url: str, *, label: str, timeout_s: float) -> float:
@@ -84,7 +80,7 @@ def sample_args(
         "-hide_banner",
         "-loglevel",
         "level+error",
-        *_input_options(),
+        *ffmpeg.input_options(_PROTOCOLS),
         "-ss",
         f"{segment.start_s:.6f}",
         "-t",
