@@ -3,7 +3,7 @@
     python -m bench.timeline_plan --logs out/long/logs [--baseline out/long/baseline.json] [--stack Pulumi.dev.yaml]
 
 From the local stack's per-segment log figures (or bench.timeline_cpu's CPU-seconds with --baseline),
-beside Rekognition Video's list price; the arithmetic is in bench/README.md (Any length).
+beside Rekognition Video's list price; the arithmetic is in docs/decisions/0007-cost-and-scale-model.md.
 """
 
 from __future__ import annotations
