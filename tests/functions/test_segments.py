@@ -75,7 +75,15 @@ def test_the_definition_maps_sample_then_recognise_over_segments_then_merges():
     assert inner["States"]["Recognise"]["End"] is True
     assert doc["States"]["Merge"]["Parameters"]["Payload"]["stage1_bucket"] == "s1"
     assert state_machine.invoked_functions(doc) == {"arn:split", "arn:rec"}
-    for state in (inner["States"]["Sample"], inner["States"]["Recognise"], doc["States"]["Merge"]):
+    # after the merge, Cleanup deletes the segment objects; its failure leaves the timeline standing
+    cleanup = doc["States"]["Cleanup"]
+    assert doc["States"]["Merge"]["Next"] == "Cleanup" and cleanup["End"] is True
+    assert (
+        cleanup["Parameters"]["Payload"]["action"] == "cleanup" and cleanup["Parameters"]["FunctionName"] == "arn:rec"
+    )
+    assert cleanup["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.cleanup_error", "Next": "Kept"}]
+    assert doc["States"]["Kept"] == {"Type": "Succeed"}
+    for state in (inner["States"]["Sample"], inner["States"]["Recognise"], doc["States"]["Merge"], cleanup):
         transient, anything = state["Retry"]
         assert "Lambda.TooManyRequestsException" in transient["ErrorEquals"] and transient["BackoffRate"] == 2
         assert anything["ErrorEquals"] == ["States.ALL"] and anything["MaxAttempts"] == 1
