@@ -96,7 +96,15 @@ def recognise(service: Any, event: dict, deadline: float | None = None) -> dict:
     laps.lap("write")
     service.log.info(
         "segment recognised",
-        extra=fields(video=str(video), segment=segment.index, frames=len(results), faces_object=str(out), ms=laps.ms()),
+        extra=fields(
+            video=str(video),
+            segment=segment.index,
+            frames=len(results),
+            faces=sum(len(frame.faces) for frame in results),
+            embedded=sum(not face.tracked for frame in results for face in frame.faces),  # the rest followed
+            faces_object=str(out),
+            ms=laps.ms(),
+        ),
     )
     return {"index": segment.index, "frames": len(results)}
 
