@@ -54,16 +54,24 @@ def _video(event: dict) -> S3Object:
         raise SegmentError(f"no video in the event ({exc})") from None
 
 
+def _etag(event: dict) -> str:
+    """The upload's ETag, as the execution's start recorded it: which upload's segments are read."""
+    try:
+        return str(event["video"]["etag"])
+    except (KeyError, TypeError) as exc:
+        raise SegmentError(f"no video ETag in the event ({exc})") from None
+
+
 def recognise(service: Any, event: dict, deadline: float | None = None) -> dict:
     """One segment's faces written to stage-1; its number, frames and where they are."""
-    video = _video(event)
+    video, etag = _video(event), _etag(event)
     try:
         segment = segments.Segment.from_dict(event["segment"])
         source = S3Object(str(event["frames"]["bucket"]), str(event["frames"]["key"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise SegmentError(f"{video}: not a segment to recognise ({exc})") from None
     where = f"{video} {segment.describe()}"
-    if source.key != segments.frames_key(video.key, segment.index):
+    if source.key != segments.frames_key(video.key, etag, segment.index):
         raise SegmentError(f"{where}: {source} is not its frames object")
     laps = Laps()
     held = service._held(source)
@@ -90,8 +98,10 @@ def recognise(service: Any, event: dict, deadline: float | None = None) -> dict:
         # The segment's own timeline from its faces as the merge will read them (distances rounded as
         # stored), so each range's best is the face the merge's range picks among equals.
         stored = [FrameFaces(float(f["t"]), tuple(_match(m) for m in f["faces"])) for f in document["frames"]]
-        document["crops"] = _write_crops(service, video.key, segment.index, build(stored, index.interval_s), crops)
-    out = S3Object(source.bucket, segments.faces_key(video.key, segment.index))
+        document["crops"] = _write_crops(
+            service, video.key, segments.upload_tag(etag), segment.index, build(stored, index.interval_s), crops
+        )
+    out = S3Object(source.bucket, segments.faces_key(video.key, etag, segment.index))
     _put(service, out, json.dumps(document, separators=(",", ":")).encode("utf-8"), where)
     laps.lap("write")
     service.log.info(
@@ -109,13 +119,13 @@ def recognise(service: Any, event: dict, deadline: float | None = None) -> dict:
     return {"index": segment.index, "frames": len(results)}
 
 
-def _write_crops(service: Any, video_key: str, segment: int, timeline: dict, crops: Crops) -> list[dict]:
+def _write_crops(service: Any, video_key: str, upload: str, segment: int, timeline: dict, crops: Crops) -> list[dict]:
     """The crops of the segment's own ranges' best faces, in the library; {t, box, key} each."""
     entries, thumbs = timeline_faces(timeline, crops.faces)
     listed = [e for e in entries if e["thumb"] is not None]
     out = []
     for k, (entry, data) in enumerate(zip(listed, thumbs, strict=True)):
-        key = crop_key(video_key, segment, k)
+        key = crop_key(video_key, upload, segment, k)
         try:
             service.thumbnails.put(key, data, "image/jpeg")
         except ThumbnailError as exc:
@@ -182,7 +192,7 @@ def _box(raw: list) -> tuple[float, float, float, float]:
 
 def merge(service: Any, event: dict) -> dict:
     """The video's one timeline, `<stem>.json` and `<stem>.txt`, from all its segments' faces."""
-    video = _video(event)
+    video, etag = _video(event), _etag(event)
     started = time.monotonic()
     try:
         stage1 = str(event["stage1_bucket"])
@@ -199,7 +209,7 @@ def merge(service: Any, event: dict) -> dict:
     ended: segments.Segment | None = None
     for segment in planned:
         where = f"{video} {segment.describe()}"
-        raw = _read(service, S3Object(stage1, segments.faces_key(video.key, segment.index)), where)
+        raw = _read(service, S3Object(stage1, segments.faces_key(video.key, etag, segment.index)), where)
         frames = _frames(raw, segment, where)
         crops.add(raw)
         if not frames:  # no picture there: only after the video stream's end, so nothing may follow
@@ -241,7 +251,7 @@ def merge(service: Any, event: dict) -> dict:
     service._write(video, out_key, document["answer"], version)
     if service.library is not None:  # the index, the stored embeddings and the video's one event
         stored = tuple(library.frames_of(results))
-        folder = S3Object(stage1, segments.folder(video.key))  # its stage-1 objects: forget deletes them
+        folder = S3Object(stage1, segments.video_folder(video.key))  # every upload's: forget deletes them
         service._file(folder, video.key, TIMELINE, out_key, json_key, 1.0 / fps, version, stored)
     if service.thumbnails is not None:  # the result is written: the segments' crops are not needed again
         crops.delete(service.thumbnails, video)
@@ -266,14 +276,16 @@ def cleanup(service: Any, event: dict) -> dict:
 
     from pipeline_common import aws
 
-    video = _video(event)
+    video, etag = _video(event), _etag(event)
     try:
         stage1 = str(event["stage1_bucket"])
         planned = [segments.Segment.from_dict(s) for s in event["segments"]]
     except (KeyError, TypeError, ValueError) as exc:
         raise SegmentError(f"{video}: not a video to clean up ({exc})") from None
     keys = [
-        k for s in planned for k in (segments.frames_key(video.key, s.index), segments.faces_key(video.key, s.index))
+        k
+        for s in planned
+        for k in (segments.frames_key(video.key, etag, s.index), segments.faces_key(video.key, etag, s.index))
     ]
     for key in keys:
         try:

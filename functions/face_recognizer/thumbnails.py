@@ -122,9 +122,10 @@ def first_frame(
     return {"analysis": FIRST_FRAME, "frame_size": list(image.size), "faces": entries}, thumbs
 
 
-def crop_key(video_key: str, segment: int, k: int) -> str:
-    """A segment's k-th range's best face, until the merge copies it (or not) to a thumbnail."""
-    return f"{library_prefix(video_key)}{CROPS}{segment}-{k}.jpg"
+def crop_key(video_key: str, upload: str, segment: int, k: int) -> str:
+    """A segment's k-th range's best face, until the merge copies it (or not) to a thumbnail;
+    `upload` (segments.upload_tag) keeps two uploads of one key apart."""
+    return f"{library_prefix(video_key)}{CROPS}{upload}/{segment}-{k}.jpg"
 
 
 @dataclass

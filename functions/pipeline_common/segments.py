@@ -7,9 +7,11 @@ may hold, so each function holds one segment's frames, never the video's. Segmen
 on the sampling grid (k / sampleFps), so sampling segment by segment takes the same instants as
 sampling the whole video at once, and a person seen across a boundary is one run of samples.
 
-Keys: a segment's objects live in stage-1 under `segments/<quoted video key>/`, `00000.tar` (its
-frames) and `00000.json` (its faces). The video key is percent-quoted whole (no `/` left), so two
-videos never share a folder and no upload's own frames key (`<stem>.tar`) can be inside one.
+Keys: a segment's objects live in stage-1 under `segments/<quoted video key>/<upload tag>/`,
+`00000.tar` (its frames) and `00000.json` (its faces). The video key is percent-quoted whole (no `/`
+left), so two videos never share a folder and no upload's own frames key (`<stem>.tar`) can be
+inside one; the upload tag (from the ETag) keeps a re-upload of the same key, started while the
+first upload's execution still runs, from overwriting or cleaning up the other's segments.
 """
 
 from __future__ import annotations
@@ -72,15 +74,26 @@ def execution_name(bucket: str, key: str, etag: str) -> str:
     return f"{tail}-{digest}" if tail else digest
 
 
-def folder(video_key: str) -> str:
+def upload_tag(etag: str) -> str:
+    """Which upload of a key an execution's objects belong to (16 hex digits of the ETag's SHA-256)."""
+    return hashlib.sha256(etag.strip('"').encode()).hexdigest()[:16]
+
+
+def video_folder(video_key: str) -> str:
+    """stage-1: every upload's segments of one video key (what tools.forget and the grader list)."""
     return SEGMENTS_PREFIX + urllib.parse.quote(video_key, safe="") + "/"
 
 
-def frames_key(video_key: str, index: int) -> str:
+def folder(video_key: str, etag: str) -> str:
+    """stage-1: one upload's segments."""
+    return f"{video_folder(video_key)}{upload_tag(etag)}/"
+
+
+def frames_key(video_key: str, etag: str, index: int) -> str:
     """stage-1: one segment's sampled frames (pipeline_common.frames' tar)."""
-    return f"{folder(video_key)}{index:05d}.tar"
+    return f"{folder(video_key, etag)}{index:05d}.tar"
 
 
-def faces_key(video_key: str, index: int) -> str:
+def faces_key(video_key: str, etag: str, index: int) -> str:
     """stage-1: one segment's recognised frames (face_recognizer.segments)."""
-    return f"{folder(video_key)}{index:05d}.json"
+    return f"{folder(video_key, etag)}{index:05d}.json"

@@ -264,11 +264,12 @@ class Segmenter:
         """One Map iteration's first task: the segment's frames written to stage-1; their object."""
         try:
             video = S3Object(str(event["video"]["bucket"]), str(event["video"]["key"]))
+            etag = str(event["video"]["etag"])
             segment = segments.Segment.from_dict(event["segment"])
         except (KeyError, TypeError, ValueError) as exc:
             raise SegmentError(f"not a segment to sample: {exc}") from None
         config, started = self.config, time.monotonic()
-        out = S3Object(config.stage1_bucket, segments.frames_key(video.key, segment.index))
+        out = S3Object(config.stage1_bucket, segments.frames_key(video.key, etag, segment.index))
         with tempfile.TemporaryDirectory(prefix="vfp-seg-", dir=self.service.temp_dir) as tmp:
             folder = Path(tmp) / "frames"
             folder.mkdir()

@@ -48,10 +48,14 @@ def test_one_upload_names_one_execution():
 
 
 def test_segment_keys_are_injective_and_never_an_uploads_own():
-    a, b = segments.frames_key("a/b.mp4", 0), segments.frames_key("a%2Fb.mp4", 0)
-    assert a == "segments/a%2Fb.mp4/00000.tar" and a != b
-    assert segments.faces_key("a/b.mp4", 12) == "segments/a%2Fb.mp4/00012.json"
-    assert segments.folder("a/b.mp4") != segments.folder("a/b.mp4/")
+    a, b = segments.frames_key("a/b.mp4", '"e1"', 0), segments.frames_key("a%2Fb.mp4", '"e1"', 0)
+    tag = segments.upload_tag("e1")  # the ETag with or without its quotes
+    assert a == f"segments/a%2Fb.mp4/{tag}/00000.tar" and a != b and re.fullmatch(r"[0-9a-f]{16}", tag)
+    assert segments.faces_key("a/b.mp4", "e1", 12) == f"segments/a%2Fb.mp4/{tag}/00012.json"
+    assert segments.folder("a/b.mp4", "e1") != segments.folder("a/b.mp4/", "e1")
+    # a re-upload of the same key (new bytes, new ETag) never shares a segment object with the first
+    assert segments.frames_key("a/b.mp4", "e2", 0) != a
+    assert segments.folder("a/b.mp4", "e2").startswith(segments.video_folder("a/b.mp4"))
 
 
 def definition(concurrency: int = 7) -> dict:

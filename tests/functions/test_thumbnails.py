@@ -165,13 +165,13 @@ def test_a_segmented_timeline_gives_the_whole_videos_thumbnails_and_leaves_no_cr
     duration = sampled.frames[-1].t + 1.0
     plan = segments.plan(duration, 1.0, 2)
     assert len(sampled.frames) == 5 and len(plan) == 3
-    video = {"bucket": INPUT, "key": KEY}
+    video = {"bucket": INPUT, "key": KEY, "etag": "e1"}
     for segment in plan:
         mine = [f for f in sampled.frames if segment.start_s <= f.t < segment.end_s]
         entries = tuple(frames.Entry(frames.frame_name(i), f.t, f.width, f.height, f.size) for i, f in enumerate(mine))
         tar = tmp_path / f"{segment.index}.tar"
         frames.write(tar, frames.Index(f"s3://{INPUT}/{KEY}", 1.0, 2, entries), [f.path for f in mine], remove=False)
-        key = segments.frames_key(KEY, segment.index)
+        key = segments.frames_key(KEY, "e1", segment.index)
         buckets.upload_file(str(tar), STAGE1, key)
         count = {"bucket": STAGE1, "key": key, "count": len(mine)}
         recognise_segments.recognise(service, {"video": video, "segment": segment.as_dict(), "frames": count})

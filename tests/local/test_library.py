@@ -114,7 +114,7 @@ def text(stack, key: str) -> str:
 
 def stage1_of(stem: str, timeline: bool) -> str:
     """Where a video's stage-1 objects are: its segments' folder (timeline), or its frame."""
-    return segments.folder(stem + ".mp4") if timeline else stem + ".jpg"
+    return segments.video_folder(stem + ".mp4") if timeline else stem + ".jpg"
 
 
 def has(stack, bucket: str, key: str) -> bool:

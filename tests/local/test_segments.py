@@ -100,13 +100,14 @@ def test_a_person_across_segment_boundaries_is_one_range_and_a_duplicate_upload_
     executions = finished(sfn, stack.state_machine_arn)
     assert [e["status"] for e in executions] == ["SUCCEEDED"]
     # Cleanup deleted the execution's segment objects (frames and faces), not the upload
-    assert "Contents" not in s3.list_objects_v2(Bucket=s.stage1_bucket, Prefix=segments.folder("seg/long.mp4"))
+    assert "Contents" not in s3.list_objects_v2(Bucket=s.stage1_bucket, Prefix=segments.video_folder("seg/long.mp4"))
     assert s3.head_object(Bucket=s.input_bucket, Key="seg/long.mp4")["ContentLength"] > 0
     history = sfn.get_execution_history(executionArn=executions[0]["executionArn"])["events"]
     assert any(e.get("stateExitedEventDetails", {}).get("name") == "Cleanup" for e in history)
     # a retried cleanup (the task again, its objects already gone) succeeds the same way
     planned = [{"index": i, "start_s": 10.0 * i, "end_s": 10.0 * i + 10} for i in range(4)]
-    video = {"bucket": s.input_bucket, "key": "seg/long.mp4"}
+    etag = s3.head_object(Bucket=s.input_bucket, Key="seg/long.mp4")["ETag"]
+    video = {"bucket": s.input_bucket, "key": "seg/long.mp4", "etag": etag.strip('"')}
     payload = {"action": "cleanup", "video": video, "stage1_bucket": s.stage1_bucket, "segments": planned}
     again = stack.client("lambda").invoke(FunctionName=s.recognizer.name, Payload=json.dumps(payload).encode())
     assert "FunctionError" not in again and json.loads(again["Payload"].read()) == {"deleted": 8}

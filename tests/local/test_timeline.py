@@ -88,8 +88,8 @@ def test_two_people_one_after_the_other_are_both_in_the_json_and_the_report_with
     ):
         time.sleep(0.5)
     for stem in stems:  # none of the one segment's objects (up to 10 s, one segment a video) is left
-        for key in (segments.frames_key(f"tl/{stem}.mp4", 0), segments.faces_key(f"tl/{stem}.mp4", 0)):
-            assert "Contents" not in s3.list_objects_v2(Bucket=s.stage1_bucket, Prefix=key)
+        folder = segments.video_folder(f"tl/{stem}.mp4")
+        assert "Contents" not in s3.list_objects_v2(Bucket=s.stage1_bucket, Prefix=folder)
     assert not s3.list_objects_v2(Bucket=s.stage1_bucket, Prefix="segments/tl%2F").get("KeyCount")
     assert output == {f"tl/{stem}{suffix}" for stem in stems for suffix in (".txt", ".json")}
 

@@ -154,7 +154,7 @@ def test_grade_judges_a_timeline_stack_against_labels(aws, s3, tmp_path, capsys)
     for video, (who, no_face) in people.items():
         stem = video[:-4]
         s3.put_object(Bucket="t-input", Key=video, Body=b"v")
-        for key in (segments.frames_key(video, 0), segments.faces_key(video, 0)):  # its one segment
+        for key in (segments.frames_key(video, "e", 0), segments.faces_key(video, "e", 0)):  # its one segment
             s3.put_object(Bucket="t-stage-1", Key=key, Body=b"t")
         s3.put_object(Bucket="t-output", Key=f"{stem}.json", Body=timeline_json(who, no_face))
         s3.put_object(Bucket="t-output", Key=f"{stem}.txt", Body=b"Collins", Metadata={"face-db-version": "v1"})
@@ -187,7 +187,7 @@ def test_grade_judges_a_timeline_stack_against_labels(aws, s3, tmp_path, capsys)
 
     # after the executions' Cleanup: no segment left in stage-1 passes too, and the table says why
     for video in people:
-        for key in (segments.frames_key(video, 0), segments.faces_key(video, 0)):
+        for key in (segments.frames_key(video, "e", 0), segments.faces_key(video, "e", 0)):
             s3.delete_object(Bucket="t-stage-1", Key=key)
     s3.put_object(Bucket="t-stage-1", Key="stray.jpg", Body=b"j")  # anything else is still extra
     report = grade.grade(s3, workload.Buckets("t-input", "t-stage-1", "t-output"), analysis="timeline")

@@ -54,8 +54,8 @@ def grade(
     `<stem>.json`, and each timeline is judged against the labels (tools/timelines.py)."""
     timeline = analysis == topology.TIMELINE
     contents = contents if contents is not None else snapshot(s3, buckets)
-    # timeline: stage-1's keys are the uploads' segment folders, `segments/<quoted key>/` (pipeline_common.segments)
-    stage1_prefix = segments.folder(prefix)[:-1] if timeline and prefix else prefix
+    # timeline: stage-1 holds the uploads' segments, `segments/<quoted key>/<upload>/` (pipeline_common.segments)
+    stage1_prefix = segments.video_folder(prefix)[:-1] if timeline and prefix else prefix
     by_role = {
         role: {o["key"]: o for o in objs if o["key"].startswith(stage1_prefix if role == "stage-1" else prefix)}
         for role, objs in contents.items()
@@ -64,13 +64,13 @@ def grade(
     if uploads is None:
         uploads = sorted(k for k in inputs if keys.is_video(k))
     # timeline: stage-1 holds each video's segments (pipeline_common.segments); the first one's frames stand for it
-    frames = {k: segments.frames_key(k, 0) if timeline else keys.frame_key(k) for k in uploads}
+    frames = {k: _first_segment(by_role["stage-1"], k) if timeline else keys.frame_key(k) for k in uploads}
     results = {k: keys.result_key(keys.frame_key(k)) for k in uploads}
     timeline_keys = {k: keys.timeline_key(keys.frames_key(k)) for k in uploads} if timeline else {}
 
     stage1_wanted = set(frames.values())
     if timeline:  # only the uploads' segment objects, if any: Cleanup deletes a merged video's (a failed one's stay)
-        folders = tuple(segments.folder(k) for k in uploads)
+        folders = tuple(segments.video_folder(k) for k in uploads)
         stage1_wanted = {k for k in by_role["stage-1"] if k.startswith(folders)}
     stage1 = exact(by_role, "stage-1", stage1_wanted)
     output = exact(by_role, "output", set(results.values()) | set(timeline_keys.values()))
@@ -204,3 +204,11 @@ def latency_summary(seconds: list[float]) -> LatencySummary | None:
         "max": round(max(seconds), 3),
         "mean": round(statistics.fmean(seconds), 3),
     }
+
+
+def _first_segment(stage1: dict, video: str) -> str:
+    """A timeline video's first segment's frames key (any upload's), which stands for the video in its
+    row; the upload's folder is named by its ETag, so it is looked up, not derived."""
+    folder = segments.video_folder(video)
+    found = sorted(k for k in stage1 if k.startswith(folder) and k.endswith("/00000.tar"))
+    return found[0] if found else f"{folder}00000.tar"
