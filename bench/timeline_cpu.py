@@ -3,7 +3,7 @@ by one in ONE process (ffmpeg sampling the whole video once, then every sampled 
 embedded and matched in turn): the baseline the segmented pipeline is compared with (bench/README.md,
 Any length), as CPU-seconds per video-hour.
 
-    python -m bench.timeline_cpu VIDEO --db FACE_DB [--torch-home data/torch] [--fps 1]
+    python -m bench.timeline_cpu VIDEO --db FACE_DB [--torch-home data/torch | --model-dir DIR] [--fps 1]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from face_recognizer.onnx_models import OnnxFaceModels
 from face_recognizer.recognizer import decode_frame
 from face_recognizer.timeline import FrameFaces, build, match_faces
 from pipeline_common.log import Laps
-from tools.modelbuild.export_models import ensure_exported
+from tools import exported
 from tools.modelbuild.ffmpeg import ffmpeg_exe
 from video_splitting import ffmpeg
 
@@ -32,8 +32,8 @@ def children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measure(video: Path, db: Path, torch_home: Path, fps: float) -> dict:
-    models = OnnxFaceModels.load(ensure_exported(torch_home), 1, warm_up=True)
+def measure(video: Path, db: Path, model_dir: Path, fps: float) -> dict:
+    models = OnnxFaceModels.load(model_dir, 1, warm_up=True)
     database = FaceDatabase.load(db)
     with tempfile.TemporaryDirectory(prefix="vfp-cpu-") as tmp:
         before = children_cpu_s()
@@ -65,10 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.timeline_cpu", description=__doc__.split("\n\n")[0])
     parser.add_argument("video", type=Path)
     parser.add_argument("--db", type=Path, required=True)
-    parser.add_argument("--torch-home", type=Path, default=DEFAULT_TORCH_HOME)
+    exported.add_arguments(
+        parser, torch_home_default=DEFAULT_TORCH_HOME, torch_home_help="vggface2 weights (default: data/torch)"
+    )
     parser.add_argument("--fps", type=float, default=1.0)
     args = parser.parse_args(argv)
-    print(json.dumps(measure(args.video, args.db, args.torch_home, args.fps), indent=1))
+    print(json.dumps(measure(args.video, args.db, exported.resolve(args), args.fps), indent=1))
     return 0
 
 

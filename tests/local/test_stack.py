@@ -49,10 +49,10 @@ def stack_file(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module", params=ARCHITECTURES)
-def stack(request, stack_file, face_db, torch_home, tmp_path_factory):
+def stack(request, stack_file, face_db, model_dir, tmp_path_factory):
     settings = load_settings(stack_file, db=face_db, architecture=request.param)
     logs = tmp_path_factory.mktemp(f"logs-{request.param}")
-    with LocalStack(settings, torch_home=torch_home, concurrency=2, log_dir=logs, retry_delay_s=0.2) as running:
+    with LocalStack(settings, model_dir=model_dir, concurrency=2, log_dir=logs, retry_delay_s=0.2) as running:
         yield running
 
 
