@@ -109,11 +109,14 @@ def main(argv: list[str] | None = None) -> int:
     from local.stack import load_settings
 
     args.work.mkdir(parents=True, exist_ok=True)
-    files, db, expect = prepare_inputs(args, exported.resolve(args, stand_in=True))
-    if not files:
-        parser.error("no videos to run")
-    settings = load_settings(args.stack, db=db)
-    args.model_dir = exported.for_stack(args, settings, stand_in=True)  # what every part below runs
+    try:
+        files, db, expect = prepare_inputs(args, exported.resolve(args, stand_in=True))
+        if not files:
+            parser.error("no videos to run")
+        settings = load_settings(args.stack, db=db)
+        args.model_dir = exported.for_stack(args, settings, stand_in=True)  # what every part below runs
+    except FileNotFoundError as exc:  # a --model-dir without an export
+        parser.error(str(exc))
     results: dict = {
         "machine": machine(),
         "inputs": {

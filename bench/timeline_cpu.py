@@ -70,7 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--fps", type=float, default=1.0)
     args = parser.parse_args(argv)
-    print(json.dumps(measure(args.video, args.db, exported.resolve(args), args.fps), indent=1))
+    try:
+        model_dir = exported.resolve(args)
+    except FileNotFoundError as exc:
+        parser.error(str(exc))
+    print(json.dumps(measure(args.video, args.db, model_dir, args.fps), indent=1))
     return 0
 
 
