@@ -139,6 +139,8 @@ def test_videos_in_give_one_frame_and_one_result_each_with_the_right_names(stack
         f"e2e run/{name}.mp4": person for name, person in EXPECTED.items()
     }
     assert report["local"]["accounted_for"] and not report["local"]["failed"]
+    # the models it ran, and (from their manifest) that they come from the stand-in weights
+    assert report["local"]["model_dir"] == str(stack.model_dir) and report["local"]["untrained_weights"] is True
     s3 = stack.client("s3")
     assert sorted(listing(s3, stack.settings.stage1_bucket, "e2e run/")) == sorted(
         f"e2e run/{name}.jpg" for name in EXPECTED
