@@ -455,10 +455,9 @@ class LocalStack:
 
     def _check_recognizer_inputs(self) -> None:
         """Load the face database and the models as the recognizer's init would, here, before anything
-        starts: a file or model folder it would refuse (one exported for another precision, say) stops
-        the stack with its own message, instead of a stack that comes up and then dead-letters every
-        upload after three init failures. A live database is not read here: the stack's faces bucket
-        starts empty (tools.enroll fills it)."""
+        starts: a file it would refuse stops the stack with its own message, instead of a stack that
+        comes up and then dead-letters every upload after three init failures. A live database is
+        not read here: the stack's faces bucket starts empty (tools.enroll fills it)."""
         from face_recognizer import service
 
         try:
