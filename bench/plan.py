@@ -8,7 +8,7 @@ as Markdown tables: what 1,000 videos cost at the stack's memory sizes and at th
 least, what the stack costs a month whatever its volume, how long AWS would take to drain 1k, 100k
 and 1M uploads at the account's default concurrency and at the stack's reserved concurrency, and
 which setting to change first. Every figure comes from the benchmark's JSON, the stack file and the
-named constants below; the arithmetic is in bench/README.md ("The cost and scale plan").
+named constants below; the arithmetic is in docs/decisions/0007-cost-and-scale-model.md.
 """
 
 from __future__ import annotations

@@ -125,6 +125,11 @@ def timeline_lines(timeline: dict) -> list[str]:
             f"  one process, {cpu['frames']} frames of {Path(cpu['video']).name}: sampling {sampling:.2f} "
             f"CPU-s, recognition {per_frame:.3f} CPU-s a frame: "
             f"{cpu['cpu_s_per_video_hour']:.0f} CPU-s per video-hour (bench/timeline_cpu.py)"
+            + (
+                f"; tracking {cpu['tracking_s']:g} s: {cpu['faces_embedded']} of {cpu['faces']} faces embedded"
+                if "faces_embedded" in cpu
+                else ""
+            )
         )
     big = timeline["largest_frames"]
     sp, rc = big["video-splitting"], big["face-recognition"]

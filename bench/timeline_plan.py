@@ -3,7 +3,7 @@
     python -m bench.timeline_plan --logs out/long/logs [--baseline out/long/baseline.json] [--stack Pulumi.dev.yaml]
 
 From the local stack's per-segment log figures (or bench.timeline_cpu's CPU-seconds with --baseline),
-beside Rekognition Video's list price; the arithmetic is in bench/README.md (Any length).
+beside Rekognition Video's list price; the arithmetic is in docs/decisions/0007-cost-and-scale-model.md.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.plan import LAMBDA_GB_SECOND, LAMBDA_REQUEST, S3_GET, S3_PUT, S3_STORAGE_GB_MONTH, cpu_share, money
+from bench.plan import LAMBDA_GB_SECOND, LAMBDA_REQUEST, S3_GET, S3_PUT, cpu_share, money
 from components.project import DEFAULT_STACK_FILE
 from components.settings import StackSettings, load_stack_file
 from pipeline_common import segments
@@ -26,7 +26,9 @@ REKOGNITION_FACE_SEARCH_MINUTE = 0.10  # Rekognition Video, stored video face se
 FFMPEG_GETS = 4  # ranged GETs ffmpeg makes of the video per segment (open, index, seek, read on)
 START_S = 1.0  # the start (HeadObject, ffmpeg reads the header, StartExecution): 0.37 s measured locally
 COLD_START_S = 5.0  # a recognizer environment's init (models loaded): 4.2-5.3 s measured locally
-FRAMES_PER_SEGMENT_BYTES = 7.5e6  # a 60-frame 720p segment's frames object, measured (the demo)
+# The execution's Cleanup deletes each segment's two objects once the timeline is written (DELETE is
+# free on S3; storage for the minutes they live is negligible): a Lambda task of one round trip an object.
+CLEANUP_S_PER_OBJECT = 0.02  # not measured on AWS: a DeleteObject round trip within the region
 
 
 @dataclass(frozen=True)
@@ -80,12 +82,12 @@ def video(hours: float, m: Measured, s: StackSettings) -> dict:
     # local figures are one full core's; a function gets cpu_share of one
     sample_s = m.sample_s / cpu_share(split_mb)
     recognise_s = m.recognise_frame_s * min(m.frames_per_segment, s.max_frames) / cpu_share(rec_mb)
-    gb_s = (START_S + n * sample_s) * split_mb / 1024 + (n * recognise_s + m.merge_s) * rec_mb / 1024
-    lambda_cost = gb_s * LAMBDA_GB_SECOND + (2 * n + 2) * LAMBDA_REQUEST
-    transitions = 2 * n + 4
+    cleanup_s = 2 * n * CLEANUP_S_PER_OBJECT
+    gb_s = (START_S + n * sample_s) * split_mb / 1024 + (n * recognise_s + m.merge_s + cleanup_s) * rec_mb / 1024
+    lambda_cost = gb_s * LAMBDA_GB_SECOND + (2 * n + 3) * LAMBDA_REQUEST  # start, samples, recognitions, merge, cleanup
+    transitions = 2 * n + 5  # Sample and Recognise a segment; the start, Map, Merge, Cleanup, the end
     sfn_cost = transitions * SFN_TRANSITION
     s3_cost = (2 * n + 2) * S3_PUT + (2 * n + FFMPEG_GETS * n + 3) * S3_GET
-    s3_cost += n * FRAMES_PER_SEGMENT_BYTES / 2**30 * S3_STORAGE_GB_MONTH
     rounds = math.ceil(n / s.segment_concurrency)
     time_s = START_S + COLD_START_S + rounds * (sample_s + recognise_s) + m.merge_s
     return {

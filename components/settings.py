@@ -48,7 +48,7 @@ from components.topology import (
     model_threads,
 )
 from face_recognizer.config import PRECISIONS
-from pipeline_common.env import MAX_FRAMES_RANGE, SAMPLE_FPS_RANGE, distance_or_off
+from pipeline_common.env import MAX_FRAMES_RANGE, SAMPLE_FPS_RANGE, TRACKING_SECONDS_RANGE, distance_or_off
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # CloudWatch Logs accepts only these retention periods.
@@ -294,6 +294,8 @@ class StackSettings:
     appearances_deletion_protection: bool = setting("appearancesDeletionProtection", boolean)
     # Timeline only: how many segments of a video its state machine's Map runs at once (inline Map's 40 at most).
     segment_concurrency: int = setting("segmentConcurrency", integer(1, 40))
+    # Timeline only: a face followed between samples keeps its embedding this long (0: every face embedded).
+    tracking_s: float = setting("trackingSeconds", _bounded(*TRACKING_SECONDS_RANGE, float, "a number", " s"))
     functions: Mapping[str, FunctionSettings] = field(default_factory=dict)  # by role: a block each
     region: str = "us-east-1"  # aws:region, Pulumi's own setting
 
@@ -402,6 +404,7 @@ def _recognizer_environment(s: StackSettings, where: Locations) -> dict[str, str
         env.update(
             ANALYSIS=TIMELINE,
             MAX_FRAMES=str(s.max_frames),
+            TRACKING_SECONDS=repr(float(s.tracking_s)),
             DEAD_LETTER_QUEUE=s.function(RECOGNIZER).dead_letter_queue_name,
         )
     return env

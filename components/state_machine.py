@@ -4,7 +4,7 @@ JSON and the local stack creates the same in moto, whose interpreter runs it.
 
     Segments (Map, inline, MaxConcurrency = segmentConcurrency)
       └ Sample (splitter, action "sample") → Recognise (recognizer, action "recognise")
-    → Merge (recognizer, action "merge") → done
+    → Merge (recognizer, action "merge") → Cleanup (recognizer, action "cleanup") → done
     any segment failing after its retries, or the merge: → DeadLetter (SQS, the splitter's DLQ) → Failed
 
 Why inline: a 6-hour video at the default 60 s segments is 360 items of ~80 bytes in the state
@@ -14,6 +14,9 @@ count; inline Map runs at most 40 iterations at once, which `segmentConcurrency`
 with exponential backoff, and one more try for anything else (a worker that died); a segment that
 still fails fails the Map, whose Catch writes the dead-letter record naming the video and the
 error (the failing task's message names the segment) and ends the execution failed: no timeline.
+Cleanup, its own state so a retried Merge always finds the segments' faces, deletes the segment
+objects the execution wrote in stage-1; if it still fails after its retries the timeline stands
+(Kept) and stage-1's expiry removes them.
 """
 
 from __future__ import annotations
@@ -113,10 +116,27 @@ def definition(
                     },
                     result={"name.$": "$.Payload.name", "segments.$": "$.Payload.segments"},
                     result_path="$.timeline",
-                    nxt=None,
+                    nxt="Cleanup",
                 ),
                 "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "DeadLetter"}],
             },
+            "Cleanup": {
+                **_task(
+                    recognizer_arn,
+                    {
+                        "action": "cleanup",
+                        "video.$": "$.video",
+                        "segments.$": "$.segments",
+                        "stage1_bucket": stage1_bucket,
+                    },
+                    result={"deleted.$": "$.Payload.deleted"},
+                    result_path="$.cleanup",
+                    nxt=None,
+                ),
+                # the timeline is whole and written: a cleanup that keeps failing leaves the objects to expire
+                "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.cleanup_error", "Next": "Kept"}],
+            },
+            "Kept": {"Type": "Succeed"},
             "DeadLetter": {
                 "Type": "Task",
                 "Resource": SQS_SEND,
@@ -229,7 +249,8 @@ def splitter_policy(state_machine_arn: str) -> dict:
 
 
 def recognizer_policy(stage1_bucket_arn: str) -> dict:
-    """Besides its function role: write and read the segments' faces beside their frames."""
+    """Besides its function role: write and read the segments' faces beside their frames, and delete
+    both once the video's timeline is written (Cleanup)."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -238,7 +259,13 @@ def recognizer_policy(stage1_bucket_arn: str) -> dict:
                 "Effect": "Allow",
                 "Action": ["s3:GetObject", "s3:PutObject"],
                 "Resource": [f"{stage1_bucket_arn}/segments/*.json"],
-            }
+            },
+            {
+                "Sid": "CleanSegments",
+                "Effect": "Allow",
+                "Action": ["s3:DeleteObject"],
+                "Resource": [f"{stage1_bucket_arn}/segments/*.json", f"{stage1_bucket_arn}/segments/*.tar"],
+            },
         ],
     }
 

@@ -18,7 +18,10 @@
 #   docker build -f docker/recognizer.Dockerfile --target runtime .      # faceDatabase: live
 # /.dockerignore keeps that context to what is copied below.
 #
-# Versions come only from requirements/*.txt. Python 3.12 because Lambda's 3.11 image is Amazon
+# Versions come only from the hash locks in requirements/lock/ (`make lock` makes them from the pins
+# in requirements/*.txt; pip refuses a file whose hash differs), except torch and torchvision, taken
+# by their pins in requirements/export.txt from PyTorch's CPU index, which the lock cannot hash from
+# the machines it is made on (they reach PyPI only). Python 3.12 because Lambda's 3.11 image is Amazon
 # Linux 2 (glibc 2.26), where the pinned NumPy, Pillow and ONNX Runtime wheels (manylinux_2_27/2_28)
 # do not install; 3.12's is Amazon Linux 2023 (glibc 2.34). tests/infra/test_image_contents.py checks
 # every runtime wheel against the base's glibc. The base image is pinned by tag; in production pin
@@ -32,15 +35,18 @@ ARG VGGFACE2_SHA256=
 # Where facenet-pytorch keeps the vggface2 weights while the graphs are exported from them.
 ENV TORCH_HOME=/build/torch
 
-# CPU-only torch/torchvision from PyTorch's CPU wheel index (the PyPI wheels are the large CUDA
-# build); the rest from PyPI. facenet-pytorch pins old torch/numpy/Pillow it does not need:
-# installed without its dependencies.
-COPY requirements/recognizer.txt requirements/export.txt requirements/nodeps.txt /build/requirements/
-RUN pip install --no-cache-dir \
+# Everything but torch and torchvision from PyPI through the hash lock (torch's own dependencies
+# included, its CUDA libraries left out); then CPU-only torch/torchvision from PyTorch's CPU wheel
+# index (the PyPI wheels are the large CUDA build) by export.txt's pins, without dependencies: the
+# lock installed them. facenet-pytorch pins old torch/numpy/Pillow it does not need: installed
+# without its dependencies, hashed.
+COPY requirements/recognizer.txt requirements/export.txt /build/requirements/
+COPY requirements/lock/export.txt requirements/lock/nodeps.txt /build/requirements/lock/
+RUN pip install --no-cache-dir --require-hashes -r /build/requirements/lock/export.txt \
+ && pip install --no-cache-dir --no-deps \
         --index-url https://download.pytorch.org/whl/cpu \
-        --extra-index-url https://pypi.org/simple \
         -r /build/requirements/export.txt \
- && pip install --no-cache-dir --no-deps -r /build/requirements/nodeps.txt
+ && pip install --no-cache-dir --require-hashes --no-deps -r /build/requirements/lock/nodeps.txt
 
 # Fetch the weights through the same loading code the export uses.
 RUN python -c "from facenet_pytorch import InceptionResnetV1; InceptionResnetV1(pretrained='vggface2')" \
@@ -68,8 +74,10 @@ RUN --mount=type=bind,target=/context \
 
 FROM public.ecr.aws/lambda/python:3.12 AS runtime
 
-COPY requirements/recognizer.txt /tmp/requirements/
-RUN pip install --no-cache-dir -r /tmp/requirements/recognizer.txt \
+# The runtime closure, hash-locked (requirements/lock/recognizer.txt, made for Python 3.12 and
+# manylinux_2_28 x86_64, held to the versions the project's venv and tests run).
+COPY requirements/lock/recognizer.txt /tmp/requirements/
+RUN pip install --no-cache-dir --require-hashes -r /tmp/requirements/recognizer.txt \
  && rm -rf /tmp/requirements
 
 # The exported graphs (components/topology.py IMAGE_MODEL_DIR).

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline_common.env import DEFAULT_MAX_FRAMES, FIRST_FRAME, TIMELINE, ConfigError, Env
+from pipeline_common.env import DEFAULT_MAX_FRAMES, DEFAULT_TRACKING_SECONDS, FIRST_FRAME, TIMELINE, ConfigError, Env
 
 MAX_THREADS = 64
 MAX_RELOAD_SECONDS = 3600
@@ -53,6 +53,7 @@ class RecognizerConfig:
     # <stem>.json and <stem>.txt out); MAX_FRAMES bounds the frames one timeline object may hold.
     analysis: str = FIRST_FRAME
     max_frames: int = DEFAULT_MAX_FRAMES
+    tracking_s: float = DEFAULT_TRACKING_SECONDS  # TRACKING_SECONDS: face_recognizer.tracking; 0: off
 
     @property
     def timeline(self) -> bool:
@@ -79,6 +80,7 @@ class RecognizerConfig:
             precision=_precision(env),
             analysis=env.analysis(),
             max_frames=env.max_frames(),
+            tracking_s=env.tracking_seconds(),
         )
 
 

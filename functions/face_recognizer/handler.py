@@ -27,7 +27,8 @@ _REPORT_MARGIN_S = 3.0
 
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
     request_id = getattr(context, "aws_request_id", None)
-    if isinstance(event, dict) and event.get("action") in ("recognise", "merge"):  # a timeline execution's task
+    # a timeline execution's task
+    if isinstance(event, dict) and event.get("action") in ("recognise", "merge", "cleanup"):
         return segment_task(event, request_id, deadline(context))
     try:
         return {"results": _service.handle_event(event, request_id=request_id, deadline=deadline(context))}
@@ -54,6 +55,8 @@ def segment_task(event: dict, request_id: str | None, until: float | None) -> di
     with request(request_id):
         if event["action"] == "merge":
             return segments.merge(_service, event)
+        if event["action"] == "cleanup":
+            return segments.cleanup(_service, event)
         return segments.recognise(_service, event, until)
 
 

@@ -18,6 +18,10 @@ own timeline and writes the crop of each of its ranges' best faces to the librar
 (`crops/<segment>-<k>.jpg` under the video's prefix), listed in the segment's JSON; a merged range's
 best face is the best of its pieces' bests, so `merge` copies each one's crop to `thumb-<n>.jpg`,
 writes report.json, and deletes the crops once the result is written.
+
+`cleanup` (the execution's last task, after the merge): deletes the segment objects the execution
+wrote in stage-1, each by its exact key from the plan (never a listing, never the upload); deleting
+a missing key succeeds, so a retried cleanup does what one would.
 """
 
 from __future__ import annotations
@@ -92,7 +96,15 @@ def recognise(service: Any, event: dict, deadline: float | None = None) -> dict:
     laps.lap("write")
     service.log.info(
         "segment recognised",
-        extra=fields(video=str(video), segment=segment.index, frames=len(results), faces_object=str(out), ms=laps.ms()),
+        extra=fields(
+            video=str(video),
+            segment=segment.index,
+            frames=len(results),
+            faces=sum(len(frame.faces) for frame in results),
+            embedded=sum(not face.tracked for frame in results for face in frame.faces),  # the rest followed
+            faces_object=str(out),
+            ms=laps.ms(),
+        ),
     )
     return {"index": segment.index, "frames": len(results)}
 
@@ -246,6 +258,32 @@ def merge(service: Any, event: dict) -> dict:
         ),
     )
     return {"name": document["answer"], "segments": len(planned), "frames": len(results)}
+
+
+def cleanup(service: Any, event: dict) -> dict:
+    """Delete the video's segment objects in stage-1 (frames and faces) now that its timeline is written."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from pipeline_common import aws
+
+    video = _video(event)
+    try:
+        stage1 = str(event["stage1_bucket"])
+        planned = [segments.Segment.from_dict(s) for s in event["segments"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SegmentError(f"{video}: not a video to clean up ({exc})") from None
+    keys = [
+        k for s in planned for k in (segments.frames_key(video.key, s.index), segments.faces_key(video.key, s.index))
+    ]
+    for key in keys:
+        try:
+            service.s3.delete_object(Bucket=stage1, Key=key)
+        except ClientError as exc:
+            raise SegmentError(f"{video}: cannot delete s3://{stage1}/{key} ({aws.error_code(exc)})") from None
+        except BotoCoreError as exc:
+            raise SegmentError(f"{video}: cannot delete s3://{stage1}/{key} ({exc})") from None
+    service.log.info("segments deleted", extra=fields(video=str(video), segments=len(planned), objects=len(keys)))
+    return {"deleted": len(keys)}
 
 
 class _SegmentCrops:

@@ -34,10 +34,11 @@ from face_recognizer.onnx_models import OnnxFaceModels
 from face_recognizer.recognizer import FrameError, FrameTooLarge, Recognizer, check_names, decode_frame
 from face_recognizer.relabel import Library
 from face_recognizer.thumbnails import Crops, ThumbnailError, Thumbnails, first_frame, timeline_faces
-from face_recognizer.timeline import SCHEMA_VERSION, FrameFaces, build, match_faces
+from face_recognizer.timeline import SCHEMA_VERSION, FaceMatch, FrameFaces, build, match_faces
+from face_recognizer.tracking import Tracker
 from face_recognizer.workload import TimelineWork
 from pipeline_common import aws, frames, limits
-from pipeline_common.env import DEFAULT_MAX_FRAMES, FIRST_FRAME, TIMELINE
+from pipeline_common.env import DEFAULT_MAX_FRAMES, DEFAULT_TRACKING_SECONDS, FIRST_FRAME, TIMELINE
 from pipeline_common.events import Permanent, S3Object, process_each
 from pipeline_common.keys import result_key, timeline_key
 from pipeline_common.log import Laps, fields, get_logger, log_startup_failure, request
@@ -78,6 +79,7 @@ class RecognitionService:
         max_frames: int = DEFAULT_MAX_FRAMES,
         library: Library | None = None,
         thumbnails: Thumbnails | None = None,
+        tracking_s: float = DEFAULT_TRACKING_SECONDS,
     ) -> None:
         """`faces` is where each frame's database comes from; by default the recognizer's own, fixed.
         `analysis` TIMELINE: each object is a video's sampled frames (pipeline_common.frames), at most
@@ -85,6 +87,7 @@ class RecognitionService:
         self.recognizer = recognizer
         self.analysis = analysis
         self.max_frames = max_frames
+        self.tracking_s = tracking_s  # timeline: a followed face is embedded again after this long; 0: every sample
         self.output_bucket = output_bucket
         self.s3 = s3 if s3 is not None else aws.client("s3")
         self.log = logger or get_logger(SERVICE)
@@ -215,6 +218,7 @@ class RecognitionService:
             assert isinstance(index, frames.Index)
             laps.lap("read")
             work = TimelineWork(len(index.frames))
+            tracker: Tracker[FaceMatch] | None = Tracker(self.tracking_s) if self.tracking_s > 0 else None
             for item in reader:
                 assert isinstance(item, tuple)
                 entry, jpeg = item
@@ -226,15 +230,16 @@ class RecognitionService:
                 image = decode_frame(jpeg, f"{obj} ({entry.name}, {entry.t:g} s)")
                 del jpeg
                 laps.lap("decode")
+                threshold = self.recognizer.distance_threshold
                 faces, found = match_faces(
-                    self.recognizer.models, image, held.database, self.recognizer.distance_threshold, laps
+                    self.recognizer.models, image, held.database, threshold, laps, tracker, entry.t
                 )
                 if crops is not None:
                     crops.add(entry.t, image, [face.box for face in faces])
                 del image
                 results.append(FrameFaces(entry.t, faces))
                 crowded += found > len(faces)
-                work.frame_done(time.monotonic() - started, len(faces))
+                work.frame_done(time.monotonic() - started, sum(not face.tracked for face in faces))
         except frames.FramesError as exc:
             raise RecognitionError(str(exc)) from None
         finally:
@@ -444,6 +449,7 @@ def start(
         faces=database,
         analysis=config.analysis,
         max_frames=config.max_frames,
+        tracking_s=config.tracking_s,
         library=(opened := open_library(environ, s3, log)),
         thumbnails=None if opened is None else Thumbnails(s3, opened.config.bucket),
     )

@@ -1,6 +1,7 @@
 """analysis: timeline: every face of every sampled frame, matched, then who appears when.
 
-`match_faces` embeds at most MAX_FACES_PER_FRAME faces a frame, one crop at a time; `build` groups
+`match_faces` embeds at most MAX_FACES_PER_FRAME faces a frame, one crop at a time (a face followed
+from the previous sample reuses its track's match: face_recognizer.tracking); `build` groups
 each person's frames into ranges exact to one sampling interval and picks the text answer.
 The rules: functions/README.md (Timeline).
 """
@@ -8,7 +9,7 @@ The rules: functions/README.md (Timeline).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -17,6 +18,7 @@ from PIL import Image
 from face_recognizer.facedb import FaceDatabase
 from face_recognizer.faces import Face, crop_face
 from face_recognizer.recognizer import NO_FACE, UNKNOWN, identify
+from face_recognizer.tracking import Tracker
 from pipeline_common import limits
 from pipeline_common.log import Laps
 
@@ -41,6 +43,7 @@ class FaceMatch:
     box: Box
     probability: float
     embedding: Any = field(default=None, compare=False, repr=False)  # (1, 512): kept for relabelling (library)
+    tracked: bool = field(default=False, compare=False)  # True: its track's match, this face not embedded
 
 
 @dataclass(frozen=True)
@@ -50,21 +53,37 @@ class FrameFaces:
 
 
 def match_faces(
-    models: EveryFace, image: Image.Image, database: FaceDatabase, threshold: float | None, laps: Laps
+    models: EveryFace,
+    image: Image.Image,
+    database: FaceDatabase,
+    threshold: float | None,
+    laps: Laps,
+    tracker: Tracker[FaceMatch] | None = None,
+    t: float = 0.0,
 ) -> tuple[tuple[FaceMatch, ...], int]:
     """The largest MAX_FACES_PER_FRAME faces of `image`, each named by the database (laps: detect,
-    embed, match), and how many faces detection found."""
+    embed, match), and how many faces detection found. With a `tracker` (the sample's time `t`), a
+    face that continues one of the previous sample's tracks takes that track's match instead."""
     found = models.detect_faces(image)
     laps.lap("detect")
-    matches = []
-    for box, probability in found[: limits.MAX_FACES_PER_FRAME]:
+    kept = found[: limits.MAX_FACES_PER_FRAME]
+
+    def embed(i: int) -> FaceMatch:
+        box, probability = kept[i]
         embedding = models.embed_face(
             Face(box=box, probability=probability, faces=len(found), crop=crop_face(image, box))
         )
         laps.lap("embed")
         name, distance = identify(database, embedding, threshold)
-        matches.append(FaceMatch(name, distance, box, probability, embedding))
         laps.lap("match")
+        return FaceMatch(name, distance, box, probability, embedding)
+
+    if tracker is None:
+        return tuple(embed(i) for i in range(len(kept))), len(found)
+    matches = []
+    for (box, probability), (match, reused) in zip(kept, tracker.step(t, kept, embed), strict=True):
+        matches.append(replace(match, box=box, probability=probability, tracked=True) if reused else match)
+    laps.lap("track")
     return tuple(matches), len(found)
 
 

@@ -17,6 +17,10 @@ SAMPLE_FPS_RANGE = (0.01, 30.0)
 MAX_FRAMES_RANGE = (1, 900)
 # What a function takes when SAMPLE_FPS / MAX_FRAMES are unset: Pulumi.yaml's defaults.
 DEFAULT_SAMPLE_FPS, DEFAULT_MAX_FRAMES = 1.0, 60
+# TRACKING_SECONDS (timeline): a face followed between samples is embedded again after this long; 0:
+# every sampled face is embedded (face_recognizer.tracking). The default is Pulumi.yaml's trackingSeconds.
+TRACKING_SECONDS_RANGE = (0.0, 600.0)
+DEFAULT_TRACKING_SECONDS = 5.0
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
@@ -96,6 +100,10 @@ class Env:
     def max_frames(self) -> int:
         """MAX_FRAMES: the most frames one video is sampled into (timeline)."""
         return int(self.number("MAX_FRAMES", *MAX_FRAMES_RANGE, default=DEFAULT_MAX_FRAMES, whole=True))
+
+    def tracking_seconds(self) -> float:
+        """TRACKING_SECONDS: how long a followed face keeps its embedding (timeline); 0: no tracking."""
+        return self.number("TRACKING_SECONDS", *TRACKING_SECONDS_RANGE, default=DEFAULT_TRACKING_SECONDS)
 
     def number(self, name: str, lo: float, hi: float, *, default: float, whole: bool = False) -> float:
         """A number from lo to hi (a whole one when `whole`); `default` when unset."""

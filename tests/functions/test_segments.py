@@ -75,7 +75,15 @@ def test_the_definition_maps_sample_then_recognise_over_segments_then_merges():
     assert inner["States"]["Recognise"]["End"] is True
     assert doc["States"]["Merge"]["Parameters"]["Payload"]["stage1_bucket"] == "s1"
     assert state_machine.invoked_functions(doc) == {"arn:split", "arn:rec"}
-    for state in (inner["States"]["Sample"], inner["States"]["Recognise"], doc["States"]["Merge"]):
+    # after the merge, Cleanup deletes the segment objects; its failure leaves the timeline standing
+    cleanup = doc["States"]["Cleanup"]
+    assert doc["States"]["Merge"]["Next"] == "Cleanup" and cleanup["End"] is True
+    assert (
+        cleanup["Parameters"]["Payload"]["action"] == "cleanup" and cleanup["Parameters"]["FunctionName"] == "arn:rec"
+    )
+    assert cleanup["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.cleanup_error", "Next": "Kept"}]
+    assert doc["States"]["Kept"] == {"Type": "Succeed"}
+    for state in (inner["States"]["Sample"], inner["States"]["Recognise"], doc["States"]["Merge"], cleanup):
         transient, anything = state["Retry"]
         assert "Lambda.TooManyRequestsException" in transient["ErrorEquals"] and transient["BackoffRate"] == 2
         assert anything["ErrorEquals"] == ["States.ALL"] and anything["MaxAttempts"] == 1
@@ -102,3 +110,51 @@ def test_the_role_may_invoke_only_the_functions_it_is_given():
         "Resource": ["arn:q"],
     }
     assert [a for s in policy["Statement"] for a in s["Action"] if a.startswith("lambda:")] == ["lambda:InvokeFunction"]
+
+
+# The 10 GB refusal. Uploading 10 GB to moto here would take minutes of a shared machine and 10 GB of
+# disk, so the one thing substituted is S3's answer to the splitter's HeadObject: an event hook on the
+# real client sets the ContentLength a 10 GB object would have. The request still goes to S3 (moto's
+# server), the splitter's own code and the real limit (pipeline_common.limits) decide, and the object's
+# bytes are not a video: a splitter that let it through would fail at ffmpeg's probe with another message.
+TOO_BIG, JUST_RIGHT = limits.MAX_VIDEO_BYTES + 1, limits.MAX_VIDEO_BYTES
+
+
+def _claimed_length(length: int):
+    def hook(parsed: dict, **_: object) -> None:
+        parsed["ContentLength"] = length
+
+    return hook
+
+
+@pytest.fixture
+def timeline_splitter(s3):
+    from tools.modelbuild.ffmpeg import ffmpeg_exe
+    from video_splitting.config import SplitterConfig
+    from video_splitting.service import SplittingService
+
+    for bucket in ("big-input", "big-stage-1"):
+        s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket="big-input", Key="films/huge.mp4", Body=b"not really ten gigabytes of video")
+    config = SplitterConfig("big-stage-1", ffmpeg_exe(), None, analysis="timeline", state_machine="big-timeline")
+    return SplittingService(config, s3=s3)
+
+
+def test_the_limit_is_rekognition_videos_ten_gb():
+    assert limits.MAX_VIDEO_BYTES == 10 * 10**9
+
+
+@pytest.mark.parametrize("length, refused", [(TOO_BIG, True), (JUST_RIGHT, False)])
+def test_a_video_over_10_gb_is_refused_by_name_before_ffmpeg_reads_it(timeline_splitter, s3, length, refused):
+    from tests.s3_events import s3_event
+    from video_splitting.service import SplitError
+
+    s3.meta.events.register("after-call.s3.HeadObject", _claimed_length(length))
+    with pytest.raises(SplitError) as raised:
+        timeline_splitter.handle_event(s3_event("big-input", "films/huge.mp4"))
+    message = str(raised.value)
+    assert "s3://big-input/films/huge.mp4" in message
+    over = f"{length:,} bytes, over the {limits.MAX_VIDEO_BYTES:,} bytes a timeline takes (10 GB)"
+    assert (over in message) is refused, message
+    assert ("not a readable video" in message) is not refused, message  # exactly 10 GB goes on to ffmpeg's probe
+    assert "Contents" not in s3.list_objects_v2(Bucket="big-stage-1")  # nothing written, no execution

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from components import topology
 from components.settings import function_environment, load_stack_file
@@ -21,8 +22,10 @@ from face_recognizer.facedb import FaceDatabase
 from face_recognizer.onnx_models import OnnxFaceModels
 from face_recognizer.recognizer import NO_FACE, UNKNOWN, Recognizer, decode_frame
 from face_recognizer.service import TIMELINE_CONTENT_TYPE, RecognitionError, RecognitionService
-from face_recognizer.timeline import FaceMatch, FrameFaces, build
+from face_recognizer.timeline import FaceMatch, FrameFaces, build, match_faces
+from face_recognizer.tracking import Tracker
 from pipeline_common import frames, keys
+from pipeline_common.log import Laps
 from tests.s3_events import s3_event
 from tools.demo import samples
 from tools.modelbuild.ffmpeg import ffmpeg_exe
@@ -409,3 +412,44 @@ def test_a_timeline_of_the_largest_frames_stays_within_the_recognizers_memory_se
         f"four 8K frames peaked at {probe['peak_mb']:.0f} MB, over recognizerMemory {memory} MB "
         f"(started at {probe['started_mb']:.0f} MB)"
     )
+
+
+def _scene(people: list[tuple[str, int]], size: tuple[int, int] = (800, 400)) -> Image.Image:
+    """A grey frame with each (sample picture, x) pasted at 320x320."""
+    frame = Image.new("RGB", size, (90, 90, 90))
+    for name, x in people:
+        frame.paste(Image.fromarray(samples.image(name)).convert("RGB").resize((320, 320)), (x, 40))
+    return frame
+
+
+def test_tracking_keeps_the_timeline_of_a_moving_face_and_embeds_a_fraction(models, database):
+    """Collins pans 10 px a sample (a 57 px face: IoU ~0.7) for 6 s, nobody for 2 s, the cameraman
+    still for 4 s: with faces followed between samples (tracking 5 s) the timeline's people, ranges,
+    no-face and answer are the ones every face embedded gives, from 3 embeddings instead of 10."""
+    scenes = [[("astronaut", 10 * k)] for k in range(6)] + [[], []] + [[("camera", 300)]] * 4
+    images = [_scene(people) for people in scenes]
+
+    def timeline(tracker: Tracker[FaceMatch] | None) -> tuple[dict, int]:
+        frames_ = []
+        for t, image in enumerate(images):
+            faces, _ = match_faces(models, image, database, None, Laps(), tracker, float(t))
+            frames_.append(FrameFaces(float(t), faces))
+        embedded = sum(not f.tracked for frame in frames_ for f in frame.faces)
+        return build(frames_, 1.0), embedded
+
+    def shape(doc: dict) -> dict:
+        cut = {"start_s", "end_s", "frames"}
+        people = {p["name"]: [{k: r[k] for k in cut} for r in p["ranges"]] for p in doc["people"]}
+        return {"answer": doc["answer"], "people": people, "no_face": doc["no_face"], "unknown": doc["unknown"]}
+
+    every, every_embedded = timeline(None)
+    tracked, tracked_embedded = timeline(Tracker(5.0))
+    assert shape(every)["people"] == {
+        A: [{"start_s": 0.0, "end_s": 6.0, "frames": 6}],
+        B: [{"start_s": 8.0, "end_s": 12.0, "frames": 4}],
+    }
+    assert shape(tracked) == shape(every)
+    assert (every_embedded, tracked_embedded) == (10, 3)  # Collins at 0 and 5 s (age), the cameraman at 8 s
+    # a followed face carries its track's embedding and distance, on its own box
+    for before, after in zip(every["frames"], tracked["frames"], strict=True):
+        assert [f["box"] for f in before["faces"]] == [f["box"] for f in after["faces"]]

@@ -244,7 +244,7 @@ def test_paths_and_handler_match_the_function_table():
 
 def test_versions_come_only_from_the_requirements_files():
     installs = pip_installs()
-    assert len(installs) == 3
+    assert len(installs) == 4
     value_options = {"-r", "--requirement", "--index-url", "--extra-index-url"}
     for tokens in installs:
         expect_value = False
@@ -254,16 +254,27 @@ def test_versions_come_only_from_the_requirements_files():
                 continue
             assert token.startswith("-"), f"{token!r}: packages are named only in requirements files"
             expect_value = token in value_options
-    export_install, facenet_install, runtime_install = installs
-    assert export_install[export_install.index("--index-url") + 1] == CPU_INDEX
-    assert export_install[export_install.index("-r") + 1].endswith("/export.txt")
-    assert "--no-deps" in facenet_install and facenet_install[facenet_install.index("-r") + 1].endswith("/nodeps.txt")
-    assert runtime_install[runtime_install.index("-r") + 1].endswith("/recognizer.txt")
-    assert "--index-url" not in runtime_install  # onnxruntime, numpy, Pillow: plain PyPI wheels
-    copied = [srcs for srcs, dest in copies() if any(s.startswith("requirements/") for s in srcs)]
+    export_install, torch_install, facenet_install, runtime_install = installs
+    # From PyPI through the hash locks: everything but torch and torchvision (tests/infra/test_locks.py
+    # holds what each lock contains).
+    for install, lock in [
+        (export_install, "/lock/export.txt"),
+        (facenet_install, "/lock/nodeps.txt"),
+        (runtime_install, "/recognizer.txt"),
+    ]:
+        assert "--require-hashes" in install and install[install.index("-r") + 1].endswith(lock), install
+        assert "--index-url" not in install and "--extra-index-url" not in install  # plain PyPI
+    assert "--no-deps" in facenet_install
+    # torch and torchvision alone: the CPU build by export.txt's pins, nothing else from that index
+    # (every other line of export.txt is already installed, from the lock, at the same version).
+    assert torch_install[torch_install.index("--index-url") + 1] == CPU_INDEX
+    assert torch_install[torch_install.index("-r") + 1] == "/build/requirements/export.txt"
+    assert "--no-deps" in torch_install and "--extra-index-url" not in torch_install
+    copied = [(srcs, dest) for srcs, dest in copies() if any(s.startswith("requirements/") for s in srcs)]
     assert copied == [
-        ["requirements/recognizer.txt", "requirements/export.txt", "requirements/nodeps.txt"],
-        ["requirements/recognizer.txt"],
+        (["requirements/recognizer.txt", "requirements/export.txt"], "/build/requirements/"),
+        (["requirements/lock/export.txt", "requirements/lock/nodeps.txt"], "/build/requirements/lock/"),
+        (["requirements/lock/recognizer.txt"], "/tmp/requirements/"),
     ]
     assert "==" not in DOCKERFILE.read_text().replace("==>", "")
 

@@ -282,3 +282,20 @@ def test_the_functions_sampling_defaults_are_the_schemas():
     assert float(schema["sampleFps"]["default"]) == env.DEFAULT_SAMPLE_FPS
     assert int(schema["maxFrames"]["default"]) == env.DEFAULT_MAX_FRAMES
     assert env.Env({}).sample_fps() == env.DEFAULT_SAMPLE_FPS and env.Env({}).max_frames() == env.DEFAULT_MAX_FRAMES
+
+
+def test_tracking_reaches_only_a_timeline_recognizer_with_the_schemas_default():
+    """trackingSeconds: TRACKING_SECONDS in a timeline stack's recognizer (unset, the same default);
+    a first-frame stack's environments are what they were."""
+    from pipeline_common import env
+
+    assert float(S.schema()["trackingSeconds"]["default"]) == env.DEFAULT_TRACKING_SECONDS
+    assert env.Env({}).tracking_seconds() == env.DEFAULT_TRACKING_SECONDS
+    assert env.Env({"TRACKING_SECONDS": "0"}).tracking_seconds() == 0.0
+    with pytest.raises(env.ConfigError, match="TRACKING_SECONDS"):
+        env.Env({"TRACKING_SECONDS": "-1"}).tracking_seconds()
+    timeline = load({"analysis": T.TIMELINE, "trackingSeconds": "2.5"})
+    assert S.function_environment(T.RECOGNIZER, timeline)["TRACKING_SECONDS"] == "2.5"
+    assert "TRACKING_SECONDS" not in S.function_environment(T.SPLITTER, timeline)
+    first_frame = load({"trackingSeconds": "2.5"})
+    assert not any("TRACKING_SECONDS" in S.function_environment(role, first_frame) for role in T.FUNCTIONS)

@@ -40,6 +40,10 @@ def test_the_splitter_writes_segment_frames_and_the_recognizer_reads_them(timeli
         "arn:aws:s3:::vfp-test-output/*.json",
     ]
     assert recognizer["SegmentFaces"]["Resource"] == ["arn:aws:s3:::vfp-test-stage-1/segments/*.json"]
+    assert recognizer["CleanSegments"]["Action"] == ["s3:DeleteObject"]
+    assert recognizer["CleanSegments"]["Resource"] == [
+        f"arn:aws:s3:::vfp-test-stage-1/segments/*.{x}" for x in ("json", "tar")
+    ]
     # the state machine invokes the recognizer, in either wiring; the splitter only starts it
     assert "InvokeNextStage" not in splitter
     assert splitter["StartTimeline"]["Action"] == ["states:StartExecution"]

@@ -87,7 +87,8 @@ def test_cli_version_matches_the_pinned_sdk():
 def test_the_program_gets_its_dependencies_and_face_database_before_pulumi_runs(name):
     runs = [s.get("run", "") for s in steps(load(name))]
     uses = [s.get("uses", "") for s in steps(load(name))]
-    install = next(i for i, r in enumerate(runs) if "pip install" in r and "requirements.txt" in r)
+    install = next(i for i, r in enumerate(runs) if "pip install" in r and "requirements/lock/deploy.txt" in r)
+    assert "--require-hashes -r requirements/lock/deploy.txt" in runs[install]  # tests/infra/test_locks.py
     assert "--no-deps -e ." in runs[install]  # the program imports the functions' key rules
     fetch = next(i for i, r in enumerate(runs) if "data/face_db.pt" in r)
     pulumi_at = next(i for i, u in enumerate(uses) if u.startswith("pulumi/actions@"))
@@ -126,11 +127,12 @@ def test_python_installs_are_cached_and_tests_take_torch_from_the_cpu_index(name
     doc = load(name)
     for s in steps(doc):
         if s.get("uses", "").startswith("actions/setup-python@"):
-            assert s["with"]["cache"] == "pip" and "requirements/*.txt" in s["with"]["cache-dependency-path"]
+            paths = s["with"]["cache-dependency-path"]
+            assert s["with"]["cache"] == "pip" and "requirements/*.txt" in paths and "requirements/lock/*.txt" in paths
     test_job = doc["jobs"].get("test")
-    if test_job is not None:  # `make setup` installs torch: the CPU build
-        assert test_job["env"]["PIP_INDEX_URL"] == "https://download.pytorch.org/whl/cpu"
-        assert test_job["env"]["PIP_EXTRA_INDEX_URL"] == "https://pypi.org/simple"
+    if test_job is not None:  # `make setup` installs torch: the CPU build, the rest from the hash lock
+        assert test_job["env"] == {"TORCH_INDEX": "https://download.pytorch.org/whl/cpu"}
+        assert "TORCH_INDEX ?=" in (PROJECT_DIR / "Makefile").read_text()
 
 
 def test_the_deploy_runs_preflight_before_pulumi_up():
@@ -139,5 +141,6 @@ def test_the_deploy_runs_preflight_before_pulumi_up():
     preflight = next(i for i, r in enumerate(runs) if "-m tools.preflight --stack" in r)
     up = next(i for i, r in enumerate(runs) if r.startswith("pulumi/actions@"))
     assert preflight < up
-    install = next(r for r in runs if "pip install" in r and "requirements.txt" in r)
-    assert "requirements/aws.txt" in install  # preflight asks AWS with boto3
+    install = next(r for r in runs if "pip install" in r and "requirements/lock/deploy.txt" in r)
+    assert "--require-hashes" in install
+    assert "\nboto3==" in (PROJECT_DIR / "requirements" / "lock" / "deploy.txt").read_text()  # preflight asks AWS

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,16 @@ config:
 COLLINS, CAMERAMAN = samples.PEOPLE["astronaut"], samples.PEOPLE["camera"]
 # Collins 0-23 s (across the 10 s and 20 s boundaries), a cat 23-26 s, the cameraman 26-34 s (across 30 s)
 LONG: list[tuple[str, float]] = [("astronaut", 23), ("chelsea", 3), ("camera", 8)]
+
+
+def finished(sfn, arn: str, timeout_s: float = 120) -> list[dict]:
+    """The state machine's executions once none is running (Cleanup runs after the result is written)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        executions = sfn.list_executions(stateMachineArn=arn)["executions"]
+        if all(e["status"] != "RUNNING" for e in executions) or time.monotonic() > deadline:
+            return executions
+        time.sleep(0.5)
 
 
 def corrupt_middle(source: Path, target: Path, seconds: float, bad: tuple[float, float]) -> Path:
@@ -84,14 +95,21 @@ def test_a_person_across_segment_boundaries_is_one_range_and_a_duplicate_upload_
     assert document["answer"] == COLLINS
     assert document["segments"] == 4 and document["duration_s"] == pytest.approx(34, abs=0.2)
     assert s3.get_object(Bucket=s.output_bucket, Key="seg/long.txt")["Body"].read().decode() == COLLINS
-    stage1 = {o["Key"] for o in s3.list_objects_v2(Bucket=s.stage1_bucket)["Contents"]}
-    assert stage1 == {segments.frames_key("seg/long.mp4", i) for i in range(4)} | {
-        segments.faces_key("seg/long.mp4", i) for i in range(4)
-    }
 
     sfn = stack.client("stepfunctions")
-    executions = sfn.list_executions(stateMachineArn=stack.state_machine_arn)["executions"]
+    executions = finished(sfn, stack.state_machine_arn)
     assert [e["status"] for e in executions] == ["SUCCEEDED"]
+    # Cleanup deleted the execution's segment objects (frames and faces), not the upload
+    assert "Contents" not in s3.list_objects_v2(Bucket=s.stage1_bucket, Prefix=segments.folder("seg/long.mp4"))
+    assert s3.head_object(Bucket=s.input_bucket, Key="seg/long.mp4")["ContentLength"] > 0
+    history = sfn.get_execution_history(executionArn=executions[0]["executionArn"])["events"]
+    assert any(e.get("stateExitedEventDetails", {}).get("name") == "Cleanup" for e in history)
+    # a retried cleanup (the task again, its objects already gone) succeeds the same way
+    planned = [{"index": i, "start_s": 10.0 * i, "end_s": 10.0 * i + 10} for i in range(4)]
+    video = {"bucket": s.input_bucket, "key": "seg/long.mp4"}
+    payload = {"action": "cleanup", "video": video, "stage1_bucket": s.stage1_bucket, "segments": planned}
+    again = stack.client("lambda").invoke(FunctionName=s.recognizer.name, Payload=json.dumps(payload).encode())
+    assert "FunctionError" not in again and json.loads(again["Payload"].read()) == {"deleted": 8}
     # the same bytes again (a duplicate upload, or S3 delivering the event twice): no second execution
     first = s3.get_object(Bucket=s.output_bucket, Key="seg/long.json")["LastModified"]
     s3.upload_file(str(clips["long.mp4"]), s.input_bucket, "seg/long.mp4")

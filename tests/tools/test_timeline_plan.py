@@ -20,10 +20,10 @@ def settings():
 def test_an_hour_and_six_at_the_defaults(settings):
     m = tp.Measured(sample_s=2.0, recognise_frame_s=0.2, frames_per_segment=60, merge_s=0.3)
     hour, six = tp.video(1, m, settings), tp.video(6, m, settings)
-    assert (hour["segments"], hour["rounds"], hour["transitions"]) == (60, 2, 124)
-    assert (six["segments"], six["rounds"], six["transitions"]) == (360, 9, 724)
+    assert (hour["segments"], hour["rounds"], hour["transitions"]) == (60, 2, 125)
+    assert (six["segments"], six["rounds"], six["transitions"]) == (360, 9, 725)
     assert hour["rekognition"] == pytest.approx(6.0) and six["rekognition"] == pytest.approx(36.0)
-    assert hour["step_functions"] == pytest.approx(124 * 0.025 / 1000)
+    assert hour["step_functions"] == pytest.approx(125 * 0.025 / 1000)
     # one round: sample + 60 frames on the CPU share 1,024 MB buys
     share = tp.cpu_share(1024)
     assert hour["segment_s"] == pytest.approx(2.0 / share + 60 * 0.2 / share)

@@ -10,6 +10,7 @@ import pytest
 
 from pipeline_common import segments
 from tools import grade, timelines, workload
+from tools.grading import report as grade_report
 
 
 def found(people: dict, *, interval: float = 1.0, no_face=(), unknown=()) -> dict:
@@ -183,3 +184,12 @@ def test_grade_judges_a_timeline_stack_against_labels(aws, s3, tmp_path, capsys)
         "two.json",
     ]
     assert "timeline_scores" not in report and "timelines_correct" not in report["checks"]
+
+    # after the executions' Cleanup: no segment left in stage-1 passes too, and the table says why
+    for video in people:
+        for key in (segments.frames_key(video, 0), segments.faces_key(video, 0)):
+            s3.delete_object(Bucket="t-stage-1", Key=key)
+    s3.put_object(Bucket="t-stage-1", Key="stray.jpg", Body=b"j")  # anything else is still extra
+    report = grade.grade(s3, workload.Buckets("t-input", "t-stage-1", "t-output"), analysis="timeline")
+    assert report["stage1"]["missing"] == [] and report["stage1"]["extra"] == ["stray.jpg"]
+    assert all(row[1] == "(deleted)" for row in grade_report.table_rows(report)[1:])

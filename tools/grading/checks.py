@@ -50,8 +50,8 @@ def grade(
     """The report: bucket checks, one row per upload, latency. `uploads` defaults to every video in
     the input bucket; `contents` is a snapshot() already taken; with `prefix`, only keys under it
     count, in every bucket (several runs can then share a stack). `analysis` TIMELINE: stage-1
-    holds one `<stem>.tar` per upload, output `<stem>.txt` and `<stem>.json`, and each timeline is
-    judged against the labels (tools/timelines.py)."""
+    holds nothing but the uploads' segment objects (none once merged), output `<stem>.txt` and
+    `<stem>.json`, and each timeline is judged against the labels (tools/timelines.py)."""
     timeline = analysis == topology.TIMELINE
     contents = contents if contents is not None else snapshot(s3, buckets)
     # timeline: stage-1's keys are the uploads' segment folders, `segments/<quoted key>/` (pipeline_common.segments)
@@ -69,9 +69,9 @@ def grade(
     timeline_keys = {k: keys.timeline_key(keys.frames_key(k)) for k in uploads} if timeline else {}
 
     stage1_wanted = set(frames.values())
-    if timeline:  # every segment object of an upload, and nothing else
+    if timeline:  # only the uploads' segment objects, if any: Cleanup deletes a merged video's (a failed one's stay)
         folders = tuple(segments.folder(k) for k in uploads)
-        stage1_wanted = {k for k in by_role["stage-1"] if k.startswith(folders)} | stage1_wanted
+        stage1_wanted = {k for k in by_role["stage-1"] if k.startswith(folders)}
     stage1 = exact(by_role, "stage-1", stage1_wanted)
     output = exact(by_role, "output", set(results.values()) | set(timeline_keys.values()))
     texts = read_results(s3, buckets.output, sorted(set(results.values()) & set(by_role["output"])))

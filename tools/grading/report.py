@@ -75,7 +75,8 @@ def table_rows(report: Report) -> list[list[str]]:
     for r in report["videos"]:
         row = [
             r["video"],
-            r["frame"] if r["frame_present"] else "(missing)",
+            # timeline: the execution's Cleanup deletes a merged video's segments once its result is written
+            r["frame"] if r["frame_present"] else ("(deleted)" if timeline and r["result"] else "(missing)"),
             r["result"] if r["result"] is not None else "(missing)",
             r["expected"] if r["expected"] is not None else "-",
             _mark(r["correct"]),
