@@ -27,7 +27,7 @@ from bench.table import table
 from bench.timeline import bench_timeline
 from components.project import DEFAULT_STACK_FILE, DEFAULT_TORCH_HOME, OUT_DIR
 from components.topology import ARCHITECTURES
-from tools import cli
+from tools import cli, exported
 
 if TYPE_CHECKING:
     from tools.grading.expectations import Expectation
@@ -35,17 +35,16 @@ if TYPE_CHECKING:
 DEFAULT_WORK = OUT_DIR / "bench"
 
 
-def prepare_inputs(args: argparse.Namespace) -> tuple[list[Path], Path | None, Expectation | None]:
-    """The videos, the face database, and what each video should give."""
+def prepare_inputs(args: argparse.Namespace, model_dir: Path) -> tuple[list[Path], Path | None, Expectation | None]:
+    """The videos, the face database (the samples' enrolled with the models in `model_dir`), and what
+    each video should give."""
     from tools.demo.samples import sample_workload
     from tools.grading.expectations import load_expectation
-    from tools.modelbuild import weights
     from tools.workload import video_files
 
     if args.videos is not None:
-        weights.prepare(args.torch_home)
         return video_files(args.videos), args.db, load_expectation(args.expect)
-    videos, db, expect = sample_workload(args.work / "samples", args.torch_home, copies=args.copies, tag="bench")
+    videos, db, expect = sample_workload(args.work / "samples", model_dir, copies=args.copies, tag="bench")
     return video_files(videos), db, expect
 
 
@@ -55,7 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", type=Path, help="face database for --videos (default: the stack's faceDatabase)")
     parser.add_argument("--expect", help="with --videos: 'course' (NN %% 8) or a JSON file {video: name}")
     parser.add_argument("--stack", type=Path, default=DEFAULT_STACK_FILE)
-    parser.add_argument("--torch-home", type=Path, default=DEFAULT_TORCH_HOME)
+    exported.add_arguments(
+        parser,
+        torch_home_default=DEFAULT_TORCH_HOME,
+        torch_home_help="vggface2 weights, exported to the recognizer's models (the untrained stand-in is "
+        "written when missing; default: data/torch); --int8 and --baseline need them",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="warm passes over the inputs per function (default 3)")
     parser.add_argument("--copies", type=int, default=4, help="sample videos per person (default 4)")
     parser.add_argument(
@@ -98,23 +102,28 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.db is not None and args.videos is None:
         parser.error("--db needs --videos")
+    if args.model_dir is not None and (args.int8 or args.baseline):
+        parser.error("--int8 and --baseline export and run the weights: give --torch-home, not --model-dir")
 
     from bench.stats import machine
     from local.stack import load_settings
-    from tools.modelbuild import weights
 
     args.work.mkdir(parents=True, exist_ok=True)
-    files, db, expect = prepare_inputs(args)
-    if not files:
-        parser.error("no videos to run")
-    settings = load_settings(args.stack, db=db)
+    try:
+        files, db, expect = prepare_inputs(args, exported.resolve(args, stand_in=True))
+        if not files:
+            parser.error("no videos to run")
+        settings = load_settings(args.stack, db=db)
+        args.model_dir = exported.for_stack(args, settings, stand_in=True)  # what every part below runs
+    except FileNotFoundError as exc:  # a --model-dir without an export
+        parser.error(str(exc))
     results: dict = {
         "machine": machine(),
         "inputs": {
             "videos": str(args.videos or args.work / "samples" / "videos"),
             "count": len(files),
             "face_database": str(settings.face_database),
-            "untrained_weights": weights.is_untrained(args.torch_home),
+            "untrained_weights": exported.untrained(args.model_dir),
             "stack": str(args.stack),
             "repeat": args.repeat,
         },

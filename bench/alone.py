@@ -104,13 +104,10 @@ def alone_against_s3(settings: StackSettings) -> Iterator[tuple[dict[str, str], 
 def environments(args: argparse.Namespace, settings: StackSettings, aws: dict[str, str]) -> dict[str, dict]:
     """Each function's environment as deployed (settings.function_environment), with this machine's files,
     and S3 on the probe's moto server. Alone, the splitter hands nothing to the recognizer."""
-    from tools.modelbuild.export_models import ensure_exported
     from tools.modelbuild.ffmpeg import ffmpeg_exe
 
     where = topology.Locations(
-        ffmpeg=ffmpeg_exe(),
-        face_database=str(settings.face_database),
-        models=str(ensure_exported(args.torch_home.resolve())),
+        ffmpeg=ffmpeg_exe(), face_database=str(settings.face_database), models=str(args.model_dir)
     )
     env = {role: {**aws, **function_environment(role, settings, where)} for role in topology.FUNCTIONS}
     env[topology.SPLITTER].pop("RECOGNIZER_FUNCTION", None)

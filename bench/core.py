@@ -119,7 +119,6 @@ def _norm(v: list[float]) -> float:
 def bench_image(args: argparse.Namespace, settings: StackSettings) -> dict:
     """What the recognizer image adds to its base (bench/image.py): for ECR storage in the cost plan."""
     from bench import image
-    from tools.modelbuild.export_models import ensure_exported
 
     print("[bench] the recognizer image's own layers: sizes, and gzip'd", file=sys.stderr)
-    return image.measure(ensure_exported(args.torch_home.resolve()), database_file(settings))
+    return image.measure(args.model_dir, database_file(settings))

@@ -86,7 +86,6 @@ def measure(models: Path, face_database: Path) -> dict:
 def bench_image(args: argparse.Namespace, settings: StackSettings) -> dict:
     """What the recognizer image adds to its base (bench/image.py): for ECR storage in the cost plan."""
     from bench.alone import database_file
-    from tools.modelbuild.export_models import ensure_exported
 
     print("[bench] the recognizer image's own layers: sizes, and gzip'd", file=sys.stderr)
-    return measure(ensure_exported(args.torch_home.resolve()), database_file(settings))
+    return measure(args.model_dir, database_file(settings))

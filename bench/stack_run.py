@@ -48,7 +48,7 @@ def bench_stack(
     logged_before = {role: f.stat().st_size if f.exists() else 0 for role, f in log_files.items()}
     with LocalStack(
         settings,
-        torch_home=args.torch_home,
+        model_dir=args.model_dir,
         concurrency=args.concurrency,
         log_dir=logs,
         provisioned=not args.cold,

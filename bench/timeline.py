@@ -95,7 +95,7 @@ def bench_timeline(args: argparse.Namespace, files: list[Path], db: Path | None)
 
     # CPU-seconds per video-hour: the clip sampled and recognised one frame at a time in this process
     cpu = timeline_cpu.measure(
-        clip, Path(str(settings.face_database)), args.torch_home, settings.sample_fps, settings.tracking_s
+        clip, Path(str(settings.face_database)), args.model_dir, settings.sample_fps, settings.tracking_s
     )
     return {
         "sample_fps": settings.sample_fps,

@@ -4,7 +4,8 @@ embedded and matched in turn): the baseline the segmented pipeline is compared w
 Any length), as CPU-seconds per video-hour. Faces are followed between samples as the recognizer
 does (face_recognizer.tracking; --tracking-seconds 0: every face embedded).
 
-    python -m bench.timeline_cpu VIDEO --db FACE_DB [--torch-home data/torch] [--fps 1] [--tracking-seconds 5]
+    python -m bench.timeline_cpu VIDEO --db FACE_DB [--torch-home data/torch | --model-dir DIR] [--fps 1]
+                                 [--tracking-seconds 5]
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from face_recognizer.timeline import FaceMatch, FrameFaces, build, match_faces
 from face_recognizer.tracking import Tracker
 from pipeline_common.env import DEFAULT_TRACKING_SECONDS
 from pipeline_common.log import Laps
-from tools.modelbuild.export_models import ensure_exported
+from tools import exported
 from tools.modelbuild.ffmpeg import ffmpeg_exe
 from video_splitting import ffmpeg
 
@@ -35,8 +36,8 @@ def children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measure(video: Path, db: Path, torch_home: Path, fps: float, tracking_s: float = DEFAULT_TRACKING_SECONDS) -> dict:
-    models = OnnxFaceModels.load(ensure_exported(torch_home), 1, warm_up=True)
+def measure(video: Path, db: Path, model_dir: Path, fps: float, tracking_s: float = DEFAULT_TRACKING_SECONDS) -> dict:
+    models = OnnxFaceModels.load(model_dir, 1, warm_up=True)
     database = FaceDatabase.load(db)
     with tempfile.TemporaryDirectory(prefix="vfp-cpu-") as tmp:
         before = children_cpu_s()
@@ -75,11 +76,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.timeline_cpu", description=__doc__.split("\n\n")[0])
     parser.add_argument("video", type=Path)
     parser.add_argument("--db", type=Path, required=True)
-    parser.add_argument("--torch-home", type=Path, default=DEFAULT_TORCH_HOME)
+    exported.add_arguments(
+        parser, torch_home_default=DEFAULT_TORCH_HOME, torch_home_help="vggface2 weights (default: data/torch)"
+    )
     parser.add_argument("--fps", type=float, default=1.0)
     parser.add_argument("--tracking-seconds", type=float, default=DEFAULT_TRACKING_SECONDS)
     args = parser.parse_args(argv)
-    print(json.dumps(measure(args.video, args.db, args.torch_home, args.fps, args.tracking_seconds), indent=1))
+    try:
+        model_dir = exported.resolve(args)
+    except FileNotFoundError as exc:
+        parser.error(str(exc))
+    print(json.dumps(measure(args.video, args.db, model_dir, args.fps, args.tracking_seconds), indent=1))
     return 0
 
 

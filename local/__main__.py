@@ -2,7 +2,8 @@
 
     python -m local demo                        # sample faces → database → videos through the stack
     python -m local run --videos DIR [--db FILE] [--stack Pulumi.dev.yaml] [--architecture A]
-                        [--concurrency N] [--report out.json] [--torch-home DIR] [--expect course|FILE]
+                        [--concurrency N] [--report out.json] [--torch-home DIR | --model-dir DIR]
+                        [--expect course|FILE]
     python -m local serve [--db FILE] [--outputs FILE] ...
                                                 # keep a stack up for any AWS client; Ctrl-C stops it
 
@@ -30,8 +31,7 @@ from typing import TYPE_CHECKING, Any
 from components.project import DEFAULT_STACK_FILE, DEFAULT_TORCH_HOME, OUT_DIR
 from components.topology import ANALYSES, ARCHITECTURES
 from local import runs
-from tools import cli
-from tools.modelbuild import weights
+from tools import cli, exported
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -89,12 +89,12 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="workers per function when its reserved concurrency is -1 (default 2); caps a reserved one",
     )
-    parser.add_argument(
-        "--torch-home",
-        type=Path,
-        default=DEFAULT_TORCH_HOME,
-        help="folder with checkpoints/20180402-114759-vggface2.pt; the untrained stand-in is "
-        "written there when it is missing (default: data/torch)",
+    exported.add_arguments(
+        parser,
+        torch_home_default=DEFAULT_TORCH_HOME,
+        torch_home_help="folder with checkpoints/20180402-114759-vggface2.pt, exported to the recognizer's "
+        "models once per checkpoint; the untrained stand-in is written there when it is missing "
+        "(default: data/torch)",
     )
     parser.add_argument("--logs", type=Path, help="function logs (default: out/local/<run-id>/logs)")
     parser.add_argument(
@@ -129,11 +129,12 @@ def start_stack(args: argparse.Namespace) -> tuple[LocalStack, bool]:
     from local.stack import LocalStack, load_settings
 
     settings = load_settings(args.stack, db=args.db, architecture=args.architecture, analysis=args.analysis)
-    untrained = weights.prepare(args.torch_home)
+    models = exported.for_stack(args, settings, stand_in=True)
+    untrained = exported.untrained(models)
     if untrained:  # the full banner follows the results, where it cannot scroll away
         print(
-            f"[local] UNTRAINED stand-in weights in {args.torch_home}: names are only meaningful against "
-            "faces enrolled with them",
+            f"[local] models {models} come from UNTRAINED stand-in weights: names are only meaningful "
+            "against faces enrolled with them",
             file=sys.stderr,
         )
     args.run_dir = runs.new_run(RUNS_DIR, args.command)
@@ -144,7 +145,7 @@ def start_stack(args: argparse.Namespace) -> tuple[LocalStack, bool]:
         for old in args.logs.glob("*.log"):
             old.unlink()
     return LocalStack(
-        settings, torch_home=args.torch_home, concurrency=args.concurrency, log_dir=args.logs, provisioned=args.warm
+        settings, model_dir=models, concurrency=args.concurrency, log_dir=args.logs, provisioned=args.warm
     ), untrained
 
 
@@ -169,7 +170,7 @@ def run(args: argparse.Namespace, expect: Expectation | None = None) -> int:
         raise
     print(describe(report))
     if untrained:
-        print(weights.banner(args.torch_home))
+        print(exported.banner(stack.model_dir))
     if args.report:
         args.report.parent.mkdir(parents=True, exist_ok=True)
         args.report.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
@@ -210,7 +211,7 @@ def demo(args: argparse.Namespace) -> int:
         return 2
     from tools.demo.samples import sample_workload
 
-    args.videos, args.db, expect = sample_workload(DEMO_DIR, args.torch_home, tag="demo")
+    args.videos, args.db, expect = sample_workload(DEMO_DIR, exported.resolve(args, stand_in=True), tag="demo")
     if args.report is None:
         args.report = DEMO_DIR / "report.json"
     if args.html is None:

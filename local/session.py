@@ -14,7 +14,7 @@ from components import topology
 from local import alarms
 from local.stack import LocalStack
 from pipeline_common import keys
-from tools import dead_letters
+from tools import dead_letters, exported
 from tools.grading.checks import grade, latency_summary
 from tools.grading.expectations import Expectation
 from tools.grading.reading import snapshot
@@ -35,8 +35,7 @@ class LocalRun(TypedDict):
     analysis: str
     functions: dict[str, dict]  # function name → its runtime's summary (environments, retries, memory)
     face_database: str
-    torch_home: str
-    model_dir: str
+    model_dir: str  # the recognizer's exported graphs
     untrained_weights: bool
     logs: str
     wall_s: dict[str, float]  # upload, until_last_outcome
@@ -160,9 +159,8 @@ def run_videos(
         "analysis": s.analysis,
         "functions": stack.summary(),
         "face_database": f"s3://{s.faces_bucket}/{topology.FACES_OBJECT}" if s.live_database else str(s.face_database),
-        "torch_home": str(stack.torch_home),
         "model_dir": str(stack.model_dir),
-        "untrained_weights": untrained(stack.torch_home),
+        "untrained_weights": exported.untrained(stack.model_dir),
         "logs": str(stack.log_dir),
         "wall_s": {"upload": round(uploaded - t0, 3), "until_last_outcome": round(finished - t0, 3)},
         "settled": settled,
@@ -200,12 +198,6 @@ def run_videos(
     add_cloudwatch(report, stack.client("cloudwatch"), target.functions, run_window(report, contents))
     add_dead_letters(report, stack.client("sqs"), target)
     return report
-
-
-def untrained(torch_home: Path) -> bool:
-    from tools.modelbuild import weights
-
-    return weights.is_untrained(torch_home)
 
 
 def describe(report: LocalReport) -> str:

@@ -3,7 +3,7 @@ Lambda's control plane, CloudWatch metrics and Logs), both functions as warm wor
 its Invoke, and the triggers between them, all made from the same settings and topology as the
 Pulumi program.
 
-    with LocalStack(load_settings("Pulumi.dev.yaml", db="data/face_db.pt"), torch_home=...) as stack:
+    with LocalStack(load_settings("Pulumi.dev.yaml", db="data/face_db.pt"), model_dir=...) as stack:
         s3 = stack.client("s3")
         s3.upload_file("clip.mp4", stack.settings.input_bucket, "clip.mp4")
         stack.wait_idle(60)
@@ -132,7 +132,7 @@ class LocalStack:
         self,
         settings: StackSettings,
         *,
-        torch_home: Path,
+        model_dir: Path,
         concurrency: int | None = None,
         log_dir: Path | None = None,
         retry_delay_s: float = 0.5,
@@ -143,8 +143,8 @@ class LocalStack:
         metrics_interval_s: float = 2.0,
     ):
         self.settings = settings
-        self.torch_home = Path(torch_home).resolve()
-        self.model_dir: Path | None = None  # the graphs exported from torch_home's weights, at start()
+        # The recognizer's exported graphs (tools/exported.py), checked against the settings at start()
+        self.model_dir = Path(model_dir).resolve()
         self.requested_concurrency = concurrency
         self.retry_delay_s = retry_delay_s
         self.code_dir = code_dir
@@ -223,7 +223,6 @@ class LocalStack:
             (workdir / OWNER_FILE).write_text(owner_stamp(os.getpid()), encoding="ascii")
             self.log_dir = log_dir = self._given_log_dir or workdir / "logs"
             log_dir.mkdir(parents=True, exist_ok=True)
-            self._export_models()
             self._check_recognizer_inputs()
             # The Invoke handler first: the moto server hands it every Invoke.
             self.lambda_api = LambdaApi(
@@ -453,18 +452,6 @@ class LocalStack:
         return {self.function_name(role): runtime.summary() for role, runtime in self.runtimes.items()}
 
     # -- start-up --------------------------------------------------------------------------------
-
-    def _export_models(self) -> None:
-        """What the image build does: export the recognizer's graphs from the weights (cached per checkpoint)."""
-        from tools.modelbuild.export_models import ensure_exported
-
-        t0 = time.monotonic()
-        s = self.settings  # the graphs the image build would make for these settings; a live database
-        # is not there at build time, so the int8 gate then checks cosines only, as the image build does
-        database = s.face_database if isinstance(s.face_database, Path) else None
-        self.model_dir = ensure_exported(self.torch_home, precision=s.recognizer_precision, database=database)
-        if time.monotonic() - t0 > 1:
-            self.log(f"exported the recognizer's models from {self.torch_home} to {self.model_dir}")
 
     def _check_recognizer_inputs(self) -> None:
         """Load the face database and the models as the recognizer's init would, here, before anything

@@ -23,8 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from components.project import DEFAULT_TORCH_HOME
-from tools import cli
+from tools import cli, exported
 from tools.face_store import LiveStore, Snapshot, StoreError, add, database_bytes, remove, restore
 from tools.modelbuild import weights
 from tools.modelbuild.media import IMAGE_SUFFIXES, MediaError, Sample, from_folders, from_mapping, is_media, is_video
@@ -58,12 +57,11 @@ def pictures(path: Path, *, frames: int = 1, interval_s: float = 0.5, ffmpeg: st
 # -- the database ----------------------------------------------------------------------------------
 
 
-def load_models(torch_home: Path, *, threads: int | None = None) -> OnnxFaceModels:
-    """The function's own models, exported from the weights in `torch_home` (once per checkpoint)."""
+def load_models(model_dir: Path, *, threads: int | None = None) -> OnnxFaceModels:
+    """The function's own models: the graphs exported into `model_dir` (tools/exported.py)."""
     from face_recognizer.onnx_models import OnnxFaceModels
-    from tools.modelbuild.export_models import ensure_exported
 
-    return OnnxFaceModels.load(ensure_exported(torch_home), threads)
+    return OnnxFaceModels.load(model_dir, threads)
 
 
 def enroll(
@@ -175,19 +173,29 @@ def live_store(args: argparse.Namespace) -> LiveStore:
 
 def embed_people(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[list, list[str], list[str]]:
     """The embeddings of the pictures the arguments name, with the recognizer's own models."""
-    torch_home = args.torch_home or Path(os.environ.get("TORCH_HOME") or DEFAULT_TORCH_HOME)
-    if not weights.have_weights(torch_home):
-        if not args.allow_untrained:
-            raise EnrollError(
-                f"no vggface2 weights at {weights.checkpoint_path(torch_home)}; put the real file "
-                "there (production databases need it), or pass --allow-untrained for a demo"
-            )
-        weights.write_untrained_checkpoint(torch_home)
-    if weights.is_untrained(torch_home):
-        print(weights.banner(torch_home), file=sys.stderr)
+    model_dir = models_of(args)
+    if exported.untrained(model_dir):
+        print(exported.banner(model_dir), file=sys.stderr)
     samples = from_mapping(args.mapping) if args.mapping else from_folders(args.folder)
-    models = load_models(torch_home)
+    models = load_models(model_dir)
     return enroll(samples, models, frames=args.frames, interval_s=args.interval, progress=say)
+
+
+def models_of(args: argparse.Namespace) -> Path:
+    """The models folder the arguments name (--model-dir, or the export of --torch-home's weights)."""
+    if args.model_dir is None:
+        torch_home = exported.torch_home(args)
+        if not weights.have_weights(torch_home):
+            if not args.allow_untrained:
+                raise EnrollError(
+                    f"no vggface2 weights at {weights.checkpoint_path(torch_home)}; put the real file "
+                    "there (production databases need it), or pass --allow-untrained for a demo"
+                )
+            weights.write_untrained_checkpoint(torch_home)
+    try:
+        return exported.resolve(args)
+    except FileNotFoundError as exc:
+        raise EnrollError(str(exc)) from None
 
 
 def run(args: argparse.Namespace) -> str:
@@ -251,11 +259,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="live, with --remove: delete every older version now, rather than after faceDatabaseHistoryDays",
     )
-    parser.add_argument(
-        "--torch-home",
-        type=Path,
-        default=None,
-        help="folder with checkpoints/20180402-114759-vggface2.pt (default: $TORCH_HOME, else data/torch)",
+    exported.add_arguments(
+        parser,
+        torch_home_default=None,
+        torch_home_help="folder with checkpoints/20180402-114759-vggface2.pt, exported to the recognizer's "
+        "models once per checkpoint (default: $TORCH_HOME, else data/torch)",
     )
     parser.add_argument(
         "--allow-untrained",

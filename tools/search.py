@@ -4,38 +4,34 @@
     python -m tools.search --face PICTURE [...]   # the enrolled person nearest the face in a picture
 
 `--json` prints `[{"video": KEY, "ranges": [[start_s, end_s], ...]}, ...]` on stdout and nothing else.
-`--face` embeds the picture's face with the recognizer's own models (the ONNX export of the weights in
-`--torch-home`) and searches the live database for the nearest person: only as good as the weights
+`--face` embeds the picture's face with the recognizer's own models (`--model-dir`, or the ONNX export
+of the weights in `--torch-home`) and searches the live database for the nearest person: only as good as the weights
 (with the untrained stand-in every face is near every other).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tools import cli
+from tools import cli, exported
 from tools.target import TargetError, failure_status
 
 if TYPE_CHECKING:
     from tools.library_target import LibraryTarget
 
 
-def nearest_person(picture: Path, torch_home: Path, lt: LibraryTarget) -> tuple[str, float]:
+def nearest_person(picture: Path, model_dir: Path, lt: LibraryTarget) -> tuple[str, float]:
     """The live database's nearest name to the face in `picture`, and its distance."""
     from PIL import Image
 
     from face_recognizer.databases import parse
     from tools.enroll import load_models
     from tools.face_store import LiveStore
-    from tools.modelbuild import weights
 
-    if not weights.have_weights(torch_home):
-        raise TargetError(f"no vggface2 weights at {weights.checkpoint_path(torch_home)} (--torch-home)")
-    embedding = load_models(torch_home).embed(Image.open(picture).convert("RGB"))
+    embedding = load_models(model_dir).embed(Image.open(picture).convert("RGB"))
     if embedding is None:
         raise TargetError(f"{picture}: no face found")
     faces = lt.target.buckets.faces
@@ -60,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     what.add_argument("name", nargs="?", help="the person's name as enrolled")
     what.add_argument("--face", type=Path, metavar="PICTURE", help="a picture of the person's face")
     parser.add_argument("--json", action="store_true", help="print the JSON list only")
-    parser.add_argument(
-        "--torch-home", type=Path, default=None, help="weights for --face (default: $TORCH_HOME, else data/torch)"
+    exported.add_arguments(
+        parser, torch_home_default=None, torch_home_help="weights for --face (default: $TORCH_HOME, else data/torch)"
     )
     add_target_arguments(parser)
     args = parser.parse_args(argv)
@@ -70,8 +66,11 @@ def main(argv: list[str] | None = None) -> int:
         lt = resolve(args)
         name = args.name
         if args.face is not None:
-            torch_home = args.torch_home or Path(os.environ.get("TORCH_HOME") or "data/torch")
-            name, distance = nearest_person(args.face, torch_home, lt)
+            try:
+                models = exported.resolve(args)
+            except FileNotFoundError as exc:
+                raise TargetError(f"{exc} (--torch-home or --model-dir)") from None
+            name, distance = nearest_person(args.face, models, lt)
             print(f"nearest enrolled person: {name} (distance {distance:.4f})", file=sys.stderr)
         found = lt.library().index.search(name)
     except TargetError as exc:

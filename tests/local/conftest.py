@@ -9,12 +9,12 @@ from tools.demo import samples
 
 
 @pytest.fixture(scope="session")
-def face_db(tmp_path_factory, torch_home) -> Path:
-    """Collins and the cameraman, enrolled from stills with the stand-in weights (tools.enroll), once
-    a run: tests read it and never write it."""
+def face_db(tmp_path_factory, model_dir) -> Path:
+    """Collins and the cameraman, enrolled from stills with the models exported from the stand-in
+    weights (tools.enroll), once a run: tests read it and never write it."""
     folder = tmp_path_factory.mktemp("faces")
     for image, person in samples.PEOPLE.items():
         samples.write_image(image, folder / person / f"{image}.png")
-    models = enroll.load_models(torch_home)
+    models = enroll.load_models(model_dir)
     embeddings, names, _ = enroll.enroll(enroll.from_folders(folder), models)
     return enroll.save_database(folder / "face_db.pt", embeddings, names)

@@ -103,15 +103,15 @@ def test_every_function_gets_each_alarm_in_both_wirings(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, torch_home):
+def stack(tmp_path_factory, model_dir):
     folder = tmp_path_factory.mktemp("alarms")
     for image, person in samples.PEOPLE.items():
         samples.write_image(image, folder / "faces" / person / f"{image}.png")
-    embeddings, names, _ = enroll.enroll(enroll.from_folders(folder / "faces"), enroll.load_models(torch_home))
+    embeddings, names, _ = enroll.enroll(enroll.from_folders(folder / "faces"), enroll.load_models(model_dir))
     db = enroll.save_database(folder / "face_db.pt", embeddings, names)
     (folder / "Pulumi.alarms.yaml").write_text(STACK_FILE)
     s = load_settings(folder / "Pulumi.alarms.yaml", db=db)
-    with LocalStack(s, torch_home=torch_home, concurrency=1, log_dir=folder / "logs", retry_delay_s=0.2) as running:
+    with LocalStack(s, model_dir=model_dir, concurrency=1, log_dir=folder / "logs", retry_delay_s=0.2) as running:
         yield running
 
 

@@ -58,7 +58,7 @@ class Served:
 
 
 @pytest.fixture(scope="module", params=topology.ARCHITECTURES)
-def served(request, face_db, torch_home, tmp_path_factory):
+def served(request, face_db, model_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp(f"served-{request.param}")
     stack_file = folder / "Pulumi.aws.yaml"
     stack_file.write_text(STACK_FILE.format(architecture=request.param))
@@ -66,7 +66,7 @@ def served(request, face_db, torch_home, tmp_path_factory):
     with open(folder / "serve.err", "wb") as err:  # the child keeps its own copy
         proc = subprocess.Popen(
             [sys.executable, "-m", "local", "serve", "--stack", str(stack_file), "--db", str(face_db)]
-            + ["--torch-home", str(torch_home), "--logs", str(folder / "logs"), "--concurrency", "2"]
+            + ["--model-dir", str(model_dir), "--logs", str(folder / "logs"), "--concurrency", "2"]
             + ["--outputs", str(outputs)],
             cwd=PROJECT_DIR,
             stdout=subprocess.PIPE,

@@ -47,12 +47,12 @@ def stack_file(folder: Path, architecture: str) -> Path:
     params=[(topology.TIMELINE, topology.EVENT_DRIVEN), (topology.FIRST_FRAME, topology.DIRECT_INVOCATION)],
     ids=["timeline-event-driven", "first-frame-direct"],
 )
-def stack(request, tmp_path_factory, torch_home):
+def stack(request, tmp_path_factory, model_dir):
     analysis, architecture = request.param
     folder = tmp_path_factory.mktemp("library-stack")
     settings = load_settings(stack_file(folder, architecture), analysis=analysis)
     with (
-        LocalStack(settings, torch_home=torch_home, concurrency=1, log_dir=folder / "logs") as running,
+        LocalStack(settings, model_dir=model_dir, concurrency=1, log_dir=folder / "logs") as running,
         pytest.MonkeyPatch.context() as env,
     ):
         for name, value in running.admin.environment().items():  # the tools use the key serve prints
@@ -89,10 +89,10 @@ def target(stack) -> list[str]:
     return ["--endpoint-url", stack.endpoint_url, "--name-prefix", PREFIX]
 
 
-def enrol(stack, torch_home, folder: Path, person: str, image: str) -> None:
+def enrol(stack, model_dir, folder: Path, person: str, image: str) -> None:
     (folder / person).mkdir(parents=True)
     samples.write_image(image, folder / person / f"{image}.png")
-    assert enroll.main([str(folder), "--torch-home", str(torch_home), "--quiet", *target(stack)]) == 0
+    assert enroll.main([str(folder), "--model-dir", str(model_dir), "--quiet", *target(stack)]) == 0
 
 
 def upload(stack, key: str, video: Path) -> None:
@@ -121,11 +121,11 @@ def has(stack, bucket: str, key: str) -> bool:
     return bool(stack.client("s3").list_objects_v2(Bucket=bucket, Prefix=key).get("KeyCount"))
 
 
-def test_library_end_to_end(stack, events, torch_home, videos, tmp_path, capsys) -> None:
+def test_library_end_to_end(stack, events, model_dir, videos, tmp_path, capsys) -> None:
     s = stack.settings
     s3 = stack.client("s3")
     timeline = s.timeline
-    enrol(stack, torch_home, tmp_path / "a", "Collins", "astronaut")
+    enrol(stack, model_dir, tmp_path / "a", "Collins", "astronaut")
     drain(stack, events)  # (nothing yet: no result)
 
     # 1. Results: one event each. The cameraman's video answered Collins: the only one enrolled.
@@ -145,7 +145,7 @@ def test_library_end_to_end(stack, events, torch_home, videos, tmp_path, capsys)
     versions = {e["database_version"] for e in first}
 
     # 2. Cameraman enrolled: the stored result is matched again, no upload; exactly one relabel event.
-    enrol(stack, torch_home, tmp_path / "b", "Cameraman", "camera")
+    enrol(stack, model_dir, tmp_path / "b", "Cameraman", "camera")
     wait_for(lambda: text(stack, "clips/camera man.txt") == "Cameraman", what="the relabel")
     assert stack.wait_idle(60)
     relabelled = drain(stack, events)
@@ -182,7 +182,7 @@ def test_library_end_to_end(stack, events, torch_home, videos, tmp_path, capsys)
         else:  # the answer at the first frame's time
             assert f["ranges"] == [[0.0, 0.0]]
     picture = samples.write_image("camera", tmp_path / "who.png")
-    by_face = run_json(capsys, search.main, "--face", str(picture), "--torch-home", str(torch_home), *target(stack))
+    by_face = run_json(capsys, search.main, "--face", str(picture), "--model-dir", str(model_dir), *target(stack))
     assert [f["video"] for f in by_face] == ["clips/camera man.mp4"]
 
     # 4. Forget Collins: every trace of them goes; the cameraman's result stays as it was.

@@ -35,10 +35,10 @@ config:
 
 
 @pytest.fixture(scope="module")
-def setup_files(tmp_path_factory, torch_home):
+def setup_files(tmp_path_factory, model_dir):
     folder = tmp_path_factory.mktemp("lifecycle")
     samples.write_image("astronaut", folder / "faces" / "Collins" / "a.png")
-    models = enroll.load_models(torch_home)
+    models = enroll.load_models(model_dir)
     embeddings, names, _ = enroll.enroll(enroll.from_folders(folder / "faces"), models)
     db = enroll.save_database(folder / "db.pt", embeddings, names)
     stack_file = folder / "Pulumi.life.yaml"
@@ -59,10 +59,10 @@ def wait_until(predicate, timeout_s: float, what: str) -> None:
         time.sleep(0.05)
 
 
-def test_stop_leaves_no_process_or_port(setup_files, torch_home, videos):
+def test_stop_leaves_no_process_or_port(setup_files, model_dir, videos):
     stack_file, db = setup_files
     before = set(descendants(os.getpid()))
-    stack = LocalStack(load_settings(stack_file, db=db), torch_home=torch_home).start()
+    stack = LocalStack(load_settings(stack_file, db=db), model_dir=model_dir).start()
     try:
         s = stack.settings
         stack.client("s3").upload_file(str(videos["astronaut"]), s.input_bucket, "a.mp4")
@@ -88,7 +88,7 @@ def as_a_background_job() -> None:
 
 
 def serve(
-    stack_file: Path, db: Path, torch_home: Path, logs: Path, *, background: bool = False
+    stack_file: Path, db: Path, model_dir: Path, logs: Path, *, background: bool = False
 ) -> tuple[subprocess.Popen, dict]:
     proc = subprocess.Popen(
         [
@@ -100,8 +100,8 @@ def serve(
             str(stack_file),
             "--db",
             str(db),
-            "--torch-home",
-            str(torch_home),
+            "--model-dir",
+            str(model_dir),
             "--logs",
             str(logs),
             "--concurrency",
@@ -137,9 +137,9 @@ def exercise(info: dict, video: Path) -> None:
 
 
 @pytest.mark.parametrize("how", ["kill -INT of a background job", "kill -TERM", "kill -9"])
-def test_ctrl_c_or_a_crash_of_the_stack_leaves_nothing_behind(how, setup_files, torch_home, videos, tmp_path):
+def test_ctrl_c_or_a_crash_of_the_stack_leaves_nothing_behind(how, setup_files, model_dir, videos, tmp_path):
     stack_file, db = setup_files
-    proc, info = serve(stack_file, db, torch_home, tmp_path / "logs", background="INT" in how)
+    proc, info = serve(stack_file, db, model_dir, tmp_path / "logs", background="INT" in how)
     assert proc.stdout is not None and proc.stderr is not None  # serve() opens both as pipes
     try:
         exercise(info, videos["astronaut"])
@@ -171,11 +171,11 @@ def test_ctrl_c_or_a_crash_of_the_stack_leaves_nothing_behind(how, setup_files, 
         proc.stderr.close()
 
 
-def test_stopping_serve_mid_burst_names_every_upload_left_without_a_result(setup_files, torch_home, videos, tmp_path):
+def test_stopping_serve_mid_burst_names_every_upload_left_without_a_result(setup_files, model_dir, videos, tmp_path):
     """Issue 19: a stop mid-burst accounted for every upload by count but named only five. Now each
     one is named when the stack stops, and in the run's stopped.json."""
     stack_file, db = setup_files
-    proc, info = serve(stack_file, db, torch_home, tmp_path / "logs")
+    proc, info = serve(stack_file, db, model_dir, tmp_path / "logs")
     assert proc.stdout is not None and proc.stderr is not None
     env = info["environment"]
     s3 = boto3.client(
@@ -280,3 +280,37 @@ def test_a_database_the_recognizer_would_refuse_stops_the_stack_before_anything_
     assert f"face-recognition would not start: face database {bad}: " in done.stderr and says in done.stderr
     assert "stack up" not in done.stderr and not done.stdout  # serve never advertised an endpoint
     assert not (tmp_path / "logs" / "moto.log").exists()  # nor started its S3
+
+
+def test_a_model_folder_for_another_precision_stops_the_stack_before_anything_starts(setup_files, model_dir, tmp_path):
+    """The stack runs the models it is given: a folder exported for float32 under a stack that deploys
+    the int8 embedding is the recognizer's own refusal, before any process or port exists."""
+    from local.stack import StackError
+
+    stack_file, db = setup_files
+    int8_file = tmp_path / "Pulumi.int8.yaml"
+    int8_file.write_text(stack_file.read_text() + "  video-face-pipeline:recognizerPrecision: int8\n")
+    stack = LocalStack(load_settings(int8_file, db=db), model_dir=model_dir, log_dir=tmp_path / "logs")
+    before = set(descendants(os.getpid()))
+    with pytest.raises(StackError, match=f"MODEL_PRECISION=int8, but the embedding network in {model_dir} is fp32"):
+        stack.start()
+    assert set(descendants(os.getpid())) - before == set() and not stack.ports()
+    assert not (tmp_path / "logs" / "moto.log").exists()
+
+
+def test_a_model_folder_without_an_export_is_named_before_anything_starts(setup_files, tmp_path):
+    """`--model-dir` is checked where the command starts: exit 2 and the folder named."""
+    stack_file, db = setup_files
+    empty = tmp_path / "models"
+    empty.mkdir()
+    command = [sys.executable, "-m", "local", "serve", "--stack", str(stack_file), "--db", str(db)]
+    done = subprocess.run(
+        [*command, "--model-dir", str(empty), "--logs", str(tmp_path / "logs")],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert f"--model-dir {empty}: no manifest.json there" in done.stderr and not done.stdout
+    assert not (tmp_path / "logs" / "moto.log").exists()

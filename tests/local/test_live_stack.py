@@ -55,20 +55,20 @@ def clips(tmp_path_factory, videos) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, torch_home):
+def stack(tmp_path_factory, model_dir):
     folder = tmp_path_factory.mktemp("live-stack")
     (folder / "Pulumi.live.yaml").write_text(STACK_FILE)
     settings = load_settings(folder / "Pulumi.live.yaml")
-    with LocalStack(settings, torch_home=torch_home, concurrency=1, log_dir=folder / "logs") as running:
+    with LocalStack(settings, model_dir=model_dir, concurrency=1, log_dir=folder / "logs") as running:
         yield running
 
 
-def enrol(stack, torch_home, tmp_path, *args: str, person: str | None = None, clip: Path | None = None) -> None:
+def enrol(stack, model_dir, tmp_path, *args: str, person: str | None = None, clip: Path | None = None) -> None:
     """`python -m tools.enroll` against the running stack, as its serve line suggests."""
     if person is not None and clip is not None:
         (tmp_path / "faces" / person).mkdir(parents=True)
         (tmp_path / "faces" / person / "clip.mp4").symlink_to(clip)
-        args = (str(tmp_path / "faces"), "--torch-home", str(torch_home), *args)
+        args = (str(tmp_path / "faces"), "--model-dir", str(model_dir), *args)
     with mock.patch.dict(os.environ, stack.admin.environment()):  # the credentials the stack handed out
         code = enroll.main([*args, "--endpoint-url", stack.endpoint_url, "--name-prefix", PREFIX, "--quiet"])
     assert code == 0
@@ -95,15 +95,15 @@ def log_lines(stack, message: str) -> list[dict]:
     return [e for e in entries if e["message"] == message]
 
 
-def test_people_come_and_go_on_a_running_stack(stack, clips, torch_home, tmp_path, capsys):
+def test_people_come_and_go_on_a_running_stack(stack, clips, model_dir, tmp_path, capsys):
     s3 = stack.client("s3")
     assert s3.get_bucket_versioning(Bucket=FACES_BUCKET)["Status"] == "Enabled"
     [rule] = s3.get_bucket_lifecycle_configuration(Bucket=FACES_BUCKET)["Rules"]
     assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == stack.settings.face_database_history_days
 
     # Enrol A and B: a video of each gives its name, and says which version answered.
-    enrol(stack, torch_home, tmp_path / "enrol-a", person="Collins", clip=clips["Collins"])
-    enrol(stack, torch_home, tmp_path / "enrol-b", person="Cameraman", clip=clips["Cameraman"])
+    enrol(stack, model_dir, tmp_path / "enrol-a", person="Collins", clip=clips["Collins"])
+    enrol(stack, model_dir, tmp_path / "enrol-b", person="Cameraman", clip=clips["Cameraman"])
     v_ab = current_version(stack)
     answers = recognise(stack, clips, tmp_path, "ab", "Collins", "Cameraman")
     assert answers == {"Collins": ("Collins", v_ab), "Cameraman": ("Cameraman", v_ab)}
@@ -112,7 +112,7 @@ def test_people_come_and_go_on_a_running_stack(stack, clips, torch_home, tmp_pat
     assert len(workers) == 1
 
     # Enrol C while the stack runs: after the reload bound, C's video gives C; nothing restarted.
-    enrol(stack, torch_home, tmp_path / "enrol-c", person="Mirror", clip=clips["Mirror"])
+    enrol(stack, model_dir, tmp_path / "enrol-c", person="Mirror", clip=clips["Mirror"])
     v_abc = current_version(stack)
     time.sleep(RELOAD_S + 0.2)  # any frame from now on is recognised after a look at the database
     assert recognise(stack, clips, tmp_path, "c", "Mirror", "Collins") == {
@@ -122,7 +122,7 @@ def test_people_come_and_go_on_a_running_stack(stack, clips, torch_home, tmp_pat
     assert recognizer.pids() == workers and recognizer.summary()["cold_starts"] == 1
 
     # Remove B: B's video no longer gives B.
-    enrol(stack, torch_home, tmp_path, "--remove", "Cameraman")
+    enrol(stack, model_dir, tmp_path, "--remove", "Cameraman")
     v_ac = current_version(stack)
     time.sleep(RELOAD_S + 0.2)
     [(name, version)] = recognise(stack, clips, tmp_path, "no-b", "Cameraman").values()

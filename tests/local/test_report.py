@@ -42,7 +42,7 @@ DAMAGED = "damaged <video>.mp4"  # the splitter refuses it: dead-lettered, as th
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory, face_db, torch_home) -> tuple[Path, Any]:
+def rendered(tmp_path_factory, face_db, model_dir) -> tuple[Path, Any]:
     """The demo's videos (one of each person, the cat, the sequence) and one the splitter refuses,
     run through a timeline stack; the report's folder and the run's report."""
     videos = tmp_path_factory.mktemp("report-videos")
@@ -54,7 +54,7 @@ def rendered(tmp_path_factory, face_db, torch_home) -> tuple[Path, Any]:
     logs = tmp_path_factory.mktemp("logs")
     out = tmp_path_factory.mktemp("html")
     expect = mapping_expectation({k: "no-face" if v is None else v for k, v in labels.items()})
-    with LocalStack(settings, torch_home=torch_home, concurrency=2, log_dir=logs, retry_delay_s=0.2) as stack:
+    with LocalStack(settings, model_dir=model_dir, concurrency=2, log_dir=logs, retry_delay_s=0.2) as stack:
         run = run_videos(stack, sorted(videos.glob("*.mp4")), expect=expect, timeout_s=300, progress=False)
         index = write_html(stack, run, out)
     assert index == out / "index.html"

@@ -49,10 +49,10 @@ def stack_file(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module", params=ARCHITECTURES)
-def stack(request, stack_file, face_db, torch_home, tmp_path_factory):
+def stack(request, stack_file, face_db, model_dir, tmp_path_factory):
     settings = load_settings(stack_file, db=face_db, architecture=request.param)
     logs = tmp_path_factory.mktemp(f"logs-{request.param}")
-    with LocalStack(settings, torch_home=torch_home, concurrency=2, log_dir=logs, retry_delay_s=0.2) as running:
+    with LocalStack(settings, model_dir=model_dir, concurrency=2, log_dir=logs, retry_delay_s=0.2) as running:
         yield running
 
 
@@ -139,6 +139,8 @@ def test_videos_in_give_one_frame_and_one_result_each_with_the_right_names(stack
         f"e2e run/{name}.mp4": person for name, person in EXPECTED.items()
     }
     assert report["local"]["accounted_for"] and not report["local"]["failed"]
+    # the models it ran, and (from their manifest) that they come from the stand-in weights
+    assert report["local"]["model_dir"] == str(stack.model_dir) and report["local"]["untrained_weights"] is True
     s3 = stack.client("s3")
     assert sorted(listing(s3, stack.settings.stage1_bucket, "e2e run/")) == sorted(
         f"e2e run/{name}.jpg" for name in EXPECTED

@@ -50,12 +50,12 @@ def clips(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module", params=ARCHITECTURES)
-def stack(request, tmp_path_factory, face_db, torch_home):
+def stack(request, tmp_path_factory, face_db, model_dir):
     path = tmp_path_factory.mktemp("stack") / "Pulumi.timeline.yaml"
     path.write_text(STACK_FILE)
     settings = load_settings(path, db=face_db, architecture=request.param, analysis=TIMELINE)
     logs = tmp_path_factory.mktemp(f"logs-{request.param}")
-    with LocalStack(settings, torch_home=torch_home, concurrency=2, log_dir=logs, retry_delay_s=0.2) as running:
+    with LocalStack(settings, model_dir=model_dir, concurrency=2, log_dir=logs, retry_delay_s=0.2) as running:
         yield running
 
 

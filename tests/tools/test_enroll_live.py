@@ -55,8 +55,8 @@ def versions(s3) -> tuple[list[dict], list[dict]]:
     return listing.get("Versions", []), listing.get("DeleteMarkers", [])
 
 
-def test_add_list_remove_and_purge_on_a_live_database(aws, bucket, people, torch_home, capsys):
-    th = ["--torch-home", str(torch_home)]
+def test_add_list_remove_and_purge_on_a_live_database(aws, bucket, people, model_dir, capsys):
+    th = ["--model-dir", str(model_dir)]
     assert cli(aws, str(people / "collins"), *th) == 0
     assert "added 1 embedding of Collins; now version" in capsys.readouterr().out
     assert cli(aws, str(people / "cameraman"), *th) == 0
@@ -92,8 +92,8 @@ def test_add_list_remove_and_purge_on_a_live_database(aws, bucket, people, torch
     assert "no database (nobody enrolled)" in capsys.readouterr().out
 
 
-def test_a_broken_version_is_named_and_a_good_one_restored(aws, bucket, people, torch_home, capsys):
-    assert cli(aws, str(people / "collins"), "--torch-home", str(torch_home)) == 0
+def test_a_broken_version_is_named_and_a_good_one_restored(aws, bucket, people, model_dir, capsys):
+    assert cli(aws, str(people / "collins"), "--model-dir", str(model_dir)) == 0
     good = bucket.head_object(Bucket=BUCKET, Key=FACES_OBJECT)
     broken = bucket.put_object(Bucket=BUCKET, Key=FACES_OBJECT, Body=b"PK\x03\x04 cut short", IfMatch=good["ETag"])
     capsys.readouterr()
@@ -113,9 +113,9 @@ def test_a_stack_without_a_faces_bucket_is_named(aws, s3, capsys):
     )
 
 
-def test_remove_and_list_on_a_file(people, torch_home, tmp_path, capsys):
+def test_remove_and_list_on_a_file(people, model_dir, tmp_path, capsys):
     db = tmp_path / "face_db.pt"
-    assert enroll.main([str(people / "collins"), "--out", str(db), "--torch-home", str(torch_home), "--quiet"]) == 0
+    assert enroll.main([str(people / "collins"), "--out", str(db), "--model-dir", str(model_dir), "--quiet"]) == 0
     collins = torch.load(db, weights_only=True)
     torch.save([collins[0] + [collins[0][0] + 1], ["Collins", "Other"]], db)
     capsys.readouterr()

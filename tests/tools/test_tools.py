@@ -22,8 +22,8 @@ from video_splitting.ffmpeg import first_frame
 
 
 @pytest.fixture(scope="module")
-def models(torch_home):
-    return enroll.load_models(torch_home)
+def models(model_dir):
+    return enroll.load_models(model_dir)
 
 
 @pytest.fixture(scope="module")
@@ -99,12 +99,21 @@ def test_bad_mapping_files_say_what_is_wrong(tmp_path, content, message):
         enroll.from_mapping(path)
 
 
-def test_a_person_without_any_face_is_an_error_and_nothing_is_written(tmp_path, torch_home):
+def test_a_person_without_any_face_is_an_error_and_nothing_is_written(tmp_path, model_dir):
     samples.write_image("camera", tmp_path / "people" / "Cameraman" / "c.png")
     samples.write_image("coffee", tmp_path / "people" / "Nobody" / "cup.png")
     out = tmp_path / "db.pt"
-    code = enroll.main([str(tmp_path / "people"), "--out", str(out), "--torch-home", str(torch_home), "--quiet"])
+    code = enroll.main([str(tmp_path / "people"), "--out", str(out), "--model-dir", str(model_dir), "--quiet"])
     assert code == 2 and not out.exists()
+
+
+def test_the_models_come_from_one_place_and_a_folder_without_an_export_is_named(tmp_path, faces, model_dir, capsys):
+    out = tmp_path / "db.pt"
+    with pytest.raises(SystemExit) as both:
+        enroll.main([str(faces), "--out", str(out), "--model-dir", str(model_dir), "--torch-home", str(tmp_path)])
+    assert both.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+    assert enroll.main([str(faces), "--out", str(out), "--model-dir", str(tmp_path)]) == 2
+    assert f"--model-dir {tmp_path}: no manifest.json there" in capsys.readouterr().err and not out.exists()
 
 
 def test_the_cli_refuses_to_invent_weights_unless_told(tmp_path, faces, capsys):

@@ -130,18 +130,17 @@ def make_video(
 
 
 def sample_workload(
-    folder: Path, torch_home: Path, *, copies: int = 2, tag: str = "local"
+    folder: Path, model_dir: Path, *, copies: int = 2, tag: str = "local"
 ) -> tuple[Path, Path, MappingExpectation]:
     """Sample videos of scikit-image's faces (`copies` per person, plus one without a face) in
-    FOLDER/videos, those people enrolled into FOLDER/face_db.pt with the weights in `torch_home`
-    (the stand-in when there are none), and what each video should give:
+    FOLDER/videos, those people enrolled into FOLDER/face_db.pt with the recognizer's models in
+    `model_dir` (tools/exported.py), and what each video should give:
     (videos folder, database, expectation). The demo and the benchmark run this."""
     import shutil
     import sys
 
     from face_recognizer.recognizer import NO_FACE
     from tools.grading.expectations import mapping_expectation
-    from tools.modelbuild import weights
 
     videos, faces = folder / "videos", folder / "faces"
     for old in (videos, faces):
@@ -150,10 +149,9 @@ def sample_workload(
     expected = make_sample_set(videos, copies=copies)
     for name, person in PEOPLE.items():
         write_image(name, faces / person / f"{name}.png")
-    weights.prepare(torch_home)
     db = folder / "face_db.pt"
     print(f"[{tag}] enrolling {', '.join(PEOPLE.values())} → {db}", file=sys.stderr)
-    # In a process of its own: torch (which enrolment loads) stays out of the caller's memory.
+    # In a process of its own: the enrolment's ONNX sessions stay out of the caller's memory.
     subprocess.run(
         [
             sys.executable,
@@ -162,8 +160,8 @@ def sample_workload(
             str(faces),
             "--out",
             str(db),
-            "--torch-home",
-            str(torch_home),
+            "--model-dir",
+            str(model_dir),
             "--quiet",
         ],
         check=True,

@@ -51,11 +51,11 @@ def prepare(torch_home: Path) -> bool:
     return is_untrained(torch_home)
 
 
-def banner(torch_home: Path) -> str:
-    """What every run that used the stand-in prints where it cannot scroll away."""
+def banner(checkpoint: Path) -> str:
+    """What every run that used the stand-in `checkpoint` prints where it cannot scroll away."""
     line = "!" * 78
     return (
-        f"{line}\n!! UNTRAINED WEIGHTS: {checkpoint_path(torch_home)} is a stand-in, not\n"
+        f"{line}\n!! UNTRAINED WEIGHTS: {checkpoint} is a stand-in, not\n"
         "!! vggface2. Names are only meaningful against faces enrolled with this same file;\n"
         "!! a database such as the course's data.pt gives meaningless names with it.\n"
         f"{line}"
