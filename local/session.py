@@ -40,6 +40,7 @@ class LocalRun(TypedDict):
     untrained_weights: bool
     logs: str
     wall_s: dict[str, float]  # upload, until_last_outcome
+    last_outcome_at: float  # epoch seconds when the run saw every outcome (bench/command_run.py times the exit from it)
     settled: bool
     accounted_for: bool
     succeeded: int
@@ -165,6 +166,7 @@ def run_videos(
         "untrained_weights": untrained(stack.torch_home),
         "logs": str(stack.log_dir),
         "wall_s": {"upload": round(uploaded - t0, 3), "until_last_outcome": round(finished - t0, 3)},
+        "last_outcome_at": round(finished, 3),
         "settled": settled,
         "accounted_for": not state.pending and not [u for u in uploads if u.error],
         "succeeded": len(state.done),
