@@ -237,6 +237,9 @@ def atomic_conditional_writes(stripes: int = 64) -> None:
     S3Response.delete_object = one_writer_per_key(S3Response.delete_object)  # type: ignore[method-assign]
 
 
+_MOTO_NAMES = {"lambda": "awslambda"}  # botocore's name → moto's, where they differ
+
+
 def prepare(invoke_url: str, invoke_token: Callable[[], str], services: Sequence[str]) -> dict[str, Any]:
     """Everything that needs no secret: moto imported and patched, and the app of each of `services`
     built (after the patches: moto's routes hold the handlers they find), rather than on each
@@ -249,7 +252,9 @@ def prepare(invoke_url: str, invoke_token: Callable[[], str], services: Sequence
     logs_as_aws_filters_them()
     percentiles()
     atomic_conditional_writes()
-    return {service: create_backend_app(service) for service in services}  # type: ignore[arg-type]
+    # The dispatcher keys each app by moto's name for the service (Lambda's is "awslambda").
+    names = [_MOTO_NAMES.get(service, service) for service in services]
+    return {name: create_backend_app(name) for name in names}  # type: ignore[arg-type]
 
 
 def serve(apps: dict[str, Any]) -> tuple[str, int]:
