@@ -1,33 +1,21 @@
-"""The embedded stack: one moto server answering as the deployed stack's AWS would (S3, SQS, IAM,
-Lambda's control plane, CloudWatch metrics and Logs), both functions as warm worker pools behind
-its Invoke, and the triggers between them, all made from the same settings and topology as the
-Pulumi program.
+"""The embedded stack: one moto server answering as the deployed stack's AWS would, both functions
+as warm worker pools behind its Invoke, and the triggers between them, all made from the same
+settings and topology as the Pulumi program. LocalStack composes the parts and owns their lifetime:
 
     with LocalStack(load_settings("Pulumi.dev.yaml", db="data/face_db.pt"), torch_home=...) as stack:
         s3 = stack.client("s3")
         s3.upload_file("clip.mp4", stack.settings.input_bucket, "clip.mp4")
         stack.wait_idle(60)
 
-What is the same as AWS: bucket names, the notification rules (components/topology.py rendered
-into an S3 notification configuration through the ordinary S3 API), each function's environment
-(components/settings.py), its memory and timeout, reserved concurrency, retries, maximum event age
-and an on-failure destination queue per function, `<function>-dlq`; each function registered in
-Lambda's control plane as the Pulumi program creates it (local/control_plane.py), its log group
-`/aws/lambda/<function>` with one stream per environment (local/logs.py) and Lambda's metrics in
-CloudWatch (local/metrics.py). One endpoint serves it all, so a client sets AWS_ENDPOINT_URL
-only. Function code reaches S3 and Lambda only through AWS_ENDPOINT_URL_S3 /
-AWS_ENDPOINT_URL_LAMBDA (that endpoint), with credentials of their own execution role.
+local/endpoint.py (the moto process), local/provision.py (what `pulumi up` creates),
+local/runtime.py (each function's environments), local/event_sources.py (S3's notifications to
+the functions, the dead-letter queues), local/metrics.py and local/logs.py (CloudWatch).
 
 Only the credentials the stack hands out get in (local/access.py): fresh for each stack, an
 administrator key for the caller (`admin`, in `client()`, `client_environment()` and `outputs()`),
 and for each function a session of its role, whose policy moto enforces.
 
-What differs, and why:
-- S3 cannot start a local process, so each notification goes to an SQS queue,
-  `<function>-s3-events` (moto's S3 delivers notifications to SQS natively, filters included), and a
-  poller hands every message to the function's asynchronous queue. On AWS, S3 invokes Lambda and
-  Lambda keeps that queue internally; the outcome (asynchronous, at least once, retried, then the
-  DLQ) is the same.
+What differs from AWS, and why:
 - Retries wait `retry_delay_s` × attempt instead of Lambda's one and two minutes.
 - Memory is not enforced; the peak each environment used is measured and reported instead.
 - Unreserved concurrency (-1) means `concurrency` workers (default 2), not the account's pool.
