@@ -3,9 +3,10 @@
     python -m bench                                    # sample videos it makes, enrolled faces
     python -m bench --videos ../shared/data/cse546/test_case_2 --db ../shared/data/cse546/data.pt
     python -m bench --skip-stack | --skip-core | --skip-largest-frame | --skip-timeline | --cold ...
+    python -m bench --command-runs N                   # `python -m local run` timed from outside (0: none)
     python -m bench --baseline | --int8 | --architectures direct-invocation
 
-Parts (core, stack, largest frame, live database, timeline) and what each measures: bench/README.md.
+Parts (core, stack, largest frame, live database, timeline, command) and what each measures: bench/README.md.
 Prints a table and writes every figure, with machine and versions, to out/bench/; nothing is asserted.
 """
 
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench.command_run import bench_command
 from bench.core import bench_core, compare_precisions
 from bench.image import bench_image
 from bench.largest_frame import bench_largest_frame
@@ -86,6 +88,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-core", action="store_true")
     parser.add_argument("--skip-stack", action="store_true")
     parser.add_argument(
+        "--command-runs",
+        type=int,
+        default=3,
+        help="times to run `python -m local run` on the videos, timed from outside (start, run, exit; default 3; "
+        "0 leaves it out)",
+    )
+    parser.add_argument(
         "--skip-largest-frame",
         action="store_true",
         help="leave out the peak memory of each function on an 8K video (a few seconds)",
@@ -142,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             results["timeline"] = bench_timeline(args, files, db)
     if not args.skip_stack:
         results["stack"] = {arch: bench_stack(args, files, db, expect, arch) for arch in args.architectures}
+    if args.command_runs > 0:
+        results["command"] = bench_command(args, Path(results["inputs"]["videos"]), db, len(files))
     print(table(results))
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     out = args.out or args.work / f"bench-{stamp}.json"

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from bench.command_run import CommandFigures
     from bench.stack_run import StackFigures
 
 
@@ -29,7 +30,20 @@ def table(results: dict) -> str:
         lines.extend(timeline_lines(timeline))
     for arch, r in results.get("stack", {}).items():
         lines.extend(stack_lines(arch, r))
+    command = results.get("command")
+    if command:
+        lines.extend(command_lines(command))
     return "\n".join(lines)
+
+
+def command_lines(c: CommandFigures) -> list[str]:
+    """The local stack's fixed cost, as `python -m local run` pays it (medians over the runs)."""
+    m = c["median"]
+    return [
+        f"python -m local run, {c['videos']} videos, median of {len(c['runs'])}: command → stack up {m['ready_s']} s, "
+        f"first upload → last outcome {m['outcomes_s']} s, last outcome → exit {m['exit_s']} s, "
+        f"in all {m['total_s']} s (exit codes {', '.join(str(r['exit_code']) for r in c['runs'])})"
+    ]
 
 
 def core_lines(core: dict) -> list[str]:

@@ -26,7 +26,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from components.project import DEFAULT_STACK_FILE, DEFAULT_TORCH_HOME, OUT_DIR
 from components.topology import ANALYSES, ARCHITECTURES
@@ -35,7 +35,6 @@ from tools import cli, exported
 
 if TYPE_CHECKING:
     from types import FrameType
-    from typing import NoReturn
 
     from local.stack import LocalStack
     from tools.grading.expectations import Expectation
@@ -222,7 +221,7 @@ def demo(args: argparse.Namespace) -> int:
 def record_stop(args: argparse.Namespace, stack: LocalStack, *, report_file: Path | None = None) -> None:
     """What a stopped stack left without a result (every upload, named), in the run's folder and
     in `report_file` when one was asked for."""
-    from local.stack import describe_event
+    from local.event_sources import describe_event
 
     record = {
         "stopped": True,
@@ -339,5 +338,21 @@ def main(argv: list[str] | None = None) -> int:
                 runs.release(folder)
 
 
+def exit_now(code: int) -> NoReturn:
+    """Exit without tearing the interpreter down: once the stack has stopped, nothing of this process
+    is worth freeing object by object (measured: 0.3-0.4 s of a run's end). Exit handlers still run
+    and the output is flushed first."""
+    import atexit
+    import contextlib
+    import logging
+
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe or stream: nothing more to say there
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

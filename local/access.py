@@ -44,17 +44,21 @@ _CLOSED_PATHS = ("/moto-api", "/latest/", "/favicon.ico")
 _ACCOUNT_REGION = "us-east-1"  # IAM is global; moto keeps its users per account and partition
 
 
-def enforce(admin: Credentials) -> None:
-    """Switch moto's access control on for every request, with `admin` as the one user."""
+def patch_moto() -> None:
+    """moto's access control on for every request (no key gets in until admit() makes one)."""
     from moto import settings
 
     settings.INITIAL_NO_AUTH_ACTION_COUNT = 0  # moto reads it per request
-    _create_admin(admin)
     _refuse_unsigned_requests()
     _lambda_as_iam_names_it()
     _resources_as_iam_names_them()
     _wildcards_as_iam_matches_them()
     _signatures_over_the_body_sent()
+
+
+def admit(admin: Credentials) -> None:
+    """`admin` as the one user, allowed everything."""
+    _create_admin(admin)
 
 
 def _iam() -> Any:

@@ -18,6 +18,7 @@ deployed stack, or about a local stack that publishes metrics.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -96,9 +97,13 @@ def evaluate_run(stack: LocalStack, before: Snapshot) -> list[dict]:
     """Every alarm of the stack's settings, evaluated on the run since `before`."""
     evaluations = alarms_.evaluate(alarms_.alarms(stack.settings), RunFigures(stack, before))
     cloudwatch = stack.client("cloudwatch")
-    for e in evaluations:  # the local CloudWatch evaluates nothing: its alarms take the run's verdict
+
+    def set_state(e: alarms_.Evaluation) -> None:  # the local CloudWatch evaluates nothing: the run decides
         reason = f"local run: {e.alarm.statistic} {e.value} vs threshold {e.alarm.threshold}"
         cloudwatch.set_alarm_state(AlarmName=e.alarm.name, StateValue=e.state, StateReason=reason)
+
+    with ThreadPoolExecutor(8, thread_name_prefix="alarm-state") as pool:
+        list(pool.map(set_state, evaluations))
     return [e.as_dict() for e in evaluations]
 
 

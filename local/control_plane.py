@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,54 +153,58 @@ def register(
     client: Callable[[str], Any],
     settings: StackSettings,
     arns: Arns,
+    role: str,
     *,
-    environment: Callable[[str], Mapping[str, str]],
+    environment: Mapping[str, str],
     ffmpeg_path: str,
     code_dir: Path,
-) -> dict[str, str]:
-    """Create every function of the stack (and what each needs) in the control plane `client(service)`
-    reaches; returns each role's function ARN. The log groups are the caller's (local/logs.py)."""
+) -> str:
+    """Create function `role` (its execution role and policy, its layer, its retries, destination and
+    concurrency) in the control plane `client(service)` reaches; its ARN. The log groups are the
+    caller's (local/logs.py); S3's permission to invoke comes with permit_s3()."""
     iam, lambda_ = client("iam"), client("lambda")
-    function_arns = {}
-    for role in topology.FUNCTIONS:
-        name = settings.function(role).name
-        role_arn = iam.create_role(
-            RoleName=role_name(name),
-            AssumeRolePolicyDocument=policies.to_json(policies.lambda_assume_role()),
-            Description=f"Execution role of the {name} function",
-        )["Role"]["Arn"]
-        iam.put_role_policy(
-            RoleName=role_name(name),
-            PolicyName=f"{name}-access",
-            PolicyDocument=policies.to_json(role_policy(role, settings, arns)),
+    name = settings.function(role).name
+    role_arn = iam.create_role(
+        RoleName=role_name(name),
+        AssumeRolePolicyDocument=policies.to_json(policies.lambda_assume_role()),
+        Description=f"Execution role of the {name} function",
+    )["Role"]["Arn"]
+    iam.put_role_policy(
+        RoleName=role_name(name),
+        PolicyName=f"{name}-access",
+        PolicyDocument=policies.to_json(role_policy(role, settings, arns)),
+    )
+    layers = []
+    if role in FFMPEG_LAYER_FUNCTIONS:
+        layers.append(
+            lambda_.publish_layer_version(
+                LayerName=f"{name}-ffmpeg",
+                Description=f"Static ffmpeg at /opt/bin/ffmpeg (local stand-in: the workers run {ffmpeg_path})",
+                Content={"ZipFile": _stand_in_layer(ffmpeg_path)},
+                CompatibleRuntimes=[topology.ZIP_RUNTIME],
+                CompatibleArchitectures=[topology.CPU_ARCHITECTURE],
+            )["LayerVersionArn"]
         )
-        layers = []
-        if role in FFMPEG_LAYER_FUNCTIONS:
-            layers.append(
-                lambda_.publish_layer_version(
-                    LayerName=f"{name}-ffmpeg",
-                    Description=f"Static ffmpeg at /opt/bin/ffmpeg (local stand-in: the workers run {ffmpeg_path})",
-                    Content={"ZipFile": _stand_in_layer(ffmpeg_path)},
-                    CompatibleRuntimes=[topology.ZIP_RUNTIME],
-                    CompatibleArchitectures=[topology.CPU_ARCHITECTURE],
-                )["LayerVersionArn"]
-            )
-        code: dict[str, str | bytes]
-        if topology.FUNCTIONS[role].package == topology.ZIP:
-            code = {"ZipFile": packaging.function_zip(role, out_dir=code_dir).read_bytes()}
-        else:
-            code = {"ImageUri": image_uri(settings, role, arns)}
-        request = function_request(
-            role, settings, role_arn=role_arn, environment=environment(role), code=code, layers=layers
-        )
-        function_arns[role] = lambda_.create_function(**request)["FunctionArn"]
-        lambda_.put_function_event_invoke_config(
-            FunctionName=name, **event_invoke_config(settings, arns.queue(dead_letter_queue_name(name)))
-        )
-        reserved = settings.function(role).reserved_concurrency
-        if reserved >= 0:  # -1 leaves it unreserved, as the Pulumi program does by not setting it
-            lambda_.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=reserved)
-    for trigger in topology.triggers(settings.architecture, settings.analysis):  # components/wiring.py's permissions
+    code: dict[str, str | bytes]
+    if topology.FUNCTIONS[role].package == topology.ZIP:
+        code = {"ZipFile": packaging.function_zip(role, out_dir=code_dir).read_bytes()}
+    else:
+        code = {"ImageUri": image_uri(settings, role, arns)}
+    request = function_request(role, settings, role_arn=role_arn, environment=environment, code=code, layers=layers)
+    function_arn: str = lambda_.create_function(**request)["FunctionArn"]
+    lambda_.put_function_event_invoke_config(
+        FunctionName=name, **event_invoke_config(settings, arns.queue(dead_letter_queue_name(name)))
+    )
+    reserved = settings.function(role).reserved_concurrency
+    if reserved >= 0:  # -1 leaves it unreserved, as the Pulumi program does by not setting it
+        lambda_.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=reserved)
+    return function_arn
+
+
+def permit_s3(client: Callable[[str], Any], settings: StackSettings, arns: Arns) -> None:
+    """S3's permission to invoke each function it notifies (components/wiring.py's permissions)."""
+    lambda_ = client("lambda")
+    for trigger in topology.triggers(settings.architecture, settings.analysis):
         lambda_.add_permission(
             FunctionName=settings.function(trigger.function).name,
             StatementId=f"{trigger.bucket}-invokes-{trigger.function}",
@@ -209,25 +213,26 @@ def register(
             SourceArn=arns.bucket(settings.bucket(trigger.bucket)),
             SourceAccount=arns.account,
         )
-    return function_arns
 
 
-def register_monitoring(client: Callable[[str], Any], settings: StackSettings) -> str:
+def register_monitoring(
+    client: Callable[[str], Any], settings: StackSettings, *, each: Callable[..., Iterable[Any]] = map
+) -> str:
     """The stack's alarm topic, its alarms (components/alarms.py, the table the Pulumi program creates
     them from) and its dashboard, in the endpoint's SNS and CloudWatch: `describe-alarms` and
     `get-dashboard` answer as on AWS. Returns the alarm topic's ARN.
 
     The local CloudWatch does not evaluate the alarms; the end of a run does (local/alarms.py) and sets
     each alarm's state from it. The topic is not encrypted here (no KMS key is made) and nobody is
-    subscribed to it."""
+    subscribed to it. `each` (map, or an executor's) puts the alarms."""
     from components import alarms, dashboard
 
     topic_arn: str = client("sns").create_topic(Name=alarms.topic_name(settings))["TopicArn"]
     cloudwatch = client("cloudwatch")
     stack_alarms = alarms.alarms(settings)
-    for alarm in stack_alarms:
-        cloudwatch.put_metric_alarm(**alarm.put_metric_alarm(topic_arn))
+    list(each(lambda alarm: cloudwatch.put_metric_alarm(**alarm.put_metric_alarm(topic_arn)), stack_alarms))
     described = cloudwatch.describe_alarms(AlarmNames=[a.name for a in stack_alarms])["MetricAlarms"]
-    body = dashboard.dashboard_body(settings, [a["AlarmArn"] for a in described])
+    arn_of = {a["AlarmName"]: a["AlarmArn"] for a in described}  # in the table's order, however they were put
+    body = dashboard.dashboard_body(settings, [arn_of[a.name] for a in stack_alarms])
     cloudwatch.put_dashboard(DashboardName=dashboard.dashboard_name(settings), DashboardBody=json.dumps(body))
     return topic_arn

@@ -81,7 +81,8 @@ class LambdaApi:
         Handler.api = api
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         server.daemon_threads = True
-        thread = threading.Thread(target=server.serve_forever, name="lambda-api", daemon=True)
+        # shutdown() takes effect at the loop's next poll: a short one keeps the stack's stop prompt.
+        thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="lambda-api", daemon=True)
         self._serving = (server, thread)
         thread.start()
 

@@ -12,11 +12,12 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, SupportsFloat
 
 from local import access
 from local.credentials import Credentials
+from local.endpoint import SERVICES
 from local.procs import die_with_parent
 from local.stats import percentile
 
@@ -66,7 +67,7 @@ _ANSWER_HEADERS = (
 )
 
 
-def invoke_through(invoke_url: str, invoke_token: str) -> None:
+def invoke_through(invoke_url: str, invoke_token: Callable[[], str]) -> None:
     """Answer Invoke (and the older InvokeAsync) by running the function on the stack's workers.
 
     moto's own Invoke would start the function in a Docker container. Here moto still resolves the
@@ -76,7 +77,8 @@ def invoke_through(invoke_url: str, invoke_token: str) -> None:
     200 with the result or X-Amz-Function-Error, 400/413 for a bad payload. So one endpoint serves
     every Lambda operation, and the Lambda control plane and Invoke agree on what exists. moto has
     authenticated and authorized the caller (lambda:InvokeFunction on that function) before this
-    runs; the handler knows the request came from here by `invoke_token`.
+    runs; the handler knows the request came from here by `invoke_token()` (the secret arrives on
+    stdin after this patch is in place).
     """
     import urllib.error
     import urllib.request
@@ -90,7 +92,7 @@ def invoke_through(invoke_url: str, invoke_token: str) -> None:
         qualifier = self.querystring.get("Qualifier", [None])[0]
         function = self.backend.get_function(name, qualifier)  # ResourceNotFoundException (404) when unknown
         body = self.body if isinstance(self.body, bytes) else (self.body or "").encode("utf-8")
-        headers = {"Content-Type": "application/json", access.INVOKE_TOKEN_HEADER: invoke_token}
+        headers = {"Content-Type": "application/json", access.INVOKE_TOKEN_HEADER: invoke_token()}
         for header in _INVOKE_HEADERS:
             if self.headers.get(header):
                 headers[header] = self.headers[header]
@@ -235,30 +237,60 @@ def atomic_conditional_writes(stripes: int = 64) -> None:
     S3Response.delete_object = one_writer_per_key(S3Response.delete_object)  # type: ignore[method-assign]
 
 
+_MOTO_NAMES = {"lambda": "awslambda"}  # botocore's name → moto's, where they differ
+
+
+def prepare(invoke_url: str, invoke_token: Callable[[], str], services: Sequence[str]) -> dict[str, Any]:
+    """Everything that needs no secret: moto imported and patched, and the app of each of `services`
+    built (after the patches: moto's routes hold the handlers they find), rather than on each
+    service's first request. Returns the apps by service."""
+    from moto.moto_server.werkzeug_app import create_backend_app
+
+    access.patch_moto()
+    one_event_per_multipart_upload()
+    invoke_through(invoke_url, invoke_token)
+    logs_as_aws_filters_them()
+    percentiles()
+    atomic_conditional_writes()
+    # The dispatcher keys each app by moto's name for the service (Lambda's is "awslambda").
+    names = [_MOTO_NAMES.get(service, service) for service in services]
+    return {name: create_backend_app(name) for name in names}  # type: ignore[arg-type]
+
+
+def serve(apps: dict[str, Any]) -> tuple[str, int]:
+    """moto's ThreadedMotoServer, with the apps already built; its host and port."""
+    import threading
+
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+
+    dispatcher = DomainDispatcherApplication(create_backend_app)
+    dispatcher.app_instances.update(apps)  # any other service is built on its first request, as moto does
+    server = make_server("127.0.0.1", 0, dispatcher, True, request_handler=MotoRequestHandler)
+    threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
+    host, port = server.server_address[:2]
+    return str(host), port
+
+
 def main() -> None:
     die_with_parent(int(sys.argv[1]))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the stack decides when we stop
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
-    secrets = json.loads(sys.stdin.readline() or "null")
+    given: dict[str, Any] = {}
+    services = sys.argv[3].split(",") if len(sys.argv) > 3 else SERVICES
+    apps = prepare(sys.argv[2], lambda: given["invoke_token"], services)
+    secrets = json.loads(sys.stdin.readline() or "null")  # nothing listens before they come
     if not secrets:
-        os._exit(2)  # the stack died before handing us its secrets
-    from moto.server import ThreadedMotoServer
-
-    access.enforce(Credentials.from_json(secrets["admin"]))
-    one_event_per_multipart_upload()
-    invoke_through(sys.argv[2], secrets["invoke_token"])
-    logs_as_aws_filters_them()
-    percentiles()
-    atomic_conditional_writes()
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+        os._exit(2)  # the stack stopped (or died) before handing us its secrets
+    if secrets.get("log"):  # from here on, what the server says goes to the run's moto.log
+        os.dup2(os.open(secrets["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644), 2)
+    given.update(secrets)
+    admin = Credentials.from_json(secrets["admin"])
+    access.admit(admin)
+    host, port = serve(apps)
     from local import step_functions
 
-    step_functions.enable_in_server(
-        port, Credentials.from_json(secrets["admin"])
-    )  # timeline stacks: moto runs the state machine, its tasks reach us
+    step_functions.enable_in_server(port, admin)  # timeline stacks: moto runs the state machine, its tasks reach us
     sys.stdout.write(json.dumps({"host": host, "port": port}) + "\n")
     sys.stdout.flush()
     for line in sys.stdin:  # ends at EOF: the stack closed our stdin or is gone

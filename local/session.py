@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
@@ -39,6 +40,7 @@ class LocalRun(TypedDict):
     untrained_weights: bool
     logs: str
     wall_s: dict[str, float]  # upload, until_last_outcome
+    last_outcome_at: float  # epoch seconds when the run saw every outcome (bench/command_run.py times the exit from it)
     settled: bool
     accounted_for: bool
     succeeded: int
@@ -136,8 +138,15 @@ def run_videos(
     stack.flush_telemetry()  # CloudWatch has every data point of the run before it is read back
 
     buckets = Buckets(s.input_bucket, s.stage1_bucket, s.output_bucket, s.region)
-    contents = snapshot(s3, buckets)
-    graded = grade(s3, buckets, expect=expect, uploads=videos, contents=contents, prefix=prefix, analysis=s.analysis)
+    # The alarms (which read the dead-letter queues' depth, so before anything peeks into them) while
+    # the buckets are read and graded.
+    with ThreadPoolExecutor(1, thread_name_prefix="alarms") as pool:
+        judged = pool.submit(alarms.evaluate_run, stack, before)
+        contents = snapshot(s3, buckets)
+        graded = grade(
+            s3, buckets, expect=expect, uploads=videos, contents=contents, prefix=prefix, analysis=s.analysis
+        )
+        alarm_states = judged.result()
     upload_end = {u.key: u.finished for u in uploads}
     for row in graded["videos"]:
         end = upload_end[row["video"]]
@@ -163,6 +172,7 @@ def run_videos(
         "untrained_weights": exported.untrained(stack.model_dir),
         "logs": str(stack.log_dir),
         "wall_s": {"upload": round(uploaded - t0, 3), "until_last_outcome": round(finished - t0, 3)},
+        "last_outcome_at": round(finished, 3),
         "settled": settled,
         "accounted_for": not state.pending and not [u for u in uploads if u.error],
         "succeeded": len(state.done),
@@ -184,7 +194,7 @@ def run_videos(
         **hint,
         "objects": contents,
         "dead_letter_queues": dead_letter_queues,
-        "alarms": alarms.evaluate_run(stack, before),  # the deployed stack's alarms, on this run
+        "alarms": alarm_states,  # the deployed stack's alarms, on this run
     }
     # What tools.grade adds against any stack, read here as it reads it: through the stack's endpoint.
     target = Target(
@@ -195,8 +205,11 @@ def run_videos(
         "the local stack",
         s.analysis,
     )
-    add_cloudwatch(report, stack.client("cloudwatch"), target.functions, run_window(report, contents))
-    add_dead_letters(report, stack.client("sqs"), target)
+    with ThreadPoolExecutor(1, thread_name_prefix="cloudwatch") as pool:
+        window = run_window(report, contents)
+        read = pool.submit(add_cloudwatch, report, stack.client("cloudwatch"), target.functions, window)
+        add_dead_letters(report, stack.client("sqs"), target)
+        read.result()
     return report
 
 

@@ -1,33 +1,21 @@
-"""The embedded stack: one moto server answering as the deployed stack's AWS would (S3, SQS, IAM,
-Lambda's control plane, CloudWatch metrics and Logs), both functions as warm worker pools behind
-its Invoke, and the triggers between them, all made from the same settings and topology as the
-Pulumi program.
+"""The embedded stack: one moto server answering as the deployed stack's AWS would, both functions
+as warm worker pools behind its Invoke, and the triggers between them, all made from the same
+settings and topology as the Pulumi program. LocalStack composes the parts and owns their lifetime:
 
     with LocalStack(load_settings("Pulumi.dev.yaml", db="data/face_db.pt"), model_dir=...) as stack:
         s3 = stack.client("s3")
         s3.upload_file("clip.mp4", stack.settings.input_bucket, "clip.mp4")
         stack.wait_idle(60)
 
-What is the same as AWS: bucket names, the notification rules (components/topology.py rendered
-into an S3 notification configuration through the ordinary S3 API), each function's environment
-(components/settings.py), its memory and timeout, reserved concurrency, retries, maximum event age
-and an on-failure destination queue per function, `<function>-dlq`; each function registered in
-Lambda's control plane as the Pulumi program creates it (local/control_plane.py), its log group
-`/aws/lambda/<function>` with one stream per environment (local/logs.py) and Lambda's metrics in
-CloudWatch (local/metrics.py). One endpoint serves it all, so a client sets AWS_ENDPOINT_URL
-only. Function code reaches S3 and Lambda only through AWS_ENDPOINT_URL_S3 /
-AWS_ENDPOINT_URL_LAMBDA (that endpoint), with credentials of their own execution role.
+local/endpoint.py (the moto process), local/provision.py (what `pulumi up` creates),
+local/runtime.py (each function's environments), local/event_sources.py (S3's notifications to
+the functions, the dead-letter queues), local/metrics.py and local/logs.py (CloudWatch).
 
 Only the credentials the stack hands out get in (local/access.py): fresh for each stack, an
 administrator key for the caller (`admin`, in `client()`, `client_environment()` and `outputs()`),
 and for each function a session of its role, whose policy moto enforces.
 
-What differs, and why:
-- S3 cannot start a local process, so each notification goes to an SQS queue,
-  `<function>-s3-events` (moto's S3 delivers notifications to SQS natively, filters included), and a
-  poller hands every message to the function's asynchronous queue. On AWS, S3 invokes Lambda and
-  Lambda keeps that queue internally; the outcome (asynchronous, at least once, retried, then the
-  DLQ) is the same.
+What differs from AWS, and why:
 - Retries wait `retry_delay_s` × attempt instead of Lambda's one and two minutes.
 - Memory is not enforced; the peak each environment used is measured and reported instead.
 - Unreserved concurrency (-1) means `concurrency` workers (default 2), not the account's pool.
@@ -40,29 +28,29 @@ from __future__ import annotations
 
 import atexit
 import functools
-import json
 import os
-import select
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import weakref
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from components import topology
 from components.project import FUNCTIONS_DIR
 from components.settings import FunctionSettings, StackSettings, function_environment, load_stack_file, stack_buckets
-from local import control_plane, library, step_functions
+from local import control_plane, endpoint, library, provision, step_functions
 from local import credentials as keys
+from local.endpoint import EndpointError, MotoEndpoint
+from local.event_sources import DeadLetters, QueuePoller, describe_event
 from local.lambda_api import LambdaApi
 from local.logs import LogShipper
 from local.metrics import MetricsPublisher
-from local.procs import alive, end_child, start_time
+from local.procs import alive, start_time
 from local.runtime import FunctionRuntime, FunctionSpec
 
 if TYPE_CHECKING:
@@ -89,6 +77,14 @@ def _session() -> Any:
     import boto3
 
     return boto3.session.Session()
+
+
+def _load_client_models(services: tuple[str, ...]) -> None:
+    """Parse botocore's data for each service once, while the endpoint starts: the session caches
+    it, so the stack's real clients are then made in a fraction of the time."""
+    for service in services:
+        with _SESSION_LOCK:
+            _session().client(service, endpoint_url="http://127.0.0.1:9", region_name="us-east-1")
 
 
 class StackError(RuntimeError):
@@ -175,17 +171,13 @@ class LocalStack:
         self.metrics: MetricsPublisher | None = None
         self.logs: LogShipper | None = None
         self.moto_port: int | None = None
-        self._moto: subprocess.Popen | None = None
-        self._moto_log: BinaryIO | None = None
+        self._moto: MotoEndpoint | None = None
         self.lambda_api: LambdaApi | None = None
         self.runtimes: dict[str, FunctionRuntime] = {}  # by role
         self.event_queues: dict[str, str] = {}  # role → queue URL
         self.dead_letter_queues: dict[str, str] = {}  # role → queue URL
-        self._dead_letters: list[dict] = []
-        self._dl_lock = threading.Lock()
-        self._handing_off = 0
-        self._pollers: list[threading.Thread] = []
-        self._stopping = threading.Event()
+        self._dead_letters: DeadLetters | None = None
+        self._pollers: list[QueuePoller] = []
         self.interrupted: dict[str, list[dict]] = {}  # function → events stop() interrupted mid-invocation
         self.without_result: dict[str, str | None] = {}  # at stop(): upload → its dead-letter line, or None
         self._by_name: dict[str, FunctionRuntime] = {}  # what the Invoke handler serves, by function name
@@ -223,7 +215,6 @@ class LocalStack:
             (workdir / OWNER_FILE).write_text(owner_stamp(os.getpid()), encoding="ascii")
             self.log_dir = log_dir = self._given_log_dir or workdir / "logs"
             log_dir.mkdir(parents=True, exist_ok=True)
-            self._check_recognizer_inputs()
             # The Invoke handler first: the moto server hands it every Invoke.
             self.lambda_api = LambdaApi(
                 self._by_name,
@@ -233,12 +224,16 @@ class LocalStack:
                 invoke_token=self._invoke_token,
             )
             self.lambda_api.start()
+            # While moto imports and builds its services: the models checked (ONNX Runtime lets go
+            # of the interpreter lock meanwhile) and botocore's data parsed. moto listens only after.
+            services = endpoint.services(self.settings.timeline)
+            self._moto = MotoEndpoint(self._invoke_api.url, services)
+            with ThreadPoolExecutor(1, thread_name_prefix="check") as checking:
+                checked = checking.submit(self._check_recognizer_inputs)
+                _load_client_models(services)
+                checked.result()
             self._start_moto(log_dir)
-            self._create_resources()
-            self._register_functions(workdir / "code")
-            self._assume_function_roles()
-            if self.settings.timeline:
-                self._create_state_machine()
+            self._provision(workdir / "code")
             self._start_telemetry()
             self._start_functions(tmp_root=workdir / "tmp", log_dir=log_dir)
         except BaseException:
@@ -254,41 +249,41 @@ class LocalStack:
 
     def stop(self) -> None:
         """Stop everything this stack started; safe to call twice, and after a failed start."""
-        self._stopping.set()
-        for poller in self._pollers:
-            poller.join(timeout=10)
+        for poller in self._pollers:  # no new hand-off; a long poll in flight is not waited for
+            poller.stop()
         self._pollers = []
         if self.lambda_api is not None:
             self.lambda_api.stop()
-        for role, runtime in self.runtimes.items():
-            ended = runtime.stop()
-            self.interrupted.setdefault(self.function_name(role), []).extend(i.event for i in ended["interrupted"])
-            for what, invocations in ended.items():
-                if invocations:
-                    self.log(
-                        f"stopped {self.function_name(role)}: {what} {len(invocations)} invocation(s): "
-                        + "; ".join(describe_event(i.event) for i in invocations)
-                    )
+        self._stop_runtimes()
         self._account_for_uploads()
         for telemetry in (self.metrics, self.logs):  # the last data points and lines, while moto still answers
             if telemetry is not None:
                 telemetry.stop()
         self.metrics = self.logs = None
         if self._moto is not None:
-            # _start_moto() opened both as pipes.
-            assert self._moto.stdin is not None and self._moto.stdout is not None
-            end_child(self._moto, self._moto.stdin)  # at EOF the server process exits
-            self._moto.stdout.close()
+            self._moto.stop()  # at EOF the server process exits
             self._moto = None
-        if self._moto_log is not None:
-            self._moto_log.close()
-            self._moto_log = None
         if self._workdir is not None:  # the functions' /tmp, and the logs unless log_dir was given
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
         if self._atexit is not None:
             atexit.unregister(self._atexit)
             self._atexit = None
+
+    def _stop_runtimes(self) -> None:
+        """Every function at once (each kills its busy workers), then what each interrupted or dropped."""
+        if not self.runtimes:
+            return
+        with ThreadPoolExecutor(len(self.runtimes), thread_name_prefix="stop") as pool:
+            ended = dict(zip(self.runtimes, pool.map(FunctionRuntime.stop, self.runtimes.values()), strict=True))
+        for role, outcome in ended.items():
+            self.interrupted.setdefault(self.function_name(role), []).extend(i.event for i in outcome["interrupted"])
+            for what, invocations in outcome.items():
+                if invocations:
+                    self.log(
+                        f"stopped {self.function_name(role)}: {what} {len(invocations)} invocation(s): "
+                        + "; ".join(describe_event(i.event) for i in invocations)
+                    )
 
     def _account_for_uploads(self) -> None:
         """Name every upload left without a result, while the endpoint still answers (after the
@@ -399,8 +394,7 @@ class LocalStack:
     def dead_letters(self) -> list[dict]:
         """Every record sent to a DLQ so far, each with the role that failed under "function"
         (timeline: also the state machine's, which it sends to the splitter's queue itself)."""
-        with self._dl_lock:
-            records = [dict(r) for r in self._dead_letters]
+        records = self._dead_letters.records() if self._dead_letters is not None else []
         if self.state_machine_arn is not None:
             found = step_functions.dead_letters(self.read_dead_letter_queue(topology.SPLITTER))
             records += [{**r, "function": self.function_name(topology.SPLITTER)} for r in found]
@@ -408,14 +402,20 @@ class LocalStack:
 
     def read_dead_letter_queue(self, role: str) -> list[dict]:
         """The messages in a function's DLQ, read through SQS and left in place."""
-        return peek_queue(self._sqs, self.dead_letter_queues[role])
+        from tools.dead_letters import peek
+
+        return peek(self._sqs, self.dead_letter_queues[role])
 
     def idle(self) -> bool:
         """Nothing queued, nothing running, no notification waiting: twice in a row, 50 ms apart."""
         for attempt in range(2):
             if attempt:
                 time.sleep(0.05)
-            if any(not r.idle() for r in self.runtimes.values()) or self._invoke_api.busy() or self._handing_off:
+            if (
+                any(not r.idle() for r in self.runtimes.values())
+                or self._invoke_api.busy()
+                or any(p.busy() for p in self._pollers)
+            ):
                 return False
             if self.state_machine_arn is not None and step_functions.running(
                 self.client("stepfunctions"), self.state_machine_arn
@@ -440,7 +440,8 @@ class LocalStack:
 
     def pids(self) -> list[int]:
         """The processes this stack runs: the moto server and every live worker."""
-        pids = [self._moto.pid] if self._moto is not None and alive(self._moto.pid) else []
+        moto = self._moto.pid if self._moto is not None else None
+        pids = [moto] if moto is not None else []
         for runtime in self.runtimes.values():
             pids.extend(runtime.pids())
         return pids
@@ -466,118 +467,43 @@ class LocalStack:
             raise StackError(f"{self.settings.recognizer.name} would not start: {error}") from None
 
     def _start_moto(self, log_dir: Path) -> None:
-        self._moto_log = open(log_dir / "moto.log", "ab")
-        self._moto = moto = subprocess.Popen(
-            [sys.executable, "-I", "-m", "local.moto_process", str(os.getpid()), self._invoke_api.url],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._moto_log,
-            start_new_session=True,
-        )
-        address = self._ask_moto({"admin": self.admin.as_json(), "invoke_token": self._invoke_token}, timeout_s=60)
-        if address is None:
-            raise StackError(f"the moto server did not start (exit code {moto.poll()}); see {log_dir / 'moto.log'}")
-        self.moto_port = address["port"]
-        self.endpoint_url = f"http://{address['host']}:{address['port']}"
+        assert self._moto is not None  # start() spawned it
+        try:
+            self.endpoint_url = self._moto.open(self.admin, self._invoke_token, log_dir / "moto.log")
+        except EndpointError as error:
+            raise StackError(str(error)) from None
+        self.moto_port = self._moto.port
         self._s3 = self.client("s3")
         self._sqs = self.client("sqs")
-        self.account_id = self.client("sts").get_caller_identity()["Account"]
 
-    def _ask_moto(self, message: dict, *, timeout_s: float) -> dict | None:
-        """One line to the moto process (on its stdin: secrets never go on a command line) and its
-        one-line answer; None when it does not answer."""
-        assert self._moto is not None and self._moto.stdin is not None and self._moto.stdout is not None
+    def _provision(self, code_dir: Path) -> None:
+        """Everything `pulumi up` creates (local/provision.py), and each function's role session."""
+        assert self._moto is not None
+        request = provision.Request(
+            settings=self.settings,
+            buckets=self.buckets,
+            plan=self.plan,
+            environment=self._function_environment,
+            ffmpeg_path=self.ffmpeg_path,
+            code_dir=code_dir,
+        )
         try:
-            self._moto.stdin.write(json.dumps(message).encode() + b"\n")
-            self._moto.stdin.flush()
-        except OSError:
-            return None
-        ready, _, _ = select.select([self._moto.stdout], [], [], timeout_s)
-        line = self._moto.stdout.readline() if ready else b""
-        return json.loads(line) if line else None
-
-    def _assume_function_roles(self) -> None:
-        """A session of each function's execution role (as Lambda takes one for an environment): the
-        credentials its workers run with, so moto holds each function to its own policy."""
-        for role in self.function_settings:
-            name = self.function_name(role)
-            answer = self._ask_moto(
-                {"assume_role": self._arns.role(control_plane.role_name(name)), "session": name}, timeout_s=30
-            )
-            if answer is None:
-                raise StackError(f"the moto server gave no credentials for {name}'s role")
-            self.function_credentials[role] = keys.Credentials.from_json(answer)
+            done = provision.provision(functools.cache(self.client), request, self._moto.assume_role)
+        except EndpointError as error:
+            raise StackError(str(error)) from None
+        self.account_id = done.account_id
+        self.dead_letter_queues, self.event_queues = done.dead_letter_queues, done.event_queues
+        self.results_topic_arn, self.alarm_topic_arn = done.results_topic_arn, done.alarm_topic_arn
+        self.function_arns, self.function_credentials = done.function_arns, done.function_credentials
+        self.state_machine_arn = done.state_machine_arn
+        names = {role: self.function_name(role) for role in self.function_settings}
+        self._dead_letters = DeadLetters(self._sqs, self.dead_letter_queues, names, self.log)
 
     @property
     def _arns(self) -> control_plane.Arns:
         if self.account_id is None:
             raise StackError("the local stack is not started: no account yet")
         return control_plane.Arns(self.account_id, self.settings.region)
-
-    def _create_resources(self) -> None:
-        s = self.settings
-        for bucket in self.buckets.values():
-            kwargs = {} if s.region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": s.region}}
-            self._s3.create_bucket(Bucket=bucket, **kwargs)
-        if s.live_database:
-            self._version_faces_bucket()
-        self.results_topic_arn = library.create(self.client, s)
-        for role in self.function_settings:
-            name = control_plane.dead_letter_queue_name(self.function_name(role))
-            self.dead_letter_queues[role] = self._sqs.create_queue(QueueName=name)["QueueUrl"]
-        arns = {}
-        for role in dict.fromkeys(t.function for t in self.plan):
-            url = self._sqs.create_queue(QueueName=f"{self.function_name(role)}-s3-events")["QueueUrl"]
-            self.event_queues[role] = url
-            arns[role] = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-                "QueueArn"
-            ]
-        for bucket_role in dict.fromkeys(t.bucket for t in self.plan):
-            mine = [t for t in self.plan if t.bucket == bucket_role]
-            self._s3.put_bucket_notification_configuration(
-                Bucket=self.buckets[bucket_role],
-                NotificationConfiguration={
-                    "QueueConfigurations": [
-                        {
-                            "Id": f"{t.function}{suffix or '-all'}",
-                            "QueueArn": arns[t.function],
-                            "Events": list(t.events),
-                            **(
-                                {"Filter": {"Key": {"FilterRules": [{"Name": "suffix", "Value": suffix}]}}}
-                                if suffix
-                                else {}
-                            ),
-                        }
-                        for t in mine
-                        for suffix in t.filters()
-                    ]
-                },
-            )
-
-    def _register_functions(self, code_dir: Path) -> None:
-        """The functions in the Lambda control plane, as the Pulumi program creates them."""
-        self.function_arns = control_plane.register(
-            self.client,
-            self.settings,
-            self._arns,
-            environment=self.function_environment,
-            ffmpeg_path=self.ffmpeg_path,
-            code_dir=code_dir,
-        )
-        self.alarm_topic_arn = control_plane.register_monitoring(self.client, self.settings)
-
-    def _create_state_machine(self) -> None:
-        """analysis timeline: the state machine, as the Pulumi program declares it (local/step_functions.py)."""
-        splitter_dlq = self.dead_letter_queues[topology.SPLITTER]
-        queue_arn = self._sqs.get_queue_attributes(QueueUrl=splitter_dlq, AttributeNames=["QueueArn"])["Attributes"]
-        self.state_machine_arn = step_functions.create(
-            self.client,
-            self.settings,
-            function_arns=self.function_arns,
-            dead_letter_queue_url=splitter_dlq,
-            dead_letter_queue_arn=queue_arn["QueueArn"],
-            account=self._arns.account,
-        )
 
     def _start_telemetry(self) -> None:
         """Where Lambda's metrics and the functions' log lines go: the endpoint's CloudWatch and Logs."""
@@ -589,27 +515,6 @@ class LocalStack:
             self.metrics.watch_queue(control_plane.dead_letter_queue_name(self.function_name(role)), url, self._sqs)
         self.metrics.start()
         self.logs.start()
-
-    def _version_faces_bucket(self) -> None:
-        """The faces bucket as the Pulumi program makes it (components/buckets.py): versioned, old
-        versions expiring after faceDatabaseHistoryDays. moto keeps the rule but never runs it."""
-        bucket = self.buckets[topology.FACES]
-        self._s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-        self._s3.put_bucket_lifecycle_configuration(
-            Bucket=bucket,
-            LifecycleConfiguration={
-                "Rules": [
-                    {
-                        "ID": "expire-old-versions",
-                        "Status": "Enabled",
-                        "Filter": {},
-                        "NoncurrentVersionExpiration": {"NoncurrentDays": self.settings.face_database_history_days},
-                        "Expiration": {"ExpiredObjectDeleteMarker": True},
-                        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
-                    }
-                ]
-            },
-        )
 
     def _start_functions(self, *, tmp_root: Path, log_dir: Path) -> None:
         assert self.metrics is not None and self.logs is not None  # _start_telemetry() came first
@@ -629,9 +534,10 @@ class LocalStack:
                 account_id=self._arns.account,
                 reserved=fs.reserved_concurrency > 0,
             )
+            assert self._dead_letters is not None  # _provision() came first
             self.runtimes[role] = self._by_name[fs.name] = FunctionRuntime(
                 spec,
-                self._on_failure(role),
+                self._dead_letters.sender(role),
                 retry_delay_s=self.retry_delay_s,
                 log=self.log,
                 provisioned=self.provisioned,
@@ -645,10 +551,12 @@ class LocalStack:
         for runtime in self.runtimes.values() if self.provisioned else ():
             if not runtime.wait_provisioned(300):
                 raise StackError(f"{runtime.spec.name}: environments did not initialise within 300 s")
-        for role, url in self.event_queues.items():
-            thread = threading.Thread(target=self._poll, args=(role, url), name=f"poll-{role}", daemon=True)
-            thread.start()
-            self._pollers.append(thread)
+        for role, url in self.event_queues.items():  # as Lambda's event source mapping
+            poller = QueuePoller(
+                self._sqs, url, self.runtimes[role].invoke_async, name=self.function_name(role), log=self.log
+            )
+            poller.start()
+            self._pollers.append(poller)
 
     def locations(self) -> topology.Locations:
         """Where the functions find their files on this machine (on Lambda: the layer and the image)."""
@@ -684,62 +592,13 @@ class LocalStack:
     def function_environment(self, role: str) -> dict[str, str]:
         """A function's environment as the Pulumi program gives it: topology's, and for the recognizer
         the results topic's ARN (which holds the account, so only the deployment knows it)."""
+        return self._function_environment(role, self.results_topic_arn)
+
+    def _function_environment(self, role: str, results_topic_arn: str) -> dict[str, str]:
         env = function_environment(role, self.settings, self.locations())
         if role == topology.RECOGNIZER:
-            env[topology.RESULTS_TOPIC_VARIABLE] = self.results_topic_arn
+            env[topology.RESULTS_TOPIC_VARIABLE] = results_topic_arn
         return env
-
-    # -- triggers --------------------------------------------------------------------------------
-
-    def _poll(self, role: str, url: str) -> None:
-        runtime = self.runtimes[role]
-        while not self._stopping.is_set():
-            try:
-                messages = self._sqs.receive_message(
-                    QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=60
-                ).get("Messages", [])
-            except Exception as exc:
-                if not self._stopping.is_set():
-                    self.log(f"{self.function_name(role)}: polling S3 notifications failed: {exc}")
-                    time.sleep(0.5)
-                continue
-            for message in messages:
-                with self._dl_lock:
-                    self._handing_off += 1
-                try:
-                    event = json.loads(message["Body"])
-                    # S3 sends its one-off test event to queue targets, never to Lambda targets.
-                    if event.get("Event") != "s3:TestEvent":
-                        runtime.invoke_async(event)
-                    self._sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-                except Exception as exc:
-                    self.log(f"{self.function_name(role)}: could not hand over a notification: {exc}")
-                finally:
-                    with self._dl_lock:
-                        self._handing_off -= 1
-
-    def _on_failure(self, role: str) -> Callable[[dict], None]:
-        def send(record: dict) -> None:
-            self._sqs.send_message(QueueUrl=self.dead_letter_queues[role], MessageBody=json.dumps(record))
-            with self._dl_lock:  # after the send: whoever sees it here finds it in the queue too
-                self._dead_letters.append({"function": self.function_name(role), **record})
-            self.log(
-                f"{self.function_name(role)}: request {record['requestContext']['requestId']} → "
-                f"{self.function_name(role)}-dlq ({record['requestContext']['condition']}: "
-                f"{record['responsePayload']['errorType']}: {record['responsePayload']['errorMessage']})"
-            )
-
-        return send
-
-
-def describe_event(event: dict) -> str:
-    """The objects an invocation's event names, for a person reading why it was interrupted."""
-    from pipeline_common.events import EventError, parse_s3_objects
-
-    try:
-        return ", ".join(map(str, parse_s3_objects(event))) or "(no object)"
-    except EventError:
-        return json.dumps(event)[:200]
 
 
 def owner_stamp(pid: int) -> str:
@@ -798,10 +657,3 @@ def sandbox_environment(region: str, **endpoints: str) -> dict[str, str]:
         }
     )
     return env
-
-
-def peek_queue(sqs: BaseClient, url: str) -> list[dict]:
-    """Every message body in a queue (JSON-decoded), read and then made visible again."""
-    from tools.dead_letters import peek
-
-    return peek(sqs, url)

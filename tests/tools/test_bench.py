@@ -142,7 +142,7 @@ def test_a_small_bench_run_measures_what_the_recording_holds(tmp_path, torch_hom
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--work", str(tmp_path / "work"), "--torch-home", str(torch_home)]
         + ["--copies", "1", "--repeat", "1", "--skip-largest-frame", "--skip-timeline"]
-        + ["--architectures", "event-driven", "--out", str(out)],
+        + ["--architectures", "event-driven", "--command-runs", "1", "--out", str(out)],
         cwd=PROJECT_DIR,
         capture_output=True,
         text=True,
@@ -160,6 +160,14 @@ def test_a_small_bench_run_measures_what_the_recording_holds(tmp_path, torch_hom
     assert set(run) == set(recorded["stack"]["event-driven"])
     assert report["live_database"]["unchanged_look"]["n"] == 50 and report["image"]["gzip_bytes"] > 0
     assert "cold start" in done.stdout and "local stack, event-driven" in done.stdout
+    # The local stack's fixed cost, as `python -m local run` pays it, timed from outside.
+    command = report["command"]
+    assert command["videos"] == 4 and len(command["runs"]) == 1
+    (one,) = command["runs"]
+    assert one["accounted_for"] and one["exit_code"] in (0, 1)  # 1: the stand-in weights' names
+    assert 0 < one["ready_s"] < one["total_s"] and one["outcomes_s"] > 0 and one["exit_s"] > 0
+    assert command["median"]["ready_s"] == one["ready_s"]
+    assert "python -m local run, 4 videos" in done.stdout and "command → stack up" in done.stdout
 
 
 @pytest.mark.slow
