@@ -60,13 +60,15 @@ lint: setup
 	$(PY) -m mypy --python-version 3.12 functions/face_recognizer functions/pipeline_common
 
 # The test command (README and .ci/run run exactly this): lint, then every test, one worker per core
-# (pytest-xdist; a test file stays on one worker, so its module-scoped stack is started once).
+# (pytest-xdist; a test file stays on one worker, so its module-scoped stack is started once, unless a
+# test names a group of its own; the longest groups go first: tests/conftest.py).
+XDIST := -n auto --dist loadgroup --no-loadscope-reorder
 test: lint
-	$(PY) -m pytest -n auto --dist loadfile
+	$(PY) -m pytest $(XDIST)
 
 # The inner loop: no lint, no tests marked slow (whole stacks, subprocesses, model loads).
 test-fast: setup
-	$(PY) -m pytest -m "not slow" -q -n auto --dist loadfile
+	$(PY) -m pytest -m "not slow" -q $(XDIST)
 
 # The README's first command: sample faces → enrolled database → videos through the local stack.
 # Any folder and database instead (names are meaningless with the untrained stand-in weights):

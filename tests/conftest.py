@@ -146,3 +146,30 @@ def run_python(*args: str, cwd: Path, env: dict[str, str], flags: tuple[str, ...
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# -- how pytest-xdist spreads the run (`make test`: --dist loadgroup --no-loadscope-reorder) ----------
+# A group runs whole on one worker, and groups are handed out in collection order. Every test is in
+# its file's group (a file's module-scoped stack starts once) unless it names its own with
+# @pytest.mark.xdist_group; the groups below, the run's longest, are handed out first, so that no
+# long one starts last and runs alone while the other workers idle.
+LONGEST_FIRST = (
+    "export-stage-int8",
+    "tests/tools/test_export_models.py",
+    "tests/functions/test_accuracy.py",
+    "int8-gate",
+)
+
+
+def xdist_group(item: pytest.Item) -> str:
+    mark = item.get_closest_marker("xdist_group")
+    return str(mark.args[0] if mark.args else mark.kwargs["name"]) if mark else item.nodeid.split("::")[0]
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's hook names each test's group in its id
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
+    rank = {group: index for index, group in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(xdist_group(item), len(rank)))  # stable: the rest keep their order

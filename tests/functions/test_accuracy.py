@@ -51,6 +51,13 @@ class CourseReference:
                 os.environ.pop("TORCH_HOME")
             else:
                 os.environ["TORCH_HOME"] = saved
+        self._answers: dict[str, tuple] = {}
+
+    def answer(self, name: str, image: Image.Image) -> tuple:
+        """(box, embedding) for the named image, computed once: three fast paths are held to it."""
+        if name not in self._answers:
+            self._answers[name] = (self.box(image), self.embedding(image))
+        return self._answers[name]
 
     def box(self, image):
         boxes, probs, points = self.mtcnn.detect(image, landmarks=True)
@@ -112,7 +119,7 @@ def test_images(tmp_path_factory):
 
 
 def check(models: FaceModels, reference: CourseReference, name: str, image: Image.Image) -> tuple[float, float]:
-    ref_box, ref_embedding = reference.box(image), reference.embedding(image)
+    ref_box, ref_embedding = reference.answer(name, image)
     assert ref_box is not None and ref_embedding is not None, f"{name}: the reference finds no face"
     analysis = models.analyse(image)
     assert analysis.embedding is not None and analysis.box is not None, f"{name}: the fast path lost the face"

@@ -173,13 +173,19 @@ def corrupt_the_last_convolution(graph) -> None:
 
 
 @slow
-def test_a_damaged_int8_embedding_is_refused_and_nothing_is_written(torch_home, people_db, tmp_path, monkeypatch):
-    real = quantize.quantize
+def test_a_damaged_int8_embedding_is_refused_and_nothing_is_written(
+    torch_home, people_db, int8_dir, tmp_path_factory, tmp_path, monkeypatch
+):
+    # The real quantiser's graph for these weights and this calibration (int8_dir's: the same float32
+    # export, the same faces), damaged; both exports below get it without calibrating again.
+    damaged_graph = tmp_path_factory.mktemp("damaged") / "inception_resnet_v1.int8.onnx"
+    shutil.copy(int8_dir / "inception_resnet_v1.int8.onnx", damaged_graph)
+    corrupt_the_last_convolution(damaged_graph)
+    quantised: list[str] = []
 
     def damaged(fp32, int8, **kwargs):
-        real(fp32, int8, **kwargs)
-        if int8.name.startswith("inception_resnet_v1"):
-            corrupt_the_last_convolution(int8)
+        quantised.append(int8.name)
+        shutil.copy(damaged_graph, int8)
 
     monkeypatch.setattr(quantize, "quantize", damaged)
     out = tmp_path / "models"
@@ -194,9 +200,11 @@ def test_a_damaged_int8_embedding_is_refused_and_nothing_is_written(torch_home, 
         == 3
     )
     assert not out.exists()
+    assert quantised == ["inception_resnet_v1.int8.onnx"] * 2  # the embedding network only, in both
 
 
 @slow
+@pytest.mark.xdist_group("int8-gate")  # the gate alone, apart from int8_dir (tests/conftest.py)
 def test_the_gate_refuses_when_a_person_would_be_matched_to_another_entry(model_dir, tmp_path, monkeypatch):
     """The nearest-entry check alone: a database whose two entries sit either side of a face's
     float32 and int8 embeddings, so the int8 one lands nearer the other entry."""
@@ -276,6 +284,7 @@ def test_int8_variants_are_cached_apart_from_the_float32_export(torch_home, mode
 
 
 @slow
+@pytest.mark.xdist_group("int8-gate")  # the gate alone, apart from int8_dir (tests/conftest.py)
 def test_pictures_of_the_databases_people_are_gated_too(model_dir, people_db, tmp_path, monkeypatch):
     """--people: a deployer's own pictures of the database's people join the gate's faces; a
     folder naming someone the database does not hold is refused by name."""

@@ -18,7 +18,7 @@ import os
 import shutil
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 OPSET = 17
 MTCNN = ("pnet", "rnet", "onet")
 GATE_MIN_COSINE = 0.99
+FACES_PER_RUN = 16  # the gate's and its calibration's batch
 
 
 class ExportError(RuntimeError):
@@ -125,7 +126,13 @@ def export(
             ),
             "rnet": (models.mtcnn.rnet, torch.zeros(2, 3, 24, 24), ["reg", "prob"], {"image": {0: "boxes"}}),
             "onet": (models.mtcnn.onet, torch.zeros(2, 3, 48, 48), ["reg", "points", "prob"], {"image": {0: "boxes"}}),
-            "embedder": (models.resnet, torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE), ["embedding"], None),
+            # a batch axis: the function embeds one face a run, the gate and its calibration many
+            "embedder": (
+                models.resnet,
+                torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE),
+                ["embedding"],
+                {"face": {0: "faces"}, "embedding": {0: "faces"}},
+            ),
         }
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice
@@ -208,12 +215,17 @@ def gate_embedder(staging: Path, *, database: Path | None = None, people: Path |
     runtime = onnx_models.OnnxFaceModels.load(staging, 1)  # float32: detection crops the named faces
     shippable = calibration.gate_faces(runtime)
     faces = shippable + (calibration.people_faces(runtime, people) if people else [])
+    db = FaceDatabase.load(database) if database is not None else None
+    if db is not None:  # before the minutes of quantising and embedding
+        unknown = sorted({str(f.person) for f in faces[len(shippable) :]} - set(db.names))
+        if unknown:
+            raise ExportError(f"--people: {', '.join(map(str, unknown))} not in the face database {database}")
     fp32 = staging / onnx_models.GRAPHS["embedder"]
     int8 = staging / int8_file("embedder")
     quantize.quantize(
         fp32,
         int8,
-        feeds=({"face": f.crop[None]} for f in calibration.calibrating(shippable)),
+        feeds=({"face": batch} for batch in _batches(calibration.calibrating(shippable))),
         # The embedding's last layers (pooling, the 512-wide projection and the normalisation) stay
         # float: a few hundred thousand multiplications, where an int8 rounding would hit every face.
         exclude=quantize.nodes_after(fp32, "GlobalAveragePool"),
@@ -236,11 +248,7 @@ def gate_embedder(staging: Path, *, database: Path | None = None, people: Path |
         "weights_untrained": runtime.untrained,
     }
     changed: list[str] = []
-    if database is not None:
-        db = FaceDatabase.load(database)
-        unknown = sorted({str(f.person) for f in faces[len(shippable) :]} - set(db.names))
-        if unknown:
-            raise ExportError(f"--people: {', '.join(map(str, unknown))} not in the face database {database}")
+    if db is not None and database is not None:
         theirs = [i for i, f in enumerate(faces) if f.person in set(db.names)]
         for i in theirs:
             before = int(np.argmin(np.linalg.norm(db.embeddings - reference[i], axis=1)))
@@ -272,13 +280,21 @@ def gate_embedder(staging: Path, *, database: Path | None = None, people: Path |
     return figures
 
 
+def _batches(faces: Sequence[Any], size: int = FACES_PER_RUN) -> Iterator[np.ndarray]:
+    """The faces' crops stacked `size` at a time: the same figures as one at a time, for less CPU
+    time (bench/README.md)."""
+    for start in range(0, len(faces), size):
+        yield np.stack([f.crop for f in faces[start : start + size]])
+
+
 def _embeddings(graph: Path, faces: Sequence[Any]) -> np.ndarray:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
     session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
-    return np.concatenate([session.run(None, {"face": f.crop[None]})[0] for f in faces])
+    fixed = isinstance(session.get_inputs()[0].shape[0], int)  # an export made before the batch axis
+    return np.concatenate([session.run(None, {"face": b})[0] for b in _batches(faces, 1 if fixed else FACES_PER_RUN)])
 
 
 def verify(models: Any, folder: Path) -> None:
