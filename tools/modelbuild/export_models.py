@@ -348,18 +348,25 @@ def ensure_exported(
         name += "-" + hashlib.sha256(json.dumps(variant, sort_keys=True).encode()).hexdigest()[:8]
     out = torch_home / "onnx" / name
     manifest = out / onnx_models.MANIFEST
-    # One exporter at a time per torch_home: another process (a second local stack, a parallel test
-    # worker) may be reading the graphs that a concurrent export would replace.
+    # One exporter at a time per variant: another process (a second local stack, a parallel test
+    # worker) may be reading the graphs that a concurrent export would replace. A finished export
+    # (its manifest lands last, with the folder, in one rename) is read without waiting: an int8
+    # export's minutes never hold up a float32 lookup.
+    if _finished(manifest):
+        return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out.parent / ".lock", "a+b") as lock:
+    with open(out.parent / f".{name}.lock", "a+b") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if manifest.is_file():
-            try:
-                if json.loads(manifest.read_text(encoding="utf-8")).get("format") == onnx_models.FORMAT:
-                    return out
-            except ValueError:
-                pass
+        if _finished(manifest):
+            return out
         return export(torch_home, out, precision=precision, database=database, source_sha256=digest)
+
+
+def _finished(manifest: Path) -> bool:
+    try:
+        return json.loads(manifest.read_text(encoding="utf-8")).get("format") == onnx_models.FORMAT
+    except (OSError, ValueError):
+        return False
 
 
 def main(argv: list[str] | None = None) -> int:
