@@ -154,9 +154,10 @@ def run_python(*args: str, cwd: Path, env: dict[str, str], flags: tuple[str, ...
 # @pytest.mark.xdist_group; the groups below, the run's longest, are handed out first, so that no
 # long one starts last and runs alone while the other workers idle.
 LONGEST_FIRST = (
-    "export-stage-int8",
-    "tests/tools/test_export_models.py",
     "tests/functions/test_accuracy.py",
+    "tests/tools/test_export_models.py",
+    "accuracy-exact",
+    "export-stage-int8",
     "int8-gate",
 )
 
@@ -167,7 +168,9 @@ def xdist_group(item: pytest.Item) -> str:
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's hook names each test's group in its id
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if getattr(config.option, "dist", "no") != "loadgroup":
+        return  # one process, or another distribution: files in their order
     for item in items:
         if not item.get_closest_marker("xdist_group"):
             item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
