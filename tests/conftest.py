@@ -169,7 +169,8 @@ def xdist_group(item: pytest.Item) -> str:
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's hook names each test's group in its id
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if getattr(config.option, "dist", "no") != "loadgroup":
+    # (a worker's own config says dist "no" and loadgroup True: xdist/remote.py)
+    if not (getattr(config.option, "loadgroup", False) or getattr(config.option, "dist", "no") == "loadgroup"):
         return  # one process, or another distribution: files in their order
     for item in items:
         if not item.get_closest_marker("xdist_group"):
