@@ -154,11 +154,10 @@ def run_python(*args: str, cwd: Path, env: dict[str, str], flags: tuple[str, ...
 # @pytest.mark.xdist_group; the groups below, the run's longest, are handed out first, so that no
 # long one starts last and runs alone while the other workers idle.
 LONGEST_FIRST = (
-    "tests/functions/test_accuracy.py",
     "tests/tools/test_export_models.py",
-    "accuracy-exact",
     "export-stage-int8",
     "int8-gate",
+    "tests/functions/test_accuracy.py",
 )
 
 

@@ -154,8 +154,6 @@ def test_fast_paths_keep_every_sample_face_and_find_none_where_there_is_none(fas
         assert reference.box(image) is None and fast.analyse(image).faces == 0 and onnx.analyse(image).faces == 0
 
 
-# apart from the fast paths, on the other worker: each group computes the reference once (tests/conftest.py)
-@pytest.mark.xdist_group("accuracy-exact")
 def test_course_exact_path_is_the_reference(exact, reference, test_images):
     for name, image in test_images.items():
         overlap, cosine = check(exact, reference, name, image)
