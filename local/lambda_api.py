@@ -68,6 +68,10 @@ class LambdaApi:
     def port(self) -> int:
         return self._server.server_address[1]
 
+    @property
+    def serving(self) -> bool:
+        return self._serving is not None
+
     def busy(self) -> bool:
         with self._lock:
             return self._in_flight > 0

@@ -447,7 +447,8 @@ class LocalStack:
         return pids
 
     def ports(self) -> list[int]:
-        return [p for p in (self.moto_port, self.lambda_api.port if self.lambda_api else None) if p]
+        api = self.lambda_api.port if self.lambda_api is not None and self.lambda_api.serving else None
+        return [p for p in (self.moto_port, api) if p]
 
     def summary(self) -> dict:
         return {self.function_name(role): runtime.summary() for role, runtime in self.runtimes.items()}
