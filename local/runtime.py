@@ -298,6 +298,12 @@ class FunctionRuntime:
                 self._log_fh.close()
         return {"interrupted": list(self.interrupted), "dropped": dropped}
 
+    def answered(self) -> int:
+        """Invocations answered so far (each result is written before its answer): a cheap sign
+        that something may have changed in the buckets."""
+        with self._lock:
+            return len(self.stats["durations_ms"])
+
     def summary(self) -> dict:
         with self._lock:
             st: dict[str, object] = dict(self.stats)

@@ -391,6 +391,10 @@ class LocalStack:
     def function_name(self, role: str) -> str:
         return self.function_settings[role].name
 
+    def answered(self) -> int:
+        """Invocations every function has answered so far (see FunctionRuntime.answered)."""
+        return sum(runtime.answered() for runtime in self.runtimes.values())
+
     def dead_letters(self) -> list[dict]:
         """Every record sent to a DLQ so far, each with the role that failed under "function"
         (timeline: also the state machine's, which it sends to the splitter's queue itself)."""
