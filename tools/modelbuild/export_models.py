@@ -10,6 +10,7 @@ agreement gate; the manifest, the gate and the cache: tools/README.md (export_mo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import fcntl
 import hashlib
@@ -339,7 +340,7 @@ def ensure_exported(
     checkpoint = weights.checkpoint_path(torch_home)
     if not checkpoint.is_file():
         raise FileNotFoundError(f"no vggface2 weights at {checkpoint}")
-    digest = sha256(checkpoint)
+    digest = _checkpoint_digest(checkpoint)
     variant: dict = {"precision": precision}
     if precision == "int8" and database is not None:
         variant["database"] = sha256(Path(database))
@@ -360,6 +361,26 @@ def ensure_exported(
         if _finished(manifest):
             return out
         return export(torch_home, out, precision=precision, database=database, source_sha256=digest)
+
+
+def _checkpoint_digest(checkpoint: Path) -> str:
+    """The checkpoint's SHA-256, remembered beside it with its size and modification time: hashing
+    112 MB was most of what a stack's start spent finding an export that was already made."""
+    stat = checkpoint.stat()
+    stamp = f"{stat.st_size} {stat.st_mtime_ns}"
+    remembered = checkpoint.with_name(checkpoint.name + ".sha256")
+    try:
+        size_mtime, _, digest = remembered.read_text(encoding="ascii").strip().rpartition(" ")
+        if size_mtime == stamp and len(digest) == 64:
+            return digest
+    except (OSError, ValueError):
+        pass
+    digest = sha256(checkpoint)
+    with contextlib.suppress(OSError):  # a read-only folder: hashed again next time
+        staged = remembered.with_name(f".{remembered.name}.{os.getpid()}")
+        staged.write_text(f"{stamp} {digest}\n", encoding="ascii")
+        os.replace(staged, remembered)
+    return digest
 
 
 def _finished(manifest: Path) -> bool:
