@@ -473,7 +473,11 @@ def export_command(build: Path, torch_home: Path, precision: str) -> list[str]:
 @pytest.mark.parametrize(
     "precision",
     # int8: the gate, its pictures; the run's longest test, in a group of its own (tests/conftest.py)
-    ["fp32", pytest.param("int8", marks=[pytest.mark.slow, pytest.mark.xdist_group("export-stage-int8")])],
+    # both run the export in a subprocess: slow (make test-fast leaves them out)
+    [
+        pytest.param("fp32", marks=pytest.mark.slow),
+        pytest.param("int8", marks=[pytest.mark.slow, pytest.mark.xdist_group("export-stage-int8")]),
+    ],
 )
 def test_the_export_stage_runs_its_command_from_exactly_its_own_files(tmp_path, torch_home, precision):
     """`python -m modelbuild.export_models`, from the stage's WORKDIR (/build), in an interpreter

@@ -29,6 +29,8 @@ print(json.dumps({"url": f"http://{host}:{port}"}), flush=True)
 sys.stdin.read()
 """
 GROUP = "/aws/lambda/paused"
+# A moto server in a child process, paused through the shipper's backoff: `make test-fast` leaves these out.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture

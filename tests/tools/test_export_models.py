@@ -73,6 +73,7 @@ def test_mtcnn_is_exported_with_prelu_rewritten_to_the_same_bits(tmp_path):
             assert np.array_equal(a, b), name
 
 
+@slow  # a whole export of a second checkpoint
 def test_one_export_per_checkpoint(torch_home, model_dir, tmp_path):
     assert export_models.ensure_exported(torch_home) == model_dir  # cached, not exported again
     other = tmp_path / "other_home"
