@@ -34,7 +34,6 @@ import sys
 import time
 from pathlib import Path
 
-from components import topology
 from pipeline_common import keys
 from tools import cli
 from tools.grading.checks import grade
@@ -49,7 +48,7 @@ from tools.grading.reading import dead_letter_check, list_objects, snapshot, wai
 from tools.grading.records import Report
 from tools.grading.report import format_table, markdown_table
 from tools.grading.story import add_cloudwatch, add_dead_letters, run_window, wait_for_figures
-from tools.target import Target, failure_status, preflight, resolve_target
+from tools.target import Target, add_analysis_argument, failure_status, preflight, resolve_target
 from tools.workload import add_target_arguments
 
 # What tests and older callers import from here; the parts live in tools/grading/.
@@ -84,11 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         "--markdown", action="store_true", help="print the table and summary as Markdown (a CI step summary)"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar while waiting")
-    parser.add_argument(
-        "--analysis",
-        choices=topology.ANALYSES,
-        help="what the stack makes of a video (default: its outputs' or stack file's `analysis`)",
-    )
+    add_analysis_argument(parser)
     add_target_arguments(parser)
     args = parser.parse_args(argv)
     try:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from components.library import OUTPUT_BUCKET as LIBRARY_BUCKET
 from components.library import OUTPUT_TABLE, OUTPUT_TOPIC
 from components.project import DEFAULT_STACK_FILE, PROJECT_DIR
-from components.topology import FIRST_FRAME, RECOGNIZER, SPLITTER
+from components.topology import ANALYSES, FIRST_FRAME, RECOGNIZER, SPLITTER
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -114,6 +114,15 @@ class Target:
                 connect_timeout=10,
             ),
         )
+
+
+def add_analysis_argument(parser: argparse.ArgumentParser) -> None:
+    """`--analysis`, which resolve_target() reads over what the stack's outputs or file say."""
+    parser.add_argument(
+        "--analysis",
+        choices=ANALYSES,
+        help="what the stack makes of a video (default: its outputs' or stack file's `analysis`)",
+    )
 
 
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:

@@ -18,7 +18,6 @@ from PIL import Image
 from components import topology
 from components.settings import function_environment
 from face_recognizer.facedb import FaceDatabase
-from face_recognizer.onnx_models import OnnxFaceModels
 from face_recognizer.recognizer import Recognizer, decode_frame
 from face_recognizer.service import RecognitionError, RecognitionService, TimelineTooLong
 from face_recognizer.timeline import match_faces
@@ -31,11 +30,6 @@ from tools.demo import samples
 
 STAGE1, OUTPUT = "cr-stage-1", "cr-output"  # the buckets a stack named `cr` has
 CROWD = 16  # the issue's: 16 faces in every frame
-
-
-@pytest.fixture(scope="module")
-def models(model_dir) -> OnnxFaceModels:
-    return OnnxFaceModels.load(model_dir)
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,6 @@ from face_recognizer import databases, service
 from face_recognizer.config import ConfigError, RecognizerConfig
 from face_recognizer.databases import LiveDatabase, NoDatabase
 from face_recognizer.facedb import FaceDatabase
-from face_recognizer.onnx_models import OnnxFaceModels
 from face_recognizer.recognizer import NO_FACE, Recognizer, decode_frame
 from face_recognizer.service import VERSION_METADATA, RecognitionError, RecognitionService
 from tests.functions.test_recognizer import first_frame
@@ -60,11 +59,6 @@ class Records(logging.Handler):
 def frames(videos, tmp_path_factory) -> dict[str, bytes]:
     folder = tmp_path_factory.mktemp("live-frames")
     return {name: first_frame(videos[name], folder / f"{name}.jpg") for name in ("astronaut", "camera", "chelsea")}
-
-
-@pytest.fixture(scope="module")
-def models(model_dir) -> OnnxFaceModels:
-    return OnnxFaceModels.load(model_dir)
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,6 @@ from components import topology as T
 from components.project import PROJECT_DIR
 from components.settings import function_environment
 from face_recognizer.facedb import FaceDatabase, FaceDatabaseError
-from face_recognizer.onnx_models import OnnxFaceModels
 from face_recognizer.recognizer import NO_FACE, UNKNOWN, FrameError, FrameTooLarge, Recognizer, decode_frame
 from face_recognizer.service import RESULT_CONTENT_TYPE, RecognitionError, RecognitionService
 from pipeline_common import limits
@@ -49,11 +48,6 @@ def first_frame(video: Path, jpg: Path) -> bytes:
 def frames(videos, tmp_path_factory) -> dict[str, bytes]:
     folder = tmp_path_factory.mktemp("frames")
     return {name: first_frame(video, folder / f"{name}.jpg") for name, video in videos.items()}
-
-
-@pytest.fixture(scope="module")
-def models(model_dir) -> OnnxFaceModels:
-    return OnnxFaceModels.load(model_dir)
 
 
 @pytest.fixture(scope="module")

@@ -30,28 +30,10 @@ KEY = "dir/two people+.mp4"  # a space, a plus, a folder: quoted whole into the 
 
 
 @pytest.fixture(scope="module")
-def models(model_dir):
-    from face_recognizer.onnx_models import OnnxFaceModels
-
-    return OnnxFaceModels.load(model_dir)
-
-
-@pytest.fixture(scope="module")
-def database(models, tmp_path_factory):
-    """The two sample people, enrolled from their own pictures with the same (stand-in) weights."""
-    import torch
-
+def database(people_database_file):
     from face_recognizer.facedb import FaceDatabase
-    from face_recognizer.recognizer import decode_frame
 
-    folder = tmp_path_factory.mktemp("lb-db")
-    embeddings, names = [], []
-    for sample, person in samples.PEOPLE.items():
-        picture = samples.write_image(sample, folder / f"{sample}.png").read_bytes()
-        embeddings.append(torch.from_numpy(models.embed(decode_frame(picture, sample))))
-        names.append(person)
-    torch.save([embeddings, names], folder / "db.pt")
-    return FaceDatabase.load(folder / "db.pt")
+    return FaceDatabase.load(people_database_file)
 
 
 @pytest.fixture(scope="module")

@@ -12,15 +12,13 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 from PIL import Image
 
 from components import topology
 from components.settings import function_environment, load_stack_file
 from face_recognizer.config import RecognizerConfig
 from face_recognizer.facedb import FaceDatabase
-from face_recognizer.onnx_models import OnnxFaceModels
-from face_recognizer.recognizer import NO_FACE, UNKNOWN, Recognizer, decode_frame
+from face_recognizer.recognizer import NO_FACE, UNKNOWN, Recognizer
 from face_recognizer.service import TIMELINE_CONTENT_TYPE, RecognitionError, RecognitionService
 from face_recognizer.timeline import FaceMatch, FrameFaces, build, match_faces
 from face_recognizer.tracking import Tracker
@@ -50,26 +48,8 @@ def clips(tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def models(model_dir) -> OnnxFaceModels:
-    return OnnxFaceModels.load(model_dir)
-
-
-@pytest.fixture(scope="module")
-def database_file(models, tmp_path_factory) -> Path:
-    """The two sample people, enrolled from their own pictures with the same (stand-in) weights."""
-    folder = tmp_path_factory.mktemp("tl-db")
-    embeddings, names = [], []
-    for sample, person in samples.PEOPLE.items():
-        picture = samples.write_image(sample, folder / f"{sample}.png").read_bytes()
-        embeddings.append(torch.from_numpy(models.embed(decode_frame(picture, sample))))
-        names.append(person)
-    torch.save([embeddings, names], folder / "db.pt")
-    return folder / "db.pt"
-
-
-@pytest.fixture(scope="module")
-def database(database_file) -> FaceDatabase:
-    return FaceDatabase.load(database_file)
+def database(people_database_file) -> FaceDatabase:
+    return FaceDatabase.load(people_database_file)
 
 
 @pytest.fixture
@@ -367,7 +347,7 @@ def test_the_stack_gives_both_functions_the_timeline_settings(tmp_path):
 
 @pytest.mark.slow
 def test_a_timeline_of_the_largest_frames_stays_within_the_recognizers_memory_setting(
-    video_8k, database_file, model_dir, tmp_path
+    video_8k, people_database_file, model_dir, tmp_path
 ):
     """The splitter's own 8K sample (the largest frame the pipeline accepts), four times in one frames
     object, recognised by the function as a timeline stack deploys it, in a fresh interpreter: it
@@ -395,7 +375,7 @@ def test_a_timeline_of_the_largest_frames_stays_within_the_recognizers_memory_se
 
     stack = S.load(lambda key: {"namePrefix": "vfp-test", "analysis": "timeline"}.get(key), check_files=False)
     env = function_environment(
-        topology.RECOGNIZER, stack, topology.Locations(face_database=str(database_file), models=str(model_dir))
+        topology.RECOGNIZER, stack, topology.Locations(face_database=str(people_database_file), models=str(model_dir))
     )
     assert env["ANALYSIS"] == "timeline"
     probe = recognise_in_fresh_interpreter(env, tar, "8k/clip.tar", tmp_path)

@@ -120,25 +120,14 @@ class Account:
 def other_accounts_s3(endpoint: str, account: str = "222222222222") -> Any:
     sts = boto3.client("sts", region_name=REGION, endpoint_url=endpoint)
     creds = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/someone", RoleSessionName="other")["Credentials"]
-    assert (
-        boto3.client(
-            "sts",
-            region_name=REGION,
-            endpoint_url=endpoint,
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
-        ).get_caller_identity()["Account"]
-        == account
-    )
-    return boto3.client(
-        "s3",
-        region_name=REGION,
-        endpoint_url=endpoint,
+    theirs = boto3.Session(
         aws_access_key_id=creds["AccessKeyId"],
         aws_secret_access_key=creds["SecretAccessKey"],
         aws_session_token=creds["SessionToken"],
+        region_name=REGION,
     )
+    assert theirs.client("sts", endpoint_url=endpoint).get_caller_identity()["Account"] == account
+    return theirs.client("s3", endpoint_url=endpoint)
 
 
 GOOD = {"namePrefix": "vfp-pf", "alarmEmail": "oncall@team.io", "faceDatabase": "live"}

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from components import topology
 from tools import cli
-from tools.target import Target, failure_status, preflight, resolve_target
+from tools.target import Target, add_analysis_argument, failure_status, preflight, resolve_target
 from tools.workload import add_target_arguments
 
 
@@ -25,11 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = cli.parser("python -m tools.report", __doc__)
     parser.add_argument("--out", type=Path, required=True, help="folder to write the report into (made if missing)")
     parser.add_argument("--prefix", default="", help="only videos uploaded under this key prefix")
-    parser.add_argument(
-        "--analysis",
-        choices=topology.ANALYSES,
-        help="what the stack makes of a video (default: its outputs' or stack file's `analysis`)",
-    )
+    add_analysis_argument(parser)
     add_target_arguments(parser)
     parser.add_argument(
         "--library-bucket", help="report.json and thumbnails (default: the outputs', or <prefix>-library)"
