@@ -134,8 +134,9 @@ def run_videos(
         # moto server's work in a 100-video run, competing with the functions for the same cores.
         answered, looked = -1, 0.0
         while True:
-            if stack.answered() != answered or time.monotonic() - looked >= IDLE_LOOK_S:
-                answered, looked = stack.answered(), time.monotonic()
+            now_answered = stack.answered()
+            if now_answered != answered or time.monotonic() - looked >= IDLE_LOOK_S:
+                answered, looked = now_answered, time.monotonic()
                 state = outcome(stack, s3, videos, seen)
                 bar.update(len(videos) - len(state.pending) - bar.n)
                 if not state.pending:
