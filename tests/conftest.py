@@ -113,6 +113,31 @@ def model_dir(torch_home) -> Path:
 
 
 @pytest.fixture(scope="session")
+def people_database_file(model_dir, tmp_path_factory) -> Path:
+    """The two sample people, enrolled from their own pictures with the run's (stand-in) models, in
+    the course's format: one file for the whole run, so an int8 export gated on it is one variant
+    (the image's export stage makes it, tests/infra/test_image_contents.py; the int8 tests read it)."""
+    import torch
+
+    from face_recognizer.onnx_models import OnnxFaceModels
+    from face_recognizer.recognizer import decode_frame
+
+    with built_once(tmp_path_factory, "people-db") as folder:
+        path = folder / "db.pt"
+        if not path.is_file():
+            folder.mkdir(parents=True, exist_ok=True)
+            models = OnnxFaceModels.load(model_dir)
+            embeddings, names = [], []
+            for sample, person in samples.PEOPLE.items():
+                picture = samples.write_image(sample, folder / f"{sample}.png").read_bytes()
+                embeddings.append(torch.from_numpy(models.embed(decode_frame(picture, sample))))
+                names.append(person)
+            torch.save([embeddings, names], folder / "db.pt.tmp")
+            os.replace(folder / "db.pt.tmp", path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def videos(tmp_path_factory) -> dict[str, Path]:
     """One short video per sample image: astronaut, camera, chelsea (cat), coffee, pair."""
     folder = tmp_path_factory.mktemp("videos")
@@ -154,9 +179,10 @@ def run_python(*args: str, cwd: Path, env: dict[str, str], flags: tuple[str, ...
 # @pytest.mark.xdist_group; the groups below, the run's longest, are handed out first, so that no
 # long one starts last and runs alone while the other workers idle.
 LONGEST_FIRST = (
-    "tests/tools/test_export_models.py",  # ~95 s alone on a quiet machine, then ~70, ~45, ~30
-    "int8-gate",
-    "export-stage-int8",
+    "int8-export",  # the image's int8 export stage, then the int8 tests that read what it made
+    "tests/tools/test_export_models.py",
+    "tests/tools/test_bench.py",
+    "tests/local/test_library.py",
     "tests/functions/test_accuracy.py",
 )
 

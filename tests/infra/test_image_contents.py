@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata as md
 import json
 import os
@@ -39,7 +40,7 @@ from tests.conftest import run_python
 from tests.infra.conftest import closure, restricted_site
 from tests.s3_events import s3_event
 from tools.demo import samples
-from tools.modelbuild import weights
+from tools.modelbuild import export_models, weights
 
 DOCKERFILE = PROJECT_DIR / "docker" / "recognizer.Dockerfile"
 REQUIREMENTS = PROJECT_DIR / "requirements" / "recognizer.txt"
@@ -456,10 +457,12 @@ def test_the_isolated_interpreter_really_is_isolated(tmp_path):
 EXPORT_SITE = [*requirement_lines(REQUIREMENTS), *requirement_lines(EXPORT_REQUIREMENTS)]
 
 
-def export_command(build: Path, torch_home: Path, precision: str) -> list[str]:
-    """The export stage's RUN, as its shell would expand it with FACE_DB unset, paths under `build`."""
+def export_command(build: Path, torch_home: Path, precision: str, database: Path | None) -> list[str]:
+    """The export stage's RUN, as its shell would expand it with FACE_DB set to `database` (or
+    unset), paths under `build`."""
     [run] = [r for r in of("RUN", "export") if "modelbuild.export_models" in r]
-    command = run.split("&&")[-1].replace('${FACE_DB:+--db "/context/$FACE_DB"}', "")
+    given = f"--db {shlex.quote(str(database))}" if database else ""
+    command = run.split("&&")[-1].replace('${FACE_DB:+--db "/context/$FACE_DB"}', given)
     command = command.replace("$MODEL_PRECISION", precision)
     tokens = shlex.split(command)
     assert tokens[:2] == ["python", "-m"], tokens
@@ -472,14 +475,17 @@ def export_command(build: Path, torch_home: Path, precision: str) -> list[str]:
 
 @pytest.mark.parametrize(
     "precision",
-    # int8: the gate, its pictures; the run's longest test, in a group of its own (tests/conftest.py)
-    # both run the export in a subprocess: slow (make test-fast leaves them out)
+    # Both run the export in a subprocess: slow (make test-fast leaves them out). int8, gated on the
+    # sample people's database, is the run's one int8 export: the int8 tests of
+    # tests/tools/test_export_models.py read what it made, in its group after it (tests/conftest.py).
     [
         pytest.param("fp32", marks=pytest.mark.slow),
-        pytest.param("int8", marks=[pytest.mark.slow, pytest.mark.xdist_group("export-stage-int8")]),
+        pytest.param("int8", marks=[pytest.mark.slow, pytest.mark.xdist_group("int8-export")]),
     ],
 )
-def test_the_export_stage_runs_its_command_from_exactly_its_own_files(tmp_path, torch_home, precision):
+def test_the_export_stage_runs_its_command_from_exactly_its_own_files(
+    tmp_path, torch_home, people_database_file, precision
+):
     """`python -m modelbuild.export_models`, from the stage's WORKDIR (/build), in an interpreter
     that sees only the stage's copied files and the packages its RUN lines install: no editable
     install, no project root. This is what failed on main (tools.cli was neither copied nor sent)."""
@@ -494,7 +500,8 @@ def test_the_export_stage_runs_its_command_from_exactly_its_own_files(tmp_path, 
     assert not list(build.rglob("__pycache__"))
     site = restricted_site(tmp_path / "site", EXPORT_SITE, no_deps=list(requirement_lines(NODEPS)))
     assert (site / "torch").exists() and (site / "facenet_pytorch").exists() and not (site / "moto").exists()
-    command = export_command(build, torch_home, precision)
+    database = people_database_file if precision == "int8" else None
+    command = export_command(build, torch_home, precision, database)
     env = {
         "PATH": os.environ.get("PATH", ""),
         "PYTHONPATH": str(site),
@@ -530,6 +537,11 @@ def test_the_export_stage_runs_its_command_from_exactly_its_own_files(tmp_path, 
         if f.startswith(str(PROJECT_DIR)) and not f.startswith(str(PROJECT_DIR / ".venv"))
     ]
     assert outside == [], "imported from the checkout rather than the stage's files"
+    if precision == "int8":  # the image's int8 export is the one the int8 tests read
+        cached = export_models.cache_folder(torch_home, precision="int8", database=database)
+        with contextlib.suppress(OSError):  # already there: made by a test run before this one
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(build / "models", cached)
 
 
 def test_the_isolated_export_interpreter_does_not_see_the_checkout(tmp_path):

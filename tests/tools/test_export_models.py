@@ -21,7 +21,7 @@ from face_recognizer import service
 from face_recognizer.faces import ModelError
 from face_recognizer.onnx_models import FORMAT, GRAPHS, INT8_CHECK_GRAPH, MANIFEST, OnnxFaceModels
 from tools.demo import samples
-from tools.modelbuild import export_models, quantize, weights
+from tools.modelbuild import calibration, export_models, quantize, weights
 from tools.modelbuild.reference_models import FaceModels
 
 # Whole stacks, subprocesses, model loads or an 80 MB layer: `make test-fast` leaves these out.
@@ -116,23 +116,33 @@ def test_the_command_refuses_to_run_without_weights(tmp_path, capsys):
 # -- int8 ------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def people_db(model_dir, tmp_path_factory):
-    """Collins and the cameraman enrolled with the function's own float32 models (as the demo does)."""
-    models = OnnxFaceModels.load(model_dir)
-    path = tmp_path_factory.mktemp("db") / "face_db.pt"
-    entries = [torch.from_numpy(models.embed(Image.fromarray(samples.image(n)))) for n in samples.PEOPLE]
-    torch.save([entries, list(samples.PEOPLE.values())], path)
-    return path
+@pytest.fixture
+def few_gate_faces(monkeypatch) -> int:
+    """The gate's mechanism on 8 of lfw_subset's faces and the two named ones, each mirrored (20 of
+    the shippable 204: the tests below check what the gate does, not how many faces it holds), so a
+    test embeds 40 faces instead of 408. The honest export above runs the whole set."""
+
+    def few(models):
+        faces = calibration.lfw_faces()[:8] + calibration.named_faces(models)
+        return faces + calibration.mirrored(faces)
+
+    monkeypatch.setattr(calibration, "gate_faces", few)
+    return 20
 
 
 @pytest.fixture(scope="module")
-def int8_dir(torch_home, people_db):
-    return export_models.ensure_exported(torch_home, precision="int8", database=people_db)
+def int8_dir(torch_home, people_database_file):
+    """The int8 export gated on the sample people, made once a run: by the image's export stage
+    (tests/infra/test_image_contents.py, first in the group below), or here when run without it."""
+    return export_models.ensure_exported(torch_home, precision="int8", database=people_database_file)
+
+
+int8_export = pytest.mark.xdist_group("int8-export")  # on the worker that ran the export stage, after it
 
 
 @slow
-def test_an_honest_int8_embedding_passes_its_gate_and_the_manifest_says_how(int8_dir, people_db, model_dir):
+@int8_export
+def test_an_honest_int8_embedding_passes_its_gate_and_the_manifest_says_how(int8_dir, people_database_file, model_dir):
     manifest = json.loads((int8_dir / MANIFEST).read_text())
     assert manifest["precision"] == {"pnet": "fp32", "rnet": "fp32", "onet": "fp32", "embedder": "int8"}
     assert manifest["graphs"]["embedder"] == "inception_resnet_v1.int8.onnx"
@@ -144,7 +154,9 @@ def test_an_honest_int8_embedding_passes_its_gate_and_the_manifest_says_how(int8
     assert gate["faces"] == 204 and gate["calibrated_on"] == 102
     assert export_models.GATE_MIN_COSINE <= gate["min_cosine"] <= gate["mean_cosine"] <= 1.0
     assert gate["people"] == ["Cameraman", "Collins"] and gate["people_faces"] == 4  # each face and its mirror
-    assert gate["nearest_entry_unchanged"] == 4 and gate["database_sha256"] == export_models.sha256(people_db)
+    assert gate["nearest_entry_unchanged"] == 4 and gate["database_sha256"] == export_models.sha256(
+        people_database_file
+    )
     assert gate["weights_untrained"] is True
     assert manifest["int8_built_on"]["int8_sums_exact"] in (True, False)
 
@@ -174,11 +186,12 @@ def corrupt_the_last_convolution(graph) -> None:
 
 
 @slow
+@int8_export
 def test_a_damaged_int8_embedding_is_refused_and_nothing_is_written(
-    torch_home, people_db, int8_dir, tmp_path_factory, tmp_path, monkeypatch
+    torch_home, people_database_file, int8_dir, few_gate_faces, tmp_path_factory, tmp_path, monkeypatch
 ):
-    # The real quantiser's graph for these weights and this calibration (int8_dir's: the same float32
-    # export, the same faces), damaged; both exports below get it without calibrating again.
+    # The real quantiser's graph for these weights (int8_dir's), damaged; both exports below get it
+    # without calibrating again.
     damaged_graph = tmp_path_factory.mktemp("damaged") / "inception_resnet_v1.int8.onnx"
     shutil.copy(int8_dir / "inception_resnet_v1.int8.onnx", damaged_graph)
     corrupt_the_last_convolution(damaged_graph)
@@ -191,12 +204,21 @@ def test_a_damaged_int8_embedding_is_refused_and_nothing_is_written(
     monkeypatch.setattr(quantize, "quantize", damaged)
     out = tmp_path / "models"
     with pytest.raises(export_models.GateError, match=r"faces under cosine 0\.99 \(lowest .*nothing was written"):
-        export_models.export(torch_home, out, precision="int8", database=people_db)
+        export_models.export(torch_home, out, precision="int8", database=people_database_file)
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []  # not even the staging folder
     assert (
         export_models.main(
-            ["--torch-home", str(torch_home), "--out", str(out), "--precision", "int8", "--db", str(people_db)]
+            [
+                "--torch-home",
+                str(torch_home),
+                "--out",
+                str(out),
+                "--precision",
+                "int8",
+                "--db",
+                str(people_database_file),
+            ]
         )
         == 3
     )
@@ -205,8 +227,9 @@ def test_a_damaged_int8_embedding_is_refused_and_nothing_is_written(
 
 
 @slow
-@pytest.mark.xdist_group("int8-gate")  # the gate alone, apart from int8_dir (tests/conftest.py)
-def test_the_gate_refuses_when_a_person_would_be_matched_to_another_entry(model_dir, tmp_path, monkeypatch):
+def test_the_gate_refuses_when_a_person_would_be_matched_to_another_entry(
+    model_dir, few_gate_faces, tmp_path, monkeypatch
+):
     """The nearest-entry check alone: a database whose two entries sit either side of a face's
     float32 and int8 embeddings, so the int8 one lands nearer the other entry."""
     staging = tmp_path / "staging"
@@ -246,8 +269,11 @@ def test_the_gate_refuses_when_a_person_would_be_matched_to_another_entry(model_
 
 
 @slow
-def test_the_function_runs_what_its_setting_asks_for_and_logs_the_agreement(int8_dir, model_dir, people_db, s3):
-    env = {"OUTPUT_BUCKET": "int8-output", "FACE_DB_PATH": str(people_db), "MODEL_DIR": str(model_dir)}
+@int8_export
+def test_the_function_runs_what_its_setting_asks_for_and_logs_the_agreement(
+    int8_dir, model_dir, people_database_file, s3
+):
+    env = {"OUTPUT_BUCKET": "int8-output", "FACE_DB_PATH": str(people_database_file), "MODEL_DIR": str(model_dir)}
     with pytest.raises(
         service.StartupError, match=f"MODEL_PRECISION=int8, but the embedding network in {model_dir} is fp32"
     ):
@@ -277,7 +303,7 @@ def test_the_function_runs_what_its_setting_asks_for_and_logs_the_agreement(int8
     assert started["int8_sums_exact"] in (True, False)
 
 
-def test_int8_variants_are_cached_apart_from_the_float32_export(torch_home, model_dir, people_db):
+def test_int8_variants_are_cached_apart_from_the_float32_export(torch_home, model_dir, people_database_file):
     # which folder each variant gets, without exporting again: the float32 one is the plain digest
     digest = export_models.sha256(weights.checkpoint_path(torch_home))[:16]
     assert model_dir.name == digest
@@ -285,8 +311,9 @@ def test_int8_variants_are_cached_apart_from_the_float32_export(torch_home, mode
 
 
 @slow
-@pytest.mark.xdist_group("int8-gate")  # the gate alone, apart from int8_dir (tests/conftest.py)
-def test_pictures_of_the_databases_people_are_gated_too(model_dir, people_db, tmp_path, monkeypatch):
+def test_pictures_of_the_databases_people_are_gated_too(
+    model_dir, people_database_file, few_gate_faces, tmp_path, monkeypatch
+):
     """--people: a deployer's own pictures of the database's people join the gate's faces; a
     folder naming someone the database does not hold is refused by name."""
     staging = tmp_path / "staging"
@@ -294,9 +321,9 @@ def test_pictures_of_the_databases_people_are_gated_too(model_dir, people_db, tm
     monkeypatch.setattr(quantize, "quantize", lambda fp32, int8, **_: shutil.copy(fp32, int8))  # float32 as "int8"
     people = tmp_path / "people"
     samples.write_image("astronaut", people / "Collins" / "at-work.png")
-    figures = export_models.gate_embedder(staging, database=people_db, people=people)
-    assert figures["faces"] == 205 and figures["faces_given_with_people"] == 1
+    figures = export_models.gate_embedder(staging, database=people_database_file, people=people)
+    assert figures["faces"] == few_gate_faces + 1 and figures["faces_given_with_people"] == 1
     assert figures["people_faces"] == figures["nearest_entry_unchanged"] == 5 and figures["min_cosine"] >= 0.999999
     samples.write_image("camera", people / "Nobody" / "still.png")
     with pytest.raises(export_models.ExportError, match="--people: Nobody not in the face database"):
-        export_models.gate_embedder(staging, database=people_db, people=people)
+        export_models.gate_embedder(staging, database=people_database_file, people=people)

@@ -336,18 +336,8 @@ def ensure_exported(
     database: Path | None = None,
 ) -> Path:
     """The export of the weights now in `torch_home`, made once per checkpoint content and variant."""
-    torch_home = Path(torch_home)
-    checkpoint = weights.checkpoint_path(torch_home)
-    if not checkpoint.is_file():
-        raise FileNotFoundError(f"no vggface2 weights at {checkpoint}")
-    digest = _checkpoint_digest(checkpoint)
-    variant: dict = {"precision": precision}
-    if precision == "int8" and database is not None:
-        variant["database"] = sha256(Path(database))
-    name = digest[:16]
-    if variant != {"precision": "fp32"}:
-        name += "-" + hashlib.sha256(json.dumps(variant, sort_keys=True).encode()).hexdigest()[:8]
-    out = torch_home / "onnx" / name
+    out = cache_folder(torch_home, precision=precision, database=database)
+    name = out.name
     manifest = out / onnx_models.MANIFEST
     # One exporter at a time per variant: another process (a second local stack, a parallel test
     # worker) may be reading the graphs that a concurrent export would replace. A finished export
@@ -360,7 +350,24 @@ def ensure_exported(
         fcntl.flock(lock, fcntl.LOCK_EX)
         if _finished(manifest):
             return out
+        digest = _checkpoint_digest(weights.checkpoint_path(Path(torch_home)))
         return export(torch_home, out, precision=precision, database=database, source_sha256=digest)
+
+
+def cache_folder(torch_home: Path, *, precision: str = "fp32", database: Path | None = None) -> Path:
+    """Where ensure_exported keeps the export of the weights now in `torch_home` for this variant:
+    named by the checkpoint's content (and, for an int8 export gated on a database, the database's)."""
+    checkpoint = weights.checkpoint_path(Path(torch_home))
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"no vggface2 weights at {checkpoint}")
+    digest = _checkpoint_digest(checkpoint)
+    variant: dict = {"precision": precision}
+    if precision == "int8" and database is not None:
+        variant["database"] = sha256(Path(database))
+    name = digest[:16]
+    if variant != {"precision": "fp32"}:
+        name += "-" + hashlib.sha256(json.dumps(variant, sort_keys=True).encode()).hexdigest()[:8]
+    return Path(torch_home) / "onnx" / name
 
 
 def _checkpoint_digest(checkpoint: Path) -> str:
