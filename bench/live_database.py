@@ -76,10 +76,10 @@ def measure(s3: BaseClient, database: Path, *, looks: int = 50, reloads: int = 3
     return results
 
 
-def bench_live_database(settings: StackSettings) -> dict:
+def bench_live_database(settings: StackSettings, *, reloads: int = 3) -> dict:
     """4. live database: the look for a new version and a reload, against S3 on a moto server."""
     from bench.alone import alone_against_s3, database_file
 
     print("[bench] live database: looks for a new version, and reloads", file=sys.stderr)
     with alone_against_s3(settings) as (_, s3):
-        return measure(s3, database_file(settings))
+        return measure(s3, database_file(settings), reloads=reloads)
