@@ -251,6 +251,24 @@ def modules_listed_once() -> None:
         backends.list_of_moto_modules = functools.cache(lambda: tuple(listed()))
 
 
+def service_models_parsed_early(services: Sequence[str]) -> None:
+    """moto parses botocore's model of a service on its first request, each time with a new loader
+    that first scans botocore's and moto's package folders for every service there is (thousands
+    of stat calls, ~60 ms) and then reads a large JSON file: most of the 1.2 s the stack's
+    provisioning spent was these first requests (py-spy). One loader for the process, and the
+    models of the stack's services parsed before the server listens, while the stack checks its
+    own models."""
+    import functools
+
+    from moto.core import utils
+
+    if not hasattr(utils.create_loader, "cache_info"):
+        # Deliberate monkeypatching: one loader (its lookups cached on it) instead of one a model.
+        utils.create_loader = functools.cache(utils.create_loader)
+    for service in services:
+        utils.get_service_model(service)
+
+
 _MOTO_NAMES = {"lambda": "awslambda"}  # botocore's name → moto's, where they differ
 
 
@@ -269,7 +287,9 @@ def prepare(invoke_url: str, invoke_token: Callable[[], str], services: Sequence
     modules_listed_once()
     # The dispatcher keys each app by moto's name for the service (Lambda's is "awslambda").
     names = [_MOTO_NAMES.get(service, service) for service in services]
-    return {name: create_backend_app(name) for name in names}  # type: ignore[arg-type]
+    apps = {name: create_backend_app(name) for name in names}  # type: ignore[arg-type]
+    service_models_parsed_early(services)
+    return apps
 
 
 def serve(apps: dict[str, Any]) -> tuple[str, int]:
