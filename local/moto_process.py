@@ -8,6 +8,7 @@ The protocol and each patch to moto, with why: docs/decisions/0004-local-lambda-
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -317,6 +318,8 @@ def main() -> None:
     secrets = json.loads(sys.stdin.readline() or "null")  # nothing listens before they come
     if not secrets:
         os._exit(2)  # the stack stopped (or died) before handing us its secrets
+    # A line a request was ~10 % of the server's CPU time: the log keeps warnings and errors.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     if secrets.get("log"):  # from here on, what the server says goes to the run's moto.log
         os.dup2(os.open(secrets["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644), 2)
     given.update(secrets)
