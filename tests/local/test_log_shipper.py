@@ -49,8 +49,9 @@ def endpoint():
 
 
 def logs_client(url: str):
-    # As the stack makes the shipper's: one attempt per send, a short read timeout.
-    config = Config(retries={"mode": "standard", "max_attempts": 1}, read_timeout=2, connect_timeout=2)
+    # As the stack makes the shipper's: one attempt per send, a short read timeout (shorter here: the
+    # paused endpoint answers nothing either way).
+    config = Config(retries={"mode": "standard", "max_attempts": 1}, read_timeout=1, connect_timeout=1)
     return boto3.client("logs", endpoint_url=url, region_name="us-east-1", config=config)
 
 
