@@ -267,7 +267,7 @@ def test_waiting_shows_progress_on_a_terminal_and_nothing_when_piped(aws, s3):
     s3.put_object(Bucket="w-input", Key="b.mp4", Body=b"v")
     s3.put_object(Bucket="w-output", Key="a.txt", Body=b"Collins")
     env = clean_env(AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local", AWS_DEFAULT_REGION="us-east-1")
-    args = ("--name-prefix", "w", "--endpoint-url", aws, "--wait", "2")
+    args = ("--name-prefix", "w", "--endpoint-url", aws, "--wait", "1")
     code, out, err = run_grade(*args, env=env)
     assert code == 1 and err == "" and "PASSED: NO" in out  # piped: not a byte of progress
     code, out, err = run_grade(*args, env=env, stderr_tty=True)
