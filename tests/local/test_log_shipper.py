@@ -34,11 +34,17 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def endpoint():
-    proc = subprocess.Popen([sys.executable, "-c", SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+def endpoint(tmp_path):
+    # The server's own complaints (a client that gave up on the paused server, answered after the
+    # pause) go to a file, not into the test run's output.
+    said = tmp_path / "server.err"
+    with open(said, "w") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True
+        )
     assert proc.stdout is not None and proc.stdin is not None
     ready, _, _ = select.select([proc.stdout], [], [], 60)
-    assert ready, "moto did not start"
+    assert ready, f"moto did not start: {said.read_text()[-2000:]}"
     url = json.loads(proc.stdout.readline())["url"]
     yield proc, url
     proc.send_signal(signal.SIGCONT)
