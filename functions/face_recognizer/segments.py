@@ -290,10 +290,8 @@ def cleanup(service: Any, event: dict) -> dict:
     for key in keys:
         try:
             service.s3.delete_object(Bucket=stage1, Key=key)
-        except ClientError as exc:
-            raise SegmentError(f"{video}: cannot delete s3://{stage1}/{key} ({aws.error_code(exc)})") from None
-        except BotoCoreError as exc:
-            raise SegmentError(f"{video}: cannot delete s3://{stage1}/{key} ({exc})") from None
+        except (ClientError, BotoCoreError) as exc:
+            raise SegmentError(f"{video}: cannot delete s3://{stage1}/{key} ({aws.reason(exc)})") from None
     service.log.info("segments deleted", extra=fields(video=str(video), segments=len(planned), objects=len(keys)))
     return {"deleted": len(keys)}
 

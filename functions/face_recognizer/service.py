@@ -337,8 +337,7 @@ class RecognitionService:
                 Metadata={VERSION_METADATA: version},
             )
         except (ClientError, BotoCoreError) as exc:
-            reason = aws.error_code(exc) if isinstance(exc, ClientError) else exc
-            raise RecognitionError(f"{obj}: cannot write s3://{self.output_bucket}/{key} ({reason})") from None
+            raise RecognitionError(f"{obj}: cannot write s3://{self.output_bucket}/{key} ({aws.reason(exc)})") from None
 
     def _read(self, obj: S3Object) -> tuple[bytes, dict]:
         from botocore.exceptions import BotoCoreError

@@ -158,7 +158,7 @@ class Thumbnails:
                     MetadataDirective="REPLACE",
                 )
             except (ClientError, BotoCoreError) as exc:
-                raise ThumbnailError(f"cannot copy s3://{self.bucket}/{source} to {key} ({_reason(exc)})") from None
+                raise ThumbnailError(f"cannot copy s3://{self.bucket}/{source} to {key} ({aws.reason(exc)})") from None
         return self._report(video_key, document)
 
     def delete(self, keys: Sequence[str]) -> None:
@@ -168,7 +168,7 @@ class Thumbnails:
             try:
                 self.s3.delete_object(Bucket=self.bucket, Key=key)
             except (ClientError, BotoCoreError) as exc:
-                raise ThumbnailError(f"cannot delete s3://{self.bucket}/{key} ({_reason(exc)})") from None
+                raise ThumbnailError(f"cannot delete s3://{self.bucket}/{key} ({aws.reason(exc)})") from None
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -176,16 +176,10 @@ class Thumbnails:
         try:
             self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
         except (ClientError, BotoCoreError) as exc:
-            raise ThumbnailError(f"cannot write s3://{self.bucket}/{key} ({_reason(exc)})") from None
+            raise ThumbnailError(f"cannot write s3://{self.bucket}/{key} ({aws.reason(exc)})") from None
 
     def _report(self, video_key: str, document: dict) -> str:
         body = json.dumps({"schema_version": SCHEMA_VERSION, "video": video_key, **document}, indent=1)
         key = library_report_key(video_key)
         self.put(key, body.encode("utf-8"), "application/json")
         return f"s3://{self.bucket}/{key}"
-
-
-def _reason(exc: Exception) -> object:
-    from botocore.exceptions import ClientError
-
-    return aws.error_code(exc) if isinstance(exc, ClientError) else exc

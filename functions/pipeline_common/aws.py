@@ -23,3 +23,10 @@ def client(service: str) -> BaseClient:
 def error_code(exc: ClientError) -> str:
     """A botocore ClientError's code as S3 and the other services name it ("NoSuchKey", "304", ...)."""
     return str(exc.response.get("Error", {}).get("Code", "error"))
+
+
+def reason(exc: Exception) -> object:
+    """What went wrong with a call, for a message: a ClientError's code, any other error itself."""
+    from botocore.exceptions import ClientError
+
+    return error_code(exc) if isinstance(exc, ClientError) else exc
