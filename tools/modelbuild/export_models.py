@@ -336,7 +336,7 @@ def ensure_exported(
     database: Path | None = None,
 ) -> Path:
     """The export of the weights now in `torch_home`, made once per checkpoint content and variant."""
-    out = cache_folder(torch_home, precision=precision, database=database)
+    out, digest = _cache_entry(torch_home, precision, database)
     name = out.name
     manifest = out / onnx_models.MANIFEST
     # One exporter at a time per variant: another process (a second local stack, a parallel test
@@ -350,13 +350,17 @@ def ensure_exported(
         fcntl.flock(lock, fcntl.LOCK_EX)
         if _finished(manifest):
             return out
-        digest = _checkpoint_digest(weights.checkpoint_path(Path(torch_home)))
         return export(torch_home, out, precision=precision, database=database, source_sha256=digest)
 
 
 def cache_folder(torch_home: Path, *, precision: str = "fp32", database: Path | None = None) -> Path:
     """Where ensure_exported keeps the export of the weights now in `torch_home` for this variant:
     named by the checkpoint's content (and, for an int8 export gated on a database, the database's)."""
+    return _cache_entry(torch_home, precision, database)[0]
+
+
+def _cache_entry(torch_home: Path, precision: str, database: Path | None) -> tuple[Path, str]:
+    """cache_folder's answer and the checkpoint's digest it is named by."""
     checkpoint = weights.checkpoint_path(Path(torch_home))
     if not checkpoint.is_file():
         raise FileNotFoundError(f"no vggface2 weights at {checkpoint}")
@@ -367,7 +371,7 @@ def cache_folder(torch_home: Path, *, precision: str = "fp32", database: Path | 
     name = digest[:16]
     if variant != {"precision": "fp32"}:
         name += "-" + hashlib.sha256(json.dumps(variant, sort_keys=True).encode()).hexdigest()[:8]
-    return Path(torch_home) / "onnx" / name
+    return Path(torch_home) / "onnx" / name, digest
 
 
 def _checkpoint_digest(checkpoint: Path) -> str:
