@@ -130,10 +130,9 @@ def people_database_file(model_dir, tmp_path_factory) -> Path:
     """The two sample people, enrolled from their own pictures with the run's (stand-in) models, in
     the course's format: one file for the whole run, so an int8 export gated on it is one variant
     (the image's export stage makes it, tests/infra/test_image_contents.py; the int8 tests read it)."""
-    import torch
-
     from face_recognizer.onnx_models import OnnxFaceModels
     from face_recognizer.recognizer import decode_frame
+    from tools.enroll import save_database
 
     with built_once(tmp_path_factory, "people-db") as folder:
         path = folder / "db.pt"
@@ -143,10 +142,9 @@ def people_database_file(model_dir, tmp_path_factory) -> Path:
             embeddings, names = [], []
             for sample, person in samples.PEOPLE.items():
                 picture = samples.write_image(sample, folder / f"{sample}.png").read_bytes()
-                embeddings.append(torch.from_numpy(models.embed(decode_frame(picture, sample))))
+                embeddings.append(models.embed(decode_frame(picture, sample)))
                 names.append(person)
-            torch.save([embeddings, names], folder / "db.pt.tmp")
-            os.replace(folder / "db.pt.tmp", path)
+            save_database(path, embeddings, names)  # atomically, as tools.enroll writes one
     return path
 
 
